@@ -1,0 +1,60 @@
+/**
+ * Shared shape of every benchmark suite: each row compares ours with a reference (scikit-learn, PyTorch,
+ * pandas, a raw DuckDB floor, ml-random-forest…) measured in the same run. `ratio` = ours / reference, so for
+ * times lower is better and for throughputs and AUCs higher is better; `better` says which.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface BenchRow {
+  name: string;
+  dataset: string;
+  metric: string;
+  ours: number | null;
+  reference: number | null;
+  /** ours / reference, null when either side did not run. */
+  ratio: number | null;
+  /** Which reference (e.g. "scikit-learn 1.5 n_jobs=2"). */
+  referenceName?: string;
+  better?: 'lower' | 'higher';
+  note?: string;
+}
+
+export function row(r: Omit<BenchRow, 'ratio'>): BenchRow {
+  const ratio = r.ours != null && r.reference != null && r.reference !== 0 ? r.ours / r.reference : null;
+  return { ...r, ratio };
+}
+
+export interface SuiteResult {
+  suite: string;
+  startedAt: string;
+  machine: { cpus: number; node: string; platform: string };
+  rows: BenchRow[];
+  notes: string[];
+}
+
+const fmt = (v: number | null) => (v == null ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
+
+export function writeResults(result: SuiteResult, dir = join(process.cwd(), 'bench', 'results')): { json: string; md: string } {
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, `${result.suite}.json`);
+  const md = join(dir, `${result.suite}.md`);
+  writeFileSync(json, JSON.stringify(result, null, 2) + '\n');
+  const lines = [
+    `# bench: ${result.suite}`,
+    '',
+    `Run ${result.startedAt} on ${result.machine.cpus} cores, Node ${result.machine.node}. ratio = ours / reference.`,
+    '',
+    '| name | dataset | metric | ours | reference | ratio | reference is | note |',
+    '|---|---|---|---:|---:|---:|---|---|',
+    ...result.rows.map(
+      (r) =>
+        `| ${r.name} | ${r.dataset} | ${r.metric}${r.better ? ` (${r.better} is better)` : ''} | ${fmt(r.ours)} | ${fmt(r.reference)} | ${fmt(r.ratio)} | ${r.referenceName ?? ''} | ${r.note ?? ''} |`,
+    ),
+    '',
+    ...result.notes.map((n) => `- ${n}`),
+    '',
+  ];
+  writeFileSync(md, lines.join('\n'));
+  return { json, md };
+}

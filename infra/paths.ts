@@ -1,0 +1,33 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * Every file the product writes lives under one state folder (default `./.funnelcast`, git-ignored), so that
+ * a run can be inspected, copied or deleted as a whole. Override with FUNNELCAST_HOME.
+ *
+ *   <home>/warehouse/<pipeline>.duckdb          extracted events (one DuckDB file per pipeline)
+ *   <home>/runs/<pipeline>/<runId>/             features, sequences, scores, exports, report of one run
+ *   <home>/registry/<pipeline>/                 model versions and the champion pointer
+ *   <home>/temporal/dev-server.sqlite           the embedded Temporal server's persistence
+ */
+export function funnelcastHome(): string {
+  return resolve(process.env.FUNNELCAST_HOME ?? join(process.cwd(), '.funnelcast'));
+}
+
+export function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export const paths = {
+  warehouse: (pipeline: string) => join(funnelcastHome(), 'warehouse', `${pipeline}.duckdb`),
+  runDir: (pipeline: string, runId: string) => join(funnelcastHome(), 'runs', pipeline, runId),
+  registry: (pipeline: string) => join(funnelcastHome(), 'registry', pipeline),
+  temporalDb: () => join(funnelcastHome(), 'temporal', 'dev-server.sqlite'),
+};
+
+/** A run id is stable for a (pipeline, cutoff) pair, so retries and backfills are idempotent. */
+export function runIdFor(pipeline: string, cutoffIso: string): string {
+  const compact = new Date(cutoffIso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return `${pipeline}-${compact}`;
+}

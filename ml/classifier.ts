@@ -1,0 +1,49 @@
+/**
+ * The contract every tabular model implements (our forest, ml-random-forest, logistic regression), so the
+ * training activity, cross-validation and `funnelcast evaluate` never care which engine they hold.
+ *
+ * Data layout: a column-major feature matrix (one Float32Array per feature, NaN = missing), labels as 0/1.
+ * Column-major because features arrive column by column from DuckDB/Arrow and histogram binning works per
+ * column.
+ */
+export interface FeatureMatrix {
+  /** Number of rows (users). */
+  nRows: number;
+  /** Feature names, in column order. */
+  names: string[];
+  /** columns[j][i] = value of feature j for row i; NaN means missing. */
+  columns: Float32Array[];
+}
+
+export interface FitOptions {
+  /** Optional per-row weights (multiplied with class weights). */
+  sampleWeight?: Float32Array;
+  /** Called now and then during long fits (trees done, iterations) so an activity can heartbeat. */
+  onProgress?: (p: { done: number; total: number; unit: string }) => void;
+  /** Aborts a long fit (Temporal activity cancellation). */
+  signal?: AbortSignal;
+}
+
+export interface FeatureImportance {
+  name: string;
+  importance: number;
+}
+
+export interface SerializedModel {
+  /** Engine name, e.g. 'forest', 'logistic', 'mlrf'. */
+  engine: string;
+  /** Bumped whenever the serialized layout changes; loaders refuse versions they do not know. */
+  formatVersion: number;
+  featureNames: string[];
+  /** Engine-specific payload (JSON-safe). */
+  payload: unknown;
+}
+
+export interface Classifier {
+  readonly engine: string;
+  fit(x: FeatureMatrix, y: Uint8Array, options?: FitOptions): Promise<void>;
+  /** Probability of the positive class for each row. */
+  predictProba(x: FeatureMatrix): Float64Array;
+  featureImportances(): FeatureImportance[];
+  serialize(): SerializedModel;
+}

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ZodError } from 'zod';
+import { projectRoot } from '../infra/root';
+import { pipelineDefinition, type PipelineDefinition } from './schema';
+
+/** Where the bundled definitions live: the source tree's pipelines/ folder (JSON is not copied into dist/). */
+export const BUNDLED_PIPELINES_DIR = join(projectRoot(), 'pipelines');
+
+export class PipelineDefinitionError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: string[],
+  ) {
+    super(`Invalid pipeline definition ${file}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'PipelineDefinitionError';
+  }
+}
+
+export interface LoadedPipeline {
+  definition: PipelineDefinition;
+  /** Absolute path of the definition file. */
+  file: string;
+  /** Folder that relative source paths are resolved against. */
+  baseDir: string;
+  /** sha256 of the definition file's bytes: part of every model's lineage. */
+  hash: string;
+}
+
+/** Resolves `sample` to the bundled `pipelines/sample.json`, or takes a path to any JSON definition. */
+export function resolvePipelineFile(ref: string): string {
+  if (ref.endsWith('.json') || ref.includes('/') || ref.includes('\\')) {
+    const file = isAbsolute(ref) ? ref : resolve(process.cwd(), ref);
+    if (!existsSync(file)) throw new PipelineDefinitionError(file, ['file not found']);
+    return file;
+  }
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(ref)) {
+    throw new PipelineDefinitionError(ref, ['a pipeline name must be a-z, 0-9, "_" or "-" (or give a path to a .json file)']);
+  }
+  const file = join(BUNDLED_PIPELINES_DIR, `${ref}.json`);
+  if (!existsSync(file)) {
+    throw new PipelineDefinitionError(file, [`no bundled pipeline named "${ref}" (see pipelines/*.json, or pass a path)`]);
+  }
+  return file;
+}
+
+export function parsePipeline(raw: unknown, file = '<inline>'): PipelineDefinition {
+  try {
+    return pipelineDefinition.parse(raw);
+  } catch (e) {
+    if (e instanceof ZodError) {
+      throw new PipelineDefinitionError(
+        file,
+        e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      );
+    }
+    throw e;
+  }
+}
+
+export function loadPipeline(ref: string): LoadedPipeline {
+  const file = resolvePipelineFile(ref);
+  const bytes = readFileSync(file);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new PipelineDefinitionError(file, [`not valid JSON: ${(e as Error).message}`]);
+  }
+  return {
+    definition: parsePipeline(raw, file),
+    file,
+    baseDir: dirname(file),
+    hash: createHash('sha256').update(bytes).digest('hex'),
+  };
+}

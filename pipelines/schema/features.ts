@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { duration } from './common';
+
+export const labelSpec = z
+  .object({
+    /** The event that counts as a conversion ("makes a purchase within the horizon"). */
+    event: z.string().min(1).max(64),
+    /** Label window after the cutoff: [cutoff, cutoff + horizon). */
+    horizon: duration.default('30d'),
+  })
+  .strict();
+
+export const featureSpec = z
+  .object({
+    /** Windows for per-event-type counts, e.g. ["1d","7d","30d","90d"]. */
+    windows: z.array(duration).min(1).max(8).default(['7d', '30d', '90d']),
+    /** The ordered funnel stages (event types), e.g. ["view","addtocart","transaction"]. */
+    funnel: z.array(z.string().min(1).max(64)).max(10).default([]),
+    /** Inactivity gap that splits sessions when the source has no session ids. */
+    sessionGap: duration.default('30m'),
+    /** RFM durations in days or weeks (CDNOW's reference uses weeks). */
+    rfmUnit: z.enum(['days', 'weeks']).default('days'),
+    /** Only users with at least one event in this lookback before the cutoff are scored (all users if unset). */
+    activeWithin: duration.optional(),
+    /** Length of the per-user event sequence written for the LSTM. */
+    sequenceLength: z.number().int().min(2).max(512).default(50),
+  })
+  .strict();
+
+export type LabelSpec = z.infer<typeof labelSpec>;
+export type FeatureSpec = z.infer<typeof featureSpec>;

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** Hyper-parameters of our histogram random forest (ml/forest). Bounds keep hostile configs from exhausting the machine. */
+export const forestParams = z
+  .object({
+    nTrees: z.number().int().min(1).max(2000).default(100),
+    maxDepth: z.number().int().min(1).max(64).default(12),
+    minSamplesLeaf: z.number().int().min(1).max(1_000_000).default(5),
+    minSamplesSplit: z.number().int().min(2).max(1_000_000).default(10),
+    /** Features tried per split: 'sqrt', 'log2', a fraction in (0,1], or a count. */
+    maxFeatures: z.union([z.enum(['sqrt', 'log2']), z.number().positive().max(10_000)]).default('sqrt'),
+    criterion: z.enum(['gini', 'entropy']).default('gini'),
+    classWeight: z.enum(['none', 'balanced']).default('balanced'),
+    bootstrap: z.boolean().default(true),
+    maxBins: z.number().int().min(2).max(255).default(255),
+  })
+  .strict();
+
+export const logisticParams = z
+  .object({
+    l2: z.number().min(0).max(1e6).default(1),
+    maxIter: z.number().int().min(1).max(10_000).default(200),
+    classWeight: z.enum(['none', 'balanced']).default('balanced'),
+  })
+  .strict();
+
+export const lstmParams = z
+  .object({
+    units: z.number().int().min(1).max(512).default(32),
+    layers: z.number().int().min(1).max(2).default(1),
+    embeddingDim: z.number().int().min(1).max(256).default(8),
+    epochs: z.number().int().min(1).max(500).default(10),
+    batchSize: z.number().int().min(1).max(8192).default(256),
+    learningRate: z.number().positive().max(1).default(0.005),
+    patience: z.number().int().min(0).max(100).default(3),
+  })
+  .strict();
+
+export const modelSpec = z
+  .object({
+    /** forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm; blend = forest + lstm. */
+    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend']).default('forest'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    /** Fraction of users held out for the final evaluation. */
+    holdout: z.number().min(0.05).max(0.5).default(0.2),
+    forest: forestParams.default({}),
+    logistic: logisticParams.default({}),
+    lstm: lstmParams.default({}),
+    /** Also train the baselines and report them beside the chosen engine. */
+    baselines: z.array(z.enum(['logistic', 'forest', 'mlrf'])).max(3).default(['logistic']),
+  })
+  .strict();
+
+export const cvSpec = z
+  .object({
+    strategy: z.enum(['kfold', 'time', 'none']).default('kfold'),
+    folds: z.number().int().min(2).max(20).default(3),
+  })
+  .strict();
+
+export const registrySpec = z
+  .object({
+    primaryMetric: z.enum(['roc_auc', 'pr_auc', 'log_loss', 'brier']).default('roc_auc'),
+    /** A challenger is promoted when its primary metric is at most this much worse than the champion's. */
+    tolerance: z.number().min(0).max(1).default(0.005),
+  })
+  .strict();
+
+export type ForestParams = z.infer<typeof forestParams>;
+export type LogisticParams = z.infer<typeof logisticParams>;
+export type LstmParams = z.infer<typeof lstmParams>;
+export type ModelSpec = z.infer<typeof modelSpec>;
+export type CvSpec = z.infer<typeof cvSpec>;
+export type RegistrySpec = z.infer<typeof registrySpec>;

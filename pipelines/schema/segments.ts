@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { duration, safeName } from './common';
+
+/**
+ * A campaign filter is a small typed expression tree, never SQL text: each leaf names a known field and an
+ * operator, and the segments layer compiles it to parameterised SQL (or evaluates it in memory).
+ */
+const field = z.enum([
+  'rfm_segment',
+  'propensity',
+  'propensity_decile',
+  'propensity_percentile',
+  'funnel_stage',
+  'cluster',
+  'recency_days',
+  'frequency',
+  'monetary',
+  'last_event_age_days',
+]);
+
+export type CampaignFilter =
+  | { all: CampaignFilter[] }
+  | { any: CampaignFilter[] }
+  | { not: CampaignFilter }
+  | { field: z.infer<typeof field>; op: 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte'; value: string | number }
+  | { field: z.infer<typeof field>; op: 'in' | 'not_in'; value: (string | number)[] }
+  /** "did <event> within <window> before the cutoff" / "did not". */
+  | { event: string; within: string; did: boolean };
+
+export const campaignFilter: z.ZodType<CampaignFilter> = z.lazy(() =>
+  z.union([
+    z.object({ all: z.array(campaignFilter).min(1).max(32) }).strict(),
+    z.object({ any: z.array(campaignFilter).min(1).max(32) }).strict(),
+    z.object({ not: campaignFilter }).strict(),
+    z
+      .object({
+        field,
+        op: z.enum(['eq', 'neq', 'lt', 'lte', 'gt', 'gte']),
+        value: z.union([z.string().max(128), z.number().finite()]),
+      })
+      .strict(),
+    z
+      .object({
+        field,
+        op: z.enum(['in', 'not_in']),
+        value: z.array(z.union([z.string().max(128), z.number().finite()])).min(1).max(64),
+      })
+      .strict(),
+    z.object({ event: z.string().min(1).max(64), within: duration, did: z.boolean() }).strict(),
+  ]),
+);
+
+export const campaignSpec = z
+  .object({
+    name: safeName,
+    description: z.string().max(500).optional(),
+    filter: campaignFilter,
+    /** Keep only the top-N users by propensity. */
+    cap: z.number().int().min(1).max(10_000_000).optional(),
+    action: z.string().max(200).default('review'),
+  })
+  .strict();
+
+export const segmentSpec = z
+  .object({
+    /** k for behavioural clusters; chosen by silhouette over 2..8 when unset. */
+    clusters: z.number().int().min(2).max(20).optional(),
+  })
+  .strict();
+
+export const exportSpec = z
+  .object({
+    /** Hash user ids with HMAC-SHA256 and the salt read from this environment variable. */
+    hashUserIds: z.boolean().default(false),
+    saltEnv: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/).default('FUNNELCAST_EXPORT_SALT'),
+    /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
+    allowPii: z.array(z.string().max(128)).max(64).default([]),
+  })
+  .strict();
+
+export type CampaignSpec = z.infer<typeof campaignSpec>;
+export type SegmentSpec = z.infer<typeof segmentSpec>;
+export type ExportSpec = z.infer<typeof exportSpec>;

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { columnName } from './common';
+
+/**
+ * Where a canonical field comes from: a column of the source file, a constant, or a product of two numeric
+ * columns (Online Retail's revenue is Quantity × UnitPrice). Deliberately not free SQL: definitions must
+ * never carry SQL text.
+ */
+export const fieldSource = z.union([
+  columnName,
+  z.object({ column: columnName }).strict(),
+  z.object({ constant: z.string().max(256) }).strict(),
+  z.object({ product: z.tuple([columnName, columnName]) }).strict(),
+]);
+export type FieldSource = z.infer<typeof fieldSource>;
+
+export const fileFormat = z.enum(['csv', 'tsv', 'parquet', 'json', 'ndjson']);
+
+const fileSource = {
+  /** A file path or glob, relative to the definition file's folder. */
+  path: z.string().min(1).max(1024),
+  /** Inferred from the extension (`.csv`, `.tsv`, `.parquet`, `.json`, `.ndjson`, `.jsonl`, with or without `.gz`). */
+  format: fileFormat.optional(),
+  /** CSV delimiter when it is not a comma (`"\t"`, `";"`, `"|"`); `"whitespace"` for runs of spaces (CDNOW). */
+  delimiter: z.string().min(1).max(10).optional(),
+  /** Whether the CSV file has a header row; without one, columns are named column0, column1, … */
+  header: z.boolean().default(true),
+  /** Timestamp format: `auto`, `epoch_ms`, `epoch_s`, or a strptime pattern such as `%m/%d/%Y %H:%M`. */
+  timestampFormat: z.string().max(64).default('auto'),
+};
+
+export const eventsSource = z
+  .object({
+    ...fileSource,
+    columns: z
+      .object({
+        user_id: fieldSource,
+        ts: fieldSource,
+        event: fieldSource,
+        item_id: fieldSource.optional(),
+        revenue: fieldSource.optional(),
+        session_id: fieldSource.optional(),
+        /** Extra columns kept as free properties (JSON). */
+        properties: z.array(columnName).max(64).default([]),
+      })
+      .strict(),
+    /**
+     * Event rewrites applied before validation, e.g. Online Retail invoices starting with `C` are returns:
+     * `[{ "when": { "column": "InvoiceNo", "startsWith": "C" }, "event": "return" }]`.
+     */
+    eventRules: z
+      .array(
+        z
+          .object({
+            when: z.object({ column: columnName, startsWith: z.string().min(1).max(64) }).strict(),
+            event: z.string().min(1).max(64),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([]),
+    /** When set, events of any other type are quarantined as `unknown event type`. */
+    eventTypes: z.array(z.string().min(1).max(64)).max(256).optional(),
+    /** Event types whose revenue may be negative (returns, refunds). Elsewhere negative revenue is quarantined. */
+    negativeRevenueEvents: z.array(z.string().min(1).max(64)).max(16).default([]),
+  })
+  .strict();
+export type EventsSource = z.infer<typeof eventsSource>;
+
+export const customersSource = z
+  .object({
+    ...fileSource,
+    columns: z
+      .object({
+        user_id: fieldSource,
+        /** Attribute columns used as features; string attributes are one-hot encoded (top categories). */
+        attributes: z.array(columnName).max(64).default([]),
+        /** Columns that identify a person (e-mail, name): never exported unless listed in export.allowPii. */
+        pii: z.array(columnName).max(64).default([]),
+      })
+      .strict(),
+  })
+  .strict();
+export type CustomersSource = z.infer<typeof customersSource>;
+
+export const labelsSource = z
+  .object({
+    ...fileSource,
+    columns: z
+      .object({
+        user_id: fieldSource,
+        /** 1/0, true/false or yes/no. */
+        label: fieldSource,
+      })
+      .strict(),
+  })
+  .strict();
+export type LabelsSource = z.infer<typeof labelsSource>;
+
+export const sources = z
+  .object({
+    events: eventsSource,
+    customers: customersSource.optional(),
+    labels: labelsSource.optional(),
+  })
+  .strict();
+export type Sources = z.infer<typeof sources>;
