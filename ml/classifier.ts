@@ -47,3 +47,19 @@ export interface Classifier {
   featureImportances(): FeatureImportance[];
   serialize(): SerializedModel;
 }
+
+/** The rows `idx` of a matrix (used for folds and holdout splits). */
+export function selectRows(x: FeatureMatrix, idx: ArrayLike<number>): FeatureMatrix {
+  const columns = x.columns.map((col) => {
+    const out = new Float32Array(idx.length);
+    for (let i = 0; i < idx.length; i++) out[i] = col[idx[i]];
+    return out;
+  });
+  return { nRows: idx.length, names: x.names, columns };
+}
+
+export function selectLabels(y: Uint8Array, idx: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = y[idx[i]];
+  return out;
+}

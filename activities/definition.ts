@@ -1,0 +1,32 @@
+import { loadPipeline, type LoadedPipeline } from '../pipelines/load';
+import { paths, runIdFor } from '../infra/paths';
+import { withDuckDB } from '../warehouse/db';
+import { defaultCutoff } from '../warehouse/cutoff';
+import { failFastOnBadInput, InputError } from './context';
+
+export async function loadDefinition(input: { pipeline: string }): Promise<LoadedPipeline> {
+  return failFastOnBadInput(async () => loadPipeline(input.pipeline));
+}
+
+export interface ResolvedRun {
+  cutoff: string;
+  runId: string;
+  runDir: string;
+}
+
+/** The run's cutoff (given, scheduled, or the pipeline default) and its stable run id and folder. */
+export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: string }): Promise<ResolvedRun> {
+  return failFastOnBadInput(async () => {
+    const def = input.loaded.definition;
+    let cutoff: Date;
+    if (input.cutoff) {
+      cutoff = new Date(input.cutoff);
+      if (Number.isNaN(cutoff.getTime())) throw new InputError(`cutoff "${input.cutoff}" is not an ISO date (e.g. 2024-03-01 or 2024-03-01T00:00:00Z)`);
+    } else {
+      cutoff = await withDuckDB(paths.warehouse(def.name), (conn) => defaultCutoff(conn, def));
+    }
+    const iso = cutoff.toISOString();
+    const runId = runIdFor(def.name, iso);
+    return { cutoff: iso, runId, runDir: paths.runDir(def.name, runId) };
+  });
+}

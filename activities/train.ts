@@ -1,0 +1,109 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelSpec } from '../pipelines/schema';
+import { ensureDir } from '../infra/paths';
+import { writeJsonAtomic, writeFileAtomic } from '../infra/atomic';
+import { withDuckDB } from '../warehouse/db';
+import { readFeatureTable } from '../warehouse/matrix';
+import { writeColumnsToParquet } from '../warehouse/parquet';
+import { selectLabels, selectRows } from '../ml/classifier';
+import { createClassifier } from '../ml/engines';
+import { holdoutSplit, stratifiedKFold } from '../ml/cv';
+import { evaluateBinary } from '../ml/metrics';
+import type { CvSummary, TrainResult } from '../workflows/types';
+import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
+
+export type Split = { kind: 'holdout' } | { kind: 'fold'; strategy: string; k: number; i: number };
+
+export interface TrainInput {
+  runDir: string;
+  featuresPath: string;
+  sequencesPath: string;
+  vocabPath: string;
+  model: ModelSpec;
+  engine: string;
+  split: Split;
+}
+
+const splitName = (s: Split) => (s.kind === 'holdout' ? 'holdout' : `fold${s.i + 1}of${s.k}`);
+
+function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
+  if (engine === 'forest') return model.forest;
+  if (engine === 'logistic') return model.logistic;
+  if (engine === 'mlrf') return { nEstimators: model.forest.nTrees, maxDepth: model.forest.maxDepth };
+  return {};
+}
+
+/**
+ * Trains one engine on one split and evaluates it on the rows it did not see. A finished result is stored
+ * next to the model, so a retried or resumed fold returns it instead of training again.
+ */
+export async function trainModel(input: TrainInput): Promise<TrainResult> {
+  return failFastOnBadInput(async () => {
+    const name = `${input.engine}-${splitName(input.split)}`;
+    const dir = ensureDir(join(input.runDir, 'models'));
+    const resultFile = join(dir, `${name}.result.json`);
+    if (existsSync(resultFile)) return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
+
+    return withDuckDB(':memory:', async (conn) => {
+      const table = await readFeatureTable(conn, input.featuresPath, { label: 'label', idColumn: 'user_id' });
+      const y = table.y!;
+      const seed = input.model.seed;
+      const s = input.split;
+      const { train, test } =
+        s.kind === 'holdout' ? holdoutSplit(y, input.model.holdout, seed) : stratifiedKFold(y, s.k, seed)[s.i];
+      const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
+      const started = performance.now();
+      await clf.fit(selectRows(table.x, train), selectLabels(y, train), {
+        onProgress: (p) => heartbeat({ model: name, ...p }),
+        signal: cancellationSignal(),
+      });
+      const trainSeconds = (performance.now() - started) / 1000;
+      const xTest = selectRows(table.x, test);
+      const yTest = selectLabels(y, test);
+      const p = clf.predictProba(xTest);
+      const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
+
+      const modelPath = join(dir, `${name}.model.json`);
+      writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }));
+      const predictionsPath = join(dir, `${name}.predictions.parquet`);
+      await writeColumnsToParquet(conn, predictionsPath, [
+        { name: 'user_id', type: 'VARCHAR', values: Array.from(test, (i) => table.ids[i]) },
+        { name: 'label', type: 'INTEGER', values: yTest },
+        { name: 'score', type: 'DOUBLE', values: p },
+      ]);
+      const result: TrainResult = {
+        engine: input.engine,
+        split: splitName(s),
+        modelPath,
+        predictionsPath,
+        metrics: scalarMetrics(metrics),
+        nTrain: train.length,
+        nTest: test.length,
+        trainSeconds,
+        reused: false,
+      };
+      writeJsonAtomic(resultFile, result);
+      return result;
+    });
+  });
+}
+
+/** Keeps the scalar metrics (curves and tables stay in the files the report reads). */
+function scalarMetrics(m: Record<string, unknown>): Record<string, number> {
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'number' && Number.isFinite(v))) as Record<string, number>;
+}
+
+export async function summariseFolds(input: { strategy: string; results: TrainResult[] }): Promise<CvSummary> {
+  const folds = input.results.map((r) => r.metrics ?? {});
+  const keys = Object.keys(folds[0] ?? {});
+  const mean: Record<string, number> = {};
+  const std: Record<string, number> = {};
+  for (const k of keys) {
+    const v = folds.map((f) => f[k]).filter((x) => Number.isFinite(x));
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean[k] = m;
+    std[k] = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, v.length - 1));
+  }
+  return { strategy: input.strategy, folds, mean, std };
+}

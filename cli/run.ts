@@ -1,0 +1,146 @@
+/**
+ * `funnelcast run`: runs the retraining pipeline once as a Temporal workflow and prints what it produced.
+ */
+import { parseArgs } from 'node:util';
+import { WorkflowFailedError } from '@temporalio/client';
+import { loadPipeline } from '../pipelines/load';
+import { TASK_QUEUE } from '../infra/temporal';
+import type { RunInput, RunSummary, StepProgress } from '../workflows/types';
+import { withSession } from './session';
+import { EXIT, int, num, pct, progressBar, isTty } from './format';
+
+export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only]
+
+Runs the whole pipeline once: extract → features at the cutoff → cross-validate → train → publish a model
+version → score users → segments and campaign exports → HTML report.
+
+Options:
+  --pipeline <name|file>  a bundled pipeline (pipelines/<name>.json) or a definition file   [default: sample]
+  --cutoff <ISO date>     feature cutoff; labels come from [cutoff, cutoff + horizon)        [default: the pipeline's]
+  --train-only            stop after publishing the model (no scoring or exports)
+  --json                  print one JSON object (absolute paths included) on stdout
+  --no-worker             do not start an in-process worker (workers run elsewhere)
+
+Examples:
+  funnelcast run
+  funnelcast run --pipeline retailrocket --json
+  funnelcast run --pipeline ./my-pipeline.json --cutoff 2024-03-01
+`;
+
+/** Workflow id for a run: stable for (pipeline, cutoff) so a repeated command attaches instead of duplicating. */
+export function runWorkflowId(pipeline: string, cutoff?: string): string {
+  const stamp = (cutoff ? new Date(cutoff) : new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return cutoff ? `retrain-${pipeline}-${stamp}` : `retrain-${pipeline}-now-${stamp}`;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pipeline: { type: 'string', default: 'sample' },
+      cutoff: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'train-only': { type: 'boolean', default: false },
+      'no-worker': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return EXIT.ok;
+  }
+  // Validate locally before anything starts: a bad definition is reported in a second, not after a server boot.
+  const loaded = loadPipeline(values.pipeline!);
+  if (values.cutoff && Number.isNaN(new Date(values.cutoff).getTime())) {
+    process.stderr.write(`--cutoff "${values.cutoff}" is not an ISO date (e.g. 2024-03-01 or 2024-03-01T00:00:00Z)\n`);
+    return EXIT.usage;
+  }
+  const cutoff = values.cutoff ? new Date(values.cutoff).toISOString() : undefined;
+  const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
+  const workflowId = runWorkflowId(loaded.definition.name, cutoff);
+
+  return withSession({ worker: values['no-worker'] ? 'no' : 'auto' }, async ({ client, server }) => {
+    const handle = await client.workflow.start('retrainWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    const stopWatching = watchProgress(() => handle.query<StepProgress>('progress'), values.json);
+    try {
+      const summary = (await handle.result()) as RunSummary;
+      stopWatching();
+      const ui = server.uiUrl ? `${server.uiUrl}/namespaces/default/workflows/${workflowId}` : null;
+      if (values.json) process.stdout.write(JSON.stringify({ workflowId, webUi: ui, ...summary }, null, 2) + '\n');
+      else process.stdout.write(formatSummary(summary, ui));
+      return EXIT.ok;
+    } catch (e) {
+      stopWatching();
+      if (e instanceof WorkflowFailedError) {
+        const cause = (e.cause as Error | undefined)?.cause ?? e.cause;
+        process.stderr.write(`Run ${workflowId} failed: ${(cause as Error)?.message ?? e.message}\n`);
+        return (cause as { type?: string })?.type && ['NoLabels', 'OneClass', 'InputError', 'PipelineDefinitionError'].includes((cause as { type: string }).type)
+          ? EXIT.badInput
+          : EXIT.failed;
+      }
+      throw e;
+    }
+  });
+}
+
+/** Live progress on stderr: a bar on a terminal, plain step lines otherwise (logs, CI). */
+export function watchProgress(query: () => Promise<StepProgress>, quiet: boolean): () => void {
+  let last = '';
+  let stopped = false;
+  const tty = Boolean(process.stderr.isTTY) && isTty();
+  const tick = async () => {
+    if (stopped) return;
+    try {
+      const p = await query();
+      const folds = p.foldsTotal ? ` folds ${p.foldsDone}/${p.foldsTotal}` : '';
+      const line = `${p.step}${p.detail ? ` (${p.detail})` : ''}${folds}`;
+      if (tty && !quiet) process.stderr.write(`\r\x1b[2K${progressBar(p.stepsDone, p.stepsTotal)} ${line}`);
+      else if (line !== last && !quiet) process.stderr.write(`  … ${line}\n`);
+      last = line;
+    } catch {
+      // The workflow may not have started its first task yet: try again on the next tick.
+    }
+  };
+  const timer = setInterval(() => void tick(), 700);
+  void tick();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    if (tty && !quiet) process.stderr.write('\r\x1b[2K');
+  };
+}
+
+export function formatSummary(s: RunSummary, webUi: string | null): string {
+  const m = s.model;
+  const h = m.holdout ?? {};
+  const lines = [
+    `funnelcast run ${s.runId}: pipeline ${s.pipeline}, cutoff ${s.cutoff}, horizon ${s.horizon} (${s.seconds.toFixed(1)} s)`,
+    '',
+    `  extract    read ${int(s.extract.read)} = loaded ${int(s.extract.loaded)} + duplicates ${int(s.extract.duplicates)} + quarantined ${int(s.extract.quarantined)}` +
+      `  (${int(s.extract.users)} users, ${int(s.extract.events)} events in ${s.extract.database})`,
+    `  features   ${int(s.features.users)} users × ${s.features.featureCount} features, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
+    `  model      ${m.engine}${m.backend ? ` [${m.backend}]` : ''}: holdout ROC AUC ${num(h.roc_auc)}, PR AUC ${num(h.pr_auc)}, log loss ${num(h.log_loss)}, trained in ${m.trainSeconds.toFixed(1)} s`,
+  ];
+  if (m.cv) lines.push(`             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`);
+  for (const b of m.baselines) lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+  if (s.publish) {
+    lines.push(`  registry   ${s.publish.version}: ${s.publish.decision} (${s.publish.reason})`);
+    lines.push(`             ${s.publish.versionDir}`);
+  }
+  if (s.scoring) lines.push(`  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}: ${s.scoring.scoresPath}`);
+  for (const e of s.exports) {
+    lines.push(`  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions, action "${e.action}"`);
+    lines.push(`             ${e.csvPath}`);
+    lines.push(`             ${e.parquetPath}`);
+  }
+  if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
+  if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
+  if (webUi) lines.push(`  Web UI     ${webUi}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,255 @@
+/**
+ * `funnelcast schedule …`: retrains on a Temporal Schedule (not a cron workflow). One schedule per pipeline,
+ * id `retrain-<pipeline>`; each scheduled run takes its cutoff from its scheduled time.
+ */
+import { parseArgs } from 'node:util';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOverlapPolicy } from '@temporalio/client';
+import { loadPipeline } from '../pipelines/load';
+import { TASK_QUEUE } from '../infra/temporal';
+import type { RunInput } from '../workflows/types';
+import { withSession } from './session';
+import { EXIT, table, UsageError } from './format';
+
+export const SCHEDULE_HELP = `Usage: funnelcast schedule <action> [options]
+
+Actions:
+  create   --pipeline <p> (--cron "<expr>" | --every <interval>) [--timezone <tz>] [--overlap <policy>] [--catchup-window <d>] [--paused]
+  update   --pipeline <p> with the same options as create
+  list
+  describe --pipeline <p>
+  pause    --pipeline <p> [--note <text>]
+  unpause  --pipeline <p>
+  trigger  --pipeline <p>           run now (cutoff = now)
+  delete   --pipeline <p>
+All actions take --json.
+
+  --overlap         skip | buffer_one | buffer_all | cancel_other | terminate_other | allow_all   [default: skip]
+  --catchup-window  how far back missed runs are caught up after downtime, e.g. 1h, 1d          [default: 1d]
+  --every           an interval such as 30m, 6h, 1d, 1w (optionally with an offset: 1d+2h)
+
+Creating a schedule that exists with the same settings does nothing; with other settings it asks for update.
+Scheduled runs only fire while a worker runs (funnelcast up, or npm run worker).
+
+Examples:
+  funnelcast schedule create --pipeline sample --cron "0 3 * * 1" --timezone Europe/Paris
+  funnelcast schedule create --pipeline sample --every 1d --overlap buffer_one
+  funnelcast schedule trigger --pipeline sample
+`;
+
+const OVERLAPS = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
+
+export interface ScheduleSettings {
+  pipeline: string;
+  pipelineFile: string;
+  cron: string | null;
+  every: string | null;
+  timezone: string;
+  overlap: (typeof OVERLAPS)[number];
+  catchupWindow: string;
+}
+
+export const scheduleIdFor = (pipeline: string) => `retrain-${pipeline}`;
+
+function settingsFrom(values: Record<string, string | boolean | undefined>): ScheduleSettings {
+  const ref = values.pipeline as string | undefined;
+  if (!ref) throw new UsageError('--pipeline is required');
+  const loaded = loadPipeline(ref);
+  const cron = (values.cron as string | undefined) ?? null;
+  const every = (values.every as string | undefined) ?? null;
+  if (!cron === !every) throw new UsageError('give exactly one of --cron "<expr>" or --every <interval>');
+  if (every && !/^\d+(s|m|h|d|w)(\+\d+(s|m|h|d|w))?$/.test(every)) throw new UsageError(`--every "${every}": write an interval like 30m, 6h, 1d or 1d+2h`);
+  if (cron && cron.trim().split(/\s+/).length < 5) throw new UsageError(`--cron "${cron}": a cron expression has 5 fields, e.g. "0 3 * * 1"`);
+  const overlap = ((values.overlap as string | undefined) ?? 'skip').toLowerCase() as ScheduleSettings['overlap'];
+  if (!OVERLAPS.includes(overlap)) throw new UsageError(`--overlap must be one of ${OVERLAPS.join(', ')}`);
+  const catchupWindow = (values['catchup-window'] as string | undefined) ?? '1d';
+  if (!/^\d+(s|m|h|d|w)$/.test(catchupWindow)) throw new UsageError(`--catchup-window "${catchupWindow}": write a duration like 1h or 1d`);
+  return {
+    pipeline: loaded.definition.name,
+    pipelineFile: loaded.file,
+    cron,
+    every,
+    timezone: (values.timezone as string | undefined) ?? 'UTC',
+    overlap,
+    catchupWindow,
+  };
+}
+
+const toMs = (d: string) => Number(/^\d+/.exec(d)![0]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[d.replace(/^\d+/, '') as 's']!;
+
+function scheduleOptions(s: ScheduleSettings, paused = false) {
+  const [every, offset] = (s.every ?? '').split('+');
+  const input: RunInput = { pipeline: s.pipelineFile, trigger: 'schedule' };
+  return {
+    scheduleId: scheduleIdFor(s.pipeline),
+    spec: {
+      ...(s.cron ? { cronExpressions: [s.cron] } : { intervals: [{ every: toMs(every), ...(offset ? { offset: toMs(offset) } : {}) }] }),
+      timezone: s.timezone,
+    },
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: 'retrainWorkflow',
+      taskQueue: TASK_QUEUE,
+      workflowId: `scheduled-${s.pipeline}`,
+      args: [input],
+    },
+    policies: { overlap: s.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: toMs(s.catchupWindow) },
+    memo: { funnelcast: s },
+    state: { paused, note: paused ? 'created paused' : undefined },
+  };
+}
+
+const sameSettings = (a: ScheduleSettings, b: ScheduleSettings) => JSON.stringify(a) === JSON.stringify(b);
+
+async function storedSettings(client: Client, pipeline: string): Promise<ScheduleSettings | null> {
+  try {
+    const d = await client.schedule.getHandle(scheduleIdFor(pipeline)).describe();
+    return ((d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast ?? null) as ScheduleSettings | null;
+  } catch (e) {
+    if (e instanceof ScheduleNotFoundError) return null;
+    throw e;
+  }
+}
+
+export async function scheduleCommand(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      pipeline: { type: 'string' },
+      cron: { type: 'string' },
+      every: { type: 'string' },
+      timezone: { type: 'string' },
+      overlap: { type: 'string' },
+      'catchup-window': { type: 'string' },
+      paused: { type: 'boolean', default: false },
+      note: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (!action || values.help || action === '--help') {
+    process.stdout.write(SCHEDULE_HELP);
+    return action ? EXIT.ok : EXIT.usage;
+  }
+  const out = (human: string, json: unknown) => process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+  const pipelineName = () => {
+    if (!values.pipeline) throw new UsageError('--pipeline is required');
+    return loadPipeline(values.pipeline).definition.name;
+  };
+
+  return withSession({ worker: 'no' }, async ({ client }) => {
+    switch (action) {
+      case 'create': {
+        const s = settingsFrom(values);
+        const existing = await storedSettings(client, s.pipeline);
+        if (existing) {
+          if (sameSettings(existing, s)) {
+            out(`Schedule ${scheduleIdFor(s.pipeline)} already exists with these settings: nothing to do.`, { scheduleId: scheduleIdFor(s.pipeline), created: false, unchanged: true });
+            return EXIT.ok;
+          }
+          process.stderr.write(
+            `Schedule ${scheduleIdFor(s.pipeline)} exists with other settings:\n  now: ${JSON.stringify(existing)}\n  new: ${JSON.stringify(s)}\n` +
+              `Use \`funnelcast schedule update\` with the same options to change it.\n`,
+          );
+          return EXIT.usage;
+        }
+        try {
+          await client.schedule.create(scheduleOptions(s, values.paused));
+        } catch (e) {
+          if (!(e instanceof ScheduleAlreadyRunning)) throw e;
+        }
+        out(`Created schedule ${scheduleIdFor(s.pipeline)} (${s.cron ? `cron "${s.cron}"` : `every ${s.every}`}, ${s.timezone}, overlap ${s.overlap}).`, {
+          scheduleId: scheduleIdFor(s.pipeline),
+          created: true,
+          settings: s,
+        });
+        return EXIT.ok;
+      }
+      case 'update': {
+        const s = settingsFrom(values);
+        const handle = client.schedule.getHandle(scheduleIdFor(s.pipeline));
+        const o = scheduleOptions(s);
+        await handle.update((prev) => ({ ...prev, spec: o.spec, action: o.action, policies: { ...prev.policies, ...o.policies }, memo: o.memo }));
+        out(`Updated schedule ${scheduleIdFor(s.pipeline)}.`, { scheduleId: scheduleIdFor(s.pipeline), updated: true, settings: s });
+        return EXIT.ok;
+      }
+      case 'list': {
+        const rows: Record<string, unknown>[] = [];
+        for await (const sch of client.schedule.list()) {
+          if (!sch.scheduleId.startsWith('retrain-')) continue;
+          const d = await client.schedule.getHandle(sch.scheduleId).describe();
+          const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
+          rows.push({
+            scheduleId: sch.scheduleId,
+            pipeline: s?.pipeline ?? '?',
+            when: s ? (s.cron ? `cron ${s.cron}` : `every ${s.every}`) : '?',
+            timezone: s?.timezone ?? '',
+            paused: d.state.paused,
+            nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
+            lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+          });
+        }
+        out(
+          rows.length === 0
+            ? 'No retrain schedules. Create one with: funnelcast schedule create --pipeline <p> --every 1d'
+            : table(['schedule', 'pipeline', 'when', 'tz', 'paused', 'next run', 'last run'], rows.map((r) => [r.scheduleId, r.pipeline, r.when, r.timezone, String(r.paused), r.nextRun ?? '—', r.lastRun ?? '—'] as string[])),
+          rows,
+        );
+        return EXIT.ok;
+      }
+      case 'describe': {
+        const name = pipelineName();
+        const d = await client.schedule.getHandle(scheduleIdFor(name)).describe();
+        const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
+        const info = {
+          scheduleId: d.scheduleId,
+          settings: s,
+          paused: d.state.paused,
+          note: d.state.note,
+          nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
+          recentRuns: d.info.recentActions.map((a) => ({
+            scheduledAt: a.scheduledAt.toISOString(),
+            takenAt: a.takenAt.toISOString(),
+            workflowId: a.action.workflow.workflowId,
+            runId: a.action.workflow.firstExecutionRunId,
+          })),
+          running: d.info.runningActions.map((a) => a.workflow.workflowId),
+          missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
+          skippedOverlap: d.info.numActionsSkippedOverlap,
+        };
+        out(
+          [
+            `${d.scheduleId}: ${s ? (s.cron ? `cron "${s.cron}"` : `every ${s.every}`) : ''} ${s?.timezone ?? ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
+            `  pipeline  ${s?.pipelineFile}`,
+            `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
+            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.workflowId}`).join('\n            ') || '—'}`,
+            `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,
+          ].join('\n'),
+          info,
+        );
+        return EXIT.ok;
+      }
+      case 'pause':
+      case 'unpause':
+      case 'trigger':
+      case 'delete': {
+        const name = pipelineName();
+        const handle = client.schedule.getHandle(scheduleIdFor(name));
+        if (action === 'pause') await handle.pause(values.note ?? 'paused from the funnelcast CLI');
+        if (action === 'unpause') await handle.unpause(values.note ?? 'unpaused from the funnelcast CLI');
+        if (action === 'trigger') await handle.trigger();
+        if (action === 'delete') await handle.delete();
+        out(`${action}: ${scheduleIdFor(name)} done.`, { scheduleId: scheduleIdFor(name), action, ok: true });
+        return EXIT.ok;
+      }
+      default:
+        throw new UsageError(`unknown schedule action "${action}"\n\n${SCHEDULE_HELP}`);
+    }
+  }).catch((e) => {
+    if (e instanceof ScheduleNotFoundError) {
+      process.stderr.write(`No such schedule: ${e.message}. List them with: funnelcast schedule list\n`);
+      return EXIT.notFound;
+    }
+    throw e;
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * The `funnelcast` command line. Each command lives in cli/<command>.ts and is loaded only when used, so
+ * `funnelcast evaluate` does not pay for Temporal and `funnelcast run` does not pay for TensorFlow.
+ */
+import { EXIT, UsageError } from './cli/format';
+
+type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
+
+const COMMANDS: Record<string, Command> = {
+  run: { summary: 'run the pipeline once (extract → features → train → publish → score → export)', load: async () => (await import('./cli/run')).runCommand },
+  up: { summary: 'start the embedded Temporal server + a worker and keep them running (for schedules)', load: async () => (await import('./cli/up')).upCommand },
+  extract: { summary: 'load a pipeline\'s sources into DuckDB and print the row accounting', load: async () => (await import('./cli/extract')).extractCommand },
+  features: { summary: 'write the feature table at a cutoff (Parquet or CSV)', load: async () => (await import('./cli/features')).featuresCommand },
+  generate: { summary: 'generate synthetic events (calibrated to RetailRocket)', load: async () => (await import('./cli/generate')).generateCommand },
+  evaluate: { summary: 'cross-validate a model on any feature table you bring', load: async () => (await import('./cli/evaluate')).evaluateCommand },
+  models: { summary: 'list, show, promote and roll back model versions', load: async () => (await import('./cli/models')).modelsCommand },
+  schedule: { summary: 'create, list, describe, update, pause, unpause, trigger, delete retrain schedules', load: async () => (await import('./cli/schedule')).scheduleCommand },
+  backfill: { summary: 'run the pipeline for each past cutoff in a range', load: async () => (await import('./cli/backfill')).backfillCommand },
+  status: { summary: 'show the live progress of a run', load: async () => (await import('./cli/runs')).statusCommand },
+  runs: { summary: 'list recent runs', load: async () => (await import('./cli/runs')).runsCommand },
+  cancel: { summary: 'cancel a run cleanly', load: async () => (await import('./cli/runs')).cancelCommand },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'funnelcast: customer-behaviour events → trained models → campaign-ready segments, on Temporal + DuckDB',
+    '',
+    'Usage: funnelcast <command> [options]      (funnelcast <command> --help for details and examples)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Environment: TEMPORAL_ADDRESS (use that server instead of the embedded one), FUNNELCAST_HOME (state folder,',
+    'default ./.funnelcast), TEMPORAL_CLI (path to the temporal binary).',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`Unknown command "${name}".\n\n${help()}`);
+    return EXIT.usage;
+  }
+  return (await command.load())(rest);
+}
+
+if (require.main === module || process.argv[1]?.endsWith('funnelcast.js') || process.argv[1]?.endsWith('funnelcast')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      const badInput = ['PipelineDefinitionError', 'InputError', 'TemporalCliNotFoundError'].includes(e.name);
+      process.stderr.write(`funnelcast: ${e.message}\n`);
+      if (!usage && !badInput && process.env.FUNNELCAST_DEBUG) process.stderr.write(`${e.stack}\n`);
+      process.exit(usage ? EXIT.usage : badInput ? EXIT.badInput : EXIT.failed);
+    },
+  );
+}

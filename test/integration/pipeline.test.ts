@@ -1,0 +1,101 @@
+/**
+ * The whole pipeline on a real Temporal dev server and a real DuckDB file, on the bundled sample: asserts on
+ * the artifacts it wrote (manifest checksums match the files, exports hold the expected users, metrics in range).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { createWorker } from '../../worker';
+import type { RunSummary } from '../../workflows/types';
+import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+async function count(sql: string): Promise<number> {
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  try {
+    const r = await conn.runAndReadAll(sql);
+    return Number(r.getRows()[0][0]);
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let connection: NativeConnection;
+  let running: Promise<void>;
+  const taskQueue = uniqueQueue('pipeline');
+  let summary: RunSummary;
+
+  before(async () => {
+    useTempHome();
+    env = await startTestServer();
+    connection = await NativeConnection.connect({ address: env.address });
+    worker = await createWorker({ connection, taskQueue });
+    running = worker.run();
+    summary = await env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-pipeline-${Date.now()}`,
+      args: [{ pipeline: 'sample', trigger: 'test' }],
+    });
+  });
+
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await connection?.close();
+    await env?.teardown();
+  });
+
+  it('accounts for every row read', () => {
+    const e = summary.extract;
+    assert.ok(e.read > 0);
+    assert.equal(e.read, e.loaded + e.duplicates + e.quarantined);
+    assert.ok(e.users > 100, `expected the sample's users, got ${e.users}`);
+  });
+
+  it('builds labelled features with both classes', () => {
+    assert.equal(summary.features.labelled, true);
+    assert.ok(summary.features.labelRate! > 0 && summary.features.labelRate! < 1);
+    assert.ok(summary.features.featureCount >= 10);
+    assert.ok(existsSync(summary.features.featuresPath));
+  });
+
+  it('trains a model whose metrics are numbers in range', () => {
+    const h = summary.model.holdout!;
+    assert.ok(h.roc_auc > 0.6 && h.roc_auc <= 1, `holdout AUC ${h.roc_auc}`);
+    assert.ok(h.log_loss > 0 && Number.isFinite(h.log_loss));
+    assert.ok(h.brier >= 0 && h.brier <= 1);
+    assert.ok(summary.model.cv && summary.model.cv.folds.length >= 2);
+  });
+
+  it('publishes a model version whose manifest checksums match the files', () => {
+    const p = summary.publish!;
+    assert.ok(p.version.startsWith('v0001'));
+    assert.equal(p.decision, 'first');
+    const manifest = JSON.parse(readFileSync(join(p.versionDir, 'manifest.json'), 'utf8'));
+    const files: { path: string; sha256: string }[] = manifest.files;
+    assert.ok(files.length >= 3);
+    for (const f of files) assert.equal(sha256(join(p.versionDir, f.path)), f.sha256, f.path);
+  });
+
+  it('scores every featured user and exports campaign lists as CSV and Parquet', async () => {
+    assert.equal(summary.scoring!.users, summary.features.users);
+    assert.ok(summary.exports.length >= 1);
+    for (const e of summary.exports) {
+      assert.ok(existsSync(e.csvPath) && existsSync(e.parquetPath));
+      assert.equal(await count(`SELECT count(*) FROM read_parquet('${e.parquetPath}')`), e.rows);
+      assert.equal(await count(`SELECT count(*) FROM read_csv('${e.csvPath}')`), e.rows);
+    }
+    assert.ok(summary.reportPath && existsSync(summary.reportPath));
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * The retraining pipeline, read top to bottom as named steps:
+ *
+ *   definition → extract → cutoff → features → ┬ cv fold 1 ┐
+ *                                               ├ cv fold … ┼→ train (holdout) + baselines → publish → score → segments/exports → report
+ *                                               └ cv fold k ┘
+ *
+ * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
+ * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
+ */
+import {
+  ApplicationFailure,
+  defineQuery,
+  defineSearchAttributeKey,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
+
+/** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
+const io = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+/** Training: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the fold retried). */
+const training = proxyActivities<Activities>({
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
+export const progressQuery = defineQuery<StepProgress>('progress');
+
+const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
+
+const STEPS = ['definition', 'extract', 'features', 'cross-validate', 'train', 'publish', 'score', 'segments', 'report'];
+
+export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
+  const startedMs = Date.now();
+  const progress: StepProgress = {
+    runId: null,
+    pipeline: input.pipeline,
+    cutoff: input.cutoff ?? null,
+    step: 'starting',
+    stepsDone: 0,
+    stepsTotal: STEPS.length,
+    detail: '',
+    rows: 0,
+    foldsDone: 0,
+    foldsTotal: 0,
+    startedAt: new Date(startedMs).toISOString(),
+    history: [],
+  };
+  setHandler(progressQuery, () => progress);
+  const step = (name: string, detail = '') => {
+    progress.step = name;
+    progress.detail = detail;
+    progress.stepsDone = Math.max(0, STEPS.indexOf(name));
+    progress.history.push({ step: name, at: new Date().toISOString(), detail });
+  };
+
+  step('definition');
+  const loaded = await io.loadDefinition({ pipeline: input.pipeline });
+  const def = loaded.definition;
+
+  step('extract');
+  const extract = await io.extractSources({ loaded });
+  progress.rows = extract.read;
+
+  // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock.
+  const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
+  const run = await io.resolveCutoff({ loaded, cutoff: input.cutoff ?? scheduled?.toISOString() });
+  progress.runId = run.runId;
+  progress.cutoff = run.cutoff;
+
+  step('features', `cutoff ${run.cutoff}`);
+  const features = await io.buildFeatures({ loaded, cutoff: run.cutoff, runDir: run.runDir });
+  if (!features.labelled) {
+    throw ApplicationFailure.nonRetryable(
+      `The label horizon ${def.label.horizon} after cutoff ${run.cutoff} has not passed in the loaded data ` +
+        `(last event ${extract.maxTs}), so there is nothing to train on. Pick an earlier --cutoff.`,
+      'NoLabels',
+    );
+  }
+  if (features.positives === 0 || features.positives === features.users) {
+    throw ApplicationFailure.nonRetryable(
+      `All ${features.users} users have label ${features.positives === 0 ? 0 : 1} at cutoff ${run.cutoff}; ` +
+        `a model needs both classes. Pick another cutoff or horizon.`,
+      'OneClass',
+    );
+  }
+
+  const engine = def.model.engine;
+  const common = { runDir: run.runDir, featuresPath: features.featuresPath, sequencesPath: features.sequencesPath, vocabPath: features.vocabPath, model: def.model };
+
+  let cv: CvSummary | null = null;
+  if (def.cv.strategy !== 'none') {
+    const k = def.cv.folds;
+    progress.foldsTotal = k;
+    step('cross-validate', `${k} folds (${def.cv.strategy})`);
+    const folds = await Promise.all(
+      Array.from({ length: k }, (_, i) =>
+        training.trainModel({ ...common, engine, split: { kind: 'fold', strategy: def.cv.strategy, k, i } }).then((r) => {
+          progress.foldsDone++;
+          return r;
+        }),
+      ),
+    );
+    cv = await io.summariseFolds({ strategy: def.cv.strategy, results: folds });
+  }
+
+  step('train', `${engine} + baselines ${def.model.baselines.join(', ') || 'none'}`);
+  const holdout = { kind: 'holdout' as const };
+  const [main, ...baselines] = await Promise.all([
+    training.trainModel({ ...common, engine, split: holdout }),
+    ...def.model.baselines.filter((b) => b !== engine).map((b) => training.trainModel({ ...common, engine: b, split: holdout })),
+  ]);
+
+  step('publish');
+  const publish = await io.publishModel({ loaded, runId: run.runId, cutoff: run.cutoff, runDir: run.runDir, trained: main, cv, baselines, extract, features });
+
+  let scoring: RunSummary['scoring'] = null;
+  let exports: ExportRef[] = [];
+  let segmentsPath: string | null = null;
+  let marketer = null;
+  if (!input.trainOnly) {
+    step('score');
+    scoring = await training.scoreUsers({ loaded, runDir: run.runDir, features, versionDir: publish.versionDir, version: publish.version });
+    step('segments');
+    const seg = await io.buildSegments({
+      loaded,
+      runId: run.runId,
+      cutoff: run.cutoff,
+      runDir: run.runDir,
+      featuresPath: features.featuresPath,
+      scoresPath: scoring.scoresPath,
+      reasonsPath: scoring.reasonsPath,
+      modelVersion: scoring.modelVersion,
+    });
+    exports = seg.exports;
+    segmentsPath = seg.segmentsPath;
+    marketer = seg.marketer;
+  }
+
+  step('report');
+  const summary: RunSummary = {
+    runId: run.runId,
+    pipeline: def.name,
+    cutoff: run.cutoff,
+    horizon: def.label.horizon,
+    runDir: run.runDir,
+    extract,
+    features: {
+      users: features.users,
+      labelled: features.labelled,
+      labelRate: features.labelRate,
+      positives: features.positives,
+      featureCount: features.featureNames.length,
+      featuresPath: features.featuresPath,
+    },
+    model: {
+      engine: main.engine,
+      backend: main.backend,
+      holdout: main.metrics,
+      cv,
+      baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
+      trainSeconds: main.trainSeconds,
+    },
+    publish,
+    scoring: scoring && { scoresPath: scoring.scoresPath, users: scoring.users, modelVersion: scoring.modelVersion },
+    exports,
+    segmentsPath,
+    reportPath: null,
+    manifestPath: null,
+    seconds: 0,
+  };
+  const finished = await io.finishRun({ loaded, summary, trained: main, features, marketer, startedAt: progress.startedAt });
+  progress.stepsDone = STEPS.length;
+  progress.step = 'done';
+  return finished;
+}
+

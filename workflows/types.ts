@@ -1,0 +1,122 @@
+/**
+ * What crosses Temporal between the client, the workflows and the activities: references (paths, table names),
+ * counts and metrics, never rows. Types only, so workflows can import this file safely.
+ */
+
+export interface RunInput {
+  /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
+  pipeline: string;
+  /** ISO time; when absent: the schedule's time for scheduled runs, else the pipeline's default cutoff. */
+  cutoff?: string;
+  /** Who started the run. */
+  trigger?: 'cli' | 'schedule' | 'backfill' | 'test';
+  /** Skip scoring/segments/exports (backfills that only measure the model over time). */
+  trainOnly?: boolean;
+}
+
+export interface StepProgress {
+  runId: string | null;
+  pipeline: string;
+  cutoff: string | null;
+  step: string;
+  stepsDone: number;
+  stepsTotal: number;
+  detail: string;
+  rows: number;
+  foldsDone: number;
+  foldsTotal: number;
+  startedAt: string;
+  history: { step: string; at: string; detail: string }[];
+}
+
+export interface ExtractCounts {
+  read: number;
+  loaded: number;
+  duplicates: number;
+  quarantined: number;
+  users: number;
+  events: number;
+  minTs: string | null;
+  maxTs: string | null;
+  database: string;
+  files: number;
+  filesSkipped: number;
+}
+
+export interface FeatureRef {
+  featuresPath: string;
+  sequencesPath: string;
+  vocabPath: string;
+  users: number;
+  labelled: boolean;
+  positives: number;
+  labelRate: number | null;
+  featureNames: string[];
+  funnel: { stage: string; users: number; fromPrevious: number | null }[];
+  funnelPath: string;
+}
+
+/** One trained model on one split (a CV fold, the holdout split, or all rows). */
+export interface TrainResult {
+  engine: string;
+  split: string;
+  modelPath: string;
+  predictionsPath: string | null;
+  metrics: Record<string, number> | null;
+  nTrain: number;
+  nTest: number;
+  trainSeconds: number;
+  backend?: string;
+  /** Set when a finished result was found on disk and reused (retries, resumed runs). */
+  reused: boolean;
+  resumedFromEpoch?: number;
+}
+
+export interface CvSummary {
+  strategy: string;
+  folds: Record<string, number>[];
+  mean: Record<string, number>;
+  std: Record<string, number>;
+}
+
+export interface PublishResult {
+  version: string;
+  versionDir: string;
+  decision: 'promoted' | 'challenger' | 'first';
+  reason: string;
+  champion: string | null;
+}
+
+export interface ExportRef {
+  campaign: string;
+  action: string;
+  rows: number;
+  expectedConversions: number;
+  csvPath: string;
+  parquetPath: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  pipeline: string;
+  cutoff: string;
+  horizon: string;
+  runDir: string;
+  extract: ExtractCounts;
+  features: { users: number; labelled: boolean; labelRate: number | null; positives: number; featureCount: number; featuresPath: string };
+  model: {
+    engine: string;
+    backend?: string;
+    holdout: Record<string, number> | null;
+    cv: CvSummary | null;
+    baselines: { engine: string; metrics: Record<string, number> | null }[];
+    trainSeconds: number;
+  };
+  publish: PublishResult | null;
+  scoring: { scoresPath: string; users: number; modelVersion: string } | null;
+  exports: ExportRef[];
+  segmentsPath: string | null;
+  reportPath: string | null;
+  manifestPath: string | null;
+  seconds: number;
+}
