@@ -61,6 +61,11 @@ export const eventsSource = z
       .default([]),
     /** When set, events of any other type are quarantined as `unknown event type`. */
     eventTypes: z.array(z.string().min(1).max(64)).max(256).optional(),
+    /**
+     * Drop exact duplicate events (same user, time, event, item, revenue, session and properties). Turn off for
+     * sources that legitimately repeat identical rows (CDNOW logs two equal purchases on one day as two rows).
+     */
+    dedupe: z.boolean().default(true),
     /** Event types whose revenue may be negative (returns, refunds). Elsewhere negative revenue is quarantined. */
     negativeRevenueEvents: z.array(z.string().min(1).max(64)).max(16).default([]),
   })
