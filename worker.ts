@@ -25,9 +25,7 @@ export async function createWorker(s: WorkerSettings): Promise<Worker> {
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(),
     maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
-    identity: s.identity,
-    // Workflow-bundle logs are noise for CLI users; errors still surface.
-    bundlerOptions: { ignoreModules: [] },
+    ...(s.identity ? { identity: s.identity } : {}),
   };
   return Worker.create(options);
 }

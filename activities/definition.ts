@@ -1,7 +1,7 @@
 import { loadPipeline, type LoadedPipeline } from '../pipelines/load';
 import { paths, runIdFor } from '../infra/paths';
 import { withDuckDB } from '../warehouse/db';
-import { defaultCutoff } from '../warehouse/cutoff';
+import { defaultCutoff } from '../warehouse/features';
 import { failFastOnBadInput, InputError } from './context';
 
 export async function loadDefinition(input: { pipeline: string }): Promise<LoadedPipeline> {

@@ -35,3 +35,8 @@ export function quoteLiteral(value: string): string {
   if (/[\u0000-\u001f]/.test(value)) throw new Error(`refusing literal with control characters: ${JSON.stringify(value)}`);
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** DuckDB rejects bound values the statement does not use: keep only the `$name`s that appear in the SQL. */
+export function usedParams<T>(sql: string, params: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`\\$${k}(?![A-Za-z0-9_])`).test(sql)));
+}

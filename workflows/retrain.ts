@@ -11,11 +11,11 @@
 import {
   ApplicationFailure,
   defineQuery,
-  defineSearchAttributeKey,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
@@ -123,25 +123,26 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   step('publish');
   const publish = await io.publishModel({ loaded, runId: run.runId, cutoff: run.cutoff, runDir: run.runDir, trained: main, cv, baselines, extract, features });
 
-  let scoring: RunSummary['scoring'] = null;
-  let exports: ExportRef[] = [];
+  let scoring: Awaited<ReturnType<Activities['scoreUsers']>> | null = null;
+  let exportRefs: ExportRef[] = [];
   let segmentsPath: string | null = null;
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
     scoring = await training.scoreUsers({ loaded, runDir: run.runDir, features, versionDir: publish.versionDir, version: publish.version });
     step('segments');
+    const scored = scoring;
     const seg = await io.buildSegments({
       loaded,
       runId: run.runId,
       cutoff: run.cutoff,
       runDir: run.runDir,
       featuresPath: features.featuresPath,
-      scoresPath: scoring.scoresPath,
-      reasonsPath: scoring.reasonsPath,
-      modelVersion: scoring.modelVersion,
+      scoresPath: scored.scoresPath,
+      reasonsPath: scored.reasonsPath,
+      modelVersion: scored.modelVersion,
     });
-    exports = seg.exports;
+    exportRefs = seg.exports;
     segmentsPath = seg.segmentsPath;
     marketer = seg.marketer;
   }
@@ -172,7 +173,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     },
     publish,
     scoring: scoring && { scoresPath: scoring.scoresPath, users: scoring.users, modelVersion: scoring.modelVersion },
-    exports,
+    exports: exportRefs,
     segmentsPath,
     reportPath: null,
     manifestPath: null,

@@ -10,7 +10,7 @@ export const forestParams = z
     /** Features tried per split: 'sqrt', 'log2', a fraction in (0,1], or a count. */
     maxFeatures: z.union([z.enum(['sqrt', 'log2']), z.number().positive().max(10_000)]).default('sqrt'),
     criterion: z.enum(['gini', 'entropy']).default('gini'),
-    classWeight: z.enum(['none', 'balanced']).default('balanced'),
+    classWeight: z.enum(['none', 'balanced']).default('none'),
     bootstrap: z.boolean().default(true),
     maxBins: z.number().int().min(2).max(255).default(255),
   })
@@ -20,7 +20,7 @@ export const logisticParams = z
   .object({
     l2: z.number().min(0).max(1e6).default(1),
     maxIter: z.number().int().min(1).max(10_000).default(200),
-    classWeight: z.enum(['none', 'balanced']).default('balanced'),
+    classWeight: z.enum(['none', 'balanced']).default('none'),
   })
   .strict();
 

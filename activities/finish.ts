@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import type { LoadedPipeline } from '../pipelines/load';
+import { writeJsonAtomic } from '../infra/atomic';
+import { withDuckDB } from '../warehouse/db';
+import { calibrationBins, liftByDecile, prCurve, rocCurve } from '../ml/metrics';
+import { writeRunReport } from '../report';
+import { readFileSync } from 'node:fs';
+import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
+import type { SegmentsRef } from './segments';
+import { RUN_FILE } from './runs';
+
+/**
+ * Writes the HTML report and run.json (last: its presence marks the run finished), and returns the final summary.
+ */
+export async function finishRun(input: {
+  loaded: LoadedPipeline;
+  summary: RunSummary;
+  trained: TrainResult;
+  features: FeatureRef;
+  marketer: SegmentsRef['marketer'] | null;
+  startedAt: string;
+}): Promise<RunSummary> {
+  const s = input.summary;
+  let curves = null;
+  if (input.trained.predictionsPath) {
+    curves = await withDuckDB(':memory:', async (conn) => {
+      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, { p: input.trained.predictionsPath! });
+      const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
+      return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
+    });
+  }
+  const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as { engine: string; payload: { importances?: number[] }; featureNames: string[] };
+  const importances = (model.payload.importances ?? []).map((v, j) => ({ name: model.featureNames[j], importance: v })).sort((a, b) => b.importance - a.importance);
+  const reportPath = join(s.runDir, 'report.html');
+  await writeRunReport(reportPath, {
+    pipeline: s.pipeline,
+    runId: s.runId,
+    cutoff: s.cutoff,
+    horizon: s.horizon,
+    generatedAt: new Date().toISOString(),
+    modelVersion: s.publish?.version ?? null,
+    engine: s.model.engine,
+    backend: s.model.backend,
+    counts: { read: s.extract.read, loaded: s.extract.loaded, duplicates: s.extract.duplicates, quarantined: s.extract.quarantined, users: s.features.users, labelRate: s.features.labelRate },
+    metrics: { holdout: s.model.holdout, cv: s.model.cv, baselines: s.model.baselines },
+    curves,
+    importances,
+    funnel: input.features.funnel,
+    champion: s.publish ? { decision: s.publish.decision, reason: s.publish.reason, version: s.publish.champion } : null,
+    marketer: input.marketer,
+    lineage: { pipeline: input.loaded.file, pipelineSha256: input.loaded.hash, cutoff: s.cutoff, horizon: s.horizon, warehouse: s.extract.database, modelVersion: s.publish?.versionDir ?? null },
+  });
+  const seconds = (Date.now() - Date.parse(input.startedAt)) / 1000;
+  const final: RunSummary = { ...s, reportPath, manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null, seconds };
+  writeJsonAtomic(join(s.runDir, RUN_FILE), final);
+  return final;
+}

@@ -1,0 +1,105 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedPipeline } from '../pipelines/load';
+import { paths } from '../infra/paths';
+import { projectRoot } from '../infra/root';
+import { ModelRegistry } from '../registry';
+import { withDuckDB } from '../warehouse/db';
+import { readFeatureTable } from '../warehouse/matrix';
+import { deserializeClassifier } from '../ml/engines';
+import { evaluateBinary } from '../ml/metrics';
+import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
+import { failFastOnBadInput } from './context';
+
+/** The code version recorded in lineage: the git commit when available, else the package version. */
+export function codeVersion(): string {
+  const root = projectRoot();
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return `${pkg}+${rev}`;
+  } catch {
+    return pkg;
+  }
+}
+
+/**
+ * Publishes the trained model as an immutable registry version and runs the champion gate: the current champion
+ * is re-scored on this run's holdout rows, so both are compared on the same validation data.
+ */
+export async function publishModel(input: {
+  loaded: LoadedPipeline;
+  runId: string;
+  cutoff: string;
+  runDir: string;
+  trained: TrainResult;
+  cv: CvSummary | null;
+  baselines: TrainResult[];
+  extract: ExtractCounts;
+  features: FeatureRef;
+}): Promise<PublishResult> {
+  return failFastOnBadInput(async () => {
+    const def = input.loaded.definition;
+    const registry = new ModelRegistry(paths.registry(def.name));
+    const metric = def.registry.primaryMetric;
+    const primary = input.trained.metrics?.[metric];
+    if (primary == null || !Number.isFinite(primary)) throw new Error(`the trained model has no ${metric} to publish with`);
+
+    const champ = registry.champion();
+    let championValue: number | null = null;
+    if (champ && input.trained.predictionsPath) {
+      championValue = await withDuckDB(':memory:', async (conn) => {
+        const model = deserializeClassifier(JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')));
+        const table = await readFeatureTable(conn, input.features.featuresPath, { label: 'label', idColumn: 'user_id' });
+        const holdout = new Set((await conn.runAndReadAll(`SELECT user_id FROM read_parquet($p)`, { p: input.trained.predictionsPath! })).getRows().map((r) => String(r[0])));
+        const idx = table.ids.flatMap((id, i) => (holdout.has(id) ? [i] : []));
+        try {
+          const { selectRows, selectLabels } = await import('../ml/classifier');
+          const p = model.predictProba(selectRows(table.x, idx));
+          return (evaluateBinary(selectLabels(table.y!, idx), p) as unknown as Record<string, number>)[metric];
+        } catch {
+          // The champion was trained on other features (the pipeline changed): fall back to its recorded value.
+          return champ.value;
+        }
+      });
+    }
+    const sources = await withDuckDB(input.extract.database, async (conn) =>
+      (await conn.runAndReadAll(`SELECT source, file, size, sha256, rows_read, loaded, CAST(loaded_at AS VARCHAR) FROM source_files ORDER BY loaded_at, file`)).getRowObjects().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]))),
+    );
+    const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8'));
+    const files = [
+      { name: 'model.json', from: input.trained.modelPath },
+      { name: 'features.json', from: join(input.runDir, 'features', 'schema.json') },
+      { name: 'funnel.json', from: input.features.funnelPath },
+    ];
+    if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath)) files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
+    const r = await registry.publish({
+      runId: input.runId,
+      files,
+      info: {
+        engine: input.trained.engine,
+        primaryMetric: metric,
+        metrics: { holdout: input.trained.metrics, cv: input.cv, baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })), championOnSameRows: championValue },
+        params: { engine: input.trained.engine, seed: def.model.seed, holdout: def.model.holdout, forest: def.model.forest, logistic: def.model.logistic, backend: input.trained.backend ?? null },
+        featureNames: model.featureNames ?? input.features.featureNames,
+        lineage: {
+          pipeline: def.name,
+          pipelineFile: input.loaded.file,
+          pipelineSha256: input.loaded.hash,
+          cutoff: input.cutoff,
+          horizon: def.label.horizon,
+          labelEvent: def.label.event,
+          sources,
+          codeVersion: codeVersion(),
+          trainedRows: input.trained.nTrain,
+          holdoutRows: input.trained.nTest,
+        },
+      },
+      primaryValue: primary,
+      championValue,
+      tolerance: def.registry.tolerance,
+    });
+    return { version: r.version, versionDir: r.versionDir, decision: r.decision, reason: r.reason, champion: r.champion };
+  });
+}

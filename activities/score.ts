@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedPipeline } from '../pipelines/load';
+import { paths } from '../infra/paths';
+import { ModelRegistry } from '../registry';
+import { withDuckDB } from '../warehouse/db';
+import { readFeatureTable } from '../warehouse/matrix';
+import { writeColumnsToParquet } from '../warehouse/parquet';
+import { deserializeClassifier } from '../ml/engines';
+import type { FeatureRef } from '../workflows/types';
+import { failFastOnBadInput, heartbeat } from './context';
+
+export interface ScoreResult {
+  scoresPath: string;
+  reasonsPath: string;
+  users: number;
+  modelVersion: string;
+  seconds: number;
+}
+
+/**
+ * Scores every user of the run with the champion (this run's model when it won, else the standing champion), in
+ * batches, and writes scores.parquet (user_id, propensity, model_version) and reasons.parquet (top 3 features
+ * that pushed each user's score up).
+ */
+export async function scoreUsers(input: { loaded: LoadedPipeline; runDir: string; features: FeatureRef; versionDir: string; version: string }): Promise<ScoreResult> {
+  return failFastOnBadInput(async () => {
+    const started = performance.now();
+    const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
+    const champ = registry.champion();
+    const dir = champ ? registry.versionDir(champ.version) : input.versionDir;
+    const version = champ?.version ?? input.version;
+    const model = deserializeClassifier(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
+    return withDuckDB(':memory:', async (conn) => {
+      const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
+      const batch = 50_000;
+      const p = new Float64Array(t.x.nRows);
+      const r1: string[] = [], r2: string[] = [], r3: string[] = [];
+      const { selectRows } = await import('../ml/classifier');
+      for (let s = 0; s < t.x.nRows; s += batch) {
+        const idx = Array.from({ length: Math.min(batch, t.x.nRows - s) }, (_, k) => s + k);
+        const part = selectRows(t.x, idx);
+        p.set(model.predictProba(part), s);
+        const ex = model.explain?.(part, 3);
+        for (let k = 0; k < idx.length; k++) {
+          r1.push(ex?.names[k][0] ?? '');
+          r2.push(ex?.names[k][1] ?? '');
+          r3.push(ex?.names[k][2] ?? '');
+        }
+        heartbeat({ scored: s + idx.length, total: t.x.nRows });
+      }
+      const scoresPath = join(input.runDir, 'scores.parquet');
+      const reasonsPath = join(input.runDir, 'reasons.parquet');
+      await writeColumnsToParquet(conn, scoresPath, [
+        { name: 'user_id', type: 'VARCHAR', values: t.ids },
+        { name: 'propensity', type: 'DOUBLE', values: p },
+        { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => version) },
+      ]);
+      await writeColumnsToParquet(conn, reasonsPath, [
+        { name: 'user_id', type: 'VARCHAR', values: t.ids },
+        { name: 'reason_1', type: 'VARCHAR', values: r1 },
+        { name: 'reason_2', type: 'VARCHAR', values: r2 },
+        { name: 'reason_3', type: 'VARCHAR', values: r3 },
+      ]);
+      return { scoresPath, reasonsPath, users: t.x.nRows, modelVersion: version, seconds: (performance.now() - started) / 1000 };
+    });
+  });
+}

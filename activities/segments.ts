@@ -1,0 +1,74 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { LoadedPipeline } from '../pipelines/load';
+import { paths } from '../infra/paths';
+import { withDuckDB } from '../warehouse/db';
+import { buildSegments as buildSegmentTables, type SegmentsResult } from '../segments';
+import type { ExportRef } from '../workflows/types';
+import { failFastOnBadInput, withHeartbeat } from './context';
+
+export interface SegmentsRef {
+  segmentsPath: string;
+  manifestPath: string;
+  exports: ExportRef[];
+  /** Small summary for the report's marketer page. */
+  marketer: {
+    segmentSizes: SegmentsResult['segmentSizes'];
+    campaigns: { name: string; action: string; rows: number; expectedConversions: number }[];
+    sampleRows: Record<string, unknown>[];
+    clusters: SegmentsResult['clusters']['descriptions'];
+    changeReport: SegmentsResult['changeReport'];
+  };
+}
+
+/** The latest earlier run of the same pipeline that has segments (run ids sort by cutoff). */
+function previousRunDir(runDir: string): string | undefined {
+  const parent = dirname(runDir);
+  const me = runDir.slice(parent.length + 1);
+  const earlier = existsSync(parent) ? readdirSync(parent).filter((d) => d < me && existsSync(join(parent, d, 'segments.parquet'))).sort() : [];
+  return earlier.length ? join(parent, earlier[earlier.length - 1]) : undefined;
+}
+
+export async function buildSegments(input: {
+  loaded: LoadedPipeline;
+  runId: string;
+  cutoff: string;
+  runDir: string;
+  featuresPath: string;
+  scoresPath: string;
+  reasonsPath: string;
+  modelVersion: string;
+}): Promise<SegmentsRef> {
+  return failFastOnBadInput(async () => {
+    const def = input.loaded.definition;
+    const r = await withHeartbeat(
+      withDuckDB(paths.warehouse(def.name), (conn) =>
+        buildSegmentTables(conn, {
+          definition: def,
+          runId: input.runId,
+          cutoff: new Date(input.cutoff),
+          featuresPath: input.featuresPath,
+          scoresPath: input.scoresPath,
+          reasonsPath: input.reasonsPath,
+          outDir: input.runDir,
+          modelVersion: input.modelVersion,
+          previousRunDir: previousRunDir(input.runDir),
+          seed: def.model.seed,
+        }),
+      ),
+      () => ({ step: 'segments' }),
+    );
+    return {
+      segmentsPath: r.segmentsPath,
+      manifestPath: r.manifestPath,
+      exports: r.campaigns.map((c) => ({ campaign: c.name, action: c.action, rows: c.rows, expectedConversions: c.expectedConversions, csvPath: c.csvPath, parquetPath: c.parquetPath })),
+      marketer: {
+        segmentSizes: r.segmentSizes,
+        campaigns: r.campaigns.map((c) => ({ name: c.name, action: c.action, rows: c.rows, expectedConversions: c.expectedConversions })),
+        sampleRows: r.sampleRows,
+        clusters: r.clusters.descriptions,
+        changeReport: r.changeReport,
+      },
+    };
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Splits for honest evaluation, all seeded: a stratified holdout, stratified k-fold (each fold keeps the class
+ * balance — conversions are rare), and rolling-origin time splits (train on the past, validate on the future).
+ */
+import { mulberry32, shuffle } from './random';
+
+export interface Split {
+  train: Uint32Array;
+  test: Uint32Array;
+}
+
+function byClass(y: ArrayLike<number>, seed: number): [Uint32Array, Uint32Array] {
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let i = 0; i < y.length; i++) (y[i] === 1 ? pos : neg).push(i);
+  const rng = mulberry32(seed);
+  return [shuffle(Uint32Array.from(neg), rng), shuffle(Uint32Array.from(pos), rng)];
+}
+
+const sorted = (a: number[]) => Uint32Array.from(a).sort();
+
+/** Stratified k-fold: fold i's test set takes every k-th row of each shuffled class. */
+export function stratifiedKFold(y: ArrayLike<number>, k: number, seed: number): Split[] {
+  if (!Number.isInteger(k) || k < 2) throw new Error(`k-fold needs k ≥ 2 (got ${k})`);
+  const classes = byClass(y, seed);
+  for (const c of classes) if (c.length < k) throw new Error(`a class has ${c.length} rows, fewer than the ${k} folds: use fewer folds`);
+  const testOf: number[][] = Array.from({ length: k }, () => []);
+  for (const c of classes) c.forEach((row, j) => testOf[j % k].push(row));
+  return testOf.map((test, i) => {
+    const train = testOf.flatMap((t, j) => (j === i ? [] : t));
+    return { train: sorted(train), test: sorted(test) };
+  });
+}
+
+/** Stratified holdout: `fraction` of each class goes to the test set. */
+export function holdoutSplit(y: ArrayLike<number>, fraction: number, seed: number): Split {
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`holdout fraction must be in (0, 1), got ${fraction}`);
+  const train: number[] = [];
+  const test: number[] = [];
+  for (const c of byClass(y, seed)) {
+    const nTest = Math.max(1, Math.round(c.length * fraction));
+    c.forEach((row, j) => (j < nTest ? test : train).push(row));
+  }
+  return { train: sorted(train), test: sorted(test) };
+}
+
+/**
+ * Rolling-origin splits on a time column: the rows are cut into k + 1 consecutive time blocks; fold i trains on
+ * blocks 0..i and validates on block i + 1, so no fold ever sees its future.
+ */
+export function timeSplits(times: ArrayLike<number>, k: number): Split[] {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`time splits need k ≥ 1 (got ${k})`);
+  const order = Uint32Array.from({ length: times.length }, (_, i) => i).sort((a, b) => times[a] - times[b] || a - b);
+  const block = (b: number) => order.subarray(Math.floor((b * order.length) / (k + 1)), Math.floor(((b + 1) * order.length) / (k + 1)));
+  return Array.from({ length: k }, (_, i) => ({
+    train: Uint32Array.from(order.subarray(0, Math.floor(((i + 1) * order.length) / (k + 1)))).sort(),
+    test: Uint32Array.from(block(i + 1)).sort(),
+  }));
+}

@@ -1,0 +1,22 @@
+/** Engine registry: the pipeline names an engine; this builds or loads the matching Classifier. */
+import type { Classifier, SerializedModel } from './classifier';
+import { RandomForest } from './forest';
+import { LogisticRegression } from './logistic';
+import { MlRandomForest } from './mlrf';
+
+export type TabularEngine = 'forest' | 'logistic' | 'mlrf';
+export const TABULAR_ENGINES: TabularEngine[] = ['forest', 'logistic', 'mlrf'];
+
+export function createClassifier(engine: TabularEngine, params: Record<string, unknown> = {}, seed = 42): Classifier {
+  if (engine === 'forest') return new RandomForest(params, seed);
+  if (engine === 'logistic') return new LogisticRegression(params);
+  if (engine === 'mlrf') return new MlRandomForest(params, seed);
+  throw new Error(`unknown engine "${engine}" (known: ${TABULAR_ENGINES.join(', ')})`);
+}
+
+export function deserializeClassifier(s: SerializedModel): Classifier & { explain?: (x: import('./classifier').FeatureMatrix, topK?: number) => { names: string[][]; values: Float64Array[] } } {
+  if (s.engine === 'forest') return RandomForest.deserialize(s);
+  if (s.engine === 'logistic') return LogisticRegression.deserialize(s);
+  if (s.engine === 'mlrf') return MlRandomForest.deserialize(s);
+  throw new Error(`cannot load a model of engine "${s.engine}"`);
+}

@@ -1,0 +1,234 @@
+/**
+ * funnelcast's random forest: histogram split search on binned features (binning.ts), features sampled per
+ * split, class weights, bootstrap with out-of-bag score, impurity and permutation importances, and trees grown
+ * in parallel on worker threads. Written here because ml-random-forest is ~300× slower than scikit-learn and
+ * samples features per tree; no maintained JS library offers a histogram forest.
+ *
+ * Determinism: tree t is grown from deriveSeed(seed, t) alone, so the forest is the same whichever thread
+ * grows which tree.
+ */
+import os from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
+import type { ForestParams } from '../../pipelines/schema/model';
+import { deriveSeed } from '../random';
+import { binMatrix } from './binning';
+import { buildForestTree, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
+import { explainTrees, FOREST_FORMAT_VERSION, predictTrees, serializeTree, deserializeTree, type PredictTree, type SerializedTree } from './predictor';
+
+export const DEFAULT_FOREST_PARAMS: ForestParams = {
+  nTrees: 100,
+  maxDepth: 12,
+  minSamplesLeaf: 5,
+  minSamplesSplit: 10,
+  maxFeatures: 'sqrt',
+  criterion: 'gini',
+  classWeight: 'balanced',
+  bootstrap: true,
+  maxBins: 255,
+};
+
+export function resolveMtry(maxFeatures: ForestParams['maxFeatures'], nFeatures: number): number {
+  if (maxFeatures === 'sqrt') return Math.max(1, Math.round(Math.sqrt(nFeatures)));
+  if (maxFeatures === 'log2') return Math.max(1, Math.round(Math.log2(nFeatures)));
+  if (maxFeatures <= 1) return Math.max(1, Math.round(maxFeatures * nFeatures));
+  return Math.min(nFeatures, Math.round(maxFeatures));
+}
+
+interface ForestPayload {
+  params: ForestParams;
+  seed: number;
+  trees: SerializedTree[];
+  importances: number[];
+  oobScore: number | null;
+}
+
+export class RandomForest implements Classifier {
+  readonly engine = 'forest';
+  readonly params: ForestParams;
+  trees: PredictTree[] = [];
+  featureNames: string[] = [];
+  impurityImportance: number[] = [];
+  /** Out-of-bag accuracy at threshold 0.5 (with bootstrap), and the OOB probabilities themselves. */
+  oobScore: number | null = null;
+  oobProba: Float64Array | null = null;
+
+  constructor(
+    params: Partial<ForestParams> = {},
+    readonly seed = 42,
+    readonly threads = Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 8)),
+  ) {
+    this.params = { ...DEFAULT_FOREST_PARAMS, ...params };
+  }
+
+  async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
+    const p = this.params;
+    const n = x.nRows;
+    if (y.length !== n) throw new Error(`labels (${y.length}) and rows (${n}) differ`);
+    this.featureNames = [...x.names];
+    const bins = binMatrix(x, p.maxBins);
+    let nPos = 0;
+    for (let i = 0; i < n; i++) nPos += y[i];
+    const wPos = p.classWeight === 'balanced' && nPos > 0 ? n / (2 * nPos) : 1;
+    const wNeg = p.classWeight === 'balanced' && nPos < n ? n / (2 * (n - nPos)) : 1;
+    const weight = new Float32Array(new SharedArrayBuffer(4 * n));
+    for (let i = 0; i < n; i++) weight[i] = (y[i] === 1 ? wPos : wNeg) * (options.sampleWeight ? options.sampleWeight[i] : 1);
+    const treeParams: TreeParams = {
+      maxDepth: p.maxDepth,
+      minSamplesLeaf: p.minSamplesLeaf,
+      minSamplesSplit: p.minSamplesSplit,
+      mtry: resolveMtry(p.maxFeatures, x.columns.length),
+      criterion: p.criterion,
+    };
+    const jobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({ treeIndex: t, seed: deriveSeed(this.seed, t), bootstrap: p.bootstrap }));
+    const trees: TreeArrays[] = new Array(p.nTrees);
+    const importance = new Float64Array(x.columns.length);
+    const oobSum = new Float64Array(n);
+    const oobCnt = new Uint32Array(n);
+    let done = 0;
+    const report = () => options.onProgress?.({ done, total: p.nTrees, unit: 'trees' });
+    const threads = n * p.nTrees < 200_000 ? 1 : Math.min(this.threads, p.nTrees);
+
+    if (threads <= 1) {
+      const yShared = y;
+      const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y: yShared, weight };
+      for (const job of jobs) {
+        if (options.signal?.aborted) throw new Error('training cancelled');
+        const r = buildForestTree(data, job, treeParams, oobSum, oobCnt);
+        trees[job.treeIndex] = r.tree;
+        for (let j = 0; j < importance.length; j++) importance[j] += r.importance[j];
+        done++;
+        report();
+        // Yield to the event loop between trees so heartbeats and cancellation get through.
+        if (done % 5 === 0) await new Promise((r) => setImmediate(r));
+      }
+    } else {
+      await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp) => {
+        trees[t] = r;
+        for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
+        done++;
+        report();
+      }, oobSum, oobCnt);
+    }
+
+    this.trees = trees;
+    const total = importance.reduce((a, b) => a + b, 0) || 1;
+    this.impurityImportance = Array.from(importance, (v) => v / total);
+    if (p.bootstrap) {
+      let correct = 0, counted = 0;
+      const proba = new Float64Array(n).fill(NaN);
+      for (let i = 0; i < n; i++) {
+        if (oobCnt[i] === 0) continue;
+        proba[i] = oobSum[i] / oobCnt[i];
+        counted++;
+        if ((proba[i] >= 0.5 ? 1 : 0) === y[i]) correct++;
+      }
+      this.oobProba = proba;
+      this.oobScore = counted ? correct / counted : null;
+    }
+  }
+
+  private fitInWorkers(
+    bins: { codes: Uint8Array[]; edges: Float32Array[] },
+    y: Uint8Array,
+    weight: Float32Array,
+    params: TreeParams,
+    jobs: BuildJob[],
+    threads: number,
+    options: FitOptions,
+    onTree: (t: number, tree: TreeArrays, importance: Float64Array) => void,
+    oobSum: Float64Array,
+    oobCnt: Uint32Array,
+  ): Promise<void> {
+    const n = y.length;
+    const nF = bins.codes.length;
+    const codes = new SharedArrayBuffer(n * nF);
+    const codesView = new Uint8Array(codes);
+    bins.codes.forEach((c, j) => codesView.set(c, j * n));
+    const ySab = new SharedArrayBuffer(n);
+    new Uint8Array(ySab).set(y);
+    const workerFile = join(__dirname, 'tree-worker.js');
+    const workers: Worker[] = [];
+    return new Promise<void>((resolve, reject) => {
+      let finished = 0;
+      let failed = false;
+      const stopAll = (e: Error) => {
+        if (failed) return;
+        failed = true;
+        for (const w of workers) void w.terminate();
+        reject(e);
+      };
+      const onAbort = () => stopAll(new Error('training cancelled'));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      for (let k = 0; k < threads; k++) {
+        // Round-robin assignment: which worker grows a tree never changes the tree (its seed does).
+        const mine = jobs.filter((_, t) => t % threads === k);
+        const w = new Worker(workerFile, {
+          workerData: { nRows: n, nFeatures: nF, codes, y: ySab, weight: weight.buffer, edges: bins.edges, params, jobs: mine },
+        });
+        workers.push(w);
+        w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array; oobSum: Float64Array; oobCnt: Uint32Array }) => {
+          if (m.type === 'tree') onTree(m.index, m.tree, m.importance);
+          else {
+            for (let i = 0; i < n; i++) {
+              oobSum[i] += m.oobSum[i];
+              oobCnt[i] += m.oobCnt[i];
+            }
+            if (++finished === threads) {
+              options.signal?.removeEventListener('abort', onAbort);
+              for (const ww of workers) void ww.terminate();
+              resolve();
+            }
+          }
+        });
+        w.on('error', (e) => stopAll(e));
+      }
+    });
+  }
+
+  predictProba(x: FeatureMatrix): Float64Array {
+    if (this.trees.length === 0) throw new Error('the forest is not trained');
+    return predictTrees(this.trees, alignColumns(x, this.featureNames));
+  }
+
+  explain(x: FeatureMatrix, topK = 3) {
+    return explainTrees(this.trees, alignColumns(x, this.featureNames), topK);
+  }
+
+  featureImportances(): FeatureImportance[] {
+    return this.featureNames.map((name, j) => ({ name, importance: this.impurityImportance[j] ?? 0 })).sort((a, b) => b.importance - a.importance);
+  }
+
+  serialize(): SerializedModel {
+    const payload: ForestPayload = { params: this.params, seed: this.seed, trees: this.trees.map(serializeTree), importances: this.impurityImportance, oobScore: this.oobScore };
+    return { engine: 'forest', formatVersion: FOREST_FORMAT_VERSION, featureNames: this.featureNames, payload };
+  }
+
+  static deserialize(s: SerializedModel): RandomForest {
+    if (s.engine !== 'forest') throw new Error(`not a forest model: ${s.engine}`);
+    if (s.formatVersion !== FOREST_FORMAT_VERSION) throw new Error(`forest format version ${s.formatVersion} is not supported (this build reads ${FOREST_FORMAT_VERSION})`);
+    const p = s.payload as ForestPayload;
+    const f = new RandomForest(p.params, p.seed);
+    f.trees = p.trees.map(deserializeTree);
+    f.featureNames = [...s.featureNames];
+    f.impurityImportance = p.importances;
+    f.oobScore = p.oobScore;
+    return f;
+  }
+}
+
+/** Reorders a matrix's columns to the model's feature order (by name), failing clearly on a missing feature. */
+export function alignColumns(x: FeatureMatrix, names: string[]): FeatureMatrix {
+  if (x.names.length === names.length && x.names.every((n, j) => n === names[j])) return x;
+  const pos = new Map(x.names.map((n, j) => [n, j]));
+  return {
+    nRows: x.nRows,
+    names,
+    columns: names.map((n) => {
+      const j = pos.get(n);
+      if (j === undefined) throw new Error(`the data lacks the feature "${n}" the model was trained with`);
+      return x.columns[j];
+    }),
+  };
+}

@@ -1,0 +1,265 @@
+/**
+ * One decision tree grown on binned data (see binning.ts): at each node, a fresh random subset of features
+ * (per split, as Breiman's forest and scikit-learn do), a weighted class histogram per feature, and a scan over
+ * bin boundaries for the split with the largest impurity decrease. Missing values (MISSING_BIN) are tried on
+ * both sides and follow the better one; at nodes that saw none, they follow the heavier child.
+ *
+ * Pure and synchronous, so it runs the same on the main thread or in a worker thread.
+ */
+import { MISSING_BIN } from './binning';
+import { mulberry32, type Rng } from '../random';
+
+export interface TreeParams {
+  maxDepth: number;
+  minSamplesLeaf: number;
+  minSamplesSplit: number;
+  /** Number of features tried per split. */
+  mtry: number;
+  criterion: 'gini' | 'entropy';
+}
+
+/** A grown tree in flat arrays (node 0 is the root; feature −1 marks a leaf). */
+export interface TreeArrays {
+  feature: Int32Array;
+  /** Split: code ≤ bin goes left. */
+  bin: Uint8Array;
+  /** Raw-value threshold of the same split (v ≤ threshold goes left), so prediction needs no binning. */
+  threshold: Float32Array;
+  missingLeft: Uint8Array;
+  left: Int32Array;
+  right: Int32Array;
+  /** Weighted share of positives in the node (the leaf's probability). */
+  value: Float32Array;
+}
+
+export interface TreeData {
+  codes: Uint8Array[];
+  edges: Float32Array[];
+  y: Uint8Array;
+  /** Per-row weight: class weight × sample weight (the bootstrap multiplies it by the draw count). */
+  weight: Float32Array;
+  nRows: number;
+}
+
+const impurity = (criterion: 'gini' | 'entropy', pos: number, total: number): number => {
+  if (total <= 0) return 0;
+  const p = pos / total;
+  if (criterion === 'gini') return 2 * p * (1 - p);
+  const q = 1 - p;
+  return (p > 0 ? -p * Math.log2(p) : 0) + (q > 0 ? -q * Math.log2(q) : 0);
+};
+
+class Builder {
+  feature: number[] = [];
+  bin: number[] = [];
+  threshold: number[] = [];
+  missingLeft: number[] = [];
+  left: number[] = [];
+  right: number[] = [];
+  value: number[] = [];
+
+  node(value: number): number {
+    this.feature.push(-1);
+    this.bin.push(0);
+    this.threshold.push(0);
+    this.missingLeft.push(0);
+    this.left.push(-1);
+    this.right.push(-1);
+    this.value.push(value);
+    return this.feature.length - 1;
+  }
+
+  done(): TreeArrays {
+    return {
+      feature: Int32Array.from(this.feature),
+      bin: Uint8Array.from(this.bin),
+      threshold: Float32Array.from(this.threshold),
+      missingLeft: Uint8Array.from(this.missingLeft),
+      left: Int32Array.from(this.left),
+      right: Int32Array.from(this.right),
+      value: Float32Array.from(this.value),
+    };
+  }
+}
+
+export interface GrowResult {
+  tree: TreeArrays;
+  /** Weighted impurity decrease per feature (for impurity importances). */
+  importance: Float64Array;
+}
+
+/**
+ * Grows a tree on the rows in `rows` with per-row multiplicities `counts` (bootstrap draws; 1 without
+ * bootstrap). Rows are partitioned in place inside `rows`.
+ */
+export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array, p: TreeParams, rng: Rng): GrowResult {
+  const nFeatures = data.codes.length;
+  const b = new Builder();
+  const importance = new Float64Array(nFeatures);
+  const featIdx = Int32Array.from({ length: nFeatures }, (_, j) => j);
+  const histPos = new Float64Array(256);
+  const histNeg = new Float64Array(256);
+  const histCnt = new Uint32Array(256);
+  const mtry = Math.max(1, Math.min(nFeatures, p.mtry));
+  const w = (i: number) => data.weight[i] * counts[i];
+
+  const stack: { start: number; end: number; depth: number; id: number }[] = [];
+  {
+    let pos = 0, tot = 0;
+    for (let k = 0; k < rows.length; k++) {
+      const i = rows[k];
+      tot += w(i);
+      if (data.y[i] === 1) pos += w(i);
+    }
+    stack.push({ start: 0, end: rows.length, depth: 0, id: b.node(tot > 0 ? pos / tot : 0) });
+  }
+
+  while (stack.length) {
+    const { start, end, depth, id } = stack.pop()!;
+    const nNode = end - start;
+    let pos = 0, tot = 0;
+    for (let k = start; k < end; k++) {
+      const i = rows[k];
+      const wi = w(i);
+      tot += wi;
+      if (data.y[i] === 1) pos += wi;
+    }
+    if (depth >= p.maxDepth || nNode < p.minSamplesSplit || nNode < 2 * p.minSamplesLeaf || pos <= 0 || pos >= tot) continue;
+    const parentImp = impurity(p.criterion, pos, tot);
+
+    // Features for this split: a partial Fisher–Yates shuffle picks mtry of them.
+    for (let k = 0; k < mtry; k++) {
+      const r = k + Math.floor(rng() * (nFeatures - k));
+      const t = featIdx[k];
+      featIdx[k] = featIdx[r];
+      featIdx[r] = t;
+    }
+    let bestGain = 1e-12;
+    let bestF = -1, bestBin = 0, bestMissLeft = 0;
+    for (let k = 0; k < mtry; k++) {
+      const f = featIdx[k];
+      const codes = data.codes[f];
+      const nb = data.edges[f].length;
+      histPos.fill(0, 0, nb);
+      histNeg.fill(0, 0, nb);
+      histCnt.fill(0, 0, nb);
+      histPos[MISSING_BIN] = histNeg[MISSING_BIN] = histCnt[MISSING_BIN] = 0;
+      for (let q = start; q < end; q++) {
+        const i = rows[q];
+        const c = codes[i];
+        const wi = w(i);
+        if (data.y[i] === 1) histPos[c] += wi;
+        else histNeg[c] += wi;
+        histCnt[c]++;
+      }
+      const mPos = histPos[MISSING_BIN], mNeg = histNeg[MISSING_BIN], mCnt = histCnt[MISSING_BIN];
+      let lPos = 0, lNeg = 0, lCnt = 0;
+      for (let bin = 0; bin < nb - 1; bin++) {
+        lPos += histPos[bin];
+        lNeg += histNeg[bin];
+        lCnt += histCnt[bin];
+        if (histCnt[bin] === 0 && bin > 0) continue; // same partition as the previous boundary
+        for (let side = 0; side < (mCnt > 0 ? 2 : 1); side++) {
+          const missLeft = side === 1;
+          const LP = lPos + (missLeft ? mPos : 0), LN = lNeg + (missLeft ? mNeg : 0), LC = lCnt + (missLeft ? mCnt : 0);
+          const RC = nNode - LC;
+          if (LC < p.minSamplesLeaf || RC < p.minSamplesLeaf) continue;
+          const LW = LP + LN, RW = tot - LW, RP = pos - LP;
+          if (LW <= 0 || RW <= 0) continue;
+          const gain = parentImp * tot - impurity(p.criterion, LP, LW) * LW - impurity(p.criterion, RP, RW) * RW;
+          if (gain > bestGain) {
+            bestGain = gain;
+            bestF = f;
+            bestBin = bin;
+            bestMissLeft = missLeft ? 1 : mCnt > 0 ? 0 : LW >= RW ? 1 : 0;
+          }
+        }
+      }
+    }
+    if (bestF < 0) continue;
+
+    // Partition rows[start:end] in place: left rows first.
+    const codes = data.codes[bestF];
+    let lo = start, hi = end - 1;
+    while (lo <= hi) {
+      const c = codes[rows[lo]];
+      const goLeft = c === MISSING_BIN ? bestMissLeft === 1 : c <= bestBin;
+      if (goLeft) lo++;
+      else {
+        const t = rows[lo];
+        rows[lo] = rows[hi];
+        rows[hi] = t;
+        hi--;
+      }
+    }
+    importance[bestF] += bestGain;
+    const childValue = (s: number, e: number) => {
+      let cp = 0, ct = 0;
+      for (let k = s; k < e; k++) {
+        const i = rows[k];
+        ct += w(i);
+        if (data.y[i] === 1) cp += w(i);
+      }
+      return ct > 0 ? cp / ct : 0;
+    };
+    const L = b.node(childValue(start, lo));
+    const R = b.node(childValue(lo, end));
+    b.feature[id] = bestF;
+    b.bin[id] = bestBin;
+    b.threshold[id] = data.edges[bestF][bestBin];
+    b.missingLeft[id] = bestMissLeft;
+    b.left[id] = L;
+    b.right[id] = R;
+    stack.push({ start: lo, end, depth: depth + 1, id: R }, { start, end: lo, depth: depth + 1, id: L });
+  }
+  return { tree: b.done(), importance };
+}
+
+/** Leaf reached by row i of binned data. */
+export function leafOfBinned(t: TreeArrays, codes: Uint8Array[], i: number): number {
+  let n = 0;
+  while (t.feature[n] >= 0) {
+    const c = codes[t.feature[n]][i];
+    n = (c === MISSING_BIN ? t.missingLeft[n] === 1 : c <= t.bin[n]) ? t.left[n] : t.right[n];
+  }
+  return n;
+}
+
+/** Leaf reached by row i of raw (unbinned) columns. */
+export function leafOfRaw(t: TreeArrays, columns: Float32Array[], i: number): number {
+  let n = 0;
+  while (t.feature[n] >= 0) {
+    const v = columns[t.feature[n]][i];
+    n = (v !== v ? t.missingLeft[n] === 1 : v <= t.threshold[n]) ? t.left[n] : t.right[n];
+  }
+  return n;
+}
+
+export interface BuildJob {
+  treeIndex: number;
+  seed: number;
+  bootstrap: boolean;
+}
+
+/** Grows one tree of the forest from its own seed, and its out-of-bag predictions. */
+export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams, oobSum: Float64Array, oobCnt: Uint32Array): GrowResult {
+  const rng = mulberry32(job.seed);
+  const n = data.nRows;
+  const counts = new Uint16Array(n);
+  if (job.bootstrap) for (let k = 0; k < n; k++) counts[Math.floor(rng() * n)]++;
+  else counts.fill(1);
+  let m = 0;
+  for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) m++;
+  const rows = new Uint32Array(m);
+  m = 0;
+  for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) rows[m++] = i;
+  const res = growTree(data, rows, counts, p, rng);
+  if (job.bootstrap) {
+    for (let i = 0; i < n; i++) {
+      if (counts[i] !== 0) continue;
+      oobSum[i] += res.tree.value[leafOfBinned(res.tree, data.codes, i)];
+      oobCnt[i]++;
+    }
+  }
+  return res;
+}

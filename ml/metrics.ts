@@ -1,0 +1,262 @@
+/**
+ * Binary-classification metrics, implemented once and used everywhere (CV, holdout, champion gate, report,
+ * `funnelcast evaluate`). Definitions follow scikit-learn so numbers can be compared with it (the unit tests
+ * check fixed inputs against values scikit-learn computed). Hand-written: no maintained JS library covers
+ * ROC/PR AUC with ties, lift and calibration with sklearn's conventions.
+ */
+
+type Vec = ArrayLike<number>;
+
+/** Indices sorted by descending score (stable on index). */
+function orderDesc(p: Vec): Uint32Array {
+  const idx = new Uint32Array(p.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  return idx.sort((a, b) => p[b] - p[a] || a - b);
+}
+
+/** Distinct-threshold points of the ranking: cumulative true and false positives after each tie group. */
+function thresholdPoints(y: Vec, p: Vec) {
+  const idx = orderDesc(p);
+  const tps: number[] = [];
+  const fps: number[] = [];
+  const thr: number[] = [];
+  let tp = 0;
+  let fp = 0;
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k];
+    if (y[i] === 1) tp++;
+    else fp++;
+    if (k === idx.length - 1 || p[idx[k + 1]] !== p[i]) {
+      tps.push(tp);
+      fps.push(fp);
+      thr.push(p[i]);
+    }
+  }
+  return { tps, fps, thr, P: tp, N: fp };
+}
+
+/** Area under the ROC curve (trapezoidal over tie groups, as sklearn's roc_auc_score). */
+export function rocAuc(y: Vec, p: Vec): number {
+  const { tps, fps, P, N } = thresholdPoints(y, p);
+  if (P === 0 || N === 0) return NaN;
+  let area = 0;
+  let prevT = 0;
+  let prevF = 0;
+  for (let k = 0; k < tps.length; k++) {
+    area += ((fps[k] - prevF) * (tps[k] + prevT)) / 2;
+    prevT = tps[k];
+    prevF = fps[k];
+  }
+  return area / (P * N);
+}
+
+/** Average precision (sklearn's average_precision_score: Σ (R_k − R_{k−1}) P_k). */
+export function prAuc(y: Vec, p: Vec): number {
+  const { tps, fps, P } = thresholdPoints(y, p);
+  if (P === 0) return NaN;
+  let ap = 0;
+  let prevR = 0;
+  for (let k = 0; k < tps.length; k++) {
+    const r = tps[k] / P;
+    ap += (r - prevR) * (tps[k] / (tps[k] + fps[k]));
+    prevR = r;
+  }
+  return ap;
+}
+
+export function logLoss(y: Vec, p: Vec, eps = 1e-15): number {
+  let s = 0;
+  for (let i = 0; i < y.length; i++) {
+    const q = Math.min(1 - eps, Math.max(eps, p[i]));
+    s -= y[i] === 1 ? Math.log(q) : Math.log(1 - q);
+  }
+  return s / y.length;
+}
+
+export function brier(y: Vec, p: Vec): number {
+  let s = 0;
+  for (let i = 0; i < y.length; i++) s += (p[i] - y[i]) ** 2;
+  return s / y.length;
+}
+
+export interface Confusion {
+  threshold: number;
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+  accuracy: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+export function confusionAt(y: Vec, p: Vec, threshold: number): Confusion {
+  let tp = 0, fp = 0, tn = 0, fn = 0;
+  for (let i = 0; i < y.length; i++) {
+    const pred = p[i] >= threshold;
+    if (pred && y[i] === 1) tp++;
+    else if (pred) fp++;
+    else if (y[i] === 1) fn++;
+    else tn++;
+  }
+  const precision = tp + fp ? tp / (tp + fp) : 0;
+  const recall = tp + fn ? tp / (tp + fn) : 0;
+  return { threshold, tp, fp, tn, fn, accuracy: (tp + tn) / y.length, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0 };
+}
+
+/** The threshold (one of the scores) that maximises F1. */
+export function bestF1Threshold(y: Vec, p: Vec): { threshold: number; f1: number } {
+  const { tps, fps, thr, P } = thresholdPoints(y, p);
+  let best = { threshold: 0.5, f1: 0 };
+  for (let k = 0; k < tps.length; k++) {
+    const precision = tps[k] / (tps[k] + fps[k]);
+    const recall = P ? tps[k] / P : 0;
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+    if (f1 > best.f1) best = { threshold: thr[k], f1 };
+  }
+  return best;
+}
+
+export interface LiftRow {
+  decile: number;
+  users: number;
+  positives: number;
+  rate: number;
+  lift: number;
+  cumulativeGain: number;
+}
+
+/** Lift and cumulative gains by score decile (decile 1 = the top 10 % of scores). */
+export function liftByDecile(y: Vec, p: Vec): LiftRow[] {
+  const idx = orderDesc(p);
+  const n = idx.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += y[i];
+  const base = total / n;
+  const rows: LiftRow[] = [];
+  let cum = 0;
+  for (let d = 0; d < 10; d++) {
+    const a = Math.floor((d * n) / 10);
+    const b = Math.floor(((d + 1) * n) / 10);
+    let pos = 0;
+    for (let k = a; k < b; k++) pos += y[idx[k]];
+    cum += pos;
+    const users = b - a;
+    const rate = users ? pos / users : 0;
+    rows.push({ decile: d + 1, users, positives: pos, rate, lift: base ? rate / base : 0, cumulativeGain: total ? cum / total : 0 });
+  }
+  return rows;
+}
+
+export interface CalibrationBin {
+  binStart: number;
+  binEnd: number;
+  meanPredicted: number;
+  fractionPositive: number;
+  count: number;
+}
+
+/** Reliability bins of equal width over [0, 1] (empty bins omitted, as sklearn's calibration_curve). */
+export function calibrationBins(y: Vec, p: Vec, bins = 10): CalibrationBin[] {
+  const sumP = new Float64Array(bins);
+  const sumY = new Float64Array(bins);
+  const cnt = new Float64Array(bins);
+  for (let i = 0; i < y.length; i++) {
+    const b = Math.min(bins - 1, Math.max(0, Math.floor(p[i] * bins)));
+    sumP[b] += p[i];
+    sumY[b] += y[i];
+    cnt[b]++;
+  }
+  const out: CalibrationBin[] = [];
+  for (let b = 0; b < bins; b++) {
+    if (cnt[b] === 0) continue;
+    out.push({ binStart: b / bins, binEnd: (b + 1) / bins, meanPredicted: sumP[b] / cnt[b], fractionPositive: sumY[b] / cnt[b], count: cnt[b] });
+  }
+  return out;
+}
+
+/** ROC curve points, down-sampled to at most maxPoints (JSON-safe, for the report). */
+export function rocCurve(y: Vec, p: Vec, maxPoints = 200): { fpr: number[]; tpr: number[]; thresholds: number[] } {
+  const { tps, fps, thr, P, N } = thresholdPoints(y, p);
+  const fpr = [0, ...fps.map((f) => (N ? f / N : 0))];
+  const tpr = [0, ...tps.map((t) => (P ? t / P : 0))];
+  const thresholds = [Infinity, ...thr];
+  const keep = downsample(fpr.length, maxPoints);
+  return { fpr: keep.map((i) => fpr[i]), tpr: keep.map((i) => tpr[i]), thresholds: keep.map((i) => (Number.isFinite(thresholds[i]) ? thresholds[i] : 1)) };
+}
+
+/** Precision–recall curve points, down-sampled (JSON-safe). */
+export function prCurve(y: Vec, p: Vec, maxPoints = 200): { recall: number[]; precision: number[]; thresholds: number[] } {
+  const { tps, fps, thr, P } = thresholdPoints(y, p);
+  const recall = tps.map((t) => (P ? t / P : 0));
+  const precision = tps.map((t, k) => t / (t + fps[k]));
+  const keep = downsample(recall.length, maxPoints);
+  return { recall: keep.map((i) => recall[i]), precision: keep.map((i) => precision[i]), thresholds: keep.map((i) => thr[i]) };
+}
+
+function downsample(n: number, max: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  const out = new Set<number>();
+  for (let k = 0; k < max; k++) out.add(Math.round((k * (n - 1)) / (max - 1)));
+  return [...out];
+}
+
+export interface BinaryMetrics {
+  n: number;
+  positives: number;
+  roc_auc: number;
+  pr_auc: number;
+  log_loss: number;
+  brier: number;
+  accuracy: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  threshold: number;
+  best_f1: number;
+  best_f1_threshold: number;
+  top_decile_lift: number;
+}
+
+/** All scalar metrics at once (curves and tables come from their own functions). */
+export function evaluateBinary(y: Vec, p: Vec, opts: { threshold?: number } = {}): BinaryMetrics {
+  const threshold = opts.threshold ?? 0.5;
+  const c = confusionAt(y, p, threshold);
+  const best = bestF1Threshold(y, p);
+  let positives = 0;
+  for (let i = 0; i < y.length; i++) positives += y[i];
+  return {
+    n: y.length,
+    positives,
+    roc_auc: rocAuc(y, p),
+    pr_auc: prAuc(y, p),
+    log_loss: logLoss(y, p),
+    brier: brier(y, p),
+    accuracy: c.accuracy,
+    precision: c.precision,
+    recall: c.recall,
+    f1: c.f1,
+    threshold,
+    best_f1: best.f1,
+    best_f1_threshold: best.threshold,
+    top_decile_lift: liftByDecile(y, p)[0]?.lift ?? 0,
+  };
+}
+
+/** Mean and sample standard deviation of each metric over folds. */
+export function aggregate(folds: Record<string, number>[]): { mean: Record<string, number>; std: Record<string, number> } {
+  const mean: Record<string, number> = {};
+  const std: Record<string, number> = {};
+  for (const k of Object.keys(folds[0] ?? {})) {
+    const v = folds.map((f) => f[k]).filter((x) => Number.isFinite(x));
+    if (v.length === 0) continue;
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean[k] = m;
+    std[k] = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0;
+  }
+  return { mean, std };
+}
+
+/** Which direction is better for a metric (for the champion gate). */
+export const higherIsBetter = (metric: string) => !['log_loss', 'brier'].includes(metric);

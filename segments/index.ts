@@ -1,0 +1,251 @@
+/**
+ * Segments and campaign exports for one run, in DuckDB: RFM segments, propensity deciles, funnel stage and
+ * behavioural clusters for every scored user; then each campaign's list as CSV + Parquet (temp name + rename,
+ * byte-identical for the same inputs), a manifest with checksums, and a change report against the previous run.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { PipelineDefinition } from '../pipelines/schema';
+import { writeJsonAtomic } from '../infra/atomic';
+import { sha256File } from '../registry';
+import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
+import { columnSafe } from '../warehouse/features';
+import { chooseK } from '../ml/kmeans';
+import { compileFilter } from './campaigns';
+import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
+
+export interface CampaignExport {
+  name: string;
+  action: string;
+  rows: number;
+  expectedConversions: number;
+  csvPath: string;
+  parquetPath: string;
+  sha256: { csv: string; parquet: string };
+}
+
+export interface ClusterDescription {
+  cluster: number;
+  size: number;
+  distinguishing: { feature: string; z: number }[];
+}
+
+export interface SegmentsResult {
+  segmentsPath: string;
+  segmentSizes: { rfm: Record<string, number>; deciles: Record<string, number>; funnel: Record<string, number>; clusters: Record<string, number> };
+  clusters: { k: number; silhouette: number; descriptions: ClusterDescription[] };
+  campaigns: CampaignExport[];
+  manifestPath: string;
+  changeReport: ChangeReport | null;
+  sampleRows: Record<string, unknown>[];
+}
+
+export interface ChangeReport {
+  previousRun: string;
+  rfmBefore: Record<string, number>;
+  rfmAfter: Record<string, number>;
+  movers: { from: string; to: string; users: number }[];
+  campaignOverlap: { campaign: string; before: number; after: number; both: number; jaccard: number }[];
+}
+
+const CLUSTER_FEATURES = ['rfm_frequency', 'rfm_monetary', 'days_since_last_event', 'n_events_total', 'n_sessions', 'distinct_items', 'funnel_stage', 'revenue_total'];
+
+function jsonSafe(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (v && typeof v === 'object' && 'toString' in v && !Array.isArray(v)) return String(v);
+  return v;
+}
+
+async function countsBy(conn: DuckDBConnection, col: string): Promise<Record<string, number>> {
+  const r = await conn.runAndReadAll(`SELECT CAST(${col} AS VARCHAR), count(*) FROM segments GROUP BY 1 ORDER BY 1`);
+  return Object.fromEntries(r.getRows().map(([k, n]) => [String(k), Number(n)]));
+}
+
+/** The export salt: from the environment; in production mode a missing salt is an error, never a constant. */
+export function exportSalt(def: PipelineDefinition): { salt: string; source: string } {
+  const fromEnv = process.env[def.export.saltEnv];
+  if (fromEnv) return { salt: fromEnv, source: `environment variable ${def.export.saltEnv}` };
+  if (process.env.NODE_ENV === 'production' || process.env.FUNNELCAST_PRODUCTION === '1') {
+    throw Object.assign(new Error(`hashUserIds is on but ${def.export.saltEnv} is not set; production exports never use a default salt`), { name: 'InputError' });
+  }
+  return { salt: `funnelcast-dev-salt:${def.name}`, source: 'development default derived from the pipeline name (set ' + def.export.saltEnv + ' in production)' };
+}
+
+export async function buildSegments(
+  conn: DuckDBConnection,
+  opts: {
+    definition: PipelineDefinition;
+    runId: string;
+    cutoff: Date;
+    featuresPath: string;
+    scoresPath: string;
+    reasonsPath?: string;
+    outDir: string;
+    modelVersion: string;
+    previousRunDir?: string;
+    seed: number;
+  },
+): Promise<SegmentsResult> {
+  const def = opts.definition;
+  mkdirSync(join(opts.outDir, 'exports'), { recursive: true });
+  const purchase = columnSafe(def.label.event);
+  const funnel = def.features.funnel;
+  const featCols = new Set(
+    (await conn.runAndReadAll(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(opts.featuresPath)}))`)).getRows().map((r) => String(r[0])),
+  );
+  const col = (name: string, fallback = '0') => (featCols.has(name) ? `f.${quoteIdent(name)}` : fallback);
+  const recency = `CASE WHEN ${col(`n_${purchase}_total`)} > 0 THEN ${col(`days_since_last_${purchase}`, col('days_since_last_event'))} ELSE ${col('days_since_last_event')} END`;
+  const stageName = funnel.length
+    ? `CASE ${funnel.map((s, i) => `WHEN ${col('funnel_stage')} = ${i + 1} THEN ${quoteLiteral(s)}`).join(' ')} ELSE 'none' END`
+    : `'none'`;
+  const reasons = opts.reasonsPath && existsSync(opts.reasonsPath);
+
+  // One row per scored user: scores, the inputs of the segment rules, and the segments themselves.
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE seg_base AS
+     SELECT s.user_id, s.propensity, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
+            ${col('days_since_last_event')} AS last_event_age_days, ${stageName} AS funnel_stage, ${col('funnel_stage')} AS funnel_stage_index,
+            ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : "NULL AS reason_1, NULL AS reason_2, NULL AS reason_3"}
+     FROM read_parquet(${quoteLiteral(opts.scoresPath)}) s JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id)
+     ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(opts.reasonsPath!)}) r USING (user_id)` : ''}`,
+  );
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE seg_scored AS
+     SELECT *,
+       CAST(6 - ntile(5) OVER (ORDER BY recency_days, user_id) AS INTEGER) AS rfm_r,
+       CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY frequency, monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_f,
+       CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_m,
+       CAST(ntile(10) OVER (ORDER BY propensity, user_id) AS INTEGER) AS propensity_decile,
+       100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile
+     FROM seg_base`,
+  );
+
+  // Behavioural clusters: k-means on standardised log features.
+  const clusterCols = CLUSTER_FEATURES.filter((c) => featCols.has(c));
+  const ordered = await conn.runAndReadAll(
+    `SELECT user_id${clusterCols.map((c) => `, ln(1 + greatest(coalesce(f.${quoteIdent(c)}, 0), 0))`).join('')} FROM seg_scored JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id) ORDER BY user_id`,
+  );
+  const raw = ordered.getColumns();
+  const ids = raw[0].map(String);
+  const z = raw.slice(1).map((c) => {
+    const v = Float64Array.from(c, Number);
+    const m = v.reduce((a, b) => a + b, 0) / (v.length || 1);
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length || 1)) || 1;
+    return v.map((x) => (x - m) / sd);
+  });
+  const km = ids.length >= 10 && z.length > 0 ? chooseK(z, opts.seed, def.segments.clusters) : null;
+  await conn.run(`CREATE OR REPLACE TEMP TABLE seg_clusters (user_id VARCHAR, cluster INTEGER)`);
+  if (km) {
+    const app = await conn.createAppender('seg_clusters');
+    ids.forEach((id, i) => {
+      app.appendVarchar(id);
+      app.appendInteger(km.labels[i] + 1);
+      app.endRow();
+    });
+    app.closeSync();
+  }
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE segments AS
+     SELECT s.user_id, s.propensity, s.propensity_decile, s.propensity_percentile, s.rfm_r, s.rfm_f, s.rfm_m,
+            CAST(round((s.rfm_f + s.rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm,
+            s.recency_days, s.frequency, s.monetary, s.last_event_age_days, s.funnel_stage,
+            coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, $version AS model_version
+     FROM seg_scored s LEFT JOIN seg_clusters c USING (user_id)`,
+    { version: opts.modelVersion },
+  );
+  await conn.run(`ALTER TABLE segments ADD COLUMN rfm_segment VARCHAR`);
+  await conn.run(`UPDATE segments SET rfm_segment = ${rfmSegmentSql('rfm_r', 'rfm_fm')}`);
+
+  const segmentsPath = join(opts.outDir, 'segments.parquet');
+  await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet');
+
+  const descriptions: ClusterDescription[] = km
+    ? km.centroids.map((c, k) => ({
+        cluster: k + 1,
+        size: km.labels.filter((l) => l === k).length,
+        distinguishing: clusterCols.map((f, j) => ({ feature: f, z: c[j] })).sort((a, b) => Math.abs(b.z) - Math.abs(a.z)).slice(0, 3),
+      }))
+    : [];
+
+  // Campaign lists.
+  const { salt, source: saltSource } = def.export.hashUserIds ? exportSalt(def) : { salt: '', source: 'not hashed' };
+  const idExpr = def.export.hashUserIds ? `sha256($salt || user_id)` : 'user_id';
+  const piiCols = def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [];
+  const campaigns: CampaignExport[] = [];
+  for (const c of def.campaigns) {
+    const f = compileFilter(c.filter);
+    const params: Record<string, string | number> = { ...f.params, cutoff: opts.cutoff.toISOString(), action: c.action, ...(def.export.hashUserIds ? { salt } : {}) };
+    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity, rfm_segment, funnel_stage, propensity_decile,
+                      reason_1, reason_2, reason_3, $action AS action
+                      ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id) AS ${quoteIdent(p)}`).join('')}
+                    FROM segments WHERE ${f.sql} ORDER BY propensity DESC, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
+    const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
+    await conn.run(sql, usedParams(sql, params));
+    const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);
+    const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
+    await copyAtomic(conn, `SELECT * FROM campaign_rows`, csvPath, 'csv');
+    await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet');
+    const [rows, expected] = (await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)).getRows()[0].map(Number);
+    campaigns.push({ name: c.name, action: c.action, rows, expectedConversions: expected, csvPath, parquetPath, sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) } });
+  }
+
+  const segmentSizes = { rfm: await countsBy(conn, 'rfm_segment'), deciles: await countsBy(conn, 'propensity_decile'), funnel: await countsBy(conn, 'funnel_stage'), clusters: await countsBy(conn, 'cluster') };
+  for (const s of RFM_SEGMENTS) segmentSizes.rfm[s] ??= 0;
+  const sample = await conn.runAndReadAll(`SELECT user_id, round(propensity, 4) AS propensity, propensity_decile, rfm_segment, funnel_stage, cluster, reason_1, reason_2, reason_3 FROM segments ORDER BY propensity DESC, user_id LIMIT 10`);
+  const sampleRows = sample.getRowObjects().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, jsonSafe(v)])));
+
+  const changeReport = opts.previousRunDir ? await compareWithPrevious(conn, opts.previousRunDir, campaigns) : null;
+  const manifestPath = join(opts.outDir, 'exports', 'manifest.json');
+  writeJsonAtomic(manifestPath, {
+    runId: opts.runId,
+    pipeline: def.name,
+    cutoff: opts.cutoff.toISOString(),
+    modelVersion: opts.modelVersion,
+    userIds: def.export.hashUserIds ? `sha256(salt || user_id), salt from ${saltSource}` : 'as in the source',
+    segments: { file: 'segments.parquet', users: ids.length, sha256: sha256File(segmentsPath) },
+    campaigns: campaigns.map((c) => ({ name: c.name, action: c.action, rows: c.rows, expectedConversions: Number(c.expectedConversions.toFixed(4)), files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet` }, sha256: c.sha256 })),
+  });
+  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  return { segmentsPath, segmentSizes, clusters: { k: km?.k ?? 1, silhouette: km?.silhouette ?? 0, descriptions }, campaigns, manifestPath, changeReport, sampleRows };
+}
+
+/** COPY to a temp name, then rename: readers never see a half-written export. */
+async function copyAtomic(conn: DuckDBConnection, select: string, file: string, format: 'csv' | 'parquet') {
+  const tmp = `${file}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : `(FORMAT parquet, COMPRESSION zstd)`;
+  await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} ${options}`);
+  renameSync(tmp, file);
+}
+
+async function compareWithPrevious(conn: DuckDBConnection, prevDir: string, campaigns: CampaignExport[]): Promise<ChangeReport | null> {
+  const prevSeg = join(prevDir, 'segments.parquet');
+  if (!existsSync(prevSeg)) return null;
+  const before = await conn.runAndReadAll(`SELECT rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) GROUP BY 1 ORDER BY 1`);
+  const after = await conn.runAndReadAll(`SELECT rfm_segment, count(*) FROM segments GROUP BY 1 ORDER BY 1`);
+  const movers = await conn.runAndReadAll(
+    `SELECT p.rfm_segment, s.rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) p JOIN segments s USING (user_id)
+     WHERE p.rfm_segment <> s.rfm_segment GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 30`,
+  );
+  const overlap: ChangeReport['campaignOverlap'] = [];
+  for (const c of campaigns) {
+    const prev = join(prevDir, 'exports', `${c.name}.parquet`);
+    if (!existsSync(prev)) continue;
+    const [b, a, both] = (
+      await conn.runAndReadAll(
+        `SELECT (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)})), (SELECT count(*) FROM read_parquet(${quoteLiteral(c.parquetPath)})),
+                (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)}) p JOIN read_parquet(${quoteLiteral(c.parquetPath)}) q USING (user_id))`,
+      )
+    ).getRows()[0].map(Number);
+    overlap.push({ campaign: c.name, before: b, after: a, both, jaccard: a + b - both > 0 ? both / (a + b - both) : 1 });
+  }
+  const toMap = (r: unknown[][]) => Object.fromEntries(r.map(([k, n]) => [String(k), Number(n)]));
+  return {
+    previousRun: JSON.parse(readFileSync(join(prevDir, 'exports', 'manifest.json'), 'utf8')).runId ?? prevDir,
+    rfmBefore: toMap(before.getRows()),
+    rfmAfter: toMap(after.getRows()),
+    movers: movers.getRows().map(([from, to, n]) => ({ from: String(from), to: String(to), users: Number(n) })),
+    campaignOverlap: overlap,
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * Point-in-time features, labels and event sequences at a cutoff T, in DuckDB SQL.
+ *
+ * The rule that prevents leakage: every feature reads only `events_before` (ts < T); the label reads only
+ * [T, T + horizon). A test adds and removes events at or after T and checks that no feature changes.
+ * Output: features.parquet (one row per user: user_id, label, DOUBLE features), sequences.parquet (each user's
+ * last N events as token ids, log time gaps and log revenue, left-padded), sequences.vocab.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { durationMs, type PipelineDefinition } from '../pipelines/schema';
+import { quoteIdent, quoteLiteral, usedParams } from './db';
+
+export interface FunnelStageReport {
+  stage: string;
+  users: number;
+  /** users at this stage / users at the previous stage (null for the first stage). */
+  fromPrevious: number | null;
+}
+
+export interface FeatureBuildResult {
+  featuresPath: string;
+  sequencesPath: string;
+  vocabPath: string;
+  users: number;
+  labelled: boolean;
+  positives: number;
+  labelRate: number | null;
+  featureNames: string[];
+  featureDocs: Record<string, string>;
+  funnel: FunnelStageReport[];
+  seconds: number;
+}
+
+/** Event names become column names: lower snake_case of letters and digits ("Add To Cart" → add_to_cart). */
+export function columnSafe(name: string): string {
+  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return s.length ? s.slice(0, 40) : 'x';
+}
+
+const DAY_MS = 86_400_000;
+
+/** The pipeline's default cutoff: declared, else the last event time minus the horizon, at midnight UTC. */
+export async function defaultCutoff(conn: DuckDBConnection, def: PipelineDefinition): Promise<Date> {
+  if (def.defaultCutoff) return new Date(def.defaultCutoff);
+  const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
+  const max = r.getRows()[0]?.[0];
+  if (max == null) throw Object.assign(new Error('the warehouse has no events yet: run the extract first'), { name: 'InputError' });
+  const t = Number(max) - durationMs(def.label.horizon);
+  return new Date(Math.floor(t / DAY_MS) * DAY_MS);
+}
+
+async function rows(conn: DuckDBConnection, sql: string, params?: Record<string, string | number>) {
+  return (await conn.runAndReadAll(sql, params)).getRows();
+}
+
+export async function buildFeatures(
+  conn: DuckDBConnection,
+  def: PipelineDefinition,
+  opts: { cutoff: Date; outDir: string },
+): Promise<FeatureBuildResult> {
+  const started = performance.now();
+  mkdirSync(opts.outDir, { recursive: true });
+  await conn.run(`SET TimeZone = 'UTC'`);
+  const T = opts.cutoff.toISOString();
+  const horizonMs = durationMs(def.label.horizon);
+  const T2 = new Date(opts.cutoff.getTime() + horizonMs).toISOString();
+  const p = { t: T };
+  const unitDays = def.features.rfmUnit === 'weeks' ? 7 : 1;
+  const purchase = def.label.event;
+  const docs: Record<string, string> = {};
+
+  // Everything before the cutoff, in one temp table, so no later statement can see the future by mistake.
+  await conn.run(`CREATE OR REPLACE TEMP TABLE events_before AS SELECT * FROM events WHERE ts < CAST($t AS TIMESTAMP)`, p);
+  const activeFilter = def.features.activeWithin
+    ? `WHERE user_id IN (SELECT DISTINCT user_id FROM events_before WHERE ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(def.features.activeWithin)}))`
+    : '';
+
+  const eventTypes = (await rows(conn, `SELECT event, count(*) FROM events_before GROUP BY event ORDER BY count(*) DESC, event LIMIT 20`)).map((r) => String(r[0]));
+  const funnel = def.features.funnel;
+  for (const f of funnel) if (!eventTypes.includes(f)) eventTypes.push(f);
+  if (!eventTypes.includes(purchase)) eventTypes.push(purchase);
+  const ev: Record<string, string | number> = { ...p };
+  eventTypes.forEach((e, i) => (ev[`e${i}`] = e));
+  const eParam = (e: string) => `$e${eventTypes.indexOf(e)}`;
+
+  // Sessions: the source's ids, else a new session after `sessionGap` of inactivity.
+  const gapMs = durationMs(def.features.sessionGap);
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE sessions_before AS
+     SELECT user_id, count(DISTINCT sid) AS n_sessions FROM (
+       SELECT user_id, coalesce(session_id, CAST(sum(new_session) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS VARCHAR)) AS sid
+       FROM (SELECT user_id, ts, session_id,
+               CASE WHEN lag(ts) OVER (PARTITION BY user_id ORDER BY ts) IS NULL
+                      OR epoch_ms(ts) - epoch_ms(lag(ts) OVER (PARTITION BY user_id ORDER BY ts)) > ${gapMs} THEN 1 ELSE 0 END AS new_session
+             FROM events_before))
+     GROUP BY user_id`,
+  );
+
+  const sel: string[] = [];
+  const add = (name: string, sql: string, doc: string) => {
+    sel.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
+    docs[name] = doc;
+  };
+  const days = (a: string, b: string) => `((epoch_ms(${a}) - epoch_ms(${b})) / ${DAY_MS}.0)`;
+  const tenure = days('CAST($t AS TIMESTAMP)', 'min(ts)');
+
+  add('rfm_frequency', `coalesce(any_value(r.purchase_days) - 1, 0)`, `repeat purchase periods (days with a ${purchase}, minus the first), as in lifetimes`);
+  add('rfm_recency', `coalesce(any_value(r.recency_days) / ${unitDays}, 0)`, `${def.features.rfmUnit} between the first and the last ${purchase} day (0 with fewer than two)`);
+  add('rfm_t', `coalesce(any_value(r.t_days) / ${unitDays}, ${tenure} / ${unitDays})`, `${def.features.rfmUnit} from the first ${purchase} day to the last day before the cutoff (age); since the first event when no ${purchase}`);
+  add('rfm_monetary', `coalesce(any_value(r.repeat_value), 0)`, `mean value of the repeat ${purchase} days (0 without repeats), as lifetimes' monetary_value`);
+  add('days_since_last_event', days('CAST($t AS TIMESTAMP)', 'max(ts)'), 'days from the last event to the cutoff');
+  add('tenure_days', tenure, 'days from the first event to the cutoff');
+  add('n_events_total', 'count(*)', 'events before the cutoff');
+  add('revenue_total', 'coalesce(sum(revenue), 0)', 'revenue before the cutoff (returns count negative)');
+  add('distinct_items', 'count(DISTINCT item_id)', 'distinct items touched');
+  add('n_sessions', 'coalesce(any_value(s.n_sessions), 0)', `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`);
+  add('events_per_session', 'count(*) / greatest(coalesce(any_value(s.n_sessions), 1), 1)', 'events per session');
+  add('active_days', 'count(DISTINCT CAST(ts AS DATE))', 'distinct days with an event');
+  for (const e of eventTypes) {
+    const c = columnSafe(e);
+    add(`n_${c}_total`, `count(*) FILTER (WHERE event = ${eParam(e)})`, `"${e}" events before the cutoff`);
+    add(`days_since_last_${c}`, `coalesce(${days('CAST($t AS TIMESTAMP)', `max(ts) FILTER (WHERE event = ${eParam(e)})`)}, ${tenure} + 1)`, `days since the last "${e}" (tenure + 1 when never)`);
+    for (const w of def.features.windows) {
+      add(`n_${c}_${w}`, `count(*) FILTER (WHERE event = ${eParam(e)} AND ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(w)}))`, `"${e}" events in the ${w} before the cutoff`);
+    }
+  }
+  if (funnel.length) {
+    const reached = funnel.map((f, i) => `CASE WHEN count(*) FILTER (WHERE event = ${eParam(f)}) > 0 THEN ${i + 1} ELSE 0 END`);
+    add('funnel_stage', `greatest(${reached.join(', ')})`, `furthest funnel stage reached (1-based index in ${funnel.join(' → ')}, 0 = none)`);
+    for (let i = 1; i < funnel.length; i++) {
+      const a = columnSafe(funnel[i - 1]);
+      const b = columnSafe(funnel[i]);
+      add(`ratio_${b}_per_${a}`, `count(*) FILTER (WHERE event = ${eParam(funnel[i])}) / greatest(count(*) FILTER (WHERE event = ${eParam(funnel[i - 1])}), 1)`, `"${funnel[i]}" events per "${funnel[i - 1]}" event`);
+    }
+  }
+  const hourBuckets: [string, number, number][] = [['night', 0, 6], ['morning', 6, 12], ['afternoon', 12, 18], ['evening', 18, 24]];
+  for (const [name, a, b] of hourBuckets) add(`share_${name}`, `avg(CASE WHEN hour(ts) >= ${a} AND hour(ts) < ${b} THEN 1 ELSE 0 END)`, `share of events between ${a}:00 and ${b}:00 UTC`);
+  add('share_weekend', `avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1 ELSE 0 END)`, 'share of events on Saturday or Sunday');
+
+  // RFM per lifetimes: purchases aggregated per day; the calibration period ends the day before the cutoff.
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE rfm_before AS
+     WITH d AS (SELECT user_id, CAST(ts AS DATE) AS day, sum(coalesce(revenue, 0)) AS value FROM events_before WHERE event = $e GROUP BY ALL),
+          f AS (SELECT user_id, min(day) AS first_day FROM d GROUP BY user_id)
+     SELECT d.user_id, count(*) AS purchase_days, datediff('day', min(d.day), max(d.day)) AS recency_days,
+            datediff('day', any_value(f.first_day), CAST(CAST($t AS TIMESTAMP) - INTERVAL 1 MICROSECOND AS DATE)) AS t_days,
+            avg(d.value) FILTER (WHERE d.day > f.first_day) AS repeat_value
+     FROM d JOIN f USING (user_id) GROUP BY d.user_id`,
+    { e: purchase, t: T },
+  );
+
+  // Customer attributes: numbers as they are, other values one-hot over their 10 most frequent values.
+  const attrCols: string[] = [];
+  const cust = def.sources.customers;
+  if (cust && cust.columns.attributes.length) {
+    for (const a of cust.columns.attributes) {
+      const path = quoteLiteral(`$."${a}"`);
+      const numeric = await rows(conn, `SELECT count(*) FILTER (WHERE TRY_CAST(json_extract_string(attributes, ${path}) AS DOUBLE) IS NULL AND json_extract_string(attributes, ${path}) IS NOT NULL) FROM customers`);
+      const name = `attr_${columnSafe(a)}`;
+      if (Number(numeric[0][0]) === 0) {
+        attrCols.push(`CAST(TRY_CAST(json_extract_string(c.attributes, ${path}) AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`);
+        docs[name] = `customer attribute "${a}" (numeric; missing = NaN)`;
+      } else {
+        const top = await rows(conn, `SELECT json_extract_string(attributes, ${path}) v FROM customers WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`);
+        for (const [v] of top) {
+          const col = `${name}_${columnSafe(String(v))}`;
+          attrCols.push(`CAST(coalesce(json_extract_string(c.attributes, ${path}) = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`);
+          docs[col] = `customer attribute "${a}" = "${v}" (one-hot over its 10 most frequent values)`;
+        }
+      }
+    }
+  }
+
+  // Labels: the explicit labels source when it has rows, else "did <label.event> in [T, T + horizon)".
+  const maxTs = Number((await rows(conn, `SELECT coalesce(epoch_ms(max(ts)), 0) FROM events`))[0][0]);
+  const hasLabels = Number((await rows(conn, `SELECT count(*) FROM labels`).catch(() => [[0]]))[0][0]) > 0;
+  const labelled = hasLabels || maxTs >= Date.parse(T2) - DAY_MS;
+  const labelSql = !labelled
+    ? 'CAST(NULL AS INTEGER)'
+    : hasLabels
+      ? 'CAST(l.label AS INTEGER)'
+      : `CAST(u.user_id IN (SELECT user_id FROM events WHERE event = $e AND ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)) AS INTEGER)`;
+
+  const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
+     WITH u AS (SELECT user_id, ${sel.join(',\n       ')}
+                FROM events_before LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id)
+                ${activeFilter} GROUP BY user_id)
+     SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
+     FROM u ${cust ? 'LEFT JOIN customers c USING (user_id)' : ''} ${hasLabels ? 'LEFT JOIN labels l USING (user_id)' : ''}
+     ORDER BY u.user_id`;
+  await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t2: T2 }));
+  const featuresPath = join(opts.outDir, 'features.parquet');
+  await conn.run(`COPY features_out TO ${quoteLiteral(featuresPath)} (FORMAT parquet, COMPRESSION zstd)`);
+  const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`)).map((r) => String(r[0])).filter((c) => c !== 'user_id' && c !== 'label');
+  const [users, positives] = (await rows(conn, `SELECT count(*), coalesce(sum(label), 0) FROM features_out`))[0].map(Number);
+
+  // Sequences for the LSTM: the last N events before T per user, left-padded with token 0.
+  const vocab: Record<string, number> = {};
+  [...eventTypes].sort().forEach((e, i) => (vocab[e] = i + 1));
+  const vocabPath = join(opts.outDir, 'sequences.vocab.json');
+  writeFileSync(vocabPath, JSON.stringify(vocab, null, 2) + '\n');
+  const N = def.features.sequenceLength;
+  const tokenCase = `CASE ${Object.entries(vocab).map(([e, id]) => `WHEN event = ${quoteLiteral(e)} THEN ${id}`).join(' ')} ELSE 0 END`;
+  const sequencesPath = join(opts.outDir, 'sequences.parquet');
+  await conn.run(
+    `COPY (
+       WITH last AS (
+         SELECT user_id, ts, ${tokenCase} AS token, ln(1 + greatest(coalesce(revenue, 0), 0)) AS logrev,
+                ln(1 + coalesce((epoch_ms(ts) - epoch_ms(lag(ts) OVER (PARTITION BY user_id ORDER BY ts, event))) / 3600000.0, 0)) AS gap,
+                row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, event DESC) AS rn
+         FROM events_before),
+       s AS (SELECT user_id, list(token ORDER BY ts, rn DESC) AS t, list(CAST(gap AS FLOAT) ORDER BY ts, rn DESC) AS g,
+                    list(CAST(logrev AS FLOAT) ORDER BY ts, rn DESC) AS r, count(*) AS len
+             FROM last WHERE rn <= ${N} GROUP BY user_id)
+       SELECT f.user_id, f.label, list_concat(list_transform(range(${N} - s.len), x -> 0), s.t) AS tokens,
+              list_concat(list_transform(range(${N} - s.len), x -> CAST(0 AS FLOAT)), s.g) AS gaps,
+              list_concat(list_transform(range(${N} - s.len), x -> CAST(0 AS FLOAT)), s.r) AS revenue,
+              CAST(s.len AS INTEGER) AS length
+       FROM features_out f JOIN s USING (user_id) ORDER BY f.user_id
+     ) TO ${quoteLiteral(sequencesPath)} (FORMAT parquet, COMPRESSION zstd)`,
+  );
+
+  const funnelReport: FunnelStageReport[] = [];
+  for (const [i, stage] of funnel.entries()) {
+    const n = Number((await rows(conn, `SELECT count(DISTINCT user_id) FROM events_before WHERE event = $e AND user_id IN (SELECT user_id FROM features_out)`, { e: stage }))[0][0]);
+    const prev = funnelReport[i - 1];
+    funnelReport.push({ stage, users: n, fromPrevious: prev ? (prev.users > 0 ? n / prev.users : 0) : null });
+  }
+  for (const t of ['events_before', 'sessions_before', 'rfm_before', 'features_out']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+
+  return {
+    featuresPath,
+    sequencesPath,
+    vocabPath,
+    users,
+    labelled,
+    positives: labelled ? positives : 0,
+    labelRate: labelled && users > 0 ? positives / users : null,
+    featureNames,
+    featureDocs: Object.fromEntries(Object.entries(docs).filter(([k]) => featureNames.includes(k))),
+    funnel: funnelReport,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
