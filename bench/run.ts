@@ -22,7 +22,7 @@ async function main() {
     console.error(`unknown bench suite "${suite}" (looked for ${modPath})`);
     process.exit(2);
   }
-  const mod = require(modPath) as Suite;
+  const mod = (await import(modPath)) as Suite;
   const startedAt = new Date().toISOString();
   const { rows, notes } = await mod.run(args);
   const out = writeResults({

@@ -53,7 +53,10 @@ export function kmeans(cols: Float64Array[], k: number, seed: number, maxIter = 
       let best = 0, bd = Infinity;
       for (let c = 0; c < k; c++) {
         const dd = dist2(cols, i, centroids[c]);
-        if (dd < bd) (bd = dd), (best = c);
+        if (dd < bd) {
+          bd = dd;
+          best = c;
+        }
       }
       if (labels[i] !== best || it === 0) changed++;
       labels[i] = best;

@@ -62,12 +62,22 @@ export class LogisticRegression implements Classifier {
     this.featureNames = [...x.names];
     this.mean = x.columns.map((c) => {
       let s = 0, k = 0;
-      for (let i = 0; i < n; i++) if (!Number.isNaN(c[i])) (s += c[i]), k++;
+      for (let i = 0; i < n; i++) {
+        if (!Number.isNaN(c[i])) {
+          s += c[i];
+          k++;
+        }
+      }
       return k ? s / k : 0;
     });
     this.scale = x.columns.map((c, j) => {
       let s = 0, k = 0;
-      for (let i = 0; i < n; i++) if (!Number.isNaN(c[i])) (s += (c[i] - this.mean[j]) ** 2), k++;
+      for (let i = 0; i < n; i++) {
+        if (!Number.isNaN(c[i])) {
+          s += (c[i] - this.mean[j]) ** 2;
+          k++;
+        }
+      }
       const sd = k ? Math.sqrt(s / k) : 0;
       return sd > 1e-12 ? sd : 1;
     });

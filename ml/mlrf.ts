@@ -35,7 +35,12 @@ export class MlRandomForest implements Classifier {
     this.featureNames = [...x.names];
     this.means = x.columns.map((c) => {
       let s = 0, k = 0;
-      for (let i = 0; i < x.nRows; i++) if (!Number.isNaN(c[i])) (s += c[i]), k++;
+      for (let i = 0; i < x.nRows; i++) {
+        if (!Number.isNaN(c[i])) {
+          s += c[i];
+          k++;
+        }
+      }
       return k ? s / k : 0;
     });
     this.model = new RandomForestClassifier({

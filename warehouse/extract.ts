@@ -269,11 +269,6 @@ function checkColumns(file: string, have: string[], needed: string[], what: stri
   }
 }
 
-interface Staged {
-  stage: string;
-  read: number;
-}
-
 /** Validates the raw rows of one events file into a staging table with `reason`/`bad_column` for rejects. */
 async function stageEvents(conn: DuckDBConnection, file: string, spec: EventsSource, raw: string, columns: string[], futureAfter: Date, skipBefore: number) {
   const m = spec.columns;
