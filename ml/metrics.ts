@@ -162,8 +162,12 @@ export function calibrationBins(y: Vec, p: Vec, bins = 10): CalibrationBin[] {
   const sumP = new Float64Array(bins);
   const sumY = new Float64Array(bins);
   const cnt = new Float64Array(bins);
+  // Inner edges as sklearn makes them (linspace(0, 1 + 1e-8, bins + 1)); a value on an edge goes right.
+  const step = (1 + 1e-8) / bins;
+  const edges = Array.from({ length: bins - 1 }, (_, i) => (i + 1) * step);
   for (let i = 0; i < y.length; i++) {
-    const b = Math.min(bins - 1, Math.max(0, Math.floor(p[i] * bins)));
+    let b = 0;
+    while (b < edges.length && edges[b] <= p[i]) b++;
     sumP[b] += p[i];
     sumY[b] += y[i];
     cnt[b]++;

@@ -1,0 +1,151 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FeatureMatrix } from '../../../ml/classifier';
+import { selectLabels, selectRows } from '../../../ml/classifier';
+import { RandomForest } from '../../../ml/forest';
+import { LogisticRegression } from '../../../ml/logistic';
+import { createClassifier, deserializeClassifier } from '../../../ml/engines';
+import { holdoutSplit, stratifiedKFold, timeSplits } from '../../../ml/cv';
+import { rocAuc } from '../../../ml/metrics';
+import { mulberry32, normal } from '../../../ml/random';
+
+/** y depends on x0 and x1 (interaction) plus noise; x2..x5 are noise; x1 has 10 % missing values. */
+function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
+  const rng = mulberry32(seed);
+  const cols = Array.from({ length: 6 }, () => new Float32Array(n));
+  const y = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    for (const c of cols) c[i] = normal(rng);
+    const logit = 1.5 * cols[0][i] + (cols[1][i] > 0.5 ? 1.2 : -0.4) * (cols[0][i] > 0 ? 1 : 0.3) - 1.2;
+    y[i] = rng() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
+    if (rng() < 0.1) cols[1][i] = NaN;
+  }
+  return { x: { nRows: n, names: cols.map((_, j) => `x${j}`), columns: cols }, y };
+}
+
+describe('random forest', () => {
+  it('finds the one split that separates a tiny data set', async () => {
+    const x: FeatureMatrix = { nRows: 8, names: ['noise', 'signal'], columns: [Float32Array.from([5, 1, 4, 2, 8, 3, 7, 6]), Float32Array.from([1, 2, 3, 4, 10, 11, 12, 13])] };
+    const y = Uint8Array.from([0, 0, 0, 0, 1, 1, 1, 1]);
+    const f = new RandomForest({ nTrees: 1, bootstrap: false, maxFeatures: 2, minSamplesLeaf: 1, minSamplesSplit: 2 }, 1);
+    await f.fit(x, y);
+    const t = f.trees[0];
+    assert.equal(t.feature[0], 1, 'the root splits on the signal column');
+    assert.ok(t.threshold[0] >= 4 && t.threshold[0] < 10, `threshold ${t.threshold[0]} between 4 and 10`);
+    assert.deepEqual(Array.from(f.predictProba(x)), [0, 0, 0, 0, 1, 1, 1, 1]);
+  });
+
+  it('is deterministic for a seed, on one thread or several', async () => {
+    const { x, y } = synthetic(3000, 3);
+    const a = new RandomForest({ nTrees: 40 }, 7, 1);
+    const b = new RandomForest({ nTrees: 40 }, 7, 2);
+    await a.fit(x, y);
+    await b.fit(x, y);
+    assert.deepEqual(JSON.stringify(a.serialize()), JSON.stringify(b.serialize()));
+    const c = new RandomForest({ nTrees: 40 }, 8, 2);
+    await c.fit(x, y);
+    assert.notDeepEqual(JSON.stringify(a.serialize()), JSON.stringify(c.serialize()));
+  });
+
+  it('learns the signal, with OOB accuracy close to held-out accuracy', async () => {
+    const { x, y } = synthetic(6000, 11);
+    const s = holdoutSplit(y, 0.3, 1);
+    const f = new RandomForest({ nTrees: 60, maxDepth: 8 }, 5);
+    await f.fit(selectRows(x, s.train), selectLabels(y, s.train));
+    const p = f.predictProba(selectRows(x, s.test));
+    const yt = selectLabels(y, s.test);
+    assert.ok(rocAuc(yt, p) > 0.75, `AUC ${rocAuc(yt, p)}`);
+    let correct = 0;
+    for (let i = 0; i < yt.length; i++) correct += Number((p[i] >= 0.5 ? 1 : 0) === yt[i]);
+    assert.ok(Math.abs(f.oobScore! - correct / yt.length) < 0.03, `OOB ${f.oobScore} vs held-out ${correct / yt.length}`);
+  });
+
+  it('ranks informative features above noise', async () => {
+    const { x, y } = synthetic(4000, 21);
+    const f = new RandomForest({ nTrees: 40 }, 2);
+    await f.fit(x, y);
+    const imp = f.featureImportances();
+    assert.equal(imp[0].name, 'x0');
+    const rank = (n: string) => imp.findIndex((i) => i.name === n);
+    for (const noise of ['x2', 'x3', 'x4', 'x5']) assert.ok(rank('x1') < rank(noise), `x1 above ${noise}`);
+  });
+
+  it('class weights raise the predicted probability of the rare class', async () => {
+    const { x, y } = synthetic(3000, 4);
+    const plain = new RandomForest({ nTrees: 20, classWeight: 'none' }, 1);
+    const balanced = new RandomForest({ nTrees: 20, classWeight: 'balanced' }, 1);
+    await plain.fit(x, y);
+    await balanced.fit(x, y);
+    const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    assert.ok(mean(balanced.predictProba(x)) > mean(plain.predictProba(x)) + 0.05);
+  });
+
+  it('round-trips through its serialized form with identical scores, and explains rows', async () => {
+    const { x, y } = synthetic(2000, 9);
+    const f = createClassifier('forest', { nTrees: 15 }, 3);
+    await f.fit(x, y);
+    const loaded = deserializeClassifier(JSON.parse(JSON.stringify(f.serialize())));
+    assert.deepEqual(Array.from(loaded.predictProba(x)), Array.from(f.predictProba(x)));
+    const ex = loaded.explain!(selectRows(x, [0, 1, 2]), 3);
+    assert.equal(ex.names.length, 3);
+    assert.ok(ex.names.every((n) => n.length <= 3 && n.every((name) => x.names.includes(name))));
+    assert.throws(() => deserializeClassifier({ ...f.serialize(), formatVersion: 99 }), /format version 99/);
+  });
+
+  it('stops when cancelled', async () => {
+    const { x, y } = synthetic(3000, 1);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(new RandomForest({ nTrees: 50 }, 1, 1).fit(x, y, { signal: ac.signal }), /cancelled/);
+  });
+});
+
+describe('logistic regression', () => {
+  it('recovers the direction of the signal and round-trips', async () => {
+    const { x, y } = synthetic(3000, 5);
+    const m = new LogisticRegression({ l2: 1 });
+    await m.fit(x, y);
+    assert.ok(m.coef[1] > 0.5, `coefficient of x0 = ${m.coef[1]}`);
+    assert.ok(rocAuc(y, m.predictProba(x)) > 0.75);
+    const back = deserializeClassifier(JSON.parse(JSON.stringify(m.serialize())));
+    assert.deepEqual(Array.from(back.predictProba(x)), Array.from(m.predictProba(x)));
+  });
+
+  it('shrinks coefficients as the L2 penalty grows', async () => {
+    const { x, y } = synthetic(1000, 6);
+    const weak = new LogisticRegression({ l2: 0.01 });
+    const strong = new LogisticRegression({ l2: 1000 });
+    await weak.fit(x, y);
+    await strong.fit(x, y);
+    assert.ok(Math.abs(strong.coef[1]) < Math.abs(weak.coef[1]) / 2);
+  });
+});
+
+describe('cross-validation splits', () => {
+  it('stratified k-fold partitions the rows and keeps the class balance', () => {
+    const y = Uint8Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? 1 : 0));
+    const folds = stratifiedKFold(y, 5, 1);
+    const seen = new Uint8Array(1000);
+    for (const f of folds) {
+      assert.equal(f.train.length + f.test.length, 1000);
+      let pos = 0;
+      for (const i of f.test) {
+        seen[i]++;
+        pos += y[i];
+      }
+      assert.equal(pos, 20);
+    }
+    assert.ok(seen.every((s) => s === 1));
+    assert.deepEqual(stratifiedKFold(y, 5, 1), folds, 'same seed, same folds');
+    assert.throws(() => stratifiedKFold(Uint8Array.from([1, 0, 0, 0]), 3, 1), /fewer than/);
+  });
+
+  it('time splits never validate on the past', () => {
+    const times = Float64Array.from({ length: 100 }, (_, i) => 1000 - i);
+    for (const s of timeSplits(times, 3)) {
+      const maxTrain = Math.max(...Array.from(s.train, (i) => times[i]));
+      const minTest = Math.min(...Array.from(s.test, (i) => times[i]));
+      assert.ok(maxTrain < minTest);
+    }
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../../infra/root';
+import { aggregate, bestF1Threshold, brier, calibrationBins, confusionAt, evaluateBinary, liftByDecile, logLoss, prAuc, prCurve, rocAuc, rocCurve } from '../../../ml/metrics';
+
+const close = (a: number, b: number, eps = 1e-9, what = '') => assert.ok(Math.abs(a - b) <= eps, `${what}: ${a} vs ${b}`);
+
+describe('metrics computed by hand', () => {
+  it('ROC AUC counts ordered pairs, ties as half', () => {
+    // pairs (pos, neg): (0.9,0.1)✓ (0.9,0.5)✓ (0.5,0.1)✓ (0.5,0.5)½ → 3.5 / 4
+    close(rocAuc([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1]), 0.875);
+    close(rocAuc([1, 0], [0.2, 0.8]), 0);
+    assert.ok(Number.isNaN(rocAuc([1, 1], [0.2, 0.8])));
+  });
+
+  it('average precision, log loss and Brier', () => {
+    // ranking 1,0,1: precision at the two recall steps is 1 and 2/3 → AP = 0.5·1 + 0.5·2/3
+    close(prAuc([1, 0, 1], [0.9, 0.8, 0.7]), 0.5 + 1 / 3);
+    close(logLoss([1, 0], [0.8, 0.4]), -(Math.log(0.8) + Math.log(0.6)) / 2);
+    close(brier([1, 0], [0.8, 0.4]), (0.04 + 0.16) / 2);
+  });
+
+  it('confusion, best F1 threshold, lift and gains', () => {
+    const c = confusionAt([1, 1, 0, 0], [0.9, 0.4, 0.6, 0.1], 0.5);
+    assert.deepEqual([c.tp, c.fp, c.tn, c.fn], [1, 1, 1, 1]);
+    close(c.f1, 0.5);
+    assert.equal(bestF1Threshold([1, 1, 0, 0], [0.9, 0.8, 0.3, 0.1]).threshold, 0.8);
+    const y = Array.from({ length: 100 }, (_, i) => (i < 10 ? 1 : 0));
+    const p = Array.from({ length: 100 }, (_, i) => 1 - i / 100);
+    const lift = liftByDecile(y, p);
+    close(lift[0].lift, 10);
+    close(lift[0].cumulativeGain, 1);
+    close(lift[9].cumulativeGain, 1);
+  });
+
+  it('curves are monotone, start at the origin and are JSON-safe', () => {
+    const y = [1, 0, 1, 0, 1, 0, 0, 1];
+    const p = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2];
+    const roc = rocCurve(y, p);
+    assert.equal(roc.fpr[0], 0);
+    assert.equal(roc.tpr.at(-1), 1);
+    for (let i = 1; i < roc.fpr.length; i++) assert.ok(roc.fpr[i] >= roc.fpr[i - 1] && roc.tpr[i] >= roc.tpr[i - 1]);
+    assert.doesNotThrow(() => JSON.parse(JSON.stringify({ roc, pr: prCurve(y, p) })));
+    assert.ok(rocCurve(Array.from({ length: 5000 }, (_, i) => i % 2), Array.from({ length: 5000 }, (_, i) => i / 5000), 50).fpr.length <= 50);
+  });
+
+  it('aggregates folds as mean ± sample std', () => {
+    const a = aggregate([{ auc: 0.7 }, { auc: 0.8 }, { auc: 0.9 }]);
+    close(a.mean.auc, 0.8);
+    close(a.std.auc, 0.1);
+  });
+});
+
+describe('metrics against scikit-learn (fixtures from bench/python/metrics_fixtures.py)', () => {
+  const fixture = JSON.parse(readFileSync(join(projectRoot(), 'test', 'fixtures', 'metrics', 'sklearn.json'), 'utf8')) as {
+    cases: { name: string; y: number[]; p: number[]; roc_auc: number; pr_auc: number; log_loss: number; brier: number; accuracy: number; precision: number; recall: number; f1: number; calibration: { fraction_positive: number[]; mean_predicted: number[] } }[];
+  };
+  for (const c of fixture.cases) {
+    it(`matches sklearn on ${c.name}`, () => {
+      const m = evaluateBinary(c.y, c.p, { threshold: 0.5 });
+      for (const k of ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1'] as const) close(m[k], c[k], 1e-9, `${c.name} ${k}`);
+      const bins = calibrationBins(c.y, c.p, 10);
+      assert.equal(bins.length, c.calibration.fraction_positive.length);
+      bins.forEach((b, i) => {
+        close(b.fractionPositive, c.calibration.fraction_positive[i], 1e-9, 'fraction positive');
+        close(b.meanPredicted, c.calibration.mean_predicted[i], 1e-9, 'mean predicted');
+      });
+    });
+  }
+});
