@@ -332,7 +332,7 @@ async function loadFile(conn: DuckDBConnection, source: SourceName, file: string
   const seen = await conn.runAndReadAll(`SELECT count(*) FROM source_files WHERE source = $s AND file = $f AND sha256 = $h`, { s: source, f: file, h: sha256 });
   if (Number(seen.getRows()[0][0]) > 0) return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
   // A file that grew since its last load: continue after the records already read (appends).
-  const prev = await conn.runAndReadAll(`SELECT max(first_record + rows_read - 1) FROM source_files WHERE source = $s AND file = $f`, { s: source, f: file });
+  const prev = await conn.runAndReadAll(`SELECT max(last_line) FROM source_files WHERE source = $s AND file = $f`, { s: source, f: file });
   const skipBefore = Number(prev.getRows()[0][0] ?? 0);
 
   const { raw, rejects, columns } = await readRaw(conn, file, spec);
@@ -342,6 +342,7 @@ async function loadFile(conn: DuckDBConnection, source: SourceName, file: string
     const rejectCount = await scalar(conn, `SELECT count(*) FROM ${rejects} WHERE line > ${skipBefore}`);
     if (goodCount + rejectCount === 0 && skipBefore === 0) throw new ExtractError(`${file} has a header but no rows`, file);
     const read = goodCount + rejectCount;
+    const lastLine = await scalar(conn, `SELECT greatest((SELECT coalesce(max(__line), 0) FROM ${raw}), (SELECT coalesce(max(line), 0) FROM ${rejects}), ${skipBefore})`);
 
     await conn.run('BEGIN TRANSACTION');
     try {
@@ -383,8 +384,8 @@ async function loadFile(conn: DuckDBConnection, source: SourceName, file: string
         throw new Error(`row accounting failed for ${file}: read ${read} ≠ loaded ${loaded} + duplicates ${duplicates} + quarantined ${quarantined}`);
       }
       await conn.run(
-        `INSERT INTO source_files (source, file, size, sha256, rows_read, loaded, duplicates, quarantined, first_record) VALUES ($s, $f, $size, $h, $r, $l, $d, $q, $first)`,
-        { s: source, f: file, size, h: sha256, r: read, l: loaded, d: duplicates, q: quarantined, first: skipBefore + 1 },
+        `INSERT INTO source_files (source, file, size, sha256, rows_read, loaded, duplicates, quarantined, last_line) VALUES ($s, $f, $size, $h, $r, $l, $d, $q, $last)`,
+        { s: source, f: file, size, h: sha256, r: read, l: loaded, d: duplicates, q: quarantined, last: lastLine },
       );
       await conn.run('COMMIT');
       return { file, size, sha256, read, loaded, duplicates, quarantined, skipped: false };

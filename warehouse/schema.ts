@@ -15,7 +15,7 @@ export const WAREHOUSE_DDL = [
      quarantined_at TIMESTAMP DEFAULT current_timestamp)`,
   `CREATE TABLE IF NOT EXISTS source_files (
      source VARCHAR NOT NULL, file VARCHAR NOT NULL, size BIGINT NOT NULL, sha256 VARCHAR NOT NULL, rows_read BIGINT NOT NULL,
-     loaded BIGINT NOT NULL, duplicates BIGINT NOT NULL, quarantined BIGINT NOT NULL, first_record BIGINT NOT NULL,
+     loaded BIGINT NOT NULL, duplicates BIGINT NOT NULL, quarantined BIGINT NOT NULL, last_line BIGINT NOT NULL,
      loaded_at TIMESTAMP DEFAULT current_timestamp)`,
 ];
 
