@@ -18,13 +18,14 @@ export const RFM_SEGMENTS = [
 ] as const;
 export type RfmSegment = (typeof RFM_SEGMENTS)[number];
 
-/** First matching rule wins. r and fm are 1..5. */
+/** r and fm are 1..5; the rules do not overlap. */
 export const RFM_RULES: { segment: RfmSegment; r: number[]; fm: number[] }[] = [
   { segment: 'Champions', r: [5], fm: [4, 5] },
   { segment: 'Champions', r: [4], fm: [5] },
   { segment: 'Loyal Customers', r: [3, 4], fm: [4, 5] },
   { segment: "Can't Lose Them", r: [1], fm: [5] },
-  { segment: 'At Risk', r: [1, 2], fm: [3, 4, 5] },
+  { segment: 'At Risk', r: [2], fm: [3, 4, 5] },
+  { segment: 'At Risk', r: [1], fm: [3, 4] },
   { segment: 'Potential Loyalists', r: [4, 5], fm: [2, 3] },
   { segment: 'New Customers', r: [5], fm: [1] },
   { segment: 'Promising', r: [4], fm: [1] },

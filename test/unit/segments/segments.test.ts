@@ -1,0 +1,146 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { withDuckDB } from '../../../warehouse/db';
+import { ensureWarehouseSchema } from '../../../warehouse/schema';
+import { buildFeatures } from '../../../warehouse/features';
+import { writeColumnsToParquet } from '../../../warehouse/parquet';
+import { parsePipeline } from '../../../pipelines/load';
+import { RFM_RULES, RFM_SEGMENTS, rfmSegment } from '../../../segments/rfm';
+import { compileFilter } from '../../../segments/campaigns';
+import { buildSegments } from '../../../segments';
+import { chooseK, kmeans } from '../../../ml/kmeans';
+import { mulberry32 } from '../../../ml/random';
+import { tempDir } from '../../helpers/warehouse';
+
+describe('RFM segment rules', () => {
+  it('name every (R, FM) cell exactly once, with all 11 standard names', () => {
+    for (let r = 1; r <= 5; r++) {
+      for (let fm = 1; fm <= 5; fm++) assert.equal(RFM_RULES.filter((x) => x.r.includes(r) && x.fm.includes(fm)).length, 1, `R=${r} FM=${fm}`);
+    }
+    assert.deepEqual(new Set(RFM_RULES.map((x) => x.segment)), new Set(RFM_SEGMENTS));
+    assert.equal(rfmSegment(5, 5), 'Champions');
+    assert.equal(rfmSegment(1, 5), "Can't Lose Them");
+    assert.equal(rfmSegment(1, 1), 'Lost');
+  });
+});
+
+describe('k-means', () => {
+  it('separates well-separated blobs and picks k by silhouette', () => {
+    const rng = mulberry32(1);
+    const centers = [[0, 0], [6, 6], [0, 8]];
+    const cols = [new Float64Array(300), new Float64Array(300)];
+    for (let i = 0; i < 300; i++) {
+      const c = centers[i % 3];
+      cols[0][i] = c[0] + rng() - 0.5;
+      cols[1][i] = c[1] + rng() - 0.5;
+    }
+    const best = chooseK(cols, 3);
+    assert.equal(best.k, 3);
+    assert.ok(best.silhouette > 0.8);
+    assert.deepEqual(kmeans(cols, 3, 9).labels, kmeans(cols, 3, 9).labels, 'deterministic for a seed');
+  });
+});
+
+describe('campaign filters', () => {
+  it('compile to bound parameters only', () => {
+    const f = compileFilter({ all: [{ field: 'rfm_segment', op: 'in', value: ["Can't Lose Them", "x'); DROP TABLE events; --"] }, { not: { field: 'propensity', op: 'lt', value: 0.5 } }] });
+    assert.ok(!f.sql.includes('DROP'));
+    assert.ok(!f.sql.includes("Can't"));
+    assert.deepEqual(Object.values(f.params), ["Can't Lose Them", "x'); DROP TABLE events; --", 0.5]);
+  });
+});
+
+const def = parsePipeline({
+  name: 'seg',
+  sources: { events: { path: 'x.csv', columns: { user_id: 'u', ts: 't', event: 'e' } } },
+  label: { event: 'buy', horizon: '7d' },
+  features: { windows: ['7d'], funnel: ['view', 'cart', 'buy'] },
+  campaigns: [
+    { name: 'carted_not_bought', filter: { all: [{ event: 'cart', within: '7d', did: true }, { event: 'buy', within: '7d', did: false }, { field: 'propensity_percentile', op: 'gte', value: 30 }] }, action: 'remind' },
+    { name: 'top', filter: { field: 'propensity_decile', op: 'gte', value: 9 }, cap: 15, action: 'offer' },
+  ],
+  export: { hashUserIds: true },
+});
+
+async function world(conn: DuckDBConnection, dir: string) {
+  await ensureWarehouseSchema(conn);
+  const rng = mulberry32(5);
+  await conn.run(`CREATE TEMP TABLE gen (u VARCHAR, t TIMESTAMP, e VARCHAR, r DOUBLE)`);
+  const app = await conn.createAppender('gen');
+  for (let u = 0; u < 200; u++) {
+    const n = 1 + Math.floor(rng() * 12);
+    for (let k = 0; k < n; k++) {
+      const day = Math.floor(rng() * 40);
+      const e = rng() < 0.7 ? 'view' : rng() < 0.6 ? 'cart' : 'buy';
+      app.appendVarchar(`u${u}`);
+      app.appendVarchar(new Date(Date.UTC(2024, 0, 1 + day, Math.floor(rng() * 24))).toISOString().replace('T', ' ').replace('Z', ''));
+      app.appendVarchar(e);
+      app.appendDouble(e === 'buy' ? 10 + Math.floor(rng() * 90) : 0);
+      app.endRow();
+    }
+  }
+  app.closeSync();
+  await conn.run(`INSERT INTO events SELECT u, t, e, NULL, CASE WHEN e = 'buy' THEN r END, NULL, NULL, 'gen', 0, hash(u, t, e) FROM gen`);
+  const cutoff = new Date('2024-02-01T00:00:00Z');
+  const f = await buildFeatures(conn, def, { cutoff, outDir: dir });
+  const ids = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${f.featuresPath}') ORDER BY user_id`)).getRows().map((r) => String(r[0]));
+  const scoresPath = join(dir, 'scores.parquet');
+  await writeColumnsToParquet(conn, scoresPath, [
+    { name: 'user_id', type: 'VARCHAR', values: ids },
+    { name: 'propensity', type: 'DOUBLE', values: ids.map((_, i) => ((i * 7919) % 1000) / 1000) },
+    { name: 'model_version', type: 'VARCHAR', values: ids.map(() => 'v0001') },
+  ]);
+  return { cutoff, featuresPath: f.featuresPath, scoresPath };
+}
+
+describe('segments and exports', () => {
+  it('put every user in one RFM segment, select exactly what the rule says, and export identical files on re-run', async () => {
+    process.env.FUNNELCAST_EXPORT_SALT = 'pepper';
+    await withDuckDB(':memory:', async (conn) => {
+      const dir = tempDir();
+      const w = await world(conn, dir);
+      const run = () => buildSegments(conn, { definition: def, runId: 'seg-1', cutoff: w.cutoff, featuresPath: w.featuresPath, scoresPath: w.scoresPath, outDir: join(dir, 'out'), modelVersion: 'v0001', seed: 1 });
+      const r = await run();
+      const users = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet('${w.scoresPath}')`)).getRows()[0][0]);
+      const seg = (await conn.runAndReadAll(`SELECT count(*), count(DISTINCT user_id), count(rfm_segment) FROM read_parquet('${r.segmentsPath}')`)).getRows()[0].map(Number);
+      assert.deepEqual(seg, [users, users, users], 'one row and one RFM segment per scored user');
+      assert.equal(Object.values(r.segmentSizes.rfm).reduce((a, b) => a + b, 0), users);
+
+      // Independent SQL for the first campaign, written from its rule text.
+      const expected = (
+        await conn.runAndReadAll(
+          `WITH pct AS (SELECT user_id, 100.0 * percent_rank() OVER (ORDER BY propensity) AS p FROM read_parquet('${w.scoresPath}'))
+           SELECT sha256('pepper' || user_id) FROM pct
+           WHERE p >= 30
+             AND user_id IN (SELECT user_id FROM events WHERE event = 'cart' AND ts >= TIMESTAMP '2024-01-25' AND ts < TIMESTAMP '2024-02-01')
+             AND user_id NOT IN (SELECT user_id FROM events WHERE event = 'buy' AND ts >= TIMESTAMP '2024-01-25' AND ts < TIMESTAMP '2024-02-01')
+           ORDER BY 1`,
+        )
+      ).getRows().map((x) => String(x[0]));
+      const c0 = r.campaigns[0];
+      const got = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${c0.parquetPath}') ORDER BY 1`)).getRows().map((x) => String(x[0]));
+      assert.ok(expected.length > 0);
+      assert.deepEqual(got, expected);
+      const csv = (await conn.runAndReadAll(`SELECT user_id FROM read_csv('${c0.csvPath}') ORDER BY 1`)).getRows().map((x) => String(x[0]));
+      assert.deepEqual(csv, expected, 'the CSV round-trips to the same users');
+      assert.equal(r.campaigns[1].rows, 15, 'the cap keeps the top 15');
+
+      const manifest = JSON.parse(readFileSync(r.manifestPath, 'utf8'));
+      assert.equal(manifest.campaigns[0].rows, c0.rows);
+      const again = await run();
+      assert.deepEqual(again.campaigns.map((c) => c.sha256), r.campaigns.map((c) => c.sha256), 'same inputs, byte-identical exports');
+      assert.ok(again.changeReport === null);
+
+      process.env.FUNNELCAST_EXPORT_SALT = 'other';
+      const salted = await run();
+      assert.notDeepEqual(salted.campaigns[0].sha256, r.campaigns[0].sha256, 'another salt, other hashed ids');
+      process.env.FUNNELCAST_PRODUCTION = '1';
+      delete process.env.FUNNELCAST_EXPORT_SALT;
+      await assert.rejects(run(), /production exports never use a default salt/);
+      delete process.env.FUNNELCAST_PRODUCTION;
+    });
+  });
+});
