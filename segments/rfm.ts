@@ -22,7 +22,8 @@ export type RfmSegment = (typeof RFM_SEGMENTS)[number];
 export const RFM_RULES: { segment: RfmSegment; r: number[]; fm: number[] }[] = [
   { segment: 'Champions', r: [5], fm: [4, 5] },
   { segment: 'Champions', r: [4], fm: [5] },
-  { segment: 'Loyal Customers', r: [3, 4], fm: [4, 5] },
+  { segment: 'Loyal Customers', r: [3], fm: [4, 5] },
+  { segment: 'Loyal Customers', r: [4], fm: [4] },
   { segment: "Can't Lose Them", r: [1], fm: [5] },
   { segment: 'At Risk', r: [2], fm: [3, 4, 5] },
   { segment: 'At Risk', r: [1], fm: [3, 4] },
