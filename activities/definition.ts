@@ -1,5 +1,6 @@
 import { loadPipeline, type LoadedPipeline } from '../pipelines/load';
 import { paths, runIdFor } from '../infra/paths';
+import { durationMs } from '../pipelines/schema';
 import { withDuckDB } from '../warehouse/db';
 import { defaultCutoff } from '../warehouse/features';
 import { failFastOnBadInput, InputError } from './context';
@@ -10,6 +11,8 @@ export async function loadDefinition(input: { pipeline: string }): Promise<Loade
 
 export interface ResolvedRun {
   cutoff: string;
+  /** One horizon before the cutoff: where a live run trains, because its labels have been observed. */
+  trainingCutoff: string;
   runId: string;
   runDir: string;
 }
@@ -27,6 +30,7 @@ export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: st
     }
     const iso = cutoff.toISOString();
     const runId = runIdFor(def.name, iso);
-    return { cutoff: iso, runId, runDir: paths.runDir(def.name, runId) };
+    const trainingCutoff = new Date(cutoff.getTime() - durationMs(def.label.horizon)).toISOString();
+    return { cutoff: iso, trainingCutoff, runId, runDir: paths.runDir(def.name, runId) };
   });
 }

@@ -70,7 +70,7 @@ export async function publishModel(input: {
     const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8'));
     const files = [
       { name: 'model.json', from: input.trained.modelPath },
-      { name: 'features.json', from: join(input.runDir, 'features', 'schema.json') },
+      { name: 'features.json', from: join(input.features.featuresPath, '..', 'schema.json') },
       { name: 'funnel.json', from: input.features.funnelPath },
     ];
     if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath)) files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });

@@ -8,7 +8,7 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
 import { selectLabels, selectRows } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
-import { holdoutSplit, stratifiedKFold } from '../ml/cv';
+import { holdoutByUser, stratifiedKFold } from '../ml/cv';
 import { evaluateBinary } from '../ml/metrics';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
@@ -51,7 +51,7 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       const seed = input.model.seed;
       const s = input.split;
       const { train, test } =
-        s.kind === 'holdout' ? holdoutSplit(y, input.model.holdout, seed) : stratifiedKFold(y, s.k, seed)[s.i];
+        s.kind === 'holdout' ? holdoutByUser(table.ids, input.model.holdout, seed) : stratifiedKFold(y, s.k, seed)[s.i];
       const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
       const started = performance.now();
       await clf.fit(selectRows(table.x, train), selectLabels(y, train), {

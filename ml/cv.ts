@@ -57,3 +57,30 @@ export function timeSplits(times: ArrayLike<number>, k: number): Split[] {
     test: Uint32Array.from(block(i + 1)).sort(),
   }));
 }
+
+/** FNV-1a of a string, avalanched: a stable, seedable hash (the same user hashes the same in every run and process). */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  // FNV's high bits vary little between similar ids (user-1, user-2): finish with murmur3's avalanche.
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Holdout by user id: a user is in the test set when hash(seed, id) falls in the first `fraction` of the hash
+ * range. Unlike a random split, the same users are held out in every run of a pipeline, so a new model and the
+ * champion are compared on users neither was trained on.
+ */
+export function holdoutByUser(ids: string[], fraction: number, seed: number): Split {
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`holdout fraction must be in (0, 1), got ${fraction}`);
+  const cut = fraction * 2 ** 32;
+  const train: number[] = [];
+  const test: number[] = [];
+  ids.forEach((id, i) => (fnv1a(`${seed}:${id}`) < cut ? test : train).push(i));
+  return { train: Uint32Array.from(train), test: Uint32Array.from(test) };
+}

@@ -79,23 +79,32 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
 
   step('features', `cutoff ${run.cutoff}`);
   const features = await io.buildFeatures({ loaded, cutoff: run.cutoff, runDir: run.runDir });
+  // A live cutoff (a scheduled run) has no observed outcomes yet: train one horizon earlier, where the labels
+  // are known, and score everyone at the cutoff itself.
+  let trainSet = features;
+  let trainingCutoff = run.cutoff;
   if (!features.labelled) {
+    trainingCutoff = run.trainingCutoff;
+    step('features', `training cutoff ${trainingCutoff} (labels after ${run.cutoff} are not observed yet)`);
+    trainSet = await io.buildFeatures({ loaded, cutoff: trainingCutoff, runDir: run.runDir, folder: 'training-features' });
+  }
+  if (!trainSet.labelled) {
     throw ApplicationFailure.nonRetryable(
-      `The label horizon ${def.label.horizon} after cutoff ${run.cutoff} has not passed in the loaded data ` +
+      `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data ` +
         `(last event ${extract.maxTs}), so there is nothing to train on. Pick an earlier --cutoff.`,
       'NoLabels',
     );
   }
-  if (features.positives === 0 || features.positives === features.users) {
+  if (trainSet.positives === 0 || trainSet.positives === trainSet.users) {
     throw ApplicationFailure.nonRetryable(
-      `All ${features.users} users have label ${features.positives === 0 ? 0 : 1} at cutoff ${run.cutoff}; ` +
+      `All ${trainSet.users} users have label ${trainSet.positives === 0 ? 0 : 1} at cutoff ${trainingCutoff}; ` +
         `a model needs both classes. Pick another cutoff or horizon.`,
       'OneClass',
     );
   }
 
   const engine = def.model.engine;
-  const common = { runDir: run.runDir, featuresPath: features.featuresPath, sequencesPath: features.sequencesPath, vocabPath: features.vocabPath, model: def.model };
+  const common = { runDir: run.runDir, featuresPath: trainSet.featuresPath, sequencesPath: trainSet.sequencesPath, vocabPath: trainSet.vocabPath, model: def.model };
 
   let cv: CvSummary | null = null;
   if (def.cv.strategy !== 'none') {
@@ -121,7 +130,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   ]);
 
   step('publish');
-  const publish = await io.publishModel({ loaded, runId: run.runId, cutoff: run.cutoff, runDir: run.runDir, trained: main, cv, baselines, extract, features });
+  const publish = await io.publishModel({ loaded, runId: run.runId, cutoff: trainingCutoff, runDir: run.runDir, trained: main, cv, baselines, extract, features: trainSet });
 
   let scoring: Awaited<ReturnType<Activities['scoreUsers']>> | null = null;
   let exportRefs: ExportRef[] = [];
@@ -152,15 +161,16 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     runId: run.runId,
     pipeline: def.name,
     cutoff: run.cutoff,
+    trainingCutoff,
     horizon: def.label.horizon,
     runDir: run.runDir,
     extract,
     features: {
       users: features.users,
-      labelled: features.labelled,
-      labelRate: features.labelRate,
-      positives: features.positives,
-      featureCount: features.featureNames.length,
+      labelled: trainSet.labelled,
+      labelRate: trainSet.labelRate,
+      positives: trainSet.positives,
+      featureCount: trainSet.featureNames.length,
       featuresPath: features.featuresPath,
     },
     model: {
@@ -179,7 +189,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     manifestPath: null,
     seconds: 0,
   };
-  const finished = await io.finishRun({ loaded, summary, trained: main, features, marketer, startedAt: progress.startedAt });
+  const finished = await io.finishRun({ loaded, summary, trained: main, features: trainSet, marketer, startedAt: progress.startedAt });
   progress.stepsDone = STEPS.length;
   progress.step = 'done';
   return finished;

@@ -100,6 +100,8 @@ export interface RunSummary {
   runId: string;
   pipeline: string;
   cutoff: string;
+  /** Where the model was trained: the cutoff itself, or one horizon earlier when its labels are not observed yet. */
+  trainingCutoff: string;
   horizon: string;
   runDir: string;
   extract: ExtractCounts;

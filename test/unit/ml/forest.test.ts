@@ -149,3 +149,17 @@ describe('cross-validation splits', () => {
     }
   });
 });
+
+describe('holdout by user', () => {
+  it('holds out the same users whatever else is in the table, about the asked fraction', async () => {
+    const { holdoutByUser } = await import('../../../ml/cv');
+    const ids = Array.from({ length: 5000 }, (_, i) => `user-${i}`);
+    const a = holdoutByUser(ids, 0.2, 42);
+    assert.ok(Math.abs(a.test.length / ids.length - 0.2) < 0.02);
+    const shuffled = [...ids].reverse().concat(['newcomer']);
+    const b = holdoutByUser(shuffled, 0.2, 42);
+    const setA = new Set(Array.from(a.test, (i) => ids[i]));
+    const setB = new Set(Array.from(b.test, (i) => shuffled[i]).filter((id) => id !== 'newcomer'));
+    assert.deepEqual([...setB].sort(), [...setA].sort());
+  });
+});
