@@ -9,7 +9,7 @@ import { TASK_QUEUE } from '../infra/temporal';
 import type { BackfillInput, BackfillRow } from '../workflows/backfill';
 import { scheduleIdFor } from './schedule';
 import { withSession } from './session';
-import { EXIT, int, num, pct, table, UsageError } from './format';
+import { EXIT, int, num, pct, table, UsageError, print } from './format';
 
 export const BACKFILL_HELP = `Usage: funnelcast backfill --pipeline <p> --from <date> --to <date> --every <interval> [--concurrency n] [--train-only] [--via-schedule] [--json]
 
@@ -55,7 +55,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(BACKFILL_HELP);
+    print(BACKFILL_HELP);
     return EXIT.ok;
   }
   if (!values.pipeline || !values.from || !values.to || !values.every) throw new UsageError(`--pipeline, --from, --to and --every are required\n\n${BACKFILL_HELP}`);
@@ -80,9 +80,9 @@ export async function backfillCommand(argv: string[]): Promise<number> {
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     })) as BackfillRow[];
-    if (values.json) process.stdout.write(JSON.stringify({ workflowId, rows }, null, 2) + '\n');
+    if (values.json) print(JSON.stringify({ workflowId, rows }, null, 2) + '\n');
     else
-      process.stdout.write(
+      print(
         table(
           ['cutoff', 'status', 'users', 'label rate', 'ROC AUC', 'PR AUC', 'model'],
           rows.map((r) => [r.cutoff, r.status, int(r.users), pct(r.labelRate), num(r.rocAuc), num(r.prAuc), r.modelVersion ?? r.error ?? '—']),

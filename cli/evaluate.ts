@@ -11,7 +11,7 @@ import { createClassifier, type TabularEngine } from '../ml/engines';
 import { selectLabels, selectRows, type FeatureMatrix } from '../ml/classifier';
 import { stratifiedKFold, timeSplits } from '../ml/cv';
 import { aggregate, evaluateBinary } from '../ml/metrics';
-import { EXIT, num, table, UsageError } from './format';
+import { EXIT, num, table, UsageError, print } from './format';
 
 export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|logistic|lr|mlrf]
                            [--folds k] [--seed n] [--delimiter c] [--strategy kfold|time --time-column c] [--id-column c] [--json]
@@ -45,7 +45,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(EVALUATE_HELP);
+    print(EVALUATE_HELP);
     return EXIT.ok;
   }
   if (!values.data || !values.label) throw new UsageError(`--data and --label are required\n\n${EVALUATE_HELP}`);
@@ -83,11 +83,11 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     return { file, rows: t.x.nRows, features: t.x.names.length, engine, strategy: values.strategy, folds, ...aggregate(folds) };
   });
   if (values.json) {
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    print(JSON.stringify(result, null, 2) + '\n');
     return EXIT.ok;
   }
   const keys = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1', 'best_f1', 'best_f1_threshold', 'top_decile_lift', 'train_seconds'];
-  process.stdout.write(`\n${result.engine} on ${result.file}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n\n`);
-  process.stdout.write(table(['metric', 'mean', '± std', ...result.folds.map((_, i) => `fold ${i + 1}`)], keys.map((m) => [m, num(result.mean[m]), num(result.std[m]), ...result.folds.map((f) => num(f[m]))])) + '\n');
+  print(`\n${result.engine} on ${result.file}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n\n`);
+  print(table(['metric', 'mean', '± std', ...result.folds.map((_, i) => `fold ${i + 1}`)], keys.map((m) => [m, num(result.mean[m]), num(result.std[m]), ...result.folds.map((f) => num(f[m]))])) + '\n');
   return EXIT.ok;
 }

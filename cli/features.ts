@@ -8,7 +8,7 @@ import { paths } from '../infra/paths';
 import { quoteLiteral, withDuckDB } from '../warehouse/db';
 import { extractPipeline } from '../warehouse/extract';
 import { buildFeatures, defaultCutoff } from '../warehouse/features';
-import { EXIT, int, pct, UsageError } from './format';
+import { EXIT, int, pct, UsageError, print } from './format';
 
 export const FEATURES_HELP = `Usage: funnelcast features --pipeline <p> [--cutoff <ISO date>] --out <file.parquet|file.csv> [--json]
 
@@ -25,7 +25,7 @@ export async function featuresCommand(argv: string[]): Promise<number> {
     options: { pipeline: { type: 'string', default: 'sample' }, cutoff: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help) {
-    process.stdout.write(FEATURES_HELP);
+    print(FEATURES_HELP);
     return EXIT.ok;
   }
   if (!values.out || !/\.(parquet|csv)$/.test(values.out)) throw new UsageError('--out must name a .parquet or .csv file');
@@ -42,8 +42,8 @@ export async function featuresCommand(argv: string[]): Promise<number> {
       else copyFileSync(res.featuresPath, out);
       return { ...res, cutoff: cutoff.toISOString(), out };
     });
-    if (values.json) process.stdout.write(JSON.stringify({ out: r.out, cutoff: r.cutoff, users: r.users, labelled: r.labelled, labelRate: r.labelRate, features: r.featureNames, docs: r.featureDocs }, null, 2) + '\n');
-    else process.stdout.write(`Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n`);
+    if (values.json) print(JSON.stringify({ out: r.out, cutoff: r.cutoff, users: r.users, labelled: r.labelled, labelRate: r.labelRate, features: r.featureNames, docs: r.featureDocs }, null, 2) + '\n');
+    else print(`Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n`);
     return EXIT.ok;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

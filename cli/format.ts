@@ -28,3 +28,7 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** Where commands print their results (stdout); tests swap it to read what a command printed. */
+export const output = { write: (s: string): void => void process.stdout.write(s) };
+export const print = (s: string): void => output.write(s);

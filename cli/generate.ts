@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { writeEventsCsv } from '../data/generator';
-import { EXIT, int, pct, UsageError } from './format';
+import { EXIT, int, pct, UsageError, print } from './format';
 
 export const GENERATE_HELP = `Usage: funnelcast generate --users <n> --seed <s> --out <dir> [--days d] [--engagement x] [--start <date>] [--epoch-ms] [--json]
 
@@ -31,7 +31,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(GENERATE_HELP);
+    print(GENERATE_HELP);
     return EXIT.ok;
   }
   const users = Number(values.users);
@@ -55,9 +55,9 @@ export async function generateCommand(argv: string[]): Promise<number> {
     timestampFormat: values['epoch-ms'] ? 'epoch_ms' : 'iso',
   });
   const seconds = (performance.now() - started) / 1000;
-  if (values.json) process.stdout.write(JSON.stringify({ file, seconds, ...stats }, null, 2) + '\n');
+  if (values.json) print(JSON.stringify({ file, seconds, ...stats }, null, 2) + '\n');
   else
-    process.stdout.write(
+    print(
       `Wrote ${int(stats.events)} events of ${int(users)} users to ${file} in ${seconds.toFixed(1)} s\n` +
         Object.entries(stats.byEvent)
           .map(([e, n]) => `  ${e.padEnd(12)} ${int(n).padStart(12)}  ${pct(n / stats.events)}`)

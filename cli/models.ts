@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
 import { ModelRegistry, type VersionInfo } from '../registry';
-import { EXIT, num, table, UsageError } from './format';
+import { EXIT, num, table, UsageError, print } from './format';
 
 export const MODELS_HELP = `Usage: funnelcast models <list|show <version>|promote <version>|rollback|verify <version>> [--pipeline <p>] [--json]
 
@@ -25,12 +25,12 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: 'string', default: 'sample' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
   const [action, version] = positionals;
   if (values.help || !action) {
-    process.stdout.write(MODELS_HELP);
+    print(MODELS_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
   const name = loadPipeline(values.pipeline!).definition.name;
   const reg = new ModelRegistry(paths.registry(name));
-  const out = (human: string, json: unknown) => process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+  const out = (human: string, json: unknown) => print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   const champ = reg.champion();
   const metricsOf = (i: VersionInfo) => ((i.metrics as { holdout?: Record<string, number> }).holdout ?? {}) as Record<string, number>;
   try {

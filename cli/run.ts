@@ -7,7 +7,7 @@ import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
 import type { RunInput, RunSummary, StepProgress } from '../workflows/types';
 import { withSession } from './session';
-import { EXIT, int, num, pct, progressBar, isTty } from './format';
+import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 
 export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only]
 
@@ -47,7 +47,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(RUN_HELP);
+    print(RUN_HELP);
     return EXIT.ok;
   }
   // Validate locally before anything starts: a bad definition is reported in a second, not after a server boot.
@@ -72,8 +72,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       const summary = (await handle.result()) as RunSummary;
       stopWatching();
       const ui = server.uiUrl ? `${server.uiUrl}/namespaces/default/workflows/${workflowId}` : null;
-      if (values.json) process.stdout.write(JSON.stringify({ workflowId, webUi: ui, ...summary }, null, 2) + '\n');
-      else process.stdout.write(formatSummary(summary, ui));
+      if (values.json) print(JSON.stringify({ workflowId, webUi: ui, ...summary }, null, 2) + '\n');
+      else print(formatSummary(summary, ui));
       return EXIT.ok;
     } catch (e) {
       stopWatching();

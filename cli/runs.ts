@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { StepProgress } from '../workflows/types';
 import { withSession } from './session';
-import { EXIT, progressBar, table, UsageError } from './format';
+import { EXIT, progressBar, table, UsageError, print } from './format';
 
 export const RUNS_HELP = `Usage:
   funnelcast runs list [--limit n] [--json]      recent pipeline runs, newest first
@@ -25,7 +25,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
     options: { limit: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (action !== 'list' || values.help) {
-    process.stdout.write(RUNS_HELP);
+    print(RUNS_HELP);
     return action === 'list' || values.help ? EXIT.ok : EXIT.usage;
   }
   const limit = Math.max(1, Math.min(1000, Number(values.limit) || 20));
@@ -35,9 +35,9 @@ export async function runsCommand(argv: string[]): Promise<number> {
       rows.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, start: w.startTime.toISOString(), close: w.closeTime?.toISOString() ?? null });
       if (rows.length >= limit) break;
     }
-    if (values.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-    else if (rows.length === 0) process.stdout.write('No runs yet. Start one with: funnelcast run\n');
-    else process.stdout.write(table(['run', 'type', 'status', 'started', 'closed'], rows.map((r) => [r.workflowId, r.type, r.status, r.start, r.close ?? '—'])) + '\n');
+    if (values.json) print(JSON.stringify(rows, null, 2) + '\n');
+    else if (rows.length === 0) print('No runs yet. Start one with: funnelcast run\n');
+    else print(table(['run', 'type', 'status', 'started', 'closed'], rows.map((r) => [r.workflowId, r.type, r.status, r.start, r.close ?? '—'])) + '\n');
     return EXIT.ok;
   });
 }
@@ -49,7 +49,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     options: { watch: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help || positionals.length !== 1) {
-    process.stdout.write(RUNS_HELP);
+    print(RUNS_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
   const id = positionals[0];
@@ -63,20 +63,20 @@ export async function statusCommand(argv: string[]): Promise<number> {
       } catch {
         p = null; // closed workflows without a worker cannot answer queries
       }
-      if (values.json) process.stdout.write(JSON.stringify({ workflowId: id, status: d.status.name, progress: p }, null, 2) + '\n');
+      if (values.json) print(JSON.stringify({ workflowId: id, status: d.status.name, progress: p }, null, 2) + '\n');
       else {
         const head = `${id}: ${d.status.name}`;
         const body = p
           ? `${progressBar(p.stepsDone, p.stepsTotal)} ${p.step}${p.detail ? ` (${p.detail})` : ''}` +
             `${p.rows ? `, ${p.rows.toLocaleString('en-US')} rows` : ''}${p.foldsTotal ? `, folds ${p.foldsDone}/${p.foldsTotal}` : ''}`
           : '';
-        if (process.stdout.isTTY && values.watch) process.stdout.write(`\r\x1b[2K${head} ${body}`);
-        else process.stdout.write(`${head}${body ? `\n  ${body}` : ''}\n`);
+        if (process.stdout.isTTY && values.watch) print(`\r\x1b[2K${head} ${body}`);
+        else print(`${head}${body ? `\n  ${body}` : ''}\n`);
       }
       if (!values.watch || d.status.name !== 'RUNNING') break;
       await new Promise((r) => setTimeout(r, 1000));
     }
-    if (process.stdout.isTTY && values.watch) process.stdout.write('\n');
+    if (process.stdout.isTTY && values.watch) print('\n');
     return EXIT.ok;
   }).catch((e) => {
     if (e instanceof WorkflowNotFoundError) {
@@ -91,14 +91,14 @@ export async function cancelCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
   if (values.help || positionals.length !== 1) {
     if (!values.help) throw new UsageError('give exactly one run id: funnelcast cancel <run>');
-    process.stdout.write(RUNS_HELP);
+    print(RUNS_HELP);
     return EXIT.ok;
   }
   const id = positionals[0];
   return withSession({ worker: 'no' }, async ({ client }) => {
     await client.workflow.getHandle(id).cancel();
-    if (values.json) process.stdout.write(JSON.stringify({ workflowId: id, cancelRequested: true }) + '\n');
-    else process.stdout.write(`Cancellation requested for ${id}; running activities stop at their next heartbeat.\n`);
+    if (values.json) print(JSON.stringify({ workflowId: id, cancelRequested: true }) + '\n');
+    else print(`Cancellation requested for ${id}; running activities stop at their next heartbeat.\n`);
     return EXIT.ok;
   }).catch((e) => {
     if (e instanceof WorkflowNotFoundError) {

@@ -8,7 +8,7 @@ import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
 import type { RunInput } from '../workflows/types';
 import { withSession } from './session';
-import { EXIT, table, UsageError } from './format';
+import { EXIT, table, UsageError, print } from './format';
 
 export const SCHEDULE_HELP = `Usage: funnelcast schedule <action> [options]
 
@@ -128,10 +128,10 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
     },
   });
   if (!action || values.help || action === '--help') {
-    process.stdout.write(SCHEDULE_HELP);
+    print(SCHEDULE_HELP);
     return action ? EXIT.ok : EXIT.usage;
   }
-  const out = (human: string, json: unknown) => process.stdout.write(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+  const out = (human: string, json: unknown) => print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   const pipelineName = () => {
     if (!values.pipeline) throw new UsageError('--pipeline is required');
     return loadPipeline(values.pipeline).definition.name;

@@ -20,7 +20,11 @@ function quietRuntime() {
   // The SDK logs every worker state change at INFO; CLI users want their own output only.
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger((process.env.FUNNELCAST_LOG_LEVEL as 'WARN') ?? 'WARN') });
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.FUNNELCAST_LOG_LEVEL as 'WARN') ?? 'WARN') });
+  } catch {
+    // Already installed by the host (a test, or a program embedding funnelcast): keep theirs.
+  }
 }
 
 export async function withSession<T>(

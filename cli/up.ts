@@ -7,7 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { ensureServer, TASK_QUEUE } from '../infra/temporal';
 import { funnelcastHome } from '../infra/paths';
 import { createWorker } from '../worker';
-import { EXIT } from './format';
+import { EXIT, print } from './format';
 
 export const UP_HELP = `Usage: funnelcast up
 
@@ -22,7 +22,7 @@ Example:
 export async function upCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h', default: false } } });
   if (values.help) {
-    process.stdout.write(UP_HELP);
+    print(UP_HELP);
     return EXIT.ok;
   }
   const server = await ensureServer();
