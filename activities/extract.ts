@@ -1,9 +1,9 @@
 import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
-import { withDuckDB } from '../warehouse/db';
+import { serialized, withDuckDB } from '../warehouse/db';
 import { extractPipeline } from '../warehouse/extract';
 import type { ExtractCounts } from '../workflows/types';
-import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, heartbeat, withHeartbeat } from './context';
 
 /**
  * Loads the pipeline's sources into its DuckDB file. Safe to retry after a crash: each file loads in one
@@ -12,8 +12,21 @@ import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
 export async function extractSources(input: { loaded: LoadedPipeline }): Promise<ExtractCounts> {
   return failFastOnBadInput(async () => {
     const database = paths.warehouse(input.loaded.definition.name);
-    const s = await withDuckDB(database, (conn) =>
-      extractPipeline(conn, input.loaded, { onProgress: (p) => heartbeat(p), signal: cancellationSignal() }),
+    let last: unknown = { step: 'extract' };
+    // DuckDB loads a file off the event loop, so a timer heartbeats even during one long file.
+    const s = await withHeartbeat(
+      serialized(database, () =>
+        withDuckDB(database, (conn) =>
+          extractPipeline(conn, input.loaded, {
+            onProgress: (p) => {
+              last = p;
+              heartbeat(p);
+            },
+            signal: cancellationSignal(),
+          }),
+        ),
+      ),
+      () => last,
     );
     const sum = (k: 'read' | 'loaded' | 'duplicates' | 'quarantined') => s.sources.reduce((a, src) => a + src[k], 0);
     const files = s.sources.flatMap((src) => src.files);

@@ -12,9 +12,10 @@ import { scoreUsers } from './score';
 import { buildSegments } from './segments';
 import { finishRun } from './finish';
 import { findCompletedRuns } from './runs';
+import { withFaults } from './faults';
 
 export function createActivities() {
-  return {
+  const activities = {
     loadDefinition,
     extractSources,
     resolveCutoff,
@@ -27,6 +28,8 @@ export function createActivities() {
     finishRun,
     findCompletedRuns,
   };
+  // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
+  return process.env.FUNNELCAST_FAULTS ? withFaults(activities) : activities;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

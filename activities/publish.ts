@@ -10,7 +10,7 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { deserializeClassifier } from '../ml/engines';
 import { evaluateBinary } from '../ml/metrics';
 import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
-import { failFastOnBadInput } from './context';
+import { failFastOnBadInput, withHeartbeat } from './context';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
 export function codeVersion(): string {
@@ -39,6 +39,10 @@ export async function publishModel(input: {
   extract: ExtractCounts;
   features: FeatureRef;
 }): Promise<PublishResult> {
+  return withHeartbeat(publish(input), () => ({ step: 'publish' }));
+}
+
+async function publish(input: Parameters<typeof publishModel>[0]): Promise<PublishResult> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
     const registry = new ModelRegistry(paths.registry(def.name));

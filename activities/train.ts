@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelSpec } from '../pipelines/schema';
 import { ensureDir } from '../infra/paths';
@@ -54,10 +54,13 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
         s.kind === 'holdout' ? holdoutByUser(table.ids, input.model.holdout, seed) : stratifiedKFold(y, s.k, seed)[s.i];
       const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
       const started = performance.now();
+      const checkpointDir = join(dir, `${name}.checkpoint`);
       await clf.fit(selectRows(table.x, train), selectLabels(y, train), {
         onProgress: (p) => heartbeat({ model: name, ...p }),
         signal: cancellationSignal(),
+        checkpointDir,
       });
+      const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;
       const trainSeconds = (performance.now() - started) / 1000;
       const xTest = selectRows(table.x, test);
       const yTest = selectLabels(y, test);
@@ -82,8 +85,10 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
         nTest: test.length,
         trainSeconds,
         reused: false,
+        resumedFrom,
       };
       writeJsonAtomic(resultFile, result);
+      rmSync(checkpointDir, { recursive: true, force: true });
       return result;
     });
   });

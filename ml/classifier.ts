@@ -22,6 +22,11 @@ export interface FitOptions {
   onProgress?: (p: { done: number; total: number; unit: string }) => void;
   /** Aborts a long fit (Temporal activity cancellation). */
   signal?: AbortSignal;
+  /**
+   * A folder where engines that support it save progress as they go (the forest: each finished tree) and from
+   * which a repeated fit resumes, e.g. after a worker crash. Same data and seed give the same model either way.
+   */
+  checkpointDir?: string;
 }
 
 export interface FeatureImportance {

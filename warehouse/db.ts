@@ -6,16 +6,42 @@ import { dirname } from 'node:path';
  * Explicit DuckDB lifecycle, as in duckdb-node-neo's own examples: open, use one connection for one unit of
  * work, close in `finally`. We do not keep the database open between activities, because DuckDB allows one
  * writer process per file and the CLI (`funnelcast extract`, `features`) may open it while no run is active.
+ * Inside one process, units of work on the same file share one instance (DuckDB allows one per file per
+ * process), counted so the last one out closes it; each still gets its own connection.
  */
+const open = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
+
 export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const instance = await DuckDBInstance.create(file);
-  const conn = await instance.connect();
+  if (file === ':memory:') {
+    const instance = await DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.closeSync();
+      instance.closeSync();
+    }
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  let entry = open.get(file);
+  if (!entry) {
+    entry = { instance: DuckDBInstance.create(file), users: 0 };
+    open.set(file, entry);
+  }
+  entry.users++;
   try {
-    return await fn(conn);
+    const instance = await entry.instance;
+    const conn = await instance.connect();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.closeSync();
+    }
   } finally {
-    conn.closeSync();
-    instance.closeSync();
+    if (--entry.users === 0) {
+      open.delete(file);
+      (await entry.instance.catch(() => null))?.closeSync();
+    }
   }
 }
 
@@ -40,4 +66,22 @@ export function quoteLiteral(value: string): string {
 /** DuckDB rejects bound values the statement does not use: keep only the `$name`s that appear in the SQL. */
 export function usedParams<T>(sql: string, params: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(params).filter(([k]) => new RegExp(`\\$${k}(?![A-Za-z0-9_])`).test(sql)));
+}
+
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs fn after every earlier call with the same key has finished (a per-process mutex). Extraction of one
+ * warehouse is serialized with it: DuckDB lets two connections append at once, and two runs loading the same
+ * new file together would both load it. Across processes, DuckDB's own file lock keeps writers apart.
+ */
+export function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = queues.get(key) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  const tail = next.catch(() => undefined);
+  queues.set(key, tail);
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return next;
 }

@@ -22,7 +22,7 @@ import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainRes
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
 const io = proxyActivities<Activities>({
   startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 });
 

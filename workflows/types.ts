@@ -69,7 +69,8 @@ export interface TrainResult {
   backend?: string;
   /** Set when a finished result was found on disk and reused (retries, resumed runs). */
   reused: boolean;
-  resumedFromEpoch?: number;
+  /** Trees (forest) taken from the checkpoint of a crashed attempt instead of grown again. */
+  resumedFrom?: number;
 }
 
 export interface CvSummary {

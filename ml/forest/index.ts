@@ -8,13 +8,15 @@
  * grows which tree.
  */
 import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../infra/atomic';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
 import type { ForestParams } from '../../pipelines/schema/model';
-import { deriveSeed } from '../random';
+import { deriveSeed, mulberry32 } from '../random';
 import { binMatrix } from './binning';
-import { buildForestTree, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
+import { buildForestTree, leafOfBinned, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
 import { explainTrees, FOREST_FORMAT_VERSION, predictTrees, serializeTree, deserializeTree, type PredictTree, type SerializedTree } from './predictor';
 
 export const DEFAULT_FOREST_PARAMS: ForestParams = {
@@ -53,6 +55,8 @@ export class RandomForest implements Classifier {
   /** Out-of-bag accuracy at threshold 0.5 (with bootstrap), and the OOB probabilities themselves. */
   oobScore: number | null = null;
   oobProba: Float64Array | null = null;
+  /** Trees taken from the checkpoint folder instead of grown (after a crash). */
+  resumedTrees = 0;
 
   constructor(
     params: Partial<ForestParams> = {},
@@ -83,21 +87,38 @@ export class RandomForest implements Classifier {
     };
     const jobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({ treeIndex: t, seed: deriveSeed(this.seed, t), bootstrap: p.bootstrap }));
     const trees: TreeArrays[] = new Array(p.nTrees);
-    const importance = new Float64Array(x.columns.length);
+    // Per-tree importances and out-of-bag sums are added up in tree order at the end, so the result does not
+    // depend on which thread finished first or on a resume after a crash.
+    const treeImportance: ArrayLike<number>[] = new Array(p.nTrees);
     const oobSum = new Float64Array(n);
     const oobCnt = new Uint32Array(n);
     let done = 0;
     const report = () => options.onProgress?.({ done, total: p.nTrees, unit: 'trees' });
-    const threads = n * p.nTrees < 200_000 ? 1 : Math.min(this.threads, p.nTrees);
+    // Resume: trees saved by an earlier attempt are reused; their out-of-bag rows are found again by replaying
+    // the tree's bootstrap draw from its seed.
+    const ckpt = options.checkpointDir;
+    const saved = ckpt ? loadCheckpoint(ckpt, p.nTrees) : new Map<number, { tree: TreeArrays; importance: number[] }>();
+    for (const [t, c] of saved) {
+      trees[t] = c.tree;
+      treeImportance[t] = c.importance;
+      done++;
+    }
+    this.resumedTrees = saved.size;
+    const save = (t: number, tree: TreeArrays, imp: ArrayLike<number>) => {
+      if (ckpt) writeFileAtomic(join(ckpt, `tree-${String(t).padStart(5, '0')}.json`), JSON.stringify({ tree: { ...serializeTree(tree), bin: Buffer.from(tree.bin).toString('base64') }, importance: Array.from(imp) }));
+    };
+    jobs.splice(0, jobs.length, ...jobs.filter((j) => !saved.has(j.treeIndex)));
+    const threads = n * jobs.length < 200_000 || jobs.length === 0 ? 1 : Math.min(this.threads, jobs.length);
 
     if (threads <= 1) {
       const yShared = y;
       const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y: yShared, weight };
       for (const job of jobs) {
         if (options.signal?.aborted) throw new Error('training cancelled');
-        const r = buildForestTree(data, job, treeParams, oobSum, oobCnt);
+        const r = buildForestTree(data, job, treeParams);
         trees[job.treeIndex] = r.tree;
-        for (let j = 0; j < importance.length; j++) importance[j] += r.importance[j];
+        treeImportance[job.treeIndex] = r.importance;
+        save(job.treeIndex, r.tree, r.importance);
         done++;
         report();
         // Yield to the event loop between trees so heartbeats and cancellation get through.
@@ -106,10 +127,18 @@ export class RandomForest implements Classifier {
     } else {
       await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp) => {
         trees[t] = r;
-        for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
+        treeImportance[t] = imp;
+        save(t, r, imp);
         done++;
         report();
-      }, oobSum, oobCnt);
+      });
+    }
+    const importance = new Float64Array(x.columns.length);
+    for (const imp of treeImportance) for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
+    const allJobs: BuildJob[] = trees.map((_, t) => ({ treeIndex: t, seed: deriveSeed(this.seed, t), bootstrap: p.bootstrap }));
+    if (p.bootstrap) {
+      const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y, weight };
+      for (let t = 0; t < trees.length; t++) replayOob(data, allJobs[t], trees[t], oobSum, oobCnt);
     }
 
     this.trees = trees;
@@ -138,8 +167,6 @@ export class RandomForest implements Classifier {
     threads: number,
     options: FitOptions,
     onTree: (t: number, tree: TreeArrays, importance: Float64Array) => void,
-    oobSum: Float64Array,
-    oobCnt: Uint32Array,
   ): Promise<void> {
     const n = y.length;
     const nF = bins.codes.length;
@@ -168,13 +195,9 @@ export class RandomForest implements Classifier {
           workerData: { nRows: n, nFeatures: nF, codes, y: ySab, weight: weight.buffer, edges: bins.edges, params, jobs: mine },
         });
         workers.push(w);
-        w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array; oobSum: Float64Array; oobCnt: Uint32Array }) => {
+        w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array }) => {
           if (m.type === 'tree') onTree(m.index, m.tree, m.importance);
           else {
-            for (let i = 0; i < n; i++) {
-              oobSum[i] += m.oobSum[i];
-              oobCnt[i] += m.oobCnt[i];
-            }
             if (++finished === threads) {
               options.signal?.removeEventListener('abort', onAbort);
               for (const ww of workers) void ww.terminate();
@@ -215,6 +238,34 @@ export class RandomForest implements Classifier {
     f.impurityImportance = p.importances;
     f.oobScore = p.oobScore;
     return f;
+  }
+}
+
+function loadCheckpoint(dir: string, nTrees: number): Map<number, { tree: TreeArrays; importance: number[] }> {
+  const out = new Map<number, { tree: TreeArrays; importance: number[] }>();
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    return out;
+  }
+  for (const f of readdirSync(dir)) {
+    const m = /^tree-(\d+)\.json$/.exec(f);
+    if (!m || Number(m[1]) >= nTrees) continue;
+    const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { tree: SerializedTree & { bin: string }; importance: number[] };
+    const bin = Buffer.from(c.tree.bin, 'base64');
+    out.set(Number(m[1]), { tree: { ...deserializeTree(c.tree), bin: new Uint8Array(bin.buffer, bin.byteOffset, bin.length) } as TreeArrays, importance: c.importance });
+  }
+  return out;
+}
+
+/** Adds a saved tree's out-of-bag predictions, replaying its bootstrap draw (same seed, same draw). */
+function replayOob(data: TreeData, job: BuildJob, tree: TreeArrays, oobSum: Float64Array, oobCnt: Uint32Array) {
+  const rng = mulberry32(job.seed);
+  const counts = new Uint16Array(data.nRows);
+  for (let k = 0; k < data.nRows; k++) counts[Math.floor(rng() * data.nRows)]++;
+  for (let i = 0; i < data.nRows; i++) {
+    if (counts[i] !== 0) continue;
+    oobSum[i] += tree.value[leafOfBinned(tree, data.codes, i)];
+    oobCnt[i]++;
   }
 }
 

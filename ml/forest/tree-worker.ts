@@ -25,10 +25,8 @@ const data: TreeData = {
   y: new Uint8Array(w.y),
   weight: new Float32Array(w.weight),
 };
-const oobSum = new Float64Array(w.nRows);
-const oobCnt = new Uint32Array(w.nRows);
 for (const job of w.jobs) {
-  const r = buildForestTree(data, job, w.params, oobSum, oobCnt);
+  const r = buildForestTree(data, job, w.params);
   parentPort!.postMessage({ type: 'tree', index: job.treeIndex, tree: r.tree, importance: r.importance });
 }
-parentPort!.postMessage({ type: 'done', oobSum, oobCnt });
+parentPort!.postMessage({ type: 'done' });

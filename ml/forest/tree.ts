@@ -242,7 +242,7 @@ export interface BuildJob {
 }
 
 /** Grows one tree of the forest from its own seed, and its out-of-bag predictions. */
-export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams, oobSum: Float64Array, oobCnt: Uint32Array): GrowResult {
+export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams, oobSum?: Float64Array, oobCnt?: Uint32Array): GrowResult {
   const rng = mulberry32(job.seed);
   const n = data.nRows;
   const counts = new Uint16Array(n);
@@ -254,7 +254,7 @@ export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams, oo
   m = 0;
   for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) rows[m++] = i;
   const res = growTree(data, rows, counts, p, rng);
-  if (job.bootstrap) {
+  if (job.bootstrap && oobSum && oobCnt) {
     for (let i = 0; i < n; i++) {
       if (counts[i] !== 0) continue;
       oobSum[i] += res.tree.value[leafOfBinned(res.tree, data.codes, i)];

@@ -163,3 +163,23 @@ describe('holdout by user', () => {
     assert.deepEqual([...setB].sort(), [...setA].sort());
   });
 });
+
+describe('forest checkpoints', () => {
+  it('resumes an interrupted fit from its saved trees and ends with the same forest', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { x, y } = synthetic(4000, 13);
+    const whole = new RandomForest({ nTrees: 30 }, 4, 1);
+    await whole.fit(x, y);
+    const dir = join(mkdtempSync(join(tmpdir(), 'fc-ckpt-')), 'ckpt');
+    const ac = new AbortController();
+    const first = new RandomForest({ nTrees: 30 }, 4, 1);
+    await assert.rejects(first.fit(x, y, { checkpointDir: dir, signal: ac.signal, onProgress: (p) => p.done >= 12 && ac.abort() }), /cancelled/);
+    const resumed = new RandomForest({ nTrees: 30 }, 4, 2);
+    await resumed.fit(x, y, { checkpointDir: dir });
+    assert.ok(resumed.resumedTrees >= 12, `resumed ${resumed.resumedTrees} trees`);
+    assert.deepEqual(JSON.stringify(resumed.serialize()), JSON.stringify(whole.serialize()));
+    assert.equal(resumed.oobScore, whole.oobScore);
+  });
+});
