@@ -60,21 +60,23 @@ export function lineChart(opts: { title: string; xLabel: string; yLabel: string;
   const lines = opts.series.map(
     (s) => `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
   );
-  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg></figure>`;
+  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg></figure>`;
 }
 
 /** Horizontal bars with value labels. */
 export function barChart(title: string, bars: { label: string; value: number; note?: string }[], color = '#3b6ea5'): string {
   const rowH = 22;
   const labelW = 170;
+  const width = 640;
   const h = Math.max(40, bars.length * rowH + 10);
   const max = Math.max(...bars.map((b) => b.value), 1e-12);
   const rows = bars.map((b, i) => {
-    const w = Math.max(1, (b.value / max) * (W + 120 - labelW - 70));
+    // Bars take at most half of the plot so the value notes beside them always fit.
+    const w = Math.max(1, (b.value / max) * (width - labelW) * 0.5);
     const y = 5 + i * rowH;
     return `<text x="${labelW - 6}" y="${y + 14}" class="tick" text-anchor="end">${escapeHtml(b.label)}</text><path d="M${labelW},${y + 3} h${w.toFixed(1)} v15 h-${w.toFixed(1)} Z" fill="${color}"><title>${escapeHtml(b.label)}: ${escapeHtml(b.note ?? b.value)}</title></path><text x="${labelW + w + 4}" y="${y + 14}" class="tick">${escapeHtml(b.note ?? +b.value.toFixed(3))}</text>`;
   });
-  return `<figure class="wide"><figcaption>${escapeHtml(title)}</figcaption><svg viewBox="0 0 ${W + 120} ${h}" role="img" aria-label="${escapeHtml(title)}">${rows.join('')}</svg></figure>`;
+  return `<figure class="wide"><figcaption>${escapeHtml(title)}</figcaption><svg width="${width}" height="${h}" viewBox="0 0 ${width} ${h}" role="img" aria-label="${escapeHtml(title)}">${rows.join('')}</svg></figure>`;
 }
 
 function table(headers: string[], rows: unknown[][]): string {
@@ -137,7 +139,7 @@ main{padding:18px 28px;max-width:1200px}section{background:#fff;border-radius:8p
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px}.card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
 .card b{display:block;font-size:18px}.card span{color:#5b6b7c;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;flex:0 1 380px}figure.wide{flex:1 1 480px}figcaption{font-weight:600;margin-bottom:4px}
-svg{width:100%;height:auto;background:#fbfcfd;border:1px solid #e3e7ec;border-radius:6px}.axis{stroke:#7b8794}.ref{stroke:#b8c2cc;stroke-dasharray:4 4;fill:none}
+svg{max-width:100%;height:auto;background:#fbfcfd;border:1px solid #e3e7ec;border-radius:6px}.axis{stroke:#7b8794}.ref{stroke:#b8c2cc;stroke-dasharray:4 4;fill:none}
 .tick{font-size:10px;fill:#4a5866}.label{font-size:11px;fill:#1d2733}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1px solid #e3e7ec;padding:4px 10px;text-align:left}th{background:#f0f3f6}
 .decision{font-weight:600}.promoted,.first{color:#1e8449}.challenger{color:#b9770e}code{background:#f0f3f6;padding:1px 4px;border-radius:3px}
