@@ -166,7 +166,8 @@ async function readRaw(
     // Good records keep file order; their line numbers are the positions not taken by rejected records.
     const headerLines = spec.header ? 1 : 0;
     await conn.run(
-      `INSERT INTO ${rejects} SELECT line, column_name, 'malformed row: ' || lower(error_type) || ' (' || error_message || ')', csv_line FROM ${rt}`,
+      // One rejected record can raise several errors (e.g. too many columns and a bad value): count it once.
+      `INSERT INTO ${rejects} SELECT line, any_value(column_name), 'malformed row: ' || string_agg(DISTINCT lower(error_type), ', ') || ' (' || any_value(error_message) || ')', any_value(csv_line) FROM ${rt} GROUP BY line`,
     );
     await conn.run(
       `CREATE TEMP TABLE ${raw} AS

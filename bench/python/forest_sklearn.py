@@ -1,0 +1,22 @@
+"""scikit-learn reference for `npm run bench -- forest`: reads the same data and split the TS side wrote and
+prints one JSON line with train/predict seconds, held-out ROC AUC and peak RSS."""
+import json, resource, sys, time
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import roc_auc_score
+
+spec = json.load(open(sys.argv[1]))
+n, f = spec["rows"], spec["features"]
+X = np.fromfile(spec["x"], dtype=np.float32).reshape(f, n).T.copy()
+y = np.fromfile(spec["y"], dtype=np.uint8)
+test = np.zeros(n, dtype=bool)
+test[np.fromfile(spec["test"], dtype=np.uint32)] = True
+p = spec["params"]
+clf = RandomForestClassifier(n_estimators=p["nTrees"], max_depth=p["maxDepth"], min_samples_leaf=p["minSamplesLeaf"],
+                             min_samples_split=p["minSamplesSplit"], max_features="sqrt", n_jobs=2, random_state=0)
+X = np.nan_to_num(X, nan=-1e9) if spec.get("nan_to_num") else X
+t = time.perf_counter(); clf.fit(X[~test], y[~test]); train = time.perf_counter() - t
+t = time.perf_counter(); proba = clf.predict_proba(X[test])[:, 1]; predict = time.perf_counter() - t
+import sklearn
+print(json.dumps({"train_seconds": train, "predict_seconds": predict, "roc_auc": roc_auc_score(y[test], proba),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "version": sklearn.__version__}))

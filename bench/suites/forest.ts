@@ -1,0 +1,137 @@
+/**
+ * `npm run bench -- forest [sizes…]`: our histogram forest vs scikit-learn's RandomForestClassifier (n_jobs=2)
+ * vs ml-random-forest, on identical data and splits, same hyper-parameters where they exist. Reports train and
+ * predict seconds, held-out ROC AUC and peak memory. Datasets: synthetic (5k, 50k, 500k rows × 30 features,
+ * seeded) and the Online Retail / CDNOW feature tables when ../shared is there.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { row, type BenchRow } from '../harness';
+import { projectRoot } from '../../infra/root';
+import type { FeatureMatrix } from '../../ml/classifier';
+import { selectLabels, selectRows } from '../../ml/classifier';
+import { RandomForest } from '../../ml/forest';
+import { MlRandomForest } from '../../ml/mlrf';
+import { holdoutSplit } from '../../ml/cv';
+import { rocAuc } from '../../ml/metrics';
+import { mulberry32, normal } from '../../ml/random';
+import { loadPipeline } from '../../pipelines/load';
+import { withDuckDB } from '../../warehouse/db';
+import { extractPipeline } from '../../warehouse/extract';
+import { buildFeatures, defaultCutoff } from '../../warehouse/features';
+import { readFeatureTable } from '../../warehouse/matrix';
+
+const PARAMS = { nTrees: 100, maxDepth: 12, minSamplesLeaf: 5, minSamplesSplit: 10 };
+
+/** 30 features: 8 informative (linear + interactions + thresholds), 22 noise; ~20 % positives. */
+function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
+  const rng = mulberry32(seed);
+  const f = 30;
+  const cols = Array.from({ length: f }, () => new Float32Array(n));
+  const y = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < f; j++) cols[j][i] = normal(rng);
+    const c = cols;
+    const logit = -1.6 + 0.9 * c[0][i] - 0.7 * c[1][i] + 0.6 * c[2][i] * c[3][i] + (c[4][i] > 0.8 ? 1.1 : 0) + 0.5 * Math.sin(2 * c[5][i]) + 0.4 * c[6][i] * (c[7][i] > 0 ? 1 : -1);
+    y[i] = rng() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
+  }
+  return { x: { nRows: n, names: cols.map((_, j) => `f${j}`), columns: cols }, y };
+}
+
+function python(): string | null {
+  const r = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'scikit-learn', 'numpy'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().split('\n').at(-1)! : null;
+}
+
+const peakMb = () => process.resourceUsage().maxRSS / 1024;
+
+async function compare(name: string, dataset: string, x: FeatureMatrix, y: Uint8Array, py: string | null, withMlrf: boolean, notes: string[]): Promise<BenchRow[]> {
+  const split = holdoutSplit(y, 0.25, 1);
+  const xTrain = selectRows(x, split.train);
+  const yTrain = selectLabels(y, split.train);
+  const xTest = selectRows(x, split.test);
+  const yTest = selectLabels(y, split.test);
+
+  const forest = new RandomForest({ ...PARAMS, maxFeatures: 'sqrt', classWeight: 'none' }, 1);
+  let t = performance.now();
+  await forest.fit(xTrain, yTrain);
+  const ourTrain = (performance.now() - t) / 1000;
+  t = performance.now();
+  const p = forest.predictProba(xTest);
+  const ourPredict = (performance.now() - t) / 1000;
+  const ourAuc = rocAuc(yTest, p);
+  const ourPeak = peakMb();
+
+  let sk: { train_seconds: number; predict_seconds: number; roc_auc: number; peak_rss_mb: number; version: string } | null = null;
+  if (py) {
+    const dir = join(projectRoot(), 'bench', '.cache', `forest-${dataset}`);
+    mkdirSync(dir, { recursive: true });
+    const xBuf = new Float32Array(x.nRows * x.columns.length);
+    x.columns.forEach((c, j) => xBuf.set(c, j * x.nRows));
+    writeFileSync(join(dir, 'x.f32'), Buffer.from(xBuf.buffer));
+    writeFileSync(join(dir, 'y.u8'), Buffer.from(y));
+    writeFileSync(join(dir, 'test.u32'), Buffer.from(Uint32Array.from(split.test).buffer));
+    const spec = { rows: x.nRows, features: x.columns.length, x: join(dir, 'x.f32'), y: join(dir, 'y.u8'), test: join(dir, 'test.u32'), params: PARAMS, nan_to_num: true };
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
+    const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'forest_sklearn.py'), join(dir, 'spec.json')], { encoding: 'utf8' });
+    if (r.status === 0) sk = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    else notes.push(`scikit-learn failed on ${dataset}: ${r.stderr.slice(-300)}`);
+  }
+  const ref = `scikit-learn ${sk?.version ?? ''} RandomForestClassifier(n_jobs=2)`;
+  const rows: BenchRow[] = [
+    row({ name, dataset, metric: 'train seconds', ours: ourTrain, reference: sk?.train_seconds ?? null, referenceName: ref, better: 'lower' }),
+    row({ name, dataset, metric: 'predict seconds (holdout)', ours: ourPredict, reference: sk?.predict_seconds ?? null, referenceName: ref, better: 'lower' }),
+    row({ name, dataset, metric: 'holdout ROC AUC', ours: ourAuc, reference: sk?.roc_auc ?? null, referenceName: ref, better: 'higher', note: sk ? `Δ ${(ourAuc - sk.roc_auc).toFixed(4)}` : undefined }),
+    row({ name, dataset, metric: 'peak RSS MB (whole process)', ours: ourPeak, reference: sk?.peak_rss_mb ?? null, referenceName: ref, better: 'lower' }),
+  ];
+  if (withMlrf) {
+    const m = new MlRandomForest({ nEstimators: 20, maxDepth: PARAMS.maxDepth, maxFeatures: 0.2 }, 1);
+    t = performance.now();
+    await m.fit(xTrain, yTrain);
+    const mTrain = (performance.now() - t) / 1000;
+    const mAuc = rocAuc(yTest, m.predictProba(xTest));
+    const small = new RandomForest({ ...PARAMS, nTrees: 20, maxFeatures: 'sqrt', classWeight: 'none' }, 1);
+    t = performance.now();
+    await small.fit(xTrain, yTrain);
+    const sTrain = (performance.now() - t) / 1000;
+    const sAuc = rocAuc(yTest, small.predictProba(xTest));
+    rows.push(
+      row({ name: `${name} (20 trees)`, dataset, metric: 'train seconds', ours: sTrain, reference: mTrain, referenceName: 'ml-random-forest 2.1 (20 trees)', better: 'lower' }),
+      row({ name: `${name} (20 trees)`, dataset, metric: 'holdout ROC AUC', ours: sAuc, reference: mAuc, referenceName: 'ml-random-forest 2.1 (20 trees)', better: 'higher' }),
+    );
+  }
+  return rows;
+}
+
+async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8Array } | null> {
+  if (!existsSync(join(projectRoot(), '..', 'shared', 'datasets'))) return null;
+  const loaded = loadPipeline(name);
+  const out = join(projectRoot(), 'bench', '.cache', `features-${name}`);
+  return withDuckDB(':memory:', async (conn) => {
+    await extractPipeline(conn, loaded);
+    const f = await buildFeatures(conn, loaded.definition, { cutoff: await defaultCutoff(conn, loaded.definition), outDir: out });
+    const t = await readFeatureTable(conn, f.featuresPath, { label: 'label', idColumn: 'user_id' });
+    return { x: t.x, y: t.y! };
+  });
+}
+
+export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
+  const sizes = args.length ? args.map(Number) : [5_000, 50_000, 500_000];
+  const notes: string[] = [`Hyper-parameters: ${JSON.stringify(PARAMS)}, max_features sqrt, bootstrap, no class weights; holdout 25 % stratified (seed 1).`];
+  const py = python();
+  if (!py) notes.push('Python/scikit-learn unavailable: reference columns are empty.');
+  const rows: BenchRow[] = [];
+  for (const n of sizes) {
+    const { x, y } = synthetic(n, 7);
+    rows.push(...(await compare('forest', `synthetic-${n / 1000}k`, x, y, py, n <= 5_000, notes)));
+    console.error(`done ${n}`);
+  }
+  for (const p of ['online_retail', 'cdnow_master']) {
+    const t = await pipelineTable(p);
+    if (t) rows.push(...(await compare('forest', p, t.x, t.y, py, false, notes)));
+    else notes.push(`${p}: ../shared/datasets absent, skipped`);
+  }
+  notes.push('Peak RSS of our side is the whole bench process (it grows with the largest dataset so far); the reference is a fresh Python process per dataset.');
+  return { rows, notes };
+}
