@@ -78,6 +78,8 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       { name: 'funnel.json', from: input.features.funnelPath },
     ];
     if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath)) files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
+    const importance = input.trained.modelPath.replace(/\.model\.json$/, '.importance.json');
+    if (existsSync(importance)) files.push({ name: 'importance.json', from: importance });
     const r = await registry.publish({
       runId: input.runId,
       files,

@@ -10,6 +10,7 @@ import { selectLabels, selectRows } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
 import { holdoutByUser, stratifiedKFold } from '../ml/cv';
 import { evaluateBinary } from '../ml/metrics';
+import { permutationImportance } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
 
@@ -67,6 +68,10 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       const p = clf.predictProba(xTest);
       const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
 
+      if (s.kind === 'holdout') {
+        // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
+        writeJsonAtomic(join(dir, `${name}.importance.json`), { metric: 'roc_auc', permutation: permutationImportance(clf, xTest, yTest, { seed }), engine: clf.featureImportances() });
+      }
       const modelPath = join(dir, `${name}.model.json`);
       writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }));
       const predictionsPath = join(dir, `${name}.predictions.parquet`);

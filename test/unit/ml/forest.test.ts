@@ -183,3 +183,16 @@ describe('forest checkpoints', () => {
     assert.equal(resumed.oobScore, whole.oobScore);
   });
 });
+
+describe('permutation importance', () => {
+  it('drops the metric for the informative feature and not for noise', async () => {
+    const { permutationImportance } = await import('../../../ml/importance');
+    const { x, y } = synthetic(3000, 17);
+    const f = new RandomForest({ nTrees: 30 }, 1);
+    await f.fit(x, y);
+    const imp = permutationImportance(f, x, y, { seed: 2 });
+    assert.equal(imp[0].name, 'x0');
+    assert.ok(imp[0].importance > 0.05);
+    for (const noise of imp.filter((i) => ['x3', 'x4', 'x5'].includes(i.name))) assert.ok(noise.importance < imp[0].importance / 5, noise.name);
+  });
+});

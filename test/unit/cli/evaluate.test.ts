@@ -1,0 +1,55 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluateCommand } from '../../../cli/evaluate';
+import { output } from '../../../cli/format';
+import { mulberry32, normal } from '../../../ml/random';
+import { tempDir } from '../../helpers/warehouse';
+
+async function run(args: string[]): Promise<{ code: number; out: string }> {
+  const write = output.write;
+  let out = '';
+  output.write = (s) => void (out += s);
+  try {
+    return { code: await evaluateCommand(args), out };
+  } finally {
+    output.write = write;
+  }
+}
+
+describe('funnelcast evaluate', () => {
+  const dir = tempDir('fc-eval-');
+  const rng = mulberry32(3);
+  const lines = ['spend,visits,plan,converted'];
+  for (let i = 0; i < 600; i++) {
+    const spend = normal(rng) * 10 + 50;
+    const plan = ['free', 'pro', 'team'][i % 3];
+    const p = 1 / (1 + Math.exp(-((spend - 50) / 5 + (plan === 'pro' ? 1 : -0.5))));
+    lines.push(`${spend.toFixed(2)},${Math.floor(rng() * 20)},${plan},${rng() < p ? 'yes' : 'no'}`);
+  }
+  const good = join(dir, 'good.csv');
+  writeFileSync(good, lines.join('\n') + '\n');
+
+  it('cross-validates any table: one-hot text, yes/no labels, full metric set as JSON', async () => {
+    for (const model of ['rf', 'lr']) {
+      const r = await run(['--data', good, '--label', 'converted', '--model', model, '--folds', '3', '--json']);
+      assert.equal(r.code, 0);
+      const j = JSON.parse(r.out);
+      assert.equal(j.folds.length, 3);
+      assert.ok(j.mean.roc_auc > 0.75, `${model} AUC ${j.mean.roc_auc}`);
+      for (const k of ['pr_auc', 'log_loss', 'brier', 'f1', 'top_decile_lift', 'train_seconds']) assert.ok(Number.isFinite(j.mean[k]), k);
+      assert.ok(j.features >= 5, 'plan one-hot encoded into three columns');
+    }
+  });
+
+  it('gives clear errors for a missing label column, a single class and non-numeric junk', async () => {
+    await assert.rejects(run(['--data', good, '--label', 'bought']), /has no label column "bought"; its columns are: spend, visits, plan, converted/);
+    const one = join(dir, 'one.csv');
+    writeFileSync(one, 'a,y\n1,1\n2,1\n3,1\n');
+    await assert.rejects(run(['--data', one, '--label', 'y']), /single class/);
+    const junk = join(dir, 'junk.csv');
+    writeFileSync(junk, ['a,y', ...Array.from({ length: 30 }, (_, i) => `${i === 17 ? 'oops' : i},${i % 2}`)].join('\n') + '\n');
+    await assert.rejects(run(['--data', junk, '--label', 'y']), /row 18, column "a": "oops" is not a number/);
+  });
+});
