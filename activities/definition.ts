@@ -13,6 +13,8 @@ export interface ResolvedRun {
   cutoff: string;
   /** One horizon before the cutoff: where a live run trains, because its labels have been observed. */
   trainingCutoff: string;
+  /** For rolling time CV: the cutoffs k, k−1, …, 1 horizons before a training cutoff (oldest first). */
+  horizonMs: number;
   runId: string;
   runDir: string;
 }
@@ -31,6 +33,6 @@ export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: st
     const iso = cutoff.toISOString();
     const runId = runIdFor(def.name, iso);
     const trainingCutoff = new Date(cutoff.getTime() - durationMs(def.label.horizon)).toISOString();
-    return { cutoff: iso, trainingCutoff, runId, runDir: paths.runDir(def.name, runId) };
+    return { cutoff: iso, trainingCutoff, horizonMs: durationMs(def.label.horizon), runId, runDir: paths.runDir(def.name, runId) };
   });
 }

@@ -14,7 +14,11 @@ import { permutationImportance } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
 
-export type Split = { kind: 'holdout' } | { kind: 'fold'; strategy: string; k: number; i: number };
+export type Split =
+  | { kind: 'holdout' }
+  | { kind: 'fold'; strategy: string; k: number; i: number }
+  /** Rolling time split: train on the features at one cutoff, validate on the next (one horizon later). */
+  | { kind: 'time'; k: number; i: number; trainFeaturesPath: string; validFeaturesPath: string };
 
 export interface TrainInput {
   runDir: string;
@@ -26,7 +30,7 @@ export interface TrainInput {
   split: Split;
 }
 
-const splitName = (s: Split) => (s.kind === 'holdout' ? 'holdout' : `fold${s.i + 1}of${s.k}`);
+const splitName = (s: Split) => (s.kind === 'holdout' ? 'holdout' : s.kind === 'time' ? `time${s.i + 1}of${s.k}` : `fold${s.i + 1}of${s.k}`);
 
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
   if (engine === 'forest') return model.forest;
@@ -47,12 +51,34 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
     if (existsSync(resultFile)) return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
 
     return withDuckDB(':memory:', async (conn) => {
-      const table = await readFeatureTable(conn, input.featuresPath, { label: 'label', idColumn: 'user_id' });
-      const y = table.y!;
-      const seed = input.model.seed;
       const s = input.split;
-      const { train, test } =
-        s.kind === 'holdout' ? holdoutByUser(table.ids, input.model.holdout, seed) : stratifiedKFold(y, s.k, seed)[s.i];
+      const seed = input.model.seed;
+      // A time fold stacks the two cutoffs' tables: rows of the earlier one train, rows of the later one validate.
+      const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, { label: 'label', idColumn: 'user_id' });
+      let timeSplit: { train: Uint32Array; test: Uint32Array } | null = null;
+      if (s.kind === 'time') {
+        const valid = await readFeatureTable(conn, s.validFeaturesPath, { label: 'label', idColumn: 'user_id', encoding: table.encoding });
+        const n = table.x.nRows;
+        const m = valid.x.nRows;
+        table.x = {
+          nRows: n + m,
+          names: table.x.names,
+          columns: table.x.columns.map((c, j) => {
+            const out = new Float32Array(n + m);
+            out.set(c);
+            out.set(valid.x.columns[j], n);
+            return out;
+          }),
+        };
+        const y2 = new Uint8Array(n + m);
+        y2.set(table.y!);
+        y2.set(valid.y!, n);
+        table.y = y2;
+        table.ids = [...table.ids, ...valid.ids];
+        timeSplit = { train: Uint32Array.from({ length: n }, (_, i) => i), test: Uint32Array.from({ length: m }, (_, i) => n + i) };
+      }
+      const y = table.y!;
+      const { train, test } = timeSplit ?? (s.kind === 'holdout' ? holdoutByUser(table.ids, input.model.holdout, seed) : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
       const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
       const started = performance.now();
       const checkpointDir = join(dir, `${name}.checkpoint`);

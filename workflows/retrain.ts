@@ -106,14 +106,27 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const engine = def.model.engine;
   const common = { runDir: run.runDir, featuresPath: trainSet.featuresPath, sequencesPath: trainSet.sequencesPath, vocabPath: trainSet.vocabPath, model: def.model };
 
+  /**
+   * Rolling time splits: fold i trains on the features at T − (k − i)·h and validates on the cutoff one horizon
+   * later, so every fold predicts a future it has not seen (T = the training cutoff, h = the horizon).
+   */
+  const timeFoldSplits = async (t: string, h: number, k: number) => {
+    const cutoffs = Array.from({ length: k + 1 }, (_, j) => new Date(Date.parse(t) - (k - j) * h).toISOString());
+    const tables = await Promise.all(
+      cutoffs.map((c, j) => (j === k ? Promise.resolve(trainSet) : io.buildFeatures({ loaded, cutoff: c, runDir: run.runDir, folder: `cv/${c.replace(/[-:.]/g, '')}` }))),
+    );
+    return Array.from({ length: k }, (_, i) => ({ kind: 'time' as const, k, i, trainFeaturesPath: tables[i].featuresPath, validFeaturesPath: tables[i + 1].featuresPath }));
+  };
+
   let cv: CvSummary | null = null;
   if (def.cv.strategy !== 'none') {
     const k = def.cv.folds;
     progress.foldsTotal = k;
     step('cross-validate', `${k} folds (${def.cv.strategy})`);
+    const splits = def.cv.strategy === 'time' ? await timeFoldSplits(trainingCutoff, run.horizonMs, k) : Array.from({ length: k }, (_, i) => ({ kind: 'fold' as const, strategy: def.cv.strategy, k, i }));
     const folds = await Promise.all(
-      Array.from({ length: k }, (_, i) =>
-        training.trainModel({ ...common, engine, split: { kind: 'fold', strategy: def.cv.strategy, k, i } }).then((r) => {
+      splits.map((split) =>
+        training.trainModel({ ...common, engine, split }).then((r) => {
           progress.foldsDone++;
           return r;
         }),

@@ -5,12 +5,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { createWorker } from '../../worker';
+import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 
@@ -97,5 +99,22 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       assert.equal(await count(`SELECT count(*) FROM read_csv('${e.csvPath}')`), e.rows);
     }
     assert.ok(summary.reportPath && existsSync(summary.reportPath));
+  });
+
+  it('cross-validates on rolling time splits when the pipeline asks for them', async () => {
+    const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
+    def.name = 'sample_time';
+    def.sources.events.path = join(projectRoot(), 'data', 'sample', 'events.csv.gz');
+    def.cv = { strategy: 'time', folds: 3 };
+    const file = join(mkdtempSync(join(tmpdir(), 'fc-time-')), 'sample_time.json');
+    writeFileSync(file, JSON.stringify(def));
+    const s = (await env.client.workflow.execute('retrainWorkflow', { taskQueue, workflowId: `test-time-${Date.now()}`, args: [{ pipeline: file, trainOnly: true }] })) as RunSummary;
+    assert.equal(s.model.cv!.strategy, 'time');
+    assert.equal(s.model.cv!.folds.length, 3);
+    assert.ok(s.model.cv!.mean.roc_auc > 0.55 && s.model.cv!.mean.roc_auc <= 1);
+    // Each fold validated on the cutoff one horizon after the one it trained on.
+    const cvDirs = readdirSync(join(s.runDir, 'cv')).sort();
+    assert.deepEqual(cvDirs, ['20240131T000000000Z', '20240301T000000000Z', '20240331T000000000Z']);
+    assert.equal(s.exports.length, 0, 'train-only runs export nothing');
   });
 });
