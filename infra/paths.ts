@@ -22,7 +22,8 @@ export function ensureDir(dir: string): string {
 export const paths = {
   warehouse: (pipeline: string) => join(funnelcastHome(), 'warehouse', `${pipeline}.duckdb`),
   runDir: (pipeline: string, runId: string) => join(funnelcastHome(), 'runs', pipeline, runId),
-  registry: (pipeline: string) => join(funnelcastHome(), 'registry', pipeline),
+  /** FUNNELCAST_REGISTRY moves the model registry elsewhere (a shared disk); default under the state folder. */
+  registry: (pipeline: string) => join(resolve(process.env.FUNNELCAST_REGISTRY ?? join(funnelcastHome(), 'registry')), pipeline),
   temporalDb: () => join(funnelcastHome(), 'temporal', 'dev-server.sqlite'),
 };
 

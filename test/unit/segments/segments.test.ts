@@ -133,6 +133,12 @@ describe('segments and exports', () => {
       const again = await run();
       assert.deepEqual(again.campaigns.map((c) => c.sha256), r.campaigns.map((c) => c.sha256), 'same inputs, byte-identical exports');
       assert.ok(again.changeReport === null);
+      const next = await buildSegments(conn, { definition: def, runId: 'seg-2', cutoff: w.cutoff, featuresPath: w.featuresPath, scoresPath: w.scoresPath, outDir: join(dir, 'out2'), modelVersion: 'v0002', previousRunDir: join(dir, 'out'), seed: 1 });
+      const ch = next.changeReport!;
+      assert.deepEqual(ch.rfmAfter, Object.fromEntries(Object.entries(next.segmentSizes.rfm).filter(([, v]) => v > 0)));
+      assert.deepEqual(ch.rfmBefore, ch.rfmAfter, 'same inputs: nobody moved');
+      assert.deepEqual(ch.movers, []);
+      assert.ok(ch.campaignOverlap.every((o) => o.jaccard === 1 && o.before === o.after));
 
       process.env.FUNNELCAST_EXPORT_SALT = 'other';
       const salted = await run();
