@@ -10,7 +10,7 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { deserializeClassifier } from '../ml/engines';
 import { evaluateBinary } from '../ml/metrics';
 import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
-import { failFastOnBadInput, withHeartbeat } from './context';
+import { failFastOnBadInput, InputError, withHeartbeat } from './context';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
 export function codeVersion(): string {
@@ -48,7 +48,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
     const registry = new ModelRegistry(paths.registry(def.name));
     const metric = def.registry.primaryMetric;
     const primary = input.trained.metrics?.[metric];
-    if (primary == null || !Number.isFinite(primary)) throw new Error(`the trained model has no ${metric} to publish with`);
+    if (primary == null || !Number.isFinite(primary)) throw new InputError(`the trained model has no ${metric} on its held-out users (too few of one class?): add data, lengthen the horizon or raise model.holdout`);
 
     const champ = registry.champion();
     let championValue: number | null = null;

@@ -8,7 +8,7 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
 import { selectLabels, selectRows } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
-import { holdoutByUser, stratifiedKFold } from '../ml/cv';
+import { holdoutByUser, holdoutSplit, stratifiedKFold } from '../ml/cv';
 import { evaluateBinary } from '../ml/metrics';
 import { permutationImportance } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
@@ -28,6 +28,18 @@ export interface TrainInput {
   model: ModelSpec;
   engine: string;
   split: Split;
+}
+
+/**
+ * Held-out users by a hash of their id (the same users in every run, so champion and challenger are compared on
+ * users neither trained on); when that leaves one class out of the test set (small or very imbalanced data), a
+ * stratified random holdout instead, so the model can still be evaluated.
+ */
+function holdout(ids: string[], y: Uint8Array, fraction: number, seed: number) {
+  const byUser = holdoutByUser(ids, fraction, seed);
+  let pos = 0;
+  for (const i of byUser.test) pos += y[i];
+  return pos > 0 && pos < byUser.test.length ? byUser : holdoutSplit(y, fraction, seed);
 }
 
 const splitName = (s: Split) => (s.kind === 'holdout' ? 'holdout' : s.kind === 'time' ? `time${s.i + 1}of${s.k}` : `fold${s.i + 1}of${s.k}`);
@@ -78,7 +90,7 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
         timeSplit = { train: Uint32Array.from({ length: n }, (_, i) => i), test: Uint32Array.from({ length: m }, (_, i) => n + i) };
       }
       const y = table.y!;
-      const { train, test } = timeSplit ?? (s.kind === 'holdout' ? holdoutByUser(table.ids, input.model.holdout, seed) : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
+      const { train, test } = timeSplit ?? (s.kind === 'holdout' ? holdout(table.ids, y, input.model.holdout, seed) : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
       const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
       const started = performance.now();
       const checkpointDir = join(dir, `${name}.checkpoint`);

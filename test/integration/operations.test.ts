@@ -73,7 +73,7 @@ describe('schedules, backfills and cancellation (real Temporal + DuckDB)', { tim
   it('a schedule fires runs whose cutoff is their scheduled time; same settings are a no-op; trigger runs now', async () => {
     // Live data: events up to now, so scheduled cutoffs (now) train one horizon earlier and score now.
     const dir = tempDir('fc-live-');
-    await writeEventsCsv(join(dir, 'events.csv.gz'), { users: 800, seed: 3, days: 90, engagement: 10, start: new Date(Date.now() - 90 * 86_400_000).toISOString() });
+    await writeEventsCsv(join(dir, 'events.csv.gz'), { users: 1500, seed: 3, days: 90, engagement: 10, start: new Date(Date.now() - 90 * 86_400_000).toISOString() });
     const file = join(dir, 'live.json');
     writeFileSync(
       file,

@@ -1,0 +1,218 @@
+/**
+ * The sequence model: each user's last N events (event-type tokens, log time gaps, log revenue; left-padded,
+ * token 0 = padding) → embedding + numeric inputs → one or two LSTM layers (padding masked) → sigmoid.
+ * Plain functions in the tfjs-examples style: createLstmModel, trainLstm, loadLstm. Tensors are made per batch
+ * (never one tensor of all sequences) and disposed; a checkpoint (weights, epoch, best validation AUC, history)
+ * is written after every epoch and a repeated call resumes from it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { LstmParams } from '../../pipelines/schema/model';
+import { writeFileAtomic, writeJsonAtomic } from '../../infra/atomic';
+import { quoteLiteral } from '../../warehouse/db';
+import { rocAuc } from '../metrics';
+import { mulberry32, shuffle } from '../random';
+import { selectBackend } from '../tf-backend';
+
+export interface Sequences {
+  ids: string[];
+  labels: Uint8Array;
+  /** n × T token ids. */
+  tokens: Int32Array;
+  /** n × T × 2 numeric inputs (log1p gap hours, log1p revenue). */
+  numeric: Float32Array;
+  length: number;
+}
+
+export async function readSequences(conn: DuckDBConnection, file: string): Promise<Sequences> {
+  const r = await conn.runAndReadAll(`SELECT user_id, coalesce(label, 0), tokens, gaps, revenue FROM read_parquet(${quoteLiteral(file)}) ORDER BY user_id`);
+  const rows = r.getRows();
+  const T = rows.length ? (rows[0][2] as { items: unknown[] }).items.length : 0;
+  const n = rows.length;
+  const tokens = new Int32Array(n * T);
+  const numeric = new Float32Array(n * T * 2);
+  const labels = new Uint8Array(n);
+  const ids: string[] = new Array(n);
+  rows.forEach((row, i) => {
+    ids[i] = String(row[0]);
+    labels[i] = Number(row[1]);
+    const tk = (row[2] as { items: number[] }).items;
+    const g = (row[3] as { items: number[] }).items;
+    const rv = (row[4] as { items: number[] }).items;
+    for (let t = 0; t < T; t++) {
+      tokens[i * T + t] = Number(tk[t]);
+      numeric[(i * T + t) * 2] = Number(g[t]);
+      numeric[(i * T + t) * 2 + 1] = Number(rv[t]);
+    }
+  });
+  return { ids, labels, tokens, numeric, length: T };
+}
+
+/**
+ * Inputs per step: the event token one-hot (V columns; padding = all zeros) and the two numeric inputs. The
+ * first LSTM layer's input kernel on the one-hot columns is the token embedding (a learned vector per event type),
+ * folded into the LSTM: tfjs's WASM backend has no kernel for the Embedding layer's gradient
+ * (UnsortedSegmentSum), and a one-hot input keeps every backend able to train. Padding steps are all zeros and
+ * are skipped by the Masking layer.
+ */
+export function createLstmModel(p: LstmParams, vocabSize: number, T: number, seed: number): tf.LayersModel {
+  const model = tf.sequential();
+  model.add(tf.layers.masking({ maskValue: 0, inputShape: [T, vocabSize + 2] }));
+  for (let l = 0; l < p.layers; l++) {
+    model.add(
+      tf.layers.lstm({
+        units: p.units,
+        returnSequences: l < p.layers - 1,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 + l }),
+        recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 11 + l }),
+      }),
+    );
+  }
+  model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) }));
+  model.compile({ optimizer: tf.train.adam(p.learningRate), loss: 'binaryCrossentropy' });
+  return model;
+}
+
+function batchTensor(s: Sequences, idx: ArrayLike<number>, vocabSize: number): tf.Tensor {
+  const T = s.length;
+  const F = vocabSize + 2;
+  const x = new Float32Array(idx.length * T * F);
+  for (let k = 0; k < idx.length; k++) {
+    for (let t = 0; t < T; t++) {
+      const tok = s.tokens[idx[k] * T + t];
+      if (tok === 0) continue; // padding stays all zeros (masked)
+      const o = (k * T + t) * F;
+      if (tok <= vocabSize) x[o + tok - 1] = 1;
+      x[o + vocabSize] = s.numeric[(idx[k] * T + t) * 2];
+      x[o + vocabSize + 1] = s.numeric[(idx[k] * T + t) * 2 + 1];
+    }
+  }
+  return tf.tensor3d(x, [idx.length, T, F]);
+}
+
+export function predictSequences(model: tf.LayersModel, s: Sequences, idx?: ArrayLike<number>, batch = 1024): Float64Array {
+  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  const rows = idx ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i);
+  const out = new Float64Array(rows.length);
+  for (let b = 0; b < rows.length; b += batch) {
+    const part = Array.from({ length: Math.min(batch, rows.length - b) }, (_, k) => rows[b + k]);
+    const p = tf.tidy(() => {
+      return (model.predict(batchTensor(s, part, vocabSize)) as tf.Tensor).dataSync();
+    });
+    out.set(p, b);
+  }
+  return out;
+}
+
+/** Saves a model as model.json + weights.bin (works on every backend; tfjs-node's file:// is not always there). */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer));
+      writeJsonAtomic(join(dir, 'model.json'), { modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] });
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+}
+
+export async function loadModel(dir: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+  const bin = readFileSync(join(dir, 'weights.bin'));
+  const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length);
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }));
+}
+
+export interface LstmTrainResult {
+  backend: string;
+  epochs: number;
+  bestEpoch: number;
+  bestValAuc: number;
+  history: { epoch: number; loss: number; valAuc: number }[];
+  /** Epochs already done by an interrupted earlier call (0 when it started fresh). */
+  resumedFromEpoch: number;
+  seqPerSecond: number;
+  modelDir: string;
+}
+
+export async function trainLstm(opts: {
+  sequences: Sequences;
+  vocabSize: number;
+  outDir: string;
+  params: LstmParams;
+  seed: number;
+  /** Rows to train on (the rest of `sequences` is ignored); a seeded 15 % of them validates for early stopping. */
+  trainRows?: ArrayLike<number>;
+  onEpoch?: (e: { epoch: number; epochs: number; loss: number; valAuc: number }) => void;
+  signal?: AbortSignal;
+}): Promise<LstmTrainResult> {
+  const { backend } = await selectBackend();
+  const s = opts.sequences;
+  const p = opts.params;
+  const rng = mulberry32(opts.seed);
+  const rows = shuffle(Uint32Array.from(opts.trainRows ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i)), rng);
+  const nVal = Math.max(1, Math.floor(rows.length * 0.15));
+  const val = rows.subarray(0, nVal);
+  const train = Uint32Array.from(rows.subarray(nVal));
+  let pos = 0;
+  for (const i of train) pos += s.labels[i];
+  // Class weights for rare conversions ("balanced").
+  const classWeight = { 0: train.length / (2 * Math.max(1, train.length - pos)), 1: train.length / (2 * Math.max(1, pos)) };
+
+  const ckpt = join(opts.outDir, 'checkpoint');
+  const state = existsSync(join(ckpt, 'state.json')) ? (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as { epoch: number; bestEpoch: number; bestValAuc: number; history: LstmTrainResult['history'] }) : null;
+  const model = createLstmModel(p, opts.vocabSize, s.length, opts.seed);
+  if (state) {
+    const saved = await loadModel(ckpt);
+    model.setWeights(saved.getWeights());
+    saved.dispose();
+  }
+  const history = state?.history ?? [];
+  let bestValAuc = state?.bestValAuc ?? -Infinity;
+  let bestEpoch = state?.bestEpoch ?? 0;
+  const startEpoch = state?.epoch ?? 0;
+  let seen = 0;
+  const started = performance.now();
+  for (let epoch = startEpoch + 1; epoch <= p.epochs; epoch++) {
+    if (opts.signal?.aborted) throw new Error('training cancelled');
+    shuffle(train, rng);
+    let lossSum = 0;
+    let batches = 0;
+    for (let b = 0; b < train.length; b += p.batchSize) {
+      const part = train.subarray(b, Math.min(train.length, b + p.batchSize));
+      const x = batchTensor(s, part, opts.vocabSize);
+      const y = tf.tensor2d(Float32Array.from(part, (i) => s.labels[i]), [part.length, 1]);
+      const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
+      tf.dispose([x, y]);
+      lossSum += Number(h.history.loss[0]);
+      batches++;
+      seen += part.length;
+      if (opts.signal?.aborted) throw new Error('training cancelled');
+    }
+    const valAuc = rocAuc(Array.from(val, (i) => s.labels[i]), predictSequences(model, s, val));
+    history.push({ epoch, loss: lossSum / Math.max(1, batches), valAuc });
+    if (valAuc > bestValAuc) {
+      bestValAuc = valAuc;
+      bestEpoch = epoch;
+      await saveModel(model, join(opts.outDir, 'best'));
+    }
+    await saveModel(model, ckpt);
+    writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history });
+    opts.onEpoch?.({ epoch, epochs: p.epochs, loss: lossSum / Math.max(1, batches), valAuc });
+    if (epoch - bestEpoch >= p.patience && p.patience > 0) break; // early stopping on validation AUC
+  }
+  model.optimizer?.dispose(); // Adam's moment estimates are not owned by the model
+  model.dispose();
+  const seconds = (performance.now() - started) / 1000;
+  const modelDir = join(opts.outDir, 'best');
+  writeJsonAtomic(join(modelDir, 'metadata.json'), { vocabSize: opts.vocabSize, sequenceLength: s.length, numericInputs: ['log1p_gap_hours', 'log1p_revenue'], backend, params: p, seed: opts.seed, bestEpoch, bestValAuc });
+  rmSync(ckpt, { recursive: true, force: true });
+  return { backend, epochs: history.length ? history[history.length - 1].epoch : 0, bestEpoch, bestValAuc, history, resumedFromEpoch: startEpoch, seqPerSecond: seconds > 0 ? seen / seconds : 0, modelDir };
+}
+
+export async function loadLstm(dir: string): Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }> {
+  await selectBackend();
+  return { model: await loadModel(dir), metadata: JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) };
+}

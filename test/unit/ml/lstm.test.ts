@@ -1,0 +1,76 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createLstmModel, loadModel, predictSequences, saveModel, trainLstm, type Sequences } from '../../../ml/lstm';
+import { selectBackend } from '../../../ml/tf-backend';
+import { rocAuc } from '../../../ml/metrics';
+import { mulberry32 } from '../../../ml/random';
+import { tempDir } from '../../helpers/warehouse';
+
+const T = 12;
+/** Converters carted (token 2) in their last 4 events; others mostly view (token 1). */
+function synthetic(n: number, seed: number): Sequences {
+  const rng = mulberry32(seed);
+  const tokens = new Int32Array(n * T);
+  const numeric = new Float32Array(n * T * 2);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const len = 3 + Math.floor(rng() * (T - 3));
+    const y = rng() < 0.3 ? 1 : 0;
+    labels[i] = y;
+    for (let t = T - len; t < T; t++) {
+      const cart = y ? t >= T - 4 && rng() < 0.6 : rng() < 0.05;
+      tokens[i * T + t] = cart ? 2 : 1;
+      numeric[(i * T + t) * 2] = rng();
+    }
+  }
+  return { ids: Array.from({ length: n }, (_, i) => `u${i}`), labels, tokens, numeric, length: T };
+}
+
+const params = { units: 16, layers: 1, embeddingDim: 4, epochs: 4, batchSize: 128, learningRate: 0.01, patience: 3 };
+
+describe('LSTM', { timeout: 300_000 }, () => {
+  it('picks a backend once and says which', async () => {
+    const b = await selectBackend();
+    assert.ok(['tensorflow', 'wasm', 'cpu'].includes(b.backend));
+    assert.equal(tf.getBackend(), b.backend);
+    assert.equal(await selectBackend(), b);
+  });
+
+  it('learns a sequence pattern, without leaking tensors', async () => {
+    await selectBackend();
+    const s = synthetic(2000, 1);
+    const before = tf.memory().numTensors;
+    const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: tempDir('fc-lstm-'), params, seed: 7, trainRows: Uint32Array.from({ length: 1600 }, (_, i) => i) });
+    assert.equal(tf.memory().numTensors, before, 'every tensor made during training was disposed');
+    const { model } = await (await import('../../../ml/lstm')).loadLstm(r.modelDir);
+    const test = Uint32Array.from({ length: 400 }, (_, i) => 1600 + i);
+    const auc = rocAuc(Array.from(test, (i) => s.labels[i]), predictSequences(model, s, test));
+    model.dispose();
+    assert.ok(auc > 0.8, `held-out AUC ${auc}`);
+    assert.ok(r.seqPerSecond > 0 && r.bestValAuc > 0.75);
+  });
+
+  it('resumes from its checkpoint after an interruption instead of starting over', async () => {
+    const s = synthetic(800, 2);
+    const out = tempDir('fc-lstm-resume-');
+    const ac = new AbortController();
+    await assert.rejects(trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 3 }, seed: 3, signal: ac.signal, onEpoch: () => ac.abort() }), /cancelled/);
+    const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 3 }, seed: 3 });
+    assert.equal(r.resumedFromEpoch, 1);
+    assert.deepEqual(r.history.map((h) => h.epoch), [1, 2, 3]);
+  });
+
+  it('saves and loads with identical scores', async () => {
+    const s = synthetic(200, 4);
+    const m = createLstmModel(params, 3, T, 5);
+    const dir = join(tempDir('fc-lstm-save-'), 'm');
+    const before = predictSequences(m, s);
+    await saveModel(m, dir);
+    const loaded = await loadModel(dir);
+    assert.deepEqual(Array.from(predictSequences(loaded, s)), Array.from(before));
+    m.dispose();
+    loaded.dispose();
+  });
+});
