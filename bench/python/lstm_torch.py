@@ -1,0 +1,44 @@
+"""PyTorch CPU reference for `npm run bench -- lstm`. Mode `throughput`: sequences/s training an LSTM of the given
+shape on random data. Mode `auc`: the same model shape as ours on a sequences.parquet (one-hot tokens + 2 numeric
+inputs per step), trained on the given rows, held-out ROC AUC on the others. Prints one JSON line."""
+import json, sys, time
+import numpy as np, torch
+from torch import nn
+torch.set_num_threads(2); torch.manual_seed(0)
+
+class Net(nn.Module):
+    def __init__(self, inputs, units):
+        super().__init__(); self.lstm = nn.LSTM(inputs, units, batch_first=True); self.out = nn.Linear(units, 1)
+    def forward(self, x):
+        h, _ = self.lstm(x); return torch.sigmoid(self.out(h[:, -1, :])).squeeze(-1)
+
+def train(model, x, y, epochs, batch, lr, w1=1.0):
+    opt = torch.optim.Adam(model.parameters(), lr=lr); n = len(x); seen = 0; t = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for b in range(0, n, batch):
+            idx = perm[b:b + batch]; p = model(x[idx]); yy = y[idx]
+            loss = nn.functional.binary_cross_entropy(p, yy, weight=torch.where(yy > 0, w1, 1.0))
+            opt.zero_grad(); loss.backward(); opt.step(); seen += len(idx)
+    return seen / (time.perf_counter() - t)
+
+spec = json.load(open(sys.argv[1]))
+if spec["mode"] == "throughput":
+    T, F, U, N = spec["T"], spec["inputs"], spec["units"], spec["n"]
+    x = torch.randn(N, T, F); y = (torch.rand(N) < 0.3).float(); m = Net(F, U)
+    train(m, x[:256], y[:256], 1, 256, 1e-3)
+    print(json.dumps({"seq_per_s": train(m, x, y, spec["epochs"], spec["batch"], 1e-3), "torch": torch.__version__}))
+else:
+    import pyarrow.parquet as pq
+    from sklearn.metrics import roc_auc_score
+    t = pq.read_table(spec["file"]).to_pydict(); V = spec["vocab"]
+    tok = np.array(t["tokens"]); gaps = np.array(t["gaps"], dtype=np.float32); rev = np.array(t["revenue"], dtype=np.float32)
+    X = np.zeros(tok.shape + (V + 2,), dtype=np.float32)
+    for v in range(1, V + 1): X[..., v - 1] = tok == v
+    X[..., V] = gaps; X[..., V + 1] = rev
+    y = np.array([l or 0 for l in t["label"]], dtype=np.float32)
+    train_idx = np.array(spec["train"]); test_idx = np.array(spec["test"])
+    pos = y[train_idx].mean(); m = Net(V + 2, spec["units"])
+    sps = train(m, torch.tensor(X[train_idx]), torch.tensor(y[train_idx]), spec["epochs"], spec["batch"], spec["lr"], w1=(1 - pos) / max(pos, 1e-6))
+    with torch.no_grad(): p = m(torch.tensor(X[test_idx])).numpy()
+    print(json.dumps({"roc_auc": roc_auc_score(y[test_idx], p), "seq_per_s": sps, "torch": torch.__version__}))
