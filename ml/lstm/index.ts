@@ -13,7 +13,7 @@ import type { LstmParams } from '../../pipelines/schema/model';
 import { writeFileAtomic, writeJsonAtomic } from '../../infra/atomic';
 import { quoteLiteral } from '../../warehouse/db';
 import { rocAuc } from '../metrics';
-import { mulberry32, shuffle } from '../random';
+import { deriveSeed, mulberry32, shuffle } from '../random';
 import { selectBackend } from '../tf-backend';
 
 export interface Sequences {
@@ -59,18 +59,20 @@ export async function readSequences(conn: DuckDBConnection, file: string): Promi
  */
 export function createLstmModel(p: LstmParams, vocabSize: number, T: number, seed: number): tf.LayersModel {
   const model = tf.sequential();
-  model.add(tf.layers.masking({ maskValue: 0, inputShape: [T, vocabSize + 2] }));
+  // Fixed layer names: a resumed model (another process, or later in this one) names its weights the same.
+  model.add(tf.layers.masking({ maskValue: 0, inputShape: [T, vocabSize + 2], name: 'padding_mask' }));
   for (let l = 0; l < p.layers; l++) {
     model.add(
       tf.layers.lstm({
         units: p.units,
+        name: `lstm_${l}`,
         returnSequences: l < p.layers - 1,
         kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 + l }),
         recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 11 + l }),
       }),
     );
   }
-  model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) }));
+  model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', name: 'conversion', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) }));
   model.compile({ optimizer: tf.train.adam(p.learningRate), loss: 'binaryCrossentropy' });
   return model;
 }
@@ -125,6 +127,22 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }));
 }
 
+/** Adam's step count and moment estimates, so a resumed run continues the same optimisation. */
+async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void> {
+  const weights = await model.optimizer.getWeights();
+  const out = await Promise.all(weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })));
+  tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a fresh scalar each call
+  writeJsonAtomic(file, out);
+}
+
+async function restoreOptimizer(model: tf.LayersModel, file: string): Promise<void> {
+  if (!existsSync(file)) return;
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as { name: string; shape: number[]; data: number[] }[];
+  const tensors = saved.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape) }));
+  await model.optimizer.setWeights(tensors);
+  tf.dispose(tensors.map((t) => t.tensor)); // setWeights keeps its own copies as variables
+}
+
 export interface LstmTrainResult {
   backend: string;
   epochs: number;
@@ -168,6 +186,7 @@ export async function trainLstm(opts: {
     const saved = await loadModel(ckpt);
     model.setWeights(saved.getWeights());
     saved.dispose();
+    await restoreOptimizer(model, join(ckpt, 'optimizer.json'));
   }
   const history = state?.history ?? [];
   let bestValAuc = state?.bestValAuc ?? -Infinity;
@@ -177,7 +196,8 @@ export async function trainLstm(opts: {
   const started = performance.now();
   for (let epoch = startEpoch + 1; epoch <= p.epochs; epoch++) {
     if (opts.signal?.aborted) throw new Error('training cancelled');
-    shuffle(train, rng);
+    // Each epoch's order comes from (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
+    shuffle(train, mulberry32(deriveSeed(opts.seed, epoch)));
     let lossSum = 0;
     let batches = 0;
     for (let b = 0; b < train.length; b += p.batchSize) {
@@ -199,6 +219,7 @@ export async function trainLstm(opts: {
       await saveModel(model, join(opts.outDir, 'best'));
     }
     await saveModel(model, ckpt);
+    await saveOptimizer(model, join(ckpt, 'optimizer.json'));
     writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history });
     opts.onEpoch?.({ epoch, epochs: p.epochs, loss: lossSum / Math.max(1, batches), valAuc });
     if (epoch - bestEpoch >= p.patience && p.patience > 0) break; // early stopping on validation AUC
