@@ -7,15 +7,42 @@ import { EXIT, UsageError } from './cli/format';
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
 const COMMANDS: Record<string, Command> = {
-  run: { summary: 'run the pipeline once (extract → features → train → publish → score → export)', load: async () => (await import('./cli/run')).runCommand },
-  up: { summary: 'start the embedded Temporal server + a worker and keep them running (for schedules)', load: async () => (await import('./cli/up')).upCommand },
-  extract: { summary: 'load a pipeline\'s sources into DuckDB and print the row accounting', load: async () => (await import('./cli/extract')).extractCommand },
-  features: { summary: 'write the feature table at a cutoff (Parquet or CSV)', load: async () => (await import('./cli/features')).featuresCommand },
-  generate: { summary: 'generate synthetic events (calibrated to RetailRocket)', load: async () => (await import('./cli/generate')).generateCommand },
-  evaluate: { summary: 'cross-validate a model on any feature table you bring', load: async () => (await import('./cli/evaluate')).evaluateCommand },
-  models: { summary: 'list, show, promote and roll back model versions', load: async () => (await import('./cli/models')).modelsCommand },
-  schedule: { summary: 'create, list, describe, update, pause, unpause, trigger, delete retrain schedules', load: async () => (await import('./cli/schedule')).scheduleCommand },
-  backfill: { summary: 'run the pipeline for each past cutoff in a range', load: async () => (await import('./cli/backfill')).backfillCommand },
+  run: {
+    summary: 'run the pipeline once (extract → features → train → publish → score → export)',
+    load: async () => (await import('./cli/run')).runCommand,
+  },
+  up: {
+    summary: 'start the embedded Temporal server + a worker and keep them running (for schedules)',
+    load: async () => (await import('./cli/up')).upCommand,
+  },
+  extract: {
+    summary: "load a pipeline's sources into DuckDB and print the row accounting",
+    load: async () => (await import('./cli/extract')).extractCommand,
+  },
+  features: {
+    summary: 'write the feature table at a cutoff (Parquet or CSV)',
+    load: async () => (await import('./cli/features')).featuresCommand,
+  },
+  generate: {
+    summary: 'generate synthetic events (calibrated to RetailRocket)',
+    load: async () => (await import('./cli/generate')).generateCommand,
+  },
+  evaluate: {
+    summary: 'cross-validate a model on any feature table you bring',
+    load: async () => (await import('./cli/evaluate')).evaluateCommand,
+  },
+  models: {
+    summary: 'list, show, promote and roll back model versions',
+    load: async () => (await import('./cli/models')).modelsCommand,
+  },
+  schedule: {
+    summary: 'create, list, describe, update, pause, unpause, trigger, delete retrain schedules',
+    load: async () => (await import('./cli/schedule')).scheduleCommand,
+  },
+  backfill: {
+    summary: 'run the pipeline for each past cutoff in a range',
+    load: async () => (await import('./cli/backfill')).backfillCommand,
+  },
   status: { summary: 'show the live progress of a run', load: async () => (await import('./cli/runs')).statusCommand },
   runs: { summary: 'list recent runs', load: async () => (await import('./cli/runs')).runsCommand },
   cancel: { summary: 'cancel a run cleanly', load: async () => (await import('./cli/runs')).cancelCommand },

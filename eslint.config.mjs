@@ -2,10 +2,34 @@
 // deterministic, so Node built-ins (fs, crypto, timers with side effects…) are banned under workflows/.
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['fs', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'worker_threads', 'stream', 'zlib'];
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'crypto',
+  'http',
+  'https',
+  'net',
+  'worker_threads',
+  'stream',
+  'zlib',
+];
 
 export default tseslint.config(
-  { ignores: ['dist*/**', 'bench/.venv/**', 'bench/.cache/**', 'node_modules/**', '.tools/**', '.funnelcast/**', 'bench/results/**', 'eslint.config.mjs', 'bin/**'] },
+  {
+    ignores: [
+      'dist*/**',
+      'bench/.venv/**',
+      'bench/.cache/**',
+      'node_modules/**',
+      '.tools/**',
+      '.funnelcast/**',
+      'bench/results/**',
+      'eslint.config.mjs',
+      'bin/**',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -24,7 +48,15 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'it', 'test', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
       ],
     },
   },
@@ -33,7 +65,11 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { paths: nodeBuiltins.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'Workflows must be deterministic: no Node built-ins.' })) },
+        {
+          paths: nodeBuiltins
+            .flatMap((m) => [m, `node:${m}`])
+            .map((name) => ({ name, message: 'Workflows must be deterministic: no Node built-ins.' })),
+        },
       ],
     },
   },

@@ -24,26 +24,40 @@ export async function createWorker(s: WorkerSettings): Promise<Worker> {
     taskQueue: s.taskQueue ?? TASK_QUEUE,
     workflowsPath: require.resolve('./workflows'),
     activities: createActivities(),
-    maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
+    maxConcurrentActivityTaskExecutions:
+      s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
     ...(s.identity ? { identity: s.identity } : {}),
   };
   return Worker.create(options);
 }
 
-async function main() {
+/**
+ * Runs a worker against TEMPORAL_ADDRESS or the embedded dev server (started if needed) until SIGINT/SIGTERM.
+ * `banner` receives the server so callers can say where things are.
+ */
+export async function runWorkerUntilStopped(
+  banner: (server: { address: string; uiUrl: string }) => string,
+): Promise<void> {
   const server = await ensureServer();
   const connection = await NativeConnection.connect({ address: server.address });
   const worker = await createWorker({ connection });
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  process.stderr.write(`funnelcast worker on ${server.address}, task queue "${TASK_QUEUE}"${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`);
+  process.stderr.write(banner(server));
   try {
     await worker.run();
   } finally {
     await connection.close();
     await server.stop();
   }
+}
+
+async function main() {
+  await runWorkerUntilStopped(
+    (server) =>
+      `funnelcast worker on ${server.address}, task queue "${TASK_QUEUE}"${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`,
+  );
 }
 
 if (require.main === module) {

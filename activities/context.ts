@@ -31,7 +31,12 @@ export async function failFastOnBadInput<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof PipelineDefinitionError || e instanceof ZodError || e instanceof InputError || (e as Error)?.name === 'InputError') {
+    if (
+      e instanceof PipelineDefinitionError ||
+      e instanceof ZodError ||
+      e instanceof InputError ||
+      (e as Error)?.name === 'InputError'
+    ) {
       throw ApplicationFailure.nonRetryable((e as Error).message, (e as Error).name);
     }
     throw e;

@@ -26,13 +26,20 @@ export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: st
     let cutoff: Date;
     if (input.cutoff) {
       cutoff = new Date(input.cutoff);
-      if (Number.isNaN(cutoff.getTime())) throw new InputError(`cutoff "${input.cutoff}" is not an ISO date (e.g. 2024-03-01 or 2024-03-01T00:00:00Z)`);
+      if (Number.isNaN(cutoff.getTime()))
+        throw new InputError(`cutoff "${input.cutoff}" is not an ISO date (e.g. 2024-03-01 or 2024-03-01T00:00:00Z)`);
     } else {
       cutoff = await withDuckDB(paths.warehouse(def.name), (conn) => defaultCutoff(conn, def));
     }
     const iso = cutoff.toISOString();
     const runId = runIdFor(def.name, iso);
     const trainingCutoff = new Date(cutoff.getTime() - durationMs(def.label.horizon)).toISOString();
-    return { cutoff: iso, trainingCutoff, horizonMs: durationMs(def.label.horizon), runId, runDir: paths.runDir(def.name, runId) };
+    return {
+      cutoff: iso,
+      trainingCutoff,
+      horizonMs: durationMs(def.label.horizon),
+      runId,
+      runDir: paths.runDir(def.name, runId),
+    };
   });
 }

@@ -15,7 +15,8 @@ export function parseFaults(spec: string | undefined): Fault[] {
   if (!spec) return [];
   return spec.split(',').map((part) => {
     const [activity, mode, n] = part.trim().split(':');
-    if (mode !== 'transient' && mode !== 'permanent') throw new Error(`FUNNELCAST_FAULTS: "${part}" must be activity:transient[:n] or activity:permanent`);
+    if (mode !== 'transient' && mode !== 'permanent')
+      throw new Error(`FUNNELCAST_FAULTS: "${part}" must be activity:transient[:n] or activity:permanent`);
     return { activity, mode, attempts: Number(n ?? 1) };
   });
 }
@@ -27,8 +28,13 @@ export function withFaults<T extends Record<string, (...args: never[]) => Promis
       const fault = parseFaults(process.env.FUNNELCAST_FAULTS).find((f) => f.activity === name);
       if (fault) {
         const attempt = Context.current().info.attempt;
-        if (fault.mode === 'permanent') throw ApplicationFailure.nonRetryable(`injected permanent failure in ${name}`, 'InjectedFault');
-        if (attempt <= fault.attempts) throw ApplicationFailure.retryable(`injected transient failure in ${name} (attempt ${attempt})`, 'InjectedFault');
+        if (fault.mode === 'permanent')
+          throw ApplicationFailure.nonRetryable(`injected permanent failure in ${name}`, 'InjectedFault');
+        if (attempt <= fault.attempts)
+          throw ApplicationFailure.retryable(
+            `injected transient failure in ${name} (attempt ${attempt})`,
+            'InjectedFault',
+          );
       }
       return fn(...args);
     };

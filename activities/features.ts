@@ -8,12 +8,19 @@ import { failFastOnBadInput, withHeartbeat } from './context';
 import { writeJsonAtomic } from '../infra/atomic';
 
 /** Point-in-time features, labels and sequences at the cutoff, written as Parquet under the run folder. */
-export async function buildFeatures(input: { loaded: LoadedPipeline; cutoff: string; runDir: string; folder?: string }): Promise<FeatureRef> {
+export async function buildFeatures(input: {
+  loaded: LoadedPipeline;
+  cutoff: string;
+  runDir: string;
+  folder?: string;
+}): Promise<FeatureRef> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
     const outDir = ensureDir(join(input.runDir, input.folder ?? 'features'));
     const r = await withHeartbeat(
-      withDuckDB(paths.warehouse(def.name), (conn) => buildFeatureTables(conn, def, { cutoff: new Date(input.cutoff), outDir })),
+      withDuckDB(paths.warehouse(def.name), (conn) =>
+        buildFeatureTables(conn, def, { cutoff: new Date(input.cutoff), outDir }),
+      ),
       () => ({ step: 'features' }),
     );
     const funnelPath = join(outDir, 'funnel.json');

@@ -24,13 +24,21 @@ export async function finishRun(input: {
   let curves = null;
   if (input.trained.predictionsPath) {
     curves = await withDuckDB(':memory:', async (conn) => {
-      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, { p: input.trained.predictionsPath! });
+      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, {
+        p: input.trained.predictionsPath!,
+      });
       const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
       return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
     });
   }
-  const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as { engine: string; payload: { importances?: number[] }; featureNames: string[] };
-  const importances = (model.payload.importances ?? []).map((v, j) => ({ name: model.featureNames[j], importance: v })).sort((a, b) => b.importance - a.importance);
+  const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as {
+    engine: string;
+    payload: { importances?: number[] };
+    featureNames: string[];
+  };
+  const importances = (model.payload.importances ?? [])
+    .map((v, j) => ({ name: model.featureNames[j], importance: v }))
+    .sort((a, b) => b.importance - a.importance);
   const reportPath = join(s.runDir, 'report.html');
   await writeRunReport(reportPath, {
     pipeline: s.pipeline,
@@ -41,17 +49,38 @@ export async function finishRun(input: {
     modelVersion: s.publish?.version ?? null,
     engine: s.model.engine,
     backend: s.model.backend,
-    counts: { read: s.extract.read, loaded: s.extract.loaded, duplicates: s.extract.duplicates, quarantined: s.extract.quarantined, users: s.features.users, labelRate: s.features.labelRate },
+    counts: {
+      read: s.extract.read,
+      loaded: s.extract.loaded,
+      duplicates: s.extract.duplicates,
+      quarantined: s.extract.quarantined,
+      users: s.features.users,
+      labelRate: s.features.labelRate,
+    },
     metrics: { holdout: s.model.holdout, cv: s.model.cv, baselines: s.model.baselines },
     curves,
     importances,
     funnel: input.features.funnel,
-    champion: s.publish ? { decision: s.publish.decision, reason: s.publish.reason, version: s.publish.champion } : null,
+    champion: s.publish
+      ? { decision: s.publish.decision, reason: s.publish.reason, version: s.publish.champion }
+      : null,
     marketer: input.marketer,
-    lineage: { pipeline: input.loaded.file, pipelineSha256: input.loaded.hash, cutoff: s.cutoff, horizon: s.horizon, warehouse: s.extract.database, modelVersion: s.publish?.versionDir ?? null },
+    lineage: {
+      pipeline: input.loaded.file,
+      pipelineSha256: input.loaded.hash,
+      cutoff: s.cutoff,
+      horizon: s.horizon,
+      warehouse: s.extract.database,
+      modelVersion: s.publish?.versionDir ?? null,
+    },
   });
   const seconds = (Date.now() - Date.parse(input.startedAt)) / 1000;
-  const final: RunSummary = { ...s, reportPath, manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null, seconds };
+  const final: RunSummary = {
+    ...s,
+    reportPath,
+    manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null,
+    seconds,
+  };
   writeJsonAtomic(join(s.runDir, RUN_FILE), final);
   return final;
 }

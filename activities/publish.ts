@@ -17,7 +17,12 @@ export function codeVersion(): string {
   const root = projectRoot();
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
   try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
     return `${pkg}+${rev}`;
   } catch {
     return pkg;
@@ -48,15 +53,27 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
     const registry = new ModelRegistry(paths.registry(def.name));
     const metric = def.registry.primaryMetric;
     const primary = input.trained.metrics?.[metric];
-    if (primary == null || !Number.isFinite(primary)) throw new InputError(`the trained model has no ${metric} on its held-out users (too few of one class?): add data, lengthen the horizon or raise model.holdout`);
+    if (primary == null || !Number.isFinite(primary))
+      throw new InputError(
+        `the trained model has no ${metric} on its held-out users (too few of one class?): add data, lengthen the horizon or raise model.holdout`,
+      );
 
     const champ = registry.champion();
     let championValue: number | null = null;
     if (champ && input.trained.predictionsPath) {
       championValue = await withDuckDB(':memory:', async (conn) => {
-        const model = deserializeClassifier(JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')));
-        const table = await readFeatureTable(conn, input.features.featuresPath, { label: 'label', idColumn: 'user_id' });
-        const holdout = new Set((await conn.runAndReadAll(`SELECT user_id FROM read_parquet($p)`, { p: input.trained.predictionsPath! })).getRows().map((r) => String(r[0])));
+        const model = deserializeClassifier(
+          JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
+        );
+        const table = await readFeatureTable(conn, input.features.featuresPath, {
+          label: 'label',
+          idColumn: 'user_id',
+        });
+        const holdout = new Set(
+          (await conn.runAndReadAll(`SELECT user_id FROM read_parquet($p)`, { p: input.trained.predictionsPath! }))
+            .getRows()
+            .map((r) => String(r[0])),
+        );
         const idx = table.ids.flatMap((id, i) => (holdout.has(id) ? [i] : []));
         try {
           const { selectRows, selectLabels } = await import('../ml/classifier');
@@ -69,7 +86,13 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       });
     }
     const sources = await withDuckDB(input.extract.database, async (conn) =>
-      (await conn.runAndReadAll(`SELECT source, file, size, sha256, rows_read, loaded, CAST(loaded_at AS VARCHAR) FROM source_files ORDER BY loaded_at, file`)).getRowObjects().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]))),
+      (
+        await conn.runAndReadAll(
+          `SELECT source, file, size, sha256, rows_read, loaded, CAST(loaded_at AS VARCHAR) FROM source_files ORDER BY loaded_at, file`,
+        )
+      )
+        .getRowObjects()
+        .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]))),
     );
     const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8'));
     const files = [
@@ -77,7 +100,8 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       { name: 'features.json', from: join(input.features.featuresPath, '..', 'schema.json') },
       { name: 'funnel.json', from: input.features.funnelPath },
     ];
-    if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath)) files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
+    if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath))
+      files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
     const importance = input.trained.modelPath.replace(/\.model\.json$/, '.importance.json');
     if (existsSync(importance)) files.push({ name: 'importance.json', from: importance });
     const r = await registry.publish({
@@ -86,8 +110,20 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       info: {
         engine: input.trained.engine,
         primaryMetric: metric,
-        metrics: { holdout: input.trained.metrics, cv: input.cv, baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })), championOnSameRows: championValue },
-        params: { engine: input.trained.engine, seed: def.model.seed, holdout: def.model.holdout, forest: def.model.forest, logistic: def.model.logistic, backend: input.trained.backend ?? null },
+        metrics: {
+          holdout: input.trained.metrics,
+          cv: input.cv,
+          baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
+          championOnSameRows: championValue,
+        },
+        params: {
+          engine: input.trained.engine,
+          seed: def.model.seed,
+          holdout: def.model.holdout,
+          forest: def.model.forest,
+          logistic: def.model.logistic,
+          backend: input.trained.backend ?? null,
+        },
         featureNames: model.featureNames ?? input.features.featureNames,
         lineage: {
           pipeline: def.name,
@@ -106,6 +142,12 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       championValue,
       tolerance: def.registry.tolerance,
     });
-    return { version: r.version, versionDir: r.versionDir, decision: r.decision, reason: r.reason, champion: r.champion };
+    return {
+      version: r.version,
+      versionDir: r.versionDir,
+      decision: r.decision,
+      reason: r.reason,
+      champion: r.champion,
+    };
   });
 }

@@ -23,7 +23,13 @@ export interface ScoreResult {
  * batches, and writes scores.parquet (user_id, propensity, model_version) and reasons.parquet (top 3 features
  * that pushed each user's score up).
  */
-export async function scoreUsers(input: { loaded: LoadedPipeline; runDir: string; features: FeatureRef; versionDir: string; version: string }): Promise<ScoreResult> {
+export async function scoreUsers(input: {
+  loaded: LoadedPipeline;
+  runDir: string;
+  features: FeatureRef;
+  versionDir: string;
+  version: string;
+}): Promise<ScoreResult> {
   return failFastOnBadInput(async () => {
     const started = performance.now();
     const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
@@ -35,7 +41,9 @@ export async function scoreUsers(input: { loaded: LoadedPipeline; runDir: string
       const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
       const batch = 50_000;
       const p = new Float64Array(t.x.nRows);
-      const r1: string[] = [], r2: string[] = [], r3: string[] = [];
+      const r1: string[] = [],
+        r2: string[] = [],
+        r3: string[] = [];
       const { selectRows } = await import('../ml/classifier');
       for (let s = 0; s < t.x.nRows; s += batch) {
         const idx = Array.from({ length: Math.min(batch, t.x.nRows - s) }, (_, k) => s + k);
@@ -62,7 +70,13 @@ export async function scoreUsers(input: { loaded: LoadedPipeline; runDir: string
         { name: 'reason_2', type: 'VARCHAR', values: r2 },
         { name: 'reason_3', type: 'VARCHAR', values: r3 },
       ]);
-      return { scoresPath, reasonsPath, users: t.x.nRows, modelVersion: version, seconds: (performance.now() - started) / 1000 };
+      return {
+        scoresPath,
+        reasonsPath,
+        users: t.x.nRows,
+        modelVersion: version,
+        seconds: (performance.now() - started) / 1000,
+      };
     });
   });
 }

@@ -25,7 +25,11 @@ export interface SegmentsRef {
 function previousRunDir(runDir: string): string | undefined {
   const parent = dirname(runDir);
   const me = runDir.slice(parent.length + 1);
-  const earlier = existsSync(parent) ? readdirSync(parent).filter((d) => d < me && existsSync(join(parent, d, 'segments.parquet'))).sort() : [];
+  const earlier = existsSync(parent)
+    ? readdirSync(parent)
+        .filter((d) => d < me && existsSync(join(parent, d, 'segments.parquet')))
+        .sort()
+    : [];
   return earlier.length ? join(parent, earlier[earlier.length - 1]) : undefined;
 }
 
@@ -61,10 +65,22 @@ export async function buildSegments(input: {
     return {
       segmentsPath: r.segmentsPath,
       manifestPath: r.manifestPath,
-      exports: r.campaigns.map((c) => ({ campaign: c.name, action: c.action, rows: c.rows, expectedConversions: c.expectedConversions, csvPath: c.csvPath, parquetPath: c.parquetPath })),
+      exports: r.campaigns.map((c) => ({
+        campaign: c.name,
+        action: c.action,
+        rows: c.rows,
+        expectedConversions: c.expectedConversions,
+        csvPath: c.csvPath,
+        parquetPath: c.parquetPath,
+      })),
       marketer: {
         segmentSizes: r.segmentSizes,
-        campaigns: r.campaigns.map((c) => ({ name: c.name, action: c.action, rows: c.rows, expectedConversions: c.expectedConversions })),
+        campaigns: r.campaigns.map((c) => ({
+          name: c.name,
+          action: c.action,
+          rows: c.rows,
+          expectedConversions: c.expectedConversions,
+        })),
         sampleRows: r.sampleRows,
         clusters: r.clusters.descriptions,
         changeReport: r.changeReport,

@@ -42,7 +42,8 @@ function holdout(ids: string[], y: Uint8Array, fraction: number, seed: number) {
   return pos > 0 && pos < byUser.test.length ? byUser : holdoutSplit(y, fraction, seed);
 }
 
-const splitName = (s: Split) => (s.kind === 'holdout' ? 'holdout' : s.kind === 'time' ? `time${s.i + 1}of${s.k}` : `fold${s.i + 1}of${s.k}`);
+const splitName = (s: Split) =>
+  s.kind === 'holdout' ? 'holdout' : s.kind === 'time' ? `time${s.i + 1}of${s.k}` : `fold${s.i + 1}of${s.k}`;
 
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
   if (engine === 'forest') return model.forest;
@@ -60,16 +61,24 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
     const name = `${input.engine}-${splitName(input.split)}`;
     const dir = ensureDir(join(input.runDir, 'models'));
     const resultFile = join(dir, `${name}.result.json`);
-    if (existsSync(resultFile)) return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
+    if (existsSync(resultFile))
+      return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
 
     return withDuckDB(':memory:', async (conn) => {
       const s = input.split;
       const seed = input.model.seed;
       // A time fold stacks the two cutoffs' tables: rows of the earlier one train, rows of the later one validate.
-      const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, { label: 'label', idColumn: 'user_id' });
+      const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, {
+        label: 'label',
+        idColumn: 'user_id',
+      });
       let timeSplit: { train: Uint32Array; test: Uint32Array } | null = null;
       if (s.kind === 'time') {
-        const valid = await readFeatureTable(conn, s.validFeaturesPath, { label: 'label', idColumn: 'user_id', encoding: table.encoding });
+        const valid = await readFeatureTable(conn, s.validFeaturesPath, {
+          label: 'label',
+          idColumn: 'user_id',
+          encoding: table.encoding,
+        });
         const n = table.x.nRows;
         const m = valid.x.nRows;
         table.x = {
@@ -87,10 +96,17 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
         y2.set(valid.y!, n);
         table.y = y2;
         table.ids = [...table.ids, ...valid.ids];
-        timeSplit = { train: Uint32Array.from({ length: n }, (_, i) => i), test: Uint32Array.from({ length: m }, (_, i) => n + i) };
+        timeSplit = {
+          train: Uint32Array.from({ length: n }, (_, i) => i),
+          test: Uint32Array.from({ length: m }, (_, i) => n + i),
+        };
       }
       const y = table.y!;
-      const { train, test } = timeSplit ?? (s.kind === 'holdout' ? holdout(table.ids, y, input.model.holdout, seed) : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
+      const { train, test } =
+        timeSplit ??
+        (s.kind === 'holdout'
+          ? holdout(table.ids, y, input.model.holdout, seed)
+          : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
       const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
       const started = performance.now();
       const checkpointDir = join(dir, `${name}.checkpoint`);
@@ -108,7 +124,11 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
 
       if (s.kind === 'holdout') {
         // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
-        writeJsonAtomic(join(dir, `${name}.importance.json`), { metric: 'roc_auc', permutation: permutationImportance(clf, xTest, yTest, { seed }), engine: clf.featureImportances() });
+        writeJsonAtomic(join(dir, `${name}.importance.json`), {
+          metric: 'roc_auc',
+          permutation: permutationImportance(clf, xTest, yTest, { seed }),
+          engine: clf.featureImportances(),
+        });
       }
       const modelPath = join(dir, `${name}.model.json`);
       writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }));
@@ -139,7 +159,10 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
 
 /** Keeps the scalar metrics (curves and tables stay in the files the report reads). */
 function scalarMetrics(m: Record<string, unknown>): Record<string, number> {
-  return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'number' && Number.isFinite(v))) as Record<string, number>;
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'number' && Number.isFinite(v))) as Record<
+    string,
+    number
+  >;
 }
 
 export async function summariseFolds(input: { strategy: string; results: TrainResult[] }): Promise<CvSummary> {

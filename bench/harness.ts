@@ -33,9 +33,13 @@ export interface SuiteResult {
   notes: string[];
 }
 
-const fmt = (v: number | null) => (v == null ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
+const fmt = (v: number | null) =>
+  v == null ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3);
 
-export function writeResults(result: SuiteResult, dir = join(process.cwd(), 'bench', 'results')): { json: string; md: string } {
+export function writeResults(
+  result: SuiteResult,
+  dir = join(process.cwd(), 'bench', 'results'),
+): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, `${result.suite}.json`);
   const md = join(dir, `${result.suite}.md`);

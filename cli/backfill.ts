@@ -30,12 +30,14 @@ const MAX_CUTOFFS = 500;
 export function expandCutoffs(from: string, to: string, every: string): string[] {
   const start = new Date(from);
   const end = new Date(to);
-  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime())) throw new UsageError('--from and --to must be ISO dates, e.g. 2024-01-01');
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()))
+    throw new UsageError('--from and --to must be ISO dates, e.g. 2024-01-01');
   if (end < start) throw new UsageError('--to is before --from');
   const step = durationMs(every);
   if (step <= 0) throw new UsageError('--every must be positive');
   const n = Math.floor((end.getTime() - start.getTime()) / step) + 1;
-  if (n > MAX_CUTOFFS) throw new UsageError(`that is ${n} cutoffs; at most ${MAX_CUTOFFS} per backfill (use a larger --every)`);
+  if (n > MAX_CUTOFFS)
+    throw new UsageError(`that is ${n} cutoffs; at most ${MAX_CUTOFFS} per backfill (use a larger --every)`);
   return Array.from({ length: n }, (_, i) => new Date(start.getTime() + i * step).toISOString());
 }
 
@@ -58,9 +60,11 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     print(BACKFILL_HELP);
     return EXIT.ok;
   }
-  if (!values.pipeline || !values.from || !values.to || !values.every) throw new UsageError(`--pipeline, --from, --to and --every are required\n\n${BACKFILL_HELP}`);
+  if (!values.pipeline || !values.from || !values.to || !values.every)
+    throw new UsageError(`--pipeline, --from, --to and --every are required\n\n${BACKFILL_HELP}`);
   const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) throw new UsageError('--concurrency must be an integer from 1 to 16');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16)
+    throw new UsageError('--concurrency must be an integer from 1 to 16');
   const loaded = loadPipeline(values.pipeline);
   const cutoffs = expandCutoffs(values.from, values.to, values.every);
   const input: BackfillInput = { pipeline: loaded.file, cutoffs, concurrency, trainOnly: values['train-only'] };
@@ -70,9 +74,13 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     if (values['via-schedule']) {
       const handle = client.schedule.getHandle(scheduleIdFor(loaded.definition.name));
       await handle.backfill({ start: new Date(values.from!), end: new Date(values.to!), overlap: 'BUFFER_ALL' });
-      process.stderr.write(`Asked schedule ${scheduleIdFor(loaded.definition.name)} to backfill ${values.from} … ${values.to}.\n`);
+      process.stderr.write(
+        `Asked schedule ${scheduleIdFor(loaded.definition.name)} to backfill ${values.from} … ${values.to}.\n`,
+      );
     }
-    process.stderr.write(`Backfilling ${cutoffs.length} cutoffs of ${loaded.definition.name} (${workflowId}), ${concurrency} at a time…\n`);
+    process.stderr.write(
+      `Backfilling ${cutoffs.length} cutoffs of ${loaded.definition.name} (${workflowId}), ${concurrency} at a time…\n`,
+    );
     const rows = (await client.workflow.execute('backfillWorkflow', {
       taskQueue: TASK_QUEUE,
       workflowId,
@@ -85,7 +93,15 @@ export async function backfillCommand(argv: string[]): Promise<number> {
       print(
         table(
           ['cutoff', 'status', 'users', 'label rate', 'ROC AUC', 'PR AUC', 'model'],
-          rows.map((r) => [r.cutoff, r.status, int(r.users), pct(r.labelRate), num(r.rocAuc), num(r.prAuc), r.modelVersion ?? r.error ?? '—']),
+          rows.map((r) => [
+            r.cutoff,
+            r.status,
+            int(r.users),
+            pct(r.labelRate),
+            num(r.rocAuc),
+            num(r.prAuc),
+            r.modelVersion ?? r.error ?? '—',
+          ]),
         ) + '\n',
       );
     return rows.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;

@@ -25,7 +25,13 @@ Examples:
   funnelcast evaluate --data churn.csv --label churned --model lr --strategy time --time-column signup_ts
 `;
 
-const ENGINES: Record<string, TabularEngine> = { forest: 'forest', rf: 'forest', logistic: 'logistic', lr: 'logistic', mlrf: 'mlrf' };
+const ENGINES: Record<string, TabularEngine> = {
+  forest: 'forest',
+  rf: 'forest',
+  logistic: 'logistic',
+  lr: 'logistic',
+  mlrf: 'mlrf',
+};
 
 export async function evaluateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -56,17 +62,25 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
   if (!['kfold', 'time'].includes(values.strategy!)) throw new UsageError('--strategy must be kfold or time');
-  if (values.strategy === 'time' && !values['time-column']) throw new UsageError('--strategy time needs --time-column <column>');
+  if (values.strategy === 'time' && !values['time-column'])
+    throw new UsageError('--strategy time needs --time-column <column>');
   const file = resolve(values.data);
   if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
   const delimiter = values.delimiter === '\\t' ? '\t' : values.delimiter;
 
   const result = await withDuckDB(':memory:', async (conn) => {
     const exclude = values['time-column'] ? [values['time-column']] : [];
-    const t = await readFeatureTable(conn, file, { label: values.label, idColumn: values['id-column'], delimiter, exclude });
+    const t = await readFeatureTable(conn, file, {
+      label: values.label,
+      idColumn: values['id-column'],
+      delimiter,
+      exclude,
+    });
     let splits;
     if (values.strategy === 'time') {
-      const times = await conn.runAndReadAll(`SELECT epoch_ms(TRY_CAST("${values['time-column']!.replace(/"/g, '')}" AS TIMESTAMP)) FROM read_${file.replace(/\.gz$/, '').endsWith('.parquet') ? 'parquet' : 'csv'}('${file.replace(/'/g, "''")}')`);
+      const times = await conn.runAndReadAll(
+        `SELECT epoch_ms(TRY_CAST("${values['time-column']!.replace(/"/g, '')}" AS TIMESTAMP)) FROM read_${file.replace(/\.gz$/, '').endsWith('.parquet') ? 'parquet' : 'csv'}('${file.replace(/'/g, "''")}')`,
+      );
       splits = timeSplits(Float64Array.from(times.getColumns()[0], Number), k);
     } else splits = stratifiedKFold(t.y!, k, seed);
     const folds: (Record<string, number> & { train_seconds: number })[] = [];
@@ -78,16 +92,45 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const train_seconds = (performance.now() - started) / 1000;
       const m = evaluateBinary(selectLabels(t.y!, s.test), clf.predictProba(selectRows(t.x, s.test)));
       folds.push({ ...(m as unknown as Record<string, number>), train_seconds, fold: i + 1 });
-      if (!values.json) process.stderr.write(`  fold ${i + 1}/${k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);
+      if (!values.json)
+        process.stderr.write(`  fold ${i + 1}/${k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);
     }
-    return { file, rows: t.x.nRows, features: t.x.names.length, engine, strategy: values.strategy, folds, ...aggregate(folds) };
+    return {
+      file,
+      rows: t.x.nRows,
+      features: t.x.names.length,
+      engine,
+      strategy: values.strategy,
+      folds,
+      ...aggregate(folds),
+    };
   });
   if (values.json) {
     print(JSON.stringify(result, null, 2) + '\n');
     return EXIT.ok;
   }
-  const keys = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1', 'best_f1', 'best_f1_threshold', 'top_decile_lift', 'train_seconds'];
-  print(`\n${result.engine} on ${result.file}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n\n`);
-  print(table(['metric', 'mean', '± std', ...result.folds.map((_, i) => `fold ${i + 1}`)], keys.map((m) => [m, num(result.mean[m]), num(result.std[m]), ...result.folds.map((f) => num(f[m]))])) + '\n');
+  const keys = [
+    'roc_auc',
+    'pr_auc',
+    'log_loss',
+    'brier',
+    'accuracy',
+    'precision',
+    'recall',
+    'f1',
+    'best_f1',
+    'best_f1_threshold',
+    'top_decile_lift',
+    'train_seconds',
+  ];
+  print(
+    `\n${result.engine} on ${result.file}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n\n`,
+  );
+  print(
+    table(
+      ['metric', 'mean', '± std', ...result.folds.map((_, i) => `fold ${i + 1}`)],
+      keys.map((m) => [m, num(result.mean[m]), num(result.std[m]), ...result.folds.map((f) => num(f[m]))]),
+    ) + '\n',
+  );
   return EXIT.ok;
 }

@@ -18,7 +18,14 @@ Examples:
 `;
 
 export async function extractCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { pipeline: { type: 'string', default: 'sample' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pipeline: { type: 'string', default: 'sample' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
   if (values.help) {
     print(EXTRACT_HELP);
     return EXIT.ok;
@@ -31,13 +38,23 @@ export async function extractCommand(argv: string[]): Promise<number> {
   }
   const rows = s.sources.flatMap((src) => [
     [src.source, 'all files', int(src.read), int(src.loaded), int(src.duplicates), int(src.quarantined)],
-    ...src.files.map((f) => ['', `${f.file}${f.skipped ? ' (already loaded)' : ''}`, int(f.read), int(f.loaded), int(f.duplicates), int(f.quarantined)]),
+    ...src.files.map((f) => [
+      '',
+      `${f.file}${f.skipped ? ' (already loaded)' : ''}`,
+      int(f.read),
+      int(f.loaded),
+      int(f.duplicates),
+      int(f.quarantined),
+    ]),
   ]);
   print(`Extracted ${s.pipeline} into ${s.database} in ${s.seconds.toFixed(1)} s\n\n`);
   print(table(['source', 'file', 'read', 'loaded', 'duplicates', 'quarantined'], rows) + '\n\n');
   for (const src of s.sources) {
     const reasons = Object.entries(src.quarantineReasons).sort((a, b) => b[1] - a[1]);
-    if (reasons.length) print(`Quarantined ${src.source} rows by reason (see the quarantine table):\n${reasons.map(([r, n]) => `  ${int(n).padStart(10)}  ${r}`).join('\n')}\n`);
+    if (reasons.length)
+      print(
+        `Quarantined ${src.source} rows by reason (see the quarantine table):\n${reasons.map(([r, n]) => `  ${int(n).padStart(10)}  ${r}`).join('\n')}\n`,
+      );
   }
   print(`\nWarehouse now: ${int(s.events)} events of ${int(s.users)} users, ${s.minTs ?? '—'} … ${s.maxTs ?? '—'}\n`);
   return EXIT.ok;

@@ -22,14 +22,22 @@ Example:
 export async function featuresCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { pipeline: { type: 'string', default: 'sample' }, cutoff: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      pipeline: { type: 'string', default: 'sample' },
+      cutoff: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) {
     print(FEATURES_HELP);
     return EXIT.ok;
   }
-  if (!values.out || !/\.(parquet|csv)$/.test(values.out)) throw new UsageError('--out must name a .parquet or .csv file');
-  if (values.cutoff && Number.isNaN(Date.parse(values.cutoff))) throw new UsageError(`--cutoff "${values.cutoff}" is not an ISO date`);
+  if (!values.out || !/\.(parquet|csv)$/.test(values.out))
+    throw new UsageError('--out must name a .parquet or .csv file');
+  if (values.cutoff && Number.isNaN(Date.parse(values.cutoff)))
+    throw new UsageError(`--cutoff "${values.cutoff}" is not an ISO date`);
   const loaded = loadPipeline(values.pipeline!);
   const out = resolve(values.out);
   const tmp = mkdtempSync(join(tmpdir(), 'funnelcast-features-'));
@@ -38,12 +46,33 @@ export async function featuresCommand(argv: string[]): Promise<number> {
       await extractPipeline(conn, loaded);
       const cutoff = values.cutoff ? new Date(values.cutoff) : await defaultCutoff(conn, loaded.definition);
       const res = await buildFeatures(conn, loaded.definition, { cutoff, outDir: tmp });
-      if (out.endsWith('.csv')) await conn.run(`COPY (SELECT * FROM read_parquet(${quoteLiteral(res.featuresPath)})) TO ${quoteLiteral(out)} (FORMAT csv, HEADER true)`);
+      if (out.endsWith('.csv'))
+        await conn.run(
+          `COPY (SELECT * FROM read_parquet(${quoteLiteral(res.featuresPath)})) TO ${quoteLiteral(out)} (FORMAT csv, HEADER true)`,
+        );
       else copyFileSync(res.featuresPath, out);
       return { ...res, cutoff: cutoff.toISOString(), out };
     });
-    if (values.json) print(JSON.stringify({ out: r.out, cutoff: r.cutoff, users: r.users, labelled: r.labelled, labelRate: r.labelRate, features: r.featureNames, docs: r.featureDocs }, null, 2) + '\n');
-    else print(`Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n`);
+    if (values.json)
+      print(
+        JSON.stringify(
+          {
+            out: r.out,
+            cutoff: r.cutoff,
+            users: r.users,
+            labelled: r.labelled,
+            labelRate: r.labelRate,
+            features: r.featureNames,
+            docs: r.featureDocs,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+    else
+      print(
+        `Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n`,
+      );
     return EXIT.ok;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

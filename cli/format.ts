@@ -2,12 +2,17 @@
 
 export const int = (n: number | null | undefined) => (n == null ? '—' : Math.round(n).toLocaleString('en-US'));
 export const pct = (x: number | null | undefined, digits = 1) => (x == null ? '—' : `${(x * 100).toFixed(digits)}%`);
-export const num = (x: number | null | undefined, digits = 3) => (x == null || !Number.isFinite(x) ? '—' : x.toFixed(digits));
+export const num = (x: number | null | undefined, digits = 3) =>
+  x == null || !Number.isFinite(x) ? '—' : x.toFixed(digits);
 
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, j) => Math.max(...cells.map((r) => (r[j] ?? '').length)));
-  const line = (r: string[]) => r.map((c, j) => (/^[-\d.,%±—]+$/.test(c) && j > 0 ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, j) => (/^[-\d.,%±—]+$/.test(c) && j > 0 ? c.padStart(widths[j]) : c.padEnd(widths[j])))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 

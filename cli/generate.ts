@@ -38,9 +38,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const seed = Number(values.seed);
   const days = Number(values.days);
   const engagement = Number(values.engagement);
-  if (!Number.isInteger(users) || users < 1 || users > 50_000_000) throw new UsageError('--users must be an integer from 1 to 50,000,000');
+  if (!Number.isInteger(users) || users < 1 || users > 50_000_000)
+    throw new UsageError('--users must be an integer from 1 to 50,000,000');
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days must be an integer from 1 to 3650');
+  if (!Number.isInteger(days) || days < 1 || days > 3650)
+    throw new UsageError('--days must be an integer from 1 to 3650');
   if (!(engagement > 0 && engagement <= 100)) throw new UsageError('--engagement must be in (0, 100]');
   if (!values.out) throw new UsageError('--out <dir> is required');
   if (Number.isNaN(Date.parse(values.start!))) throw new UsageError('--start must be an ISO date');

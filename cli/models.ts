@@ -22,7 +22,15 @@ Examples:
 `;
 
 export async function modelsCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { pipeline: { type: 'string', default: 'sample' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      pipeline: { type: 'string', default: 'sample' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
   const [action, version] = positionals;
   if (values.help || !action) {
     print(MODELS_HELP);
@@ -30,9 +38,11 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   }
   const name = loadPipeline(values.pipeline!).definition.name;
   const reg = new ModelRegistry(paths.registry(name));
-  const out = (human: string, json: unknown) => print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+  const out = (human: string, json: unknown) =>
+    print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   const champ = reg.champion();
-  const metricsOf = (i: VersionInfo) => ((i.metrics as { holdout?: Record<string, number> }).holdout ?? {}) as Record<string, number>;
+  const metricsOf = (i: VersionInfo) =>
+    ((i.metrics as { holdout?: Record<string, number> }).holdout ?? {}) as Record<string, number>;
   try {
     switch (action) {
       case 'list': {
@@ -40,7 +50,19 @@ export async function modelsCommand(argv: string[]): Promise<number> {
         out(
           infos.length === 0
             ? `No model versions for ${name} yet (${reg.root}). Run: funnelcast run --pipeline ${name}`
-            : table(['', 'version', 'engine', 'ROC AUC', 'PR AUC', 'log loss', 'cutoff', 'created'], infos.map((i) => [i.version === champ?.version ? '*' : '', i.version, i.engine, num(metricsOf(i).roc_auc), num(metricsOf(i).pr_auc), num(metricsOf(i).log_loss), String(i.lineage.cutoff ?? ''), i.createdAt])),
+            : table(
+                ['', 'version', 'engine', 'ROC AUC', 'PR AUC', 'log loss', 'cutoff', 'created'],
+                infos.map((i) => [
+                  i.version === champ?.version ? '*' : '',
+                  i.version,
+                  i.engine,
+                  num(metricsOf(i).roc_auc),
+                  num(metricsOf(i).pr_auc),
+                  num(metricsOf(i).log_loss),
+                  String(i.lineage.cutoff ?? ''),
+                  i.createdAt,
+                ]),
+              ),
           { champion: champ, versions: infos },
         );
         return EXIT.ok;
@@ -58,10 +80,15 @@ export async function modelsCommand(argv: string[]): Promise<number> {
             `${info.version}${info.version === champ?.version ? '  (champion)' : ''}: ${info.engine}, created ${info.createdAt}`,
             `  folder   ${dir}`,
             '',
-            table(['metric', 'this version', `champion ${champ?.version ?? '—'}`], keys.map((k) => [k, num(m[k]), num(c[k])])),
+            table(
+              ['metric', 'this version', `champion ${champ?.version ?? '—'}`],
+              keys.map((k) => [k, num(m[k]), num(c[k])]),
+            ),
             '',
             'lineage:',
-            ...Object.entries(info.lineage).map(([k, v]) => `  ${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : v}`),
+            ...Object.entries(info.lineage).map(
+              ([k, v]) => `  ${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : v}`,
+            ),
           ].join('\n'),
           { ...info, folder: dir, champion: champ, championMetrics: champInfo ? c : null },
         );
@@ -81,7 +108,12 @@ export async function modelsCommand(argv: string[]): Promise<number> {
       case 'verify': {
         if (!version) throw new UsageError('which version? funnelcast models verify <version>');
         const bad = reg.verify(version);
-        out(bad.length ? `${version}: checksum mismatch in ${bad.join(', ')}` : `${version}: every file matches its manifest checksum.`, { version, ok: bad.length === 0, mismatched: bad });
+        out(
+          bad.length
+            ? `${version}: checksum mismatch in ${bad.join(', ')}`
+            : `${version}: every file matches its manifest checksum.`,
+          { version, ok: bad.length === 0, mismatched: bad },
+        );
         return bad.length ? EXIT.failed : EXIT.ok;
       }
       default:

@@ -29,7 +29,10 @@ Examples:
 
 /** Workflow id for a run: stable for (pipeline, cutoff) so a repeated command attaches instead of duplicating. */
 export function runWorkflowId(pipeline: string, cutoff?: string): string {
-  const stamp = (cutoff ? new Date(cutoff) : new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = (cutoff ? new Date(cutoff) : new Date())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return cutoff ? `retrain-${pipeline}-${stamp}` : `retrain-${pipeline}-now-${stamp}`;
 }
 
@@ -80,7 +83,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (e instanceof WorkflowFailedError) {
         const cause = (e.cause as Error | undefined)?.cause ?? e.cause;
         process.stderr.write(`Run ${workflowId} failed: ${(cause as Error)?.message ?? e.message}\n`);
-        return (cause as { type?: string })?.type && ['NoLabels', 'OneClass', 'InputError', 'PipelineDefinitionError'].includes((cause as { type: string }).type)
+        return (cause as { type?: string })?.type &&
+          ['NoLabels', 'OneClass', 'InputError', 'PipelineDefinitionError'].includes((cause as { type: string }).type)
           ? EXIT.badInput
           : EXIT.failed;
       }
@@ -121,22 +125,33 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   const h = m.holdout ?? {};
   const lines = [
     `funnelcast run ${s.runId}: pipeline ${s.pipeline}, cutoff ${s.cutoff}, horizon ${s.horizon} (${s.seconds.toFixed(1)} s)`,
-    ...(s.trainingCutoff !== s.cutoff ? [`  (outcomes after the cutoff are not observed yet: trained at ${s.trainingCutoff}, scored at ${s.cutoff})`] : []),
+    ...(s.trainingCutoff !== s.cutoff
+      ? [`  (outcomes after the cutoff are not observed yet: trained at ${s.trainingCutoff}, scored at ${s.cutoff})`]
+      : []),
     '',
     `  extract    read ${int(s.extract.read)} = loaded ${int(s.extract.loaded)} + duplicates ${int(s.extract.duplicates)} + quarantined ${int(s.extract.quarantined)}` +
       `  (${int(s.extract.users)} users, ${int(s.extract.events)} events in ${s.extract.database})`,
     `  features   ${int(s.features.users)} users × ${s.features.featureCount} features, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
     `  model      ${m.engine}${m.backend ? ` [${m.backend}]` : ''}: holdout ROC AUC ${num(h.roc_auc)}, PR AUC ${num(h.pr_auc)}, log loss ${num(h.log_loss)}, trained in ${m.trainSeconds.toFixed(1)} s`,
   ];
-  if (m.cv) lines.push(`             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`);
-  for (const b of m.baselines) lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+  if (m.cv)
+    lines.push(
+      `             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`,
+    );
+  for (const b of m.baselines)
+    lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
   if (s.publish) {
     lines.push(`  registry   ${s.publish.version}: ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);
   }
-  if (s.scoring) lines.push(`  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}: ${s.scoring.scoresPath}`);
+  if (s.scoring)
+    lines.push(
+      `  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}: ${s.scoring.scoresPath}`,
+    );
   for (const e of s.exports) {
-    lines.push(`  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions, action "${e.action}"`);
+    lines.push(
+      `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions, action "${e.action}"`,
+    );
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);
   }

@@ -22,7 +22,11 @@ export async function runsCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
-    options: { limit: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      limit: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (action !== 'list' || values.help) {
     print(RUNS_HELP);
@@ -32,12 +36,24 @@ export async function runsCommand(argv: string[]): Promise<number> {
   return withSession({ worker: 'no' }, async ({ client }) => {
     const rows: { workflowId: string; type: string; status: string; start: string; close: string | null }[] = [];
     for await (const w of client.workflow.list({ query: `WorkflowType IN ("retrainWorkflow", "backfillWorkflow")` })) {
-      rows.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, start: w.startTime.toISOString(), close: w.closeTime?.toISOString() ?? null });
+      rows.push({
+        workflowId: w.workflowId,
+        type: w.type,
+        status: w.status.name,
+        start: w.startTime.toISOString(),
+        close: w.closeTime?.toISOString() ?? null,
+      });
       if (rows.length >= limit) break;
     }
     if (values.json) print(JSON.stringify(rows, null, 2) + '\n');
     else if (rows.length === 0) print('No runs yet. Start one with: funnelcast run\n');
-    else print(table(['run', 'type', 'status', 'started', 'closed'], rows.map((r) => [r.workflowId, r.type, r.status, r.start, r.close ?? '—'])) + '\n');
+    else
+      print(
+        table(
+          ['run', 'type', 'status', 'started', 'closed'],
+          rows.map((r) => [r.workflowId, r.type, r.status, r.start, r.close ?? '—']),
+        ) + '\n',
+      );
     return EXIT.ok;
   });
 }
@@ -46,7 +62,11 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { watch: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      watch: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help || positionals.length !== 1) {
     print(RUNS_HELP);
@@ -88,7 +108,11 @@ export async function statusCommand(argv: string[]): Promise<number> {
 }
 
 export async function cancelCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+  });
   if (values.help || positionals.length !== 1) {
     if (!values.help) throw new UsageError('give exactly one run id: funnelcast cancel <run>');
     print(RUNS_HELP);

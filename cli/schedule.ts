@@ -3,7 +3,12 @@
  * id `retrain-<pipeline>`; each scheduled run takes its cutoff from its scheduled time.
  */
 import { parseArgs } from 'node:util';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOverlapPolicy } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  type Client,
+  type ScheduleOverlapPolicy,
+} from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
 import type { RunInput } from '../workflows/types';
@@ -57,12 +62,15 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Sch
   const cron = (values.cron as string | undefined) ?? null;
   const every = (values.every as string | undefined) ?? null;
   if (!cron === !every) throw new UsageError('give exactly one of --cron "<expr>" or --every <interval>');
-  if (every && !/^\d+(s|m|h|d|w)(\+\d+(s|m|h|d|w))?$/.test(every)) throw new UsageError(`--every "${every}": write an interval like 30m, 6h, 1d or 1d+2h`);
-  if (cron && cron.trim().split(/\s+/).length < 5) throw new UsageError(`--cron "${cron}": a cron expression has 5 fields, e.g. "0 3 * * 1"`);
+  if (every && !/^\d+(s|m|h|d|w)(\+\d+(s|m|h|d|w))?$/.test(every))
+    throw new UsageError(`--every "${every}": write an interval like 30m, 6h, 1d or 1d+2h`);
+  if (cron && cron.trim().split(/\s+/).length < 5)
+    throw new UsageError(`--cron "${cron}": a cron expression has 5 fields, e.g. "0 3 * * 1"`);
   const overlap = ((values.overlap as string | undefined) ?? 'skip').toLowerCase() as ScheduleSettings['overlap'];
   if (!OVERLAPS.includes(overlap)) throw new UsageError(`--overlap must be one of ${OVERLAPS.join(', ')}`);
   const catchupWindow = (values['catchup-window'] as string | undefined) ?? '1d';
-  if (!/^\d+(s|m|h|d|w)$/.test(catchupWindow)) throw new UsageError(`--catchup-window "${catchupWindow}": write a duration like 1h or 1d`);
+  if (!/^\d+(s|m|h|d|w)$/.test(catchupWindow))
+    throw new UsageError(`--catchup-window "${catchupWindow}": write a duration like 1h or 1d`);
   return {
     pipeline: loaded.definition.name,
     pipelineFile: loaded.file,
@@ -74,7 +82,8 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Sch
   };
 }
 
-const toMs = (d: string) => Number(/^\d+/.exec(d)![0]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[d.replace(/^\d+/, '') as 's']!;
+const toMs = (d: string) =>
+  Number(/^\d+/.exec(d)![0]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[d.replace(/^\d+/, '') as 's']!;
 
 function scheduleOptions(s: ScheduleSettings, paused = false) {
   const [every, offset] = (s.every ?? '').split('+');
@@ -82,7 +91,9 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
   return {
     scheduleId: scheduleIdFor(s.pipeline),
     spec: {
-      ...(s.cron ? { cronExpressions: [s.cron] } : { intervals: [{ every: toMs(every), ...(offset ? { offset: toMs(offset) } : {}) }] }),
+      ...(s.cron
+        ? { cronExpressions: [s.cron] }
+        : { intervals: [{ every: toMs(every), ...(offset ? { offset: toMs(offset) } : {}) }] }),
       timezone: s.timezone,
     },
     action: {
@@ -131,7 +142,8 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
     print(SCHEDULE_HELP);
     return action ? EXIT.ok : EXIT.usage;
   }
-  const out = (human: string, json: unknown) => print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
+  const out = (human: string, json: unknown) =>
+    print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   const pipelineName = () => {
     if (!values.pipeline) throw new UsageError('--pipeline is required');
     return loadPipeline(values.pipeline).definition.name;
@@ -144,7 +156,11 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         const existing = await storedSettings(client, s.pipeline);
         if (existing) {
           if (sameSettings(existing, s)) {
-            out(`Schedule ${scheduleIdFor(s.pipeline)} already exists with these settings: nothing to do.`, { scheduleId: scheduleIdFor(s.pipeline), created: false, unchanged: true });
+            out(`Schedule ${scheduleIdFor(s.pipeline)} already exists with these settings: nothing to do.`, {
+              scheduleId: scheduleIdFor(s.pipeline),
+              created: false,
+              unchanged: true,
+            });
             return EXIT.ok;
           }
           process.stderr.write(
@@ -158,19 +174,32 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         } catch (e) {
           if (!(e instanceof ScheduleAlreadyRunning)) throw e;
         }
-        out(`Created schedule ${scheduleIdFor(s.pipeline)} (${s.cron ? `cron "${s.cron}"` : `every ${s.every}`}, ${s.timezone}, overlap ${s.overlap}).`, {
-          scheduleId: scheduleIdFor(s.pipeline),
-          created: true,
-          settings: s,
-        });
+        out(
+          `Created schedule ${scheduleIdFor(s.pipeline)} (${s.cron ? `cron "${s.cron}"` : `every ${s.every}`}, ${s.timezone}, overlap ${s.overlap}).`,
+          {
+            scheduleId: scheduleIdFor(s.pipeline),
+            created: true,
+            settings: s,
+          },
+        );
         return EXIT.ok;
       }
       case 'update': {
         const s = settingsFrom(values);
         const handle = client.schedule.getHandle(scheduleIdFor(s.pipeline));
         const o = scheduleOptions(s);
-        await handle.update((prev) => ({ ...prev, spec: o.spec, action: o.action, policies: { ...prev.policies, ...o.policies }, memo: o.memo }));
-        out(`Updated schedule ${scheduleIdFor(s.pipeline)}.`, { scheduleId: scheduleIdFor(s.pipeline), updated: true, settings: s });
+        await handle.update((prev) => ({
+          ...prev,
+          spec: o.spec,
+          action: o.action,
+          policies: { ...prev.policies, ...o.policies },
+          memo: o.memo,
+        }));
+        out(`Updated schedule ${scheduleIdFor(s.pipeline)}.`, {
+          scheduleId: scheduleIdFor(s.pipeline),
+          updated: true,
+          settings: s,
+        });
         return EXIT.ok;
       }
       case 'list': {
@@ -192,7 +221,21 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         out(
           rows.length === 0
             ? 'No retrain schedules. Create one with: funnelcast schedule create --pipeline <p> --every 1d'
-            : table(['schedule', 'pipeline', 'when', 'tz', 'paused', 'next run', 'last run'], rows.map((r) => [r.scheduleId, r.pipeline, r.when, r.timezone, String(r.paused), r.nextRun ?? '—', r.lastRun ?? '—'] as string[])),
+            : table(
+                ['schedule', 'pipeline', 'when', 'tz', 'paused', 'next run', 'last run'],
+                rows.map(
+                  (r) =>
+                    [
+                      r.scheduleId,
+                      r.pipeline,
+                      r.when,
+                      r.timezone,
+                      String(r.paused),
+                      r.nextRun ?? '—',
+                      r.lastRun ?? '—',
+                    ] as string[],
+                ),
+              ),
           rows,
         );
         return EXIT.ok;

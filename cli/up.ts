@@ -3,10 +3,9 @@
  * server and runs a worker until Ctrl-C, so schedules fire and other `funnelcast` commands attach to it.
  */
 import { parseArgs } from 'node:util';
-import { NativeConnection } from '@temporalio/worker';
-import { ensureServer, TASK_QUEUE } from '../infra/temporal';
+import { TASK_QUEUE } from '../infra/temporal';
 import { funnelcastHome } from '../infra/paths';
-import { createWorker } from '../worker';
+import { runWorkerUntilStopped } from '../worker';
 import { EXIT, print } from './format';
 
 export const UP_HELP = `Usage: funnelcast up
@@ -25,21 +24,10 @@ export async function upCommand(argv: string[]): Promise<number> {
     print(UP_HELP);
     return EXIT.ok;
   }
-  const server = await ensureServer();
-  const connection = await NativeConnection.connect({ address: server.address });
-  const worker = await createWorker({ connection });
-  const stop = () => worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  process.stderr.write(
-    `funnelcast is up: Temporal ${server.address}${server.uiUrl ? ` (Web UI ${server.uiUrl})` : ''}, task queue "${TASK_QUEUE}", state ${funnelcastHome()}\n` +
+  await runWorkerUntilStopped(
+    (server) =>
+      `funnelcast is up: Temporal ${server.address}${server.uiUrl ? ` (Web UI ${server.uiUrl})` : ''}, task queue "${TASK_QUEUE}", state ${funnelcastHome()}\n` +
       `Press Ctrl-C to stop.\n`,
   );
-  try {
-    await worker.run();
-  } finally {
-    await connection.close();
-    await server.stop();
-  }
   return EXIT.ok;
 }

@@ -131,9 +131,12 @@ export function* generateEventLines(o: GeneratorOptions, stats?: GeneratorStats)
       yield l;
       if (messy > 0 && rng() < messy) {
         const kind = rng();
-        if (kind < 0.6) yield l; // exact duplicate (re-sent event)
-        else if (kind < 0.75) yield l.replace(uid, ''); // no user id
-        else if (kind < 0.9) yield l.replace(/^([^,]*),[^,]*/, '$1,not-a-time'); // broken timestamp
+        if (kind < 0.6)
+          yield l; // exact duplicate (re-sent event)
+        else if (kind < 0.75)
+          yield l.replace(uid, ''); // no user id
+        else if (kind < 0.9)
+          yield l.replace(/^([^,]*),[^,]*/, '$1,not-a-time'); // broken timestamp
         else yield `${uid},${l.split(',')[1]},transaction,i0,-9.99,${uid}-x`; // negative revenue
         dirty++;
       }

@@ -23,12 +23,16 @@ export const paths = {
   warehouse: (pipeline: string) => join(funnelcastHome(), 'warehouse', `${pipeline}.duckdb`),
   runDir: (pipeline: string, runId: string) => join(funnelcastHome(), 'runs', pipeline, runId),
   /** FUNNELCAST_REGISTRY moves the model registry elsewhere (a shared disk); default under the state folder. */
-  registry: (pipeline: string) => join(resolve(process.env.FUNNELCAST_REGISTRY ?? join(funnelcastHome(), 'registry')), pipeline),
+  registry: (pipeline: string) =>
+    join(resolve(process.env.FUNNELCAST_REGISTRY ?? join(funnelcastHome(), 'registry')), pipeline),
   temporalDb: () => join(funnelcastHome(), 'temporal', 'dev-server.sqlite'),
 };
 
 /** A run id is stable for a (pipeline, cutoff) pair, so retries and backfills are idempotent. */
 export function runIdFor(pipeline: string, cutoffIso: string): string {
-  const compact = new Date(cutoffIso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const compact = new Date(cutoffIso)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${pipeline}-${compact}`;
 }

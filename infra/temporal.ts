@@ -81,7 +81,9 @@ export function findTemporalCli(log: Log = stderrLog): string | 'sdk-download' {
     log(`go install ${TEMPORAL_CLI_MODULE} failed (exit ${res.status}); trying the SDK's download next.`);
   }
   if (process.env.FUNNELCAST_NO_DOWNLOAD === '1') {
-    throw new TemporalCliNotFoundError(go ? 'go install failed and downloads are disabled' : 'no Go toolchain and downloads are disabled');
+    throw new TemporalCliNotFoundError(
+      go ? 'go install failed and downloads are disabled' : 'no Go toolchain and downloads are disabled',
+    );
   }
   return 'sdk-download';
 }
@@ -136,13 +138,20 @@ export async function startDevServer(opts: { port?: number; dbFile?: string; log
   const child: ChildProcess = spawn(
     cli,
     [
-      'server', 'start-dev',
-      '--db-filename', dbFile,
-      '--ip', host,
-      '--port', String(port),
-      '--ui-port', String(uiPort),
-      '--log-level', 'warn',
-      '--namespace', DEFAULT_NAMESPACE,
+      'server',
+      'start-dev',
+      '--db-filename',
+      dbFile,
+      '--ip',
+      host,
+      '--port',
+      String(port),
+      '--ui-port',
+      String(uiPort),
+      '--log-level',
+      'warn',
+      '--namespace',
+      DEFAULT_NAMESPACE,
     ],
     { stdio: ['ignore', out, out] },
   );
@@ -201,7 +210,8 @@ async function startWithSdkDownload(o: { port: number; uiPort: number; dbFile: s
  */
 export async function ensureServer(log: Log = stderrLog): Promise<DevServer> {
   const external = process.env.TEMPORAL_ADDRESS;
-  if (external) return { address: external, uiUrl: process.env.TEMPORAL_UI_URL ?? '', owned: false, stop: async () => undefined };
+  if (external)
+    return { address: external, uiUrl: process.env.TEMPORAL_UI_URL ?? '', owned: false, stop: async () => undefined };
   return startDevServer({ log });
 }
 
@@ -215,4 +225,3 @@ export function temporalCliForTests(): string {
 export function temporalNamespace(): string {
   return process.env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE;
 }
-

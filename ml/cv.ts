@@ -23,7 +23,8 @@ const sorted = (a: number[]) => Uint32Array.from(a).sort();
 export function stratifiedKFold(y: ArrayLike<number>, k: number, seed: number): Split[] {
   if (!Number.isInteger(k) || k < 2) throw new Error(`k-fold needs k ≥ 2 (got ${k})`);
   const classes = byClass(y, seed);
-  for (const c of classes) if (c.length < k) throw new Error(`a class has ${c.length} rows, fewer than the ${k} folds: use fewer folds`);
+  for (const c of classes)
+    if (c.length < k) throw new Error(`a class has ${c.length} rows, fewer than the ${k} folds: use fewer folds`);
   const testOf: number[][] = Array.from({ length: k }, () => []);
   for (const c of classes) c.forEach((row, j) => testOf[j % k].push(row));
   return testOf.map((test, i) => {
@@ -51,7 +52,8 @@ export function holdoutSplit(y: ArrayLike<number>, fraction: number, seed: numbe
 export function timeSplits(times: ArrayLike<number>, k: number): Split[] {
   if (!Number.isInteger(k) || k < 1) throw new Error(`time splits need k ≥ 1 (got ${k})`);
   const order = Uint32Array.from({ length: times.length }, (_, i) => i).sort((a, b) => times[a] - times[b] || a - b);
-  const block = (b: number) => order.subarray(Math.floor((b * order.length) / (k + 1)), Math.floor(((b + 1) * order.length) / (k + 1)));
+  const block = (b: number) =>
+    order.subarray(Math.floor((b * order.length) / (k + 1)), Math.floor(((b + 1) * order.length) / (k + 1)));
   return Array.from({ length: k }, (_, i) => ({
     train: Uint32Array.from(order.subarray(0, Math.floor(((i + 1) * order.length) / (k + 1)))).sort(),
     test: Uint32Array.from(block(i + 1)).sort(),

@@ -14,7 +14,11 @@ export function createClassifier(engine: TabularEngine, params: Record<string, u
   throw new Error(`unknown engine "${engine}" (known: ${TABULAR_ENGINES.join(', ')})`);
 }
 
-export function deserializeClassifier(s: SerializedModel): Classifier & { explain?: (x: import('./classifier').FeatureMatrix, topK?: number) => { names: string[][]; values: Float64Array[] } } {
+export function deserializeClassifier(
+  s: SerializedModel,
+): Classifier & {
+  explain?: (x: import('./classifier').FeatureMatrix, topK?: number) => { names: string[][]; values: Float64Array[] };
+} {
   if (s.engine === 'forest') return RandomForest.deserialize(s);
   if (s.engine === 'logistic') return LogisticRegression.deserialize(s);
   if (s.engine === 'mlrf') return MlRandomForest.deserialize(s);

@@ -18,7 +18,12 @@ export function permutationImportance(
   model: Pick<Classifier, 'predictProba'>,
   x: FeatureMatrix,
   y: Uint8Array,
-  opts: { seed?: number; repeats?: number; maxRows?: number; metric?: (y: ArrayLike<number>, p: ArrayLike<number>) => number } = {},
+  opts: {
+    seed?: number;
+    repeats?: number;
+    maxRows?: number;
+    metric?: (y: ArrayLike<number>, p: ArrayLike<number>) => number;
+  } = {},
 ): PermutationImportance[] {
   const metric = opts.metric ?? rocAuc;
   const rng = mulberry32(opts.seed ?? 1);
@@ -26,7 +31,12 @@ export function permutationImportance(
   let xs = x;
   let ys = y;
   if (x.nRows > maxRows) {
-    const idx = shuffle(Uint32Array.from({ length: x.nRows }, (_, i) => i), rng).subarray(0, maxRows).sort();
+    const idx = shuffle(
+      Uint32Array.from({ length: x.nRows }, (_, i) => i),
+      rng,
+    )
+      .subarray(0, maxRows)
+      .sort();
     xs = selectRows(x, idx);
     ys = selectLabels(y, idx);
   }

@@ -50,7 +50,8 @@ export function kmeans(cols: Float64Array[], k: number, seed: number, maxIter = 
     let changed = 0;
     inertia = 0;
     for (let i = 0; i < n; i++) {
-      let best = 0, bd = Infinity;
+      let best = 0,
+        bd = Infinity;
       for (let c = 0; c < k; c++) {
         const dd = dist2(cols, i, centroids[c]);
         if (dd < bd) {
@@ -68,7 +69,8 @@ export function kmeans(cols: Float64Array[], k: number, seed: number, maxIter = 
       counts[labels[i]]++;
       for (let j = 0; j < cols.length; j++) sums[labels[i]][j] += cols[j][i];
     }
-    for (let c = 0; c < k; c++) if (counts[c] > 0) for (let j = 0; j < cols.length; j++) centroids[c][j] = sums[c][j] / counts[c];
+    for (let c = 0; c < k; c++)
+      if (counts[c] > 0) for (let j = 0; j < cols.length; j++) centroids[c][j] = sums[c][j] / counts[c];
     if (changed === 0) break;
   }
   return { k, centroids, labels, inertia };
@@ -78,7 +80,8 @@ export function kmeans(cols: Float64Array[], k: number, seed: number, maxIter = 
 export function silhouette(cols: Float64Array[], labels: Uint16Array, k: number, seed: number, sample = 1500): number {
   const n = labels.length;
   const rng = mulberry32(seed);
-  const idx = n <= sample ? Array.from({ length: n }, (_, i) => i) : Array.from({ length: sample }, () => Math.floor(rng() * n));
+  const idx =
+    n <= sample ? Array.from({ length: n }, (_, i) => i) : Array.from({ length: sample }, () => Math.floor(rng() * n));
   let total = 0;
   for (const i of idx) {
     const sum = new Float64Array(k);

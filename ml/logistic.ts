@@ -61,7 +61,8 @@ export class LogisticRegression implements Classifier {
     const f = x.columns.length;
     this.featureNames = [...x.names];
     this.mean = x.columns.map((c) => {
-      let s = 0, k = 0;
+      let s = 0,
+        k = 0;
       for (let i = 0; i < n; i++) {
         if (!Number.isNaN(c[i])) {
           s += c[i];
@@ -71,7 +72,8 @@ export class LogisticRegression implements Classifier {
       return k ? s / k : 0;
     });
     this.scale = x.columns.map((c, j) => {
-      let s = 0, k = 0;
+      let s = 0,
+        k = 0;
       for (let i = 0; i < n; i++) {
         if (!Number.isNaN(c[i])) {
           s += (c[i] - this.mean[j]) ** 2;
@@ -160,7 +162,11 @@ export class LogisticRegression implements Classifier {
         const v = x.columns[pos.get(nm)!][i];
         return Number.isNaN(v) ? 0 : this.coef[j + 1] * ((v - this.mean[j]) / this.scale[j]);
       });
-      const top = c.map((v, j) => [v, j] as const).filter(([v]) => v > 0).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, topK);
+      const top = c
+        .map((v, j) => [v, j] as const)
+        .filter(([v]) => v > 0)
+        .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+        .slice(0, topK);
       names.push(top.map(([, j]) => this.featureNames[j]));
       values.push(Float64Array.from(top.map(([v]) => v)));
     }
@@ -169,15 +175,23 @@ export class LogisticRegression implements Classifier {
 
   featureImportances(): FeatureImportance[] {
     const total = this.coef.slice(1).reduce((a, b) => a + Math.abs(b), 0) || 1;
-    return this.featureNames.map((name, j) => ({ name, importance: Math.abs(this.coef[j + 1]) / total })).sort((a, b) => b.importance - a.importance);
+    return this.featureNames
+      .map((name, j) => ({ name, importance: Math.abs(this.coef[j + 1]) / total }))
+      .sort((a, b) => b.importance - a.importance);
   }
 
   serialize(): SerializedModel {
-    return { engine: 'logistic', formatVersion: LOGISTIC_FORMAT_VERSION, featureNames: this.featureNames, payload: { params: this.params, mean: this.mean, scale: this.scale, coef: this.coef } };
+    return {
+      engine: 'logistic',
+      formatVersion: LOGISTIC_FORMAT_VERSION,
+      featureNames: this.featureNames,
+      payload: { params: this.params, mean: this.mean, scale: this.scale, coef: this.coef },
+    };
   }
 
   static deserialize(s: SerializedModel): LogisticRegression {
-    if (s.formatVersion !== LOGISTIC_FORMAT_VERSION) throw new Error(`logistic format version ${s.formatVersion} is not supported`);
+    if (s.formatVersion !== LOGISTIC_FORMAT_VERSION)
+      throw new Error(`logistic format version ${s.formatVersion} is not supported`);
     const p = s.payload as { params: LogisticParams; mean: number[]; scale: number[]; coef: number[] };
     const m = new LogisticRegression(p.params);
     m.featureNames = [...s.featureNames];

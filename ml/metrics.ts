@@ -92,7 +92,10 @@ export interface Confusion {
 }
 
 export function confusionAt(y: Vec, p: Vec, threshold: number): Confusion {
-  let tp = 0, fp = 0, tn = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    tn = 0,
+    fn = 0;
   for (let i = 0; i < y.length; i++) {
     const pred = p[i] >= threshold;
     if (pred && y[i] === 1) tp++;
@@ -102,7 +105,17 @@ export function confusionAt(y: Vec, p: Vec, threshold: number): Confusion {
   }
   const precision = tp + fp ? tp / (tp + fp) : 0;
   const recall = tp + fn ? tp / (tp + fn) : 0;
-  return { threshold, tp, fp, tn, fn, accuracy: (tp + tn) / y.length, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0 };
+  return {
+    threshold,
+    tp,
+    fp,
+    tn,
+    fn,
+    accuracy: (tp + tn) / y.length,
+    precision,
+    recall,
+    f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+  };
 }
 
 /** The threshold (one of the scores) that maximises F1. */
@@ -144,7 +157,14 @@ export function liftByDecile(y: Vec, p: Vec): LiftRow[] {
     cum += pos;
     const users = b - a;
     const rate = users ? pos / users : 0;
-    rows.push({ decile: d + 1, users, positives: pos, rate, lift: base ? rate / base : 0, cumulativeGain: total ? cum / total : 0 });
+    rows.push({
+      decile: d + 1,
+      users,
+      positives: pos,
+      rate,
+      lift: base ? rate / base : 0,
+      cumulativeGain: total ? cum / total : 0,
+    });
   }
   return rows;
 }
@@ -175,7 +195,13 @@ export function calibrationBins(y: Vec, p: Vec, bins = 10): CalibrationBin[] {
   const out: CalibrationBin[] = [];
   for (let b = 0; b < bins; b++) {
     if (cnt[b] === 0) continue;
-    out.push({ binStart: b / bins, binEnd: (b + 1) / bins, meanPredicted: sumP[b] / cnt[b], fractionPositive: sumY[b] / cnt[b], count: cnt[b] });
+    out.push({
+      binStart: b / bins,
+      binEnd: (b + 1) / bins,
+      meanPredicted: sumP[b] / cnt[b],
+      fractionPositive: sumY[b] / cnt[b],
+      count: cnt[b],
+    });
   }
   return out;
 }
@@ -187,16 +213,28 @@ export function rocCurve(y: Vec, p: Vec, maxPoints = 200): { fpr: number[]; tpr:
   const tpr = [0, ...tps.map((t) => (P ? t / P : 0))];
   const thresholds = [Infinity, ...thr];
   const keep = downsample(fpr.length, maxPoints);
-  return { fpr: keep.map((i) => fpr[i]), tpr: keep.map((i) => tpr[i]), thresholds: keep.map((i) => (Number.isFinite(thresholds[i]) ? thresholds[i] : 1)) };
+  return {
+    fpr: keep.map((i) => fpr[i]),
+    tpr: keep.map((i) => tpr[i]),
+    thresholds: keep.map((i) => (Number.isFinite(thresholds[i]) ? thresholds[i] : 1)),
+  };
 }
 
 /** Precision–recall curve points, down-sampled (JSON-safe). */
-export function prCurve(y: Vec, p: Vec, maxPoints = 200): { recall: number[]; precision: number[]; thresholds: number[] } {
+export function prCurve(
+  y: Vec,
+  p: Vec,
+  maxPoints = 200,
+): { recall: number[]; precision: number[]; thresholds: number[] } {
   const { tps, fps, thr, P } = thresholdPoints(y, p);
   const recall = tps.map((t) => (P ? t / P : 0));
   const precision = tps.map((t, k) => t / (t + fps[k]));
   const keep = downsample(recall.length, maxPoints);
-  return { recall: keep.map((i) => recall[i]), precision: keep.map((i) => precision[i]), thresholds: keep.map((i) => thr[i]) };
+  return {
+    recall: keep.map((i) => recall[i]),
+    precision: keep.map((i) => precision[i]),
+    thresholds: keep.map((i) => thr[i]),
+  };
 }
 
 function downsample(n: number, max: number): number[] {
@@ -249,7 +287,10 @@ export function evaluateBinary(y: Vec, p: Vec, opts: { threshold?: number } = {}
 }
 
 /** Mean and sample standard deviation of each metric over folds. */
-export function aggregate(folds: Record<string, number>[]): { mean: Record<string, number>; std: Record<string, number> } {
+export function aggregate(folds: Record<string, number>[]): {
+  mean: Record<string, number>;
+  std: Record<string, number>;
+} {
   const mean: Record<string, number> = {};
   const std: Record<string, number> = {};
   for (const k of Object.keys(folds[0] ?? {})) {

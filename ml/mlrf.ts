@@ -21,20 +21,30 @@ export class MlRandomForest implements Classifier {
   featureNames: string[] = [];
   means: number[] = [];
 
-  constructor(params: Partial<MlrfParams> = {}, readonly seed = 42) {
+  constructor(
+    params: Partial<MlrfParams> = {},
+    readonly seed = 42,
+  ) {
     this.params = { nEstimators: 50, maxDepth: 10, maxFeatures: 0.5, ...params };
   }
 
   private rows(x: FeatureMatrix): number[][] {
     const pos = new Map(x.names.map((n, j) => [n, j]));
-    const cols = this.featureNames.map((n) => x.columns[pos.get(n) ?? -1] ?? (() => { throw new Error(`the data lacks the feature "${n}"`); })());
+    const cols = this.featureNames.map(
+      (n) =>
+        x.columns[pos.get(n) ?? -1] ??
+        (() => {
+          throw new Error(`the data lacks the feature "${n}"`);
+        })(),
+    );
     return Array.from({ length: x.nRows }, (_, i) => cols.map((c, j) => (Number.isNaN(c[i]) ? this.means[j] : c[i])));
   }
 
   async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
     this.featureNames = [...x.names];
     this.means = x.columns.map((c) => {
-      let s = 0, k = 0;
+      let s = 0,
+        k = 0;
       for (let i = 0; i < x.nRows; i++) {
         if (!Number.isNaN(c[i])) {
           s += c[i];
@@ -59,7 +69,12 @@ export class MlRandomForest implements Classifier {
 
   predictProba(x: FeatureMatrix): Float64Array {
     if (!this.model) throw new Error('the model is not trained');
-    return Float64Array.from((this.model as unknown as { predictProbability(r: number[][], label: number): number[] }).predictProbability(this.rows(x), 1));
+    return Float64Array.from(
+      (this.model as unknown as { predictProbability(r: number[][], label: number): number[] }).predictProbability(
+        this.rows(x),
+        1,
+      ),
+    );
   }
 
   featureImportances(): FeatureImportance[] {
@@ -67,7 +82,12 @@ export class MlRandomForest implements Classifier {
   }
 
   serialize(): SerializedModel {
-    return { engine: 'mlrf', formatVersion: MLRF_FORMAT_VERSION, featureNames: this.featureNames, payload: { params: this.params, seed: this.seed, means: this.means, model: this.model?.toJSON() } };
+    return {
+      engine: 'mlrf',
+      formatVersion: MLRF_FORMAT_VERSION,
+      featureNames: this.featureNames,
+      payload: { params: this.params, seed: this.seed, means: this.means, model: this.model?.toJSON() },
+    };
   }
 
   static deserialize(s: SerializedModel): MlRandomForest {

@@ -22,9 +22,13 @@ export function selectBackend(): Promise<BackendChoice> {
       try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         require('@tensorflow/tfjs-node');
-        if (await tf.setBackend('tensorflow')) return { backend: 'tensorflow', detail: 'native libtensorflow (tfjs-node)' };
+        if (await tf.setBackend('tensorflow'))
+          return { backend: 'tensorflow', detail: 'native libtensorflow (tfjs-node)' };
       } catch (e) {
-        if (forced) throw new Error(`FUNNELCAST_TF_BACKEND=tensorflow but @tensorflow/tfjs-node does not load: ${(e as Error).message}`);
+        if (forced)
+          throw new Error(
+            `FUNNELCAST_TF_BACKEND=tensorflow but @tensorflow/tfjs-node does not load: ${(e as Error).message}`,
+          );
       }
     }
     if (!forced || forced === 'wasm') {
@@ -36,10 +40,14 @@ export function selectBackend(): Promise<BackendChoice> {
           await tf.ready();
           const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
           const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
-          return { backend: 'wasm', detail: `WASM${simd ? ' + SIMD' : ''}${threads ? ' + threads' : ''} (tfjs-node unavailable)` };
+          return {
+            backend: 'wasm',
+            detail: `WASM${simd ? ' + SIMD' : ''}${threads ? ' + threads' : ''} (tfjs-node unavailable)`,
+          };
         }
       } catch (e) {
-        if (forced) throw new Error(`FUNNELCAST_TF_BACKEND=wasm but the WASM backend does not load: ${(e as Error).message}`);
+        if (forced)
+          throw new Error(`FUNNELCAST_TF_BACKEND=wasm but the WASM backend does not load: ${(e as Error).message}`);
       }
     }
     await tf.setBackend('cpu');

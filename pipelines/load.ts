@@ -36,11 +36,15 @@ export function resolvePipelineFile(ref: string): string {
     return file;
   }
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(ref)) {
-    throw new PipelineDefinitionError(ref, ['a pipeline name must be a-z, 0-9, "_" or "-" (or give a path to a .json file)']);
+    throw new PipelineDefinitionError(ref, [
+      'a pipeline name must be a-z, 0-9, "_" or "-" (or give a path to a .json file)',
+    ]);
   }
   const file = join(BUNDLED_PIPELINES_DIR, `${ref}.json`);
   if (!existsSync(file)) {
-    throw new PipelineDefinitionError(file, [`no bundled pipeline named "${ref}" (see pipelines/*.json, or pass a path)`]);
+    throw new PipelineDefinitionError(file, [
+      `no bundled pipeline named "${ref}" (see pipelines/*.json, or pass a path)`,
+    ]);
   }
   return file;
 }

@@ -8,7 +8,20 @@
  * numbers are allocated under it. Storage is behind `RegistryStorage` so an object store can replace the disk.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeJsonAtomic } from '../infra/atomic';
 import { higherIsBetter } from '../ml/metrics';
@@ -73,12 +86,21 @@ export const sha256File = (file: string) => createHash('sha256').update(readFile
  * The champion/challenger gate: the challenger wins when its metric is no worse than the champion's (on the
  * same validation rows) by more than `tolerance`, in the metric's own direction.
  */
-export function gate(metric: string, challenger: number, champion: number | null, tolerance: number, championVersion?: string): GateDecision {
-  if (champion == null || !Number.isFinite(champion)) return { decision: 'first', reason: `no champion yet: becomes champion with ${metric} ${challenger.toFixed(4)}` };
+export function gate(
+  metric: string,
+  challenger: number,
+  champion: number | null,
+  tolerance: number,
+  championVersion?: string,
+): GateDecision {
+  if (champion == null || !Number.isFinite(champion))
+    return { decision: 'first', reason: `no champion yet: becomes champion with ${metric} ${challenger.toFixed(4)}` };
   const up = higherIsBetter(metric);
   const delta = up ? challenger - champion : champion - challenger;
   const vs = `${metric} ${challenger.toFixed(4)} vs champion ${championVersion ?? ''} ${champion.toFixed(4)} on the same validation rows, tolerance ${tolerance}`;
-  return delta >= -tolerance ? { decision: 'promoted', reason: `promoted: ${vs}` } : { decision: 'challenger', reason: `kept as challenger: ${vs} (worse by ${(-delta).toFixed(4)})` };
+  return delta >= -tolerance
+    ? { decision: 'promoted', reason: `promoted: ${vs}` }
+    : { decision: 'challenger', reason: `kept as challenger: ${vs} (worse by ${(-delta).toFixed(4)})` };
 }
 
 export class ModelRegistry {
@@ -107,7 +129,8 @@ export class ModelRegistry {
         } catch {
           // the holder removed it meanwhile
         }
-        if (Date.now() > deadline) throw new Error(`registry ${this.root} is locked (${lock}); remove it if no publish is running`);
+        if (Date.now() > deadline)
+          throw new Error(`registry ${this.root} is locked (${lock}); remove it if no publish is running`);
         await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
       }
     }
@@ -124,7 +147,10 @@ export class ModelRegistry {
 
   versionDir(version: string): string {
     const v = this.versions().find((x) => x === version || x.startsWith(`${version}-`));
-    if (!v) throw Object.assign(new Error(`no model version "${version}" in ${this.root} (see: funnelcast models list)`), { name: 'NotFound' });
+    if (!v)
+      throw Object.assign(new Error(`no model version "${version}" in ${this.root} (see: funnelcast models list)`), {
+        name: 'NotFound',
+      });
     return join(this.root, 'versions', v);
   }
 
@@ -133,7 +159,9 @@ export class ModelRegistry {
   }
 
   champion(): ChampionPointer | null {
-    return this.storage.exists('champion.json') ? (JSON.parse(this.storage.readText('champion.json')) as ChampionPointer) : null;
+    return this.storage.exists('champion.json')
+      ? (JSON.parse(this.storage.readText('champion.json')) as ChampionPointer)
+      : null;
   }
 
   /**
@@ -154,10 +182,18 @@ export class ModelRegistry {
     return this.withLock(() => {
       const modelSha = opts.files.map((f) => sha256File(f.from)).join(',');
       for (const v of this.versions().filter((x) => x.endsWith(`-${opts.runId}`))) {
-        const existing = JSON.parse(readFileSync(join(this.root, 'versions', v, 'version.json'), 'utf8')) as VersionInfo & { modelSha?: string };
+        const existing = JSON.parse(
+          readFileSync(join(this.root, 'versions', v, 'version.json'), 'utf8'),
+        ) as VersionInfo & { modelSha?: string };
         if (existing.modelSha === modelSha) {
           const champ = this.champion();
-          return { version: v, versionDir: join(this.root, 'versions', v), decision: champ?.version === v ? 'promoted' : 'challenger', reason: 'already published by an earlier attempt of this run', champion: champ?.version ?? null };
+          return {
+            version: v,
+            versionDir: join(this.root, 'versions', v),
+            decision: champ?.version === v ? 'promoted' : 'challenger',
+            reason: 'already published by an earlier attempt of this run',
+            champion: champ?.version ?? null,
+          };
         }
       }
       const n = this.versions().reduce((m, v) => Math.max(m, Number(/^v(\d+)/.exec(v)![1])), 0) + 1;
@@ -168,15 +204,35 @@ export class ModelRegistry {
       for (const f of opts.files) copyFileSync(f.from, join(tmp, f.name));
       const info = { ...opts.info, version, runId: opts.runId, createdAt: new Date().toISOString(), modelSha };
       writeFileSync(join(tmp, 'version.json'), JSON.stringify(info, null, 2) + '\n');
-      const manifestFiles: ManifestFile[] = readdirSync(tmp).sort().map((name) => ({ path: name, bytes: statSync(join(tmp, name)).size, sha256: sha256File(join(tmp, name)) }));
+      const manifestFiles: ManifestFile[] = readdirSync(tmp)
+        .sort()
+        .map((name) => ({ path: name, bytes: statSync(join(tmp, name)).size, sha256: sha256File(join(tmp, name)) }));
       writeFileSync(join(tmp, 'manifest.json'), JSON.stringify({ version, files: manifestFiles }, null, 2) + '\n');
       this.storage.commitFolder(tmp, join('versions', version));
 
       const champ = this.champion();
-      const g = gate(opts.info.primaryMetric, opts.primaryValue, champ ? opts.championValue : null, opts.tolerance, champ?.version);
+      const g = gate(
+        opts.info.primaryMetric,
+        opts.primaryValue,
+        champ ? opts.championValue : null,
+        opts.tolerance,
+        champ?.version,
+      );
       if (opts.crashBeforeChampion) throw new Error('injected crash before the champion pointer moved');
-      if (g.decision !== 'challenger') this.setChampion({ version, metric: opts.info.primaryMetric, value: opts.primaryValue, since: new Date().toISOString(), reason: g.reason });
-      return { version, versionDir: join(this.root, 'versions', version), ...g, champion: this.champion()?.version ?? null };
+      if (g.decision !== 'challenger')
+        this.setChampion({
+          version,
+          metric: opts.info.primaryMetric,
+          value: opts.primaryValue,
+          since: new Date().toISOString(),
+          reason: g.reason,
+        });
+      return {
+        version,
+        versionDir: join(this.root, 'versions', version),
+        ...g,
+        champion: this.champion()?.version ?? null,
+      };
     });
   }
 
@@ -200,7 +256,11 @@ export class ModelRegistry {
   /** Makes the previous champion (from the history) champion again. */
   async rollback(): Promise<ChampionPointer> {
     const history = existsSync(join(this.root, 'champion-history.jsonl'))
-      ? readFileSync(join(this.root, 'champion-history.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChampionPointer)
+      ? readFileSync(join(this.root, 'champion-history.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as ChampionPointer)
       : [];
     const current = this.champion()?.version;
     const previous = [...history].reverse().find((h) => h.version !== current);
@@ -212,6 +272,8 @@ export class ModelRegistry {
   verify(version: string): string[] {
     const dir = this.versionDir(version);
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: ManifestFile[] };
-    return m.files.filter((f) => !existsSync(join(dir, f.path)) || sha256File(join(dir, f.path)) !== f.sha256).map((f) => f.path);
+    return m.files
+      .filter((f) => !existsSync(join(dir, f.path)) || sha256File(join(dir, f.path)) !== f.sha256)
+      .map((f) => f.path);
   }
 }

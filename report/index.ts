@@ -14,8 +14,19 @@ export interface RunReportData {
   modelVersion: string | null;
   engine: string;
   backend?: string;
-  counts: { read: number; loaded: number; duplicates: number; quarantined: number; users: number; labelRate: number | null };
-  metrics: { holdout: Record<string, number> | null; cv?: { mean: Record<string, number>; std: Record<string, number>; folds: Record<string, number>[] } | null; baselines?: { engine: string; metrics: Record<string, number> | null }[] };
+  counts: {
+    read: number;
+    loaded: number;
+    duplicates: number;
+    quarantined: number;
+    users: number;
+    labelRate: number | null;
+  };
+  metrics: {
+    holdout: Record<string, number> | null;
+    cv?: { mean: Record<string, number>; std: Record<string, number>; folds: Record<string, number>[] } | null;
+    baselines?: { engine: string; metrics: Record<string, number> | null }[];
+  };
   curves: {
     roc: { fpr: number[]; tpr: number[] };
     pr: { recall: number[]; precision: number[] };
@@ -35,7 +46,10 @@ export interface RunReportData {
 }
 
 export const escapeHtml = (s: unknown) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 
 const f3 = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '—' : x.toFixed(3));
 const W = 360;
@@ -43,7 +57,14 @@ const H = 260;
 const M = { l: 46, r: 12, t: 12, b: 40 };
 
 /** A line chart in [0,1]×[0,1] (or given y max) with axes, ticks and labels. */
-export function lineChart(opts: { title: string; xLabel: string; yLabel: string; series: { x: number[]; y: number[]; color: string; name: string }[]; diagonal?: boolean; yMax?: number }): string {
+export function lineChart(opts: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: { x: number[]; y: number[]; color: string; name: string }[];
+  diagonal?: boolean;
+  yMax?: number;
+}): string {
   const yMax = opts.yMax ?? 1;
   const sx = (x: number) => M.l + x * (W - M.l - M.r);
   const sy = (y: number) => H - M.b - (Math.min(y, yMax) / yMax) * (H - M.t - M.b);
@@ -52,19 +73,27 @@ export function lineChart(opts: { title: string; xLabel: string; yLabel: string;
     `<line x1="${M.l}" y1="${H - M.b}" x2="${W - M.r}" y2="${H - M.b}" class="axis"/>`,
     `<line x1="${M.l}" y1="${M.t}" x2="${M.l}" y2="${H - M.b}" class="axis"/>`,
     ...ticks.map((t) => `<text x="${sx(t)}" y="${H - M.b + 14}" class="tick" text-anchor="middle">${t}</text>`),
-    ...ticks.map((t) => `<text x="${M.l - 6}" y="${sy(t * yMax) + 4}" class="tick" text-anchor="end">${+(t * yMax).toFixed(2)}</text>`),
+    ...ticks.map(
+      (t) =>
+        `<text x="${M.l - 6}" y="${sy(t * yMax) + 4}" class="tick" text-anchor="end">${+(t * yMax).toFixed(2)}</text>`,
+    ),
     `<text x="${(M.l + W - M.r) / 2}" y="${H - 6}" class="label" text-anchor="middle">${escapeHtml(opts.xLabel)}</text>`,
     `<text x="12" y="${(M.t + H - M.b) / 2}" class="label" text-anchor="middle" transform="rotate(-90 12 ${(M.t + H - M.b) / 2})">${escapeHtml(opts.yLabel)}</text>`,
   ];
   const diag = opts.diagonal ? `<path d="M${sx(0)},${sy(0)} L${sx(1)},${sy(yMax)}" class="ref"/>` : '';
   const lines = opts.series.map(
-    (s) => `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
+    (s) =>
+      `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
   );
   return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg></figure>`;
 }
 
 /** Horizontal bars with value labels. */
-export function barChart(title: string, bars: { label: string; value: number; note?: string }[], color = '#3b6ea5'): string {
+export function barChart(
+  title: string,
+  bars: { label: string; value: number; note?: string }[],
+  color = '#3b6ea5',
+): string {
   const rowH = 22;
   const labelW = 170;
   const width = 640;
@@ -81,7 +110,10 @@ export function barChart(title: string, bars: { label: string; value: number; no
 
 function table(headers: string[], rows: unknown[][]): string {
   return `<table><thead><tr>${headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(typeof c === 'number' ? (Number.isInteger(c) ? c.toLocaleString('en-US') : f3(c)) : c)}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c) => `<td>${escapeHtml(typeof c === 'number' ? (Number.isInteger(c) ? c.toLocaleString('en-US') : f3(c)) : c)}</td>`).join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
 }
 
@@ -99,34 +131,159 @@ export function renderRunReport(d: RunReportData): string {
   ];
   const charts: string[] = [];
   if (d.curves) {
-    charts.push(lineChart({ title: 'ROC curve', xLabel: 'false positive rate', yLabel: 'true positive rate', diagonal: true, series: [{ x: d.curves.roc.fpr, y: d.curves.roc.tpr, color: '#c0392b', name: `${d.engine} (AUC ${f3(h.roc_auc)})` }] }));
-    charts.push(lineChart({ title: 'Precision–recall', xLabel: 'recall', yLabel: 'precision', series: [{ x: d.curves.pr.recall, y: d.curves.pr.precision, color: '#8e44ad', name: `${d.engine} (AP ${f3(h.pr_auc)})` }] }));
+    charts.push(
+      lineChart({
+        title: 'ROC curve',
+        xLabel: 'false positive rate',
+        yLabel: 'true positive rate',
+        diagonal: true,
+        series: [
+          { x: d.curves.roc.fpr, y: d.curves.roc.tpr, color: '#c0392b', name: `${d.engine} (AUC ${f3(h.roc_auc)})` },
+        ],
+      }),
+    );
+    charts.push(
+      lineChart({
+        title: 'Precision–recall',
+        xLabel: 'recall',
+        yLabel: 'precision',
+        series: [
+          {
+            x: d.curves.pr.recall,
+            y: d.curves.pr.precision,
+            color: '#8e44ad',
+            name: `${d.engine} (AP ${f3(h.pr_auc)})`,
+          },
+        ],
+      }),
+    );
     charts.push(
       lineChart({
         title: 'Cumulative gains by decile',
         xLabel: 'share of users contacted (by score)',
         yLabel: 'share of converters reached',
         diagonal: true,
-        series: [{ x: [0, ...d.curves.lift.map((l) => l.decile / 10)], y: [0, ...d.curves.lift.map((l) => l.cumulativeGain)], color: '#27ae60', name: 'cumulative gains' }],
+        series: [
+          {
+            x: [0, ...d.curves.lift.map((l) => l.decile / 10)],
+            y: [0, ...d.curves.lift.map((l) => l.cumulativeGain)],
+            color: '#27ae60',
+            name: 'cumulative gains',
+          },
+        ],
       }),
     );
-    charts.push(lineChart({ title: 'Calibration', xLabel: 'mean predicted probability', yLabel: 'observed conversion rate', diagonal: true, series: [{ x: d.curves.calibration.map((c) => c.meanPredicted), y: d.curves.calibration.map((c) => c.fractionPositive), color: '#d35400', name: 'reliability' }] }));
-    charts.push(barChart('Lift by decile (1 = top 10 % of scores)', d.curves.lift.map((l) => ({ label: `decile ${l.decile}`, value: l.lift, note: `${l.lift.toFixed(2)}×` })), '#27ae60'));
+    charts.push(
+      lineChart({
+        title: 'Calibration',
+        xLabel: 'mean predicted probability',
+        yLabel: 'observed conversion rate',
+        diagonal: true,
+        series: [
+          {
+            x: d.curves.calibration.map((c) => c.meanPredicted),
+            y: d.curves.calibration.map((c) => c.fractionPositive),
+            color: '#d35400',
+            name: 'reliability',
+          },
+        ],
+      }),
+    );
+    charts.push(
+      barChart(
+        'Lift by decile (1 = top 10 % of scores)',
+        d.curves.lift.map((l) => ({ label: `decile ${l.decile}`, value: l.lift, note: `${l.lift.toFixed(2)}×` })),
+        '#27ae60',
+      ),
+    );
   }
-  if (d.importances.length) charts.push(barChart('Feature importances (top 15)', d.importances.slice(0, 15).map((i) => ({ label: i.name, value: i.importance }))));
-  if (d.funnel.length) charts.push(barChart('Funnel before the cutoff (users reaching each stage)', d.funnel.map((f) => ({ label: f.stage, value: f.users, note: `${f.users.toLocaleString('en-US')}${f.fromPrevious == null ? '' : ` (${(f.fromPrevious * 100).toFixed(1)}% of previous)`}` })), '#2c7fb8'));
+  if (d.importances.length)
+    charts.push(
+      barChart(
+        'Feature importances (top 15)',
+        d.importances.slice(0, 15).map((i) => ({ label: i.name, value: i.importance })),
+      ),
+    );
+  if (d.funnel.length)
+    charts.push(
+      barChart(
+        'Funnel before the cutoff (users reaching each stage)',
+        d.funnel.map((f) => ({
+          label: f.stage,
+          value: f.users,
+          note: `${f.users.toLocaleString('en-US')}${f.fromPrevious == null ? '' : ` (${(f.fromPrevious * 100).toFixed(1)}% of previous)`}`,
+        })),
+        '#2c7fb8',
+      ),
+    );
 
-  const metricNames = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1', 'best_f1', 'top_decile_lift'];
-  const metricRows = metricNames.filter((m) => m in h).map((m) => [m, h[m], d.metrics.cv?.mean[m] ?? null, d.metrics.cv?.std[m] ?? null, ...(d.metrics.baselines ?? []).map((b) => b.metrics?.[m] ?? null)]);
+  const metricNames = [
+    'roc_auc',
+    'pr_auc',
+    'log_loss',
+    'brier',
+    'accuracy',
+    'precision',
+    'recall',
+    'f1',
+    'best_f1',
+    'top_decile_lift',
+  ];
+  const metricRows = metricNames
+    .filter((m) => m in h)
+    .map((m) => [
+      m,
+      h[m],
+      d.metrics.cv?.mean[m] ?? null,
+      d.metrics.cv?.std[m] ?? null,
+      ...(d.metrics.baselines ?? []).map((b) => b.metrics?.[m] ?? null),
+    ]);
   const m = d.marketer;
   const marketer = m
     ? `<section><h2>For marketers</h2>
-       ${barChart('Campaign lists (users)', m.campaigns.map((c) => ({ label: c.name, value: c.rows, note: `${c.rows.toLocaleString('en-US')} users, ~${c.expectedConversions.toFixed(1)} expected conversions` })), '#e67e22')}
-       ${table(['campaign', 'action', 'users', 'expected conversions'], m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions]))}
-       ${barChart('RFM segments (users)', Object.entries(m.segmentSizes.rfm ?? {}).map(([k, v]) => ({ label: k, value: v, note: v.toLocaleString('en-US') })), '#16a085')}
-       ${m.clusters?.length ? table(['cluster', 'users', 'what sets it apart (z-score of the cluster mean)'], m.clusters.map((c) => [c.cluster, c.size, c.distinguishing.map((x) => `${x.feature} ${x.z >= 0 ? '+' : ''}${x.z.toFixed(2)}`).join(', ')])) : ''}
+       ${barChart(
+         'Campaign lists (users)',
+         m.campaigns.map((c) => ({
+           label: c.name,
+           value: c.rows,
+           note: `${c.rows.toLocaleString('en-US')} users, ~${c.expectedConversions.toFixed(1)} expected conversions`,
+         })),
+         '#e67e22',
+       )}
+       ${table(
+         ['campaign', 'action', 'users', 'expected conversions'],
+         m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions]),
+       )}
+       ${barChart(
+         'RFM segments (users)',
+         Object.entries(m.segmentSizes.rfm ?? {}).map(([k, v]) => ({
+           label: k,
+           value: v,
+           note: v.toLocaleString('en-US'),
+         })),
+         '#16a085',
+       )}
+       ${
+         m.clusters?.length
+           ? table(
+               ['cluster', 'users', 'what sets it apart (z-score of the cluster mean)'],
+               m.clusters.map((c) => [
+                 c.cluster,
+                 c.size,
+                 c.distinguishing.map((x) => `${x.feature} ${x.z >= 0 ? '+' : ''}${x.z.toFixed(2)}`).join(', '),
+               ]),
+             )
+           : ''
+       }
        <h3>Highest-propensity users (sample)</h3>
-       ${m.sampleRows.length ? table(Object.keys(m.sampleRows[0]), m.sampleRows.map((r) => Object.values(r))) : '<p>No users scored.</p>'}
+       ${
+         m.sampleRows.length
+           ? table(
+               Object.keys(m.sampleRows[0]),
+               m.sampleRows.map((r) => Object.values(r)),
+             )
+           : '<p>No users scored.</p>'
+       }
        </section>`
     : '';
   return `<!doctype html>
@@ -152,7 +309,10 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <section><h2>Champion / challenger</h2>${d.champion ? `<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p><p>champion now: <code>${escapeHtml(d.champion.version ?? '—')}</code></p>` : '<p>Not published.</p>'}</section>
 <section><h2>Model quality</h2>${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
-<section><h2>Lineage</h2>${table(['what', 'value'], Object.entries(d.lineage).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]))}</section>
+<section><h2>Lineage</h2>${table(
+    ['what', 'value'],
+    Object.entries(d.lineage).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),
+  )}</section>
 </main></body></html>
 `;
 }

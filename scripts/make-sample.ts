@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { projectRoot } from '../infra/root';
 import { writeEventsCsv } from '../data/generator';
 
-export const SAMPLE = { users: 4000, seed: 20240101, days: 150, engagement: 10, start: '2024-01-01T00:00:00Z', messiness: 0.004 } as const;
+export const SAMPLE = {
+  users: 4000,
+  seed: 20240101,
+  days: 150,
+  engagement: 10,
+  start: '2024-01-01T00:00:00Z',
+  messiness: 0.004,
+} as const;
 
 async function main() {
   const file = join(projectRoot(), 'data', 'sample', 'events.csv.gz');

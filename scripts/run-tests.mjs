@@ -20,7 +20,10 @@ function walk(dir) {
   });
 }
 
-const files = wanted.flatMap((s) => walk(join(root, s))).filter((f) => !only || f.includes(only)).sort();
+const files = wanted
+  .flatMap((s) => walk(join(root, s)))
+  .filter((f) => !only || f.includes(only))
+  .sort();
 if (files.length === 0) {
   console.error(`No compiled test files found for ${wanted.join(', ')} under ${root}. Did the build run?`);
   process.exit(1);

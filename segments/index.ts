@@ -33,7 +33,12 @@ export interface ClusterDescription {
 
 export interface SegmentsResult {
   segmentsPath: string;
-  segmentSizes: { rfm: Record<string, number>; deciles: Record<string, number>; funnel: Record<string, number>; clusters: Record<string, number> };
+  segmentSizes: {
+    rfm: Record<string, number>;
+    deciles: Record<string, number>;
+    funnel: Record<string, number>;
+    clusters: Record<string, number>;
+  };
   clusters: { k: number; silhouette: number; descriptions: ClusterDescription[] };
   campaigns: CampaignExport[];
   manifestPath: string;
@@ -49,7 +54,16 @@ export interface ChangeReport {
   campaignOverlap: { campaign: string; before: number; after: number; both: number; jaccard: number }[];
 }
 
-const CLUSTER_FEATURES = ['rfm_frequency', 'rfm_monetary', 'days_since_last_event', 'n_events_total', 'n_sessions', 'distinct_items', 'funnel_stage', 'revenue_total'];
+const CLUSTER_FEATURES = [
+  'rfm_frequency',
+  'rfm_monetary',
+  'days_since_last_event',
+  'n_events_total',
+  'n_sessions',
+  'distinct_items',
+  'funnel_stage',
+  'revenue_total',
+];
 
 function jsonSafe(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
@@ -67,9 +81,15 @@ export function exportSalt(def: PipelineDefinition): { salt: string; source: str
   const fromEnv = process.env[def.export.saltEnv];
   if (fromEnv) return { salt: fromEnv, source: `environment variable ${def.export.saltEnv}` };
   if (process.env.NODE_ENV === 'production' || process.env.FUNNELCAST_PRODUCTION === '1') {
-    throw Object.assign(new Error(`hashUserIds is on but ${def.export.saltEnv} is not set; production exports never use a default salt`), { name: 'InputError' });
+    throw Object.assign(
+      new Error(`hashUserIds is on but ${def.export.saltEnv} is not set; production exports never use a default salt`),
+      { name: 'InputError' },
+    );
   }
-  return { salt: `funnelcast-dev-salt:${def.name}`, source: 'development default derived from the pipeline name (set ' + def.export.saltEnv + ' in production)' };
+  return {
+    salt: `funnelcast-dev-salt:${def.name}`,
+    source: 'development default derived from the pipeline name (set ' + def.export.saltEnv + ' in production)',
+  };
 }
 
 export async function buildSegments(
@@ -92,7 +112,13 @@ export async function buildSegments(
   const purchase = columnSafe(def.label.event);
   const funnel = def.features.funnel;
   const featCols = new Set(
-    (await conn.runAndReadAll(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(opts.featuresPath)}))`)).getRows().map((r) => String(r[0])),
+    (
+      await conn.runAndReadAll(
+        `SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(opts.featuresPath)}))`,
+      )
+    )
+      .getRows()
+      .map((r) => String(r[0])),
   );
   const col = (name: string, fallback = '0') => (featCols.has(name) ? `f.${quoteIdent(name)}` : fallback);
   const recency = `CASE WHEN ${col(`n_${purchase}_total`)} > 0 THEN ${col(`days_since_last_${purchase}`, col('days_since_last_event'))} ELSE ${col('days_since_last_event')} END`;
@@ -106,7 +132,7 @@ export async function buildSegments(
     `CREATE OR REPLACE TEMP TABLE seg_base AS
      SELECT s.user_id, s.propensity, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
             ${col('days_since_last_event')} AS last_event_age_days, ${stageName} AS funnel_stage, ${col('funnel_stage')} AS funnel_stage_index,
-            ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : "NULL AS reason_1, NULL AS reason_2, NULL AS reason_3"}
+            ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3'}
      FROM read_parquet(${quoteLiteral(opts.scoresPath)}) s JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id)
      ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(opts.reasonsPath!)}) r USING (user_id)` : ''}`,
   );
@@ -164,7 +190,10 @@ export async function buildSegments(
     ? km.centroids.map((c, k) => ({
         cluster: k + 1,
         size: km.labels.filter((l) => l === k).length,
-        distinguishing: clusterCols.map((f, j) => ({ feature: f, z: c[j] })).sort((a, b) => Math.abs(b.z) - Math.abs(a.z)).slice(0, 3),
+        distinguishing: clusterCols
+          .map((f, j) => ({ feature: f, z: c[j] }))
+          .sort((a, b) => Math.abs(b.z) - Math.abs(a.z))
+          .slice(0, 3),
       }))
     : [];
 
@@ -175,7 +204,12 @@ export async function buildSegments(
   const campaigns: CampaignExport[] = [];
   for (const c of def.campaigns) {
     const f = compileFilter(c.filter);
-    const params: Record<string, string | number> = { ...f.params, cutoff: opts.cutoff.toISOString(), action: c.action, ...(def.export.hashUserIds ? { salt } : {}) };
+    const params: Record<string, string | number> = {
+      ...f.params,
+      cutoff: opts.cutoff.toISOString(),
+      action: c.action,
+      ...(def.export.hashUserIds ? { salt } : {}),
+    };
     const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity, rfm_segment, funnel_stage, propensity_decile,
                       reason_1, reason_2, reason_3, $action AS action
                       ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id) AS ${quoteIdent(p)}`).join('')}
@@ -186,14 +220,35 @@ export async function buildSegments(
     const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
     await copyAtomic(conn, `SELECT * FROM campaign_rows`, csvPath, 'csv');
     await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet');
-    const [rows, expected] = (await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)).getRows()[0].map(Number);
-    campaigns.push({ name: c.name, action: c.action, rows, expectedConversions: expected, csvPath, parquetPath, sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) } });
+    const [rows, expected] = (
+      await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)
+    )
+      .getRows()[0]
+      .map(Number);
+    campaigns.push({
+      name: c.name,
+      action: c.action,
+      rows,
+      expectedConversions: expected,
+      csvPath,
+      parquetPath,
+      sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
+    });
   }
 
-  const segmentSizes = { rfm: await countsBy(conn, 'rfm_segment'), deciles: await countsBy(conn, 'propensity_decile'), funnel: await countsBy(conn, 'funnel_stage'), clusters: await countsBy(conn, 'cluster') };
+  const segmentSizes = {
+    rfm: await countsBy(conn, 'rfm_segment'),
+    deciles: await countsBy(conn, 'propensity_decile'),
+    funnel: await countsBy(conn, 'funnel_stage'),
+    clusters: await countsBy(conn, 'cluster'),
+  };
   for (const s of RFM_SEGMENTS) segmentSizes.rfm[s] ??= 0;
-  const sample = await conn.runAndReadAll(`SELECT user_id, round(propensity, 4) AS propensity, propensity_decile, rfm_segment, funnel_stage, cluster, reason_1, reason_2, reason_3 FROM segments ORDER BY propensity DESC, user_id LIMIT 10`);
-  const sampleRows = sample.getRowObjects().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, jsonSafe(v)])));
+  const sample = await conn.runAndReadAll(
+    `SELECT user_id, round(propensity, 4) AS propensity, propensity_decile, rfm_segment, funnel_stage, cluster, reason_1, reason_2, reason_3 FROM segments ORDER BY propensity DESC, user_id LIMIT 10`,
+  );
+  const sampleRows = sample
+    .getRowObjects()
+    .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, jsonSafe(v)])));
 
   const changeReport = opts.previousRunDir ? await compareWithPrevious(conn, opts.previousRunDir, campaigns) : null;
   const manifestPath = join(opts.outDir, 'exports', 'manifest.json');
@@ -204,10 +259,26 @@ export async function buildSegments(
     modelVersion: opts.modelVersion,
     userIds: def.export.hashUserIds ? `sha256(salt || user_id), salt from ${saltSource}` : 'as in the source',
     segments: { file: 'segments.parquet', users: ids.length, sha256: sha256File(segmentsPath) },
-    campaigns: campaigns.map((c) => ({ name: c.name, action: c.action, rows: c.rows, expectedConversions: Number(c.expectedConversions.toFixed(4)), files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet` }, sha256: c.sha256 })),
+    campaigns: campaigns.map((c) => ({
+      name: c.name,
+      action: c.action,
+      rows: c.rows,
+      expectedConversions: Number(c.expectedConversions.toFixed(4)),
+      files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet` },
+      sha256: c.sha256,
+    })),
   });
-  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
-  return { segmentsPath, segmentSizes, clusters: { k: km?.k ?? 1, silhouette: km?.silhouette ?? 0, descriptions }, campaigns, manifestPath, changeReport, sampleRows };
+  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows'])
+    await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  return {
+    segmentsPath,
+    segmentSizes,
+    clusters: { k: km?.k ?? 1, silhouette: km?.silhouette ?? 0, descriptions },
+    campaigns,
+    manifestPath,
+    changeReport,
+    sampleRows,
+  };
 }
 
 /** COPY to a temp name, then rename: readers never see a half-written export. */
@@ -219,10 +290,16 @@ async function copyAtomic(conn: DuckDBConnection, select: string, file: string, 
   renameSync(tmp, file);
 }
 
-async function compareWithPrevious(conn: DuckDBConnection, prevDir: string, campaigns: CampaignExport[]): Promise<ChangeReport | null> {
+async function compareWithPrevious(
+  conn: DuckDBConnection,
+  prevDir: string,
+  campaigns: CampaignExport[],
+): Promise<ChangeReport | null> {
   const prevSeg = join(prevDir, 'segments.parquet');
   if (!existsSync(prevSeg)) return null;
-  const before = await conn.runAndReadAll(`SELECT rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) GROUP BY 1 ORDER BY 1`);
+  const before = await conn.runAndReadAll(
+    `SELECT rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) GROUP BY 1 ORDER BY 1`,
+  );
   const after = await conn.runAndReadAll(`SELECT rfm_segment, count(*) FROM segments GROUP BY 1 ORDER BY 1`);
   const movers = await conn.runAndReadAll(
     `SELECT p.rfm_segment, s.rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) p JOIN segments s USING (user_id)
@@ -237,8 +314,16 @@ async function compareWithPrevious(conn: DuckDBConnection, prevDir: string, camp
         `SELECT (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)})), (SELECT count(*) FROM read_parquet(${quoteLiteral(c.parquetPath)})),
                 (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)}) p JOIN read_parquet(${quoteLiteral(c.parquetPath)}) q USING (user_id))`,
       )
-    ).getRows()[0].map(Number);
-    overlap.push({ campaign: c.name, before: b, after: a, both, jaccard: a + b - both > 0 ? both / (a + b - both) : 1 });
+    )
+      .getRows()[0]
+      .map(Number);
+    overlap.push({
+      campaign: c.name,
+      before: b,
+      after: a,
+      both,
+      jaccard: a + b - both > 0 ? both / (a + b - both) : 1,
+    });
   }
   const toMap = (r: unknown[][]) => Object.fromEntries(r.map(([k, n]) => [String(k), Number(n)]));
   return {

@@ -44,6 +44,8 @@ export function rfmSegment(r: number, fm: number): RfmSegment {
 
 /** The same rules as a SQL CASE over integer columns r and fm. */
 export function rfmSegmentSql(r = 'rfm_r', fm = 'rfm_fm'): string {
-  const arms = RFM_RULES.map((x) => `WHEN ${r} IN (${x.r.join(', ')}) AND ${fm} IN (${x.fm.join(', ')}) THEN '${x.segment.replace(/'/g, "''")}'`);
+  const arms = RFM_RULES.map(
+    (x) => `WHEN ${r} IN (${x.r.join(', ')}) AND ${fm} IN (${x.fm.join(', ')}) THEN '${x.segment.replace(/'/g, "''")}'`,
+  );
   return `CASE ${arms.join(' ')} END`;
 }

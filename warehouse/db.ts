@@ -59,7 +59,8 @@ export function quoteIdent(name: string): string {
  */
 export function quoteLiteral(value: string): string {
   // Tab is allowed (TSV delimiters); other control characters never belong in a path or option.
-  if (/[\u0000-\u0008\u000a-\u001f]/.test(value)) throw new Error(`refusing literal with control characters: ${JSON.stringify(value)}`);
+  if (/[\u0000-\u0008\u000a-\u001f]/.test(value))
+    throw new Error(`refusing literal with control characters: ${JSON.stringify(value)}`);
   return `'${value.replace(/'/g, "''")}'`;
 }
 

@@ -99,14 +99,22 @@ async function resolveFiles(conn: DuckDBConnection, pattern: string, baseDir: st
     if (files.length === 0) throw new ExtractError(`no source file matches ${abs}`, abs);
     return files;
   }
-  if (!existsSync(abs)) throw new ExtractError(`source file not found: ${abs} (path "${pattern}" is relative to the definition's folder ${baseDir})`, abs);
+  if (!existsSync(abs))
+    throw new ExtractError(
+      `source file not found: ${abs} (path "${pattern}" is relative to the definition's folder ${baseDir})`,
+      abs,
+    );
   return [abs];
 }
 
 /** The first line of a (possibly gzipped) text file: the header, read without trusting the CSV sniffer. */
 function firstLine(file: string): string {
   const buf = readFileSync(file);
-  const text = (file.endsWith('.gz') ? gunzipSync(buf.subarray(0, Math.min(buf.length, 1 << 20)), { finishFlush: 2 }) : buf.subarray(0, 1 << 20)).toString('utf8');
+  const text = (
+    file.endsWith('.gz')
+      ? gunzipSync(buf.subarray(0, Math.min(buf.length, 1 << 20)), { finishFlush: 2 })
+      : buf.subarray(0, 1 << 20)
+  ).toString('utf8');
   return text.split(/\r?\n/, 1)[0] ?? '';
 }
 
@@ -154,7 +162,9 @@ async function readRaw(
     if (delimSetting === 'whitespace') return readWhitespace(conn, file, spec, raw, rejects);
     const headerLine = firstLine(file);
     if (headerLine.trim() === '') throw new ExtractError(`${file} is empty`, file);
-    const names = spec.header ? splitHeader(headerLine, delimSetting) : splitHeader(headerLine, delimSetting).map((_, i) => `column${i}`);
+    const names = spec.header
+      ? splitHeader(headerLine, delimSetting)
+      : splitHeader(headerLine, delimSetting).map((_, i) => `column${i}`);
     const cols = names.map((n, i) => `${quoteLiteral(n || `column${i}`)}: 'VARCHAR'`).join(', ');
     const rt = tmpName('rejt');
     const rs = tmpName('rejs');
@@ -187,11 +197,19 @@ async function readRaw(
       `CREATE TEMP TABLE ${raw}_l AS SELECT j, row_number() OVER () AS __line FROM read_csv(${path}, auto_detect=false, header=false,
          columns={'j': 'VARCHAR'}, delim='\x1e', quote='', escape='', max_line_size=4000000)`,
     );
-    await conn.run(`INSERT INTO ${rejects} SELECT __line, NULL, 'malformed JSON line', j FROM ${raw}_l WHERE NOT coalesce(json_valid(j), false) AND trim(j) <> ''`);
-    const keys = await conn.runAndReadAll(`SELECT DISTINCT unnest(json_keys(j)) FROM ${raw}_l WHERE json_valid(j) LIMIT 1000`);
+    await conn.run(
+      `INSERT INTO ${rejects} SELECT __line, NULL, 'malformed JSON line', j FROM ${raw}_l WHERE NOT coalesce(json_valid(j), false) AND trim(j) <> ''`,
+    );
+    const keys = await conn.runAndReadAll(
+      `SELECT DISTINCT unnest(json_keys(j)) FROM ${raw}_l WHERE json_valid(j) LIMIT 1000`,
+    );
     const columns = keys.getRows().map((r) => String(r[0]));
-    const sel = columns.map((c) => `json_extract_string(j, ${quoteLiteral(`$."${c.replace(/"/g, '')}"`)}) AS ${quoteIdent(c)}`).join(', ');
-    await conn.run(`CREATE TEMP TABLE ${raw} AS SELECT ${sel || 'NULL AS __none'}, __line FROM ${raw}_l WHERE coalesce(json_valid(j), false)`);
+    const sel = columns
+      .map((c) => `json_extract_string(j, ${quoteLiteral(`$."${c.replace(/"/g, '')}"`)}) AS ${quoteIdent(c)}`)
+      .join(', ');
+    await conn.run(
+      `CREATE TEMP TABLE ${raw} AS SELECT ${sel || 'NULL AS __none'}, __line FROM ${raw}_l WHERE coalesce(json_valid(j), false)`,
+    );
     await conn.run(`DROP TABLE ${raw}_l`);
     return { raw, rejects, columns };
   }
@@ -203,7 +221,9 @@ async function readRaw(
   }
   const d = await conn.runAndReadAll(`SELECT column_name FROM (DESCRIBE ${raw}_p)`);
   const columns = d.getRows().map((r) => String(r[0]));
-  await conn.run(`CREATE TEMP TABLE ${raw} AS SELECT ${columns.map((c) => `CAST(${quoteIdent(c)} AS VARCHAR) AS ${quoteIdent(c)}`).join(', ')}, row_number() OVER () AS __line FROM ${raw}_p`);
+  await conn.run(
+    `CREATE TEMP TABLE ${raw} AS SELECT ${columns.map((c) => `CAST(${quoteIdent(c)} AS VARCHAR) AS ${quoteIdent(c)}`).join(', ')}, row_number() OVER () AS __line FROM ${raw}_p`,
+  );
   await conn.run(`DROP TABLE ${raw}_p`);
   return { raw, rejects, columns };
 }
@@ -217,7 +237,8 @@ async function readWhitespace(conn: DuckDBConnection, file: string, spec: AnySou
   );
   const first = await conn.runAndReadAll(`SELECT parts FROM ${raw}_l WHERE __line = 1`);
   const firstParts = (first.getRows()[0]?.[0] as { items: unknown[] } | undefined)?.items?.map(String) ?? [];
-  if (firstParts.length === 0 || (firstParts.length === 1 && firstParts[0] === '')) throw new ExtractError(`${file} is empty`, file);
+  if (firstParts.length === 0 || (firstParts.length === 1 && firstParts[0] === ''))
+    throw new ExtractError(`${file} is empty`, file);
   const columns = spec.header ? firstParts : firstParts.map((_, i) => `column${i}`);
   const skip = spec.header ? 1 : 0;
   await conn.run(
@@ -265,16 +286,42 @@ function timestampExpr(v: string, format: string): string {
 function checkColumns(file: string, have: string[], needed: string[], what: string) {
   for (const c of needed) {
     if (!have.includes(c)) {
-      throw new ExtractError(`${file}: the mapped column "${c}" (${what}) is not in the file; its columns are: ${have.join(', ')}`, file, c);
+      throw new ExtractError(
+        `${file}: the mapped column "${c}" (${what}) is not in the file; its columns are: ${have.join(', ')}`,
+        file,
+        c,
+      );
     }
   }
 }
 
 /** Validates the raw rows of one events file into a staging table with `reason`/`bad_column` for rejects. */
-async function stageEvents(conn: DuckDBConnection, file: string, spec: EventsSource, raw: string, columns: string[], futureAfter: Date, skipBefore: number) {
+async function stageEvents(
+  conn: DuckDBConnection,
+  file: string,
+  spec: EventsSource,
+  raw: string,
+  columns: string[],
+  futureAfter: Date,
+  skipBefore: number,
+) {
   const m = spec.columns;
   const ruleCols = spec.eventRules.map((r) => r.when.column);
-  checkColumns(file, columns, [...fieldColumns(m.user_id), ...fieldColumns(m.ts), ...fieldColumns(m.event), ...fieldColumns(m.item_id), ...fieldColumns(m.revenue), ...fieldColumns(m.session_id), ...m.properties, ...ruleCols], 'columns mapping');
+  checkColumns(
+    file,
+    columns,
+    [
+      ...fieldColumns(m.user_id),
+      ...fieldColumns(m.ts),
+      ...fieldColumns(m.event),
+      ...fieldColumns(m.item_id),
+      ...fieldColumns(m.revenue),
+      ...fieldColumns(m.session_id),
+      ...m.properties,
+      ...ruleCols,
+    ],
+    'columns mapping',
+  );
   const params: Record<string, string> = { future: futureAfter.toISOString() };
   let eventExpr = textExpr(m.event);
   spec.eventRules.forEach((r, i) => {
@@ -288,7 +335,9 @@ async function stageEvents(conn: DuckDBConnection, file: string, spec: EventsSou
   };
   const known = spec.eventTypes ? listParam('et', spec.eventTypes) : null;
   const negOk = listParam('neg', spec.negativeRevenueEvents);
-  const props = m.properties.length ? `to_json(json_object(${m.properties.map((p) => `${quoteLiteral(p)}, ${quoteIdent(p)}`).join(', ')}))` : 'NULL';
+  const props = m.properties.length
+    ? `to_json(json_object(${m.properties.map((p) => `${quoteLiteral(p)}, ${quoteIdent(p)}`).join(', ')}))`
+    : 'NULL';
   const col = (f: FieldSource | undefined) => quoteLiteral(fieldColumns(f).join(' × ') || 'constant');
   const stage = tmpName('stage');
   await conn.run(
@@ -326,14 +375,27 @@ async function scalar(conn: DuckDBConnection, sql: string, params?: Record<strin
 }
 
 /** Loads one file (in its own transaction). */
-async function loadFile(conn: DuckDBConnection, source: SourceName, file: string, spec: AnySource, futureAfter: Date): Promise<FileReport> {
+async function loadFile(
+  conn: DuckDBConnection,
+  source: SourceName,
+  file: string,
+  spec: AnySource,
+  futureAfter: Date,
+): Promise<FileReport> {
   const size = statSync(file).size;
   if (size === 0) throw new ExtractError(`${file} is empty (0 bytes)`, file);
   const sha256 = await sha256File(file);
-  const seen = await conn.runAndReadAll(`SELECT count(*) FROM source_files WHERE source = $s AND file = $f AND sha256 = $h`, { s: source, f: file, h: sha256 });
-  if (Number(seen.getRows()[0][0]) > 0) return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
+  const seen = await conn.runAndReadAll(
+    `SELECT count(*) FROM source_files WHERE source = $s AND file = $f AND sha256 = $h`,
+    { s: source, f: file, h: sha256 },
+  );
+  if (Number(seen.getRows()[0][0]) > 0)
+    return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
   // A file that grew since its last load: continue after the records already read (appends).
-  const prev = await conn.runAndReadAll(`SELECT max(last_line) FROM source_files WHERE source = $s AND file = $f`, { s: source, f: file });
+  const prev = await conn.runAndReadAll(`SELECT max(last_line) FROM source_files WHERE source = $s AND file = $f`, {
+    s: source,
+    f: file,
+  });
   const skipBefore = Number(prev.getRows()[0][0] ?? 0);
 
   const { raw, rejects, columns } = await readRaw(conn, file, spec);
@@ -341,20 +403,30 @@ async function loadFile(conn: DuckDBConnection, source: SourceName, file: string
   try {
     const goodCount = await scalar(conn, `SELECT count(*) FROM ${raw} WHERE __line > ${skipBefore}`);
     const rejectCount = await scalar(conn, `SELECT count(*) FROM ${rejects} WHERE line > ${skipBefore}`);
-    if (goodCount + rejectCount === 0 && skipBefore === 0) throw new ExtractError(`${file} has a header but no rows`, file);
+    if (goodCount + rejectCount === 0 && skipBefore === 0)
+      throw new ExtractError(`${file} has a header but no rows`, file);
     const read = goodCount + rejectCount;
-    const lastLine = await scalar(conn, `SELECT greatest((SELECT coalesce(max(__line), 0) FROM ${raw}), (SELECT coalesce(max(line), 0) FROM ${rejects}), ${skipBefore})`);
+    const lastLine = await scalar(
+      conn,
+      `SELECT greatest((SELECT coalesce(max(__line), 0) FROM ${raw}), (SELECT coalesce(max(line), 0) FROM ${rejects}), ${skipBefore})`,
+    );
 
     await conn.run('BEGIN TRANSACTION');
     try {
-      await conn.run(`INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, line, column_name, reason, left(raw, 2000) FROM ${rejects} WHERE line > ${skipBefore}`, { s: source, f: file });
+      await conn.run(
+        `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, line, column_name, reason, left(raw, 2000) FROM ${rejects} WHERE line > ${skipBefore}`,
+        { s: source, f: file },
+      );
       let loaded = 0;
       let duplicates = 0;
       let quarantined = rejectCount;
       if (source === 'events') {
         const stage = await stageEvents(conn, file, spec as EventsSource, raw, columns, futureAfter, skipBefore);
         tables.push(stage);
-        await conn.run(`INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, bad_column, reason, left(raw, 2000) FROM ${stage} WHERE reason IS NOT NULL`, { s: source, f: file });
+        await conn.run(
+          `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, bad_column, reason, left(raw, 2000) FROM ${stage} WHERE reason IS NOT NULL`,
+          { s: source, f: file },
+        );
         quarantined += await scalar(conn, `SELECT count(*) FROM ${stage} WHERE reason IS NOT NULL`);
         // Exact duplicates: the first occurrence in the file wins; rows already in the warehouse are not added again.
         const fresh = tmpName('fresh');
@@ -376,13 +448,23 @@ async function loadFile(conn: DuckDBConnection, source: SourceName, file: string
           { f: file },
         );
       } else {
-        const r = await loadSideTable(conn, source, file, spec as CustomersSource | LabelsSource, raw, columns, skipBefore);
+        const r = await loadSideTable(
+          conn,
+          source,
+          file,
+          spec as CustomersSource | LabelsSource,
+          raw,
+          columns,
+          skipBefore,
+        );
         loaded = r.loaded;
         duplicates = r.duplicates;
         quarantined += r.quarantined;
       }
       if (read !== loaded + duplicates + quarantined) {
-        throw new Error(`row accounting failed for ${file}: read ${read} ≠ loaded ${loaded} + duplicates ${duplicates} + quarantined ${quarantined}`);
+        throw new Error(
+          `row accounting failed for ${file}: read ${read} ≠ loaded ${loaded} + duplicates ${duplicates} + quarantined ${quarantined}`,
+        );
       }
       await conn.run(
         `INSERT INTO source_files (source, file, size, sha256, rows_read, loaded, duplicates, quarantined, last_line) VALUES ($s, $f, $size, $h, $r, $l, $d, $q, $last)`,
@@ -415,7 +497,9 @@ async function loadSideTable(
     const c = (spec as CustomersSource).columns;
     checkColumns(file, columns, [...fieldColumns(c.user_id), ...c.attributes, ...c.pii], 'customers mapping');
     const attrs = [...c.attributes, ...c.pii];
-    const json = attrs.length ? `to_json(json_object(${attrs.map((a) => `${quoteLiteral(a)}, ${quoteIdent(a)}`).join(', ')}))` : `'{}'::JSON`;
+    const json = attrs.length
+      ? `to_json(json_object(${attrs.map((a) => `${quoteLiteral(a)}, ${quoteIdent(a)}`).join(', ')}))`
+      : `'{}'::JSON`;
     await conn.run(
       `CREATE TEMP TABLE ${stage} AS SELECT __line, ${uid} AS user_id, ${json} AS attributes, concat_ws(',', ${columns.map(quoteIdent).join(', ')}) AS raw,
          CASE WHEN ${uid} IS NULL THEN 'missing user id' END AS reason FROM ${raw} WHERE __line > ${skipBefore}`,
@@ -437,7 +521,7 @@ async function loadSideTable(
   try {
     await conn.run(
       `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, $col, reason, left(raw, 2000) FROM ${stage} WHERE reason IS NOT NULL`,
-      { s: source, f: file, col: source === 'labels' ? 'label' : fieldColumns(spec.columns.user_id)[0] ?? 'user_id' },
+      { s: source, f: file, col: source === 'labels' ? 'label' : (fieldColumns(spec.columns.user_id)[0] ?? 'user_id') },
     );
     const quarantined = await scalar(conn, `SELECT count(*) FROM ${stage} WHERE reason IS NOT NULL`);
     const valid = await scalar(conn, `SELECT count(*) FROM ${stage} WHERE reason IS NULL`);
@@ -456,9 +540,23 @@ async function loadSideTable(
   }
 }
 
-async function extractSource(conn: DuckDBConnection, source: SourceName, spec: AnySource, loaded: LoadedPipeline, opts: ExtractOptions): Promise<SourceReport> {
+async function extractSource(
+  conn: DuckDBConnection,
+  source: SourceName,
+  spec: AnySource,
+  loaded: LoadedPipeline,
+  opts: ExtractOptions,
+): Promise<SourceReport> {
   const files = await resolveFiles(conn, spec.path, loaded.baseDir);
-  const report: SourceReport = { source, read: 0, loaded: 0, duplicates: 0, quarantined: 0, files: [], quarantineReasons: {} };
+  const report: SourceReport = {
+    source,
+    read: 0,
+    loaded: 0,
+    duplicates: 0,
+    quarantined: 0,
+    files: [],
+    quarantineReasons: {},
+  };
   for (const [i, file] of files.entries()) {
     if (opts.signal?.aborted) throw new Error('extraction cancelled');
     opts.onProgress?.({ file, done: i, total: files.length });
@@ -474,12 +572,17 @@ async function extractSource(conn: DuckDBConnection, source: SourceName, spec: A
       `SELECT regexp_replace(reason, ' \\(.*', '') AS r, count(*) FROM quarantine WHERE source = $s AND file = $f GROUP BY r`,
       { s: source, f: file },
     );
-    for (const [r, n] of reasons.getRows()) report.quarantineReasons[String(r)] = (report.quarantineReasons[String(r)] ?? 0) + Number(n);
+    for (const [r, n] of reasons.getRows())
+      report.quarantineReasons[String(r)] = (report.quarantineReasons[String(r)] ?? 0) + Number(n);
   }
   return report;
 }
 
-export async function extractPipeline(conn: DuckDBConnection, loaded: LoadedPipeline, opts: ExtractOptions = {}): Promise<ExtractSummary> {
+export async function extractPipeline(
+  conn: DuckDBConnection,
+  loaded: LoadedPipeline,
+  opts: ExtractOptions = {},
+): Promise<ExtractSummary> {
   const started = performance.now();
   await conn.run(`SET TimeZone = 'UTC'`);
   await ensureWarehouseSchema(conn);
@@ -487,7 +590,9 @@ export async function extractPipeline(conn: DuckDBConnection, loaded: LoadedPipe
   const sources: SourceReport[] = [await extractSource(conn, 'events', s.events, loaded, opts)];
   if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
   if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
-  const r = await conn.runAndReadAll(`SELECT count(DISTINCT user_id), count(*), CAST(min(ts) AS VARCHAR), CAST(max(ts) AS VARCHAR) FROM events`);
+  const r = await conn.runAndReadAll(
+    `SELECT count(DISTINCT user_id), count(*), CAST(min(ts) AS VARCHAR), CAST(max(ts) AS VARCHAR) FROM events`,
+  );
   const [users, events, minTs, maxTs] = r.getRows()[0];
   const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
   return {

@@ -35,7 +35,10 @@ export interface FeatureBuildResult {
 
 /** Event names become column names: lower snake_case of letters and digits ("Add To Cart" → add_to_cart). */
 export function columnSafe(name: string): string {
-  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const s = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   return s.length ? s.slice(0, 40) : 'x';
 }
 
@@ -46,7 +49,8 @@ export async function defaultCutoff(conn: DuckDBConnection, def: PipelineDefinit
   if (def.defaultCutoff) return new Date(def.defaultCutoff);
   const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
   const max = r.getRows()[0]?.[0];
-  if (max == null) throw Object.assign(new Error('the warehouse has no events yet: run the extract first'), { name: 'InputError' });
+  if (max == null)
+    throw Object.assign(new Error('the warehouse has no events yet: run the extract first'), { name: 'InputError' });
   const t = Number(max) - durationMs(def.label.horizon);
   return new Date(Math.floor(t / DAY_MS) * DAY_MS);
 }
@@ -72,12 +76,17 @@ export async function buildFeatures(
   const docs: Record<string, string> = {};
 
   // Everything before the cutoff, in one temp table, so no later statement can see the future by mistake.
-  await conn.run(`CREATE OR REPLACE TEMP TABLE events_before AS SELECT * FROM events WHERE ts < CAST($t AS TIMESTAMP)`, p);
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE events_before AS SELECT * FROM events WHERE ts < CAST($t AS TIMESTAMP)`,
+    p,
+  );
   const activeFilter = def.features.activeWithin
     ? `WHERE user_id IN (SELECT DISTINCT user_id FROM events_before WHERE ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(def.features.activeWithin)}))`
     : '';
 
-  const eventTypes = (await rows(conn, `SELECT event, count(*) FROM events_before GROUP BY event ORDER BY count(*) DESC, event LIMIT 20`)).map((r) => String(r[0]));
+  const eventTypes = (
+    await rows(conn, `SELECT event, count(*) FROM events_before GROUP BY event ORDER BY count(*) DESC, event LIMIT 20`)
+  ).map((r) => String(r[0]));
   const funnel = def.features.funnel;
   for (const f of funnel) if (!eventTypes.includes(f)) eventTypes.push(f);
   if (!eventTypes.includes(purchase)) eventTypes.push(purchase);
@@ -106,38 +115,90 @@ export async function buildFeatures(
   const days = (a: string, b: string) => `((epoch_ms(${a}) - epoch_ms(${b})) / ${DAY_MS}.0)`;
   const tenure = days('CAST($t AS TIMESTAMP)', 'min(ts)');
 
-  add('rfm_frequency', `coalesce(any_value(r.purchase_days) - 1, 0)`, `repeat purchase periods (days with a ${purchase}, minus the first), as in lifetimes`);
-  add('rfm_recency', `coalesce(any_value(r.recency_days) / ${unitDays}, 0)`, `${def.features.rfmUnit} between the first and the last ${purchase} day (0 with fewer than two)`);
-  add('rfm_t', `coalesce(any_value(r.t_days) / ${unitDays}, ${tenure} / ${unitDays})`, `${def.features.rfmUnit} from the first ${purchase} day to the last day before the cutoff (age); since the first event when no ${purchase}`);
-  add('rfm_monetary', `coalesce(any_value(r.repeat_value), 0)`, `mean value of the repeat ${purchase} days (0 without repeats), as lifetimes' monetary_value`);
+  add(
+    'rfm_frequency',
+    `coalesce(any_value(r.purchase_days) - 1, 0)`,
+    `repeat purchase periods (days with a ${purchase}, minus the first), as in lifetimes`,
+  );
+  add(
+    'rfm_recency',
+    `coalesce(any_value(r.recency_days) / ${unitDays}, 0)`,
+    `${def.features.rfmUnit} between the first and the last ${purchase} day (0 with fewer than two)`,
+  );
+  add(
+    'rfm_t',
+    `coalesce(any_value(r.t_days) / ${unitDays}, ${tenure} / ${unitDays})`,
+    `${def.features.rfmUnit} from the first ${purchase} day to the last day before the cutoff (age); since the first event when no ${purchase}`,
+  );
+  add(
+    'rfm_monetary',
+    `coalesce(any_value(r.repeat_value), 0)`,
+    `mean value of the repeat ${purchase} days (0 without repeats), as lifetimes' monetary_value`,
+  );
   add('days_since_last_event', days('CAST($t AS TIMESTAMP)', 'max(ts)'), 'days from the last event to the cutoff');
   add('tenure_days', tenure, 'days from the first event to the cutoff');
   add('n_events_total', 'count(*)', 'events before the cutoff');
   add('revenue_total', 'coalesce(sum(revenue), 0)', 'revenue before the cutoff (returns count negative)');
   add('distinct_items', 'count(DISTINCT item_id)', 'distinct items touched');
-  add('n_sessions', 'coalesce(any_value(s.n_sessions), 0)', `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`);
+  add(
+    'n_sessions',
+    'coalesce(any_value(s.n_sessions), 0)',
+    `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`,
+  );
   add('events_per_session', 'count(*) / greatest(coalesce(any_value(s.n_sessions), 1), 1)', 'events per session');
   add('active_days', 'count(DISTINCT CAST(ts AS DATE))', 'distinct days with an event');
   for (const e of eventTypes) {
     const c = columnSafe(e);
     add(`n_${c}_total`, `count(*) FILTER (WHERE event = ${eParam(e)})`, `"${e}" events before the cutoff`);
-    add(`days_since_last_${c}`, `coalesce(${days('CAST($t AS TIMESTAMP)', `max(ts) FILTER (WHERE event = ${eParam(e)})`)}, ${tenure} + 1)`, `days since the last "${e}" (tenure + 1 when never)`);
+    add(
+      `days_since_last_${c}`,
+      `coalesce(${days('CAST($t AS TIMESTAMP)', `max(ts) FILTER (WHERE event = ${eParam(e)})`)}, ${tenure} + 1)`,
+      `days since the last "${e}" (tenure + 1 when never)`,
+    );
     for (const w of def.features.windows) {
-      add(`n_${c}_${w}`, `count(*) FILTER (WHERE event = ${eParam(e)} AND ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(w)}))`, `"${e}" events in the ${w} before the cutoff`);
+      add(
+        `n_${c}_${w}`,
+        `count(*) FILTER (WHERE event = ${eParam(e)} AND ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(w)}))`,
+        `"${e}" events in the ${w} before the cutoff`,
+      );
     }
   }
   if (funnel.length) {
-    const reached = funnel.map((f, i) => `CASE WHEN count(*) FILTER (WHERE event = ${eParam(f)}) > 0 THEN ${i + 1} ELSE 0 END`);
-    add('funnel_stage', `greatest(${reached.join(', ')})`, `furthest funnel stage reached (1-based index in ${funnel.join(' → ')}, 0 = none)`);
+    const reached = funnel.map(
+      (f, i) => `CASE WHEN count(*) FILTER (WHERE event = ${eParam(f)}) > 0 THEN ${i + 1} ELSE 0 END`,
+    );
+    add(
+      'funnel_stage',
+      `greatest(${reached.join(', ')})`,
+      `furthest funnel stage reached (1-based index in ${funnel.join(' → ')}, 0 = none)`,
+    );
     for (let i = 1; i < funnel.length; i++) {
       const a = columnSafe(funnel[i - 1]);
       const b = columnSafe(funnel[i]);
-      add(`ratio_${b}_per_${a}`, `count(*) FILTER (WHERE event = ${eParam(funnel[i])}) / greatest(count(*) FILTER (WHERE event = ${eParam(funnel[i - 1])}), 1)`, `"${funnel[i]}" events per "${funnel[i - 1]}" event`);
+      add(
+        `ratio_${b}_per_${a}`,
+        `count(*) FILTER (WHERE event = ${eParam(funnel[i])}) / greatest(count(*) FILTER (WHERE event = ${eParam(funnel[i - 1])}), 1)`,
+        `"${funnel[i]}" events per "${funnel[i - 1]}" event`,
+      );
     }
   }
-  const hourBuckets: [string, number, number][] = [['night', 0, 6], ['morning', 6, 12], ['afternoon', 12, 18], ['evening', 18, 24]];
-  for (const [name, a, b] of hourBuckets) add(`share_${name}`, `avg(CASE WHEN hour(ts) >= ${a} AND hour(ts) < ${b} THEN 1 ELSE 0 END)`, `share of events between ${a}:00 and ${b}:00 UTC`);
-  add('share_weekend', `avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1 ELSE 0 END)`, 'share of events on Saturday or Sunday');
+  const hourBuckets: [string, number, number][] = [
+    ['night', 0, 6],
+    ['morning', 6, 12],
+    ['afternoon', 12, 18],
+    ['evening', 18, 24],
+  ];
+  for (const [name, a, b] of hourBuckets)
+    add(
+      `share_${name}`,
+      `avg(CASE WHEN hour(ts) >= ${a} AND hour(ts) < ${b} THEN 1 ELSE 0 END)`,
+      `share of events between ${a}:00 and ${b}:00 UTC`,
+    );
+  add(
+    'share_weekend',
+    `avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1 ELSE 0 END)`,
+    'share of events on Saturday or Sunday',
+  );
 
   // RFM per lifetimes: purchases aggregated per day; the calibration period ends the day before the cutoff.
   await conn.run(
@@ -157,16 +218,26 @@ export async function buildFeatures(
   if (cust && cust.columns.attributes.length) {
     for (const a of cust.columns.attributes) {
       const path = quoteLiteral(`$."${a}"`);
-      const numeric = await rows(conn, `SELECT count(*) FILTER (WHERE TRY_CAST(json_extract_string(attributes, ${path}) AS DOUBLE) IS NULL AND json_extract_string(attributes, ${path}) IS NOT NULL) FROM customers`);
+      const numeric = await rows(
+        conn,
+        `SELECT count(*) FILTER (WHERE TRY_CAST(json_extract_string(attributes, ${path}) AS DOUBLE) IS NULL AND json_extract_string(attributes, ${path}) IS NOT NULL) FROM customers`,
+      );
       const name = `attr_${columnSafe(a)}`;
       if (Number(numeric[0][0]) === 0) {
-        attrCols.push(`CAST(TRY_CAST(json_extract_string(c.attributes, ${path}) AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`);
+        attrCols.push(
+          `CAST(TRY_CAST(json_extract_string(c.attributes, ${path}) AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`,
+        );
         docs[name] = `customer attribute "${a}" (numeric; missing = NaN)`;
       } else {
-        const top = await rows(conn, `SELECT json_extract_string(attributes, ${path}) v FROM customers WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`);
+        const top = await rows(
+          conn,
+          `SELECT json_extract_string(attributes, ${path}) v FROM customers WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`,
+        );
         for (const [v] of top) {
           const col = `${name}_${columnSafe(String(v))}`;
-          attrCols.push(`CAST(coalesce(json_extract_string(c.attributes, ${path}) = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`);
+          attrCols.push(
+            `CAST(coalesce(json_extract_string(c.attributes, ${path}) = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`,
+          );
           docs[col] = `customer attribute "${a}" = "${v}" (one-hot over its 10 most frequent values)`;
         }
       }
@@ -193,8 +264,12 @@ export async function buildFeatures(
   await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t2: T2 }));
   const featuresPath = join(opts.outDir, 'features.parquet');
   await conn.run(`COPY features_out TO ${quoteLiteral(featuresPath)} (FORMAT parquet, COMPRESSION zstd)`);
-  const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`)).map((r) => String(r[0])).filter((c) => c !== 'user_id' && c !== 'label');
-  const [users, positives] = (await rows(conn, `SELECT count(*), coalesce(sum(label), 0) FROM features_out`))[0].map(Number);
+  const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`))
+    .map((r) => String(r[0]))
+    .filter((c) => c !== 'user_id' && c !== 'label');
+  const [users, positives] = (await rows(conn, `SELECT count(*), coalesce(sum(label), 0) FROM features_out`))[0].map(
+    Number,
+  );
 
   // Sequences for the LSTM: the last N events before T per user, left-padded with token 0.
   const vocab: Record<string, number> = {};
@@ -202,7 +277,9 @@ export async function buildFeatures(
   const vocabPath = join(opts.outDir, 'sequences.vocab.json');
   writeFileSync(vocabPath, JSON.stringify(vocab, null, 2) + '\n');
   const N = def.features.sequenceLength;
-  const tokenCase = `CASE ${Object.entries(vocab).map(([e, id]) => `WHEN event = ${quoteLiteral(e)} THEN ${id}`).join(' ')} ELSE 0 END`;
+  const tokenCase = `CASE ${Object.entries(vocab)
+    .map(([e, id]) => `WHEN event = ${quoteLiteral(e)} THEN ${id}`)
+    .join(' ')} ELSE 0 END`;
   const sequencesPath = join(opts.outDir, 'sequences.parquet');
   await conn.run(
     `COPY (
@@ -224,11 +301,20 @@ export async function buildFeatures(
 
   const funnelReport: FunnelStageReport[] = [];
   for (const [i, stage] of funnel.entries()) {
-    const n = Number((await rows(conn, `SELECT count(DISTINCT user_id) FROM events_before WHERE event = $e AND user_id IN (SELECT user_id FROM features_out)`, { e: stage }))[0][0]);
+    const n = Number(
+      (
+        await rows(
+          conn,
+          `SELECT count(DISTINCT user_id) FROM events_before WHERE event = $e AND user_id IN (SELECT user_id FROM features_out)`,
+          { e: stage },
+        )
+      )[0][0],
+    );
     const prev = funnelReport[i - 1];
     funnelReport.push({ stage, users: n, fromPrevious: prev ? (prev.users > 0 ? n / prev.users : 0) : null });
   }
-  for (const t of ['events_before', 'sessions_before', 'rfm_before', 'features_out']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of ['events_before', 'sessions_before', 'rfm_before', 'features_out'])
+    await conn.run(`DROP TABLE IF EXISTS ${t}`);
 
   return {
     featuresPath,

@@ -11,7 +11,11 @@ export type ColumnData =
  * Writes in-memory columns (scores, predictions) to Parquet through DuckDB's appender, then COPY to a temp file
  * and rename, so readers never see a half-written file and the bytes are the same for the same input.
  */
-export async function writeColumnsToParquet(conn: DuckDBConnection, file: string, columns: ColumnData[]): Promise<void> {
+export async function writeColumnsToParquet(
+  conn: DuckDBConnection,
+  file: string,
+  columns: ColumnData[],
+): Promise<void> {
   const table = `tmp_write_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   await conn.run(`CREATE TABLE ${table} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
   try {

@@ -4,7 +4,14 @@
  * not run again, so re-running a backfill adds nothing; the result is the per-cutoff metrics table (how the
  * model would have performed over time).
  */
-import { ParentClosePolicy, defineQuery, executeChild, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ParentClosePolicy,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RunSummary } from './types';
 import { retrainWorkflow } from './retrain';
@@ -40,7 +47,10 @@ export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
 const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
 export function childWorkflowId(pipelineName: string, cutoff: string): string {
-  const stamp = new Date(cutoff).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = new Date(cutoff)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `retrain-${pipelineName}-${stamp}`;
 }
 

@@ -8,13 +8,7 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import {
-  ApplicationFailure,
-  defineQuery,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
@@ -37,7 +31,17 @@ export const progressQuery = defineQuery<StepProgress>('progress');
 
 const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
 
-const STEPS = ['definition', 'extract', 'features', 'cross-validate', 'train', 'publish', 'score', 'segments', 'report'];
+const STEPS = [
+  'definition',
+  'extract',
+  'features',
+  'cross-validate',
+  'train',
+  'publish',
+  'score',
+  'segments',
+  'report',
+];
 
 export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const startedMs = Date.now();
@@ -86,7 +90,12 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   if (!features.labelled) {
     trainingCutoff = run.trainingCutoff;
     step('features', `training cutoff ${trainingCutoff} (labels after ${run.cutoff} are not observed yet)`);
-    trainSet = await io.buildFeatures({ loaded, cutoff: trainingCutoff, runDir: run.runDir, folder: 'training-features' });
+    trainSet = await io.buildFeatures({
+      loaded,
+      cutoff: trainingCutoff,
+      runDir: run.runDir,
+      folder: 'training-features',
+    });
   }
   if (!trainSet.labelled) {
     throw ApplicationFailure.nonRetryable(
@@ -104,7 +113,13 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   }
 
   const engine = def.model.engine;
-  const common = { runDir: run.runDir, featuresPath: trainSet.featuresPath, sequencesPath: trainSet.sequencesPath, vocabPath: trainSet.vocabPath, model: def.model };
+  const common = {
+    runDir: run.runDir,
+    featuresPath: trainSet.featuresPath,
+    sequencesPath: trainSet.sequencesPath,
+    vocabPath: trainSet.vocabPath,
+    model: def.model,
+  };
 
   /**
    * Rolling time splits: fold i trains on the features at T − (k − i)·h and validates on the cutoff one horizon
@@ -113,9 +128,19 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const timeFoldSplits = async (t: string, h: number, k: number) => {
     const cutoffs = Array.from({ length: k + 1 }, (_, j) => new Date(Date.parse(t) - (k - j) * h).toISOString());
     const tables = await Promise.all(
-      cutoffs.map((c, j) => (j === k ? Promise.resolve(trainSet) : io.buildFeatures({ loaded, cutoff: c, runDir: run.runDir, folder: `cv/${c.replace(/[-:.]/g, '')}` }))),
+      cutoffs.map((c, j) =>
+        j === k
+          ? Promise.resolve(trainSet)
+          : io.buildFeatures({ loaded, cutoff: c, runDir: run.runDir, folder: `cv/${c.replace(/[-:.]/g, '')}` }),
+      ),
     );
-    return Array.from({ length: k }, (_, i) => ({ kind: 'time' as const, k, i, trainFeaturesPath: tables[i].featuresPath, validFeaturesPath: tables[i + 1].featuresPath }));
+    return Array.from({ length: k }, (_, i) => ({
+      kind: 'time' as const,
+      k,
+      i,
+      trainFeaturesPath: tables[i].featuresPath,
+      validFeaturesPath: tables[i + 1].featuresPath,
+    }));
   };
 
   let cv: CvSummary | null = null;
@@ -123,7 +148,10 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     const k = def.cv.folds;
     progress.foldsTotal = k;
     step('cross-validate', `${k} folds (${def.cv.strategy})`);
-    const splits = def.cv.strategy === 'time' ? await timeFoldSplits(trainingCutoff, run.horizonMs, k) : Array.from({ length: k }, (_, i) => ({ kind: 'fold' as const, strategy: def.cv.strategy, k, i }));
+    const splits =
+      def.cv.strategy === 'time'
+        ? await timeFoldSplits(trainingCutoff, run.horizonMs, k)
+        : Array.from({ length: k }, (_, i) => ({ kind: 'fold' as const, strategy: def.cv.strategy, k, i }));
     const folds = await Promise.all(
       splits.map((split) =>
         training.trainModel({ ...common, engine, split }).then((r) => {
@@ -139,11 +167,23 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const holdout = { kind: 'holdout' as const };
   const [main, ...baselines] = await Promise.all([
     training.trainModel({ ...common, engine, split: holdout }),
-    ...def.model.baselines.filter((b) => b !== engine).map((b) => training.trainModel({ ...common, engine: b, split: holdout })),
+    ...def.model.baselines
+      .filter((b) => b !== engine)
+      .map((b) => training.trainModel({ ...common, engine: b, split: holdout })),
   ]);
 
   step('publish');
-  const publish = await io.publishModel({ loaded, runId: run.runId, cutoff: trainingCutoff, runDir: run.runDir, trained: main, cv, baselines, extract, features: trainSet });
+  const publish = await io.publishModel({
+    loaded,
+    runId: run.runId,
+    cutoff: trainingCutoff,
+    runDir: run.runDir,
+    trained: main,
+    cv,
+    baselines,
+    extract,
+    features: trainSet,
+  });
 
   let scoring: Awaited<ReturnType<Activities['scoreUsers']>> | null = null;
   let exportRefs: ExportRef[] = [];
@@ -151,7 +191,13 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
-    scoring = await training.scoreUsers({ loaded, runDir: run.runDir, features, versionDir: publish.versionDir, version: publish.version });
+    scoring = await training.scoreUsers({
+      loaded,
+      runDir: run.runDir,
+      features,
+      versionDir: publish.versionDir,
+      version: publish.version,
+    });
     step('segments');
     const scored = scoring;
     const seg = await io.buildSegments({
@@ -202,9 +248,15 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     manifestPath: null,
     seconds: 0,
   };
-  const finished = await io.finishRun({ loaded, summary, trained: main, features: trainSet, marketer, startedAt: progress.startedAt });
+  const finished = await io.finishRun({
+    loaded,
+    summary,
+    trained: main,
+    features: trainSet,
+    marketer,
+    startedAt: progress.startedAt,
+  });
   progress.stepsDone = STEPS.length;
   progress.step = 'done';
   return finished;
 }
-

@@ -106,7 +106,14 @@ export interface RunSummary {
   horizon: string;
   runDir: string;
   extract: ExtractCounts;
-  features: { users: number; labelled: boolean; labelRate: number | null; positives: number; featureCount: number; featuresPath: string };
+  features: {
+    users: number;
+    labelled: boolean;
+    labelRate: number | null;
+    positives: number;
+    featureCount: number;
+    featuresPath: string;
+  };
   model: {
     engine: string;
     backend?: string;

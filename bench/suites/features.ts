@@ -22,7 +22,20 @@ const CUTOFF = '2024-04-01T00:00:00Z';
 function generatedPipeline(file: string): LoadedPipeline {
   const def = parsePipeline({
     name: 'bench',
-    sources: { events: { path: file, columns: { user_id: 'user_id', ts: 'timestamp', event: 'event', item_id: 'item_id', revenue: 'revenue', session_id: 'session_id' }, eventTypes: ['view', 'addtocart', 'transaction'] } },
+    sources: {
+      events: {
+        path: file,
+        columns: {
+          user_id: 'user_id',
+          ts: 'timestamp',
+          event: 'event',
+          item_id: 'item_id',
+          revenue: 'revenue',
+          session_id: 'session_id',
+        },
+        eventTypes: ['view', 'addtocart', 'transaction'],
+      },
+    },
     label: { event: 'transaction', horizon: '30d' },
     features: { funnel: ['view', 'addtocart', 'transaction'] },
   });
@@ -34,7 +47,9 @@ async function floor(file: string, ts: string, uid: string, revenue: string, eve
   const t = performance.now();
   await withDuckDB(':memory:', async (conn) => {
     await conn.run(`SET TimeZone = 'UTC'`);
-    await conn.run(`CREATE TABLE ev AS SELECT CAST(${uid} AS VARCHAR) AS user_id, CAST(${ts} AS TIMESTAMP) AS ts, ${event} AS event, ${revenue} AS revenue FROM read_csv(${quoteLiteral(file)}) WHERE ${uid} IS NOT NULL`);
+    await conn.run(
+      `CREATE TABLE ev AS SELECT CAST(${uid} AS VARCHAR) AS user_id, CAST(${ts} AS TIMESTAMP) AS ts, ${event} AS event, ${revenue} AS revenue FROM read_csv(${quoteLiteral(file)}) WHERE ${uid} IS NOT NULL`,
+    );
     await conn.run(
       `COPY (SELECT user_id, count(*) AS n, sum(revenue) AS revenue, count(DISTINCT CAST(ts AS DATE)) AS days,
                     count(*) FILTER (WHERE ts >= TIMESTAMP '${CUTOFF}' - INTERVAL 7 DAY) AS n7,
@@ -46,7 +61,11 @@ async function floor(file: string, ts: string, uid: string, revenue: string, eve
   return (performance.now() - t) / 1000;
 }
 
-async function ours(loaded: LoadedPipeline, cutoff: string, out: string): Promise<{ seconds: number; read: number; users: number }> {
+async function ours(
+  loaded: LoadedPipeline,
+  cutoff: string,
+  out: string,
+): Promise<{ seconds: number; read: number; users: number }> {
   const t = performance.now();
   const r = await withDuckDB(':memory:', async (conn) => {
     const s = await extractPipeline(conn, loaded);
@@ -57,10 +76,16 @@ async function ours(loaded: LoadedPipeline, cutoff: string, out: string): Promis
 }
 
 function pandas(file: string, ts: string, uid: string, revenue: string): number | null {
-  const venv = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'pandas', 'pyarrow'], { encoding: 'utf8' });
+  const venv = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'pandas', 'pyarrow'], {
+    encoding: 'utf8',
+  });
   if (venv.status !== 0) return null;
   const py = venv.stdout.trim().split('\n').at(-1)!;
-  const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'features_pandas.py'), file, ts, uid, revenue, CUTOFF], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(
+    py,
+    [join(projectRoot(), 'bench', 'python', 'features_pandas.py'), file, ts, uid, revenue, CUTOFF],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
   return r.status === 0 ? Number(JSON.parse(r.stdout.trim().split('\n').at(-1)!).seconds) : null;
 }
 
@@ -83,17 +108,68 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const pd = pandas(file, 'timestamp', 'user_id', 'revenue');
     const ds = `generated ${m}M events (${o.read.toLocaleString('en-US')} rows)`;
     console.error(`${ds}: ours ${o.seconds.toFixed(1)} s, floor ${fl.toFixed(1)} s, pandas ${pd?.toFixed(1)} s`);
-    rows.push(row({ name: 'extract+features', dataset: ds, metric: 'seconds', ours: o.seconds, reference: fl, referenceName: 'DuckDB floor', better: 'lower' }));
-    rows.push(row({ name: 'extract+features', dataset: ds, metric: 'seconds', ours: o.seconds, reference: pd, referenceName: 'pandas (core features)', better: 'lower', note: pd == null ? 'pandas unavailable' : undefined }));
-    rows.push(row({ name: 'extract+features', dataset: ds, metric: 'peak RSS MB (bench process)', ours: process.resourceUsage().maxRSS / 1024, reference: 4096, referenceName: 'target 4 GiB', better: 'lower' }));
+    rows.push(
+      row({
+        name: 'extract+features',
+        dataset: ds,
+        metric: 'seconds',
+        ours: o.seconds,
+        reference: fl,
+        referenceName: 'DuckDB floor',
+        better: 'lower',
+      }),
+    );
+    rows.push(
+      row({
+        name: 'extract+features',
+        dataset: ds,
+        metric: 'seconds',
+        ours: o.seconds,
+        reference: pd,
+        referenceName: 'pandas (core features)',
+        better: 'lower',
+        note: pd == null ? 'pandas unavailable' : undefined,
+      }),
+    );
+    rows.push(
+      row({
+        name: 'extract+features',
+        dataset: ds,
+        metric: 'peak RSS MB (bench process)',
+        ours: process.resourceUsage().maxRSS / 1024,
+        reference: 4096,
+        referenceName: 'target 4 GiB',
+        better: 'lower',
+      }),
+    );
   }
   const retail = join(projectRoot(), '..', 'shared', 'datasets', 'online_retail', 'online_retail.csv.gz');
   if (existsSync(retail)) {
     const o = await ours(loadPipeline('online_retail'), '2011-09-01T00:00:00Z', join(cache, 'features-online-retail'));
     const fl = await floor(retail, 'InvoiceDate', 'CustomerID', 'Quantity * UnitPrice', "'purchase'");
     const pd = pandas(retail, 'InvoiceDate', 'CustomerID', 'Quantity*UnitPrice');
-    rows.push(row({ name: 'extract+features', dataset: 'Online Retail (541,909 rows)', metric: 'seconds', ours: o.seconds, reference: fl, referenceName: 'DuckDB floor', better: 'lower' }));
-    rows.push(row({ name: 'extract+features', dataset: 'Online Retail (541,909 rows)', metric: 'seconds', ours: o.seconds, reference: pd, referenceName: 'pandas (core features)', better: 'lower' }));
+    rows.push(
+      row({
+        name: 'extract+features',
+        dataset: 'Online Retail (541,909 rows)',
+        metric: 'seconds',
+        ours: o.seconds,
+        reference: fl,
+        referenceName: 'DuckDB floor',
+        better: 'lower',
+      }),
+    );
+    rows.push(
+      row({
+        name: 'extract+features',
+        dataset: 'Online Retail (541,909 rows)',
+        metric: 'seconds',
+        ours: o.seconds,
+        reference: pd,
+        referenceName: 'pandas (core features)',
+        better: 'lower',
+      }),
+    );
   } else notes.push('Online Retail: ../shared/datasets absent, skipped');
   writeFileSync(join(cache, 'features-bench.done'), new Date().toISOString());
   return { rows, notes };

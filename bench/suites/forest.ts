@@ -33,20 +33,37 @@ function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array }
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < f; j++) cols[j][i] = normal(rng);
     const c = cols;
-    const logit = -1.6 + 0.9 * c[0][i] - 0.7 * c[1][i] + 0.6 * c[2][i] * c[3][i] + (c[4][i] > 0.8 ? 1.1 : 0) + 0.5 * Math.sin(2 * c[5][i]) + 0.4 * c[6][i] * (c[7][i] > 0 ? 1 : -1);
+    const logit =
+      -1.6 +
+      0.9 * c[0][i] -
+      0.7 * c[1][i] +
+      0.6 * c[2][i] * c[3][i] +
+      (c[4][i] > 0.8 ? 1.1 : 0) +
+      0.5 * Math.sin(2 * c[5][i]) +
+      0.4 * c[6][i] * (c[7][i] > 0 ? 1 : -1);
     y[i] = rng() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
   }
   return { x: { nRows: n, names: cols.map((_, j) => `f${j}`), columns: cols }, y };
 }
 
 function python(): string | null {
-  const r = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'scikit-learn', 'numpy'], { encoding: 'utf8' });
+  const r = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'scikit-learn', 'numpy'], {
+    encoding: 'utf8',
+  });
   return r.status === 0 ? r.stdout.trim().split('\n').at(-1)! : null;
 }
 
 const peakMb = () => process.resourceUsage().maxRSS / 1024;
 
-async function compare(name: string, dataset: string, x: FeatureMatrix, y: Uint8Array, py: string | null, withMlrf: boolean, notes: string[]): Promise<BenchRow[]> {
+async function compare(
+  name: string,
+  dataset: string,
+  x: FeatureMatrix,
+  y: Uint8Array,
+  py: string | null,
+  withMlrf: boolean,
+  notes: string[],
+): Promise<BenchRow[]> {
   const split = holdoutSplit(y, 0.25, 1);
   const xTrain = selectRows(x, split.train);
   const yTrain = selectLabels(y, split.train);
@@ -63,7 +80,13 @@ async function compare(name: string, dataset: string, x: FeatureMatrix, y: Uint8
   const ourAuc = rocAuc(yTest, p);
   const ourPeak = peakMb();
 
-  let sk: { train_seconds: number; predict_seconds: number; roc_auc: number; peak_rss_mb: number; version: string } | null = null;
+  let sk: {
+    train_seconds: number;
+    predict_seconds: number;
+    roc_auc: number;
+    peak_rss_mb: number;
+    version: string;
+  } | null = null;
   if (py) {
     const dir = join(projectRoot(), 'bench', '.cache', `forest-${dataset}`);
     mkdirSync(dir, { recursive: true });
@@ -72,18 +95,61 @@ async function compare(name: string, dataset: string, x: FeatureMatrix, y: Uint8
     writeFileSync(join(dir, 'x.f32'), Buffer.from(xBuf.buffer));
     writeFileSync(join(dir, 'y.u8'), Buffer.from(y));
     writeFileSync(join(dir, 'test.u32'), Buffer.from(Uint32Array.from(split.test).buffer));
-    const spec = { rows: x.nRows, features: x.columns.length, x: join(dir, 'x.f32'), y: join(dir, 'y.u8'), test: join(dir, 'test.u32'), params: PARAMS, nan_to_num: true };
+    const spec = {
+      rows: x.nRows,
+      features: x.columns.length,
+      x: join(dir, 'x.f32'),
+      y: join(dir, 'y.u8'),
+      test: join(dir, 'test.u32'),
+      params: PARAMS,
+      nan_to_num: true,
+    };
     writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
-    const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'forest_sklearn.py'), join(dir, 'spec.json')], { encoding: 'utf8' });
+    const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'forest_sklearn.py'), join(dir, 'spec.json')], {
+      encoding: 'utf8',
+    });
     if (r.status === 0) sk = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     else notes.push(`scikit-learn failed on ${dataset}: ${r.stderr.slice(-300)}`);
   }
   const ref = `scikit-learn ${sk?.version ?? ''} RandomForestClassifier(n_jobs=2)`;
   const rows: BenchRow[] = [
-    row({ name, dataset, metric: 'train seconds', ours: ourTrain, reference: sk?.train_seconds ?? null, referenceName: ref, better: 'lower' }),
-    row({ name, dataset, metric: 'predict seconds (holdout)', ours: ourPredict, reference: sk?.predict_seconds ?? null, referenceName: ref, better: 'lower' }),
-    row({ name, dataset, metric: 'holdout ROC AUC', ours: ourAuc, reference: sk?.roc_auc ?? null, referenceName: ref, better: 'higher', note: sk ? `Δ ${(ourAuc - sk.roc_auc).toFixed(4)}` : undefined }),
-    row({ name, dataset, metric: 'peak RSS MB (whole process)', ours: ourPeak, reference: sk?.peak_rss_mb ?? null, referenceName: ref, better: 'lower' }),
+    row({
+      name,
+      dataset,
+      metric: 'train seconds',
+      ours: ourTrain,
+      reference: sk?.train_seconds ?? null,
+      referenceName: ref,
+      better: 'lower',
+    }),
+    row({
+      name,
+      dataset,
+      metric: 'predict seconds (holdout)',
+      ours: ourPredict,
+      reference: sk?.predict_seconds ?? null,
+      referenceName: ref,
+      better: 'lower',
+    }),
+    row({
+      name,
+      dataset,
+      metric: 'holdout ROC AUC',
+      ours: ourAuc,
+      reference: sk?.roc_auc ?? null,
+      referenceName: ref,
+      better: 'higher',
+      note: sk ? `Δ ${(ourAuc - sk.roc_auc).toFixed(4)}` : undefined,
+    }),
+    row({
+      name,
+      dataset,
+      metric: 'peak RSS MB (whole process)',
+      ours: ourPeak,
+      reference: sk?.peak_rss_mb ?? null,
+      referenceName: ref,
+      better: 'lower',
+    }),
   ];
   if (withMlrf) {
     const m = new MlRandomForest({ nEstimators: 20, maxDepth: PARAMS.maxDepth, maxFeatures: 0.2 }, 1);
@@ -97,8 +163,24 @@ async function compare(name: string, dataset: string, x: FeatureMatrix, y: Uint8
     const sTrain = (performance.now() - t) / 1000;
     const sAuc = rocAuc(yTest, small.predictProba(xTest));
     rows.push(
-      row({ name: `${name} (20 trees)`, dataset, metric: 'train seconds', ours: sTrain, reference: mTrain, referenceName: 'ml-random-forest 2.1 (20 trees)', better: 'lower' }),
-      row({ name: `${name} (20 trees)`, dataset, metric: 'holdout ROC AUC', ours: sAuc, reference: mAuc, referenceName: 'ml-random-forest 2.1 (20 trees)', better: 'higher' }),
+      row({
+        name: `${name} (20 trees)`,
+        dataset,
+        metric: 'train seconds',
+        ours: sTrain,
+        reference: mTrain,
+        referenceName: 'ml-random-forest 2.1 (20 trees)',
+        better: 'lower',
+      }),
+      row({
+        name: `${name} (20 trees)`,
+        dataset,
+        metric: 'holdout ROC AUC',
+        ours: sAuc,
+        reference: mAuc,
+        referenceName: 'ml-random-forest 2.1 (20 trees)',
+        better: 'higher',
+      }),
     );
   }
   return rows;
@@ -110,7 +192,10 @@ async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8
   const out = join(projectRoot(), 'bench', '.cache', `features-${name}`);
   return withDuckDB(':memory:', async (conn) => {
     await extractPipeline(conn, loaded);
-    const f = await buildFeatures(conn, loaded.definition, { cutoff: await defaultCutoff(conn, loaded.definition), outDir: out });
+    const f = await buildFeatures(conn, loaded.definition, {
+      cutoff: await defaultCutoff(conn, loaded.definition),
+      outDir: out,
+    });
     const t = await readFeatureTable(conn, f.featuresPath, { label: 'label', idColumn: 'user_id' });
     return { x: t.x, y: t.y! };
   });
@@ -118,7 +203,9 @@ async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8
 
 export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const sizes = args.length ? args.map(Number) : [5_000, 50_000, 500_000];
-  const notes: string[] = [`Hyper-parameters: ${JSON.stringify(PARAMS)}, max_features sqrt, bootstrap, no class weights; holdout 25 % stratified (seed 1).`];
+  const notes: string[] = [
+    `Hyper-parameters: ${JSON.stringify(PARAMS)}, max_features sqrt, bootstrap, no class weights; holdout 25 % stratified (seed 1).`,
+  ];
   const py = python();
   if (!py) notes.push('Python/scikit-learn unavailable: reference columns are empty.');
   const rows: BenchRow[] = [];
@@ -132,6 +219,8 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     if (t) rows.push(...(await compare('forest', p, t.x, t.y, py, false, notes)));
     else notes.push(`${p}: ../shared/datasets absent, skipped`);
   }
-  notes.push('Peak RSS of our side is the whole bench process (it grows with the largest dataset so far); the reference is a fresh Python process per dataset.');
+  notes.push(
+    'Peak RSS of our side is the whole bench process (it grows with the largest dataset so far); the reference is a fresh Python process per dataset.',
+  );
   return { rows, notes };
 }

@@ -23,7 +23,11 @@ import { rocAuc } from '../../ml/metrics';
 const SHAPE = { T: 30, inputs: 16, units: 32, batch: 256, n: 4096, epochs: 2 };
 
 function torchPython(): string | null {
-  const r = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'torch', 'scikit-learn', 'pyarrow'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'bash',
+    [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'torch', 'scikit-learn', 'pyarrow'],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) return null;
   const py = r.stdout.trim().split('\n').at(-1)!;
   return spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0 ? py : null;
@@ -32,7 +36,10 @@ function torchPython(): string | null {
 function runPy(py: string, spec: object): Record<string, number> | null {
   const file = join(projectRoot(), 'bench', '.cache', `lstm-spec-${Date.now()}.json`);
   writeFileSync(file, JSON.stringify(spec));
-  const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'lstm_torch.py'), file], { encoding: 'utf8', maxBuffer: 1 << 22 });
+  const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'lstm_torch.py'), file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 22,
+  });
   return r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : null;
 }
 
@@ -65,8 +72,28 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const cpu = await tfjsThroughput();
   await tf.setBackend(backend.backend);
   const shape = `random, T=${SHAPE.T}, ${SHAPE.inputs} inputs, ${SHAPE.units} units, batch ${SHAPE.batch}`;
-  rows.push(row({ name: `lstm train (${backend.detail})`, dataset: shape, metric: 'sequences/s', ours: wasm, reference: ref?.seq_per_s ?? null, referenceName: `PyTorch ${ref?.torch ?? ''} CPU, 2 threads`, better: 'higher' }));
-  rows.push(row({ name: 'lstm train (pure-JS CPU backend)', dataset: shape, metric: 'sequences/s', ours: cpu, reference: ref?.seq_per_s ?? null, referenceName: `PyTorch ${ref?.torch ?? ''} CPU, 2 threads`, better: 'higher' }));
+  rows.push(
+    row({
+      name: `lstm train (${backend.detail})`,
+      dataset: shape,
+      metric: 'sequences/s',
+      ours: wasm,
+      reference: ref?.seq_per_s ?? null,
+      referenceName: `PyTorch ${ref?.torch ?? ''} CPU, 2 threads`,
+      better: 'higher',
+    }),
+  );
+  rows.push(
+    row({
+      name: 'lstm train (pure-JS CPU backend)',
+      dataset: shape,
+      metric: 'sequences/s',
+      ours: cpu,
+      reference: ref?.seq_per_s ?? null,
+      referenceName: `PyTorch ${ref?.torch ?? ''} CPU, 2 threads`,
+      better: 'higher',
+    }),
+  );
 
   const params = { units: 32, layers: 1, embeddingDim: 8, epochs: 8, batchSize: 256, learningRate: 0.005, patience: 3 };
   for (const name of ['sample', 'online_retail']) {
@@ -76,20 +103,69 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     mkdirSync(out, { recursive: true });
     const f = await withDuckDB(':memory:', async (conn) => {
       await extractPipeline(conn, loaded);
-      const feats = await buildFeatures(conn, loaded.definition, { cutoff: await defaultCutoff(conn, loaded.definition), outDir: out });
+      const feats = await buildFeatures(conn, loaded.definition, {
+        cutoff: await defaultCutoff(conn, loaded.definition),
+        outDir: out,
+      });
       return { feats, seqs: await readSequences(conn, feats.sequencesPath) };
     });
     const vocab = Object.keys(JSON.parse(readFileSync(f.feats.vocabPath, 'utf8'))).length;
     const split = holdoutSplit(f.seqs.labels, 0.25, 1);
-    const r = await trainLstm({ sequences: f.seqs, vocabSize: vocab, outDir: join(out, 'model'), params, seed: 1, trainRows: split.train });
+    const r = await trainLstm({
+      sequences: f.seqs,
+      vocabSize: vocab,
+      outDir: join(out, 'model'),
+      params,
+      seed: 1,
+      trainRows: split.train,
+    });
     const { model } = await loadLstm(r.modelDir);
-    const auc = rocAuc(Array.from(split.test, (i) => f.seqs.labels[i]), predictSequences(model, f.seqs, split.test));
+    const auc = rocAuc(
+      Array.from(split.test, (i) => f.seqs.labels[i]),
+      predictSequences(model, f.seqs, split.test),
+    );
     model.dispose();
-    const pr = py ? runPy(py, { mode: 'auc', file: f.feats.sequencesPath, vocab, train: Array.from(split.train), test: Array.from(split.test), units: params.units, epochs: r.epochs, batch: params.batchSize, lr: params.learningRate }) : null;
+    const pr = py
+      ? runPy(py, {
+          mode: 'auc',
+          file: f.feats.sequencesPath,
+          vocab,
+          train: Array.from(split.train),
+          test: Array.from(split.test),
+          units: params.units,
+          epochs: r.epochs,
+          batch: params.batchSize,
+          lr: params.learningRate,
+        })
+      : null;
     const ds = `${name} sequences (${f.seqs.ids.length} users, T=${f.seqs.length}, ${vocab + 2} inputs)`;
-    rows.push(row({ name: 'lstm', dataset: ds, metric: 'holdout ROC AUC', ours: auc, reference: pr?.roc_auc ?? null, referenceName: 'PyTorch, same shape and epochs', better: 'higher', note: `best epoch ${r.bestEpoch} of ${r.epochs}` }));
-    rows.push(row({ name: 'lstm', dataset: ds, metric: 'train sequences/s', ours: r.seqPerSecond, reference: pr?.seq_per_s ?? null, referenceName: 'PyTorch, same shape and epochs', better: 'higher', note: 'ours includes per-epoch validation and checkpoints' }));
+    rows.push(
+      row({
+        name: 'lstm',
+        dataset: ds,
+        metric: 'holdout ROC AUC',
+        ours: auc,
+        reference: pr?.roc_auc ?? null,
+        referenceName: 'PyTorch, same shape and epochs',
+        better: 'higher',
+        note: `best epoch ${r.bestEpoch} of ${r.epochs}`,
+      }),
+    );
+    rows.push(
+      row({
+        name: 'lstm',
+        dataset: ds,
+        metric: 'train sequences/s',
+        ours: r.seqPerSecond,
+        reference: pr?.seq_per_s ?? null,
+        referenceName: 'PyTorch, same shape and epochs',
+        better: 'higher',
+        note: 'ours includes per-epoch validation and checkpoints',
+      }),
+    );
   }
-  notes.push(`Backend: ${backend.detail}. Our model feeds tokens one-hot (the first LSTM kernel acts as the embedding; the WASM backend lacks the Embedding gradient kernel).`);
+  notes.push(
+    `Backend: ${backend.detail}. Our model feeds tokens one-hot (the first LSTM kernel acts as the embedding; the WASM backend lacks the Embedding gradient kernel).`,
+  );
   return { rows, notes };
 }

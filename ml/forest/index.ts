@@ -17,7 +17,15 @@ import type { ForestParams } from '../../pipelines/schema/model';
 import { deriveSeed, mulberry32 } from '../random';
 import { binMatrix } from './binning';
 import { buildForestTree, leafOfBinned, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
-import { explainTrees, FOREST_FORMAT_VERSION, predictTrees, serializeTree, deserializeTree, type PredictTree, type SerializedTree } from './predictor';
+import {
+  explainTrees,
+  FOREST_FORMAT_VERSION,
+  predictTrees,
+  serializeTree,
+  deserializeTree,
+  type PredictTree,
+  type SerializedTree,
+} from './predictor';
 
 export const DEFAULT_FOREST_PARAMS: ForestParams = {
   nTrees: 100,
@@ -77,7 +85,8 @@ export class RandomForest implements Classifier {
     const wPos = p.classWeight === 'balanced' && nPos > 0 ? n / (2 * nPos) : 1;
     const wNeg = p.classWeight === 'balanced' && nPos < n ? n / (2 * (n - nPos)) : 1;
     const weight = new Float32Array(new SharedArrayBuffer(4 * n));
-    for (let i = 0; i < n; i++) weight[i] = (y[i] === 1 ? wPos : wNeg) * (options.sampleWeight ? options.sampleWeight[i] : 1);
+    for (let i = 0; i < n; i++)
+      weight[i] = (y[i] === 1 ? wPos : wNeg) * (options.sampleWeight ? options.sampleWeight[i] : 1);
     const treeParams: TreeParams = {
       maxDepth: p.maxDepth,
       minSamplesLeaf: p.minSamplesLeaf,
@@ -85,7 +94,11 @@ export class RandomForest implements Classifier {
       mtry: resolveMtry(p.maxFeatures, x.columns.length),
       criterion: p.criterion,
     };
-    const jobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({ treeIndex: t, seed: deriveSeed(this.seed, t), bootstrap: p.bootstrap }));
+    const jobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({
+      treeIndex: t,
+      seed: deriveSeed(this.seed, t),
+      bootstrap: p.bootstrap,
+    }));
     const trees: TreeArrays[] = new Array(p.nTrees);
     // Per-tree importances and out-of-bag sums are added up in tree order at the end, so the result does not
     // depend on which thread finished first or on a resume after a crash.
@@ -105,7 +118,14 @@ export class RandomForest implements Classifier {
     }
     this.resumedTrees = saved.size;
     const save = (t: number, tree: TreeArrays, imp: ArrayLike<number>) => {
-      if (ckpt) writeFileAtomic(join(ckpt, `tree-${String(t).padStart(5, '0')}.json`), JSON.stringify({ tree: { ...serializeTree(tree), bin: Buffer.from(tree.bin).toString('base64') }, importance: Array.from(imp) }));
+      if (ckpt)
+        writeFileAtomic(
+          join(ckpt, `tree-${String(t).padStart(5, '0')}.json`),
+          JSON.stringify({
+            tree: { ...serializeTree(tree), bin: Buffer.from(tree.bin).toString('base64') },
+            importance: Array.from(imp),
+          }),
+        );
     };
     jobs.splice(0, jobs.length, ...jobs.filter((j) => !saved.has(j.treeIndex)));
     const threads = n * jobs.length < 200_000 || jobs.length === 0 ? 1 : Math.min(this.threads, jobs.length);
@@ -135,7 +155,11 @@ export class RandomForest implements Classifier {
     }
     const importance = new Float64Array(x.columns.length);
     for (const imp of treeImportance) for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
-    const allJobs: BuildJob[] = trees.map((_, t) => ({ treeIndex: t, seed: deriveSeed(this.seed, t), bootstrap: p.bootstrap }));
+    const allJobs: BuildJob[] = trees.map((_, t) => ({
+      treeIndex: t,
+      seed: deriveSeed(this.seed, t),
+      bootstrap: p.bootstrap,
+    }));
     if (p.bootstrap) {
       const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y, weight };
       for (let t = 0; t < trees.length; t++) replayOob(data, allJobs[t], trees[t], oobSum, oobCnt);
@@ -145,7 +169,8 @@ export class RandomForest implements Classifier {
     const total = importance.reduce((a, b) => a + b, 0) || 1;
     this.impurityImportance = Array.from(importance, (v) => v / total);
     if (p.bootstrap) {
-      let correct = 0, counted = 0;
+      let correct = 0,
+        counted = 0;
       const proba = new Float64Array(n).fill(NaN);
       for (let i = 0; i < n; i++) {
         if (oobCnt[i] === 0) continue;
@@ -192,7 +217,16 @@ export class RandomForest implements Classifier {
         // Round-robin assignment: which worker grows a tree never changes the tree (its seed does).
         const mine = jobs.filter((_, t) => t % threads === k);
         const w = new Worker(workerFile, {
-          workerData: { nRows: n, nFeatures: nF, codes, y: ySab, weight: weight.buffer, edges: bins.edges, params, jobs: mine },
+          workerData: {
+            nRows: n,
+            nFeatures: nF,
+            codes,
+            y: ySab,
+            weight: weight.buffer,
+            edges: bins.edges,
+            params,
+            jobs: mine,
+          },
         });
         workers.push(w);
         w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array }) => {
@@ -220,17 +254,28 @@ export class RandomForest implements Classifier {
   }
 
   featureImportances(): FeatureImportance[] {
-    return this.featureNames.map((name, j) => ({ name, importance: this.impurityImportance[j] ?? 0 })).sort((a, b) => b.importance - a.importance);
+    return this.featureNames
+      .map((name, j) => ({ name, importance: this.impurityImportance[j] ?? 0 }))
+      .sort((a, b) => b.importance - a.importance);
   }
 
   serialize(): SerializedModel {
-    const payload: ForestPayload = { params: this.params, seed: this.seed, trees: this.trees.map(serializeTree), importances: this.impurityImportance, oobScore: this.oobScore };
+    const payload: ForestPayload = {
+      params: this.params,
+      seed: this.seed,
+      trees: this.trees.map(serializeTree),
+      importances: this.impurityImportance,
+      oobScore: this.oobScore,
+    };
     return { engine: 'forest', formatVersion: FOREST_FORMAT_VERSION, featureNames: this.featureNames, payload };
   }
 
   static deserialize(s: SerializedModel): RandomForest {
     if (s.engine !== 'forest') throw new Error(`not a forest model: ${s.engine}`);
-    if (s.formatVersion !== FOREST_FORMAT_VERSION) throw new Error(`forest format version ${s.formatVersion} is not supported (this build reads ${FOREST_FORMAT_VERSION})`);
+    if (s.formatVersion !== FOREST_FORMAT_VERSION)
+      throw new Error(
+        `forest format version ${s.formatVersion} is not supported (this build reads ${FOREST_FORMAT_VERSION})`,
+      );
     const p = s.payload as ForestPayload;
     const f = new RandomForest(p.params, p.seed);
     f.trees = p.trees.map(deserializeTree);
@@ -250,9 +295,15 @@ function loadCheckpoint(dir: string, nTrees: number): Map<number, { tree: TreeAr
   for (const f of readdirSync(dir)) {
     const m = /^tree-(\d+)\.json$/.exec(f);
     if (!m || Number(m[1]) >= nTrees) continue;
-    const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { tree: SerializedTree & { bin: string }; importance: number[] };
+    const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+      tree: SerializedTree & { bin: string };
+      importance: number[];
+    };
     const bin = Buffer.from(c.tree.bin, 'base64');
-    out.set(Number(m[1]), { tree: { ...deserializeTree(c.tree), bin: new Uint8Array(bin.buffer, bin.byteOffset, bin.length) } as TreeArrays, importance: c.importance });
+    out.set(Number(m[1]), {
+      tree: { ...deserializeTree(c.tree), bin: new Uint8Array(bin.buffer, bin.byteOffset, bin.length) } as TreeArrays,
+      importance: c.importance,
+    });
   }
   return out;
 }

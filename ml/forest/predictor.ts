@@ -27,7 +27,14 @@ function fromB64<T>(s: string, ctor: { new (b: ArrayBuffer): T }): T {
 }
 
 export function serializeTree(t: PredictTree): SerializedTree {
-  return { feature: b64(t.feature), threshold: b64(t.threshold), missingLeft: b64(t.missingLeft), left: b64(t.left), right: b64(t.right), value: b64(t.value) };
+  return {
+    feature: b64(t.feature),
+    threshold: b64(t.threshold),
+    missingLeft: b64(t.missingLeft),
+    left: b64(t.left),
+    right: b64(t.right),
+    value: b64(t.value),
+  };
 }
 
 export function deserializeTree(s: SerializedTree): PredictTree {
@@ -81,7 +88,11 @@ export function predictTrees(trees: PredictTree[], x: FeatureMatrix): Float64Arr
  * Per-row feature contributions by path (Saabas): each split credits its feature with the change in the node's
  * positive share along the row's path, averaged over trees. Returns the topK features that raised the score most.
  */
-export function explainTrees(trees: PredictTree[], x: FeatureMatrix, topK: number): { names: string[][]; values: Float64Array[] } {
+export function explainTrees(
+  trees: PredictTree[],
+  x: FeatureMatrix,
+  topK: number,
+): { names: string[][]; values: Float64Array[] } {
   const nF = x.columns.length;
   const names: string[][] = [];
   const values: Float64Array[] = [];

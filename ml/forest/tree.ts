@@ -105,7 +105,8 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
 
   const stack: { start: number; end: number; depth: number; id: number }[] = [];
   {
-    let pos = 0, tot = 0;
+    let pos = 0,
+      tot = 0;
     for (let k = 0; k < rows.length; k++) {
       const i = rows[k];
       tot += w(i);
@@ -117,14 +118,16 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
   while (stack.length) {
     const { start, end, depth, id } = stack.pop()!;
     const nNode = end - start;
-    let pos = 0, tot = 0;
+    let pos = 0,
+      tot = 0;
     for (let k = start; k < end; k++) {
       const i = rows[k];
       const wi = w(i);
       tot += wi;
       if (data.y[i] === 1) pos += wi;
     }
-    if (depth >= p.maxDepth || nNode < p.minSamplesSplit || nNode < 2 * p.minSamplesLeaf || pos <= 0 || pos >= tot) continue;
+    if (depth >= p.maxDepth || nNode < p.minSamplesSplit || nNode < 2 * p.minSamplesLeaf || pos <= 0 || pos >= tot)
+      continue;
     const parentImp = impurity(p.criterion, pos, tot);
 
     // Features for this split: a partial Fisher–Yates shuffle picks mtry of them.
@@ -135,7 +138,9 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
       featIdx[r] = t;
     }
     let bestGain = 1e-12;
-    let bestF = -1, bestBin = 0, bestMissLeft = 0;
+    let bestF = -1,
+      bestBin = 0,
+      bestMissLeft = 0;
     for (let k = 0; k < mtry; k++) {
       const f = featIdx[k];
       const codes = data.codes[f];
@@ -152,8 +157,12 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
         else histNeg[c] += wi;
         histCnt[c]++;
       }
-      const mPos = histPos[MISSING_BIN], mNeg = histNeg[MISSING_BIN], mCnt = histCnt[MISSING_BIN];
-      let lPos = 0, lNeg = 0, lCnt = 0;
+      const mPos = histPos[MISSING_BIN],
+        mNeg = histNeg[MISSING_BIN],
+        mCnt = histCnt[MISSING_BIN];
+      let lPos = 0,
+        lNeg = 0,
+        lCnt = 0;
       for (let bin = 0; bin < nb - 1; bin++) {
         lPos += histPos[bin];
         lNeg += histNeg[bin];
@@ -161,10 +170,14 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
         if (histCnt[bin] === 0 && bin > 0) continue; // same partition as the previous boundary
         for (let side = 0; side < (mCnt > 0 ? 2 : 1); side++) {
           const missLeft = side === 1;
-          const LP = lPos + (missLeft ? mPos : 0), LN = lNeg + (missLeft ? mNeg : 0), LC = lCnt + (missLeft ? mCnt : 0);
+          const LP = lPos + (missLeft ? mPos : 0),
+            LN = lNeg + (missLeft ? mNeg : 0),
+            LC = lCnt + (missLeft ? mCnt : 0);
           const RC = nNode - LC;
           if (LC < p.minSamplesLeaf || RC < p.minSamplesLeaf) continue;
-          const LW = LP + LN, RW = tot - LW, RP = pos - LP;
+          const LW = LP + LN,
+            RW = tot - LW,
+            RP = pos - LP;
           if (LW <= 0 || RW <= 0) continue;
           const gain = parentImp * tot - impurity(p.criterion, LP, LW) * LW - impurity(p.criterion, RP, RW) * RW;
           if (gain > bestGain) {
@@ -180,7 +193,8 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
 
     // Partition rows[start:end] in place: left rows first.
     const codes = data.codes[bestF];
-    let lo = start, hi = end - 1;
+    let lo = start,
+      hi = end - 1;
     while (lo <= hi) {
       const c = codes[rows[lo]];
       const goLeft = c === MISSING_BIN ? bestMissLeft === 1 : c <= bestBin;
@@ -194,7 +208,8 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
     }
     importance[bestF] += bestGain;
     const childValue = (s: number, e: number) => {
-      let cp = 0, ct = 0;
+      let cp = 0,
+        ct = 0;
       for (let k = s; k < e; k++) {
         const i = rows[k];
         ct += w(i);
@@ -242,7 +257,13 @@ export interface BuildJob {
 }
 
 /** Grows one tree of the forest from its own seed, and its out-of-bag predictions. */
-export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams, oobSum?: Float64Array, oobCnt?: Uint32Array): GrowResult {
+export function buildForestTree(
+  data: TreeData,
+  job: BuildJob,
+  p: TreeParams,
+  oobSum?: Float64Array,
+  oobCnt?: Uint32Array,
+): GrowResult {
   const rng = mulberry32(job.seed);
   const n = data.nRows;
   const counts = new Uint16Array(n);

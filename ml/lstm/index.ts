@@ -27,7 +27,9 @@ export interface Sequences {
 }
 
 export async function readSequences(conn: DuckDBConnection, file: string): Promise<Sequences> {
-  const r = await conn.runAndReadAll(`SELECT user_id, coalesce(label, 0), tokens, gaps, revenue FROM read_parquet(${quoteLiteral(file)}) ORDER BY user_id`);
+  const r = await conn.runAndReadAll(
+    `SELECT user_id, coalesce(label, 0), tokens, gaps, revenue FROM read_parquet(${quoteLiteral(file)}) ORDER BY user_id`,
+  );
   const rows = r.getRows();
   const T = rows.length ? (rows[0][2] as { items: unknown[] }).items.length : 0;
   const n = rows.length;
@@ -72,7 +74,14 @@ export function createLstmModel(p: LstmParams, vocabSize: number, T: number, see
       }),
     );
   }
-  model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', name: 'conversion', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }) }));
+  model.add(
+    tf.layers.dense({
+      units: 1,
+      activation: 'sigmoid',
+      name: 'conversion',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 99 }),
+    }),
+  );
   model.compile({ optimizer: tf.train.adam(p.learningRate), loss: 'binaryCrossentropy' });
   return model;
 }
@@ -94,7 +103,12 @@ function batchTensor(s: Sequences, idx: ArrayLike<number>, vocabSize: number): t
   return tf.tensor3d(x, [idx.length, T, F]);
 }
 
-export function predictSequences(model: tf.LayersModel, s: Sequences, idx?: ArrayLike<number>, batch = 1024): Float64Array {
+export function predictSequences(
+  model: tf.LayersModel,
+  s: Sequences,
+  idx?: ArrayLike<number>,
+  batch = 1024,
+): Float64Array {
   const vocabSize = (model.inputs[0].shape[2] as number) - 2;
   const rows = idx ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i);
   const out = new Float64Array(rows.length);
@@ -114,7 +128,10 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer));
-      writeJsonAtomic(join(dir, 'model.json'), { modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] });
+      writeJsonAtomic(join(dir, 'model.json'), {
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      });
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
@@ -124,13 +141,17 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
   const bin = readFileSync(join(dir, 'weights.bin'));
   const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length);
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
+  );
 }
 
 /** Adam's step count and moment estimates, so a resumed run continues the same optimisation. */
 async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void> {
   const weights = await model.optimizer.getWeights();
-  const out = await Promise.all(weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })));
+  const out = await Promise.all(
+    weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })),
+  );
   tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a fresh scalar each call
   writeJsonAtomic(file, out);
 }
@@ -170,17 +191,30 @@ export async function trainLstm(opts: {
   const s = opts.sequences;
   const p = opts.params;
   const rng = mulberry32(opts.seed);
-  const rows = shuffle(Uint32Array.from(opts.trainRows ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i)), rng);
+  const rows = shuffle(
+    Uint32Array.from(opts.trainRows ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i)),
+    rng,
+  );
   const nVal = Math.max(1, Math.floor(rows.length * 0.15));
   const val = rows.subarray(0, nVal);
   const train = Uint32Array.from(rows.subarray(nVal));
   let pos = 0;
   for (const i of train) pos += s.labels[i];
   // Class weights for rare conversions ("balanced").
-  const classWeight = { 0: train.length / (2 * Math.max(1, train.length - pos)), 1: train.length / (2 * Math.max(1, pos)) };
+  const classWeight = {
+    0: train.length / (2 * Math.max(1, train.length - pos)),
+    1: train.length / (2 * Math.max(1, pos)),
+  };
 
   const ckpt = join(opts.outDir, 'checkpoint');
-  const state = existsSync(join(ckpt, 'state.json')) ? (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as { epoch: number; bestEpoch: number; bestValAuc: number; history: LstmTrainResult['history'] }) : null;
+  const state = existsSync(join(ckpt, 'state.json'))
+    ? (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as {
+        epoch: number;
+        bestEpoch: number;
+        bestValAuc: number;
+        history: LstmTrainResult['history'];
+      })
+    : null;
   const model = createLstmModel(p, opts.vocabSize, s.length, opts.seed);
   if (state) {
     const saved = await loadModel(ckpt);
@@ -203,7 +237,10 @@ export async function trainLstm(opts: {
     for (let b = 0; b < train.length; b += p.batchSize) {
       const part = train.subarray(b, Math.min(train.length, b + p.batchSize));
       const x = batchTensor(s, part, opts.vocabSize);
-      const y = tf.tensor2d(Float32Array.from(part, (i) => s.labels[i]), [part.length, 1]);
+      const y = tf.tensor2d(
+        Float32Array.from(part, (i) => s.labels[i]),
+        [part.length, 1],
+      );
       const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
       tf.dispose([x, y]);
       lossSum += Number(h.history.loss[0]);
@@ -211,7 +248,10 @@ export async function trainLstm(opts: {
       seen += part.length;
       if (opts.signal?.aborted) throw new Error('training cancelled');
     }
-    const valAuc = rocAuc(Array.from(val, (i) => s.labels[i]), predictSequences(model, s, val));
+    const valAuc = rocAuc(
+      Array.from(val, (i) => s.labels[i]),
+      predictSequences(model, s, val),
+    );
     history.push({ epoch, loss: lossSum / Math.max(1, batches), valAuc });
     if (valAuc > bestValAuc) {
       bestValAuc = valAuc;
@@ -228,9 +268,27 @@ export async function trainLstm(opts: {
   model.dispose();
   const seconds = (performance.now() - started) / 1000;
   const modelDir = join(opts.outDir, 'best');
-  writeJsonAtomic(join(modelDir, 'metadata.json'), { vocabSize: opts.vocabSize, sequenceLength: s.length, numericInputs: ['log1p_gap_hours', 'log1p_revenue'], backend, params: p, seed: opts.seed, bestEpoch, bestValAuc });
+  writeJsonAtomic(join(modelDir, 'metadata.json'), {
+    vocabSize: opts.vocabSize,
+    sequenceLength: s.length,
+    numericInputs: ['log1p_gap_hours', 'log1p_revenue'],
+    backend,
+    params: p,
+    seed: opts.seed,
+    bestEpoch,
+    bestValAuc,
+  });
   rmSync(ckpt, { recursive: true, force: true });
-  return { backend, epochs: history.length ? history[history.length - 1].epoch : 0, bestEpoch, bestValAuc, history, resumedFromEpoch: startEpoch, seqPerSecond: seconds > 0 ? seen / seconds : 0, modelDir };
+  return {
+    backend,
+    epochs: history.length ? history[history.length - 1].epoch : 0,
+    bestEpoch,
+    bestValAuc,
+    history,
+    resumedFromEpoch: startEpoch,
+    seqPerSecond: seconds > 0 ? seen / seconds : 0,
+    modelDir,
+  };
 }
 
 export async function loadLstm(dir: string): Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }> {

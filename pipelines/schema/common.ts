@@ -17,12 +17,13 @@ export const columnName = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_ .\-/]*$/, 'column names may hold letters, digits, space, "_", ".", "-" and "/" only');
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_ .\-/]*$/,
+    'column names may hold letters, digits, space, "_", ".", "-" and "/" only',
+  );
 
 /** Durations in the definition are written as `30d`, `12h`, `2w`, `90m`. */
-export const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h|d|w)$/, 'write durations like "30d", "12h", "2w", "45m"');
+export const duration = z.string().regex(/^\d+(ms|s|m|h|d|w)$/, 'write durations like "30d", "12h", "2w", "45m"');
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
 

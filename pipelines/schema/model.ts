@@ -43,14 +43,22 @@ export const modelSpec = z
      * and predicts as pure code but is not a pipeline engine yet, so `lstm` and `blend` are refused here.
      */
     engine: z.enum(['forest', 'mlrf', 'logistic']).default('forest'),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     /** Fraction of users held out for the final evaluation. */
     holdout: z.number().min(0.05).max(0.5).default(0.2),
     forest: forestParams.default({}),
     logistic: logisticParams.default({}),
     lstm: lstmParams.default({}),
     /** Also train the baselines and report them beside the chosen engine. */
-    baselines: z.array(z.enum(['logistic', 'forest', 'mlrf'])).max(3).default(['logistic']),
+    baselines: z
+      .array(z.enum(['logistic', 'forest', 'mlrf']))
+      .max(3)
+      .default(['logistic']),
   })
   .strict();
 

@@ -43,7 +43,10 @@ export const campaignFilter: z.ZodType<CampaignFilter> = z.lazy(() =>
       .object({
         field,
         op: z.enum(['in', 'not_in']),
-        value: z.array(z.union([z.string().max(128), z.number().finite()])).min(1).max(64),
+        value: z
+          .array(z.union([z.string().max(128), z.number().finite()]))
+          .min(1)
+          .max(64),
       })
       .strict(),
     z.object({ event: z.string().min(1).max(64), within: duration, did: z.boolean() }).strict(),
@@ -72,7 +75,10 @@ export const exportSpec = z
   .object({
     /** Hash user ids with HMAC-SHA256 and the salt read from this environment variable. */
     hashUserIds: z.boolean().default(false),
-    saltEnv: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/).default('FUNNELCAST_EXPORT_SALT'),
+    saltEnv: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{0,63}$/)
+      .default('FUNNELCAST_EXPORT_SALT'),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })

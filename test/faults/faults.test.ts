@@ -35,15 +35,27 @@ function pipelineFile(dir: string, name: string, patch: (d: Record<string, any>)
 
 function startWorkerProcess(address: string, taskQueue: string, home: string): ChildProcess {
   return spawn(process.execPath, [join(projectRoot(), 'dist', 'worker.js')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: address, FUNNELCAST_TASK_QUEUE: taskQueue, FUNNELCAST_HOME: home, FUNNELCAST_FAULTS: '' },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      FUNNELCAST_TASK_QUEUE: taskQueue,
+      FUNNELCAST_HOME: home,
+      FUNNELCAST_FAULTS: '',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await Promise.resolve().then(probe).catch(() => undefined);
+    const v = await Promise.resolve()
+      .then(probe)
+      .catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -80,20 +92,37 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
   it('a transiently failing activity is retried and the run succeeds', async () => {
     process.env.FUNNELCAST_FAULTS = 'publishModel:transient:1,scoreUsers:transient:2';
     const file = pipelineFile(dir, 'transient', (d) => (d.cv = { strategy: 'none' }));
-    const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue, workflowId: `transient-${Date.now()}`, args: [{ pipeline: file }] });
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue,
+      workflowId: `transient-${Date.now()}`,
+      args: [{ pipeline: file }],
+    });
     const s = (await handle.result()) as RunSummary;
     process.env.FUNNELCAST_FAULTS = 'none:transient:0';
     assert.ok(s.publish && s.scoring && s.exports.length > 0);
     const history = await handle.fetchHistory();
-    const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt!);
+    const attempts = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt!);
     assert.ok(attempts.includes(3), `an activity needed 3 attempts: ${attempts.join(',')}`);
   });
 
   it('a permanently failing activity fails the run with a clear error and publishes nothing', async () => {
     process.env.FUNNELCAST_FAULTS = 'publishModel:permanent';
     const file = pipelineFile(dir, 'permanent', (d) => (d.cv = { strategy: 'none' }));
-    const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue, workflowId: `permanent-${Date.now()}`, args: [{ pipeline: file }] });
-    await assert.rejects(handle.result(), (e: Error) => e instanceof WorkflowFailedError && /injected permanent failure in publishModel/.test(String(((e.cause as Error)?.cause as Error | undefined)?.message ?? (e.cause as Error)?.message)));
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue,
+      workflowId: `permanent-${Date.now()}`,
+      args: [{ pipeline: file }],
+    });
+    await assert.rejects(
+      handle.result(),
+      (e: Error) =>
+        e instanceof WorkflowFailedError &&
+        /injected permanent failure in publishModel/.test(
+          String(((e.cause as Error)?.cause as Error | undefined)?.message ?? (e.cause as Error)?.message),
+        ),
+    );
     process.env.FUNNELCAST_FAULTS = 'none:transient:0';
     const reg = join(home, 'registry', 'permanent');
     assert.ok(!existsSync(join(reg, 'champion.json')));
@@ -111,7 +140,11 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const q = uniqueQueue('killed');
     const home2 = tempDir('fc-killed-home-');
     let w1 = startWorkerProcess(env.address, q, home2);
-    const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue: q, workflowId: `killed-${Date.now()}`, args: [{ pipeline: file }] });
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue: q,
+      workflowId: `killed-${Date.now()}`,
+      args: [{ pipeline: file }],
+    });
     const ckptFiles = () => {
       const runs = join(home2, 'runs', 'killed');
       if (!existsSync(runs)) return 0;
@@ -128,14 +161,26 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     w1 = startWorkerProcess(env.address, q, home2);
     try {
       const s = (await handle.result()) as RunSummary;
-      const result = JSON.parse(readFileSync(join(s.runDir, 'models', 'forest-holdout.result.json'), 'utf8')) as TrainResult;
-      assert.ok(result.resumedFrom! >= saved && saved >= 40, `resumed from ${result.resumedFrom} trees (${saved} saved before the kill)`);
+      const result = JSON.parse(
+        readFileSync(join(s.runDir, 'models', 'forest-holdout.result.json'), 'utf8'),
+      ) as TrainResult;
+      assert.ok(
+        result.resumedFrom! >= saved && saved >= 40,
+        `resumed from ${result.resumedFrom} trees (${saved} saved before the kill)`,
+      );
       assert.ok(result.resumedFrom! < 400, 'the kill happened mid-training');
 
       // The same pipeline and seed, never interrupted, in this process.
       const ref = pipelineFile(dir, 'uninterrupted', heavy);
-      const r2 = (await env.client.workflow.execute('retrainWorkflow', { taskQueue, workflowId: `uninterrupted-${Date.now()}`, args: [{ pipeline: ref }] })) as RunSummary;
-      assert.equal(sha(join(s.runDir, 'models', 'forest-holdout.model.json')), sha(join(r2.runDir, 'models', 'forest-holdout.model.json')));
+      const r2 = (await env.client.workflow.execute('retrainWorkflow', {
+        taskQueue,
+        workflowId: `uninterrupted-${Date.now()}`,
+        args: [{ pipeline: ref }],
+      })) as RunSummary;
+      assert.equal(
+        sha(join(s.runDir, 'models', 'forest-holdout.model.json')),
+        sha(join(r2.runDir, 'models', 'forest-holdout.model.json')),
+      );
       assert.deepEqual(s.model.holdout, r2.model.holdout);
       assert.equal(s.extract.loaded, r2.extract.loaded);
     } finally {
@@ -149,7 +194,20 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const file = join(big, 'big.json');
     const def = (name: string) => ({
       name,
-      sources: { events: { path: 'events.csv.gz', columns: { user_id: 'user_id', ts: 'timestamp', event: 'event', item_id: 'item_id', revenue: 'revenue', session_id: 'session_id' }, eventTypes: ['view', 'addtocart', 'transaction'] } },
+      sources: {
+        events: {
+          path: 'events.csv.gz',
+          columns: {
+            user_id: 'user_id',
+            ts: 'timestamp',
+            event: 'event',
+            item_id: 'item_id',
+            revenue: 'revenue',
+            session_id: 'session_id',
+          },
+          eventTypes: ['view', 'addtocart', 'transaction'],
+        },
+      },
       label: { event: 'transaction', horizon: '30d' },
       features: { funnel: ['view', 'addtocart', 'transaction'] },
       defaultCutoff: '2024-04-01T00:00:00Z',
@@ -160,8 +218,14 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const q = uniqueQueue('extract-kill');
     const home3 = tempDir('fc-extract-home-');
     let w = startWorkerProcess(env.address, q, home3);
-    const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue: q, workflowId: `extract-kill-${Date.now()}`, args: [{ pipeline: file, trainOnly: true }] });
-    await until('extraction to start', 120_000, async () => ((await handle.query<StepProgress>('progress').catch(() => null))?.step === 'extract' ? true : undefined));
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue: q,
+      workflowId: `extract-kill-${Date.now()}`,
+      args: [{ pipeline: file, trainOnly: true }],
+    });
+    await until('extraction to start', 120_000, async () =>
+      (await handle.query<StepProgress>('progress').catch(() => null))?.step === 'extract' ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 700));
     w.kill('SIGKILL');
     await new Promise((r) => w.once('exit', r));
@@ -170,7 +234,11 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
       const s = (await handle.result()) as RunSummary;
       const refFile = join(big, 'ref.json');
       writeFileSync(refFile, JSON.stringify(def('ref')));
-      const ref = (await env.client.workflow.execute('retrainWorkflow', { taskQueue, workflowId: `extract-ref-${Date.now()}`, args: [{ pipeline: refFile, trainOnly: true }] })) as RunSummary;
+      const ref = (await env.client.workflow.execute('retrainWorkflow', {
+        taskQueue,
+        workflowId: `extract-ref-${Date.now()}`,
+        args: [{ pipeline: refFile, trainOnly: true }],
+      })) as RunSummary;
       assert.equal(s.extract.events, ref.extract.events, 'same rows in the warehouse as an uninterrupted extract');
       assert.equal(s.extract.read, s.extract.loaded + s.extract.duplicates + s.extract.quarantined);
       assert.ok(s.extract.events > 100_000);
@@ -183,7 +251,11 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const file = pipelineFile(dir, 'twins', (d) => (d.cv = { strategy: 'none' }));
     const [a, b] = (await Promise.all(
       ['2024-04-20T00:00:00Z', '2024-04-30T00:00:00Z'].map((cutoff, i) =>
-        env.client.workflow.execute('retrainWorkflow', { taskQueue, workflowId: `twins-${i}-${Date.now()}`, args: [{ pipeline: file, cutoff }] }),
+        env.client.workflow.execute('retrainWorkflow', {
+          taskQueue,
+          workflowId: `twins-${i}-${Date.now()}`,
+          args: [{ pipeline: file, cutoff }],
+        }),
       ),
     )) as RunSummary[];
     const reg = new ModelRegistry(join(home, 'registry', 'twins'));

@@ -44,7 +44,11 @@ describe('Temporal server restart mid-run', { timeout: 600_000 }, () => {
     const worker = await createWorker({ connection, taskQueue });
     const running = worker.run();
     const workflowId = `restart-${Date.now()}`;
-    const handle = await env.client.workflow.start('retrainWorkflow', { taskQueue, workflowId, args: [{ pipeline: file }] });
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue,
+      workflowId,
+      args: [{ pipeline: file }],
+    });
     for (;;) {
       const p = await handle.query<StepProgress>('progress').catch(() => null);
       if (p && (p.step === 'cross-validate' || p.step === 'train')) break;
@@ -57,7 +61,10 @@ describe('Temporal server restart mid-run', { timeout: 600_000 }, () => {
       const summary = (await env.client.workflow.getHandle(workflowId).result()) as RunSummary;
       assert.ok(summary.publish?.version.startsWith('v0001'));
       assert.ok(summary.model.cv && summary.model.cv.folds.length === 3);
-      assert.equal(summary.extract.read, summary.extract.loaded + summary.extract.duplicates + summary.extract.quarantined);
+      assert.equal(
+        summary.extract.read,
+        summary.extract.loaded + summary.extract.duplicates + summary.extract.quarantined,
+      );
     } finally {
       worker.shutdown();
       await running.catch(() => undefined);

@@ -11,7 +11,9 @@ import { temporalCliForTests } from '../../infra/temporal';
 
 let runtimeReady = false;
 
-export async function startTestServer(opts: { dbFilename?: string; port?: number } = {}): Promise<TestWorkflowEnvironment> {
+export async function startTestServer(
+  opts: { dbFilename?: string; port?: number } = {},
+): Promise<TestWorkflowEnvironment> {
   if (!runtimeReady) {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeReady = true;

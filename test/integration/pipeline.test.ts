@@ -108,7 +108,11 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     def.cv = { strategy: 'time', folds: 3 };
     const file = join(mkdtempSync(join(tmpdir(), 'fc-time-')), 'sample_time.json');
     writeFileSync(file, JSON.stringify(def));
-    const s = (await env.client.workflow.execute('retrainWorkflow', { taskQueue, workflowId: `test-time-${Date.now()}`, args: [{ pipeline: file, trainOnly: true }] })) as RunSummary;
+    const s = (await env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-time-${Date.now()}`,
+      args: [{ pipeline: file, trainOnly: true }],
+    })) as RunSummary;
     assert.equal(s.model.cv!.strategy, 'time');
     assert.equal(s.model.cv!.folds.length, 3);
     assert.ok(s.model.cv!.mean.roc_auc > 0.55 && s.model.cv!.mean.roc_auc <= 1);

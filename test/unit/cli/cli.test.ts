@@ -23,7 +23,13 @@ describe('cli helpers', () => {
   });
 
   it('formats tables and progress bars', () => {
-    const t = table(['a', 'n'], [['x', '1'], ['long', '1,000']]).split('\n');
+    const t = table(
+      ['a', 'n'],
+      [
+        ['x', '1'],
+        ['long', '1,000'],
+      ],
+    ).split('\n');
     assert.equal(t.length, 4);
     assert.ok(t[3].endsWith('1,000'));
     assert.equal(progressBar(1, 4, 4), '[█░░░] 25%');

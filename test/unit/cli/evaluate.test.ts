@@ -3,20 +3,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateCommand } from '../../../cli/evaluate';
-import { output } from '../../../cli/format';
+import { runCli } from '../../helpers/cli';
 import { mulberry32, normal } from '../../../ml/random';
 import { tempDir } from '../../helpers/warehouse';
 
-async function run(args: string[]): Promise<{ code: number; out: string }> {
-  const write = output.write;
-  let out = '';
-  output.write = (s) => void (out += s);
-  try {
-    return { code: await evaluateCommand(args), out };
-  } finally {
-    output.write = write;
-  }
-}
+const run = (args: string[]) => runCli(evaluateCommand, args);
 
 describe('funnelcast evaluate', () => {
   const dir = tempDir('fc-eval-');
@@ -38,18 +29,25 @@ describe('funnelcast evaluate', () => {
       const j = JSON.parse(r.out);
       assert.equal(j.folds.length, 3);
       assert.ok(j.mean.roc_auc > 0.75, `${model} AUC ${j.mean.roc_auc}`);
-      for (const k of ['pr_auc', 'log_loss', 'brier', 'f1', 'top_decile_lift', 'train_seconds']) assert.ok(Number.isFinite(j.mean[k]), k);
+      for (const k of ['pr_auc', 'log_loss', 'brier', 'f1', 'top_decile_lift', 'train_seconds'])
+        assert.ok(Number.isFinite(j.mean[k]), k);
       assert.ok(j.features >= 5, 'plan one-hot encoded into three columns');
     }
   });
 
   it('gives clear errors for a missing label column, a single class and non-numeric junk', async () => {
-    await assert.rejects(run(['--data', good, '--label', 'bought']), /has no label column "bought"; its columns are: spend, visits, plan, converted/);
+    await assert.rejects(
+      run(['--data', good, '--label', 'bought']),
+      /has no label column "bought"; its columns are: spend, visits, plan, converted/,
+    );
     const one = join(dir, 'one.csv');
     writeFileSync(one, 'a,y\n1,1\n2,1\n3,1\n');
     await assert.rejects(run(['--data', one, '--label', 'y']), /single class/);
     const junk = join(dir, 'junk.csv');
-    writeFileSync(junk, ['a,y', ...Array.from({ length: 30 }, (_, i) => `${i === 17 ? 'oops' : i},${i % 2}`)].join('\n') + '\n');
+    writeFileSync(
+      junk,
+      ['a,y', ...Array.from({ length: 30 }, (_, i) => `${i === 17 ? 'oops' : i},${i % 2}`)].join('\n') + '\n',
+    );
     await assert.rejects(run(['--data', junk, '--label', 'y']), /row 18, column "a": "oops" is not a number/);
   });
 });

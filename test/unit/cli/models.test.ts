@@ -3,21 +3,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { modelsCommand } from '../../../cli/models';
-import { output } from '../../../cli/format';
+import { runCli } from '../../helpers/cli';
 import { ModelRegistry } from '../../../registry';
 import { paths } from '../../../infra/paths';
 import { tempDir } from '../../helpers/warehouse';
 
-async function run(args: string[]): Promise<{ code: number; out: string }> {
-  const write = output.write;
-  let out = '';
-  output.write = (s) => void (out += s);
-  try {
-    return { code: await modelsCommand(args), out };
-  } finally {
-    output.write = write;
-  }
-}
+const run = (args: string[]) => runCli(modelsCommand, args);
 
 describe('funnelcast models', () => {
   it('lists, shows, promotes, rolls back and verifies versions of the registry named by FUNNELCAST_REGISTRY', async () => {
@@ -27,10 +18,27 @@ describe('funnelcast models', () => {
     for (const [i, auc] of [0.8, 0.85].entries()) {
       const f = join(src, `m${i}.json`);
       writeFileSync(f, JSON.stringify({ i }));
-      await reg.publish({ runId: `sample-r${i}`, files: [{ name: 'model.json', from: f }], info: { engine: 'forest', primaryMetric: 'roc_auc', metrics: { holdout: { roc_auc: auc } }, lineage: { cutoff: `2024-0${i + 1}-01` }, params: {}, featureNames: ['a'] }, primaryValue: auc, championValue: i ? 0.8 : null, tolerance: 0 });
+      await reg.publish({
+        runId: `sample-r${i}`,
+        files: [{ name: 'model.json', from: f }],
+        info: {
+          engine: 'forest',
+          primaryMetric: 'roc_auc',
+          metrics: { holdout: { roc_auc: auc } },
+          lineage: { cutoff: `2024-0${i + 1}-01` },
+          params: {},
+          featureNames: ['a'],
+        },
+        primaryValue: auc,
+        championValue: i ? 0.8 : null,
+        tolerance: 0,
+      });
     }
     const list = JSON.parse((await run(['list', '--pipeline', 'sample', '--json'])).out);
-    assert.deepEqual(list.versions.map((v: { version: string }) => v.version), ['v0001-sample-r0', 'v0002-sample-r1']);
+    assert.deepEqual(
+      list.versions.map((v: { version: string }) => v.version),
+      ['v0001-sample-r0', 'v0002-sample-r1'],
+    );
     assert.equal(list.champion.version, 'v0002-sample-r1');
     const show = await run(['show', 'v0001', '--pipeline', 'sample']);
     assert.match(show.out, /v0001-sample-r0: forest/);

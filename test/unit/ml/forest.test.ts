@@ -25,9 +25,16 @@ function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array }
 
 describe('random forest', () => {
   it('finds the one split that separates a tiny data set', async () => {
-    const x: FeatureMatrix = { nRows: 8, names: ['noise', 'signal'], columns: [Float32Array.from([5, 1, 4, 2, 8, 3, 7, 6]), Float32Array.from([1, 2, 3, 4, 10, 11, 12, 13])] };
+    const x: FeatureMatrix = {
+      nRows: 8,
+      names: ['noise', 'signal'],
+      columns: [Float32Array.from([5, 1, 4, 2, 8, 3, 7, 6]), Float32Array.from([1, 2, 3, 4, 10, 11, 12, 13])],
+    };
     const y = Uint8Array.from([0, 0, 0, 0, 1, 1, 1, 1]);
-    const f = new RandomForest({ nTrees: 1, bootstrap: false, maxFeatures: 2, minSamplesLeaf: 1, minSamplesSplit: 2 }, 1);
+    const f = new RandomForest(
+      { nTrees: 1, bootstrap: false, maxFeatures: 2, minSamplesLeaf: 1, minSamplesSplit: 2 },
+      1,
+    );
     await f.fit(x, y);
     const t = f.trees[0];
     assert.equal(t.feature[0], 1, 'the root splits on the signal column');
@@ -57,7 +64,10 @@ describe('random forest', () => {
     assert.ok(rocAuc(yt, p) > 0.75, `AUC ${rocAuc(yt, p)}`);
     let correct = 0;
     for (let i = 0; i < yt.length; i++) correct += Number((p[i] >= 0.5 ? 1 : 0) === yt[i]);
-    assert.ok(Math.abs(f.oobScore! - correct / yt.length) < 0.03, `OOB ${f.oobScore} vs held-out ${correct / yt.length}`);
+    assert.ok(
+      Math.abs(f.oobScore! - correct / yt.length) < 0.03,
+      `OOB ${f.oobScore} vs held-out ${correct / yt.length}`,
+    );
   });
 
   it('ranks informative features above noise', async () => {
@@ -175,7 +185,10 @@ describe('forest checkpoints', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'fc-ckpt-')), 'ckpt');
     const ac = new AbortController();
     const first = new RandomForest({ nTrees: 30 }, 4, 1);
-    await assert.rejects(first.fit(x, y, { checkpointDir: dir, signal: ac.signal, onProgress: (p) => p.done >= 12 && ac.abort() }), /cancelled/);
+    await assert.rejects(
+      first.fit(x, y, { checkpointDir: dir, signal: ac.signal, onProgress: (p) => p.done >= 12 && ac.abort() }),
+      /cancelled/,
+    );
     const resumed = new RandomForest({ nTrees: 30 }, 4, 2);
     await resumed.fit(x, y, { checkpointDir: dir });
     assert.ok(resumed.resumedTrees >= 12, `resumed ${resumed.resumedTrees} trees`);
@@ -193,6 +206,7 @@ describe('permutation importance', () => {
     const imp = permutationImportance(f, x, y, { seed: 2 });
     assert.equal(imp[0].name, 'x0');
     assert.ok(imp[0].importance > 0.05);
-    for (const noise of imp.filter((i) => ['x3', 'x4', 'x5'].includes(i.name))) assert.ok(noise.importance < imp[0].importance / 5, noise.name);
+    for (const noise of imp.filter((i) => ['x3', 'x4', 'x5'].includes(i.name)))
+      assert.ok(noise.importance < imp[0].importance / 5, noise.name);
   });
 });

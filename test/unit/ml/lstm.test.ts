@@ -42,11 +42,21 @@ describe('LSTM', { timeout: 300_000 }, () => {
     await selectBackend();
     const s = synthetic(2000, 1);
     const before = tf.memory().numTensors;
-    const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: tempDir('fc-lstm-'), params, seed: 7, trainRows: Uint32Array.from({ length: 1600 }, (_, i) => i) });
+    const r = await trainLstm({
+      sequences: s,
+      vocabSize: 3,
+      outDir: tempDir('fc-lstm-'),
+      params,
+      seed: 7,
+      trainRows: Uint32Array.from({ length: 1600 }, (_, i) => i),
+    });
     assert.equal(tf.memory().numTensors, before, 'every tensor made during training was disposed');
     const { model } = await (await import('../../../ml/lstm')).loadLstm(r.modelDir);
     const test = Uint32Array.from({ length: 400 }, (_, i) => 1600 + i);
-    const auc = rocAuc(Array.from(test, (i) => s.labels[i]), predictSequences(model, s, test));
+    const auc = rocAuc(
+      Array.from(test, (i) => s.labels[i]),
+      predictSequences(model, s, test),
+    );
     model.dispose();
     assert.ok(auc > 0.8, `held-out AUC ${auc}`);
     assert.ok(r.seqPerSecond > 0 && r.bestValAuc > 0.75);
@@ -56,14 +66,34 @@ describe('LSTM', { timeout: 300_000 }, () => {
     const s = synthetic(800, 2);
     const out = tempDir('fc-lstm-resume-');
     const ac = new AbortController();
-    await assert.rejects(trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 3 }, seed: 3, signal: ac.signal, onEpoch: () => ac.abort() }), /cancelled/);
+    await assert.rejects(
+      trainLstm({
+        sequences: s,
+        vocabSize: 3,
+        outDir: out,
+        params: { ...params, epochs: 3 },
+        seed: 3,
+        signal: ac.signal,
+        onEpoch: () => ac.abort(),
+      }),
+      /cancelled/,
+    );
     const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 3 }, seed: 3 });
     assert.equal(r.resumedFromEpoch, 1);
-    assert.deepEqual(r.history.map((h) => h.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      r.history.map((h) => h.epoch),
+      [1, 2, 3],
+    );
     // Same seed, never interrupted: the epoch before the interruption is the same, and the resumed run ends as
     // well. (Weights, Adam's moments and step, and each epoch's batch order are restored; the later epochs still
     // differ in the last digits, so this is not a bit-for-bit resume yet.)
-    const whole = await trainLstm({ sequences: s, vocabSize: 3, outDir: tempDir('fc-lstm-whole-'), params: { ...params, epochs: 3 }, seed: 3 });
+    const whole = await trainLstm({
+      sequences: s,
+      vocabSize: 3,
+      outDir: tempDir('fc-lstm-whole-'),
+      params: { ...params, epochs: 3 },
+      seed: 3,
+    });
     assert.deepEqual(r.history[0], whole.history[0]);
     assert.ok(Math.abs(r.bestValAuc - whole.bestValAuc) < 0.03, `${r.bestValAuc} vs ${whole.bestValAuc}`);
   });

@@ -3,9 +3,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../../infra/root';
-import { aggregate, bestF1Threshold, brier, calibrationBins, confusionAt, evaluateBinary, liftByDecile, logLoss, prAuc, prCurve, rocAuc, rocCurve } from '../../../ml/metrics';
+import {
+  aggregate,
+  bestF1Threshold,
+  brier,
+  calibrationBins,
+  confusionAt,
+  evaluateBinary,
+  liftByDecile,
+  logLoss,
+  prAuc,
+  prCurve,
+  rocAuc,
+  rocCurve,
+} from '../../../ml/metrics';
 
-const close = (a: number, b: number, eps = 1e-9, what = '') => assert.ok(Math.abs(a - b) <= eps, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, eps = 1e-9, what = '') =>
+  assert.ok(Math.abs(a - b) <= eps, `${what}: ${a} vs ${b}`);
 
 describe('metrics computed by hand', () => {
   it('ROC AUC counts ordered pairs, ties as half', () => {
@@ -43,7 +57,13 @@ describe('metrics computed by hand', () => {
     assert.equal(roc.tpr.at(-1), 1);
     for (let i = 1; i < roc.fpr.length; i++) assert.ok(roc.fpr[i] >= roc.fpr[i - 1] && roc.tpr[i] >= roc.tpr[i - 1]);
     assert.doesNotThrow(() => JSON.parse(JSON.stringify({ roc, pr: prCurve(y, p) })));
-    assert.ok(rocCurve(Array.from({ length: 5000 }, (_, i) => i % 2), Array.from({ length: 5000 }, (_, i) => i / 5000), 50).fpr.length <= 50);
+    assert.ok(
+      rocCurve(
+        Array.from({ length: 5000 }, (_, i) => i % 2),
+        Array.from({ length: 5000 }, (_, i) => i / 5000),
+        50,
+      ).fpr.length <= 50,
+    );
   });
 
   it('aggregates folds as mean ± sample std', () => {
@@ -54,13 +74,29 @@ describe('metrics computed by hand', () => {
 });
 
 describe('metrics against scikit-learn (fixtures from bench/python/metrics_fixtures.py)', () => {
-  const fixture = JSON.parse(readFileSync(join(projectRoot(), 'test', 'fixtures', 'metrics', 'sklearn.json'), 'utf8')) as {
-    cases: { name: string; y: number[]; p: number[]; roc_auc: number; pr_auc: number; log_loss: number; brier: number; accuracy: number; precision: number; recall: number; f1: number; calibration: { fraction_positive: number[]; mean_predicted: number[] } }[];
+  const fixture = JSON.parse(
+    readFileSync(join(projectRoot(), 'test', 'fixtures', 'metrics', 'sklearn.json'), 'utf8'),
+  ) as {
+    cases: {
+      name: string;
+      y: number[];
+      p: number[];
+      roc_auc: number;
+      pr_auc: number;
+      log_loss: number;
+      brier: number;
+      accuracy: number;
+      precision: number;
+      recall: number;
+      f1: number;
+      calibration: { fraction_positive: number[]; mean_predicted: number[] };
+    }[];
   };
   for (const c of fixture.cases) {
     it(`matches sklearn on ${c.name}`, () => {
       const m = evaluateBinary(c.y, c.p, { threshold: 0.5 });
-      for (const k of ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1'] as const) close(m[k], c[k], 1e-9, `${c.name} ${k}`);
+      for (const k of ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1'] as const)
+        close(m[k], c[k], 1e-9, `${c.name} ${k}`);
       const bins = calibrationBins(c.y, c.p, 10);
       assert.equal(bins.length, c.calibration.fraction_positive.length);
       bins.forEach((b, i) => {

@@ -25,7 +25,10 @@ describe('pipeline definition', () => {
   it('names the path of every problem', () => {
     assert.throws(
       () => parsePipeline({ ...minimal, label: { horizon: '30 days' } }, 'x.json'),
-      (e: PipelineDefinitionError) => e.issues.some((i) => i.startsWith('label.event')) && e.issues.some((i) => i.startsWith('label.horizon')) && e.message.includes('x.json'),
+      (e: PipelineDefinitionError) =>
+        e.issues.some((i) => i.startsWith('label.event')) &&
+        e.issues.some((i) => i.startsWith('label.horizon')) &&
+        e.message.includes('x.json'),
     );
   });
 
@@ -33,16 +36,25 @@ describe('pipeline definition', () => {
     for (const name of ['../etc', '/abs', 'a;rm -rf', 'A B', '$(x)']) {
       assert.throws(() => parsePipeline({ ...minimal, name }), PipelineDefinitionError, name);
     }
-    const sqlColumn = { ...minimal, sources: { events: { path: 'e.csv', columns: { user_id: 'uid"; DROP TABLE events; --', ts: 't', event: 'e' } } } };
+    const sqlColumn = {
+      ...minimal,
+      sources: { events: { path: 'e.csv', columns: { user_id: 'uid"; DROP TABLE events; --', ts: 't', event: 'e' } } },
+    };
     assert.throws(() => parsePipeline(sqlColumn), /columns\.user_id/);
-    const sqlFilter = { ...minimal, campaigns: [{ name: 'c', filter: { field: 'propensity; DROP TABLE x', op: 'gt', value: 1 } }] };
+    const sqlFilter = {
+      ...minimal,
+      campaigns: [{ name: 'c', filter: { field: 'propensity; DROP TABLE x', op: 'gt', value: 1 } }],
+    };
     assert.throws(() => parsePipeline(sqlFilter), PipelineDefinitionError);
   });
 
   it('bounds numeric parameters that could exhaust the machine', () => {
     assert.throws(() => parsePipeline({ ...minimal, cv: { folds: 1000 } }), /cv\.folds/);
     assert.throws(() => parsePipeline({ ...minimal, model: { forest: { nTrees: 1e9 } } }), /model\.forest\.nTrees/);
-    assert.throws(() => parsePipeline({ ...minimal, features: { sequenceLength: 100000 } }), /features\.sequenceLength/);
+    assert.throws(
+      () => parsePipeline({ ...minimal, features: { sequenceLength: 100000 } }),
+      /features\.sequenceLength/,
+    );
   });
 
   it('resolves bundled names and refuses odd references', () => {
@@ -60,7 +72,10 @@ describe('pipeline definition', () => {
     assert.equal(loaded.baseDir, dir);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{ "name": ');
-    assert.throws(() => loadPipeline(bad), (e: Error) => e.message.includes('bad.json') && e.message.includes('not valid JSON'));
+    assert.throws(
+      () => loadPipeline(bad),
+      (e: Error) => e.message.includes('bad.json') && e.message.includes('not valid JSON'),
+    );
   });
 
   it('parses durations and makes stable run ids', () => {

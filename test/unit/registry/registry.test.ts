@@ -11,7 +11,14 @@ function modelFile(dir: string, content: string): string {
   return f;
 }
 
-const info = (auc: number) => ({ engine: 'forest', primaryMetric: 'roc_auc', metrics: { holdout: { roc_auc: auc } }, lineage: { cutoff: '2024-01-01' }, params: {}, featureNames: ['a'] });
+const info = (auc: number) => ({
+  engine: 'forest',
+  primaryMetric: 'roc_auc',
+  metrics: { holdout: { roc_auc: auc } },
+  lineage: { cutoff: '2024-01-01' },
+  params: {},
+  featureNames: ['a'],
+});
 
 describe('champion gate', () => {
   it('promotes within tolerance, keeps a worse model as challenger, respects the metric direction', () => {
@@ -20,8 +27,8 @@ describe('champion gate', () => {
     const worse = gate('roc_auc', 0.78, 0.8, 0.01);
     assert.equal(worse.decision, 'challenger');
     assert.match(worse.reason, /worse by 0\.0200/);
-    assert.equal(gate('log_loss', 0.30, 0.25, 0.01).decision, 'challenger', 'higher log loss is worse');
-    assert.equal(gate('log_loss', 0.20, 0.25, 0.01).decision, 'promoted');
+    assert.equal(gate('log_loss', 0.3, 0.25, 0.01).decision, 'challenger', 'higher log loss is worse');
+    assert.equal(gate('log_loss', 0.2, 0.25, 0.01).decision, 'promoted');
   });
 });
 
@@ -30,16 +37,40 @@ describe('model registry', () => {
     const root = tempDir('fc-reg-');
     const src = tempDir();
     const reg = new ModelRegistry(root);
-    const a = await reg.publish({ runId: 'r1', files: [{ name: 'model.json', from: modelFile(src, 'a') }], info: info(0.8), primaryValue: 0.8, championValue: null, tolerance: 0.01 });
+    const a = await reg.publish({
+      runId: 'r1',
+      files: [{ name: 'model.json', from: modelFile(src, 'a') }],
+      info: info(0.8),
+      primaryValue: 0.8,
+      championValue: null,
+      tolerance: 0.01,
+    });
     assert.equal(a.version, 'v0001-r1');
     assert.equal(a.decision, 'first');
     assert.deepEqual(reg.verify('v0001'), []);
     const manifest = JSON.parse(readFileSync(join(a.versionDir, 'manifest.json'), 'utf8'));
-    assert.deepEqual(manifest.files.map((f: { path: string }) => f.path), ['model.json', 'version.json']);
-    const b = await reg.publish({ runId: 'r2', files: [{ name: 'model.json', from: modelFile(src, 'b') }], info: info(0.7), primaryValue: 0.7, championValue: 0.8, tolerance: 0.01 });
+    assert.deepEqual(
+      manifest.files.map((f: { path: string }) => f.path),
+      ['model.json', 'version.json'],
+    );
+    const b = await reg.publish({
+      runId: 'r2',
+      files: [{ name: 'model.json', from: modelFile(src, 'b') }],
+      info: info(0.7),
+      primaryValue: 0.7,
+      championValue: 0.8,
+      tolerance: 0.01,
+    });
     assert.equal(b.decision, 'challenger');
     assert.equal(reg.champion()!.version, 'v0001-r1');
-    const c = await reg.publish({ runId: 'r3', files: [{ name: 'model.json', from: modelFile(src, 'c') }], info: info(0.85), primaryValue: 0.85, championValue: 0.8, tolerance: 0.01 });
+    const c = await reg.publish({
+      runId: 'r3',
+      files: [{ name: 'model.json', from: modelFile(src, 'c') }],
+      info: info(0.85),
+      primaryValue: 0.85,
+      championValue: 0.8,
+      tolerance: 0.01,
+    });
     assert.equal(c.decision, 'promoted');
     assert.equal(reg.champion()!.version, 'v0003-r3');
     await reg.rollback();
@@ -53,8 +84,22 @@ describe('model registry', () => {
   it('is idempotent for a retried publish of the same run and model', async () => {
     const reg = new ModelRegistry(tempDir('fc-reg-'));
     const f = modelFile(tempDir(), 'x');
-    const one = await reg.publish({ runId: 'r1', files: [{ name: 'model.json', from: f }], info: info(0.8), primaryValue: 0.8, championValue: null, tolerance: 0 });
-    const two = await reg.publish({ runId: 'r1', files: [{ name: 'model.json', from: f }], info: info(0.8), primaryValue: 0.8, championValue: null, tolerance: 0 });
+    const one = await reg.publish({
+      runId: 'r1',
+      files: [{ name: 'model.json', from: f }],
+      info: info(0.8),
+      primaryValue: 0.8,
+      championValue: null,
+      tolerance: 0,
+    });
+    const two = await reg.publish({
+      runId: 'r1',
+      files: [{ name: 'model.json', from: f }],
+      info: info(0.8),
+      primaryValue: 0.8,
+      championValue: null,
+      tolerance: 0,
+    });
     assert.equal(two.version, one.version);
     assert.equal(reg.versions().length, 1);
   });
@@ -62,9 +107,24 @@ describe('model registry', () => {
   it('a crash between writing a version and moving the pointer leaves the previous champion intact', async () => {
     const reg = new ModelRegistry(tempDir('fc-reg-'));
     const src = tempDir();
-    await reg.publish({ runId: 'r1', files: [{ name: 'model.json', from: modelFile(src, 'a') }], info: info(0.8), primaryValue: 0.8, championValue: null, tolerance: 0 });
+    await reg.publish({
+      runId: 'r1',
+      files: [{ name: 'model.json', from: modelFile(src, 'a') }],
+      info: info(0.8),
+      primaryValue: 0.8,
+      championValue: null,
+      tolerance: 0,
+    });
     await assert.rejects(
-      reg.publish({ runId: 'r2', files: [{ name: 'model.json', from: modelFile(src, 'b') }], info: info(0.9), primaryValue: 0.9, championValue: 0.8, tolerance: 0, crashBeforeChampion: true }),
+      reg.publish({
+        runId: 'r2',
+        files: [{ name: 'model.json', from: modelFile(src, 'b') }],
+        info: info(0.9),
+        primaryValue: 0.9,
+        championValue: 0.8,
+        tolerance: 0,
+        crashBeforeChampion: true,
+      }),
       /injected crash/,
     );
     assert.equal(reg.champion()!.version, 'v0001-r1');
@@ -77,7 +137,16 @@ describe('model registry', () => {
     const root = tempDir('fc-reg-');
     const src = tempDir();
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => new ModelRegistry(root).publish({ runId: `r${i}`, files: [{ name: 'model.json', from: modelFile(src, `m${i}`) }], info: info(0.7 + i / 100), primaryValue: 0.7 + i / 100, championValue: 0.7, tolerance: 0.5 })),
+      Array.from({ length: 8 }, (_, i) =>
+        new ModelRegistry(root).publish({
+          runId: `r${i}`,
+          files: [{ name: 'model.json', from: modelFile(src, `m${i}`) }],
+          info: info(0.7 + i / 100),
+          primaryValue: 0.7 + i / 100,
+          championValue: 0.7,
+          tolerance: 0.5,
+        }),
+      ),
     );
     const versions = results.map((r) => r.version.slice(0, 5)).sort();
     assert.deepEqual(versions, ['v0001', 'v0002', 'v0003', 'v0004', 'v0005', 'v0006', 'v0007', 'v0008']);

@@ -21,23 +21,48 @@ function sample(): RunReportData {
     modelVersion: 'v0001-sample',
     engine: 'forest',
     counts: { read: 100, loaded: 90, duplicates: 5, quarantined: 5, users: 50, labelRate: 0.1 },
-    metrics: { holdout: { roc_auc: 0.8, pr_auc: 0.4, log_loss: 0.3 }, cv: { mean: { roc_auc: 0.79 }, std: { roc_auc: 0.01 }, folds: [] }, baselines: [{ engine: 'logistic', metrics: { roc_auc: 0.75 } }] },
+    metrics: {
+      holdout: { roc_auc: 0.8, pr_auc: 0.4, log_loss: 0.3 },
+      cv: { mean: { roc_auc: 0.79 }, std: { roc_auc: 0.01 }, folds: [] },
+      baselines: [{ engine: 'logistic', metrics: { roc_auc: 0.75 } }],
+    },
     curves: { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) },
-    importances: [{ name: 'recency', importance: 0.4 }, { name: 'frequency', importance: 0.2 }],
-    funnel: [{ stage: 'view', users: 50, fromPrevious: null }, { stage: 'cart', users: 10, fromPrevious: 0.2 }],
+    importances: [
+      { name: 'recency', importance: 0.4 },
+      { name: 'frequency', importance: 0.2 },
+    ],
+    funnel: [
+      { stage: 'view', users: 50, fromPrevious: null },
+      { stage: 'cart', users: 10, fromPrevious: 0.2 },
+    ],
     champion: { decision: 'promoted', reason: 'promoted: roc_auc 0.8 vs 0.79', version: 'v0001-sample' },
-    marketer: { segmentSizes: { rfm: { Champions: 5, Lost: 45 } }, campaigns: [{ name: 'win_back', action: 'email <b>now</b>', rows: 12, expectedConversions: 3.2 }], sampleRows: [{ user_id: 'u1', propensity: 0.9 }] },
+    marketer: {
+      segmentSizes: { rfm: { Champions: 5, Lost: 45 } },
+      campaigns: [{ name: 'win_back', action: 'email <b>now</b>', rows: 12, expectedConversions: 3.2 }],
+      sampleRows: [{ user_id: 'u1', propensity: 0.9 }],
+    },
     lineage: { pipeline: '/x/sample.json' },
   };
 }
 
 describe('run report', () => {
   it('draws charts with coordinates inside the plot', () => {
-    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ x: [0, 0.5, 1], y: [0, 0.7, 1], color: '#000', name: 's' }] });
+    const svg = lineChart({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [{ x: [0, 0.5, 1], y: [0, 0.7, 1], color: '#000', name: 's' }],
+    });
     const d = /<path d="(M[^"]+)" fill="none"/.exec(svg)![1];
     const nums = d.match(/-?\d+(\.\d+)?/g)!.map(Number);
     assert.ok(nums.length === 6 && nums.every((v) => v >= 0 && v <= 360));
-    assert.match(barChart('b', [{ label: 'a', value: 2 }, { label: 'b', value: 1 }]), /<path d="M170,8 h\d/);
+    assert.match(
+      barChart('b', [
+        { label: 'a', value: 2 },
+        { label: 'b', value: 1 },
+      ]),
+      /<path d="M170,8 h\d/,
+    );
   });
 
   it('escapes every text that comes from data', () => {
@@ -48,21 +73,39 @@ describe('run report', () => {
     assert.ok(!/https?:\/\//.test(html), 'self-contained: no network references');
   });
 
-  it('renders in headless Chromium with non-empty SVG paths and no console errors', { skip: !CHROMIUM && 'Chromium is not installed (scripts/install-chromium.sh installs it)' }, async () => {
-    const dir = tempDir('fc-report-');
-    const file = join(dir, 'report.html');
-    await writeRunReport(file, sample());
-    const res = spawnSync(
-      CHROMIUM!,
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${join(dir, 'profile')}`, '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${file}`],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    assert.equal(res.status, 0, res.stderr);
-    const dom = res.stdout;
-    const paths = [...dom.matchAll(/<path d="([^"]*)"/g)].map((m) => m[1]);
-    assert.ok(paths.length >= 10, `${paths.length} paths rendered`);
-    assert.ok(paths.every((d) => d.length > 3 && !d.includes('NaN')));
-    assert.equal((dom.match(/<svg/g) ?? []).length, readFileSync(file, 'utf8').match(/<svg/g)!.length);
-    assert.ok(!/Uncaught|CONSOLE\(\d+\)\].*error/i.test(res.stderr), res.stderr);
-  });
+  it(
+    'renders in headless Chromium with non-empty SVG paths and no console errors',
+    { skip: !CHROMIUM && 'Chromium is not installed (scripts/install-chromium.sh installs it)' },
+    async () => {
+      const dir = tempDir('fc-report-');
+      const file = join(dir, 'report.html');
+      await writeRunReport(file, sample());
+      const res = spawnSync(
+        CHROMIUM!,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          `--user-data-dir=${join(dir, 'profile')}`,
+          '--enable-logging=stderr',
+          '--v=0',
+          '--dump-dom',
+          `file://${file}`,
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(res.status, 0, res.stderr);
+      const dom = res.stdout;
+      const paths = [...dom.matchAll(/<path d="([^"]*)"/g)].map((m) => m[1]);
+      assert.ok(paths.length >= 10, `${paths.length} paths rendered`);
+      assert.ok(paths.every((d) => d.length > 3 && !d.includes('NaN')));
+      assert.equal((dom.match(/<svg/g) ?? []).length, readFileSync(file, 'utf8').match(/<svg/g)!.length);
+      assert.ok(!/Uncaught|CONSOLE\(\d+\)\].*error/i.test(res.stderr), res.stderr);
+    },
+  );
 });

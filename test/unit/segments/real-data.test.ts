@@ -36,25 +36,54 @@ for (const name of ['online_retail', 'cdnow']) {
           { name: 'propensity', type: 'DOUBLE', values: m.predictProba(t.x) },
           { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => 'test') },
         ]);
-        const r = await buildSegments(conn, { definition: def, runId: `${name}-test`, cutoff, featuresPath: f.featuresPath, scoresPath, outDir: join(dir, 'run'), modelVersion: 'test', seed: 1 });
-        const [rows, distinct, named] = (await conn.runAndReadAll(`SELECT count(*), count(DISTINCT user_id), count(*) FILTER (WHERE rfm_segment IN (${RFM_SEGMENTS.map((s) => `'${s.replace(/'/g, "''")}'`).join(', ')})) FROM read_parquet('${r.segmentsPath}')`)).getRows()[0].map(Number);
+        const r = await buildSegments(conn, {
+          definition: def,
+          runId: `${name}-test`,
+          cutoff,
+          featuresPath: f.featuresPath,
+          scoresPath,
+          outDir: join(dir, 'run'),
+          modelVersion: 'test',
+          seed: 1,
+        });
+        const [rows, distinct, named] = (
+          await conn.runAndReadAll(
+            `SELECT count(*), count(DISTINCT user_id), count(*) FILTER (WHERE rfm_segment IN (${RFM_SEGMENTS.map((s) => `'${s.replace(/'/g, "''")}'`).join(', ')})) FROM read_parquet('${r.segmentsPath}')`,
+          )
+        )
+          .getRows()[0]
+          .map(Number);
         assert.equal(rows, t.ids.length);
         assert.equal(distinct, rows);
         assert.equal(named, rows, 'every user has one of the 11 named segments');
         for (const c of def.campaigns) {
           const exp = r.campaigns.find((x) => x.name === c.name)!;
-          const got = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${exp.parquetPath}') ORDER BY user_id`)).getRows().map((x) => String(x[0]));
+          const got = (
+            await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${exp.parquetPath}') ORDER BY user_id`)
+          )
+            .getRows()
+            .map((x) => String(x[0]));
           let expected: string[];
           if ('field' in c.filter && c.filter.field === 'propensity_decile') {
             // Independent: deciles straight from the scores file.
-            expected = (await conn.runAndReadAll(
-              `SELECT user_id FROM (SELECT user_id, propensity, ntile(10) OVER (ORDER BY propensity, user_id) AS d FROM read_parquet('${scoresPath}'))
+            expected = (
+              await conn.runAndReadAll(
+                `SELECT user_id FROM (SELECT user_id, propensity, ntile(10) OVER (ORDER BY propensity, user_id) AS d FROM read_parquet('${scoresPath}'))
                WHERE d >= ${Number(c.filter.value)} ORDER BY propensity DESC, user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`,
-            )).getRows().map((x) => String(x[0])).sort();
+              )
+            )
+              .getRows()
+              .map((x) => String(x[0]))
+              .sort();
           } else {
             const values = (c.filter as { value: string[] }).value;
-            const all = (await conn.runAndReadAll(`SELECT user_id, rfm_segment FROM read_parquet('${r.segmentsPath}')`)).getRows();
-            expected = all.filter(([, seg]) => values.includes(String(seg))).map(([u]) => String(u)).sort();
+            const all = (
+              await conn.runAndReadAll(`SELECT user_id, rfm_segment FROM read_parquet('${r.segmentsPath}')`)
+            ).getRows();
+            expected = all
+              .filter(([, seg]) => values.includes(String(seg)))
+              .map(([u]) => String(u))
+              .sort();
           }
           assert.deepEqual(got.sort(), expected, c.name);
         }

@@ -18,7 +18,8 @@ import { tempDir } from '../../helpers/warehouse';
 describe('RFM segment rules', () => {
   it('name every (R, FM) cell exactly once, with all 11 standard names', () => {
     for (let r = 1; r <= 5; r++) {
-      for (let fm = 1; fm <= 5; fm++) assert.equal(RFM_RULES.filter((x) => x.r.includes(r) && x.fm.includes(fm)).length, 1, `R=${r} FM=${fm}`);
+      for (let fm = 1; fm <= 5; fm++)
+        assert.equal(RFM_RULES.filter((x) => x.r.includes(r) && x.fm.includes(fm)).length, 1, `R=${r} FM=${fm}`);
     }
     assert.deepEqual(new Set(RFM_RULES.map((x) => x.segment)), new Set(RFM_SEGMENTS));
     assert.equal(rfmSegment(5, 5), 'Champions');
@@ -30,7 +31,11 @@ describe('RFM segment rules', () => {
 describe('k-means', () => {
   it('separates well-separated blobs and picks k by silhouette', () => {
     const rng = mulberry32(1);
-    const centers = [[0, 0], [6, 6], [0, 8]];
+    const centers = [
+      [0, 0],
+      [6, 6],
+      [0, 8],
+    ];
     const cols = [new Float64Array(300), new Float64Array(300)];
     for (let i = 0; i < 300; i++) {
       const c = centers[i % 3];
@@ -46,7 +51,12 @@ describe('k-means', () => {
 
 describe('campaign filters', () => {
   it('compile to bound parameters only', () => {
-    const f = compileFilter({ all: [{ field: 'rfm_segment', op: 'in', value: ["Can't Lose Them", "x'); DROP TABLE events; --"] }, { not: { field: 'propensity', op: 'lt', value: 0.5 } }] });
+    const f = compileFilter({
+      all: [
+        { field: 'rfm_segment', op: 'in', value: ["Can't Lose Them", "x'); DROP TABLE events; --"] },
+        { not: { field: 'propensity', op: 'lt', value: 0.5 } },
+      ],
+    });
     assert.ok(!f.sql.includes('DROP'));
     assert.ok(!f.sql.includes("Can't"));
     assert.deepEqual(Object.values(f.params), ["Can't Lose Them", "x'); DROP TABLE events; --", 0.5]);
@@ -59,7 +69,17 @@ const def = parsePipeline({
   label: { event: 'buy', horizon: '7d' },
   features: { windows: ['7d'], funnel: ['view', 'cart', 'buy'] },
   campaigns: [
-    { name: 'carted_not_bought', filter: { all: [{ event: 'cart', within: '7d', did: true }, { event: 'buy', within: '7d', did: false }, { field: 'propensity_percentile', op: 'gte', value: 30 }] }, action: 'remind' },
+    {
+      name: 'carted_not_bought',
+      filter: {
+        all: [
+          { event: 'cart', within: '7d', did: true },
+          { event: 'buy', within: '7d', did: false },
+          { field: 'propensity_percentile', op: 'gte', value: 30 },
+        ],
+      },
+      action: 'remind',
+    },
     { name: 'top', filter: { field: 'propensity_decile', op: 'gte', value: 9 }, cap: 15, action: 'offer' },
   ],
   export: { hashUserIds: true },
@@ -76,17 +96,23 @@ async function world(conn: DuckDBConnection, dir: string) {
       const day = Math.floor(rng() * 40);
       const e = rng() < 0.7 ? 'view' : rng() < 0.6 ? 'cart' : 'buy';
       app.appendVarchar(`u${u}`);
-      app.appendVarchar(new Date(Date.UTC(2024, 0, 1 + day, Math.floor(rng() * 24))).toISOString().replace('T', ' ').replace('Z', ''));
+      app.appendVarchar(
+        new Date(Date.UTC(2024, 0, 1 + day, Math.floor(rng() * 24))).toISOString().replace('T', ' ').replace('Z', ''),
+      );
       app.appendVarchar(e);
       app.appendDouble(e === 'buy' ? 10 + Math.floor(rng() * 90) : 0);
       app.endRow();
     }
   }
   app.closeSync();
-  await conn.run(`INSERT INTO events SELECT u, t, e, NULL, CASE WHEN e = 'buy' THEN r END, NULL, NULL, 'gen', 0, hash(u, t, e) FROM gen`);
+  await conn.run(
+    `INSERT INTO events SELECT u, t, e, NULL, CASE WHEN e = 'buy' THEN r END, NULL, NULL, 'gen', 0, hash(u, t, e) FROM gen`,
+  );
   const cutoff = new Date('2024-02-01T00:00:00Z');
   const f = await buildFeatures(conn, def, { cutoff, outDir: dir });
-  const ids = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${f.featuresPath}') ORDER BY user_id`)).getRows().map((r) => String(r[0]));
+  const ids = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${f.featuresPath}') ORDER BY user_id`))
+    .getRows()
+    .map((r) => String(r[0]));
   const scoresPath = join(dir, 'scores.parquet');
   await writeColumnsToParquet(conn, scoresPath, [
     { name: 'user_id', type: 'VARCHAR', values: ids },
@@ -102,12 +128,33 @@ describe('segments and exports', () => {
     await withDuckDB(':memory:', async (conn) => {
       const dir = tempDir();
       const w = await world(conn, dir);
-      const run = () => buildSegments(conn, { definition: def, runId: 'seg-1', cutoff: w.cutoff, featuresPath: w.featuresPath, scoresPath: w.scoresPath, outDir: join(dir, 'out'), modelVersion: 'v0001', seed: 1 });
+      const run = () =>
+        buildSegments(conn, {
+          definition: def,
+          runId: 'seg-1',
+          cutoff: w.cutoff,
+          featuresPath: w.featuresPath,
+          scoresPath: w.scoresPath,
+          outDir: join(dir, 'out'),
+          modelVersion: 'v0001',
+          seed: 1,
+        });
       const r = await run();
-      const users = Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet('${w.scoresPath}')`)).getRows()[0][0]);
-      const seg = (await conn.runAndReadAll(`SELECT count(*), count(DISTINCT user_id), count(rfm_segment) FROM read_parquet('${r.segmentsPath}')`)).getRows()[0].map(Number);
+      const users = Number(
+        (await conn.runAndReadAll(`SELECT count(*) FROM read_parquet('${w.scoresPath}')`)).getRows()[0][0],
+      );
+      const seg = (
+        await conn.runAndReadAll(
+          `SELECT count(*), count(DISTINCT user_id), count(rfm_segment) FROM read_parquet('${r.segmentsPath}')`,
+        )
+      )
+        .getRows()[0]
+        .map(Number);
       assert.deepEqual(seg, [users, users, users], 'one row and one RFM segment per scored user');
-      assert.equal(Object.values(r.segmentSizes.rfm).reduce((a, b) => a + b, 0), users);
+      assert.equal(
+        Object.values(r.segmentSizes.rfm).reduce((a, b) => a + b, 0),
+        users,
+      );
 
       // Independent SQL for the first campaign, written from its rule text.
       const expected = (
@@ -119,21 +166,41 @@ describe('segments and exports', () => {
              AND user_id NOT IN (SELECT user_id FROM events WHERE event = 'buy' AND ts >= TIMESTAMP '2024-01-25' AND ts < TIMESTAMP '2024-02-01')
            ORDER BY 1`,
         )
-      ).getRows().map((x) => String(x[0]));
+      )
+        .getRows()
+        .map((x) => String(x[0]));
       const c0 = r.campaigns[0];
-      const got = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${c0.parquetPath}') ORDER BY 1`)).getRows().map((x) => String(x[0]));
+      const got = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${c0.parquetPath}') ORDER BY 1`))
+        .getRows()
+        .map((x) => String(x[0]));
       assert.ok(expected.length > 0);
       assert.deepEqual(got, expected);
-      const csv = (await conn.runAndReadAll(`SELECT user_id FROM read_csv('${c0.csvPath}') ORDER BY 1`)).getRows().map((x) => String(x[0]));
+      const csv = (await conn.runAndReadAll(`SELECT user_id FROM read_csv('${c0.csvPath}') ORDER BY 1`))
+        .getRows()
+        .map((x) => String(x[0]));
       assert.deepEqual(csv, expected, 'the CSV round-trips to the same users');
       assert.equal(r.campaigns[1].rows, 15, 'the cap keeps the top 15');
 
       const manifest = JSON.parse(readFileSync(r.manifestPath, 'utf8'));
       assert.equal(manifest.campaigns[0].rows, c0.rows);
       const again = await run();
-      assert.deepEqual(again.campaigns.map((c) => c.sha256), r.campaigns.map((c) => c.sha256), 'same inputs, byte-identical exports');
+      assert.deepEqual(
+        again.campaigns.map((c) => c.sha256),
+        r.campaigns.map((c) => c.sha256),
+        'same inputs, byte-identical exports',
+      );
       assert.ok(again.changeReport === null);
-      const next = await buildSegments(conn, { definition: def, runId: 'seg-2', cutoff: w.cutoff, featuresPath: w.featuresPath, scoresPath: w.scoresPath, outDir: join(dir, 'out2'), modelVersion: 'v0002', previousRunDir: join(dir, 'out'), seed: 1 });
+      const next = await buildSegments(conn, {
+        definition: def,
+        runId: 'seg-2',
+        cutoff: w.cutoff,
+        featuresPath: w.featuresPath,
+        scoresPath: w.scoresPath,
+        outDir: join(dir, 'out2'),
+        modelVersion: 'v0002',
+        previousRunDir: join(dir, 'out'),
+        seed: 1,
+      });
       const ch = next.changeReport!;
       assert.deepEqual(ch.rfmAfter, Object.fromEntries(Object.entries(next.segmentSizes.rfm).filter(([, v]) => v > 0)));
       assert.deepEqual(ch.rfmBefore, ch.rfmAfter, 'same inputs: nobody moved');

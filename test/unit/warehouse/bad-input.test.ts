@@ -10,12 +10,27 @@ import { projectRoot } from '../../../infra/root';
 import { inlinePipeline, scalar, tempDir } from '../../helpers/warehouse';
 
 const corpus = join(projectRoot(), 'test', 'fixtures', 'bad');
-const expected = JSON.parse(readFileSync(join(corpus, 'expected.json'), 'utf8')) as Record<string, { outcome: string; match?: string; read?: number; loaded?: number; duplicates?: number; quarantined?: number; reasons?: string[] }>;
+const expected = JSON.parse(readFileSync(join(corpus, 'expected.json'), 'utf8')) as Record<
+  string,
+  {
+    outcome: string;
+    match?: string;
+    read?: number;
+    loaded?: number;
+    duplicates?: number;
+    quarantined?: number;
+    reasons?: string[];
+  }
+>;
 
 const eventsDef = (path: string, labels?: string) => ({
   name: 'bad',
   sources: {
-    events: { path, columns: { user_id: 'uid', ts: 'time', event: 'type', revenue: 'amount' }, eventTypes: ['view', 'buy'] },
+    events: {
+      path,
+      columns: { user_id: 'uid', ts: 'time', event: 'type', revenue: 'amount' },
+      eventTypes: ['view', 'buy'],
+    },
     ...(labels ? { labels: { path: labels, columns: { user_id: 'uid', label: 'responded' } } } : {}),
   },
   label: { event: 'buy', horizon: '7d' },
@@ -27,18 +42,28 @@ describe('bad-input corpus', () => {
       const dir = tempDir('fc-bad-');
       const loaded =
         exp.outcome === 'labels'
-          ? (copyFileSync(join(corpus, 'dup_a.csv'), join(dir, 'events.csv')), copyFileSync(join(corpus, file), join(dir, file)), inlinePipeline(eventsDef('events.csv', file), dir))
+          ? (copyFileSync(join(corpus, 'dup_a.csv'), join(dir, 'events.csv')),
+            copyFileSync(join(corpus, file), join(dir, file)),
+            inlinePipeline(eventsDef('events.csv', file), dir))
           : inlinePipeline(eventsDef(join(corpus, file)), dir);
       await withDuckDB(':memory:', async (conn) => {
         if (exp.outcome === 'error') {
-          await assert.rejects(extractPipeline(conn, loaded), (e: Error) => e.message.includes(exp.match!) && e.message.includes(corpus));
+          await assert.rejects(
+            extractPipeline(conn, loaded),
+            (e: Error) => e.message.includes(exp.match!) && e.message.includes(corpus),
+          );
           return;
         }
         const s = await extractPipeline(conn, loaded);
         const src = s.sources.find((x) => x.source === (exp.outcome === 'labels' ? 'labels' : 'events'))!;
-        for (const k of ['read', 'loaded', 'duplicates', 'quarantined'] as const) if (exp[k] !== undefined) assert.equal(src[k], exp[k], k);
+        for (const k of ['read', 'loaded', 'duplicates', 'quarantined'] as const)
+          if (exp[k] !== undefined) assert.equal(src[k], exp[k], k);
         assert.equal(src.read, src.loaded + src.duplicates + src.quarantined, 'every row is accounted for');
-        for (const r of exp.reasons ?? []) assert.ok(Object.keys(src.quarantineReasons).some((q) => q.startsWith(r)), `reason "${r}" in ${JSON.stringify(src.quarantineReasons)}`);
+        for (const r of exp.reasons ?? [])
+          assert.ok(
+            Object.keys(src.quarantineReasons).some((q) => q.startsWith(r)),
+            `reason "${r}" in ${JSON.stringify(src.quarantineReasons)}`,
+          );
         const lines = await scalar(conn, `SELECT count(*) FROM quarantine WHERE line IS NULL OR file IS NULL`);
         assert.equal(lines, 0, 'every quarantined row names its file and line');
       });
@@ -47,7 +72,10 @@ describe('bad-input corpus', () => {
 
   it('an enormous single line (3 MB) is read without crashing and accounted for', async () => {
     const dir = tempDir('fc-huge-');
-    writeFileSync(join(dir, 'huge.csv'), `uid,time,type,amount\nu1,2024-01-01T10:00:00Z,view,\nu2,2024-01-01T11:00:00Z,${'x'.repeat(3_000_000)},\n`);
+    writeFileSync(
+      join(dir, 'huge.csv'),
+      `uid,time,type,amount\nu1,2024-01-01T10:00:00Z,view,\nu2,2024-01-01T11:00:00Z,${'x'.repeat(3_000_000)},\n`,
+    );
     await withDuckDB(':memory:', async (conn) => {
       const s = await extractPipeline(conn, inlinePipeline(eventsDef('huge.csv'), dir));
       const e = s.sources[0];

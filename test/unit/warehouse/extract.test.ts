@@ -17,7 +17,21 @@ const events = (baseDir: string, extra: Partial<Record<string, unknown>> = {}) =
   inlinePipeline(
     {
       name: 'shop',
-      sources: { events: { path: 'events*.csv*', columns: { user_id: 'uid', ts: 'time', event: 'type', item_id: 'item', revenue: 'amount', session_id: 'sess' }, eventTypes: ['view', 'buy'], ...extra } },
+      sources: {
+        events: {
+          path: 'events*.csv*',
+          columns: {
+            user_id: 'uid',
+            ts: 'time',
+            event: 'type',
+            item_id: 'item',
+            revenue: 'amount',
+            session_id: 'sess',
+          },
+          eventTypes: ['view', 'buy'],
+          ...extra,
+        },
+      },
       label: { event: 'buy', horizon: '7d' },
     },
     baseDir,
@@ -50,9 +64,17 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
       assert.equal(e.duplicates, 1);
       assert.equal(e.quarantined, 7);
       assert.equal(e.read, e.loaded + e.duplicates + e.quarantined);
-      const q = (await conn.runAndReadAll(`SELECT line, column_name, reason FROM quarantine ORDER BY line`)).getRows().map((r) => [Number(r[0]), r[1], String(r[2])]);
-      assert.deepEqual(q.map((r) => r[0]), [4, 5, 6, 7, 8, 9, 10]);
-      assert.deepEqual(q.slice(0, 3).map((r) => r[1]), ['uid', 'time', 'amount']);
+      const q = (await conn.runAndReadAll(`SELECT line, column_name, reason FROM quarantine ORDER BY line`))
+        .getRows()
+        .map((r) => [Number(r[0]), r[1], String(r[2])]);
+      assert.deepEqual(
+        q.map((r) => r[0]),
+        [4, 5, 6, 7, 8, 9, 10],
+      );
+      assert.deepEqual(
+        q.slice(0, 3).map((r) => r[1]),
+        ['uid', 'time', 'amount'],
+      );
       assert.match(q[0][2] as string, /missing user id/);
       assert.match(q[1][2] as string, /unparseable timestamp/);
       assert.match(q[2][2] as string, /negative revenue/);
@@ -65,7 +87,10 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
 
   it('is idempotent, appends new rows of a grown file, and reads gzip, TSV and NDJSON', async () => {
     const dir2 = tempDir();
-    writeFileSync(join(dir2, 'events1.csv'), `${header}\nu1,2024-01-01T10:00:00Z,view,i1,,s1\nu2,2024-01-01T11:00:00Z,view,i2,,s2\n`);
+    writeFileSync(
+      join(dir2, 'events1.csv'),
+      `${header}\nu1,2024-01-01T10:00:00Z,view,i1,,s1\nu2,2024-01-01T11:00:00Z,view,i2,,s2\n`,
+    );
     writeFileSync(join(dir2, 'events2.csv.gz'), gzipSync(`${header}\nu3,2024-01-03T10:00:00Z,buy,i3,9.5,s3\n`));
     const l2 = events(dir2);
     await withDuckDB(join(dir2, 'w.duckdb'), async (conn) => {
@@ -74,7 +99,10 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
       const again = await extractPipeline(conn, l2);
       assert.equal(again.events, 3, 're-running adds nothing');
       assert.ok(again.sources[0].files.every((x) => x.skipped));
-      appendFileSync(join(dir2, 'events1.csv'), 'u4,2024-01-04T10:00:00Z,view,i4,,s4\nu1,2024-01-01T10:00:00Z,view,i1,,s1\n');
+      appendFileSync(
+        join(dir2, 'events1.csv'),
+        'u4,2024-01-04T10:00:00Z,view,i4,,s4\nu1,2024-01-01T10:00:00Z,view,i1,,s1\n',
+      );
       const grown = await extractPipeline(conn, l2);
       const g = grown.sources[0];
       assert.equal(g.read, 2, 'only the appended rows are read');
@@ -85,8 +113,18 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
     const dir3 = tempDir();
     writeFileSync(join(dir3, 'e.tsv'), 'uid\ttime\ttype\nu1\t2024-01-01\tview\n');
     writeFileSync(join(dir3, 'e.ndjson'), '{"uid":"u2","time":"2024-01-02","type":"view"}\n{broken\n');
-    for (const [file, read, quarantined] of [['e.tsv', 1, 0], ['e.ndjson', 2, 1]] as const) {
-      const l = inlinePipeline({ name: 'fmt', sources: { events: { path: file, columns: { user_id: 'uid', ts: 'time', event: 'type' } } }, label: { event: 'view' } }, dir3);
+    for (const [file, read, quarantined] of [
+      ['e.tsv', 1, 0],
+      ['e.ndjson', 2, 1],
+    ] as const) {
+      const l = inlinePipeline(
+        {
+          name: 'fmt',
+          sources: { events: { path: file, columns: { user_id: 'uid', ts: 'time', event: 'type' } } },
+          label: { event: 'view' },
+        },
+        dir3,
+      );
       await withDuckDB(':memory:', async (conn) => {
         const s = await extractPipeline(conn, l);
         assert.equal(s.sources[0].read, read, file);
@@ -104,7 +142,13 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
       writeFileSync(join(dir, 'events1.csv'), header + '\n');
       await assert.rejects(extractPipeline(conn, events(dir)), /events1\.csv has a header but no rows/);
       writeFileSync(join(dir, 'events1.csv'), 'uid,when,type,item,amount,sess\nu1,2024-01-01,view,i,,s\n');
-      await assert.rejects(extractPipeline(conn, events(dir)), (e: Error) => e.message.includes('events1.csv') && e.message.includes('"time"') && e.message.includes('its columns are: uid, when'));
+      await assert.rejects(
+        extractPipeline(conn, events(dir)),
+        (e: Error) =>
+          e.message.includes('events1.csv') &&
+          e.message.includes('"time"') &&
+          e.message.includes('its columns are: uid, when'),
+      );
     });
   });
 
@@ -123,19 +167,23 @@ describe('extraction: accounting, quarantine, duplicates, idempotence', () => {
     });
   });
 
-  it('CDNOW (whitespace-separated master file) and the RetailRocket sample (epoch ms) load completely', { skip: noShared }, async () => {
-    await withDuckDB(':memory:', async (conn) => {
-      const s = await extractPipeline(conn, loadPipeline('cdnow_master'));
-      assert.equal(s.sources[0].read, 69_659);
-      assert.equal(s.sources[0].loaded, 69_659);
-      assert.equal(s.users, 23_570);
-    });
-    await withDuckDB(':memory:', async (conn) => {
-      const s = await extractPipeline(conn, loadPipeline('retailrocket'));
-      assert.equal(s.sources[0].read, 9_385);
-      assert.equal(s.users, 5_000);
-      assert.equal(s.sources[0].read, s.sources[0].loaded + s.sources[0].duplicates + s.sources[0].quarantined);
-      assert.equal(s.minTs, '2015-05-03T03:02:00.563Z');
-    });
-  });
+  it(
+    'CDNOW (whitespace-separated master file) and the RetailRocket sample (epoch ms) load completely',
+    { skip: noShared },
+    async () => {
+      await withDuckDB(':memory:', async (conn) => {
+        const s = await extractPipeline(conn, loadPipeline('cdnow_master'));
+        assert.equal(s.sources[0].read, 69_659);
+        assert.equal(s.sources[0].loaded, 69_659);
+        assert.equal(s.users, 23_570);
+      });
+      await withDuckDB(':memory:', async (conn) => {
+        const s = await extractPipeline(conn, loadPipeline('retailrocket'));
+        assert.equal(s.sources[0].read, 9_385);
+        assert.equal(s.users, 5_000);
+        assert.equal(s.sources[0].read, s.sources[0].loaded + s.sources[0].duplicates + s.sources[0].quarantined);
+        assert.equal(s.minTs, '2015-05-03T03:02:00.563Z');
+      });
+    },
+  );
 });

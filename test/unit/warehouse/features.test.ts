@@ -20,9 +20,15 @@ const def = parsePipeline({
   features: { windows: ['1d', '7d'], funnel: ['view', 'cart', 'buy'], sequenceLength: 4 },
 });
 
-async function insert(conn: import('@duckdb/node-api').DuckDBConnection, rows: [string, string, string, number | null][]) {
+async function insert(
+  conn: import('@duckdb/node-api').DuckDBConnection,
+  rows: [string, string, string, number | null][],
+) {
   for (const [u, t, e, r] of rows) {
-    await conn.run(`INSERT INTO events VALUES ($u, CAST($t AS TIMESTAMP), $e, NULL, $r, NULL, NULL, 'test', 0, hash($u, $t, $e))`, { u, t, e, r: r ?? null } as never);
+    await conn.run(
+      `INSERT INTO events VALUES ($u, CAST($t AS TIMESTAMP), $e, NULL, $r, NULL, NULL, 'test', 0, hash($u, $t, $e))`,
+      { u, t, e, r: r ?? null } as never,
+    );
   }
 }
 
@@ -42,15 +48,24 @@ async function features(extra: [string, string, string, number | null][]) {
     await insert(conn, [...base, ...extra]);
     const out = tempDir();
     const r = await buildFeatures(conn, def, { cutoff, outDir: out });
-    const rows = (await conn.runAndReadAll(`SELECT * FROM read_parquet('${r.featuresPath}') ORDER BY user_id`)).getRowObjects();
-    const seqs = (await conn.runAndReadAll(`SELECT user_id, tokens, length FROM read_parquet('${r.sequencesPath}') ORDER BY user_id`)).getRowObjects();
+    const rows = (
+      await conn.runAndReadAll(`SELECT * FROM read_parquet('${r.featuresPath}') ORDER BY user_id`)
+    ).getRowObjects();
+    const seqs = (
+      await conn.runAndReadAll(
+        `SELECT user_id, tokens, length FROM read_parquet('${r.sequencesPath}') ORDER BY user_id`,
+      )
+    ).getRowObjects();
     return { r, rows, seqs, vocab: JSON.parse(readFileSync(r.vocabPath, 'utf8')) as Record<string, number> };
   });
 }
 
 describe('point-in-time features', () => {
   it('computes RFM, windows, funnel stage and labels from the right side of the cutoff', async () => {
-    const { r, rows } = await features([['b', '2024-01-12 10:00:00', 'buy', 5], ['c', '2024-01-20 10:00:00', 'view', null]]);
+    const { r, rows } = await features([
+      ['b', '2024-01-12 10:00:00', 'buy', 5],
+      ['c', '2024-01-20 10:00:00', 'view', null],
+    ]);
     const a = rows.find((x) => x.user_id === 'a')!;
     const b = rows.find((x) => x.user_id === 'b')!;
     assert.equal(a.rfm_frequency, 1); // purchase days Jan 5 and Jan 9
@@ -64,8 +79,14 @@ describe('point-in-time features', () => {
     assert.equal(a.label, 0);
     assert.equal(b.label, 1, 'b buys 2 days after the cutoff, within the 7-day horizon');
     assert.equal(r.users, 3);
-    assert.deepEqual(r.funnel.map((f) => f.users), [3, 1, 1]);
-    assert.ok(r.featureNames.every((n) => r.featureDocs[n]), 'every feature is documented');
+    assert.deepEqual(
+      r.funnel.map((f) => f.users),
+      [3, 1, 1],
+    );
+    assert.ok(
+      r.featureNames.every((n) => r.featureDocs[n]),
+      'every feature is documented',
+    );
   });
 
   it('no feature changes when events at or after the cutoff are added or removed', async () => {
@@ -78,7 +99,11 @@ describe('point-in-time features', () => {
     const strip = (rows: Record<string, unknown>[]) => rows.map(({ label: _label, ...rest }) => rest);
     assert.deepEqual(strip(withFuture.rows), strip(without.rows));
     assert.deepEqual(withFuture.seqs, without.seqs);
-    assert.equal(withFuture.rows.find((x) => x.user_id === 'a')!.label, 1, 'but the label sees the purchase at the cutoff');
+    assert.equal(
+      withFuture.rows.find((x) => x.user_id === 'a')!.label,
+      1,
+      'but the label sees the purchase at the cutoff',
+    );
   });
 
   it('writes left-padded sequences of the last N events with a sorted vocabulary', async () => {
@@ -96,32 +121,44 @@ describe('point-in-time features', () => {
     assert.equal(columnSafe('---'), 'x');
   });
 
-  it('CDNOW: RFM at 1997-09-30 match the lifetimes/BTYD reference for all 2,357 customers', { skip: noShared }, async () => {
-    const loaded = loadPipeline('cdnow');
-    await withDuckDB(':memory:', async (conn) => {
-      await extractPipeline(conn, loaded);
-      assert.equal((await defaultCutoff(conn, loaded.definition)).toISOString(), '1997-10-01T00:00:00.000Z');
-      const r = await buildFeatures(conn, loaded.definition, { cutoff: new Date('1997-10-01T00:00:00Z'), outDir: tempDir() });
-      const refFile = join(shared, 'cdnow', 'cdnow_customers_summary_with_transactions.csv');
-      const rows = (
-        await conn.runAndReadAll(
-          `SELECT ref.ID, ref.x, ref.t_x, ref.T, ref.zbar, f.rfm_frequency, f.rfm_recency, f.rfm_t, f.rfm_monetary
+  it(
+    'CDNOW: RFM at 1997-09-30 match the lifetimes/BTYD reference for all 2,357 customers',
+    { skip: noShared },
+    async () => {
+      const loaded = loadPipeline('cdnow');
+      await withDuckDB(':memory:', async (conn) => {
+        await extractPipeline(conn, loaded);
+        assert.equal((await defaultCutoff(conn, loaded.definition)).toISOString(), '1997-10-01T00:00:00.000Z');
+        const r = await buildFeatures(conn, loaded.definition, {
+          cutoff: new Date('1997-10-01T00:00:00Z'),
+          outDir: tempDir(),
+        });
+        const refFile = join(shared, 'cdnow', 'cdnow_customers_summary_with_transactions.csv');
+        const rows = (
+          await conn.runAndReadAll(
+            `SELECT ref.ID, ref.x, ref.t_x, ref.T, ref.zbar, f.rfm_frequency, f.rfm_recency, f.rfm_t, f.rfm_monetary
            FROM read_csv('${refFile}') ref LEFT JOIN read_parquet('${r.featuresPath}') f ON f.user_id = CAST(ref.ID AS VARCHAR)`,
-        )
-      ).getRows();
-      assert.equal(rows.length, 2357);
-      let bad = 0;
-      for (const [id, x, tx, T, zbar, f, rec, t, m] of rows.map((row) => row.map(Number))) {
-        // The reference is rounded to two decimals: ours must be within half a unit of the last digit.
-        const ok = [[f, x], [rec, tx], [t, T], [m, zbar]].every(([a, b]) => Math.abs(a - b) <= 0.005 + 1e-9);
-        if (!ok) {
-          bad++;
-          if (bad < 4) console.error('mismatch', { id, x, tx, T, zbar, f, rec, t, m });
+          )
+        ).getRows();
+        assert.equal(rows.length, 2357);
+        let bad = 0;
+        for (const [id, x, tx, T, zbar, f, rec, t, m] of rows.map((row) => row.map(Number))) {
+          // The reference is rounded to two decimals: ours must be within half a unit of the last digit.
+          const ok = [
+            [f, x],
+            [rec, tx],
+            [t, T],
+            [m, zbar],
+          ].every(([a, b]) => Math.abs(a - b) <= 0.005 + 1e-9);
+          if (!ok) {
+            bad++;
+            if (bad < 4) console.error('mismatch', { id, x, tx, T, zbar, f, rec, t, m });
+          }
         }
-      }
-      assert.equal(bad, 0);
-    });
-  });
+        assert.equal(bad, 0);
+      });
+    },
+  );
 });
 
 describe('labels need a passed horizon', () => {
