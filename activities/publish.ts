@@ -7,7 +7,8 @@ import { projectRoot } from '../infra/root';
 import { ModelRegistry } from '../registry';
 import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
-import { deserializeClassifier } from '../ml/engines';
+import { loadScorer } from '../ml/scorer';
+import { readSequences } from '../ml/lstm';
 import { evaluateBinary } from '../ml/metrics';
 import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
 import { failFastOnBadInput, InputError, withHeartbeat } from './context';
@@ -62,9 +63,6 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
     let championValue: number | null = null;
     if (champ && input.trained.predictionsPath) {
       championValue = await withDuckDB(':memory:', async (conn) => {
-        const model = deserializeClassifier(
-          JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
-        );
         const table = await readFeatureTable(conn, input.features.featuresPath, {
           label: 'label',
           idColumn: 'user_id',
@@ -76,8 +74,18 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
         );
         const idx = table.ids.flatMap((id, i) => (holdout.has(id) ? [i] : []));
         try {
+          const model = await loadScorer(
+            JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
+          );
+          const sequences = model.needsSequences
+            ? {
+                data: await readSequences(conn, input.features.sequencesPath),
+                vocab: JSON.parse(readFileSync(input.features.vocabPath, 'utf8')) as Record<string, number>,
+              }
+            : undefined;
           const { selectRows, selectLabels } = await import('../ml/classifier');
-          const p = model.predictProba(selectRows(table.x, idx));
+          const p = model.predict({ x: selectRows(table.x, idx), ids: idx.map((i) => table.ids[i]), sequences });
+          model.dispose();
           return (evaluateBinary(selectLabels(table.y!, idx), p) as unknown as Record<string, number>)[metric];
         } catch {
           // The champion was trained on other features (the pipeline changed): fall back to its recorded value.
@@ -122,6 +130,8 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           holdout: def.model.holdout,
           forest: def.model.forest,
           logistic: def.model.logistic,
+          lstm: ['lstm', 'blend'].includes(input.trained.engine) ? def.model.lstm : undefined,
+          components: input.trained.components ?? undefined,
           backend: input.trained.backend ?? null,
         },
         featureNames: model.featureNames ?? input.features.featureNames,

@@ -6,7 +6,8 @@ import { ModelRegistry } from '../registry';
 import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
-import { deserializeClassifier } from '../ml/engines';
+import { loadScorer } from '../ml/scorer';
+import { readSequences } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
 import { failFastOnBadInput, heartbeat } from './context';
 
@@ -36,9 +37,15 @@ export async function scoreUsers(input: {
     const champ = registry.champion();
     const dir = champ ? registry.versionDir(champ.version) : input.versionDir;
     const version = champ?.version ?? input.version;
-    const model = deserializeClassifier(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
+    const model = await loadScorer(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
     return withDuckDB(':memory:', async (conn) => {
       const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
+      const sequences = model.needsSequences
+        ? {
+            data: await readSequences(conn, input.features.sequencesPath),
+            vocab: JSON.parse(readFileSync(input.features.vocabPath, 'utf8')) as Record<string, number>,
+          }
+        : undefined;
       const batch = 50_000;
       const p = new Float64Array(t.x.nRows);
       const r1: string[] = [],
@@ -48,7 +55,7 @@ export async function scoreUsers(input: {
       for (let s = 0; s < t.x.nRows; s += batch) {
         const idx = Array.from({ length: Math.min(batch, t.x.nRows - s) }, (_, k) => s + k);
         const part = selectRows(t.x, idx);
-        p.set(model.predictProba(part), s);
+        p.set(model.predict({ x: part, ids: idx.map((i) => t.ids[i]), sequences }), s);
         const ex = model.explain?.(part, 3);
         for (let k = 0; k < idx.length; k++) {
           r1.push(ex?.names[k][0] ?? '');
@@ -57,6 +64,7 @@ export async function scoreUsers(input: {
         }
         heartbeat({ scored: s + idx.length, total: t.x.nRows });
       }
+      model.dispose();
       const scoresPath = join(input.runDir, 'scores.parquet');
       const reasonsPath = join(input.runDir, 'reasons.parquet');
       await writeColumnsToParquet(conn, scoresPath, [

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ModelSpec } from '../pipelines/schema';
 import { ensureDir } from '../infra/paths';
 import { writeJsonAtomic, writeFileAtomic } from '../infra/atomic';
@@ -12,7 +12,18 @@ import { holdoutByUser, holdoutSplit, stratifiedKFold } from '../ml/cv';
 import { evaluateBinary } from '../ml/metrics';
 import { permutationImportance } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
-import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
+import {
+  concatSequences,
+  loadLstm,
+  lstmToSerialized,
+  predictSequences,
+  readSequences,
+  remapTokens,
+  trainLstm,
+} from '../ml/lstm';
+import type { SerializedModel } from '../ml/classifier';
+import type { BlendPayload } from '../ml/scorer';
+import { cancellationSignal, failFastOnBadInput, heartbeat, withHeartbeat } from './context';
 
 export type Split =
   | { kind: 'holdout' }
@@ -63,6 +74,8 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
     const resultFile = join(dir, `${name}.result.json`);
     if (existsSync(resultFile))
       return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
+    if (input.engine === 'lstm') return trainLstmOnSplit(input, name, dir, resultFile);
+    if (input.engine === 'blend') return trainBlendOnSplit(input, name, dir, resultFile);
 
     return withDuckDB(':memory:', async (conn) => {
       const s = input.split;
@@ -154,6 +167,154 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       rmSync(checkpointDir, { recursive: true, force: true });
       return result;
     });
+  });
+}
+
+const sequencesBeside = (featuresPath: string) => join(dirname(featuresPath), 'sequences.parquet');
+const vocabBeside = (featuresPath: string) =>
+  JSON.parse(readFileSync(join(dirname(featuresPath), 'sequences.vocab.json'), 'utf8')) as Record<string, number>;
+
+/**
+ * The LSTM on one split of the users' sequences (same users and split as the tabular engines: the holdout is by
+ * user-id hash, folds by the same seeded stratification over the same user order). Its checkpoint folder sits
+ * beside the model, so a retried attempt after a crash resumes from the last finished epoch.
+ */
+async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, resultFile: string) {
+  return withDuckDB(':memory:', async (conn) => {
+    const s = input.split;
+    const seed = input.model.seed;
+    const vocab = vocabBeside(s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath);
+    let seqs;
+    let split: { train: ArrayLike<number>; test: ArrayLike<number> };
+    if (s.kind === 'time') {
+      const a = await readSequences(conn, sequencesBeside(s.trainFeaturesPath));
+      const b = await readSequences(conn, sequencesBeside(s.validFeaturesPath));
+      seqs = concatSequences(a, remapTokens(b, vocabBeside(s.validFeaturesPath), vocab));
+      const n = a.ids.length;
+      split = {
+        train: Uint32Array.from({ length: n }, (_, i) => i),
+        test: Uint32Array.from({ length: b.ids.length }, (_, i) => n + i),
+      };
+    } else {
+      seqs = await readSequences(conn, input.sequencesPath);
+      split =
+        s.kind === 'holdout'
+          ? holdout(seqs.ids, seqs.labels, input.model.holdout, seed)
+          : stratifiedKFold(seqs.labels, s.k, seed)[s.i];
+    }
+    const started = performance.now();
+    let last: unknown = { model: name, epoch: 0 };
+    const r = await withHeartbeat(
+      trainLstm({
+        sequences: seqs,
+        vocabSize: Object.keys(vocab).length,
+        outDir: join(dir, `${name}.lstm`),
+        params: input.model.lstm,
+        seed,
+        trainRows: split.train,
+        onEpoch: (e) => {
+          last = { model: name, ...e };
+          heartbeat(last);
+        },
+        signal: cancellationSignal(),
+      }),
+      () => last,
+    );
+    const trainSeconds = (performance.now() - started) / 1000;
+    const { model } = await loadLstm(r.modelDir);
+    const p = predictSequences(model, seqs, split.test);
+    model.dispose();
+    const test = Array.from(split.test);
+    const yTest = Uint8Array.from(test, (i) => seqs.labels[i]);
+    const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
+    const modelPath = join(dir, `${name}.model.json`);
+    writeFileAtomic(modelPath, JSON.stringify(lstmToSerialized(r.modelDir, vocab)));
+    const predictionsPath = join(dir, `${name}.predictions.parquet`);
+    await writeColumnsToParquet(conn, predictionsPath, [
+      { name: 'user_id', type: 'VARCHAR', values: test.map((i) => seqs.ids[i]) },
+      { name: 'label', type: 'INTEGER', values: yTest },
+      { name: 'score', type: 'DOUBLE', values: p },
+    ]);
+    const result: TrainResult = {
+      engine: 'lstm',
+      split: splitName(s),
+      modelPath,
+      predictionsPath,
+      metrics: scalarMetrics(metrics),
+      nTrain: split.train.length,
+      nTest: test.length,
+      trainSeconds,
+      backend: r.backend,
+      reused: false,
+      resumedFrom: r.resumedFromEpoch,
+    };
+    writeJsonAtomic(resultFile, result);
+    return result;
+  });
+}
+
+/**
+ * The blend: the forest and the LSTM trained on the same split (each reused when already trained, e.g. as the
+ * run's baselines), and the average of their probabilities evaluated on the same held-out users.
+ */
+async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, resultFile: string) {
+  const forest = await trainModel({ ...input, engine: 'forest' });
+  const lstm = await trainModel({ ...input, engine: 'lstm' });
+  return withDuckDB(':memory:', async (conn) => {
+    const read = async (f: string) =>
+      (await conn.runAndReadAll(`SELECT user_id, label, score FROM read_parquet($p)`, { p: f })).getRows();
+    const lstmScore = new Map((await read(lstm.predictionsPath!)).map((r) => [String(r[0]), Number(r[2])]));
+    const rows = await read(forest.predictionsPath!);
+    const weights = { forest: 0.5, lstm: 0.5 };
+    const ids = rows.map((r) => String(r[0]));
+    const y = Uint8Array.from(rows, (r) => Number(r[1]));
+    const p = Float64Array.from(rows, (r) => {
+      const l = lstmScore.get(String(r[0]));
+      if (l === undefined) throw new Error(`user ${String(r[0])} is held out for the forest but not for the LSTM`);
+      return weights.forest * Number(r[2]) + weights.lstm * l;
+    });
+    const metrics = evaluateBinary(y, p) as unknown as Record<string, number>;
+    const f = JSON.parse(readFileSync(forest.modelPath, 'utf8')) as SerializedModel & { encoding?: unknown };
+    const l = JSON.parse(readFileSync(lstm.modelPath, 'utf8')) as SerializedModel;
+    const payload: BlendPayload = { weights, forest: f, lstm: l };
+    const modelPath = join(dir, `${name}.model.json`);
+    writeFileAtomic(
+      modelPath,
+      JSON.stringify({
+        engine: 'blend',
+        formatVersion: 1,
+        featureNames: f.featureNames,
+        payload,
+        encoding: f.encoding,
+      }),
+    );
+    const forestImportance = forest.modelPath.replace(/\.model\.json$/, '.importance.json');
+    if (existsSync(forestImportance))
+      writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(forestImportance, 'utf8'));
+    const predictionsPath = join(dir, `${name}.predictions.parquet`);
+    await writeColumnsToParquet(conn, predictionsPath, [
+      { name: 'user_id', type: 'VARCHAR', values: ids },
+      { name: 'label', type: 'INTEGER', values: y },
+      { name: 'score', type: 'DOUBLE', values: p },
+    ]);
+    const result: TrainResult = {
+      engine: 'blend',
+      split: forest.split,
+      modelPath,
+      predictionsPath,
+      metrics: scalarMetrics(metrics),
+      nTrain: forest.nTrain,
+      nTest: ids.length,
+      trainSeconds: forest.trainSeconds + lstm.trainSeconds,
+      backend: lstm.backend,
+      reused: false,
+      components: [
+        { engine: 'forest', metrics: forest.metrics },
+        { engine: 'lstm', metrics: lstm.metrics },
+      ],
+    };
+    writeJsonAtomic(resultFile, result);
+    return result;
   });
 }
 

@@ -11,9 +11,18 @@ import { dirname } from 'node:path';
  */
 const open = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
 
+/**
+ * DuckDB's memory budget (FUNNELCAST_DUCKDB_MEMORY, default 2GB): DuckDB's own default is 80 % of RAM, too much
+ * for a process that shares the machine with a Temporal worker training models. Past the budget DuckDB spills to
+ * `<database>.tmp` beside the file (and to the system temp folder for :memory:).
+ */
+export function duckdbOptions(): Record<string, string> {
+  return { memory_limit: process.env.FUNNELCAST_DUCKDB_MEMORY ?? '2GB' };
+}
+
 export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
   if (file === ':memory:') {
-    const instance = await DuckDBInstance.create(':memory:');
+    const instance = await DuckDBInstance.create(':memory:', duckdbOptions());
     const conn = await instance.connect();
     try {
       return await fn(conn);
@@ -25,7 +34,7 @@ export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) =
   mkdirSync(dirname(file), { recursive: true });
   let entry = open.get(file);
   if (!entry) {
-    entry = { instance: DuckDBInstance.create(file), users: 0 };
+    entry = { instance: DuckDBInstance.create(file, duckdbOptions()), users: 0 };
     open.set(file, entry);
   }
   entry.users++;

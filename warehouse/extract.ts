@@ -168,28 +168,30 @@ async function readRaw(
     const cols = names.map((n, i) => `${quoteLiteral(n || `column${i}`)}: 'VARCHAR'`).join(', ');
     const rt = tmpName('rejt');
     const rs = tmpName('rejs');
+    const headerLines = spec.header ? 1 : 0;
+    // `__line` is the record's position among the good records; fixed up below when some records were rejected.
     await conn.run(
-      `CREATE TEMP TABLE ${raw}_r AS SELECT * FROM read_csv(${path}, auto_detect=false, header=${spec.header}, columns={${cols}},
+      `CREATE TEMP TABLE ${raw} AS SELECT *, row_number() OVER () + ${headerLines} AS __line FROM read_csv(${path}, auto_detect=false, header=${spec.header}, columns={${cols}},
          delim=${quoteLiteral(delimSetting)}, quote='"', escape='"', ignore_errors=true, store_rejects=true,
          rejects_table=${quoteLiteral(rt)}, rejects_scan=${quoteLiteral(rs)}, strict_mode=true, max_line_size=4000000)`,
     );
-    // Good records keep file order; their line numbers are the positions not taken by rejected records.
-    const headerLines = spec.header ? 1 : 0;
     await conn.run(
       // One rejected record can raise several errors (e.g. too many columns and a bad value): count it once.
       `INSERT INTO ${rejects} SELECT line, any_value(column_name), 'malformed row: ' || string_agg(DISTINCT lower(error_type), ', ') || ' (' || any_value(error_message) || ')', any_value(csv_line) FROM ${rt} GROUP BY line`,
     );
+    for (const t of [rt, rs]) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+    if ((await scalar(conn, `SELECT count(*) FROM ${rejects}`)) === 0) return { raw, rejects, columns: names };
+    // Good records keep file order; their line numbers are the positions not taken by rejected records.
+    const fixed = tmpName('raw');
     await conn.run(
-      `CREATE TEMP TABLE ${raw} AS
-       WITH g AS (SELECT *, row_number() OVER () AS __k FROM ${raw}_r),
-            n AS (SELECT (SELECT count(*) FROM g) + (SELECT count(*) FROM ${rejects}) AS total),
+      `CREATE TEMP TABLE ${fixed} AS
+       WITH n AS (SELECT (SELECT count(*) FROM ${raw}) + (SELECT count(*) FROM ${rejects}) AS total),
             pos AS (SELECT p, row_number() OVER (ORDER BY p) AS k FROM range(1, (SELECT total FROM n) + 1) t(p)
                     WHERE p NOT IN (SELECT line - ${headerLines} FROM ${rejects}))
-       SELECT g.* EXCLUDE (__k), pos.p + ${headerLines} AS __line FROM g JOIN pos ON pos.k = g.__k`,
+       SELECT g.* EXCLUDE (__line), pos.p + ${headerLines} AS __line FROM ${raw} g JOIN pos ON pos.k = g.__line - ${headerLines}`,
     );
-    await conn.run(`DROP TABLE ${raw}_r`);
-    for (const t of [rt, rs]) await conn.run(`DROP TABLE IF EXISTS ${t}`);
-    return { raw, rejects, columns: names };
+    await conn.run(`DROP TABLE ${raw}`);
+    return { raw: fixed, rejects, columns: names };
   }
   if (format === 'ndjson') {
     // One JSON object per line: read lines as text so a broken line is quarantined, not skipped.
@@ -276,10 +278,11 @@ function timestampExpr(v: string, format: string): string {
   if (format === 'epoch_ms') return `make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)`;
   if (format === 'epoch_s') return `make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000000)`;
   if (format !== 'auto') return `try_strptime(${v}, ${quoteLiteral(format)})`;
-  return `CASE
-    WHEN regexp_full_match(${v}, '\\d{13}') THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)
-    WHEN regexp_full_match(${v}, '\\d{10}') THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000000)
-    WHEN regexp_full_match(${v}, '\\d{8}') THEN try_strptime(${v}, '%Y%m%d')
+  // Digits only: epoch ms (13), epoch s (10) or yyyymmdd (8); tested by length first (cheaper than a regexp).
+  return `CASE WHEN length(${v}) IN (8, 10, 13) AND TRY_CAST(${v} AS BIGINT) IS NOT NULL THEN
+      CASE length(${v}) WHEN 13 THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)
+                        WHEN 10 THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000000)
+                        ELSE try_strptime(${v}, '%Y%m%d') END
     ELSE coalesce(CAST(TRY_CAST(${v} AS TIMESTAMPTZ) AS TIMESTAMP), try_strptime(${v}, '%m/%d/%Y %H:%M'), try_strptime(${v}, '%d/%m/%Y %H:%M')) END`;
 }
 
@@ -345,7 +348,7 @@ async function stageEvents(
      WITH v AS (
        SELECT __line, ${textExpr(m.user_id)} AS user_id, ${textExpr(m.ts)} AS ts_raw, ${eventExpr} AS event,
               ${textExpr(m.item_id)} AS item_id, ${textExpr(m.revenue)} AS revenue_raw, ${textExpr(m.session_id)} AS session_id,
-              ${props} AS properties, concat_ws(',', ${columns.map(quoteIdent).join(', ')}) AS raw
+              ${props} AS properties
        FROM ${raw} WHERE __line > ${skipBefore}),
      p AS (SELECT *, ${timestampExpr('ts_raw', spec.timestampFormat)} AS ts, TRY_CAST(revenue_raw AS DOUBLE) AS revenue FROM v)
      SELECT *,
@@ -366,7 +369,9 @@ async function stageEvents(
      FROM p`,
     params,
   );
-  return stage;
+  // The raw text is rebuilt only for the rejected rows (joined back on their line), not carried for every row.
+  const rawText = `concat_ws(',', ${columns.map((c) => `r.${quoteIdent(c)}`).join(', ')})`;
+  return { stage, rawText };
 }
 
 async function scalar(conn: DuckDBConnection, sql: string, params?: Record<string, string | number>): Promise<number> {
@@ -411,6 +416,39 @@ async function loadFile(
       `SELECT greatest((SELECT coalesce(max(__line), 0) FROM ${raw}), (SELECT coalesce(max(line), 0) FROM ${rejects}), ${skipBefore})`,
     );
 
+    // Parsing, validation and duplicate detection work on temp tables before the transaction (a temp table
+    // created inside it is transaction-local storage, several times slower to build and scan at 10M rows); the
+    // transaction holds only the inserts, so a crash still never leaves half a file behind.
+    let events: { stage: string; bad: string; repeated: string; before: number } | null = null;
+    if (source === 'events') {
+      const { stage, rawText } = await stageEvents(
+        conn,
+        file,
+        spec as EventsSource,
+        raw,
+        columns,
+        futureAfter,
+        skipBefore,
+      );
+      const bad = tmpName('bad');
+      const repeated = tmpName('rep');
+      tables.push(stage, bad, repeated);
+      await conn.run(
+        `CREATE TEMP TABLE ${bad} AS SELECT s.__line, s.bad_column, s.reason, left(${rawText}, 2000) AS raw
+         FROM ${stage} s JOIN ${raw} r USING (__line) WHERE s.reason IS NOT NULL`,
+      );
+      await conn.run(`DROP TABLE ${raw}`);
+      // Exact duplicates: the first occurrence in the file wins; rows already in the warehouse are not added again.
+      // `row_key` hashes the whole row, so only rows whose key repeats (few) need the full comparison: a hash
+      // aggregate over every column (NULLs equal). The check against the warehouse runs only when it holds events.
+      const before = await scalar(conn, `SELECT count(*) FROM events`);
+      await conn.run(
+        `CREATE TEMP TABLE ${repeated} AS SELECT row_key FROM ${stage} WHERE reason IS NULL GROUP BY row_key HAVING count(*) > 1
+         ${before === 0 ? '' : `UNION SELECT row_key FROM events WHERE row_key IN (SELECT row_key FROM ${stage})`}`,
+      );
+      events = { stage, bad, repeated, before };
+    }
+
     await conn.run('BEGIN TRANSACTION');
     try {
       await conn.run(
@@ -420,37 +458,38 @@ async function loadFile(
       let loaded = 0;
       let duplicates = 0;
       let quarantined = rejectCount;
-      if (source === 'events') {
-        const stage = await stageEvents(conn, file, spec as EventsSource, raw, columns, futureAfter, skipBefore);
-        tables.push(stage);
+      if (events) {
+        const { stage, bad, repeated, before } = events;
         await conn.run(
-          `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, bad_column, reason, left(raw, 2000) FROM ${stage} WHERE reason IS NOT NULL`,
+          `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, bad_column, reason, raw FROM ${bad}`,
           { s: source, f: file },
         );
-        quarantined += await scalar(conn, `SELECT count(*) FROM ${stage} WHERE reason IS NOT NULL`);
-        // Exact duplicates: the first occurrence in the file wins; rows already in the warehouse are not added again.
-        const fresh = tmpName('fresh');
-        tables.push(fresh);
+        quarantined += await scalar(conn, `SELECT count(*) FROM ${bad}`);
+        const cols = `user_id, ts, event, item_id, revenue, session_id, properties`;
         await conn.run(
-          `CREATE TEMP TABLE ${fresh} AS
-           SELECT s.* FROM (
-             SELECT *, row_number() OVER (PARTITION BY row_key, user_id, ts, event, item_id, revenue, session_id, CAST(properties AS VARCHAR) ORDER BY __line) AS rn
-             FROM ${stage} WHERE reason IS NULL) s
-           WHERE rn = 1 AND NOT EXISTS (
+          `INSERT INTO events
+           SELECT ${cols}, $f, __line, row_key FROM ${stage}
+           WHERE reason IS NULL AND row_key NOT IN (SELECT row_key FROM ${repeated})
+           UNION ALL
+           SELECT user_id, ts, event, item_id, revenue, session_id, CAST(props AS JSON), $f, __line, row_key FROM (
+             SELECT min(__line) AS __line, row_key, user_id, ts, event, item_id, revenue, session_id, CAST(properties AS VARCHAR) AS props
+             FROM ${stage} WHERE reason IS NULL AND row_key IN (SELECT row_key FROM ${repeated}) GROUP BY ALL) s
+           ${
+             before === 0
+               ? ''
+               : `WHERE NOT EXISTS (
              SELECT 1 FROM events e WHERE e.row_key = s.row_key AND e.user_id = s.user_id AND e.ts = s.ts AND e.event = s.event
                AND e.item_id IS NOT DISTINCT FROM s.item_id AND e.revenue IS NOT DISTINCT FROM s.revenue
-               AND e.session_id IS NOT DISTINCT FROM s.session_id AND CAST(e.properties AS VARCHAR) IS NOT DISTINCT FROM CAST(s.properties AS VARCHAR))`,
-        );
-        loaded = await scalar(conn, `SELECT count(*) FROM ${fresh}`);
-        duplicates = goodCount - (quarantined - rejectCount) - loaded;
-        await conn.run(
-          `INSERT INTO events SELECT user_id, ts, event, item_id, revenue, session_id, properties, $f, __line, row_key FROM ${fresh} ORDER BY ts, user_id, __line`,
+               AND e.session_id IS NOT DISTINCT FROM s.session_id AND CAST(e.properties AS VARCHAR) IS NOT DISTINCT FROM s.props)`
+           }`,
           { f: file },
         );
+        loaded = (await scalar(conn, `SELECT count(*) FROM events`)) - before;
+        duplicates = goodCount - (quarantined - rejectCount) - loaded;
       } else {
         const r = await loadSideTable(
           conn,
-          source,
+          source as 'customers' | 'labels',
           file,
           spec as CustomersSource | LabelsSource,
           raw,

@@ -75,10 +75,11 @@ export async function buildFeatures(
   const purchase = def.label.event;
   const docs: Record<string, string> = {};
 
-  // Everything before the cutoff, in one temp table, so no later statement can see the future by mistake.
+  // Everything before the cutoff, behind one view, so no later statement can see the future by mistake. A view,
+  // not a copy: every reader scans `events` with the filter pushed down. (Views take no bound parameters; T is
+  // an ISO string made here from a Date.)
   await conn.run(
-    `CREATE OR REPLACE TEMP TABLE events_before AS SELECT * FROM events WHERE ts < CAST($t AS TIMESTAMP)`,
-    p,
+    `CREATE OR REPLACE TEMP VIEW events_before AS SELECT * FROM events WHERE ts < CAST(${quoteLiteral(T)} AS TIMESTAMP)`,
   );
   const activeFilter = def.features.activeWithin
     ? `WHERE user_id IN (SELECT DISTINCT user_id FROM events_before WHERE ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(def.features.activeWithin)}))`
@@ -107,32 +108,40 @@ export async function buildFeatures(
      GROUP BY user_id`,
   );
 
-  const sel: string[] = [];
+  // Two kinds of feature: aggregates over the user's events (computed in one GROUP BY), and per-user values that
+  // join the RFM and session tables to those aggregates (joined after aggregation: one row per user, not per event).
+  const agg: string[] = [];
+  const out: string[] = [];
   const add = (name: string, sql: string, doc: string) => {
-    sel.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
+    agg.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
+    out.push(`a.${quoteIdent(name)}`);
+    docs[name] = doc;
+  };
+  const addPerUser = (name: string, sql: string, doc: string) => {
+    out.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
     docs[name] = doc;
   };
   const days = (a: string, b: string) => `((epoch_ms(${a}) - epoch_ms(${b})) / ${DAY_MS}.0)`;
   const tenure = days('CAST($t AS TIMESTAMP)', 'min(ts)');
 
-  add(
+  addPerUser(
     'rfm_frequency',
-    `coalesce(any_value(r.purchase_days) - 1, 0)`,
+    `coalesce(r.purchase_days - 1, 0)`,
     `repeat purchase periods (days with a ${purchase}, minus the first), as in lifetimes`,
   );
-  add(
+  addPerUser(
     'rfm_recency',
-    `coalesce(any_value(r.recency_days) / ${unitDays}, 0)`,
+    `coalesce(r.recency_days / ${unitDays}, 0)`,
     `${def.features.rfmUnit} between the first and the last ${purchase} day (0 with fewer than two)`,
   );
-  add(
+  addPerUser(
     'rfm_t',
-    `coalesce(any_value(r.t_days) / ${unitDays}, ${tenure} / ${unitDays})`,
+    `coalesce(r.t_days / ${unitDays}, a.tenure_days / ${unitDays})`,
     `${def.features.rfmUnit} from the first ${purchase} day to the last day before the cutoff (age); since the first event when no ${purchase}`,
   );
-  add(
+  addPerUser(
     'rfm_monetary',
-    `coalesce(any_value(r.repeat_value), 0)`,
+    `coalesce(r.repeat_value, 0)`,
     `mean value of the repeat ${purchase} days (0 without repeats), as lifetimes' monetary_value`,
   );
   add('days_since_last_event', days('CAST($t AS TIMESTAMP)', 'max(ts)'), 'days from the last event to the cutoff');
@@ -140,12 +149,12 @@ export async function buildFeatures(
   add('n_events_total', 'count(*)', 'events before the cutoff');
   add('revenue_total', 'coalesce(sum(revenue), 0)', 'revenue before the cutoff (returns count negative)');
   add('distinct_items', 'count(DISTINCT item_id)', 'distinct items touched');
-  add(
+  addPerUser(
     'n_sessions',
-    'coalesce(any_value(s.n_sessions), 0)',
+    'coalesce(s.n_sessions, 0)',
     `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`,
   );
-  add('events_per_session', 'count(*) / greatest(coalesce(any_value(s.n_sessions), 1), 1)', 'events per session');
+  addPerUser('events_per_session', 'a.n_events_total / greatest(coalesce(s.n_sessions, 1), 1)', 'events per session');
   add('active_days', 'count(DISTINCT CAST(ts AS DATE))', 'distinct days with an event');
   for (const e of eventTypes) {
     const c = columnSafe(e);
@@ -255,9 +264,8 @@ export async function buildFeatures(
       : `CAST(u.user_id IN (SELECT user_id FROM events WHERE event = $e AND ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)) AS INTEGER)`;
 
   const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
-     WITH u AS (SELECT user_id, ${sel.join(',\n       ')}
-                FROM events_before LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id)
-                ${activeFilter} GROUP BY user_id)
+     WITH a AS (SELECT user_id, ${agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
+          u AS (SELECT a.user_id, ${out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id))
      SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
      FROM u ${cust ? 'LEFT JOIN customers c USING (user_id)' : ''} ${hasLabels ? 'LEFT JOIN labels l USING (user_id)' : ''}
      ORDER BY u.user_id`;
@@ -281,40 +289,43 @@ export async function buildFeatures(
     .map(([e, id]) => `WHEN event = ${quoteLiteral(e)} THEN ${id}`)
     .join(' ')} ELSE 0 END`;
   const sequencesPath = join(opts.outDir, 'sequences.parquet');
+  // One window pass orders each user's events (ties broken by file and line, so the output is deterministic);
+  // the last N are gathered as one list of structs sorted by position: ordered list() aggregates, one per
+  // column, cost several times more. Lists are stored ragged (only real events, oldest first) with `padded_to`
+  // = N: readers left-pad with token 0 when they build a batch. Writing the padding into Parquet made this step
+  // 10× slower (most users have a handful of events). Rows are in no particular order: readers sort by user_id.
   await conn.run(
     `COPY (
-       WITH last AS (
-         SELECT user_id, ts, ${tokenCase} AS token, ln(1 + greatest(coalesce(revenue, 0), 0)) AS logrev,
-                ln(1 + coalesce((epoch_ms(ts) - epoch_ms(lag(ts) OVER (PARTITION BY user_id ORDER BY ts, event))) / 3600000.0, 0)) AS gap,
-                row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, event DESC) AS rn
-         FROM events_before),
-       s AS (SELECT user_id, list(token ORDER BY ts, rn DESC) AS t, list(CAST(gap AS FLOAT) ORDER BY ts, rn DESC) AS g,
-                    list(CAST(logrev AS FLOAT) ORDER BY ts, rn DESC) AS r, count(*) AS len
-             FROM last WHERE rn <= ${N} GROUP BY user_id)
-       SELECT f.user_id, f.label, list_concat(list_transform(range(${N} - s.len), x -> 0), s.t) AS tokens,
-              list_concat(list_transform(range(${N} - s.len), x -> CAST(0 AS FLOAT)), s.g) AS gaps,
-              list_concat(list_transform(range(${N} - s.len), x -> CAST(0 AS FLOAT)), s.r) AS revenue,
-              CAST(s.len AS INTEGER) AS length
-       FROM features_out f JOIN s USING (user_id) ORDER BY f.user_id
+       WITH w AS (
+         SELECT user_id, ${tokenCase} AS token, CAST(ln(1 + greatest(coalesce(revenue, 0), 0)) AS FLOAT) AS logrev,
+                CAST(ln(1 + coalesce((epoch_ms(ts) - epoch_ms(lag(ts) OVER w)) / 3600000.0, 0)) AS FLOAT) AS gap,
+                row_number() OVER w AS k, count(*) OVER (PARTITION BY user_id) AS n
+         FROM events_before WINDOW w AS (PARTITION BY user_id ORDER BY ts, event, source_file, source_line)),
+       s AS (SELECT user_id, list_sort(list({'k': k, 't': token, 'g': gap, 'r': logrev})) AS l, count(*) AS len
+             FROM w WHERE k > n - ${N} GROUP BY user_id)
+       SELECT f.user_id, f.label, list_transform(s.l, x -> x.t) AS tokens, list_transform(s.l, x -> x.g) AS gaps,
+              list_transform(s.l, x -> x.r) AS revenue, CAST(s.len AS INTEGER) AS length, ${N} AS padded_to
+       FROM features_out f JOIN s USING (user_id)
      ) TO ${quoteLiteral(sequencesPath)} (FORMAT parquet, COMPRESSION zstd)`,
   );
 
+  // Users reaching each stage: those with at least one such event before the cutoff (already counted per user).
   const funnelReport: FunnelStageReport[] = [];
-  for (const [i, stage] of funnel.entries()) {
-    const n = Number(
-      (
+  const reached = funnel.length
+    ? (
         await rows(
           conn,
-          `SELECT count(DISTINCT user_id) FROM events_before WHERE event = $e AND user_id IN (SELECT user_id FROM features_out)`,
-          { e: stage },
+          `SELECT ${funnel.map((f) => `count(*) FILTER (WHERE ${quoteIdent(`n_${columnSafe(f)}_total`)} > 0)`).join(', ')} FROM features_out`,
         )
-      )[0][0],
-    );
+      )[0].map(Number)
+    : [];
+  for (const [i, stage] of funnel.entries()) {
+    const n = reached[i];
     const prev = funnelReport[i - 1];
     funnelReport.push({ stage, users: n, fromPrevious: prev ? (prev.users > 0 ? n / prev.users : 0) : null });
   }
-  for (const t of ['events_before', 'sessions_before', 'rfm_before', 'features_out'])
-    await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  await conn.run(`DROP VIEW IF EXISTS events_before`);
+  for (const t of ['sessions_before', 'rfm_before', 'features_out']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
 
   return {
     featuresPath,

@@ -165,12 +165,17 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
 
   step('train', `${engine} + baselines ${def.model.baselines.join(', ') || 'none'}`);
   const holdout = { kind: 'holdout' as const };
-  const [main, ...baselines] = await Promise.all([
-    training.trainModel({ ...common, engine, split: holdout }),
-    ...def.model.baselines
-      .filter((b) => b !== engine)
-      .map((b) => training.trainModel({ ...common, engine: b, split: holdout })),
+  // The blend's parts are trained first (in parallel, as activities of their own) and reported as baselines; the
+  // blend activity then reuses their results and only averages.
+  const train = (e: string) => training.trainModel({ ...common, engine: e, split: holdout });
+  const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
+  const partsDone = Promise.all(parts.map(train));
+  const [partResults, otherResults, main] = await Promise.all([
+    partsDone,
+    Promise.all(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
+    partsDone.then(() => train(engine)),
   ]);
+  const baselines = [...partResults, ...otherResults];
 
   step('publish');
   const publish = await io.publishModel({

@@ -69,8 +69,10 @@ export interface TrainResult {
   backend?: string;
   /** Set when a finished result was found on disk and reused (retries, resumed runs). */
   reused: boolean;
-  /** Trees (forest) taken from the checkpoint of a crashed attempt instead of grown again. */
+  /** Trees (forest) or epochs (LSTM) taken from the checkpoint of a crashed attempt instead of done again. */
   resumedFrom?: number;
+  /** The blend's parts, evaluated on the same held-out users. */
+  components?: { engine: string; metrics: Record<string, number> | null }[];
 }
 
 export interface CvSummary {

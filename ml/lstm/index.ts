@@ -26,12 +26,13 @@ export interface Sequences {
   length: number;
 }
 
+/** Reads sequences.parquet (ragged lists, oldest event first) into left-padded arrays of `padded_to` steps. */
 export async function readSequences(conn: DuckDBConnection, file: string): Promise<Sequences> {
   const r = await conn.runAndReadAll(
-    `SELECT user_id, coalesce(label, 0), tokens, gaps, revenue FROM read_parquet(${quoteLiteral(file)}) ORDER BY user_id`,
+    `SELECT user_id, coalesce(label, 0), tokens, gaps, revenue, padded_to FROM read_parquet(${quoteLiteral(file)}) ORDER BY user_id`,
   );
   const rows = r.getRows();
-  const T = rows.length ? (rows[0][2] as { items: unknown[] }).items.length : 0;
+  const T = rows.length ? Number(rows[0][5]) : 0;
   const n = rows.length;
   const tokens = new Int32Array(n * T);
   const numeric = new Float32Array(n * T * 2);
@@ -43,10 +44,11 @@ export async function readSequences(conn: DuckDBConnection, file: string): Promi
     const tk = (row[2] as { items: number[] }).items;
     const g = (row[3] as { items: number[] }).items;
     const rv = (row[4] as { items: number[] }).items;
-    for (let t = 0; t < T; t++) {
-      tokens[i * T + t] = Number(tk[t]);
-      numeric[(i * T + t) * 2] = Number(g[t]);
-      numeric[(i * T + t) * 2 + 1] = Number(rv[t]);
+    const pad = T - tk.length; // left padding: the last event sits at step T - 1
+    for (let t = 0; t < tk.length; t++) {
+      tokens[i * T + pad + t] = Number(tk[t]);
+      numeric[(i * T + pad + t) * 2] = Number(g[t]);
+      numeric[(i * T + pad + t) * 2 + 1] = Number(rv[t]);
     }
   });
   return { ids, labels, tokens, numeric, length: T };
@@ -294,4 +296,69 @@ export async function trainLstm(opts: {
 export async function loadLstm(dir: string): Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }> {
   await selectBackend();
   return { model: await loadModel(dir), metadata: JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) };
+}
+
+/** Concatenates two sequence sets of the same length (the two cutoffs of a time fold). */
+export function concatSequences(a: Sequences, b: Sequences): Sequences {
+  if (a.length !== b.length) throw new Error(`sequence lengths differ: ${a.length} vs ${b.length}`);
+  const cat = <T extends Int32Array | Float32Array | Uint8Array>(x: T, y: T, make: (n: number) => T): T => {
+    const out = make(x.length + y.length);
+    out.set(x);
+    out.set(y, x.length);
+    return out;
+  };
+  return {
+    ids: [...a.ids, ...b.ids],
+    labels: cat(a.labels, b.labels, (n) => new Uint8Array(n)),
+    tokens: cat(a.tokens, b.tokens, (n) => new Int32Array(n)),
+    numeric: cat(a.numeric, b.numeric, (n) => new Float32Array(n)),
+    length: a.length,
+  };
+}
+
+/**
+ * Token ids come from each cutoff's vocabulary (event names sorted): re-express `s` in the vocabulary a model was
+ * trained with, so a name keeps its meaning; an event type the model never saw becomes padding (ignored).
+ */
+export function remapTokens(s: Sequences, from: Record<string, number>, to: Record<string, number>): Sequences {
+  const map = new Int32Array(Math.max(0, ...Object.values(from)) + 1);
+  for (const [name, id] of Object.entries(from)) map[id] = to[name] ?? 0;
+  const tokens = Int32Array.from(s.tokens, (t) => (t < map.length ? map[t] : 0));
+  return { ...s, tokens };
+}
+
+/**
+ * The trained LSTM as one JSON document (topology, weight specs, weights in base64, metadata with the vocabulary),
+ * so a published model version stays a single checksummed model.json whatever the engine.
+ */
+export function lstmToSerialized(modelDir: string, vocab: Record<string, number>) {
+  const json = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8'));
+  const metadata = JSON.parse(readFileSync(join(modelDir, 'metadata.json'), 'utf8')) as Record<string, unknown>;
+  return {
+    engine: 'lstm',
+    formatVersion: 1,
+    featureNames: [] as string[],
+    payload: {
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0].weights,
+      weights: readFileSync(join(modelDir, 'weights.bin')).toString('base64'),
+      metadata: { ...metadata, vocab },
+    },
+  };
+}
+
+export interface SerializedLstmPayload {
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weights: string;
+  metadata: { vocab: Record<string, number>; sequenceLength: number; backend: string };
+}
+
+export async function lstmFromSerialized(payload: SerializedLstmPayload): Promise<tf.LayersModel> {
+  await selectBackend();
+  const bin = Buffer.from(payload.weights, 'base64');
+  const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.length);
+  return tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: payload.modelTopology, weightSpecs: payload.weightSpecs, weightData }),
+  );
 }

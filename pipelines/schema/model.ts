@@ -39,10 +39,10 @@ export const lstmParams = z
 export const modelSpec = z
   .object({
     /**
-     * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline. The LSTM (ml/lstm) trains
-     * and predicts as pure code but is not a pipeline engine yet, so `lstm` and `blend` are refused here.
+     * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm = the sequence model
+     * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities.
      */
-    engine: z.enum(['forest', 'mlrf', 'logistic']).default('forest'),
+    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend']).default('forest'),
     seed: z
       .number()
       .int()
@@ -56,8 +56,8 @@ export const modelSpec = z
     lstm: lstmParams.default({}),
     /** Also train the baselines and report them beside the chosen engine. */
     baselines: z
-      .array(z.enum(['logistic', 'forest', 'mlrf']))
-      .max(3)
+      .array(z.enum(['logistic', 'forest', 'mlrf', 'lstm']))
+      .max(4)
       .default(['logistic']),
   })
   .strict();

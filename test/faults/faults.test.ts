@@ -18,6 +18,7 @@ import { projectRoot } from '../../infra/root';
 import { writeEventsCsv } from '../../data/generator';
 import type { RunSummary, StepProgress, TrainResult } from '../../workflows/types';
 import { ModelRegistry } from '../../registry';
+import { withDuckDB } from '../../warehouse/db';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
 
@@ -183,6 +184,79 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
       );
       assert.deepEqual(s.model.holdout, r2.model.holdout);
       assert.equal(s.extract.loaded, r2.extract.loaded);
+    } finally {
+      w1.kill('SIGKILL');
+    }
+  });
+
+  it('SIGKILL of the worker during LSTM training in a blend run: the retried activity resumes from the epoch checkpoint', async () => {
+    const blend = (d: Record<string, any>) => {
+      d.cv = { strategy: 'none' };
+      d.model.engine = 'blend';
+      d.model.baselines = ['logistic'];
+      d.model.forest = { nTrees: 30 };
+      d.model.lstm = { units: 16, epochs: 8, patience: 0, batchSize: 128 };
+      d.campaigns = [];
+    };
+    const file = pipelineFile(dir, 'lstmkill', blend);
+    const q = uniqueQueue('lstmkill');
+    const home4 = tempDir('fc-lstmkill-home-');
+    let w1 = startWorkerProcess(env.address, q, home4);
+    const handle = await env.client.workflow.start('retrainWorkflow', {
+      taskQueue: q,
+      workflowId: `lstmkill-${Date.now()}`,
+      args: [{ pipeline: file }],
+    });
+    const epochsSaved = () => {
+      const runs = join(home4, 'runs', 'lstmkill');
+      if (!existsSync(runs)) return 0;
+      for (const r of readdirSync(runs)) {
+        const state = join(runs, r, 'models', 'lstm-holdout.lstm', 'checkpoint', 'state.json');
+        if (existsSync(state)) return (JSON.parse(readFileSync(state, 'utf8')) as { epoch: number }).epoch;
+      }
+      return 0;
+    };
+    await until('2 LSTM epochs checkpointed', 180_000, () => (epochsSaved() >= 2 ? true : undefined));
+    w1.kill('SIGKILL');
+    await new Promise((r) => w1.once('exit', r));
+    const saved = epochsSaved();
+    w1 = startWorkerProcess(env.address, q, home4);
+    try {
+      const s = (await handle.result()) as RunSummary;
+      const models = join(s.runDir, 'models');
+      const lstm = JSON.parse(readFileSync(join(models, 'lstm-holdout.result.json'), 'utf8')) as TrainResult;
+      assert.ok(lstm.resumedFrom! >= saved && saved >= 2, `resumed from epoch ${lstm.resumedFrom} (${saved} saved)`);
+      assert.ok(lstm.resumedFrom! < 8, 'the kill happened mid-training');
+      assert.match(lstm.backend!, /^(tensorflow|wasm|cpu)$/);
+      // The blend is the published model; the evaluation reports it, its parts and the logistic baseline.
+      assert.equal(s.model.engine, 'blend');
+      assert.deepEqual(s.model.baselines.map((b) => b.engine).sort(), ['forest', 'logistic', 'lstm']);
+      for (const b of s.model.baselines) assert.ok(b.metrics!.roc_auc > 0.55, `${b.engine} AUC ${b.metrics!.roc_auc}`);
+      assert.ok(s.model.holdout!.roc_auc > 0.55, `blend AUC ${s.model.holdout!.roc_auc}`);
+      const blendResult = JSON.parse(readFileSync(join(models, 'blend-holdout.result.json'), 'utf8')) as TrainResult;
+      assert.deepEqual(
+        blendResult.components!.map((c) => c.engine),
+        ['forest', 'lstm'],
+      );
+      // The blend's probabilities are the average of its parts', user by user.
+      const scores = async (f: string) =>
+        withDuckDB(
+          ':memory:',
+          async (c) =>
+            new Map(
+              (await c.runAndReadAll(`SELECT user_id, score FROM read_parquet('${f}')`))
+                .getRows()
+                .map((r) => [String(r[0]), Number(r[1])]),
+            ),
+        );
+      const [pb, pf, pl] = await Promise.all(
+        ['blend', 'forest', 'lstm'].map((e) => scores(join(models, `${e}-holdout.predictions.parquet`))),
+      );
+      assert.equal(pb.size, pf.size);
+      for (const [id, v] of pb) assert.ok(Math.abs(v - (pf.get(id)! + pl.get(id)!) / 2) < 1e-9, id);
+      // Every user was scored with the published blend (sequences and features both read at the cutoff).
+      assert.equal(s.scoring!.users, s.features.users);
+      assert.equal(s.publish!.decision, 'first');
     } finally {
       w1.kill('SIGKILL');
     }

@@ -2,7 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createLstmModel, loadModel, predictSequences, saveModel, trainLstm, type Sequences } from '../../../ml/lstm';
+import {
+  concatSequences,
+  createLstmModel,
+  loadModel,
+  lstmToSerialized,
+  predictSequences,
+  remapTokens,
+  saveModel,
+  trainLstm,
+  type Sequences,
+} from '../../../ml/lstm';
+import { loadScorer } from '../../../ml/scorer';
 import { selectBackend } from '../../../ml/tf-backend';
 import { rocAuc } from '../../../ml/metrics';
 import { mulberry32 } from '../../../ml/random';
@@ -108,5 +119,39 @@ describe('LSTM', { timeout: 300_000 }, () => {
     assert.deepEqual(Array.from(predictSequences(loaded, s)), Array.from(before));
     m.dispose();
     loaded.dispose();
+  });
+
+  it('re-expresses tokens in the model vocabulary and concatenates sequence sets', () => {
+    const s: Sequences = {
+      ids: ['a'],
+      labels: Uint8Array.of(1),
+      tokens: Int32Array.of(0, 1, 2, 3),
+      numeric: new Float32Array(8),
+      length: 4,
+    };
+    // data: buy=1 cart=2 zoom=3; model: buy=2 cart=1 (zoom unknown → padding)
+    const r = remapTokens(s, { buy: 1, cart: 2, zoom: 3 }, { cart: 1, buy: 2 });
+    assert.deepEqual(Array.from(r.tokens), [0, 2, 1, 0]);
+    const c = concatSequences(s, r);
+    assert.deepEqual(c.ids, ['a', 'a']);
+    assert.deepEqual(Array.from(c.tokens), [0, 1, 2, 3, 0, 2, 1, 0]);
+    assert.equal(c.labels.length, 2);
+  });
+
+  it('serializes a trained LSTM into one JSON document that scores identically through loadScorer', async () => {
+    const s = synthetic(200, 11);
+    const out = tempDir('fc-lstm-json-');
+    const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 2 }, seed: 5 });
+    const direct = await loadModel(r.modelDir);
+    const expected = predictSequences(direct, s);
+    direct.dispose();
+    const vocab = { view: 1, cart: 2, buy: 3 };
+    const scorer = await loadScorer(JSON.parse(JSON.stringify(lstmToSerialized(r.modelDir, vocab))));
+    assert.equal(scorer.needsSequences, true);
+    // Asked in another order and through a vocabulary with the same meaning: same scores per user.
+    const ids = [...s.ids].reverse();
+    const p = scorer.predict({ x: { nRows: ids.length, names: [], columns: [] }, ids, sequences: { data: s, vocab } });
+    ids.forEach((id, k) => assert.ok(Math.abs(p[k] - expected[s.ids.indexOf(id)]) < 1e-6, id));
+    scorer.dispose();
   });
 });

@@ -9,6 +9,7 @@ import { ensureWarehouseSchema } from '../../../warehouse/schema';
 import { loadPipeline, parsePipeline } from '../../../pipelines/load';
 import { projectRoot } from '../../../infra/root';
 import { tempDir } from '../../helpers/warehouse';
+import { readSequences } from '../../../ml/lstm';
 
 const shared = join(projectRoot(), '..', 'shared', 'datasets');
 const noShared = !existsSync(shared) && `../shared/datasets is absent (${shared})`;
@@ -106,14 +107,20 @@ describe('point-in-time features', () => {
     );
   });
 
-  it('writes left-padded sequences of the last N events with a sorted vocabulary', async () => {
-    const { seqs, vocab } = await features([]);
+  it('writes the last N events per user with a sorted vocabulary; the reader left-pads them', async () => {
+    const { r, seqs, vocab } = await features([]);
     assert.deepEqual(vocab, { buy: 1, cart: 2, view: 3 });
     const a = seqs.find((x) => x.user_id === 'a')! as { tokens: { items: number[] }; length: number };
     assert.deepEqual(a.tokens.items, [3, 2, 1, 1]);
     const c = seqs.find((x) => x.user_id === 'c')! as { tokens: { items: number[] }; length: number };
-    assert.deepEqual(c.tokens.items, [0, 0, 0, 3]);
+    assert.deepEqual(c.tokens.items, [3], 'stored ragged: only real events');
     assert.equal(c.length, 1);
+    const read = await withDuckDB(':memory:', (c) => readSequences(c, r.sequencesPath));
+    assert.equal(read.length, 4);
+    const ci = read.ids.indexOf('c');
+    assert.deepEqual([...read.tokens.subarray(ci * 4, ci * 4 + 4)], [0, 0, 0, 3]);
+    const ai = read.ids.indexOf('a');
+    assert.deepEqual([...read.tokens.subarray(ai * 4, ai * 4 + 4)], [3, 2, 1, 1]);
   });
 
   it('names columns safely', () => {
