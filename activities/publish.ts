@@ -8,7 +8,7 @@ import { ModelRegistry } from '../registry';
 import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { loadScorer } from '../ml/scorer';
-import { readSequences } from '../ml/lstm';
+import { readSequencesWithVocab } from '../ml/lstm';
 import { evaluateBinary } from '../ml/metrics';
 import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
 import { failFastOnBadInput, InputError, withHeartbeat } from './context';
@@ -78,10 +78,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
             JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
           );
           const sequences = model.needsSequences
-            ? {
-                data: await readSequences(conn, input.features.sequencesPath),
-                vocab: JSON.parse(readFileSync(input.features.vocabPath, 'utf8')) as Record<string, number>,
-              }
+            ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
             : undefined;
           const { selectRows, selectLabels } = await import('../ml/classifier');
           const p = model.predict({ x: selectRows(table.x, idx), ids: idx.map((i) => table.ids[i]), sequences });

@@ -7,7 +7,7 @@ import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
 import { loadScorer } from '../ml/scorer';
-import { readSequences } from '../ml/lstm';
+import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
 import { failFastOnBadInput, heartbeat } from './context';
 
@@ -41,10 +41,7 @@ export async function scoreUsers(input: {
     return withDuckDB(':memory:', async (conn) => {
       const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
       const sequences = model.needsSequences
-        ? {
-            data: await readSequences(conn, input.features.sequencesPath),
-            vocab: JSON.parse(readFileSync(input.features.vocabPath, 'utf8')) as Record<string, number>,
-          }
+        ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
         : undefined;
       const batch = 50_000;
       const p = new Float64Array(t.x.nRows);

@@ -18,6 +18,7 @@ import {
   lstmToSerialized,
   predictSequences,
   readSequences,
+  readVocab,
   remapTokens,
   trainLstm,
 } from '../ml/lstm';
@@ -146,11 +147,13 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       const modelPath = join(dir, `${name}.model.json`);
       writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }));
       const predictionsPath = join(dir, `${name}.predictions.parquet`);
-      await writeColumnsToParquet(conn, predictionsPath, [
-        { name: 'user_id', type: 'VARCHAR', values: Array.from(test, (i) => table.ids[i]) },
-        { name: 'label', type: 'INTEGER', values: yTest },
-        { name: 'score', type: 'DOUBLE', values: p },
-      ]);
+      await writePredictions(
+        conn,
+        predictionsPath,
+        Array.from(test, (i) => table.ids[i]),
+        yTest,
+        p,
+      );
       const result: TrainResult = {
         engine: input.engine,
         split: splitName(s),
@@ -171,8 +174,22 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
 }
 
 const sequencesBeside = (featuresPath: string) => join(dirname(featuresPath), 'sequences.parquet');
-const vocabBeside = (featuresPath: string) =>
-  JSON.parse(readFileSync(join(dirname(featuresPath), 'sequences.vocab.json'), 'utf8')) as Record<string, number>;
+const vocabBeside = (featuresPath: string) => readVocab(join(dirname(featuresPath), 'sequences.vocab.json'));
+
+/** Held-out predictions (user_id, label, score): what the blend, the report and the champion gate read. */
+function writePredictions(
+  conn: Parameters<typeof writeColumnsToParquet>[0],
+  path: string,
+  ids: string[],
+  y: Uint8Array,
+  p: Float64Array,
+) {
+  return writeColumnsToParquet(conn, path, [
+    { name: 'user_id', type: 'VARCHAR', values: ids },
+    { name: 'label', type: 'INTEGER', values: y },
+    { name: 'score', type: 'DOUBLE', values: p },
+  ]);
+}
 
 /**
  * The LSTM on one split of the users' sequences (same users and split as the tabular engines: the holdout is by
@@ -230,11 +247,13 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
     const modelPath = join(dir, `${name}.model.json`);
     writeFileAtomic(modelPath, JSON.stringify(lstmToSerialized(r.modelDir, vocab)));
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
-    await writeColumnsToParquet(conn, predictionsPath, [
-      { name: 'user_id', type: 'VARCHAR', values: test.map((i) => seqs.ids[i]) },
-      { name: 'label', type: 'INTEGER', values: yTest },
-      { name: 'score', type: 'DOUBLE', values: p },
-    ]);
+    await writePredictions(
+      conn,
+      predictionsPath,
+      test.map((i) => seqs.ids[i]),
+      yTest,
+      p,
+    );
     const result: TrainResult = {
       engine: 'lstm',
       split: splitName(s),
@@ -292,11 +311,7 @@ async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, r
     if (existsSync(forestImportance))
       writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(forestImportance, 'utf8'));
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
-    await writeColumnsToParquet(conn, predictionsPath, [
-      { name: 'user_id', type: 'VARCHAR', values: ids },
-      { name: 'label', type: 'INTEGER', values: y },
-      { name: 'score', type: 'DOUBLE', values: p },
-    ]);
+    await writePredictions(conn, predictionsPath, ids, y, p);
     const result: TrainResult = {
       engine: 'blend',
       split: forest.split,

@@ -87,11 +87,15 @@ function oursAndFloor(name: string, pipeline: Record<string, unknown>, cutoff: s
   return { ours, floor };
 }
 
+let venvPython: string | null | undefined;
+/** The bench venv's python (created once per run), or null when Python is unavailable. */
 function python(packages: string[]): string | null {
+  if (venvPython !== undefined) return venvPython;
   const venv = spawnSync('bash', [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), ...packages], {
     encoding: 'utf8',
   });
-  return venv.status === 0 ? venv.stdout.trim().split('\n').at(-1)! : null;
+  venvPython = venv.status === 0 ? venv.stdout.trim().split('\n').at(-1)! : null;
+  return venvPython;
 }
 
 function pyRun(script: string, args: string[]): number | null {

@@ -26,6 +26,16 @@ export interface Sequences {
   length: number;
 }
 
+/** The token vocabulary written beside sequences.parquet (event name → token id). */
+export function readVocab(file: string): Record<string, number> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+}
+
+/** Sequences with the vocabulary their tokens use: what a scorer needs to re-express them for its model. */
+export async function readSequencesWithVocab(conn: DuckDBConnection, sequencesPath: string, vocabPath: string) {
+  return { data: await readSequences(conn, sequencesPath), vocab: readVocab(vocabPath) };
+}
+
 /** Reads sequences.parquet (ragged lists, oldest event first) into left-padded arrays of `padded_to` steps. */
 export async function readSequences(conn: DuckDBConnection, file: string): Promise<Sequences> {
   const r = await conn.runAndReadAll(
