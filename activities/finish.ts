@@ -4,7 +4,7 @@ import { writeJsonAtomic } from '../infra/atomic';
 import { withDuckDB } from '../warehouse/db';
 import { calibrationBins, liftByDecile, prCurve, rocCurve } from '../ml/metrics';
 import { writeRunReport } from '../report';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
 import type { SegmentsRef } from './segments';
 import { RUN_FILE } from './runs';
@@ -29,6 +29,18 @@ export async function finishRun(input: {
       });
       const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
       return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
+    });
+  }
+  // The standing champion's ROC on the same held-out users, drawn over this model's.
+  const cmp = s.publish?.comparison ?? null;
+  let championRoc: { fpr: number[]; tpr: number[] } | null = null;
+  if (cmp?.predictionsPath && existsSync(cmp.predictionsPath)) {
+    championRoc = await withDuckDB(':memory:', async (conn) => {
+      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, {
+        p: cmp.predictionsPath!,
+      });
+      const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
+      return rocCurve(y, p);
     });
   }
   const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as {
@@ -62,7 +74,21 @@ export async function finishRun(input: {
     importances,
     funnel: input.features.funnel,
     champion: s.publish
-      ? { decision: s.publish.decision, reason: s.publish.reason, version: s.publish.champion }
+      ? {
+          decision: s.publish.decision,
+          reason: s.publish.reason,
+          version: s.publish.champion,
+          comparison: cmp
+            ? {
+                version: cmp.version,
+                metric: cmp.metric,
+                tolerance: cmp.tolerance,
+                sameRows: cmp.sameRows,
+                metrics: cmp.metrics,
+                roc: championRoc,
+              }
+            : null,
+        }
       : null,
     marketer: input.marketer,
     lineage: {

@@ -10,7 +10,16 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { loadScorer } from '../ml/scorer';
 import { readSequencesWithVocab } from '../ml/lstm';
 import { evaluateBinary } from '../ml/metrics';
-import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
+import type {
+  ChampionComparison,
+  CvSummary,
+  ExtractCounts,
+  FeatureRef,
+  PublishResult,
+  TrainResult,
+} from '../workflows/types';
+import { selectLabels, selectRows } from '../ml/classifier';
+import { writeColumnsToParquet } from '../warehouse/parquet';
 import { failFastOnBadInput, InputError, withHeartbeat } from './context';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
@@ -60,9 +69,11 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       );
 
     const champ = registry.champion();
-    let championValue: number | null = null;
+    // The champion re-scored on this run's held-out users: its metrics (for the gate and the report's comparison)
+    // and its predictions (for the report's overlaid ROC curve).
+    let comparison: ChampionComparison | null = null;
     if (champ && input.trained.predictionsPath) {
-      championValue = await withDuckDB(':memory:', async (conn) => {
+      comparison = await withDuckDB(':memory:', async (conn) => {
         const table = await readFeatureTable(conn, input.features.featuresPath, {
           label: 'label',
           idColumn: 'user_id',
@@ -73,6 +84,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
             .map((r) => String(r[0])),
         );
         const idx = table.ids.flatMap((id, i) => (holdout.has(id) ? [i] : []));
+        const base = { version: champ.version, metric, tolerance: def.registry.tolerance };
         try {
           const model = await loadScorer(
             JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
@@ -80,16 +92,27 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           const sequences = model.needsSequences
             ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
             : undefined;
-          const { selectRows, selectLabels } = await import('../ml/classifier');
-          const p = model.predict({ x: selectRows(table.x, idx), ids: idx.map((i) => table.ids[i]), sequences });
+          const ids = idx.map((i) => table.ids[i]);
+          const p = model.predict({ x: selectRows(table.x, idx), ids, sequences });
           model.dispose();
-          return (evaluateBinary(selectLabels(table.y!, idx), p) as unknown as Record<string, number>)[metric];
+          const y = selectLabels(table.y!, idx);
+          const predictionsPath = join(input.runDir, 'models', `champion-${champ.version}.predictions.parquet`);
+          await writeColumnsToParquet(conn, predictionsPath, [
+            { name: 'user_id', type: 'VARCHAR', values: ids },
+            { name: 'label', type: 'INTEGER', values: y },
+            { name: 'score', type: 'DOUBLE', values: p },
+          ]);
+          const metrics = Object.fromEntries(
+            Object.entries(evaluateBinary(y, p)).filter(([, v]) => Number.isFinite(v)),
+          ) as Record<string, number>;
+          return { ...base, sameRows: true, metrics, predictionsPath };
         } catch {
           // The champion was trained on other features (the pipeline changed): fall back to its recorded value.
-          return champ.value;
+          return { ...base, sameRows: false, metrics: { [metric]: champ.value }, predictionsPath: null };
         }
       });
     }
+    const championValue = comparison ? (comparison.metrics[metric] ?? null) : null;
     const sources = await withDuckDB(input.extract.database, async (conn) =>
       (
         await conn.runAndReadAll(
@@ -120,6 +143,9 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           cv: input.cv,
           baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
           championOnSameRows: championValue,
+          champion: comparison
+            ? { version: comparison.version, sameRows: comparison.sameRows, metrics: comparison.metrics }
+            : null,
         },
         params: {
           engine: input.trained.engine,
@@ -155,6 +181,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       decision: r.decision,
       reason: r.reason,
       champion: r.champion,
+      comparison,
     };
   });
 }

@@ -9,7 +9,16 @@ import { writeColumnsToParquet } from '../warehouse/parquet';
 import { selectLabels, selectRows } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
 import { holdoutByUser, holdoutSplit, stratifiedKFold } from '../ml/cv';
-import { evaluateBinary } from '../ml/metrics';
+import {
+  aggregate,
+  aggregateCalibration,
+  aggregateLift,
+  calibrationBins,
+  evaluateBinary,
+  liftByDecile,
+  type CalibrationBin,
+  type LiftRow,
+} from '../ml/metrics';
 import { permutationImportance } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import {
@@ -341,16 +350,30 @@ function scalarMetrics(m: Record<string, unknown>): Record<string, number> {
   >;
 }
 
+/**
+ * Mean ± std of every scalar metric over the folds, plus lift/gains and calibration aggregated from each fold's
+ * held-out predictions file (the curves are read here, not carried through the workflow).
+ */
 export async function summariseFolds(input: { strategy: string; results: TrainResult[] }): Promise<CvSummary> {
   const folds = input.results.map((r) => r.metrics ?? {});
-  const keys = Object.keys(folds[0] ?? {});
-  const mean: Record<string, number> = {};
-  const std: Record<string, number> = {};
-  for (const k of keys) {
-    const v = folds.map((f) => f[k]).filter((x) => Number.isFinite(x));
-    const m = v.reduce((a, b) => a + b, 0) / v.length;
-    mean[k] = m;
-    std[k] = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, v.length - 1));
-  }
-  return { strategy: input.strategy, folds, mean, std };
+  const { mean, std } = aggregate(folds);
+  const files = input.results.map((r) => r.predictionsPath).filter((p): p is string => !!p && existsSync(p));
+  if (files.length !== input.results.length) return { strategy: input.strategy, folds, mean, std };
+  const perFold = await withDuckDB(':memory:', async (conn) => {
+    const out: { lift: LiftRow[]; calibration: CalibrationBin[] }[] = [];
+    for (const f of files) {
+      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, { p: f });
+      const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
+      out.push({ lift: liftByDecile(y, p), calibration: calibrationBins(y, p) });
+    }
+    return out;
+  });
+  return {
+    strategy: input.strategy,
+    folds,
+    mean,
+    std,
+    lift: aggregateLift(perFold.map((f) => f.lift)),
+    calibration: aggregateCalibration(perFold.map((f) => f.calibration)),
+  };
 }

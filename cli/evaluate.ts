@@ -10,7 +10,16 @@ import { readFeatureTable } from '../warehouse/matrix';
 import { createClassifier, type TabularEngine } from '../ml/engines';
 import { selectLabels, selectRows, type FeatureMatrix } from '../ml/classifier';
 import { stratifiedKFold, timeSplits } from '../ml/cv';
-import { aggregate, evaluateBinary } from '../ml/metrics';
+import {
+  aggregate,
+  aggregateCalibration,
+  aggregateLift,
+  calibrationBins,
+  evaluateBinary,
+  liftByDecile,
+  type CalibrationBin,
+  type LiftRow,
+} from '../ml/metrics';
 import { EXIT, num, table, UsageError, print } from './format';
 
 export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|logistic|lr|mlrf]
@@ -18,7 +27,8 @@ export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.
 
 Cross-validates a model on your feature table: string columns are one-hot encoded, the label is read as 1/0,
 yes/no or true/false. Prints ROC AUC per fold, the full metric set (PR AUC, log loss, Brier, accuracy,
-precision, recall, F1, best-F1 threshold, top-decile lift) as mean ± std, and training time.
+precision, recall, F1, best-F1 threshold, top-decile lift) as mean ± std, training time, lift and
+cumulative gains by decile and calibration bins over the folds.
 
 Examples:
   funnelcast evaluate --data features.parquet --label label --model rf --folds 5
@@ -78,19 +88,33 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     });
     let splits;
     if (values.strategy === 'time') {
-      const times = await conn.runAndReadAll(
-        `SELECT epoch_ms(TRY_CAST("${values['time-column']!.replace(/"/g, '')}" AS TIMESTAMP)) FROM read_${file.replace(/\.gz$/, '').endsWith('.parquet') ? 'parquet' : 'csv'}('${file.replace(/'/g, "''")}')`,
-      );
+      // The file path is bound as a value; the column name is quoted as an identifier (quotes doubled).
+      const col = `"${values['time-column']!.replace(/"/g, '""')}"`;
+      const reader = file.replace(/\.gz$/, '').endsWith('.parquet')
+        ? 'read_parquet($f)'
+        : 'read_csv($f, delim = $d, header = true, sample_size = -1)';
+      const times = await conn.runAndReadAll(`SELECT epoch_ms(TRY_CAST(${col} AS TIMESTAMP)) FROM ${reader}`, {
+        f: file,
+        ...(reader.startsWith('read_csv')
+          ? { d: delimiter ?? (file.replace(/\.gz$/, '').endsWith('.tsv') ? '\t' : ',') }
+          : {}),
+      });
       splits = timeSplits(Float64Array.from(times.getColumns()[0], Number), k);
     } else splits = stratifiedKFold(t.y!, k, seed);
     const folds: (Record<string, number> & { train_seconds: number })[] = [];
+    const lifts: LiftRow[][] = [];
+    const calibrations: CalibrationBin[][] = [];
     for (const [i, s] of splits.entries()) {
       const clf = createClassifier(engine, {}, seed);
       const x: FeatureMatrix = selectRows(t.x, s.train);
       const started = performance.now();
       await clf.fit(x, selectLabels(t.y!, s.train));
       const train_seconds = (performance.now() - started) / 1000;
-      const m = evaluateBinary(selectLabels(t.y!, s.test), clf.predictProba(selectRows(t.x, s.test)));
+      const yTest = selectLabels(t.y!, s.test);
+      const p = clf.predictProba(selectRows(t.x, s.test));
+      const m = evaluateBinary(yTest, p);
+      lifts.push(liftByDecile(yTest, p));
+      calibrations.push(calibrationBins(yTest, p));
       folds.push({ ...(m as unknown as Record<string, number>), train_seconds, fold: i + 1 });
       if (!values.json)
         process.stderr.write(`  fold ${i + 1}/${k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);
@@ -103,6 +127,8 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       strategy: values.strategy,
       folds,
       ...aggregate(folds),
+      lift: aggregateLift(lifts),
+      calibration: aggregateCalibration(calibrations),
     };
   });
   if (values.json) {
@@ -130,6 +156,26 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     table(
       ['metric', 'mean', '± std', ...result.folds.map((_, i) => `fold ${i + 1}`)],
       keys.map((m) => [m, num(result.mean[m]), num(result.std[m]), ...result.folds.map((f) => num(f[m]))]),
+    ) + '\n',
+  );
+  print('\nLift and cumulative gains by score decile (1 = top 10 %), mean ± std over folds\n\n');
+  print(
+    table(
+      ['decile', 'lift', '± std', 'cumulative gain', '± std'],
+      result.lift.map((l) => [l.decile, num(l.lift), num(l.liftStd), num(l.cumulativeGain), num(l.cumulativeGainStd)]),
+    ) + '\n',
+  );
+  print('\nCalibration (reliability bins, users pooled over folds)\n\n');
+  print(
+    table(
+      ['bin', 'users', 'mean predicted', 'observed rate', '± std over folds'],
+      result.calibration.map((c) => [
+        `${c.binStart.toFixed(1)}–${c.binEnd.toFixed(1)}`,
+        c.count,
+        num(c.meanPredicted),
+        num(c.fractionPositive),
+        num(c.fractionPositiveStd),
+      ]),
     ) + '\n',
   );
   return EXIT.ok;

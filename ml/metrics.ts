@@ -303,5 +303,61 @@ export function aggregate(folds: Record<string, number>[]): {
   return { mean, std };
 }
 
+export interface LiftAcrossFolds {
+  decile: number;
+  lift: number;
+  liftStd: number;
+  cumulativeGain: number;
+  cumulativeGainStd: number;
+}
+
+/** Lift and cumulative gains per decile over folds: mean and sample std of each fold's value at that decile. */
+export function aggregateLift(folds: LiftRow[][]): LiftAcrossFolds[] {
+  const stats = (v: number[]) => {
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)) : 0;
+    return [m, sd];
+  };
+  return Array.from({ length: 10 }, (_, d) => {
+    const rows = folds.map((f) => f[d]).filter((r) => r && r.users > 0);
+    if (rows.length === 0) return { decile: d + 1, lift: 0, liftStd: 0, cumulativeGain: 0, cumulativeGainStd: 0 };
+    const [lift, liftStd] = stats(rows.map((r) => r.lift));
+    const [cumulativeGain, cumulativeGainStd] = stats(rows.map((r) => r.cumulativeGain));
+    return { decile: d + 1, lift, liftStd, cumulativeGain, cumulativeGainStd };
+  });
+}
+
+export interface CalibrationAcrossFolds extends CalibrationBin {
+  /** Sample std over the folds that have users in this bin of their observed rate (0 when only one has). */
+  fractionPositiveStd: number;
+  folds: number;
+}
+
+/**
+ * Reliability bins over folds: each bin pools the folds' users (count-weighted mean prediction and observed
+ * rate, as if the out-of-fold predictions were one set), with the spread of the per-fold rates beside it.
+ */
+export function aggregateCalibration(folds: CalibrationBin[][]): CalibrationAcrossFolds[] {
+  const byStart = new Map<number, CalibrationBin[]>();
+  for (const f of folds) for (const b of f) byStart.set(b.binStart, [...(byStart.get(b.binStart) ?? []), b]);
+  return [...byStart.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([, bins]) => {
+      const count = bins.reduce((a, b) => a + b.count, 0);
+      const rates = bins.map((b) => b.fractionPositive);
+      const m = rates.reduce((a, b) => a + b, 0) / rates.length;
+      return {
+        binStart: bins[0].binStart,
+        binEnd: bins[0].binEnd,
+        meanPredicted: bins.reduce((a, b) => a + b.meanPredicted * b.count, 0) / count,
+        fractionPositive: bins.reduce((a, b) => a + b.fractionPositive * b.count, 0) / count,
+        count,
+        fractionPositiveStd:
+          rates.length > 1 ? Math.sqrt(rates.reduce((a, b) => a + (b - m) ** 2, 0) / (rates.length - 1)) : 0,
+        folds: bins.length,
+      };
+    });
+}
+
 /** Which direction is better for a metric (for the champion gate). */
 export const higherIsBetter = (metric: string) => !['log_loss', 'brier'].includes(metric);

@@ -24,7 +24,13 @@ export interface RunReportData {
   };
   metrics: {
     holdout: Record<string, number> | null;
-    cv?: { mean: Record<string, number>; std: Record<string, number>; folds: Record<string, number>[] } | null;
+    cv?: {
+      mean: Record<string, number>;
+      std: Record<string, number>;
+      folds: Record<string, number>[];
+      lift?: { decile: number; lift: number; liftStd: number; cumulativeGain: number; cumulativeGainStd: number }[];
+      calibration?: { meanPredicted: number; fractionPositive: number; fractionPositiveStd: number; count: number }[];
+    } | null;
     baselines?: { engine: string; metrics: Record<string, number> | null }[];
   };
   curves: {
@@ -35,7 +41,20 @@ export interface RunReportData {
   } | null;
   importances: { name: string; importance: number }[];
   funnel: { stage: string; users: number; fromPrevious: number | null }[];
-  champion: { decision: string; reason: string; version: string | null } | null;
+  champion: {
+    decision: string;
+    reason: string;
+    version: string | null;
+    /** The champion before this run, scored on this model's held-out users. */
+    comparison?: {
+      version: string;
+      metric: string;
+      tolerance: number;
+      sameRows: boolean;
+      metrics: Record<string, number>;
+      roc: { fpr: number[]; tpr: number[] } | null;
+    } | null;
+  } | null;
   marketer?: {
     segmentSizes: Record<string, Record<string, number>>;
     campaigns: { name: string; action: string; rows: number; expectedConversions: number }[];
@@ -130,6 +149,9 @@ export function renderRunReport(d: RunReportData): string {
     ['model', d.modelVersion ?? '—'],
   ];
   const charts: string[] = [];
+  const cmp = d.champion?.comparison ?? null;
+  const cvLift = d.metrics.cv?.lift ?? [];
+  const cvCal = d.metrics.cv?.calibration ?? [];
   if (d.curves) {
     charts.push(
       lineChart({
@@ -139,6 +161,16 @@ export function renderRunReport(d: RunReportData): string {
         diagonal: true,
         series: [
           { x: d.curves.roc.fpr, y: d.curves.roc.tpr, color: '#c0392b', name: `${d.engine} (AUC ${f3(h.roc_auc)})` },
+          ...(cmp?.roc
+            ? [
+                {
+                  x: cmp.roc.fpr,
+                  y: cmp.roc.tpr,
+                  color: '#7f8c8d',
+                  name: `champion ${cmp.version} (AUC ${f3(cmp.metrics.roc_auc)})`,
+                },
+              ]
+            : []),
         ],
       }),
     );
@@ -184,8 +216,18 @@ export function renderRunReport(d: RunReportData): string {
             x: d.curves.calibration.map((c) => c.meanPredicted),
             y: d.curves.calibration.map((c) => c.fractionPositive),
             color: '#d35400',
-            name: 'reliability',
+            name: 'holdout',
           },
+          ...(cvCal.length
+            ? [
+                {
+                  x: cvCal.map((c) => c.meanPredicted),
+                  y: cvCal.map((c) => c.fractionPositive),
+                  color: '#2c7fb8',
+                  name: 'CV folds pooled',
+                },
+              ]
+            : []),
         ],
       }),
     );
@@ -197,6 +239,18 @@ export function renderRunReport(d: RunReportData): string {
       ),
     );
   }
+  if (cvLift.length)
+    charts.push(
+      barChart(
+        `Lift by decile over ${d.metrics.cv?.folds.length ?? 0} CV folds (mean ± std)`,
+        cvLift.map((l) => ({
+          label: `decile ${l.decile}`,
+          value: l.lift,
+          note: `${l.lift.toFixed(2)}× ± ${l.liftStd.toFixed(2)}`,
+        })),
+        '#1e8449',
+      ),
+    );
   if (d.importances.length)
     charts.push(
       barChart(
@@ -238,6 +292,19 @@ export function renderRunReport(d: RunReportData): string {
       d.metrics.cv?.std[m] ?? null,
       ...(d.metrics.baselines ?? []).map((b) => b.metrics?.[m] ?? null),
     ]);
+  const championSection = !d.champion
+    ? '<p>Not published.</p>'
+    : `<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p>
+<p>champion now: <code>${escapeHtml(d.champion.version ?? '—')}</code></p>${
+        cmp
+          ? `<p>Compared with the previous champion <code>${escapeHtml(cmp.version)}</code> ${cmp.sameRows ? 'on the same held-out users' : '(its recorded value: it cannot score these features)'}; gate: ${escapeHtml(cmp.metric)} no worse than the champion's by more than ${cmp.tolerance}.</p>${table(
+              ['metric', 'this model', 'champion', 'difference'],
+              metricNames
+                .filter((k) => k in h && k in cmp.metrics)
+                .map((k) => [k, h[k], cmp.metrics[k], h[k] - cmp.metrics[k]]),
+            )}`
+          : '<p>No earlier champion: this is the first model of the pipeline.</p>'
+      }`;
   const m = d.marketer;
   const marketer = m
     ? `<section><h2>For marketers</h2>
@@ -306,7 +373,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <p>cutoff ${escapeHtml(d.cutoff)} · horizon ${escapeHtml(d.horizon)} · engine ${escapeHtml(d.engine)}${d.backend ? ` (${escapeHtml(d.backend)})` : ''} · generated ${escapeHtml(d.generatedAt)}</p></header>
 <main>
 <section class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</section>
-<section><h2>Champion / challenger</h2>${d.champion ? `<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p><p>champion now: <code>${escapeHtml(d.champion.version ?? '—')}</code></p>` : '<p>Not published.</p>'}</section>
+<section><h2>Champion / challenger</h2>${championSection}</section>
 <section><h2>Model quality</h2>${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
 <section><h2>Lineage</h2>${table(

@@ -2,6 +2,7 @@
  * What crosses Temporal between the client, the workflows and the activities: references (paths, table names),
  * counts and metrics, never rows. Types only, so workflows can import this file safely.
  */
+import type { CalibrationAcrossFolds, LiftAcrossFolds } from '../ml/metrics';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
@@ -80,6 +81,21 @@ export interface CvSummary {
   folds: Record<string, number>[];
   mean: Record<string, number>;
   std: Record<string, number>;
+  /** Lift and cumulative gains by decile over the folds (mean ± std), from each fold's held-out predictions. */
+  lift?: LiftAcrossFolds[];
+  /** Reliability bins pooled over the folds, with the spread of the per-fold observed rates. */
+  calibration?: CalibrationAcrossFolds[];
+}
+
+/** The standing champion scored on the new model's held-out users, for the gate and the report. */
+export interface ChampionComparison {
+  version: string;
+  metric: string;
+  tolerance: number;
+  /** False when the champion could not score these users (other features) and its recorded value was used. */
+  sameRows: boolean;
+  metrics: Record<string, number>;
+  predictionsPath: string | null;
 }
 
 export interface PublishResult {
@@ -88,6 +104,8 @@ export interface PublishResult {
   decision: 'promoted' | 'challenger' | 'first';
   reason: string;
   champion: string | null;
+  /** Null for the first model of a pipeline. */
+  comparison?: ChampionComparison | null;
 }
 
 export interface ExportRef {

@@ -77,7 +77,16 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     assert.ok(h.roc_auc > 0.6 && h.roc_auc <= 1, `holdout AUC ${h.roc_auc}`);
     assert.ok(h.log_loss > 0 && Number.isFinite(h.log_loss));
     assert.ok(h.brier >= 0 && h.brier <= 1);
-    assert.ok(summary.model.cv && summary.model.cv.folds.length >= 2);
+    const cv = summary.model.cv!;
+    assert.ok(cv.folds.length >= 2);
+    // Lift/gains and calibration aggregated from the folds' held-out predictions: every user is in one fold.
+    assert.equal(cv.lift!.length, 10);
+    assert.ok(cv.lift![0].lift > 1, `top-decile lift over the folds ${cv.lift![0].lift}`);
+    assert.ok(Math.abs(cv.lift![9].cumulativeGain - 1) < 1e-9);
+    assert.equal(
+      cv.calibration!.reduce((a, c) => a + c.count, 0),
+      summary.features.users,
+    );
   });
 
   it('publishes a model version whose manifest checksums match the files', () => {
@@ -99,6 +108,25 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       assert.equal(await count(`SELECT count(*) FROM read_csv('${e.csvPath}')`), e.rows);
     }
     assert.ok(summary.reportPath && existsSync(summary.reportPath));
+  });
+
+  it('gates a second model against the champion on the same held-out users and shows it in the report', async () => {
+    const s = (await env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-second-${Date.now()}`,
+      args: [{ pipeline: 'sample', cutoff: '2024-04-20T00:00:00Z', trigger: 'test', trainOnly: true }],
+    })) as RunSummary;
+    const c = s.publish!.comparison!;
+    assert.equal(c.version, summary.publish!.version);
+    assert.equal(c.sameRows, true);
+    assert.equal(c.metric, 'roc_auc');
+    assert.equal(c.metrics.n, s.model.holdout!.n, "the champion was scored on exactly the new model's held-out users");
+    assert.ok(c.metrics.roc_auc > 0.5 && c.metrics.roc_auc <= 1);
+    const promoted = s.model.holdout!.roc_auc >= c.metrics.roc_auc - c.tolerance;
+    assert.equal(s.publish!.decision, promoted ? 'promoted' : 'challenger');
+    const report = readFileSync(s.reportPath!, 'utf8');
+    assert.ok(report.includes(`previous champion <code>${c.version}</code> on the same held-out users`));
+    assert.ok(report.includes(`champion ${c.version} (AUC ${c.metrics.roc_auc.toFixed(3)})`));
   });
 
   it('cross-validates on rolling time splits when the pipeline asks for them', async () => {

@@ -35,6 +35,59 @@ describe('funnelcast evaluate', () => {
     }
   });
 
+  it('rolling time splits on a time column; lift, gains and calibration over the folds', async () => {
+    const timed = join(dir, 'timed.csv');
+    // Same rows with a signup date that increases with the row number; the time column is not a feature.
+    writeFileSync(
+      timed,
+      [
+        'signup_ts,' + lines[0],
+        ...lines.slice(1).map((l, i) => `${new Date(Date.UTC(2024, 0, 1) + i * 3_600_000).toISOString()},${l}`),
+      ].join('\n') + '\n',
+    );
+    const r = await run([
+      '--data',
+      timed,
+      '--label',
+      'converted',
+      '--strategy',
+      'time',
+      '--time-column',
+      'signup_ts',
+      '--folds',
+      '3',
+      '--json',
+    ]);
+    assert.equal(r.code, 0);
+    const j = JSON.parse(r.out);
+    assert.equal(j.strategy, 'time');
+    assert.equal(j.folds.length, 3);
+    assert.equal(j.features, 5, 'spend, visits and plan one-hot (3): the time column is excluded');
+    assert.ok(j.mean.roc_auc > 0.7, `AUC ${j.mean.roc_auc}`);
+    assert.equal(j.lift.length, 10);
+    assert.ok(j.lift[0].lift > 1.3, `top decile lift ${j.lift[0].lift}`);
+    assert.ok(Math.abs(j.lift[9].cumulativeGain - 1) < 1e-9, 'all converters are reached by the last decile');
+    // Each fold validates on 150 rows (a quarter of 600); calibration pools them.
+    assert.equal(
+      j.calibration.reduce((a: number, c: { count: number }) => a + c.count, 0),
+      450,
+    );
+    const text = await run([
+      '--data',
+      timed,
+      '--label',
+      'converted',
+      '--strategy',
+      'time',
+      '--time-column',
+      'signup_ts',
+      '--folds',
+      '3',
+    ]);
+    assert.match(text.out, /Lift and cumulative gains by score decile/);
+    assert.match(text.out, /Calibration \(reliability bins/);
+  });
+
   it('gives clear errors for a missing label column, a single class and non-numeric junk', async () => {
     await assert.rejects(
       run(['--data', good, '--label', 'bought']),

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { projectRoot } from '../../../infra/root';
 import {
   aggregate,
+  aggregateCalibration,
+  aggregateLift,
   bestF1Threshold,
   brier,
   calibrationBins,
@@ -70,6 +72,39 @@ describe('metrics computed by hand', () => {
     const a = aggregate([{ auc: 0.7 }, { auc: 0.8 }, { auc: 0.9 }]);
     close(a.mean.auc, 0.8);
     close(a.std.auc, 0.1);
+  });
+
+  it('aggregates lift per decile as mean ± std and pools calibration bins by count', () => {
+    const row = (decile: number, lift: number, gain: number) => ({
+      decile,
+      users: 10,
+      positives: 1,
+      rate: 0.1,
+      lift,
+      cumulativeGain: gain,
+    });
+    const mk = (l: number, g: number) =>
+      Array.from({ length: 10 }, (_, d) => row(d + 1, d === 0 ? l : 1, d === 0 ? g : 1));
+    const lift = aggregateLift([mk(2, 0.2), mk(4, 0.4)]);
+    close(lift[0].lift, 3);
+    close(lift[0].liftStd, Math.SQRT2); // sample std of {2, 4}
+    close(lift[0].cumulativeGain, 0.3);
+    close(lift[9].liftStd, 0);
+    const bin = (binStart: number, meanPredicted: number, fractionPositive: number, count: number) => ({
+      binStart,
+      binEnd: binStart + 0.1,
+      meanPredicted,
+      fractionPositive,
+      count,
+    });
+    const cal = aggregateCalibration([[bin(0, 0.05, 0.1, 30), bin(0.5, 0.55, 0.5, 10)], [bin(0, 0.07, 0.2, 10)]]);
+    assert.equal(cal.length, 2);
+    close(cal[0].count, 40);
+    close(cal[0].meanPredicted, (0.05 * 30 + 0.07 * 10) / 40);
+    close(cal[0].fractionPositive, (0.1 * 30 + 0.2 * 10) / 40);
+    close(cal[0].fractionPositiveStd, Math.sqrt(0.005)); // sample std of {0.1, 0.2}
+    assert.equal(cal[1].folds, 1);
+    close(cal[1].fractionPositiveStd, 0);
   });
 });
 

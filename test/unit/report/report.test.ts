@@ -4,7 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { barChart, lineChart, renderRunReport, writeRunReport, type RunReportData } from '../../../report';
-import { calibrationBins, liftByDecile, prCurve, rocCurve } from '../../../ml/metrics';
+import {
+  aggregateCalibration,
+  aggregateLift,
+  calibrationBins,
+  liftByDecile,
+  prCurve,
+  rocCurve,
+} from '../../../ml/metrics';
 import { tempDir } from '../../helpers/warehouse';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -23,7 +30,25 @@ function sample(): RunReportData {
     counts: { read: 100, loaded: 90, duplicates: 5, quarantined: 5, users: 50, labelRate: 0.1 },
     metrics: {
       holdout: { roc_auc: 0.8, pr_auc: 0.4, log_loss: 0.3 },
-      cv: { mean: { roc_auc: 0.79 }, std: { roc_auc: 0.01 }, folds: [] },
+      cv: {
+        mean: { roc_auc: 0.79 },
+        std: { roc_auc: 0.01 },
+        folds: [{ roc_auc: 0.78 }, { roc_auc: 0.8 }],
+        lift: aggregateLift([
+          liftByDecile(y, p),
+          liftByDecile(
+            y,
+            p.map((v) => v * 0.9),
+          ),
+        ]),
+        calibration: aggregateCalibration([
+          calibrationBins(y, p),
+          calibrationBins(
+            y,
+            p.map((v) => v * 0.9),
+          ),
+        ]),
+      },
       baselines: [{ engine: 'logistic', metrics: { roc_auc: 0.75 } }],
     },
     curves: { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) },
@@ -35,7 +60,22 @@ function sample(): RunReportData {
       { stage: 'view', users: 50, fromPrevious: null },
       { stage: 'cart', users: 10, fromPrevious: 0.2 },
     ],
-    champion: { decision: 'promoted', reason: 'promoted: roc_auc 0.8 vs 0.79', version: 'v0001-sample' },
+    champion: {
+      decision: 'promoted',
+      reason: 'promoted: roc_auc 0.8 vs 0.79',
+      version: 'v0002-sample',
+      comparison: {
+        version: 'v0001-sample',
+        metric: 'roc_auc',
+        tolerance: 0.01,
+        sameRows: true,
+        metrics: { roc_auc: 0.79, pr_auc: 0.35, log_loss: 0.32 },
+        roc: rocCurve(
+          y,
+          p.map((v, i) => (i % 3 ? v : 1 - v)),
+        ),
+      },
+    },
     marketer: {
       segmentSizes: { rfm: { Champions: 5, Lost: 45 } },
       campaigns: [{ name: 'win_back', action: 'email <b>now</b>', rows: 12, expectedConversions: 3.2 }],
@@ -63,6 +103,23 @@ describe('run report', () => {
       ]),
       /<path d="M170,8 h\d/,
     );
+  });
+
+  it('compares with the previous champion and shows lift and calibration over the CV folds', () => {
+    const html = renderRunReport(sample());
+    const champion = html.slice(html.indexOf('<h2>Champion / challenger</h2>'), html.indexOf('<h2>Model quality</h2>'));
+    assert.match(champion, /previous champion <code>v0001-sample<\/code> on the same held-out users/);
+    // metric, this model, champion, difference: roc_auc 0.8 vs 0.79 → +0.010
+    assert.match(champion, /<td>roc_auc<\/td><td>0\.800<\/td><td>0\.790<\/td><td>0\.010<\/td>/);
+    assert.match(champion, /<td>log_loss<\/td><td>0\.300<\/td><td>0\.320<\/td><td>-0\.020<\/td>/);
+    assert.match(html, /champion v0001-sample \(AUC 0\.790\)/, 'champion ROC drawn over this model');
+    assert.match(html, /Lift by decile over 2 CV folds \(mean ± std\)/);
+    assert.match(html, /CV folds pooled/);
+    const first = renderRunReport({
+      ...sample(),
+      champion: { decision: 'first', reason: 'first model', version: 'v1' },
+    });
+    assert.match(first, /No earlier champion/);
   });
 
   it('escapes every text that comes from data', () => {
