@@ -52,8 +52,9 @@ export async function scoreUsers(input: {
       for (let s = 0; s < t.x.nRows; s += batch) {
         const idx = Array.from({ length: Math.min(batch, t.x.nRows - s) }, (_, k) => s + k);
         const part = selectRows(t.x, idx);
-        p.set(model.predict({ x: part, ids: idx.map((i) => t.ids[i]), sequences }), s);
-        const ex = model.explain?.(part, 3);
+        const d = { x: part, ids: idx.map((i) => t.ids[i]), sequences };
+        p.set(model.predict(d), s);
+        const ex = model.explain?.(d, 3);
         for (let k = 0; k < idx.length; k++) {
           r1.push(ex?.names[k][0] ?? '');
           r2.push(ex?.names[k][1] ?? '');

@@ -134,6 +134,94 @@ export function predictSequences(
   return out;
 }
 
+/**
+ * Why the LSTM scored each user as it did, by occlusion: the score drop when all of the user's events of one type
+ * are masked out (as if they had not happened), and when their revenue inputs are zeroed. An LSTM has no path
+ * contributions like a tree, and occlusion needs only forward passes (a few per user: one per event type present),
+ * so it runs on every backend. Reasons are named `seq_<event>` and `seq_revenue`; only those that raised the score
+ * are returned, largest first. `vocab` maps event names to the token ids these sequences use.
+ */
+export function explainSequences(
+  model: tf.LayersModel,
+  s: Sequences,
+  vocab: Record<string, number>,
+  idx: ArrayLike<number>,
+  topK: number,
+): { names: string[][]; values: Float64Array[]; scores: Float64Array } {
+  const T = s.length;
+  const rows = Array.from(idx);
+  const full = predictSequences(model, s, rows);
+  const n = rows.length;
+  const occluded = (edit: (tokens: Int32Array, numeric: Float32Array) => boolean) => {
+    // A compact copy of the rows the edit changes; rows it leaves alone contribute nothing.
+    const changed: number[] = [];
+    const tokens: Int32Array[] = [];
+    const numeric: Float32Array[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = rows[k];
+      const tk = s.tokens.slice(i * T, (i + 1) * T);
+      const nu = s.numeric.slice(i * T * 2, (i + 1) * T * 2);
+      if (!edit(tk, nu)) continue;
+      changed.push(k);
+      tokens.push(tk);
+      numeric.push(nu);
+    }
+    const drop = new Float64Array(n);
+    if (changed.length === 0) return drop;
+    const sub: Sequences = {
+      ids: changed.map((k) => s.ids[rows[k]]),
+      labels: new Uint8Array(changed.length),
+      tokens: new Int32Array(changed.length * T),
+      numeric: new Float32Array(changed.length * T * 2),
+      length: T,
+    };
+    changed.forEach((_, c) => {
+      sub.tokens.set(tokens[c], c * T);
+      sub.numeric.set(numeric[c], c * T * 2);
+    });
+    const p = predictSequences(model, sub);
+    changed.forEach((k, c) => (drop[k] = full[k] - p[c]));
+    return drop;
+  };
+  const reasons: { name: string; drop: Float64Array }[] = [];
+  for (const [event, token] of Object.entries(vocab).sort((a, b) => a[1] - b[1])) {
+    const drop = occluded((tk) => {
+      let hit = false;
+      for (let t = 0; t < T; t++)
+        if (tk[t] === token) {
+          tk[t] = 0; // token 0 is padding: the step is masked
+          hit = true;
+        }
+      return hit;
+    });
+    reasons.push({ name: `seq_${event}`, drop });
+  }
+  reasons.push({
+    name: 'seq_revenue',
+    drop: occluded((tk, nu) => {
+      let hit = false;
+      for (let t = 0; t < T; t++)
+        if (nu[t * 2 + 1] !== 0) {
+          nu[t * 2 + 1] = 0;
+          hit = true;
+        }
+      return hit;
+    }),
+  });
+  const names: string[][] = [];
+  const values: Float64Array[] = [];
+  for (let k = 0; k < n; k++) {
+    const top = reasons
+      .map((r, j) => [r.drop[k], j] as const)
+      .filter(([v]) => v > 0)
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, topK);
+    names.push(top.map(([, j]) => reasons[j].name));
+    values.push(Float64Array.from(top, ([v]) => v));
+  }
+  return { names, values, scores: full };
+}
+
 /** Saves a model as model.json + weights.bin (works on every backend; tfjs-node's file:// is not always there). */
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });

@@ -256,6 +256,26 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
       for (const [id, v] of pb) assert.ok(Math.abs(v - (pf.get(id)! + pl.get(id)!) / 2) < 1e-9, id);
       // Every user was scored with the published blend (sequences and features both read at the cutoff).
       assert.equal(s.scoring!.users, s.features.users);
+      // The blend's reasons rank both parts together: the forest's features and the LSTM's occluded event types.
+      const [withSeq, withFeature, withAny, all] = await withDuckDB(':memory:', async (c) =>
+        (
+          await c.runAndReadAll(
+            `SELECT count(*) FILTER (WHERE list_has_any([reason_1, reason_2, reason_3], ['seq_view', 'seq_addtocart', 'seq_transaction', 'seq_revenue'])),
+                    count(*) FILTER (WHERE reason_1 <> '' AND NOT starts_with(reason_1, 'seq_')),
+                    count(*) FILTER (WHERE reason_1 <> ''), count(*)
+             FROM read_parquet($p)`,
+            { p: join(s.runDir, 'reasons.parquet') },
+          )
+        )
+          .getRows()[0]
+          .map(Number),
+      );
+      assert.equal(all, s.features.users);
+      assert.ok(
+        withSeq > 0 && withFeature > 0,
+        `${withSeq} users with an LSTM reason, ${withFeature} with a feature first`,
+      );
+      assert.ok(withAny / all > 0.5, `${withAny} of ${all} users have a reason`);
       assert.equal(s.publish!.decision, 'first');
     } finally {
       w1.kill('SIGKILL');

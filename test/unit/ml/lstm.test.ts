@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   concatSequences,
   createLstmModel,
+  explainSequences,
   loadModel,
   lstmToSerialized,
   predictSequences,
@@ -68,6 +69,24 @@ describe('LSTM', { timeout: 300_000 }, () => {
       Array.from(test, (i) => s.labels[i]),
       predictSequences(model, s, test),
     );
+    // Reasons by occlusion: the converters' carts (token 2) are what the model learned, so masking them must be
+    // what lowers a confident converter's score most.
+    const e = explainSequences(model, s, { view: 1, cart: 2 }, test, 3);
+    assert.deepEqual(Array.from(e.scores), Array.from(predictSequences(model, s, test)));
+    const confident = Array.from(test.keys()).filter(
+      (k) => s.labels[test[k]] === 1 && e.scores[k] > 0.6 && s.tokens.slice(test[k] * T, (test[k] + 1) * T).includes(2),
+    );
+    assert.ok(confident.length > 20, `${confident.length} confident converters`);
+    const cartFirst = confident.filter((k) => e.names[k][0] === 'seq_cart').length;
+    assert.ok(cartFirst / confident.length > 0.9, `seq_cart first for ${cartFirst} of ${confident.length}`);
+    for (const k of test.keys()) {
+      const v = Array.from(e.values[k]);
+      assert.ok(
+        v.every((x, j) => x > 0 && (j === 0 || x <= v[j - 1])),
+        'positive, largest first',
+      );
+      assert.ok(e.names[k].every((nm) => ['seq_view', 'seq_cart', 'seq_revenue'].includes(nm)));
+    }
     model.dispose();
     assert.ok(auc > 0.8, `held-out AUC ${auc}`);
     assert.ok(r.seqPerSecond > 0 && r.bestValAuc > 0.75);
