@@ -69,7 +69,7 @@ export async function finishRun(input: {
       users: s.features.users,
       labelRate: s.features.labelRate,
     },
-    metrics: { holdout: s.model.holdout, cv: s.model.cv, baselines: s.model.baselines },
+    metrics: { holdout: s.model.holdout, cv: s.model.cv, baselines: s.model.baselines, churn: s.model.churn },
     curves,
     importances,
     funnel: input.features.funnel,

@@ -51,6 +51,8 @@ export async function publishModel(input: {
   trained: TrainResult;
   cv: CvSummary | null;
   baselines: TrainResult[];
+  /** The churn-risk model trained in the same run (published in the same version), if any. */
+  churn?: TrainResult | null;
   extract: ExtractCounts;
   features: FeatureRef;
 }): Promise<PublishResult> {
@@ -132,6 +134,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
     const importance = input.trained.modelPath.replace(/\.model\.json$/, '.importance.json');
     if (existsSync(importance)) files.push({ name: 'importance.json', from: importance });
+    if (input.churn) files.push({ name: 'churn-model.json', from: input.churn.modelPath });
     const r = await registry.publish({
       runId: input.runId,
       files,
@@ -143,6 +146,15 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           cv: input.cv,
           baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
           championOnSameRows: championValue,
+          churn: input.churn
+            ? {
+                engine: input.churn.engine,
+                holdout: input.churn.metrics,
+                customers: input.features.churn?.users ?? null,
+                churned: input.features.churn?.positives ?? null,
+                definition: def.churn ?? null,
+              }
+            : null,
           champion: comparison
             ? { version: comparison.version, sameRows: comparison.sameRows, metrics: comparison.metrics }
             : null,

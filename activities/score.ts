@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { durationMs } from '../pipelines/schema';
+import { columnSafe } from '../warehouse/features';
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
@@ -16,6 +18,8 @@ export interface ScoreResult {
   reasonsPath: string;
   users: number;
   modelVersion: string;
+  /** Users given a churn risk (the customers at the cutoff), when the champion version has a churn model. */
+  churnScored?: number;
   seconds: number;
 }
 
@@ -63,12 +67,40 @@ export async function scoreUsers(input: {
         heartbeat({ scored: s + idx.length, total: t.x.nRows });
       }
       model.dispose();
+
+      // Churn risk for the customers at the cutoff (the same rule the churn model was trained on), NaN → NULL for
+      // everyone else; only when the champion version carries a churn model.
+      const churnFile = join(dir, 'churn-model.json');
+      const churnSpec = input.loaded.definition.churn;
+      let churn: Float64Array | null = null;
+      let churnScored = 0;
+      if (churnSpec && existsSync(churnFile)) {
+        const c = columnSafe(churnSpec.customersOf ?? input.loaded.definition.label.event);
+        const n = t.x.names.indexOf(`n_${c}_total`);
+        const since = t.x.names.indexOf(`days_since_last_${c}`);
+        if (n < 0 || since < 0) throw new Error(`the features have no n_${c}_total / days_since_last_${c} columns`);
+        const withinDays = durationMs(churnSpec.within) / 86_400_000;
+        const customers: number[] = [];
+        for (let i = 0; i < t.x.nRows; i++)
+          if (t.x.columns[n][i] > 0 && t.x.columns[since][i] <= withinDays) customers.push(i);
+        const churnModel = await loadScorer(JSON.parse(readFileSync(churnFile, 'utf8')));
+        churn = new Float64Array(t.x.nRows).fill(NaN);
+        for (let s = 0; s < customers.length; s += batch) {
+          const idx = customers.slice(s, s + batch);
+          const q = churnModel.predict({ x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]) });
+          idx.forEach((i, k) => (churn![i] = q[k]));
+          heartbeat({ churnScored: s + idx.length, customers: customers.length });
+        }
+        churnModel.dispose();
+        churnScored = customers.length;
+      }
       const scoresPath = join(input.runDir, 'scores.parquet');
       const reasonsPath = join(input.runDir, 'reasons.parquet');
       await writeColumnsToParquet(conn, scoresPath, [
         { name: 'user_id', type: 'VARCHAR', values: t.ids },
         { name: 'propensity', type: 'DOUBLE', values: p },
         { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => version) },
+        ...(churn ? [{ name: 'churn_risk', type: 'DOUBLE' as const, values: churn }] : []),
       ]);
       await writeColumnsToParquet(conn, reasonsPath, [
         { name: 'user_id', type: 'VARCHAR', values: t.ids },
@@ -81,6 +113,7 @@ export async function scoreUsers(input: {
         reasonsPath,
         users: t.x.nRows,
         modelVersion: version,
+        churnScored,
         seconds: (performance.now() - started) / 1000,
       };
     });

@@ -33,7 +33,7 @@ import {
 } from '../ml/lstm';
 import type { SerializedModel } from '../ml/classifier';
 import type { BlendPayload } from '../ml/scorer';
-import { cancellationSignal, failFastOnBadInput, heartbeat, withHeartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, heartbeat, InputError, withHeartbeat } from './context';
 
 export type Split =
   | { kind: 'holdout' }
@@ -49,6 +49,8 @@ export interface TrainInput {
   model: ModelSpec;
   engine: string;
   split: Split;
+  /** What the label means: conversion (default) or churn (featuresPath is then the churn training table). */
+  target?: 'conversion' | 'churn';
 }
 
 /**
@@ -79,7 +81,9 @@ function engineParams(model: ModelSpec, engine: string): Record<string, unknown>
  */
 export async function trainModel(input: TrainInput): Promise<TrainResult> {
   return failFastOnBadInput(async () => {
-    const name = `${input.engine}-${splitName(input.split)}`;
+    const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${splitName(input.split)}`;
+    if (input.target === 'churn' && !['forest', 'logistic', 'mlrf'].includes(input.engine))
+      throw new InputError(`the churn model is tabular: engine ${input.engine} cannot train it`);
     const dir = ensureDir(join(input.runDir, 'models'));
     const resultFile = join(dir, `${name}.result.json`);
     if (existsSync(resultFile))

@@ -140,13 +140,19 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   for (const b of m.baselines)
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+  if (m.churn)
+    lines.push(
+      `  churn      ${m.churn.engine} on ${int(m.churn.users)} customers (churn rate ${pct(m.churn.churnRate)}): ` +
+        (m.churn.metrics ? `holdout ROC AUC ${num(m.churn.metrics.roc_auc)}` : (m.churn.note ?? 'not trained')),
+    );
   if (s.publish) {
     lines.push(`  registry   ${s.publish.version}: ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);
   }
   if (s.scoring)
     lines.push(
-      `  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}: ${s.scoring.scoresPath}`,
+      `  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}` +
+        `${s.scoring.churnScored ? ` (churn risk for ${int(s.scoring.churnScored)} customers)` : ''}: ${s.scoring.scoresPath}`,
     );
   for (const e of s.exports) {
     lines.push(

@@ -32,6 +32,7 @@ export interface RunReportData {
       calibration?: { meanPredicted: number; fractionPositive: number; fractionPositiveStd: number; count: number }[];
     } | null;
     baselines?: { engine: string; metrics: Record<string, number> | null }[];
+    churn?: { engine: string; users: number; churnRate: number; metrics: Record<string, number> | null } | null;
   };
   curves: {
     roc: { fpr: number[]; tpr: number[] };
@@ -147,6 +148,12 @@ export function renderRunReport(d: RunReportData): string {
     ['holdout ROC AUC', f3(h.roc_auc)],
     ['PR AUC', f3(h.pr_auc)],
     ['model', d.modelVersion ?? '—'],
+    ...(d.metrics.churn
+      ? [
+          ['churn model ROC AUC', f3(d.metrics.churn.metrics?.roc_auc)],
+          ['customers who churned', `${(d.metrics.churn.churnRate * 100).toFixed(1)}%`],
+        ]
+      : []),
   ];
   const charts: string[] = [];
   const cmp = d.champion?.comparison ?? null;

@@ -18,6 +18,8 @@ export const FILTER_COLUMNS: Record<string, string> = {
   frequency: 'frequency',
   monetary: 'monetary',
   last_event_age_days: 'last_event_age_days',
+  churn_risk: 'churn_risk',
+  churn_risk_decile: 'churn_risk_decile',
 };
 
 const OPS: Record<string, string> = { eq: '=', neq: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' };

@@ -126,11 +126,21 @@ export async function buildSegments(
     ? `CASE ${funnel.map((s, i) => `WHEN ${col('funnel_stage')} = ${i + 1} THEN ${quoteLiteral(s)}`).join(' ')} ELSE 'none' END`
     : `'none'`;
   const reasons = opts.reasonsPath && existsSync(opts.reasonsPath);
+  const scoreCols = new Set(
+    (
+      await conn.runAndReadAll(
+        `SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(opts.scoresPath)}))`,
+      )
+    )
+      .getRows()
+      .map((r) => String(r[0])),
+  );
+  const churnRisk = scoreCols.has('churn_risk') ? 's.churn_risk' : 'CAST(NULL AS DOUBLE)';
 
   // One row per scored user: scores, the inputs of the segment rules, and the segments themselves.
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_base AS
-     SELECT s.user_id, s.propensity, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
+     SELECT s.user_id, s.propensity, ${churnRisk} AS churn_risk, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
             ${col('days_since_last_event')} AS last_event_age_days, ${stageName} AS funnel_stage, ${col('funnel_stage')} AS funnel_stage_index,
             ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3'}
      FROM read_parquet(${quoteLiteral(opts.scoresPath)}) s JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id)
@@ -143,7 +153,9 @@ export async function buildSegments(
        CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY frequency, monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_f,
        CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_m,
        CAST(ntile(10) OVER (ORDER BY propensity, user_id) AS INTEGER) AS propensity_decile,
-       100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile
+       100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile,
+       CASE WHEN churn_risk IS NOT NULL
+            THEN CAST(ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, user_id) AS INTEGER) END AS churn_risk_decile
      FROM seg_base`,
   );
 
@@ -173,7 +185,7 @@ export async function buildSegments(
   }
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE segments AS
-     SELECT s.user_id, s.propensity, s.propensity_decile, s.propensity_percentile, s.rfm_r, s.rfm_f, s.rfm_m,
+     SELECT s.user_id, s.propensity, s.propensity_decile, s.propensity_percentile, s.churn_risk, s.churn_risk_decile, s.rfm_r, s.rfm_f, s.rfm_m,
             CAST(round((s.rfm_f + s.rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm,
             s.recency_days, s.frequency, s.monetary, s.last_event_age_days, s.funnel_stage,
             coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, $version AS model_version
@@ -210,10 +222,10 @@ export async function buildSegments(
       action: c.action,
       ...(def.export.hashUserIds ? { salt } : {}),
     };
-    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity, rfm_segment, funnel_stage, propensity_decile,
+    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''} rfm_segment, funnel_stage, propensity_decile,
                       reason_1, reason_2, reason_3, $action AS action
                       ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id) AS ${quoteIdent(p)}`).join('')}
-                    FROM segments WHERE ${f.sql} ORDER BY propensity DESC, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
+                    FROM segments WHERE ${f.sql} ORDER BY ${c.rankBy === 'churn_risk' ? 'segments.churn_risk DESC NULLS LAST' : 'segments.propensity DESC'}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
     const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
     await conn.run(sql, usedParams(sql, params));
     const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);

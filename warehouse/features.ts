@@ -30,6 +30,8 @@ export interface FeatureBuildResult {
   featureNames: string[];
   featureDocs: Record<string, string>;
   funnel: FunnelStageReport[];
+  /** The churn model's training table (customers only, label = churned), when the pipeline defines churn and the horizon is observed. */
+  churn: { featuresPath: string; users: number; positives: number } | null;
   seconds: number;
 }
 
@@ -279,6 +281,38 @@ export async function buildFeatures(
     Number,
   );
 
+  // Churn: the customers at T (did `customersOf` within the lookback) and whether they were active in
+  // [T, T + horizon); their feature rows with that label are the churn model's training table.
+  let churn: FeatureBuildResult['churn'] = null;
+  if (def.churn && maxTs >= Date.parse(T2) - DAY_MS) {
+    const c = columnSafe(def.churn.customersOf ?? purchase);
+    if (!featureNames.includes(`n_${c}_total`))
+      throw Object.assign(new Error(`churn.customersOf: no "${def.churn.customersOf}" events before the cutoff ${T}`), {
+        name: 'InputError',
+      });
+    const churnPath = join(opts.outDir, 'features-churn.parquet');
+    const activeSql = `SELECT DISTINCT user_id FROM events WHERE ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)${def.churn.activeEvent ? ' AND event = $a' : ''}`;
+    const churnSql = `COPY (
+       SELECT f.user_id, CAST(a.user_id IS NULL AS INTEGER) AS label, f.* EXCLUDE (user_id, label)
+       FROM features_out f LEFT JOIN (${activeSql}) a USING (user_id)
+       WHERE f.${quoteIdent(`n_${c}_total`)} > 0 AND f.${quoteIdent(`days_since_last_${c}`)} <= $within
+       ORDER BY f.user_id
+     ) TO ${quoteLiteral(churnPath)} (FORMAT parquet, COMPRESSION zstd)`;
+    await conn.run(
+      churnSql,
+      usedParams(churnSql, {
+        t: T,
+        t2: T2,
+        a: def.churn.activeEvent ?? '',
+        within: durationMs(def.churn.within) / DAY_MS,
+      }),
+    );
+    const [n, pos] = (
+      await rows(conn, `SELECT count(*), coalesce(sum(label), 0) FROM read_parquet(${quoteLiteral(churnPath)})`)
+    )[0].map(Number);
+    churn = { featuresPath: churnPath, users: n, positives: pos };
+  }
+
   // Sequences for the LSTM: the last N events before T per user, left-padded with token 0.
   const vocab: Record<string, number> = {};
   [...eventTypes].sort().forEach((e, i) => (vocab[e] = i + 1));
@@ -338,6 +372,7 @@ export async function buildFeatures(
     featureNames,
     featureDocs: Object.fromEntries(Object.entries(docs).filter(([k]) => featureNames.includes(k))),
     funnel: funnelReport,
+    churn,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -170,10 +170,22 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const train = (e: string) => training.trainModel({ ...common, engine: e, split: holdout });
   const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
   const partsDone = Promise.all(parts.map(train));
-  const [partResults, otherResults, main] = await Promise.all([
+  // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
+  const churnSet = trainSet.churn;
+  const churnTrainable = !!churnSet && churnSet.positives > 0 && churnSet.positives < churnSet.users;
+  const [partResults, otherResults, main, churnModel] = await Promise.all([
     partsDone,
     Promise.all(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
     partsDone.then(() => train(engine)),
+    churnTrainable
+      ? training.trainModel({
+          ...common,
+          featuresPath: churnSet.featuresPath,
+          engine: 'forest',
+          split: holdout,
+          target: 'churn',
+        })
+      : Promise.resolve(null),
   ]);
   const baselines = [...partResults, ...otherResults];
 
@@ -186,6 +198,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     trained: main,
     cv,
     baselines,
+    churn: churnModel,
     extract,
     features: trainSet,
   });
@@ -244,9 +257,25 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       cv,
       baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
       trainSeconds: main.trainSeconds,
+      churn: churnSet
+        ? {
+            engine: 'forest',
+            users: churnSet.users,
+            churnRate: churnSet.users ? churnSet.positives / churnSet.users : 0,
+            metrics: churnModel?.metrics ?? null,
+            ...(churnTrainable
+              ? {}
+              : { note: 'not trained: the customers at the training cutoff are all of one class' }),
+          }
+        : null,
     },
     publish,
-    scoring: scoring && { scoresPath: scoring.scoresPath, users: scoring.users, modelVersion: scoring.modelVersion },
+    scoring: scoring && {
+      scoresPath: scoring.scoresPath,
+      users: scoring.users,
+      modelVersion: scoring.modelVersion,
+      churnScored: scoring.churnScored,
+    },
     exports: exportRefs,
     segmentsPath,
     reportPath: null,

@@ -55,6 +55,8 @@ export interface FeatureRef {
   featureNames: string[];
   funnel: { stage: string; users: number; fromPrevious: number | null }[];
   funnelPath: string;
+  /** The churn model's training table (customers at the cutoff, label = churned), when the pipeline defines churn. */
+  churn: { featuresPath: string; users: number; positives: number } | null;
 }
 
 /** One trained model on one split (a CV fold, the holdout split, or all rows). */
@@ -141,9 +143,17 @@ export interface RunSummary {
     cv: CvSummary | null;
     baselines: { engine: string; metrics: Record<string, number> | null }[];
     trainSeconds: number;
+    /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
+    churn?: {
+      engine: string;
+      users: number;
+      churnRate: number;
+      metrics: Record<string, number> | null;
+      note?: string;
+    } | null;
   };
   publish: PublishResult | null;
-  scoring: { scoresPath: string; users: number; modelVersion: string } | null;
+  scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];
   segmentsPath: string | null;
   reportPath: string | null;

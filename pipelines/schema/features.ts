@@ -27,5 +27,19 @@ export const featureSpec = z
   })
   .strict();
 
+/**
+ * Churn risk, a second model beside conversion propensity: a customer (did `customersOf`, default the label
+ * event, within `within` before the cutoff) churns when they do no `activeEvent` (default: any event) in the
+ * label horizon after the cutoff. Trained on customers only; other users get no churn risk.
+ */
+export const churnSpec = z
+  .object({
+    customersOf: z.string().min(1).max(64).optional(),
+    within: duration.default('365d'),
+    activeEvent: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
 export type LabelSpec = z.infer<typeof labelSpec>;
+export type ChurnSpec = z.infer<typeof churnSpec>;
 export type FeatureSpec = z.infer<typeof featureSpec>;

@@ -6,9 +6,9 @@
 import { z } from 'zod';
 import { safeName } from './common';
 import { sources } from './sources';
-import { featureSpec, labelSpec } from './features';
+import { churnSpec, featureSpec, labelSpec } from './features';
 import { cvSpec, modelSpec, registrySpec } from './model';
-import { campaignSpec, exportSpec, segmentSpec } from './segments';
+import { campaignSpec, exportSpec, segmentSpec, type CampaignFilter } from './segments';
 
 export const pipelineDefinition = z
   .object({
@@ -16,6 +16,8 @@ export const pipelineDefinition = z
     description: z.string().max(2000).optional(),
     sources,
     label: labelSpec,
+    /** Optional churn-risk model (see churnSpec); campaigns may then filter on churn_risk. */
+    churn: churnSpec.optional(),
     features: featureSpec.default({}),
     /** Cutoff used when none is given on the command line (ISO date); otherwise the last event time minus the horizon. */
     defaultCutoff: z.string().datetime({ offset: true }).or(z.string().date()).optional(),
@@ -30,7 +32,33 @@ export const pipelineDefinition = z
       .refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, 'campaign names must be unique'),
     export: exportSpec.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    // A campaign cannot filter on churn risk the pipeline does not model.
+    const usesChurn = (f: CampaignFilter): boolean =>
+      'all' in f
+        ? f.all.some(usesChurn)
+        : 'any' in f
+          ? f.any.some(usesChurn)
+          : 'not' in f
+            ? usesChurn(f.not)
+            : 'field' in f && f.field.startsWith('churn_risk');
+    if (!d.churn)
+      d.campaigns.forEach((c, i) => {
+        if (c.rankBy === 'churn_risk')
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, 'rankBy'],
+            message: `campaign "${c.name}" ranks by churn risk, but the pipeline defines no "churn" model`,
+          });
+        if (usesChurn(c.filter))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, 'filter'],
+            message: `campaign "${c.name}" filters on churn risk, but the pipeline defines no "churn" model`,
+          });
+      });
+  });
 
 /** The definition as written in the file (defaults optional). */
 export type PipelineInput = z.input<typeof pipelineDefinition>;

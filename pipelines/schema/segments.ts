@@ -16,6 +16,8 @@ const field = z.enum([
   'frequency',
   'monetary',
   'last_event_age_days',
+  'churn_risk',
+  'churn_risk_decile',
 ]);
 
 export type CampaignFilter =
@@ -58,7 +60,9 @@ export const campaignSpec = z
     name: safeName,
     description: z.string().max(500).optional(),
     filter: campaignFilter,
-    /** Keep only the top-N users by propensity. */
+    /** Order of the list (highest first), and what `cap` keeps the top of: propensity, or churn risk. */
+    rankBy: z.enum(['propensity', 'churn_risk']).default('propensity'),
+    /** Keep only the top-N users by `rankBy`. */
     cap: z.number().int().min(1).max(10_000_000).optional(),
     action: z.string().max(200).default('review'),
   })

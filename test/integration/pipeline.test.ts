@@ -129,6 +129,48 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     assert.ok(report.includes(`champion ${c.version} (AUC ${c.metrics.roc_auc.toFixed(3)})`));
   });
 
+  it('trains a churn-risk model on the customers and scores exactly them; the churn campaign takes its top 30 %', async () => {
+    const churn = summary.model.churn!;
+    assert.ok(churn.users > 50 && churn.churnRate > 0 && churn.churnRate < 1, JSON.stringify(churn));
+    assert.ok(churn.metrics!.roc_auc > 0.6, `churn AUC ${churn.metrics!.roc_auc}`);
+    const version = summary.publish!.versionDir;
+    assert.ok(existsSync(join(version, 'churn-model.json')), 'published in the same version');
+    // Independently: the customers at the cutoff are the users with a transaction in the 90 days before it.
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      await conn.run(`ATTACH '${summary.extract.database}' AS w (READ_ONLY)`);
+      const q = async (sql: string) => (await conn.runAndReadAll(sql)).getRows().map((r) => String(r[0]));
+      const customers = await q(
+        `SELECT DISTINCT user_id FROM w.events WHERE event = 'transaction'
+           AND ts < TIMESTAMP '${summary.cutoff.slice(0, 19)}' AND ts >= TIMESTAMP '${summary.cutoff.slice(0, 19)}' - INTERVAL 90 DAY
+           AND user_id IN (SELECT user_id FROM read_parquet('${summary.features.featuresPath}')) ORDER BY 1`,
+      );
+      const scored = await q(
+        `SELECT user_id FROM read_parquet('${summary.scoring!.scoresPath}') WHERE churn_risk IS NOT NULL ORDER BY 1`,
+      );
+      assert.deepEqual(scored, customers);
+      assert.equal(summary.scoring!.churnScored, customers.length);
+      const top30 = await q(
+        `SELECT user_id FROM (SELECT user_id, ntile(10) OVER (ORDER BY churn_risk, user_id) AS d
+           FROM read_parquet('${summary.scoring!.scoresPath}') WHERE churn_risk IS NOT NULL) WHERE d >= 8 ORDER BY 1`,
+      );
+      const keep = summary.exports.find((e) => e.campaign === 'keep_customers')!;
+      const exported = await q(`SELECT user_id FROM read_csv('${keep.csvPath}')`);
+      assert.deepEqual([...exported].sort(), top30);
+      const risks = (await conn.runAndReadAll(`SELECT churn_risk FROM read_csv('${keep.csvPath}')`))
+        .getRows()
+        .map((r) => Number(r[0]));
+      assert.ok(
+        risks.every((r, i) => i === 0 || r <= risks[i - 1]),
+        'ranked by churn risk',
+      );
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  });
+
   it('cross-validates on rolling time splits when the pipeline asks for them', async () => {
     const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
     def.name = 'sample_time';

@@ -48,6 +48,16 @@ describe('pipeline definition', () => {
     assert.throws(() => parsePipeline(sqlFilter), PipelineDefinitionError);
   });
 
+  it('refuses a campaign on churn risk when the pipeline defines no churn model', () => {
+    const campaign = { name: 'keep', filter: { field: 'churn_risk_decile', op: 'gte', value: 8 }, action: 'call' };
+    assert.throws(
+      () => parsePipeline({ ...minimal, campaigns: [{ ...campaign, filter: { not: campaign.filter } }] }),
+      /campaigns\.0\.filter.*campaign "keep" filters on churn risk, but the pipeline defines no "churn" model/s,
+    );
+    const d = parsePipeline({ ...minimal, churn: {}, campaigns: [campaign] });
+    assert.deepEqual(d.churn, { within: '365d' });
+  });
+
   it('bounds numeric parameters that could exhaust the machine', () => {
     assert.throws(() => parsePipeline({ ...minimal, cv: { folds: 1000 } }), /cv\.folds/);
     assert.throws(() => parsePipeline({ ...minimal, model: { forest: { nTrees: 1e9 } } }), /model\.forest\.nTrees/);

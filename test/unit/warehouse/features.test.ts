@@ -90,6 +90,39 @@ describe('point-in-time features', () => {
     );
   });
 
+  it('labels churn for the customers at the cutoff only: no activity in the horizon after it', async () => {
+    const churnDef = parsePipeline({
+      ...def,
+      churn: { within: '30d' },
+    });
+    const r = await withDuckDB(':memory:', async (conn) => {
+      await ensureWarehouseSchema(conn);
+      await insert(conn, [
+        ...base,
+        ['e', '2024-01-08 10:00:00', 'buy', 10], // customer, active after the cutoff → stays
+        ['e', '2024-01-13 10:00:00', 'view', null],
+        ['f', '2023-11-01 10:00:00', 'buy', 10], // bought 70 days before: not a customer within 30 days
+        ['f', '2024-01-09 10:00:00', 'view', null],
+        ['c', '2024-01-25 10:00:00', 'view', null], // never bought: not a customer
+      ]);
+      const built = await buildFeatures(conn, churnDef, { cutoff, outDir: tempDir() });
+      const rows = (
+        await conn.runAndReadAll(`SELECT user_id, label FROM read_parquet($p) ORDER BY user_id`, {
+          p: built.churn!.featuresPath,
+        })
+      ).getRows();
+      return { built, rows };
+    });
+    // a bought on Jan 9 and does nothing in [Jan 10, Jan 17): churned; e was active on Jan 13.
+    assert.deepEqual(r.rows, [
+      ['a', 1],
+      ['e', 0],
+    ]);
+    assert.deepEqual([r.built.churn!.users, r.built.churn!.positives], [2, 1]);
+    const noChurn = await features([]);
+    assert.equal(noChurn.r.churn, null, 'no churn table when the pipeline defines no churn');
+  });
+
   it('no feature changes when events at or after the cutoff are added or removed', async () => {
     const without = await features([]);
     const withFuture = await features([
