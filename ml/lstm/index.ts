@@ -246,22 +246,43 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   );
 }
 
-/** Adam's step count and moment estimates, so a resumed run continues the same optimisation. */
+/**
+ * Adam's running powers beta1^t and beta2^t. tfjs keeps them outside getWeights(), and its setWeights() recomputes
+ * them as pow(beta, t + 1), which differs in the last float32 digits from the repeated products an uninterrupted
+ * run has: saved and restored as they are, a resumed run continues bit for bit.
+ */
+type AdamPowers = { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
+const ADAM_POWERS = ['accBeta1', 'accBeta2'] as const;
+
+/** Adam's step count, moment estimates and running beta powers, so a resumed run continues the same optimisation. */
 async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void> {
   const weights = await model.optimizer.getWeights();
   const out = await Promise.all(
     weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })),
   );
   tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a fresh scalar each call
+  const powers = model.optimizer as unknown as AdamPowers;
+  for (const k of ADAM_POWERS) {
+    const v = powers[k];
+    if (v) out.push({ name: `__${k}`, shape: [], data: Array.from(await v.data()) });
+  }
   writeJsonAtomic(file, out);
 }
 
 async function restoreOptimizer(model: tf.LayersModel, file: string): Promise<void> {
   if (!existsSync(file)) return;
   const saved = JSON.parse(readFileSync(file, 'utf8')) as { name: string; shape: number[]; data: number[] }[];
-  const tensors = saved.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape) }));
+  const tensors = saved
+    .filter((w) => !w.name.startsWith('__'))
+    .map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape) }));
   await model.optimizer.setWeights(tensors);
   tf.dispose(tensors.map((t) => t.tensor)); // setWeights keeps its own copies as variables
+  const powers = model.optimizer as unknown as AdamPowers;
+  for (const k of ADAM_POWERS) {
+    const w = saved.find((x) => x.name === `__${k}`);
+    const v = powers[k];
+    if (w && v) tf.tidy(() => v.assign(tf.scalar(w.data[0])));
+  }
 }
 
 export interface LstmTrainResult {
@@ -330,12 +351,13 @@ export async function trainLstm(opts: {
   const started = performance.now();
   for (let epoch = startEpoch + 1; epoch <= p.epochs; epoch++) {
     if (opts.signal?.aborted) throw new Error('training cancelled');
-    // Each epoch's order comes from (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
-    shuffle(train, mulberry32(deriveSeed(opts.seed, epoch)));
+    // Each epoch's order comes from (seed, epoch) alone, applied to the same base order (a copy: shuffling `train`
+    // in place would make epoch e's order depend on every earlier epoch's, which a resumed run has not replayed).
+    const order = shuffle(Uint32Array.from(train), mulberry32(deriveSeed(opts.seed, epoch)));
     let lossSum = 0;
     let batches = 0;
     for (let b = 0; b < train.length; b += p.batchSize) {
-      const part = train.subarray(b, Math.min(train.length, b + p.batchSize));
+      const part = order.subarray(b, Math.min(order.length, b + p.batchSize));
       const x = batchTensor(s, part, opts.vocabSize);
       const y = tf.tensor2d(
         Float32Array.from(part, (i) => s.labels[i]),

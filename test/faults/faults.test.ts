@@ -277,6 +277,18 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
       );
       assert.ok(withAny / all > 0.5, `${withAny} of ${all} users have a reason`);
       assert.equal(s.publish!.decision, 'first');
+
+      // The same pipeline and seed, never interrupted: bit-identical LSTM (weights, Adam state and batch order are
+      // all restored from the checkpoint), hence the same blend and the same metrics.
+      const r2 = (await env.client.workflow.execute('retrainWorkflow', {
+        taskQueue,
+        workflowId: `lstm-uninterrupted-${Date.now()}`,
+        args: [{ pipeline: pipelineFile(dir, 'lstmref', blend) }],
+      })) as RunSummary;
+      for (const f of ['lstm-holdout.model.json', 'blend-holdout.model.json', 'blend-holdout.predictions.parquet'])
+        assert.equal(sha(join(models, f)), sha(join(r2.runDir, 'models', f)), f);
+      assert.deepEqual(s.model.holdout, r2.model.holdout);
+      assert.deepEqual(s.model.baselines, r2.model.baselines);
     } finally {
       w1.kill('SIGKILL');
     }
