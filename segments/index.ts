@@ -4,7 +4,7 @@
  * byte-identical for the same inputs), a manifest with checksums, and a change report against the previous run.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
@@ -105,6 +105,8 @@ export async function buildSegments(
     modelVersion: string;
     previousRunDir?: string;
     seed: number;
+    /** Test hook (as the registry's crashBeforeChampion): fail after writing this file's temp copy, before its rename. */
+    crashBeforeRenameOf?: string;
   },
 ): Promise<SegmentsResult> {
   const def = opts.definition;
@@ -196,7 +198,7 @@ export async function buildSegments(
   await conn.run(`UPDATE segments SET rfm_segment = ${rfmSegmentSql('rfm_r', 'rfm_fm')}`);
 
   const segmentsPath = join(opts.outDir, 'segments.parquet');
-  await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet');
+  await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet', opts.crashBeforeRenameOf);
 
   const descriptions: ClusterDescription[] = km
     ? km.centroids.map((c, k) => ({
@@ -230,8 +232,8 @@ export async function buildSegments(
     await conn.run(sql, usedParams(sql, params));
     const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);
     const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
-    await copyAtomic(conn, `SELECT * FROM campaign_rows`, csvPath, 'csv');
-    await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet');
+    await copyAtomic(conn, `SELECT * FROM campaign_rows`, csvPath, 'csv', opts.crashBeforeRenameOf);
+    await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet', opts.crashBeforeRenameOf);
     const [rows, expected] = (
       await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)
     )
@@ -294,11 +296,19 @@ export async function buildSegments(
 }
 
 /** COPY to a temp name, then rename: readers never see a half-written export. */
-async function copyAtomic(conn: DuckDBConnection, select: string, file: string, format: 'csv' | 'parquet') {
+async function copyAtomic(
+  conn: DuckDBConnection,
+  select: string,
+  file: string,
+  format: 'csv' | 'parquet',
+  crashBeforeRenameOf?: string,
+) {
   const tmp = `${file}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
   const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : `(FORMAT parquet, COMPRESSION zstd)`;
   await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} ${options}`);
+  if (crashBeforeRenameOf && basename(file) === crashBeforeRenameOf)
+    throw new Error(`injected crash before renaming ${basename(tmp)} to ${basename(file)}`);
   renameSync(tmp, file);
 }
 

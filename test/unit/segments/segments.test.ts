@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { withDuckDB } from '../../../warehouse/db';
 import { ensureWarehouseSchema } from '../../../warehouse/schema';
@@ -11,6 +11,7 @@ import { parsePipeline } from '../../../pipelines/load';
 import { RFM_RULES, RFM_SEGMENTS, rfmSegment } from '../../../segments/rfm';
 import { compileFilter } from '../../../segments/campaigns';
 import { buildSegments } from '../../../segments';
+import { sha256File } from '../../../registry';
 import { chooseK, kmeans } from '../../../ml/kmeans';
 import { mulberry32 } from '../../../ml/random';
 import { tempDir } from '../../helpers/warehouse';
@@ -214,6 +215,56 @@ describe('segments and exports', () => {
       delete process.env.FUNNELCAST_EXPORT_SALT;
       await assert.rejects(run(), /production exports never use a default salt/);
       delete process.env.FUNNELCAST_PRODUCTION;
+    });
+  });
+
+  it('a crash between writing an export and renaming it leaves the previous exports intact and readable', async () => {
+    process.env.FUNNELCAST_EXPORT_SALT = 'pepper';
+    await withDuckDB(':memory:', async (conn) => {
+      const dir = tempDir();
+      const w = await world(conn, dir);
+      const out = join(dir, 'out');
+      const run = (scoresPath: string, crashBeforeRenameOf?: string) =>
+        buildSegments(conn, {
+          definition: def,
+          runId: 'seg-1',
+          cutoff: w.cutoff,
+          featuresPath: w.featuresPath,
+          scoresPath,
+          outDir: out,
+          modelVersion: 'v0001',
+          seed: 1,
+          crashBeforeRenameOf,
+        });
+      const first = await run(w.scoresPath);
+      const c0 = first.campaigns[0];
+      const manifestBefore = readFileSync(first.manifestPath, 'utf8');
+      // New scores would change every list; the second run dies after writing the first list's temp CSV.
+      const ids = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${w.scoresPath}') ORDER BY 1`))
+        .getRows()
+        .map((r) => String(r[0]));
+      const other = join(dir, 'scores2.parquet');
+      await writeColumnsToParquet(conn, other, [
+        { name: 'user_id', type: 'VARCHAR', values: ids },
+        { name: 'propensity', type: 'DOUBLE', values: ids.map((_, i) => ((i * 104729) % 997) / 997) },
+        { name: 'model_version', type: 'VARCHAR', values: ids.map(() => 'v0002') },
+      ]);
+      await assert.rejects(run(other, basename(c0.csvPath)), /injected crash before renaming/);
+      assert.ok(existsSync(`${c0.csvPath}.tmp-${process.pid}`), 'the crash happened after the new bytes were written');
+      assert.equal(sha256File(c0.csvPath), c0.sha256.csv, 'previous CSV untouched');
+      assert.equal(sha256File(c0.parquetPath), c0.sha256.parquet, 'previous Parquet untouched');
+      assert.equal(readFileSync(first.manifestPath, 'utf8'), manifestBefore, 'previous manifest untouched');
+      const readable = Number(
+        (await conn.runAndReadAll(`SELECT count(*) FROM read_csv('${c0.csvPath}')`)).getRows()[0][0],
+      );
+      assert.equal(readable, c0.rows, 'and readable in full');
+      // The next attempt (a retried activity) replaces the leftover temp file and completes.
+      const retried = await run(other);
+      assert.notEqual(retried.campaigns[0].sha256.csv, c0.sha256.csv);
+      assert.deepEqual(
+        readdirSync(join(out, 'exports')).filter((f) => f.includes('.tmp-')),
+        [],
+      );
     });
   });
 });
