@@ -5,12 +5,15 @@ import { paths } from '../infra/paths';
 import { withDuckDB } from '../warehouse/db';
 import { buildSegments as buildSegmentTables, type SegmentsResult } from '../segments';
 import type { ExportRef } from '../workflows/types';
+import { deliverExports, type Delivery } from '../segments/deliver';
 import { failFastOnBadInput, withHeartbeat } from './context';
 
 export interface SegmentsRef {
   segmentsPath: string;
   manifestPath: string;
   exports: ExportRef[];
+  /** Where the lists were delivered (`export.destination`), or why not. */
+  delivery: Delivery | null;
   /** Small summary for the report's marketer page. */
   marketer: {
     segmentSizes: SegmentsResult['segmentSizes'];
@@ -62,9 +65,19 @@ export async function buildSegments(input: {
       ),
       () => ({ step: 'segments' }),
     );
+    const delivery = def.export.destination
+      ? deliverExports({
+          root: paths.exportRoot(),
+          destination: def.export.destination,
+          cutoff: input.cutoff,
+          files: r.campaigns.flatMap((c) => [c.csvPath, c.parquetPath]),
+          manifestPath: r.manifestPath,
+        })
+      : null;
     return {
       segmentsPath: r.segmentsPath,
       manifestPath: r.manifestPath,
+      delivery,
       exports: r.campaigns.map((c) => ({
         campaign: c.name,
         action: c.action,

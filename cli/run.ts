@@ -161,6 +161,12 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);
   }
+  if (s.delivery)
+    lines.push(
+      s.delivery.delivered
+        ? `  delivered  the lists and their manifest to ${s.delivery.dir}`
+        : `  delivered  nothing to ${s.delivery.dir}: ${s.delivery.reason}`,
+    );
   if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
   if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
   if (webUi) lines.push(`  Web UI     ${webUi}`);

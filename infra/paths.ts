@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
  *   <home>/runs/<pipeline>/<runId>/             features, sequences, scores, exports, report of one run
  *   <home>/registry/<pipeline>/                 model versions and the champion pointer
  *   <home>/temporal/dev-server.sqlite           the embedded Temporal server's persistence
+ *   <home>/exports/<export.destination>/        the latest campaign lists, when the pipeline asks for delivery
  */
 export function funnelcastHome(): string {
   return resolve(process.env.FUNNELCAST_HOME ?? join(process.cwd(), '.funnelcast'));
@@ -26,6 +27,8 @@ export const paths = {
   registry: (pipeline: string) =>
     join(resolve(process.env.FUNNELCAST_REGISTRY ?? join(funnelcastHome(), 'registry')), pipeline),
   temporalDb: () => join(funnelcastHome(), 'temporal', 'dev-server.sqlite'),
+  /** FUNNELCAST_EXPORT_ROOT: where `export.destination` folders live (campaign lists for other tools). */
+  exportRoot: () => resolve(process.env.FUNNELCAST_EXPORT_ROOT ?? join(funnelcastHome(), 'exports')),
 };
 
 /** A run id is stable for a (pipeline, cutoff) pair, so retries and backfills are idempotent. */

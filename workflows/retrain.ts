@@ -206,6 +206,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   let scoring: Awaited<ReturnType<Activities['scoreUsers']>> | null = null;
   let exportRefs: ExportRef[] = [];
   let segmentsPath: string | null = null;
+  let delivery: RunSummary['delivery'] = null;
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
@@ -230,6 +231,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     });
     exportRefs = seg.exports;
     segmentsPath = seg.segmentsPath;
+    delivery = seg.delivery;
     marketer = seg.marketer;
   }
 
@@ -277,6 +279,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       churnScored: scoring.churnScored,
     },
     exports: exportRefs,
+    delivery,
     segmentsPath,
     reportPath: null,
     manifestPath: null,

@@ -155,6 +155,8 @@ export interface RunSummary {
   publish: PublishResult | null;
   scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];
+  /** The stable folder the lists were delivered to (pipeline `export.destination`), or why they were not. */
+  delivery?: { dir: string; delivered: boolean; reason?: string } | null;
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;

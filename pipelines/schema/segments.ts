@@ -83,6 +83,18 @@ export const exportSpec = z
       .string()
       .regex(/^[A-Z][A-Z0-9_]{0,63}$/)
       .default('FUNNELCAST_EXPORT_SALT'),
+    /**
+     * Also deliver each run's lists to `<export root>/<destination>/` (export root: FUNNELCAST_EXPORT_ROOT, default
+     * `<home>/exports`): a relative folder, never absolute and never above the root.
+     */
+    destination: z
+      .string()
+      .max(200)
+      .regex(
+        /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/,
+        'a relative folder inside the export root: lower-case letters, digits, "_" and "-", parts separated by "/" (no "..", no absolute path)',
+      )
+      .optional(),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })

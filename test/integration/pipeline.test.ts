@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -108,6 +108,12 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       assert.equal(await count(`SELECT count(*) FROM read_csv('${e.csvPath}')`), e.rows);
     }
     assert.ok(summary.reportPath && existsSync(summary.reportPath));
+    // The sample delivers its lists to <home>/exports/sample (export.destination), byte for byte.
+    assert.equal(summary.delivery!.delivered, true);
+    assert.ok(summary.delivery!.dir.endsWith(join('exports', 'sample')));
+    for (const e of summary.exports)
+      for (const f of [e.csvPath, e.parquetPath])
+        assert.equal(sha256(join(summary.delivery!.dir, basename(f))), sha256(f), f);
   });
 
   it('gates a second model against the champion on the same held-out users and shows it in the report', async () => {
