@@ -34,6 +34,26 @@ export const pipelineDefinition = z
   })
   .strict()
   .superRefine((d, ctx) => {
+    // PII stays out of features (one-hot column names would carry its values into reasons) and out of exports
+    // unless it is a declared PII column the pipeline explicitly allows.
+    const cust = d.sources.customers?.columns;
+    const pii = new Set(cust?.pii ?? []);
+    cust?.attributes.forEach((a, i) => {
+      if (pii.has(a))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['sources', 'customers', 'columns', 'attributes', i],
+          message: `"${a}" is a pii column: it cannot also be a feature attribute`,
+        });
+    });
+    d.export.allowPii.forEach((p, i) => {
+      if (!pii.has(p))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['export', 'allowPii', i],
+          message: `"${p}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
+        });
+    });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f

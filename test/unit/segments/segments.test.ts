@@ -218,6 +218,67 @@ describe('segments and exports', () => {
     });
   });
 
+  it('exports no PII column unless the pipeline allows it, and never as a feature or reason', async () => {
+    const withCustomers = (allowPii: string[]) =>
+      parsePipeline({
+        ...def,
+        sources: {
+          ...def.sources,
+          customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['plan'], pii: ['email'] } },
+        },
+        campaigns: [{ name: 'everyone', filter: { field: 'propensity', op: 'gte', value: 0 }, action: 'mail' }],
+        export: { hashUserIds: false, allowPii },
+      });
+    assert.throws(
+      () => parsePipeline({ ...withCustomers([]), export: { allowPii: ['phone'] } }),
+      /export\.allowPii\.0.*"phone" is not one of sources\.customers\.columns\.pii \(email\)/s,
+    );
+    assert.throws(
+      () =>
+        parsePipeline({
+          ...withCustomers([]),
+          sources: {
+            ...def.sources,
+            customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['email'], pii: ['email'] } },
+          },
+        }),
+      /"email" is a pii column: it cannot also be a feature attribute/,
+    );
+    await withDuckDB(':memory:', async (conn) => {
+      const dir = tempDir();
+      const w = await world(conn, dir);
+      await conn.run(
+        `INSERT INTO customers SELECT user_id, json_object('email', user_id || '@example.com', 'plan', CASE WHEN hash(user_id) % 2 = 0 THEN 'pro' ELSE 'free' END), 'c.csv', 0
+         FROM (SELECT DISTINCT user_id FROM read_parquet('${w.scoresPath}'))`,
+      );
+      const exportOf = async (allowPii: string[], out: string) => {
+        const d = withCustomers(allowPii);
+        const f = await buildFeatures(conn, d, { cutoff: w.cutoff, outDir: join(dir, `f-${out}`) });
+        assert.ok(
+          f.featureNames.some((n) => n.startsWith('attr_plan_')) && !f.featureNames.some((n) => n.includes('email')),
+        );
+        const r = await buildSegments(conn, {
+          definition: d,
+          runId: out,
+          cutoff: w.cutoff,
+          featuresPath: f.featuresPath,
+          scoresPath: w.scoresPath,
+          outDir: join(dir, out),
+          modelVersion: 'v1',
+          seed: 1,
+        });
+        return { csv: readFileSync(r.campaigns[0].csvPath, 'utf8'), rows: r.campaigns[0].rows };
+      };
+      const plain = await exportOf([], 'plain');
+      assert.ok(plain.rows > 100);
+      assert.ok(!plain.csv.split('\n')[0].includes('email'), plain.csv.split('\n')[0]);
+      assert.ok(!plain.csv.includes('@example.com'), 'no e-mail value anywhere in the file');
+      const allowed = await exportOf(['email'], 'allowed');
+      assert.ok(allowed.csv.split('\n')[0].split(',').includes('email'));
+      assert.equal((allowed.csv.match(/@example\.com/g) ?? []).length, allowed.rows);
+    });
+  });
+
   it('a crash between writing an export and renaming it leaves the previous exports intact and readable', async () => {
     process.env.FUNNELCAST_EXPORT_SALT = 'pepper';
     await withDuckDB(':memory:', async (conn) => {
