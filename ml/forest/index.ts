@@ -21,6 +21,7 @@ import {
   explainTrees,
   FOREST_FORMAT_VERSION,
   predictTrees,
+  preparePrediction,
   serializeTree,
   deserializeTree,
   type PredictTree,
@@ -166,6 +167,7 @@ export class RandomForest implements Classifier {
     }
 
     this.trees = trees;
+    preparePrediction(this.trees);
     const total = importance.reduce((a, b) => a + b, 0) || 1;
     this.impurityImportance = Array.from(importance, (v) => v / total);
     if (p.bootstrap) {
@@ -279,6 +281,7 @@ export class RandomForest implements Classifier {
     const p = s.payload as ForestPayload;
     const f = new RandomForest(p.params, p.seed);
     f.trees = p.trees.map(deserializeTree);
+    preparePrediction(f.trees);
     f.featureNames = [...s.featureNames];
     f.impurityImportance = p.importances;
     f.oobScore = p.oobScore;

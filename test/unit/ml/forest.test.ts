@@ -102,6 +102,42 @@ describe('random forest', () => {
     assert.throws(() => deserializeClassifier({ ...f.serialize(), formatVersion: 99 }), /format version 99/);
   });
 
+  it('predicts exactly what a plain walk down each tree gives, missing values included, on one or two threads', async () => {
+    const { x, y } = synthetic(3000, 12);
+    const f = new RandomForest({ nTrees: 40, maxDepth: 9, minSamplesLeaf: 2 }, 4);
+    await f.fit(x, y);
+    // The reference: one row at a time, straight from the trees' field arrays, as the model file stores them.
+    const reference = (m: FeatureMatrix) =>
+      Float64Array.from({ length: m.nRows }, (_, i) => {
+        let sum = 0;
+        for (const t of f.trees) {
+          let n = 0;
+          while (t.feature[n] >= 0) {
+            const v = m.columns[t.feature[n]][i];
+            n = (Number.isNaN(v) ? t.missingLeft[n] === 1 : v <= t.threshold[n]) ? t.left[n] : t.right[n];
+          }
+          sum += t.value[n];
+        }
+        return sum / f.trees.length;
+      });
+    const small = selectRows(
+      x,
+      Array.from({ length: 13 }, (_, i) => i * 7),
+    ); // one thread, rows not a multiple of 8
+    assert.deepEqual(Array.from(f.predictProba(small)), Array.from(reference(small)));
+    const rep = 20; // 60,000 rows × 40 trees: past the size where a second thread takes half
+    const big: FeatureMatrix = {
+      nRows: x.nRows * rep,
+      names: x.names,
+      columns: x.columns.map((c) => {
+        const out = new Float32Array(c.length * rep);
+        for (let k = 0; k < rep; k++) out.set(c, k * c.length);
+        return out;
+      }),
+    };
+    assert.deepEqual(Array.from(f.predictProba(big)), Array.from(reference(big)));
+  });
+
   it('stops when cancelled', async () => {
     const { x, y } = synthetic(3000, 1);
     const ac = new AbortController();
