@@ -16,7 +16,9 @@ clf = RandomForestClassifier(n_estimators=p["nTrees"], max_depth=p["maxDepth"], 
                              min_samples_split=p["minSamplesSplit"], max_features="sqrt", n_jobs=2, random_state=0)
 X = np.nan_to_num(X, nan=-1e9) if spec.get("nan_to_num") else X
 t = time.perf_counter(); clf.fit(X[~test], y[~test]); train = time.perf_counter() - t
-t = time.perf_counter(); proba = clf.predict_proba(X[test])[:, 1]; predict = time.perf_counter() - t
+predict = float("inf")
+for _ in range(3):  # best of three calls, as the TS side
+    t = time.perf_counter(); proba = clf.predict_proba(X[test])[:, 1]; predict = min(predict, time.perf_counter() - t)
 aucs = [roc_auc_score(y[test], proba)]
 # Small data: the mean AUC over as many seeds as the TS side uses (timings are the first seed's).
 for seed in range(1, spec.get("seeds", 1)):

@@ -74,9 +74,14 @@ async function compare(
   let t = performance.now();
   await forest.fit(xTrain, yTrain);
   const ourTrain = (performance.now() - t) / 1000;
-  t = performance.now();
-  const p = forest.predictProba(xTest);
-  const ourPredict = (performance.now() - t) / 1000;
+  // Throughput, not the first call's JIT warm-up: the best of three calls, on both sides.
+  let p: Float64Array = new Float64Array(0);
+  let ourPredict = Infinity;
+  for (let rep = 0; rep < 3; rep++) {
+    t = performance.now();
+    p = forest.predictProba(xTest);
+    ourPredict = Math.min(ourPredict, (performance.now() - t) / 1000);
+  }
   // On small data one forest's held-out AUC swings by about ±0.005 with its seed alone, as much as the target;
   // there both sides report the mean AUC over the same number of seeds (timings stay those of the first seed).
   const seeds = x.nRows <= 20_000 ? 5 : 1;
@@ -136,7 +141,7 @@ async function compare(
     row({
       name,
       dataset,
-      metric: 'predict seconds (holdout)',
+      metric: 'predict seconds (holdout, best of 3)',
       ours: ourPredict,
       reference: sk?.predict_seconds ?? null,
       referenceName: ref,

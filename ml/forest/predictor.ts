@@ -248,9 +248,10 @@ export function preparePrediction(trees: PredictTree[]): void {
   // the first real batch runs optimised code.
   let f = 1;
   for (const t of trees) for (const j of t.feature) f = Math.max(f, j + 1);
-  const m = 512;
+  const m = 515; // not a multiple of 8: the loop for the last rows gets its type feedback too
+  // Twice, on the kind of arrays real calls use (a plain buffer here, shared memory in the worker).
+  for (let i = 0; i < 2; i++) addTreeSums(p, new Float32Array(m * f), f, m, new Float64Array(m), 0);
   const rows = new Float32Array(new SharedArrayBuffer(m * f * 4));
-  addTreeSums(p, rows, f, m, new Float64Array(m), 0);
   helper?.worker.postMessage({
     nodes: p.nodes.buffer as SharedArrayBuffer,
     roots: p.roots,
