@@ -8,12 +8,14 @@ import { paths } from '../infra/paths';
 import { quoteLiteral, withDuckDB } from '../warehouse/db';
 import { extractPipeline } from '../warehouse/extract';
 import { buildFeatures, defaultCutoff } from '../warehouse/features';
+import { parquetToArrow, writeArrowFile } from '../warehouse/arrow';
 import { EXIT, int, pct, UsageError, print } from './format';
 
-export const FEATURES_HELP = `Usage: funnelcast features --pipeline <p> [--cutoff <ISO date>] --out <file.parquet|file.csv> [--json]
+export const FEATURES_HELP = `Usage: funnelcast features --pipeline <p> [--cutoff <ISO date>] --out <file.parquet|file.csv|file.arrow> [--json]
 
 Extracts (incrementally) and writes one row per user with user_id, the label (when the horizon has passed) and
 every feature at the cutoff. Only events before the cutoff are used. Feature definitions: docs/features.md.
+.arrow writes an Apache Arrow IPC file (for pyarrow, polars or arrow-js), with the same columns and nulls.
 
 Example:
   funnelcast features --pipeline sample --cutoff 2024-04-30 --out /tmp/features.parquet
@@ -34,8 +36,8 @@ export async function featuresCommand(argv: string[]): Promise<number> {
     print(FEATURES_HELP);
     return EXIT.ok;
   }
-  if (!values.out || !/\.(parquet|csv)$/.test(values.out))
-    throw new UsageError('--out must name a .parquet or .csv file');
+  if (!values.out || !/\.(parquet|csv|arrow)$/.test(values.out))
+    throw new UsageError('--out must name a .parquet, .csv or .arrow file');
   if (values.cutoff && Number.isNaN(Date.parse(values.cutoff)))
     throw new UsageError(`--cutoff "${values.cutoff}" is not an ISO date`);
   const loaded = loadPipeline(values.pipeline!);
@@ -46,7 +48,8 @@ export async function featuresCommand(argv: string[]): Promise<number> {
       await extractPipeline(conn, loaded);
       const cutoff = values.cutoff ? new Date(values.cutoff) : await defaultCutoff(conn, loaded.definition);
       const res = await buildFeatures(conn, loaded.definition, { cutoff, outDir: tmp });
-      if (out.endsWith('.csv'))
+      if (out.endsWith('.arrow')) writeArrowFile(await parquetToArrow(conn, res.featuresPath), out);
+      else if (out.endsWith('.csv'))
         await conn.run(
           `COPY (SELECT * FROM read_parquet(${quoteLiteral(res.featuresPath)})) TO ${quoteLiteral(out)} (FORMAT csv, HEADER true)`,
         );
