@@ -1,7 +1,8 @@
 /**
  * The one place that picks TensorFlow.js's backend (model code imports only @tensorflow/tfjs): the native
  * @tensorflow/tfjs-node when it loads (an optional dependency: its install downloads libtensorflow, which may be
- * impossible), else the WASM backend (SIMD, and threads where the runtime allows), else the pure-JS CPU backend.
+ * impossible; `npm run tfjs-node:build` builds it from PyPI's tensorflow-cpu instead, see docs/tfjs-node.md), else
+ * the WASM backend (SIMD, and threads where the runtime allows), else the pure-JS CPU backend.
  * The choice is recorded in every LSTM's metadata and run summary.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +21,11 @@ export function selectBackend(): Promise<BackendChoice> {
     const forced = process.env.FUNNELCAST_TF_BACKEND as BackendName | undefined;
     if (!forced || forced === 'tensorflow') {
       try {
+        // Read by libtensorflow when it loads, so set before the require (a value already set wins). oneDNN's
+        // kernels cost more per op than they save on the LSTM's many small ops: ~1.5x slower with them on (bench
+        // lstm); and INFO lines ("This TensorFlow binary is optimized...") are noise in CLI output.
+        process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
+        process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         require('@tensorflow/tfjs-node');
         if (await tf.setBackend('tensorflow'))
@@ -42,7 +48,7 @@ export function selectBackend(): Promise<BackendChoice> {
           const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
           return {
             backend: 'wasm',
-            detail: `WASM${simd ? ' + SIMD' : ''}${threads ? ' + threads' : ''} (tfjs-node unavailable)`,
+            detail: `WASM${simd ? ' + SIMD' : ''}${threads ? ' + threads' : ''}${forced ? '' : ' (tfjs-node unavailable)'}`,
           };
         }
       } catch (e) {

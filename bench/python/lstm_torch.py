@@ -32,11 +32,17 @@ else:
     import pyarrow.parquet as pq
     from sklearn.metrics import roc_auc_score
     t = pq.read_table(spec["file"]).to_pydict(); V = spec["vocab"]
-    tok = np.array(t["tokens"]); gaps = np.array(t["gaps"], dtype=np.float32); rev = np.array(t["revenue"], dtype=np.float32)
+    # Ragged lists (oldest event first), left-padded to padded_to steps with zeros like ml/lstm readSequences.
+    # Rows in user_id order, as readSequences reads them, so the train/test row numbers name the same users.
+    T = int(t["padded_to"][0]); order = sorted(range(len(t["user_id"])), key=lambda i: t["user_id"][i]); n = len(order)
+    tok = np.zeros((n, T), dtype=np.int64); gaps = np.zeros((n, T), dtype=np.float32); rev = np.zeros((n, T), dtype=np.float32)
+    for i, j in enumerate(order):
+        tk, g, r = t["tokens"][j], t["gaps"][j], t["revenue"][j]
+        if tk: tok[i, T - len(tk):] = tk; gaps[i, T - len(g):] = g; rev[i, T - len(r):] = r
     X = np.zeros(tok.shape + (V + 2,), dtype=np.float32)
     for v in range(1, V + 1): X[..., v - 1] = tok == v
     X[..., V] = gaps; X[..., V + 1] = rev
-    y = np.array([l or 0 for l in t["label"]], dtype=np.float32)
+    y = np.array([t["label"][j] or 0 for j in order], dtype=np.float32)
     train_idx = np.array(spec["train"]); test_idx = np.array(spec["test"])
     pos = y[train_idx].mean(); m = Net(V + 2, spec["units"])
     sps = train(m, torch.tensor(X[train_idx]), torch.tensor(y[train_idx]), spec["epochs"], spec["batch"], spec["lr"], w1=(1 - pos) / max(pos, 1e-6))
