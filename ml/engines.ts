@@ -14,9 +14,7 @@ export function createClassifier(engine: TabularEngine, params: Record<string, u
   throw new Error(`unknown engine "${engine}" (known: ${TABULAR_ENGINES.join(', ')})`);
 }
 
-export function deserializeClassifier(
-  s: SerializedModel,
-): Classifier & {
+export function deserializeClassifier(s: SerializedModel): Classifier & {
   explain?: (x: import('./classifier').FeatureMatrix, topK?: number) => { names: string[][]; values: Float64Array[] };
 } {
   if (s.engine === 'forest') return RandomForest.deserialize(s);
