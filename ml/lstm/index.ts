@@ -14,7 +14,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../infra/atomic';
 import { quoteLiteral } from '../../warehouse/db';
 import { rocAuc } from '../metrics';
 import { deriveSeed, mulberry32, shuffle } from '../random';
-import { selectBackend } from '../tf-backend';
+import { fusedLstmKernels, selectBackend, type FusedLstmKernels } from '../tf-backend';
 
 export interface Sequences {
   ids: string[];
@@ -69,7 +69,9 @@ export async function readSequences(conn: DuckDBConnection, file: string): Promi
  * first LSTM layer's input kernel on the one-hot columns is the token embedding (a learned vector per event type),
  * folded into the LSTM: tfjs's WASM backend has no kernel for the Embedding layer's gradient
  * (UnsortedSegmentSum), and a one-hot input keeps every backend able to train. Padding steps are all zeros and
- * are skipped by the Masking layer.
+ * are skipped by the Masking layer. The gates use the logistic sigmoid (as PyTorch and Keras do; tfjs's default
+ * is hardSigmoid): TensorFlow's fused LSTM kernels compute that function, so on tfjs-node the model trains and
+ * scores through them (see fusedModel) and a model trained on any backend scores the same on all of them.
  */
 export function createLstmModel(p: LstmParams, vocabSize: number, T: number, seed: number): tf.LayersModel {
   const model = tf.sequential();
@@ -81,6 +83,7 @@ export function createLstmModel(p: LstmParams, vocabSize: number, T: number, see
         units: p.units,
         name: `lstm_${l}`,
         returnSequences: l < p.layers - 1,
+        recurrentActivation: 'sigmoid',
         kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 + l }),
         recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 11 + l }),
       }),
@@ -98,36 +101,244 @@ export function createLstmModel(p: LstmParams, vocabSize: number, T: number, see
   return model;
 }
 
+/**
+ * Writes step t of sequence i (token one-hot, then the two numeric inputs) at x[o..o + vocabSize + 2), which must
+ * be zeros; false when the row stays all zeros, i.e. the Masking layer skips the step (padding, token 0, or an
+ * unknown token with both numeric inputs 0).
+ */
+function writeStep(s: Sequences, i: number, t: number, vocabSize: number, x: Float32Array, o: number): boolean {
+  const T = s.length;
+  const tok = s.tokens[i * T + t];
+  if (tok === 0) return false; // padding stays all zeros (masked)
+  const gap = (x[o + vocabSize] = s.numeric[(i * T + t) * 2]);
+  const revenue = (x[o + vocabSize + 1] = s.numeric[(i * T + t) * 2 + 1]);
+  if (tok >= 1 && tok <= vocabSize) {
+    x[o + tok - 1] = 1;
+    return true;
+  }
+  return gap !== 0 || revenue !== 0;
+}
+
+/** The layers model's input: [B, T, F], left-padded as stored. */
 function batchTensor(s: Sequences, idx: ArrayLike<number>, vocabSize: number): tf.Tensor {
   const T = s.length;
   const F = vocabSize + 2;
   const x = new Float32Array(idx.length * T * F);
-  for (let k = 0; k < idx.length; k++) {
-    for (let t = 0; t < T; t++) {
-      const tok = s.tokens[idx[k] * T + t];
-      if (tok === 0) continue; // padding stays all zeros (masked)
-      const o = (k * T + t) * F;
-      if (tok <= vocabSize) x[o + tok - 1] = 1;
-      x[o + vocabSize] = s.numeric[(idx[k] * T + t) * 2];
-      x[o + vocabSize + 1] = s.numeric[(idx[k] * T + t) * 2 + 1];
-    }
-  }
+  for (let k = 0; k < idx.length; k++)
+    for (let t = 0; t < T; t++) writeStep(s, idx[k], t, vocabSize, x, (k * T + t) * F);
   return tf.tensor3d(x, [idx.length, T, F]);
 }
 
+/**
+ * The fused kernels' input, time-major [T', B, F]: each sequence's unmasked steps moved to the front in order (so
+ * it starts at step 0, right-padded), and `last` [T', B, 1] = 1 at its last real step. The kernels then run each
+ * sequence over exactly the steps tfjs-layers' masked LSTM uses (it carries the state over a masked step: left
+ * padding, or a step a remap or an occlusion set to padding), and h at `last` is what the layers model outputs
+ * (zeros for a sequence with no real step). T' = the batch's longest real length: the steps after a sequence's
+ * end never reach its output (the LSTM is causal), so they need not be run.
+ */
+function fusedBatch(s: Sequences, idx: ArrayLike<number>, vocabSize: number): { x: tf.Tensor; last: tf.Tensor } {
+  const T = s.length;
+  const F = vocabSize + 2;
+  const B = idx.length;
+  const x = new Float32Array(T * B * F);
+  const lengths = new Int32Array(B);
+  let longest = 1;
+  for (let k = 0; k < B; k++) {
+    let len = 0;
+    for (let t = 0; t < T; t++) if (writeStep(s, idx[k], t, vocabSize, x, (len * B + k) * F)) len++;
+    lengths[k] = len;
+    longest = Math.max(longest, len);
+  }
+  const last = new Float32Array(longest * B);
+  lengths.forEach((len, k) => {
+    if (len > 0) last[(len - 1) * B + k] = 1;
+  });
+  return { x: tf.tensor3d(x.subarray(0, longest * B * F), [longest, B, F]), last: tf.tensor3d(last, [longest, B, 1]) };
+}
+
+/** The model's weights as the fused kernels use them, on tfjs-node, for a model whose function they compute. */
+interface FusedModel {
+  /** x [T, B, F] → h [T, B, U], with its gradient (the fused backward kernel). */
+  lstm: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  layers: { kernel: tf.Variable; recurrentKernel: tf.Variable; bias: tf.Variable }[];
+  dense: { kernel: tf.Variable; bias: tf.Variable };
+}
+
+/** A layer weight's tf.Variable (what tfjs-layers' LayerVariable.read() returns, typed as a plain Tensor). */
+const variable = (w: { read(): tf.Tensor }) => w.read() as tf.Variable;
+
+const fusedModels = new WeakMap<tf.LayersModel, FusedModel | null>();
+
+function fusedLstm(k: FusedLstmKernels): FusedModel['lstm'] {
+  const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const outs = k.forward(x, w, b);
+    save([x, w, b, ...outs]); // only while a gradient tape records; disposed by the engine after backprop
+    return {
+      value: outs[6],
+      gradFunc: (dh: tf.Tensor, saved: tf.Tensor[]) => k.backward(saved[0], saved[1], saved[2], saved.slice(3), dh),
+    };
+  };
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as FusedModel['lstm'];
+}
+
+/**
+ * The model as TensorFlow's fused LSTM kernels run it, or null: a backend other than tfjs-node, or a model whose
+ * function they do not compute (e.g. one trained before the gates became sigmoid, with tfjs's hardSigmoid), which
+ * then runs on tfjs-layers' ops as on every other backend.
+ */
+function fusedModel(model: tf.LayersModel): FusedModel | null {
+  const kernels = fusedLstmKernels();
+  if (!kernels) return null;
+  if (fusedModels.has(model)) return fusedModels.get(model)!;
+  const layers = model.layers;
+  const config = (l: tf.layers.Layer) => l.getConfig() as Record<string, unknown>;
+  const vars = (l: tf.layers.Layer, names: string[]) => {
+    const w = l.trainableWeights;
+    // Names are made unique per process: lstm_0/kernel, then lstm_0/kernel_1 for the next model built.
+    const named = w.every((v, j) => new RegExp(`/${names[j]}(_\\d+)?$`).test(v.name));
+    return w.length === names.length && named ? w.map(variable) : null;
+  };
+  let fused: FusedModel | null = null;
+  const first = layers[0];
+  const head = layers[layers.length - 1];
+  const lstms = layers.slice(1, -1);
+  const ok =
+    layers.length >= 3 &&
+    first.getClassName() === 'Masking' &&
+    config(first).maskValue === 0 &&
+    head.getClassName() === 'Dense' &&
+    config(head).activation === 'sigmoid' &&
+    config(head).useBias === true &&
+    lstms.every((l, j) => {
+      const c = config(l);
+      return (
+        l.getClassName() === 'LSTM' &&
+        c.activation === 'tanh' &&
+        c.recurrentActivation === 'sigmoid' &&
+        c.useBias === true &&
+        !c.dropout &&
+        !c.recurrentDropout &&
+        !c.goBackwards &&
+        !c.stateful &&
+        !c.returnState &&
+        c.returnSequences === j < lstms.length - 1
+      );
+    });
+  if (ok) {
+    const lw = lstms.map((l) => vars(l, ['kernel', 'recurrent_kernel', 'bias']));
+    const dw = vars(head, ['kernel', 'bias']);
+    if (dw && lw.every((w) => w))
+      fused = {
+        lstm: fusedLstm(kernels),
+        layers: lw.map((w) => ({ kernel: w![0], recurrentKernel: w![1], bias: w![2] })),
+        dense: { kernel: dw[0], bias: dw[1] },
+      };
+  }
+  fusedModels.set(model, fused);
+  return fused;
+}
+
+/** Whether this model trains and predicts through TensorFlow's fused LSTM kernels here (tfjs-node only). */
+export function usesFusedKernels(model: tf.LayersModel): boolean {
+  return fusedModel(model) !== null;
+}
+
+/** Conversion probabilities [B, 1] through the fused kernels: the layers model's function (see fusedBatch). */
+function fusedPredict(f: FusedModel, batch: { x: tf.Tensor; last: tf.Tensor }): tf.Tensor {
+  let h = batch.x;
+  for (const l of f.layers) h = f.lstm(h, tf.concat([l.kernel, l.recurrentKernel], 0), l.bias);
+  const last = tf.sum(tf.mul(h, batch.last), 0); // [B, U]: h at each sequence's last real step
+  return tf.sigmoid(tf.add(tf.matMul(last, f.dense.kernel), f.dense.bias));
+}
+
+/**
+ * One batch's training loss as fit() computes it with class weights: the batch mean of binary cross-entropy ×
+ * the weight of the row's class. Through the fused kernels when `fused` is given, else tfjs-layers' ops.
+ */
+function batchLoss(
+  model: tf.LayersModel,
+  fused: FusedModel | null,
+  s: Sequences,
+  idx: ArrayLike<number>,
+  classWeight: Record<number, number>,
+): () => tf.Scalar {
+  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  return () => {
+    const y = tf.tensor2d(
+      Float32Array.from(idx, (i) => s.labels[i]),
+      [idx.length, 1],
+    );
+    const w = tf.tensor1d(Float32Array.from(idx, (i) => classWeight[s.labels[i]]));
+    const p = fused
+      ? fusedPredict(fused, fusedBatch(s, idx, vocabSize))
+      : (model.apply(batchTensor(s, idx, vocabSize), { training: true }) as tf.Tensor);
+    return tf.mean(tf.mul(tf.metrics.binaryCrossentropy(y, p), w)) as tf.Scalar;
+  };
+}
+
+/**
+ * Loss and gradients (one per trainable weight, in the model's order) of one class-weighted training batch,
+ * through the fused kernels where the model runs on them (path 'auto') or tfjs-layers' ops ('layers'): lets tests
+ * check that both paths train the same function.
+ */
+export function batchGradients(
+  model: tf.LayersModel,
+  s: Sequences,
+  idx: ArrayLike<number>,
+  classWeight: Record<number, number>,
+  path: 'auto' | 'layers' = 'auto',
+): { loss: number; grads: Float32Array[] } {
+  const vars = model.trainableWeights.map(variable);
+  return tf.tidy(() => {
+    const fused = path === 'auto' ? fusedModel(model) : null;
+    const { value, grads } = tf.variableGrads(batchLoss(model, fused, s, idx, classWeight), vars);
+    return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
+  });
+}
+
+/**
+ * One training step through the fused kernels. fit() runs the model's own layers (tfjs-layers' per-step ops),
+ * so this is its train step written out around the fused forward: the same loss (batchLoss), gradients of the
+ * same variables in the same order, applied by the model's own Adam (whose state the checkpoint saves).
+ */
+function fusedTrainStep(
+  model: tf.LayersModel,
+  fused: FusedModel,
+  s: Sequences,
+  idx: ArrayLike<number>,
+  classWeight: Record<number, number>,
+): number {
+  const vars = model.trainableWeights.map(variable);
+  return tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(batchLoss(model, fused, s, idx, classWeight), vars);
+    model.optimizer.applyGradients(grads);
+    return value.dataSync()[0];
+  });
+}
+
+/**
+ * Conversion probabilities of `idx` (default: every sequence), `batch` at a time; through the fused kernels where
+ * the model runs on them (tfjs-node), unless path is 'layers'.
+ */
 export function predictSequences(
   model: tf.LayersModel,
   s: Sequences,
   idx?: ArrayLike<number>,
   batch = 1024,
+  path: 'auto' | 'layers' = 'auto',
 ): Float64Array {
   const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  const fused = path === 'auto' ? fusedModel(model) : null;
   const rows = idx ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i);
   const out = new Float64Array(rows.length);
   for (let b = 0; b < rows.length; b += batch) {
     const part = Array.from({ length: Math.min(batch, rows.length - b) }, (_, k) => rows[b + k]);
     const p = tf.tidy(() => {
-      return (model.predict(batchTensor(s, part, vocabSize)) as tf.Tensor).dataSync();
+      const y = fused
+        ? fusedPredict(fused, fusedBatch(s, part, vocabSize))
+        : (model.predict(batchTensor(s, part, vocabSize)) as tf.Tensor);
+      return y.dataSync();
     });
     out.set(p, b);
   }
@@ -343,6 +554,9 @@ export async function trainLstm(opts: {
     saved.dispose();
     await restoreOptimizer(model, join(ckpt, 'optimizer.json'));
   }
+  // On tfjs-node the LSTM trains through TensorFlow's fused kernels (one native op per layer forward, one
+  // backward: ~5x tfjs-layers' per-step ops); elsewhere through fit().
+  const fused = fusedModel(model);
   const history = state?.history ?? [];
   let bestValAuc = state?.bestValAuc ?? -Infinity;
   let bestEpoch = state?.bestEpoch ?? 0;
@@ -358,14 +572,17 @@ export async function trainLstm(opts: {
     let batches = 0;
     for (let b = 0; b < train.length; b += p.batchSize) {
       const part = order.subarray(b, Math.min(order.length, b + p.batchSize));
-      const x = batchTensor(s, part, opts.vocabSize);
-      const y = tf.tensor2d(
-        Float32Array.from(part, (i) => s.labels[i]),
-        [part.length, 1],
-      );
-      const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
-      tf.dispose([x, y]);
-      lossSum += Number(h.history.loss[0]);
+      if (fused) lossSum += fusedTrainStep(model, fused, s, part, classWeight);
+      else {
+        const x = batchTensor(s, part, opts.vocabSize);
+        const y = tf.tensor2d(
+          Float32Array.from(part, (i) => s.labels[i]),
+          [part.length, 1],
+        );
+        const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
+        tf.dispose([x, y]);
+        lossSum += Number(h.history.loss[0]);
+      }
       batches++;
       seen += part.length;
       if (opts.signal?.aborted) throw new Error('training cancelled');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
+  batchGradients,
   concatSequences,
   createLstmModel,
   explainSequences,
@@ -13,6 +14,7 @@ import {
   remapTokens,
   saveModel,
   trainLstm,
+  usesFusedKernels,
   type Sequences,
 } from '../../../ml/lstm';
 import { loadScorer } from '../../../ml/scorer';
@@ -173,5 +175,59 @@ describe('LSTM', { timeout: 300_000 }, () => {
     const p = scorer.predict({ x: { nRows: ids.length, names: [], columns: [] }, ids, sequences: { data: s, vocab } });
     ids.forEach((id, k) => assert.ok(Math.abs(p[k] - expected[s.ids.indexOf(id)]) < 1e-6, id));
     scorer.dispose();
+  });
+
+  it('trains and predicts through the fused kernels on tfjs-node (only there) as the layers model does', async () => {
+    const { backend } = await selectBackend();
+    if (backend !== 'tensorflow') {
+      // Without tfjs-node there are no fused kernels: every model runs on tfjs-layers' ops, and that is the default
+      // path. (CI runs this file a second time on tfjs-node, built by scripts/build-tfjs-node.sh.)
+      const m = createLstmModel(params, 3, T, 9);
+      assert.equal(usesFusedKernels(m), false);
+      const s = synthetic(50, 12);
+      assert.deepEqual(
+        Array.from(predictSequences(m, s)),
+        Array.from(predictSequences(m, s, undefined, 1024, 'layers')),
+      );
+      m.dispose();
+      return;
+    }
+    // Left padding, plus what else the Masking layer skips: padding inside a sequence (a remapped or occluded
+    // event), an unknown token with zero inputs, and a sequence with no event at all.
+    const s = synthetic(300, 12);
+    for (let i = 0; i < 300; i += 5) s.tokens[i * T + T - 2] = 0;
+    for (let i = 1; i < 300; i += 7) s.tokens[i * T + T - 3] = 9;
+    s.tokens.fill(0, 3 * T, 4 * T);
+    const idx = Uint32Array.from({ length: 300 }, (_, i) => i);
+    for (const layers of [1, 2]) {
+      const m = createLstmModel({ ...params, layers }, 3, T, 9);
+      m.setWeights(m.getWeights().map((w, j) => tf.randomNormal(w.shape, 0, 0.5, 'float32', j))); // not near 0
+      const before = tf.memory().numTensors;
+      assert.ok(usesFusedKernels(m));
+      const viaLayers = predictSequences(m, s, idx, 128, 'layers');
+      const fused = predictSequences(m, s, idx, 128);
+      viaLayers.forEach((p, i) => assert.ok(Math.abs(p - fused[i]) < 1e-5, `row ${i}: ${p} vs ${fused[i]}`));
+      const cw = { 0: 0.7, 1: 1.8 };
+      const a = batchGradients(m, s, idx, cw, 'layers');
+      const b = batchGradients(m, s, idx, cw);
+      assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${a.loss} vs ${b.loss}`);
+      a.grads.forEach((g, j) =>
+        g.forEach((v, k) =>
+          assert.ok(Math.abs(v - b.grads[j][k]) < 1e-5, `gradient ${j}[${k}]: ${v} vs ${b.grads[j][k]}`),
+        ),
+      );
+      assert.equal(tf.memory().numTensors, before, 'every tensor of the fused path was disposed');
+      m.dispose();
+    }
+    // A model whose gates the kernels do not compute (tfjs's default hardSigmoid) keeps tfjs-layers' ops.
+    const hard = tf.sequential({
+      layers: [
+        tf.layers.masking({ maskValue: 0, inputShape: [T, 5] }),
+        tf.layers.lstm({ units: 4 }),
+        tf.layers.dense({ units: 1, activation: 'sigmoid' }),
+      ],
+    });
+    assert.equal(usesFusedKernels(hard), false);
+    hard.dispose();
   });
 });
