@@ -1,34 +1,38 @@
 /**
- * The second prediction thread (see predictTrees): walks its half of the rows, already row-major in shared
- * memory, through the packed forest, and signals the waiting main thread through a shared flag.
+ * A prediction helper thread (see runBatch in predictor.ts): for each shared batch it is sent, takes blocks of
+ * rows from the shared cursor until none is left, computes each into its own buffers, and publishes it only if
+ * the main thread has not taken the block back meanwhile.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { addTreeSums, PREDICT_BLOCK, type PredictJob } from './predictor';
+import { parentPort } from 'node:worker_threads';
+import { newScratch, REASONS, runRows, SUMS, type BatchOutput } from './kernels';
+import { batchViews, DONE, FREE, TAKEN, WRITING, type SharedBatch } from './predictor';
 
-const ready = new Int32Array((workerData as { ready: SharedArrayBuffer }).ready);
-Atomics.store(ready, 0, 1);
-Atomics.notify(ready, 0);
-
-parentPort!.on('message', (job: PredictJob) => {
-  const flag = new Int32Array(job.flag);
-  try {
-    const buffer = job.nodes;
-    const forest = {
-      nodes: new Int32Array(buffer),
-      values: new Float32Array(buffer),
-      roots: job.roots,
-      depths: job.depths,
-    };
-    const rows = new Float32Array(job.rows);
-    const out = new Float64Array(job.out);
-    // Block by block, as the main thread: the same cache-sized working set, and the JIT optimises early.
-    for (let start = 0; start < job.m; start += PREDICT_BLOCK) {
-      const m = Math.min(PREDICT_BLOCK, job.m - start);
-      addTreeSums(forest, rows.subarray(start * job.f, (start + m) * job.f), job.f, m, out, start);
+parentPort!.on('message', (batch: SharedBatch) => {
+  const v = batchViews(batch);
+  const { kind, block, topK, m } = batch;
+  const scratch = newScratch(kind, block, batch.f);
+  const own: BatchOutput = {
+    sums: new Float64Array(kind === SUMS ? block : 0),
+    reasonIdx: new Int32Array(kind === REASONS ? block * topK : 0),
+    reasonValues: new Float64Array(kind === REASONS ? block * topK : 0),
+  };
+  for (let b = Atomics.add(v.control, 0, 1); b < v.nBlocks; b = Atomics.add(v.control, 0, 1)) {
+    if (Atomics.compareExchange(v.control, 1 + b, FREE, TAKEN) !== FREE) continue;
+    const from = b * block;
+    const to = Math.min(m, from + block);
+    try {
+      own.sums.fill(0);
+      runRows(kind, v.forest, v.columns, from, to, topK, scratch, own, 0);
+    } catch {
+      continue; // left TAKEN: the main thread takes it back and computes it (or reports the error) itself
     }
-    Atomics.store(flag, 0, 1);
-  } catch {
-    Atomics.store(flag, 0, 2);
+    if (Atomics.compareExchange(v.control, 1 + b, TAKEN, WRITING) !== TAKEN) continue;
+    if (kind === SUMS) v.out.sums.set(own.sums.subarray(0, to - from), from);
+    else {
+      v.out.reasonIdx.set(own.reasonIdx.subarray(0, (to - from) * topK), from * topK);
+      v.out.reasonValues.set(own.reasonValues.subarray(0, (to - from) * topK), from * topK);
+    }
+    Atomics.store(v.control, 1 + b, DONE);
+    Atomics.notify(v.control, 1 + b);
   }
-  Atomics.notify(flag, 0);
 });

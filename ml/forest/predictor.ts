@@ -1,6 +1,6 @@
 /**
- * The forest at prediction time: flat arrays per tree and the raw-value thresholds, nothing from training.
- * `loadForestPredictor` reads the serialized payload, so scoring never loads the training code path.
+ * The forest at prediction time: flat arrays per tree and the raw-value thresholds, nothing from training; the
+ * packed layout and threads that predict and explain large batches fast (inner loops in kernels.ts).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FeatureMatrix } from '../classifier';
 import type { TreeArrays } from './tree';
+import { MISSING_RIGHT, newScratch, REASONS, runRows, SUMS, type BatchOutput, type PackedForest } from './kernels';
 
 export const FOREST_FORMAT_VERSION = 1;
 
@@ -52,36 +53,23 @@ export function deserializeTree(s: SerializedTree): PredictTree {
   };
 }
 
-/**
- * The whole forest as one array of 16-byte node records, so a step down a tree touches one cache line instead of
- * one per field array: [feature | missing-goes-right flag (bit 30); threshold, or the leaf's value (float32 bits);
- * left child; right child], child indices global across trees. A leaf points to itself, so every row can take the
- * same number of steps (the tree's depth) without a branch. Built once per model, in shared memory so a
- * prediction worker thread reads it without a copy.
- */
-export interface PackedForest {
-  nodes: Int32Array;
-  values: Float32Array;
-  roots: Int32Array;
-  /** Depth of each tree: that many steps take any row to its leaf. */
-  depths: Int32Array;
-}
-const MISSING_RIGHT = 1 << 30;
-const FEATURE_MASK = MISSING_RIGHT - 1;
 const packedCache = new WeakMap<PredictTree[], PackedForest>();
 
-function packForest(trees: PredictTree[]): PackedForest {
+/** The packed forest of `trees` (see PackedForest), built once per model and kept with it. */
+export function packForest(trees: PredictTree[]): PackedForest {
   const cached = packedCache.get(trees);
   if (cached) return cached;
   const total = trees.reduce((a, t) => a + t.feature.length, 0);
   const buffer = new SharedArrayBuffer(total * 16);
   const nodes = new Int32Array(buffer);
   const values = new Float32Array(buffer);
-  const roots = new Int32Array(trees.length);
-  const depths = new Int32Array(trees.length);
+  const nodeValues = new Float32Array(new SharedArrayBuffer(total * 4));
+  const roots = new Int32Array(new SharedArrayBuffer(trees.length * 4));
+  const depths = new Int32Array(new SharedArrayBuffer(trees.length * 4));
   let offset = 0;
   trees.forEach((t, k) => {
     roots[k] = offset;
+    nodeValues.set(t.value, offset);
     const depth = new Int32Array(t.feature.length);
     for (let i = 0; i < t.feature.length; i++) {
       const o = (offset + i) * 4;
@@ -102,221 +90,248 @@ function packForest(trees: PredictTree[]): PackedForest {
     }
     offset += t.feature.length;
   });
-  const packed = { nodes, values, roots, depths };
+  const packed = { nodes, values, nodeValues, roots, depths };
   packedCache.set(trees, packed);
   return packed;
 }
 
-/** Rows per block: the row-major copy of a block stays in cache while every tree goes through it. */
-export const PREDICT_BLOCK = 8192;
-const BLOCK = PREDICT_BLOCK;
-
-/**
- * Adds every tree's leaf value for `m` row-major rows (`f` values each) to `out[at…]`, trees in order (so sums are
- * the same bit for bit however rows are split). Eight rows walk a tree together, a fixed number of steps, without
- * branches: their memory loads overlap instead of each step waiting for the previous cache miss, and there is no
- * data-dependent branch to mispredict (this made prediction 3× faster than one row at a time).
+/*
+ * Threads. predictProba and explain are synchronous, so rows are shared out as blocks: the main thread copies a
+ * chunk of rows into shared memory and posts it to the persistent helper threads (one on 2 cores, as
+ * scikit-learn's n_jobs=2), then every thread, the main one included, takes the next block from a shared cursor
+ * until none is left. Whoever is faster takes more blocks, so a thread slowed down by other processes does not
+ * hold the batch back, and a helper that is not up yet simply takes none.
+ *
+ * A helper computes a block into its own buffers and publishes it only if the block is still its own
+ * (TAKEN → WRITING → DONE, compare-and-swap). The main thread waits for helpers' blocks at the end, and when one
+ * takes far longer than a block should, takes it back (TAKEN → STOLEN) and computes it itself: a helper that died
+ * or stalls costs a delay, never a hang or a wrong row. Each row is computed whole by one thread, trees in order,
+ * so results are the same bit for bit however rows are shared out.
  */
-export function addTreeSums(p: PackedForest, rows: Float32Array, f: number, m: number, out: Float64Array, at: number) {
-  const { nodes, values, roots, depths } = p;
-  for (let k = 0; k < roots.length; k++) {
-    const root = roots[k] << 2;
-    const depth = depths[k];
-    let r = 0;
-    for (; r + 8 <= m; r += 8) {
-      const b0 = r * f;
-      const b1 = b0 + f;
-      const b2 = b1 + f;
-      const b3 = b2 + f;
-      const b4 = b3 + f;
-      const b5 = b4 + f;
-      const b6 = b5 + f;
-      const b7 = b6 + f;
-      let o0 = root;
-      let o1 = root;
-      let o2 = root;
-      let o3 = root;
-      let o4 = root;
-      let o5 = root;
-      let o6 = root;
-      let o7 = root;
-      for (let d = 0; d < depth; d++) {
-        const h0 = nodes[o0];
-        const h1 = nodes[o1];
-        const h2 = nodes[o2];
-        const h3 = nodes[o3];
-        const h4 = nodes[o4];
-        const h5 = nodes[o5];
-        const h6 = nodes[o6];
-        const h7 = nodes[o7];
-        const v0 = rows[b0 + (h0 & FEATURE_MASK)];
-        const v1 = rows[b1 + (h1 & FEATURE_MASK)];
-        const v2 = rows[b2 + (h2 & FEATURE_MASK)];
-        const v3 = rows[b3 + (h3 & FEATURE_MASK)];
-        const v4 = rows[b4 + (h4 & FEATURE_MASK)];
-        const v5 = rows[b5 + (h5 & FEATURE_MASK)];
-        const v6 = rows[b6 + (h6 & FEATURE_MASK)];
-        const v7 = rows[b7 + (h7 & FEATURE_MASK)];
-        // Right when v > threshold, or when v is missing (NaN) and the split sends missing values right.
-        o0 = nodes[o0 + 2 + (+(v0 > values[o0 + 1]) | (+(v0 !== v0) & (h0 >>> 30)))] << 2;
-        o1 = nodes[o1 + 2 + (+(v1 > values[o1 + 1]) | (+(v1 !== v1) & (h1 >>> 30)))] << 2;
-        o2 = nodes[o2 + 2 + (+(v2 > values[o2 + 1]) | (+(v2 !== v2) & (h2 >>> 30)))] << 2;
-        o3 = nodes[o3 + 2 + (+(v3 > values[o3 + 1]) | (+(v3 !== v3) & (h3 >>> 30)))] << 2;
-        o4 = nodes[o4 + 2 + (+(v4 > values[o4 + 1]) | (+(v4 !== v4) & (h4 >>> 30)))] << 2;
-        o5 = nodes[o5 + 2 + (+(v5 > values[o5 + 1]) | (+(v5 !== v5) & (h5 >>> 30)))] << 2;
-        o6 = nodes[o6 + 2 + (+(v6 > values[o6 + 1]) | (+(v6 !== v6) & (h6 >>> 30)))] << 2;
-        o7 = nodes[o7 + 2 + (+(v7 > values[o7 + 1]) | (+(v7 !== v7) & (h7 >>> 30)))] << 2;
-      }
-      out[at + r] += values[o0 + 1];
-      out[at + r + 1] += values[o1 + 1];
-      out[at + r + 2] += values[o2 + 1];
-      out[at + r + 3] += values[o3 + 1];
-      out[at + r + 4] += values[o4 + 1];
-      out[at + r + 5] += values[o5 + 1];
-      out[at + r + 6] += values[o6 + 1];
-      out[at + r + 7] += values[o7 + 1];
-    }
-    for (; r < m; r++) {
-      const b = r * f;
-      let o = root;
-      for (let d = 0; d < depth; d++) {
-        const h = nodes[o];
-        const v = rows[b + (h & FEATURE_MASK)];
-        o = nodes[o + 2 + (+(v > values[o + 1]) | (+(v !== v) & (h >>> 30)))] << 2;
-      }
-      out[at + r] += values[o + 1];
-    }
-  }
+export const FREE = 0;
+export const TAKEN = 1;
+export const WRITING = 2;
+export const DONE = 3;
+export const STOLEN = 4;
+/** At least this long (and four times the main thread's slowest block) before taking a block back. */
+const STEAL_AFTER_MS = 500;
+
+/** One chunk of rows in shared memory, as posted to the helpers. */
+export interface SharedBatch {
+  kind: number;
+  nodes: SharedArrayBuffer;
+  nodeValues: SharedArrayBuffer;
+  roots: SharedArrayBuffer;
+  depths: SharedArrayBuffer;
+  /** Column-major rows: feature j of row r at [j * m + r]. */
+  cols: SharedArrayBuffer;
+  f: number;
+  m: number;
+  block: number;
+  topK: number;
+  sums: SharedArrayBuffer;
+  reasonIdx: SharedArrayBuffer;
+  reasonValues: SharedArrayBuffer;
+  /** Int32: [next block to take, then one state per block (FREE, TAKEN, WRITING, DONE, STOLEN)]. */
+  control: SharedArrayBuffer;
 }
 
-/** Copies rows [from, to) of column-major `x` into row-major `rows`. */
-function toRowMajor(x: FeatureMatrix, from: number, to: number, rows: Float32Array) {
-  const f = x.columns.length;
-  for (let j = 0; j < f; j++) {
-    const col = x.columns[j];
-    for (let r = from; r < to; r++) rows[(r - from) * f + j] = col[r];
-  }
+/** Typed views of a shared batch (in any thread). */
+export function batchViews(b: SharedBatch) {
+  const cols = new Float32Array(b.cols);
+  return {
+    forest: {
+      nodes: new Int32Array(b.nodes),
+      values: new Float32Array(b.nodes),
+      nodeValues: new Float32Array(b.nodeValues),
+      roots: new Int32Array(b.roots),
+      depths: new Int32Array(b.depths),
+    } satisfies PackedForest,
+    columns: Array.from({ length: b.f }, (_, j) => cols.subarray(j * b.m, (j + 1) * b.m)),
+    out: {
+      sums: new Float64Array(b.sums),
+      reasonIdx: new Int32Array(b.reasonIdx),
+      reasonValues: new Float64Array(b.reasonValues),
+    } satisfies BatchOutput,
+    control: new Int32Array(b.control),
+    nBlocks: Math.ceil(b.m / b.block),
+  };
 }
 
-/**
- * A second thread for large batches (2 cores here, as scikit-learn's n_jobs=2). predictProba is synchronous, so
- * the main thread hands the upper half of the rows to a persistent worker, predicts the lower half itself, then
- * waits on a shared flag (Atomics.wait). If the worker does not come up, prediction stays on one thread.
- */
-interface Helper {
-  worker: Worker;
-  ready: Int32Array;
-}
-let helper: Helper | null | undefined;
-const PARALLEL_MIN_WORK = 2_000_000; // rows × trees below which a second thread does not pay off
+let helpers: Worker[] | undefined;
+/** Rows × trees below which sharing a batch between threads does not pay off (a block costs ~1 ms at most). */
+const PARALLEL_MIN_WORK = 400_000;
+/** Blocks per shared chunk: bounds the shared copy of the rows (32 × 8192 rows × 30 features ≈ 31 MB). */
+const CHUNK_BLOCKS = 32;
 
-/** Starts the helper thread without waiting for it (it is ready by the time a large batch comes). */
-function startHelper(): void {
-  if (helper !== undefined) return;
-  helper = null;
+/** Starts the helper threads once, without waiting for them (they are up by the time a large batch comes). */
+function startHelpers(): Worker[] {
+  if (helpers) return helpers;
+  helpers = [];
   const threads = Number(process.env.FUNNELCAST_PREDICT_THREADS ?? availableParallelism());
   const file = join(__dirname, 'predict-worker.js');
-  if (threads < 2 || !existsSync(file)) return;
-  const ready = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(file, { workerData: { ready: ready.buffer } });
-  worker.unref();
-  worker.on('error', () => (helper = null));
-  helper = { worker, ready };
+  if (!(threads >= 2) || !existsSync(file)) return helpers;
+  for (let k = 0; k < Math.min(threads, 8) - 1; k++) {
+    const w = new Worker(file);
+    w.unref();
+    const drop = () => (helpers = helpers?.filter((h) => h !== w));
+    w.on('error', drop);
+    w.on('exit', drop);
+    helpers.push(w);
+  }
+  return helpers;
 }
 
-function predictionHelper(): Helper | null {
-  startHelper();
-  const h = helper;
-  if (!h) return null;
-  if (Atomics.wait(h.ready, 0, 0, 10_000) === 'timed-out') {
-    void h.worker.terminate();
-    helper = null;
-    return null;
-  }
-  return h;
+/** For tests: replaces the helper threads (undefined: start the usual ones again when next needed). */
+export function setPredictionHelpers(workers: Worker[] | undefined): void {
+  helpers = workers;
 }
 
 /**
- * Builds the packed forest when a model is trained or loaded (not on its first prediction), and starts the helper
- * thread when the forest is big enough for a large batch to use it.
+ * Rows per block: up to 8192 (the row-major copy of a block stays in cache while every tree goes through it;
+ * smaller blocks re-read every tree more often), at least 8 blocks per batch when there is more than one thread.
+ */
+function blockRows(n: number, threads: number): number {
+  if (threads < 2) return 8192;
+  let b = 1024;
+  while (b < 8192 && b * 8 < n) b *= 2;
+  return b;
+}
+
+/**
+ * Computes `kind` for every row of `x` into `out` (sums added, so zeroed), on this thread alone or shared with
+ * the helpers for a large batch.
+ */
+function runBatch(kind: number, trees: PredictTree[], x: FeatureMatrix, topK: number, out: BatchOutput): void {
+  const n = x.nRows;
+  const f = x.columns.length;
+  const p = packForest(trees);
+  const work = n * trees.length * (kind === REASONS ? 2 : 1);
+  const hs = work >= PARALLEL_MIN_WORK ? startHelpers() : [];
+  const block = blockRows(n, hs.length + 1);
+  const scratch = newScratch(kind, block, f);
+  if (hs.length === 0 || n <= block) {
+    for (let s = 0; s < n; s += block) runRows(kind, p, x.columns, s, Math.min(n, s + block), topK, scratch, out, s);
+    return;
+  }
+  const chunk = block * CHUNK_BLOCKS;
+  const m0 = Math.min(n, chunk);
+  const cols = new Float32Array(new SharedArrayBuffer(m0 * f * 4));
+  for (let c0 = 0; c0 < n; c0 += chunk) {
+    const m = Math.min(chunk, n - c0);
+    for (let j = 0; j < f; j++) cols.set(x.columns[j].subarray(c0, c0 + m), j * m);
+    const batch: SharedBatch = {
+      kind,
+      nodes: p.nodes.buffer as SharedArrayBuffer,
+      nodeValues: p.nodeValues.buffer as SharedArrayBuffer,
+      roots: p.roots.buffer as SharedArrayBuffer,
+      depths: p.depths.buffer as SharedArrayBuffer,
+      cols: cols.buffer as SharedArrayBuffer,
+      f,
+      m,
+      block,
+      topK,
+      sums: new SharedArrayBuffer(kind === SUMS ? m * 8 : 0),
+      reasonIdx: new SharedArrayBuffer(kind === REASONS ? m * topK * 4 : 0),
+      reasonValues: new SharedArrayBuffer(kind === REASONS ? m * topK * 8 : 0),
+      // A fresh control block per chunk: a helper still busy with an old chunk can never publish into this one.
+      control: new SharedArrayBuffer(4 * (1 + Math.ceil(m / block))),
+    };
+    for (const h of hs) h.postMessage(batch);
+    const v = batchViews(batch);
+    const mine = new Uint8Array(v.nBlocks);
+    let slowest = 0; // ms, the main thread's slowest block
+    const compute = (b: number) => {
+      const t = performance.now();
+      runRows(kind, p, v.columns, b * block, Math.min(m, (b + 1) * block), topK, scratch, v.out, b * block);
+      slowest = Math.max(slowest, performance.now() - t);
+    };
+    for (let b = Atomics.add(v.control, 0, 1); b < v.nBlocks; b = Atomics.add(v.control, 0, 1)) {
+      mine[b] = 1;
+      compute(b);
+    }
+    // A helper's block may have started just before the main thread's last one: give it a few block times.
+    const patience = Math.max(STEAL_AFTER_MS, 4 * slowest);
+    for (let b = 0; b < v.nBlocks; b++) {
+      if (mine[b]) continue;
+      let writingWaits = 0;
+      for (;;) {
+        const s = Atomics.load(v.control, 1 + b);
+        if (s === DONE) break;
+        if (s === WRITING) {
+          // A helper copying its finished block: microseconds, unless it died in the middle.
+          if (Atomics.wait(v.control, 1 + b, WRITING, 1000) === 'timed-out' && ++writingWaits >= 30)
+            throw new Error('a forest prediction thread stopped while writing its results');
+          continue;
+        }
+        if (Atomics.wait(v.control, 1 + b, s, patience) !== 'timed-out') continue;
+        if (Atomics.compareExchange(v.control, 1 + b, s, STOLEN) === s) {
+          compute(b);
+          break;
+        }
+      }
+    }
+    if (kind === SUMS) out.sums.set(v.out.sums, c0);
+    else {
+      out.reasonIdx.set(v.out.reasonIdx, c0 * topK);
+      out.reasonValues.set(v.out.reasonValues, c0 * topK);
+    }
+  }
+}
+
+const noOutput = (): BatchOutput => ({
+  sums: new Float64Array(0),
+  reasonIdx: new Int32Array(0),
+  reasonValues: new Float64Array(0),
+});
+
+/**
+ * Builds the packed forest when a model is trained or loaded (not on its first prediction), starts the helper
+ * threads, and warms the prediction and explanation kernels on every thread with a few rows of zeros (a
+ * model-load cost of milliseconds), so the first real batch runs optimised code.
  */
 export function preparePrediction(trees: PredictTree[]): void {
   const p = packForest(trees);
   if (trees.length < 2) return;
-  startHelper();
-  // Warm the prediction kernel on both threads with a few rows of zeros (a model-load cost of milliseconds), so
-  // the first real batch runs optimised code.
   let f = 1;
   for (const t of trees) for (const j of t.feature) f = Math.max(f, j + 1);
-  const m = 515; // not a multiple of 8: the loop for the last rows gets its type feedback too
-  // Twice, on the kind of arrays real calls use (a plain buffer here, shared memory in the worker).
-  for (let i = 0; i < 2; i++) addTreeSums(p, new Float32Array(m * f), f, m, new Float64Array(m), 0);
-  const rows = new Float32Array(new SharedArrayBuffer(m * f * 4));
-  helper?.worker.postMessage({
-    nodes: p.nodes.buffer as SharedArrayBuffer,
-    roots: p.roots,
-    depths: p.depths,
-    rows: rows.buffer as SharedArrayBuffer,
-    f,
-    m,
-    out: new SharedArrayBuffer(m * 8),
-    flag: new SharedArrayBuffer(4),
-  } satisfies PredictJob);
-}
-
-export interface PredictJob {
-  nodes: SharedArrayBuffer;
-  roots: Int32Array;
-  depths: Int32Array;
-  rows: SharedArrayBuffer;
-  f: number;
-  m: number;
-  out: SharedArrayBuffer;
-  /** 0 while running, 1 done, 2 failed. */
-  flag: SharedArrayBuffer;
+  const m = 515; // not a multiple of 8: the loops for the last rows get their type feedback too
+  const columns = Array.from({ length: f }, () => new Float32Array(m));
+  for (let i = 0; i < 2; i++) {
+    const out = { ...noOutput(), sums: new Float64Array(m) };
+    runRows(SUMS, p, columns, 0, m, 3, newScratch(SUMS, m, f), out, 0);
+    const why = { ...noOutput(), reasonIdx: new Int32Array(m * 3), reasonValues: new Float64Array(m * 3) };
+    runRows(REASONS, p, columns, 0, m, 3, newScratch(REASONS, m, f), why, 0);
+  }
+  // The helpers get the same rows as batches nobody waits for: they take every block themselves.
+  for (const kind of [SUMS, REASONS])
+    for (const h of startHelpers())
+      h.postMessage({
+        kind,
+        nodes: p.nodes.buffer as SharedArrayBuffer,
+        nodeValues: p.nodeValues.buffer as SharedArrayBuffer,
+        roots: p.roots.buffer as SharedArrayBuffer,
+        depths: p.depths.buffer as SharedArrayBuffer,
+        cols: new SharedArrayBuffer(m * f * 4),
+        f,
+        m,
+        block: 256,
+        topK: 3,
+        sums: new SharedArrayBuffer(m * 8),
+        reasonIdx: new SharedArrayBuffer(m * 3 * 4),
+        reasonValues: new SharedArrayBuffer(m * 3 * 8),
+        control: new SharedArrayBuffer(4 * (1 + Math.ceil(m / 256))),
+      } satisfies SharedBatch);
 }
 
 /** Mean leaf value over trees for every row of `x` (columns in the model's feature order). */
 export function predictTrees(trees: PredictTree[], x: FeatureMatrix): Float64Array {
-  const n = x.nRows;
-  const f = x.columns.length;
-  const out = new Float64Array(n);
-  const p = packForest(trees);
-  const h = n * trees.length >= PARALLEL_MIN_WORK ? predictionHelper() : null;
-  let split = n;
-  let job: PredictJob | null = null;
-  if (h) {
-    split = Math.floor(n / 2);
-    const m = n - split;
-    const rows = new Float32Array(new SharedArrayBuffer(m * f * 4));
-    toRowMajor(x, split, n, rows);
-    job = {
-      nodes: p.nodes.buffer as SharedArrayBuffer,
-      roots: p.roots,
-      depths: p.depths,
-      rows: rows.buffer as SharedArrayBuffer,
-      f,
-      m,
-      out: new SharedArrayBuffer(m * 8),
-      flag: new SharedArrayBuffer(4),
-    };
-    h.worker.postMessage(job);
-  }
-  const rows = new Float32Array(Math.min(BLOCK, split) * f);
-  for (let start = 0; start < split; start += BLOCK) {
-    const m = Math.min(BLOCK, split - start);
-    toRowMajor(x, start, start + m, rows);
-    addTreeSums(p, rows, f, m, out, start);
-  }
-  if (job) {
-    const flag = new Int32Array(job.flag);
-    Atomics.wait(flag, 0, 0);
-    if (flag[0] !== 1) throw new Error('the prediction worker thread failed');
-    out.set(new Float64Array(job.out), split);
-  }
+  const out = { ...noOutput(), sums: new Float64Array(x.nRows) };
+  runBatch(SUMS, trees, x, 0, out);
+  const sums = out.sums;
   const k = trees.length || 1;
-  for (let i = 0; i < n; i++) out[i] /= k;
-  return out;
+  for (let i = 0; i < sums.length; i++) sums[i] /= k;
+  return sums;
 }
 
 /**
@@ -328,26 +343,20 @@ export function explainTrees(
   x: FeatureMatrix,
   topK: number,
 ): { names: string[][]; values: Float64Array[] } {
-  const nF = x.columns.length;
-  const names: string[][] = [];
-  const values: Float64Array[] = [];
-  const contrib = new Float64Array(nF);
-  for (let i = 0; i < x.nRows; i++) {
-    contrib.fill(0);
-    for (const t of trees) {
-      let n = 0;
-      while (t.feature[n] >= 0) {
-        const f = t.feature[n];
-        const v = x.columns[f][i];
-        const next = (v !== v ? t.missingLeft[n] === 1 : v <= t.threshold[n]) ? t.left[n] : t.right[n];
-        contrib[f] += t.value[next] - t.value[n];
-        n = next;
-      }
-    }
-    const order = Array.from({ length: nF }, (_, j) => j).sort((a, b) => contrib[b] - contrib[a] || a - b);
-    const top = order.slice(0, topK).filter((j) => contrib[j] > 0);
-    names.push(top.map((j) => x.names[j]));
-    values.push(Float64Array.from(top, (j) => contrib[j] / trees.length));
+  const n = x.nRows;
+  const k = Math.max(0, Math.floor(topK));
+  const out = { ...noOutput(), reasonIdx: new Int32Array(n * k), reasonValues: new Float64Array(n * k) };
+  if (trees.length > 0 && k > 0) runBatch(REASONS, trees, x, k, out);
+  else out.reasonIdx.fill(-1);
+  const names: string[][] = new Array(n);
+  const values: Float64Array[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    let c = 0;
+    while (c < k && out.reasonIdx[i * k + c] >= 0) c++;
+    const nm: string[] = new Array(c);
+    for (let t = 0; t < c; t++) nm[t] = x.names[out.reasonIdx[i * k + t]];
+    names[i] = nm;
+    values[i] = out.reasonValues.slice(i * k, i * k + c);
   }
   return { names, values };
 }

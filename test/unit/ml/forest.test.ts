@@ -23,6 +23,19 @@ function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array }
   return { x: { nRows: n, names: cols.map((_, j) => `x${j}`), columns: cols }, y };
 }
 
+/** The rows of `x` repeated `rep` times. */
+function repeatRows(x: FeatureMatrix, rep: number): FeatureMatrix {
+  return {
+    nRows: x.nRows * rep,
+    names: x.names,
+    columns: x.columns.map((c) => {
+      const out = new Float32Array(c.length * rep);
+      for (let k = 0; k < rep; k++) out.set(c, k * c.length);
+      return out;
+    }),
+  };
+}
+
 describe('random forest', () => {
   it('finds the one split that separates a tiny data set', async () => {
     const x: FeatureMatrix = {
@@ -102,7 +115,7 @@ describe('random forest', () => {
     assert.throws(() => deserializeClassifier({ ...f.serialize(), formatVersion: 99 }), /format version 99/);
   });
 
-  it('predicts exactly what a plain walk down each tree gives, missing values included, on one or two threads', async () => {
+  it('predicts exactly what a plain walk down each tree gives, missing values included, on one thread or several', async () => {
     const { x, y } = synthetic(3000, 12);
     const f = new RandomForest({ nTrees: 40, maxDepth: 9, minSamplesLeaf: 2 }, 4);
     await f.fit(x, y);
@@ -125,17 +138,86 @@ describe('random forest', () => {
       Array.from({ length: 13 }, (_, i) => i * 7),
     ); // one thread, rows not a multiple of 8
     assert.deepEqual(Array.from(f.predictProba(small)), Array.from(reference(small)));
-    const rep = 20; // 60,000 rows × 40 trees: past the size where a second thread takes half
-    const big: FeatureMatrix = {
-      nRows: x.nRows * rep,
-      names: x.names,
-      columns: x.columns.map((c) => {
-        const out = new Float32Array(c.length * rep);
-        for (let k = 0; k < rep; k++) out.set(c, k * c.length);
-        return out;
-      }),
-    };
+    const big = repeatRows(x, 20); // 60,000 rows × 40 trees: shared between threads
     assert.deepEqual(Array.from(f.predictProba(big)), Array.from(reference(big)));
+  });
+
+  it('explains exactly as a plain walk down each tree does, on one thread or several', async () => {
+    const { x, y } = synthetic(3000, 14);
+    const f = new RandomForest({ nTrees: 30, maxDepth: 8, minSamplesLeaf: 2 }, 6);
+    await f.fit(x, y);
+    // The reference: one row at a time, every split crediting its feature, all features sorted per row.
+    const reference = (m: FeatureMatrix, topK: number) => {
+      const names: string[][] = [];
+      const values: number[][] = [];
+      for (let i = 0; i < m.nRows; i++) {
+        const contrib = new Float64Array(m.columns.length);
+        for (const t of f.trees) {
+          let n = 0;
+          while (t.feature[n] >= 0) {
+            const v = m.columns[t.feature[n]][i];
+            const next = (Number.isNaN(v) ? t.missingLeft[n] === 1 : v <= t.threshold[n]) ? t.left[n] : t.right[n];
+            contrib[t.feature[n]] += t.value[next] - t.value[n];
+            n = next;
+          }
+        }
+        const order = Array.from(contrib.keys()).sort((a, b) => contrib[b] - contrib[a] || a - b);
+        const top = order.slice(0, topK).filter((j) => contrib[j] > 0);
+        names.push(top.map((j) => m.names[j]));
+        values.push(top.map((j) => contrib[j] / f.trees.length));
+      }
+      return { names, values };
+    };
+    const check = (m: FeatureMatrix, topK: number) => {
+      const got = f.explain(m, topK);
+      const want = reference(m, topK);
+      assert.deepEqual(got.names, want.names);
+      assert.deepEqual(
+        got.values.map((v) => Array.from(v)),
+        want.values,
+      );
+    };
+    check(
+      selectRows(
+        x,
+        Array.from({ length: 37 }, (_, i) => i * 11),
+      ),
+      3,
+    ); // one thread, rows not a multiple of 4
+    check(selectRows(x, [1, 2, 3]), 10); // more reasons asked than there are features
+    const big = repeatRows(x, 10); // 30,000 rows × 30 trees: shared with the helper thread
+    check(big, 3);
+  });
+
+  it('a helper thread that stops answering costs a delay, never a wrong or missing row', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { setPredictionHelpers } = await import('../../../ml/forest/predictor');
+    const { x, y } = synthetic(3000, 15);
+    const f = new RandomForest({ nTrees: 30, maxDepth: 8 }, 2);
+    await f.fit(x, y);
+    const big = repeatRows(x, 10);
+    const want = f.predictProba(big);
+    const wantWhy = f.explain(big, 3);
+    // Takes the first block of every batch it gets, then never publishes it (as if stuck or dead).
+    const stuck = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.on('message', (b) => {
+         const c = new Int32Array(b.control);
+         const k = Atomics.add(c, 0, 1);
+         if (k < c.length - 1) Atomics.compareExchange(c, 1 + k, 0, 1);
+       });`,
+      { eval: true },
+    );
+    try {
+      setPredictionHelpers([stuck]);
+      const t = performance.now();
+      assert.deepEqual(Array.from(f.predictProba(big)), Array.from(want));
+      assert.deepEqual(f.explain(big, 3), wantWhy);
+      assert.ok(performance.now() - t >= 500, 'the main thread took the stuck block back after waiting for it');
+    } finally {
+      setPredictionHelpers(undefined);
+      await stuck.terminate();
+    }
   });
 
   it('stops when cancelled', async () => {
