@@ -1,7 +1,8 @@
 """PyTorch CPU reference for `npm run bench -- lstm`. Mode `throughput`: sequences/s training an LSTM of the given
 shape on random data. Mode `auc`: the same model shape as ours on a sequences.parquet (one-hot tokens + 2 numeric
-inputs per step), trained on the given rows, held-out ROC AUC on the others. Prints one JSON line."""
-import json, sys, time
+inputs per step), trained on the given rows, held-out ROC AUC on the others; its throughput includes, like ours, a
+validation pass and a checkpoint after every epoch. Prints one JSON line."""
+import json, os, sys, tempfile, time
 import numpy as np, torch
 from torch import nn
 torch.set_num_threads(2); torch.manual_seed(0)
@@ -12,7 +13,9 @@ class Net(nn.Module):
     def forward(self, x):
         h, _ = self.lstm(x); return torch.sigmoid(self.out(h[:, -1, :])).squeeze(-1)
 
-def train(model, x, y, epochs, batch, lr, w1=1.0):
+def train(model, x, y, epochs, batch, lr, w1=1.0, checkpoint=None):
+    """Sequences/s of training. With `checkpoint` (a file), each epoch also does what ours does after its batches:
+    a validation forward pass over 15 % of the rows and a checkpoint of the model and optimizer, fsync'd."""
     opt = torch.optim.Adam(model.parameters(), lr=lr); n = len(x); seen = 0; t = time.perf_counter()
     for _ in range(epochs):
         perm = torch.randperm(n)
@@ -20,6 +23,10 @@ def train(model, x, y, epochs, batch, lr, w1=1.0):
             idx = perm[b:b + batch]; p = model(x[idx]); yy = y[idx]
             loss = nn.functional.binary_cross_entropy(p, yy, weight=torch.where(yy > 0, w1, 1.0))
             opt.zero_grad(); loss.backward(); opt.step(); seen += len(idx)
+        if checkpoint:
+            with torch.no_grad(): model(x[: max(1, int(n * 0.15))])
+            with open(checkpoint, "wb") as f:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, f); f.flush(); os.fsync(f.fileno())
     return seen / (time.perf_counter() - t)
 
 spec = json.load(open(sys.argv[1]))
@@ -45,6 +52,7 @@ else:
     y = np.array([t["label"][j] or 0 for j in order], dtype=np.float32)
     train_idx = np.array(spec["train"]); test_idx = np.array(spec["test"])
     pos = y[train_idx].mean(); m = Net(V + 2, spec["units"])
-    sps = train(m, torch.tensor(X[train_idx]), torch.tensor(y[train_idx]), spec["epochs"], spec["batch"], spec["lr"], w1=(1 - pos) / max(pos, 1e-6))
+    ckpt = os.path.join(tempfile.mkdtemp(), "checkpoint.pt")
+    sps = train(m, torch.tensor(X[train_idx]), torch.tensor(y[train_idx]), spec["epochs"], spec["batch"], spec["lr"], w1=(1 - pos) / max(pos, 1e-6), checkpoint=ckpt)
     with torch.no_grad(): p = m(torch.tensor(X[test_idx])).numpy()
     print(json.dumps({"roc_auc": roc_auc_score(y[test_idx], p), "seq_per_s": sps, "torch": torch.__version__}))

@@ -318,6 +318,45 @@ function fusedTrainStep(
 }
 
 /**
+ * One epoch of training steps over `order`, `batchSize` rows at a time, with class weights: through the fused
+ * kernels on tfjs-node, else fit() on tfjs-layers. Returns the mean batch loss and the rows trained on. No
+ * validation and no checkpoint (trainLstm adds them), so the bench can time exactly the loop PyTorch's runs.
+ * One thread: tfjs-node is not safe to call from two threads at once (see docs/tfjs-node.md).
+ */
+export async function trainEpoch(
+  model: tf.LayersModel,
+  s: Sequences,
+  order: Uint32Array,
+  batchSize: number,
+  classWeight: Record<number, number>,
+  signal?: AbortSignal,
+): Promise<{ loss: number; rows: number }> {
+  const fused = fusedModel(model);
+  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  let lossSum = 0;
+  let batches = 0;
+  let rows = 0;
+  for (let b = 0; b < order.length; b += batchSize) {
+    const part = order.subarray(b, Math.min(order.length, b + batchSize));
+    if (fused) lossSum += fusedTrainStep(model, fused, s, part, classWeight);
+    else {
+      const x = batchTensor(s, part, vocabSize);
+      const y = tf.tensor2d(
+        Float32Array.from(part, (i) => s.labels[i]),
+        [part.length, 1],
+      );
+      const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
+      tf.dispose([x, y]);
+      lossSum += Number(h.history.loss[0]);
+    }
+    batches++;
+    rows += part.length;
+    if (signal?.aborted) throw new Error('training cancelled');
+  }
+  return { loss: lossSum / Math.max(1, batches), rows };
+}
+
+/**
  * Conversion probabilities of `idx` (default: every sequence), `batch` at a time; through the fused kernels where
  * the model runs on them (tfjs-node), unless path is 'layers'.
  */
@@ -555,8 +594,7 @@ export async function trainLstm(opts: {
     await restoreOptimizer(model, join(ckpt, 'optimizer.json'));
   }
   // On tfjs-node the LSTM trains through TensorFlow's fused kernels (one native op per layer forward, one
-  // backward: ~5x tfjs-layers' per-step ops); elsewhere through fit().
-  const fused = fusedModel(model);
+  // backward: ~5x tfjs-layers' per-step ops); elsewhere through fit(). See trainEpoch.
   const history = state?.history ?? [];
   let bestValAuc = state?.bestValAuc ?? -Infinity;
   let bestEpoch = state?.bestEpoch ?? 0;
@@ -568,30 +606,13 @@ export async function trainLstm(opts: {
     // Each epoch's order comes from (seed, epoch) alone, applied to the same base order (a copy: shuffling `train`
     // in place would make epoch e's order depend on every earlier epoch's, which a resumed run has not replayed).
     const order = shuffle(Uint32Array.from(train), mulberry32(deriveSeed(opts.seed, epoch)));
-    let lossSum = 0;
-    let batches = 0;
-    for (let b = 0; b < train.length; b += p.batchSize) {
-      const part = order.subarray(b, Math.min(order.length, b + p.batchSize));
-      if (fused) lossSum += fusedTrainStep(model, fused, s, part, classWeight);
-      else {
-        const x = batchTensor(s, part, opts.vocabSize);
-        const y = tf.tensor2d(
-          Float32Array.from(part, (i) => s.labels[i]),
-          [part.length, 1],
-        );
-        const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
-        tf.dispose([x, y]);
-        lossSum += Number(h.history.loss[0]);
-      }
-      batches++;
-      seen += part.length;
-      if (opts.signal?.aborted) throw new Error('training cancelled');
-    }
+    const { loss, rows: done } = await trainEpoch(model, s, order, p.batchSize, classWeight, opts.signal);
+    seen += done;
     const valAuc = rocAuc(
       Array.from(val, (i) => s.labels[i]),
       predictSequences(model, s, val),
     );
-    history.push({ epoch, loss: lossSum / Math.max(1, batches), valAuc });
+    history.push({ epoch, loss, valAuc });
     if (valAuc > bestValAuc) {
       bestValAuc = valAuc;
       bestEpoch = epoch;
@@ -600,7 +621,7 @@ export async function trainLstm(opts: {
     await saveModel(model, ckpt);
     await saveOptimizer(model, join(ckpt, 'optimizer.json'));
     writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history });
-    opts.onEpoch?.({ epoch, epochs: p.epochs, loss: lossSum / Math.max(1, batches), valAuc });
+    opts.onEpoch?.({ epoch, epochs: p.epochs, loss, valAuc });
     if (epoch - bestEpoch >= p.patience && p.patience > 0) break; // early stopping on validation AUC
   }
   model.optimizer?.dispose(); // Adam's moment estimates are not owned by the model
