@@ -63,6 +63,19 @@ export function selectRows(x: FeatureMatrix, idx: ArrayLike<number>): FeatureMat
   return { nRows: idx.length, names: x.names, columns };
 }
 
+/** The rows of `x` repeated `times` times (large batches built from a smaller data set: tests, benchmarks). */
+export function repeatRows(x: FeatureMatrix, times: number): FeatureMatrix {
+  return {
+    nRows: x.nRows * times,
+    names: x.names,
+    columns: x.columns.map((c) => {
+      const out = new Float32Array(c.length * times);
+      for (let k = 0; k < times; k++) out.set(c, k * c.length);
+      return out;
+    }),
+  };
+}
+
 export function selectLabels(y: Uint8Array, idx: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(idx.length);
   for (let i = 0; i < idx.length; i++) out[i] = y[idx[i]];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
 import type { FeatureMatrix } from '../../ml/classifier';
-import { selectLabels, selectRows } from '../../ml/classifier';
+import { repeatRows, selectLabels, selectRows } from '../../ml/classifier';
 import { RandomForest } from '../../ml/forest';
 import { MlRandomForest } from '../../ml/mlrf';
 import { holdoutSplit } from '../../ml/cv';
@@ -178,15 +178,7 @@ async function compare(
     // Measured after every data set (see run), so the peak memory of the later ones does not include it.
     const sk1M = sk?.batch_predict_seconds ?? null;
     later.push(() => {
-      const all: FeatureMatrix = {
-        nRows: x.nRows * tile,
-        names: x.names,
-        columns: x.columns.map((c) => {
-          const out = new Float32Array(c.length * tile);
-          for (let k = 0; k < tile; k++) out.set(c, k * c.length);
-          return out;
-        }),
-      };
+      const all = repeatRows(x, tile);
       let batch = Infinity;
       for (let rep = 0; rep < 3; rep++) {
         const t0 = performance.now();

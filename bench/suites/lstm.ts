@@ -21,6 +21,7 @@ import { withDuckDB } from '../../warehouse/db';
 import { extractPipeline } from '../../warehouse/extract';
 import { buildFeatures, defaultCutoff } from '../../warehouse/features';
 import {
+  balancedClassWeight,
   createLstmModel,
   readSequences,
   trainEpoch,
@@ -147,14 +148,10 @@ async function productThroughput(): Promise<{ steps: number; trainLstm: number }
 
     const s = randomSequences(SHAPE.n);
     const model = createLstmModel(params, vocabSize, SHAPE.T, 1);
-    const pos = s.labels.reduce((a, b) => a + b, 0);
-    const classWeight = { 0: SHAPE.n / (2 * (SHAPE.n - pos)), 1: SHAPE.n / (2 * pos) };
+    const all = Uint32Array.from({ length: SHAPE.n }, (_, i) => i);
+    const classWeight = balancedClassWeight(s.labels, all);
     const rng = mulberry32(2);
-    const order = () =>
-      shuffle(
-        Uint32Array.from({ length: SHAPE.n }, (_, i) => i),
-        rng,
-      );
+    const order = () => shuffle(Uint32Array.from(all), rng);
     await trainEpoch(model, s, order().subarray(0, SHAPE.batch * 2), SHAPE.batch, classWeight); // warm-up
     let rows = 0;
     const t = performance.now();

@@ -547,6 +547,16 @@ export interface LstmTrainResult {
   modelDir: string;
 }
 
+/** Class weights for rare conversions ("balanced"), from the labels of the training rows. */
+export function balancedClassWeight(labels: Uint8Array, rows: ArrayLike<number>): Record<number, number> {
+  let pos = 0;
+  for (let k = 0; k < rows.length; k++) pos += labels[rows[k]];
+  return {
+    0: rows.length / (2 * Math.max(1, rows.length - pos)),
+    1: rows.length / (2 * Math.max(1, pos)),
+  };
+}
+
 export async function trainLstm(opts: {
   sequences: Sequences;
   vocabSize: number;
@@ -569,13 +579,7 @@ export async function trainLstm(opts: {
   const nVal = Math.max(1, Math.floor(rows.length * 0.15));
   const val = rows.subarray(0, nVal);
   const train = Uint32Array.from(rows.subarray(nVal));
-  let pos = 0;
-  for (const i of train) pos += s.labels[i];
-  // Class weights for rare conversions ("balanced").
-  const classWeight = {
-    0: train.length / (2 * Math.max(1, train.length - pos)),
-    1: train.length / (2 * Math.max(1, pos)),
-  };
+  const classWeight = balancedClassWeight(s.labels, train);
 
   const ckpt = join(opts.outDir, 'checkpoint');
   const state = existsSync(join(ckpt, 'state.json'))

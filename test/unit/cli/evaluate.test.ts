@@ -45,7 +45,7 @@ describe('funnelcast evaluate', () => {
         ...lines.slice(1).map((l, i) => `${new Date(Date.UTC(2024, 0, 1) + i * 3_600_000).toISOString()},${l}`),
       ].join('\n') + '\n',
     );
-    const r = await run([
+    const args = [
       '--data',
       timed,
       '--label',
@@ -56,8 +56,8 @@ describe('funnelcast evaluate', () => {
       'signup_ts',
       '--folds',
       '3',
-      '--json',
-    ]);
+    ];
+    const r = await run([...args, '--json']);
     assert.equal(r.code, 0);
     const j = JSON.parse(r.out);
     assert.equal(j.strategy, 'time');
@@ -72,18 +72,7 @@ describe('funnelcast evaluate', () => {
       j.calibration.reduce((a: number, c: { count: number }) => a + c.count, 0),
       450,
     );
-    const text = await run([
-      '--data',
-      timed,
-      '--label',
-      'converted',
-      '--strategy',
-      'time',
-      '--time-column',
-      'signup_ts',
-      '--folds',
-      '3',
-    ]);
+    const text = await run(args);
     assert.match(text.out, /Lift and cumulative gains by score decile/);
     assert.match(text.out, /Calibration \(reliability bins/);
   });

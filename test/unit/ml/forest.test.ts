@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FeatureMatrix } from '../../../ml/classifier';
-import { selectLabels, selectRows } from '../../../ml/classifier';
+import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { RandomForest } from '../../../ml/forest';
 import { LogisticRegression } from '../../../ml/logistic';
 import { createClassifier, deserializeClassifier } from '../../../ml/engines';
@@ -21,19 +21,6 @@ function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array }
     if (rng() < 0.1) cols[1][i] = NaN;
   }
   return { x: { nRows: n, names: cols.map((_, j) => `x${j}`), columns: cols }, y };
-}
-
-/** The rows of `x` repeated `rep` times. */
-function repeatRows(x: FeatureMatrix, rep: number): FeatureMatrix {
-  return {
-    nRows: x.nRows * rep,
-    names: x.names,
-    columns: x.columns.map((c) => {
-      const out = new Float32Array(c.length * rep);
-      for (let k = 0; k < rep; k++) out.set(c, k * c.length);
-      return out;
-    }),
-  };
 }
 
 describe('random forest', () => {
