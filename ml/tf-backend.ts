@@ -75,9 +75,34 @@ export function selectBackend(): Promise<BackendChoice> {
  */
 export interface FusedLstmKernels {
   /** x [T, B, F], w [F + U, 4U], b [4U] → BlockLSTMV2's 7 outputs (i, cs, f, o, ci, co, h), each [T, B, U]. */
-  forward(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor[];
+  forward(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, zeros?: ZeroTensors): tf.Tensor[];
   /** Gradients of x, w and b from the forward's inputs and outputs and the gradient of h (cs's gradient 0). */
-  backward(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, outs: tf.Tensor[], dh: tf.Tensor): tf.Tensor[];
+  backward(
+    x: tf.Tensor,
+    w: tf.Tensor,
+    b: tf.Tensor,
+    outs: tf.Tensor[],
+    dh: tf.Tensor,
+    zeros?: ZeroTensors,
+  ): tf.Tensor[];
+}
+
+/**
+ * Zero tensors by shape, made once and shared by every kernel call that passes them (the kernels take zero initial
+ * states, peepholes and cell-state gradient: ~11 tensors a training step otherwise); the owner disposes them.
+ */
+export class ZeroTensors {
+  private readonly made = new Map<string, tf.Tensor>();
+  get(shape: number[]): tf.Tensor {
+    const key = shape.join('x');
+    let z = this.made.get(key);
+    if (!z) this.made.set(key, (z = tf.keep(tf.zeros(shape))));
+    return z;
+  }
+  dispose(): void {
+    tf.dispose([...this.made.values()]);
+    this.made.clear();
+  }
 }
 
 let fusedKernels: FusedLstmKernels | null | undefined;
@@ -101,40 +126,35 @@ export function fusedLstmKernels(): FusedLstmKernels | null {
     { name: 'T', type: B.TF_ATTR_TYPE, value: B.TF_FLOAT },
     { name: 'use_peephole', type: B.TF_ATTR_BOOL, value: false },
   ];
-  /** Zero initial c and h [B, U] and zero peephole weights [U] (unused: use_peephole is false). */
-  const zeros = (batch: number, units: number) => [
-    tf.zeros([batch, units]),
-    tf.zeros([batch, units]),
-    tf.zeros([units]),
-    tf.zeros([units]),
-    tf.zeros([units]),
-  ];
+  /** The kernels' inputs: max length, x, zero initial c and h [B, U], w, zero peephole weights [U] (unused: use_peephole is false), b. */
+  const inputs = (z: ZeroTensors, x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
+    const units = (b.shape[0] as number) / 4;
+    const state = z.get([x.shape[1] as number, units]);
+    const peephole = z.get([units]);
+    return [new Int64Scalar(x.shape[0] as number), x, state, state, w, peephole, peephole, peephole, b];
+  };
   fusedKernels = {
-    forward(x, w, b) {
-      const [T, batch] = x.shape;
-      const units = (b.shape[0] as number) / 4;
-      const z = zeros(batch, units);
+    forward(x, w, b, shared) {
+      const z = shared ?? new ZeroTensors();
       const outs = be.executeMultipleOutputs(
         'BlockLSTMV2',
         [...attrs, { name: 'cell_clip', type: B.TF_ATTR_FLOAT, value: 0 }],
-        [new Int64Scalar(T), x, z[0], z[1], w, z[2], z[3], z[4], b],
+        inputs(z, x, w, b),
         7,
       );
-      tf.dispose(z);
+      if (!shared) z.dispose();
       return outs;
     },
-    backward(x, w, b, outs, dh) {
-      const [T, batch] = x.shape;
-      const units = (b.shape[0] as number) / 4;
-      const z = zeros(batch, units);
-      const csGrad = tf.zeros(dh.shape);
+    backward(x, w, b, outs, dh, shared) {
+      const z = shared ?? new ZeroTensors();
       const g = be.executeMultipleOutputs(
         'BlockLSTMGradV2',
         attrs,
-        [new Int64Scalar(T), x, z[0], z[1], w, z[2], z[3], z[4], b, ...outs, csGrad, dh],
+        [...inputs(z, x, w, b), ...outs, z.get(dh.shape), dh],
         8, // gradients of x, cs_prev, h_prev, w, wci, wcf, wco, b
       );
-      tf.dispose([...z, csGrad, g[1], g[2], g[4], g[5], g[6]]);
+      if (!shared) z.dispose();
+      tf.dispose([g[1], g[2], g[4], g[5], g[6]]);
       return [g[0], g[3], g[7]];
     },
   };

@@ -14,17 +14,13 @@ import { writeFileAtomic, writeJsonAtomic } from '../../infra/atomic';
 import { quoteLiteral } from '../../warehouse/db';
 import { rocAuc } from '../metrics';
 import { deriveSeed, mulberry32, shuffle } from '../random';
-import { fusedLstmKernels, selectBackend, type FusedLstmKernels } from '../tf-backend';
+import { selectBackend } from '../tf-backend';
+import type { SavedOptimizerWeight } from './adam';
+import { layersBatch, type Sequences } from './batches';
+import { FusedTrainer, fusedPredict, restoreFusedOptimizer, saveFusedOptimizer, variable } from './fused';
 
-export interface Sequences {
-  ids: string[];
-  labels: Uint8Array;
-  /** n × T token ids. */
-  tokens: Int32Array;
-  /** n × T × 2 numeric inputs (log1p gap hours, log1p revenue). */
-  numeric: Float32Array;
-  length: number;
-}
+export type { Sequences } from './batches';
+export { usesFusedKernels } from './fused';
 
 /** The token vocabulary written beside sequences.parquet (event name → token id). */
 export function readVocab(file: string): Record<string, number> {
@@ -71,7 +67,7 @@ export async function readSequences(conn: DuckDBConnection, file: string): Promi
  * (UnsortedSegmentSum), and a one-hot input keeps every backend able to train. Padding steps are all zeros and
  * are skipped by the Masking layer. The gates use the logistic sigmoid (as PyTorch and Keras do; tfjs's default
  * is hardSigmoid): TensorFlow's fused LSTM kernels compute that function, so on tfjs-node the model trains and
- * scores through them (see fusedModel) and a model trained on any backend scores the same on all of them.
+ * scores through them (see ./fused.ts) and a model trained on any backend scores the same on all of them.
  */
 export function createLstmModel(p: LstmParams, vocabSize: number, T: number, seed: number): tf.LayersModel {
   const model = tf.sequential();
@@ -102,163 +98,11 @@ export function createLstmModel(p: LstmParams, vocabSize: number, T: number, see
 }
 
 /**
- * Writes step t of sequence i (token one-hot, then the two numeric inputs) at x[o..o + vocabSize + 2), which must
- * be zeros; false when the row stays all zeros, i.e. the Masking layer skips the step (padding, token 0, or an
- * unknown token with both numeric inputs 0).
+ * One batch's training loss as fit() computes it with class weights, on tfjs-layers' ops: the batch mean of binary
+ * cross-entropy × the weight of the row's class.
  */
-function writeStep(s: Sequences, i: number, t: number, vocabSize: number, x: Float32Array, o: number): boolean {
-  const T = s.length;
-  const tok = s.tokens[i * T + t];
-  if (tok === 0) return false; // padding stays all zeros (masked)
-  const gap = (x[o + vocabSize] = s.numeric[(i * T + t) * 2]);
-  const revenue = (x[o + vocabSize + 1] = s.numeric[(i * T + t) * 2 + 1]);
-  if (tok >= 1 && tok <= vocabSize) {
-    x[o + tok - 1] = 1;
-    return true;
-  }
-  return gap !== 0 || revenue !== 0;
-}
-
-/** The layers model's input: [B, T, F], left-padded as stored. */
-function batchTensor(s: Sequences, idx: ArrayLike<number>, vocabSize: number): tf.Tensor {
-  const T = s.length;
-  const F = vocabSize + 2;
-  const x = new Float32Array(idx.length * T * F);
-  for (let k = 0; k < idx.length; k++)
-    for (let t = 0; t < T; t++) writeStep(s, idx[k], t, vocabSize, x, (k * T + t) * F);
-  return tf.tensor3d(x, [idx.length, T, F]);
-}
-
-/**
- * The fused kernels' input, time-major [T', B, F]: each sequence's unmasked steps moved to the front in order (so
- * it starts at step 0, right-padded), and `last` [T', B, 1] = 1 at its last real step. The kernels then run each
- * sequence over exactly the steps tfjs-layers' masked LSTM uses (it carries the state over a masked step: left
- * padding, or a step a remap or an occlusion set to padding), and h at `last` is what the layers model outputs
- * (zeros for a sequence with no real step). T' = the batch's longest real length: the steps after a sequence's
- * end never reach its output (the LSTM is causal), so they need not be run.
- */
-function fusedBatch(s: Sequences, idx: ArrayLike<number>, vocabSize: number): { x: tf.Tensor; last: tf.Tensor } {
-  const T = s.length;
-  const F = vocabSize + 2;
-  const B = idx.length;
-  const x = new Float32Array(T * B * F);
-  const lengths = new Int32Array(B);
-  let longest = 1;
-  for (let k = 0; k < B; k++) {
-    let len = 0;
-    for (let t = 0; t < T; t++) if (writeStep(s, idx[k], t, vocabSize, x, (len * B + k) * F)) len++;
-    lengths[k] = len;
-    longest = Math.max(longest, len);
-  }
-  const last = new Float32Array(longest * B);
-  lengths.forEach((len, k) => {
-    if (len > 0) last[(len - 1) * B + k] = 1;
-  });
-  return { x: tf.tensor3d(x.subarray(0, longest * B * F), [longest, B, F]), last: tf.tensor3d(last, [longest, B, 1]) };
-}
-
-/** The model's weights as the fused kernels use them, on tfjs-node, for a model whose function they compute. */
-interface FusedModel {
-  /** x [T, B, F] → h [T, B, U], with its gradient (the fused backward kernel). */
-  lstm: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  layers: { kernel: tf.Variable; recurrentKernel: tf.Variable; bias: tf.Variable }[];
-  dense: { kernel: tf.Variable; bias: tf.Variable };
-}
-
-/** A layer weight's tf.Variable (what tfjs-layers' LayerVariable.read() returns, typed as a plain Tensor). */
-const variable = (w: { read(): tf.Tensor }) => w.read() as tf.Variable;
-
-const fusedModels = new WeakMap<tf.LayersModel, FusedModel | null>();
-
-function fusedLstm(k: FusedLstmKernels): FusedModel['lstm'] {
-  const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const outs = k.forward(x, w, b);
-    save([x, w, b, ...outs]); // only while a gradient tape records; disposed by the engine after backprop
-    return {
-      value: outs[6],
-      gradFunc: (dh: tf.Tensor, saved: tf.Tensor[]) => k.backward(saved[0], saved[1], saved[2], saved.slice(3), dh),
-    };
-  };
-  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as FusedModel['lstm'];
-}
-
-/**
- * The model as TensorFlow's fused LSTM kernels run it, or null: a backend other than tfjs-node, or a model whose
- * function they do not compute (e.g. one trained before the gates became sigmoid, with tfjs's hardSigmoid), which
- * then runs on tfjs-layers' ops as on every other backend.
- */
-function fusedModel(model: tf.LayersModel): FusedModel | null {
-  const kernels = fusedLstmKernels();
-  if (!kernels) return null;
-  if (fusedModels.has(model)) return fusedModels.get(model)!;
-  const layers = model.layers;
-  const config = (l: tf.layers.Layer) => l.getConfig() as Record<string, unknown>;
-  const vars = (l: tf.layers.Layer, names: string[]) => {
-    const w = l.trainableWeights;
-    // Names are made unique per process: lstm_0/kernel, then lstm_0/kernel_1 for the next model built.
-    const named = w.every((v, j) => new RegExp(`/${names[j]}(_\\d+)?$`).test(v.name));
-    return w.length === names.length && named ? w.map(variable) : null;
-  };
-  let fused: FusedModel | null = null;
-  const first = layers[0];
-  const head = layers[layers.length - 1];
-  const lstms = layers.slice(1, -1);
-  const ok =
-    layers.length >= 3 &&
-    first.getClassName() === 'Masking' &&
-    config(first).maskValue === 0 &&
-    head.getClassName() === 'Dense' &&
-    config(head).activation === 'sigmoid' &&
-    config(head).useBias === true &&
-    lstms.every((l, j) => {
-      const c = config(l);
-      return (
-        l.getClassName() === 'LSTM' &&
-        c.activation === 'tanh' &&
-        c.recurrentActivation === 'sigmoid' &&
-        c.useBias === true &&
-        !c.dropout &&
-        !c.recurrentDropout &&
-        !c.goBackwards &&
-        !c.stateful &&
-        !c.returnState &&
-        c.returnSequences === j < lstms.length - 1
-      );
-    });
-  if (ok) {
-    const lw = lstms.map((l) => vars(l, ['kernel', 'recurrent_kernel', 'bias']));
-    const dw = vars(head, ['kernel', 'bias']);
-    if (dw && lw.every((w) => w))
-      fused = {
-        lstm: fusedLstm(kernels),
-        layers: lw.map((w) => ({ kernel: w![0], recurrentKernel: w![1], bias: w![2] })),
-        dense: { kernel: dw[0], bias: dw[1] },
-      };
-  }
-  fusedModels.set(model, fused);
-  return fused;
-}
-
-/** Whether this model trains and predicts through TensorFlow's fused LSTM kernels here (tfjs-node only). */
-export function usesFusedKernels(model: tf.LayersModel): boolean {
-  return fusedModel(model) !== null;
-}
-
-/** Conversion probabilities [B, 1] through the fused kernels: the layers model's function (see fusedBatch). */
-function fusedPredict(f: FusedModel, batch: { x: tf.Tensor; last: tf.Tensor }): tf.Tensor {
-  let h = batch.x;
-  for (const l of f.layers) h = f.lstm(h, tf.concat([l.kernel, l.recurrentKernel], 0), l.bias);
-  const last = tf.sum(tf.mul(h, batch.last), 0); // [B, U]: h at each sequence's last real step
-  return tf.sigmoid(tf.add(tf.matMul(last, f.dense.kernel), f.dense.bias));
-}
-
-/**
- * One batch's training loss as fit() computes it with class weights: the batch mean of binary cross-entropy ×
- * the weight of the row's class. Through the fused kernels when `fused` is given, else tfjs-layers' ops.
- */
-function batchLoss(
+function layersLoss(
   model: tf.LayersModel,
-  fused: FusedModel | null,
   s: Sequences,
   idx: ArrayLike<number>,
   classWeight: Record<number, number>,
@@ -270,17 +114,15 @@ function batchLoss(
       [idx.length, 1],
     );
     const w = tf.tensor1d(Float32Array.from(idx, (i) => classWeight[s.labels[i]]));
-    const p = fused
-      ? fusedPredict(fused, fusedBatch(s, idx, vocabSize))
-      : (model.apply(batchTensor(s, idx, vocabSize), { training: true }) as tf.Tensor);
+    const p = model.apply(layersBatch(s, idx, vocabSize), { training: true }) as tf.Tensor;
     return tf.mean(tf.mul(tf.metrics.binaryCrossentropy(y, p), w)) as tf.Scalar;
   };
 }
 
 /**
  * Loss and gradients (one per trainable weight, in the model's order) of one class-weighted training batch,
- * through the fused kernels where the model runs on them (path 'auto') or tfjs-layers' ops ('layers'): lets tests
- * check that both paths train the same function.
+ * through the fused kernels and the hand-written head where the model runs on them (path 'auto'), or tfjs-layers'
+ * ops and autodiff ('layers'): lets tests check that both paths train the same function.
  */
 export function batchGradients(
   model: tf.LayersModel,
@@ -289,39 +131,27 @@ export function batchGradients(
   classWeight: Record<number, number>,
   path: 'auto' | 'layers' = 'auto',
 ): { loss: number; grads: Float32Array[] } {
+  const fused = path === 'auto' ? FusedTrainer.for(model) : null;
+  if (fused) {
+    try {
+      return fused.gradients(s, idx, classWeight);
+    } finally {
+      fused.dispose();
+    }
+  }
   const vars = model.trainableWeights.map(variable);
-  return tf.tidy(() => {
-    const fused = path === 'auto' ? fusedModel(model) : null;
-    const { value, grads } = tf.variableGrads(batchLoss(model, fused, s, idx, classWeight), vars);
-    return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
-  });
-}
-
-/**
- * One training step through the fused kernels. fit() runs the model's own layers (tfjs-layers' per-step ops),
- * so this is its train step written out around the fused forward: the same loss (batchLoss), gradients of the
- * same variables in the same order, applied by the model's own Adam (whose state the checkpoint saves).
- */
-function fusedTrainStep(
-  model: tf.LayersModel,
-  fused: FusedModel,
-  s: Sequences,
-  idx: ArrayLike<number>,
-  classWeight: Record<number, number>,
-): number {
-  const vars = model.trainableWeights.map(variable);
-  return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(batchLoss(model, fused, s, idx, classWeight), vars);
-    model.optimizer.applyGradients(grads);
-    return value.dataSync()[0];
-  });
+  // tidy returns tensors, read after it: tidy would walk returned typed arrays element by element.
+  const { value, grads } = tf.tidy(() => tf.variableGrads(layersLoss(model, s, idx, classWeight), vars));
+  const out = { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
 }
 
 /**
  * One epoch of training steps over `order`, `batchSize` rows at a time, with class weights: through the fused
- * kernels on tfjs-node, else fit() on tfjs-layers. Returns the mean batch loss and the rows trained on. No
- * validation and no checkpoint (trainLstm adds them), so the bench can time exactly the loop PyTorch's runs.
- * One thread: tfjs-node is not safe to call from two threads at once (see docs/tfjs-node.md).
+ * kernels on tfjs-node (ml/lstm/fused.ts), else fit() on tfjs-layers. Returns the mean batch loss and the rows
+ * trained on. No validation and no checkpoint (trainLstm adds them), so the bench can time exactly the loop
+ * PyTorch's runs. One thread: tfjs-node is not safe to call from two threads at once (see docs/tfjs-node.md).
  */
 export async function trainEpoch(
   model: tf.LayersModel,
@@ -331,27 +161,31 @@ export async function trainEpoch(
   classWeight: Record<number, number>,
   signal?: AbortSignal,
 ): Promise<{ loss: number; rows: number }> {
-  const fused = fusedModel(model);
+  const fused = FusedTrainer.for(model);
   const vocabSize = (model.inputs[0].shape[2] as number) - 2;
   let lossSum = 0;
   let batches = 0;
   let rows = 0;
-  for (let b = 0; b < order.length; b += batchSize) {
-    const part = order.subarray(b, Math.min(order.length, b + batchSize));
-    if (fused) lossSum += fusedTrainStep(model, fused, s, part, classWeight);
-    else {
-      const x = batchTensor(s, part, vocabSize);
-      const y = tf.tensor2d(
-        Float32Array.from(part, (i) => s.labels[i]),
-        [part.length, 1],
-      );
-      const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
-      tf.dispose([x, y]);
-      lossSum += Number(h.history.loss[0]);
+  try {
+    for (let b = 0; b < order.length; b += batchSize) {
+      const part = order.subarray(b, Math.min(order.length, b + batchSize));
+      if (fused) lossSum += fused.step(s, part, classWeight);
+      else {
+        const x = layersBatch(s, part, vocabSize);
+        const y = tf.tensor2d(
+          Float32Array.from(part, (i) => s.labels[i]),
+          [part.length, 1],
+        );
+        const h = await model.fit(x, y, { batchSize: part.length, epochs: 1, verbose: 0, classWeight, shuffle: false });
+        tf.dispose([x, y]);
+        lossSum += Number(h.history.loss[0]);
+      }
+      batches++;
+      rows += part.length;
+      if (signal?.aborted) throw new Error('training cancelled');
     }
-    batches++;
-    rows += part.length;
-    if (signal?.aborted) throw new Error('training cancelled');
+  } finally {
+    fused?.finish();
   }
   return { loss: lossSum / Math.max(1, batches), rows };
 }
@@ -368,18 +202,15 @@ export function predictSequences(
   path: 'auto' | 'layers' = 'auto',
 ): Float64Array {
   const vocabSize = (model.inputs[0].shape[2] as number) - 2;
-  const fused = path === 'auto' ? fusedModel(model) : null;
   const rows = idx ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i);
+  const fused = path === 'auto' ? fusedPredict(model, s, rows, vocabSize, batch) : null;
+  if (fused) return fused;
   const out = new Float64Array(rows.length);
   for (let b = 0; b < rows.length; b += batch) {
     const part = Array.from({ length: Math.min(batch, rows.length - b) }, (_, k) => rows[b + k]);
-    const p = tf.tidy(() => {
-      const y = fused
-        ? fusedPredict(fused, fusedBatch(s, part, vocabSize))
-        : (model.predict(batchTensor(s, part, vocabSize)) as tf.Tensor);
-      return y.dataSync();
-    });
-    out.set(p, b);
+    const y = tf.tidy(() => model.predict(layersBatch(s, part, vocabSize)) as tf.Tensor);
+    out.set(y.dataSync(), b);
+    y.dispose();
   }
   return out;
 }
@@ -504,10 +335,15 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
 type AdamPowers = { accBeta1?: tf.Variable; accBeta2?: tf.Variable };
 const ADAM_POWERS = ['accBeta1', 'accBeta2'] as const;
 
-/** Adam's step count, moment estimates and running beta powers, so a resumed run continues the same optimisation. */
+/**
+ * Adam's step count, moment estimates and running beta powers, so a resumed run continues the same optimisation:
+ * the fused path's (ml/lstm/adam.ts) or tfjs's, in one layout either can restore.
+ */
 async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void> {
+  const fused = saveFusedOptimizer(model);
+  if (fused) return writeJsonAtomic(file, fused);
   const weights = await model.optimizer.getWeights();
-  const out = await Promise.all(
+  const out: SavedOptimizerWeight[] = await Promise.all(
     weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })),
   );
   tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor)); // a fresh scalar each call
@@ -521,7 +357,8 @@ async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void>
 
 async function restoreOptimizer(model: tf.LayersModel, file: string): Promise<void> {
   if (!existsSync(file)) return;
-  const saved = JSON.parse(readFileSync(file, 'utf8')) as { name: string; shape: number[]; data: number[] }[];
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedOptimizerWeight[];
+  if (restoreFusedOptimizer(model, saved)) return;
   const tensors = saved
     .filter((w) => !w.name.startsWith('__'))
     .map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape) }));
