@@ -1,5 +1,5 @@
 """PyTorch CPU reference for `npm run bench -- lstm`. Mode `throughput`: sequences/s training an LSTM of the given
-shape on random data. Mode `auc`: the same model shape as ours on a sequences.parquet (one-hot tokens + 2 numeric
+shape on random data. Mode `auc`: the same model shape as ours on a sequences.parquet (token embedding + 2 numeric
 inputs per step), trained on the given rows, held-out ROC AUC on the others; its throughput includes, like ours, a
 validation pass and a checkpoint after every epoch. Prints one JSON line."""
 import json, os, sys, tempfile, time
@@ -8,9 +8,14 @@ from torch import nn
 torch.set_num_threads(2); torch.manual_seed(0)
 
 class Net(nn.Module):
-    def __init__(self, inputs, units):
-        super().__init__(); self.lstm = nn.LSTM(inputs, units, batch_first=True); self.out = nn.Linear(units, 1)
+    """LSTM → linear → sigmoid on the last step. With `vocab`, each step is [token id, gap, revenue] and the token
+    goes through an embedding of `dim` (padding id 0 embeds to zeros), as ours; else `inputs` numbers per step."""
+    def __init__(self, inputs, units, vocab=0, dim=0):
+        super().__init__()
+        self.embed = nn.Embedding(vocab + 1, dim, padding_idx=0) if vocab else None
+        self.lstm = nn.LSTM(dim + 2 if vocab else inputs, units, batch_first=True); self.out = nn.Linear(units, 1)
     def forward(self, x):
+        if self.embed is not None: x = torch.cat([self.embed(x[..., 0].long()), x[..., 1:]], -1)
         h, _ = self.lstm(x); return torch.sigmoid(self.out(h[:, -1, :])).squeeze(-1)
 
 def train(model, x, y, epochs, batch, lr, w1=1.0, checkpoint=None):
@@ -46,12 +51,10 @@ else:
     for i, j in enumerate(order):
         tk, g, r = t["tokens"][j], t["gaps"][j], t["revenue"][j]
         if tk: tok[i, T - len(tk):] = tk; gaps[i, T - len(g):] = g; rev[i, T - len(r):] = r
-    X = np.zeros(tok.shape + (V + 2,), dtype=np.float32)
-    for v in range(1, V + 1): X[..., v - 1] = tok == v
-    X[..., V] = gaps; X[..., V + 1] = rev
+    X = np.stack([tok.astype(np.float32), gaps, rev], axis=-1)  # token id (embedded in Net), gap, revenue
     y = np.array([t["label"][j] or 0 for j in order], dtype=np.float32)
     train_idx = np.array(spec["train"]); test_idx = np.array(spec["test"])
-    pos = y[train_idx].mean(); m = Net(V + 2, spec["units"])
+    pos = y[train_idx].mean(); m = Net(0, spec["units"], vocab=V, dim=spec["embedding"])
     ckpt = os.path.join(tempfile.mkdtemp(), "checkpoint.pt")
     sps = train(m, torch.tensor(X[train_idx]), torch.tensor(y[train_idx]), spec["epochs"], spec["batch"], spec["lr"], w1=(1 - pos) / max(pos, 1e-6), checkpoint=ckpt)
     with torch.no_grad(): p = m(torch.tensor(X[test_idx])).numpy()

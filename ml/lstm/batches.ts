@@ -15,62 +15,96 @@ export interface Sequences {
   length: number;
 }
 
-/**
- * Writes step t of sequence i (token one-hot, then the two numeric inputs) at x[o..o + vocabSize + 2), which must
- * be zeros; false when the row stays all zeros, i.e. the Masking layer skips the step (padding, token 0, or an
- * unknown token with both numeric inputs 0).
- */
-function writeStep(s: Sequences, i: number, t: number, vocabSize: number, x: Float32Array, o: number): boolean {
-  const T = s.length;
-  const tok = s.tokens[i * T + t];
-  if (tok === 0) return false; // padding stays all zeros (masked)
-  const gap = (x[o + vocabSize] = s.numeric[(i * T + t) * 2]);
-  const revenue = (x[o + vocabSize + 1] = s.numeric[(i * T + t) * 2 + 1]);
-  if (tok >= 1 && tok <= vocabSize) {
-    x[o + tok - 1] = 1;
-    return true;
-  }
-  return gap !== 0 || revenue !== 0;
+/** The token vocabulary size a model takes: its input is [T, V + 2] (token one-hot, gap, revenue). */
+export function vocabSizeOf(model: tf.LayersModel): number {
+  return (model.inputs[0].shape[2] as number) - 2;
 }
 
-/** The layers model's input: [B, T, F], left-padded as stored. */
+/**
+ * Whether step t of sequence i is one the model reads: the Masking layer skips all-zero steps, i.e. padding (token
+ * 0) and an unknown token (beyond the vocabulary: a zero one-hot) whose numeric inputs are both 0.
+ */
+function isRealStep(s: Sequences, i: number, t: number, vocabSize: number): boolean {
+  const j = i * s.length + t;
+  const tok = s.tokens[j];
+  if (tok === 0) return false;
+  return (tok >= 1 && tok <= vocabSize) || s.numeric[j * 2] !== 0 || s.numeric[j * 2 + 1] !== 0;
+}
+
+/** The layers model's input: [B, T, V + 2], left-padded as stored. */
 export function layersBatch(s: Sequences, idx: ArrayLike<number>, vocabSize: number): tf.Tensor {
   const T = s.length;
   const F = vocabSize + 2;
-  const x = new Float32Array(idx.length * T * F);
-  for (let k = 0; k < idx.length; k++)
-    for (let t = 0; t < T; t++) writeStep(s, idx[k], t, vocabSize, x, (k * T + t) * F);
-  return tf.tensor3d(x, [idx.length, T, F]);
+  const B = idx.length;
+  const x = new Float32Array(B * T * F);
+  for (let k = 0; k < B; k++)
+    for (let t = 0; t < T; t++) {
+      const j = idx[k] * T + t;
+      const tok = s.tokens[j];
+      if (tok === 0) continue; // padding stays all zeros (masked)
+      const o = (k * T + t) * F;
+      if (tok <= vocabSize) x[o + tok - 1] = 1;
+      x[o + vocabSize] = s.numeric[j * 2];
+      x[o + vocabSize + 1] = s.numeric[j * 2 + 1];
+    }
+  return tf.tensor3d(x, [B, T, F]);
 }
 
 /**
- * The fused kernels' input, time-major [steps, B, F]: each sequence's unmasked steps moved to the front in order
- * (so it starts at step 0, right-padded), with its count of real steps in `lengths`. The kernels then run each
- * sequence over exactly the steps tfjs-layers' masked LSTM uses (it carries the state over a masked step: left
- * padding, or a step a remap or an occlusion set to padding), and h at step length - 1 is what the layers model
- * outputs (zeros for a sequence with no real step). steps = the batch's longest real length: the steps after a
- * sequence's end never reach its output (the LSTM is causal), so they need not be run.
+ * The fused kernels' input, time-major [steps, B, F]: each sequence's real steps (see isRealStep) moved to the
+ * front in order (so it starts at step 0, right-padded), with its count of real steps in `lengths`. The kernels
+ * then run each sequence over exactly the steps tfjs-layers' masked LSTM uses (it carries the state over a masked
+ * step: left padding, or a step a remap or an occlusion set to padding), and h at step length - 1 is what the
+ * layers model outputs (zeros for a sequence with no real step). steps = the batch's longest real length: the steps
+ * after a sequence's end never reach its output (the LSTM is causal), so they need not be run.
+ *
+ * A step's F inputs are its token's embedding row (`embedding`: V × D, so F = D + 2) or, for a model saved before
+ * the embedding layer, the token one-hot (F = V + 2); then the two numeric inputs. `tokens` keeps each step's token
+ * (0 for none or unknown) for the embedding's gradient.
  */
 export interface FusedBatch {
   x: Float32Array;
+  tokens: Int32Array;
   lengths: Int32Array;
   steps: number;
   rows: number;
   inputs: number;
 }
 
-export function fusedBatch(s: Sequences, idx: ArrayLike<number>, vocabSize: number): FusedBatch {
+export function fusedBatch(
+  s: Sequences,
+  idx: ArrayLike<number>,
+  vocabSize: number,
+  embedding: { table: ArrayLike<number>; dim: number } | null,
+): FusedBatch {
   const T = s.length;
-  const F = vocabSize + 2;
+  const D = embedding ? embedding.dim : vocabSize;
+  const F = D + 2;
   const B = idx.length;
   const x = new Float32Array(T * B * F);
+  const tokens = new Int32Array(T * B);
   const lengths = new Int32Array(B);
   let steps = 1;
   for (let k = 0; k < B; k++) {
+    const i = idx[k];
     let len = 0;
-    for (let t = 0; t < T; t++) if (writeStep(s, idx[k], t, vocabSize, x, (len * B + k) * F)) len++;
+    for (let t = 0; t < T; t++) {
+      if (!isRealStep(s, i, t, vocabSize)) continue;
+      const j = i * T + t;
+      const tok = s.tokens[j];
+      const at = len * B + k;
+      const o = at * F;
+      if (tok <= vocabSize) {
+        tokens[at] = tok;
+        if (!embedding) x[o + tok - 1] = 1;
+        else for (let d = 0; d < D; d++) x[o + d] = embedding.table[(tok - 1) * D + d];
+      }
+      x[o + D] = s.numeric[j * 2];
+      x[o + D + 1] = s.numeric[j * 2 + 1];
+      len++;
+    }
     lengths[k] = len;
     steps = Math.max(steps, len);
   }
-  return { x: x.subarray(0, steps * B * F), lengths, steps, rows: B, inputs: F };
+  return { x: x.subarray(0, steps * B * F), tokens, lengths, steps, rows: B, inputs: F };
 }

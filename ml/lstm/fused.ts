@@ -3,20 +3,25 @@
  * native op per layer each way, where tfjs-layers dispatches dozens of small ops per time step).
  *
  * Only the kernels run as tensor ops. The rest of a training step is written out by hand in JS, because at this
- * size each tfjs op costs more to dispatch (~15-30 µs) than its arithmetic: the dense sigmoid head and the
- * class-weighted cross-entropy with their gradients are a few multiply-adds per row (~50 ops through tfjs's
- * autodiff), and Adam over ~7k weights is a loop (~60 ops in tfjs's optimizer; see ./adam.ts). A step is then
- * ~7 native calls instead of ~150. The test suite checks loss and gradients against tfjs-layers' autodiff of the
- * same model (1e-5), and predictions against its predict().
+ * size each tfjs op costs more to dispatch (~15-30 µs) than its arithmetic: the token embedding (a row lookup
+ * forward, a scatter-add of the input gradient backward), the dense sigmoid head and the class-weighted
+ * cross-entropy with their gradients are a few multiply-adds per row (~50 ops through tfjs's autodiff), and Adam
+ * over ~7k weights is a loop (~60 ops in tfjs's optimizer; see ./adam.ts). A step is then ~8 native calls instead
+ * of ~150. The unit tests check loss and every gradient against tfjs-layers' autodiff of the same model (1e-5),
+ * and predictions against its predict().
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedLstmKernels, ZeroTensors, type FusedLstmKernels } from '../tf-backend';
 import { Adam, type SavedOptimizerWeight } from './adam';
-import { fusedBatch, type FusedBatch, type Sequences } from './batches';
+import { fusedBatch, vocabSizeOf, type FusedBatch, type Sequences } from './batches';
+import { TokenEmbedding } from './embedding';
 
 /** The model's weights as the fused kernels use them, on tfjs-node, for a model whose function they compute. */
 interface FusedModel {
   kernels: FusedLstmKernels;
+  vocabSize: number;
+  /** The token embedding table [V, D] (null for a model from before the embedding layer: one-hot steps). */
+  embedding: tf.Variable | null;
   layers: { kernel: tf.Variable; recurrentKernel: tf.Variable; bias: tf.Variable }[];
   dense: { kernel: tf.Variable; bias: tf.Variable };
   /** Every trainable variable, in the model's order (lstm_0 kernel, recurrent kernel, bias, ..., dense). */
@@ -37,7 +42,6 @@ function fusedModel(model: tf.LayersModel): FusedModel | null {
   const kernels = fusedLstmKernels();
   if (!kernels) return null;
   if (fusedModels.has(model)) return fusedModels.get(model)!;
-  const layers = model.layers;
   const config = (l: tf.layers.Layer) => l.getConfig() as Record<string, unknown>;
   const vars = (l: tf.layers.Layer, names: string[]) => {
     const w = l.trainableWeights;
@@ -45,7 +49,14 @@ function fusedModel(model: tf.LayersModel): FusedModel | null {
     const named = w.every((v, j) => new RegExp(`/${names[j]}(_\\d+)?$`).test(v.name));
     return w.length === names.length && named ? w.map(variable) : null;
   };
-  let fused: FusedModel | null = null;
+  // Masking, [the token embedding (models saved before it have none),] the LSTM layers, the sigmoid head.
+  let layers = model.layers;
+  let embedding: tf.Variable | null = null;
+  if (layers[1]?.getClassName() === TokenEmbedding.className) {
+    embedding = vars(layers[1], ['embeddings'])?.[0] ?? null;
+    if (!embedding) return remember(model, null);
+    layers = [layers[0], ...layers.slice(2)];
+  }
   const first = layers[0];
   const head = layers[layers.length - 1];
   const lstms = layers.slice(1, -1);
@@ -72,17 +83,25 @@ function fusedModel(model: tf.LayersModel): FusedModel | null {
         c.returnSequences === j < lstms.length - 1
       );
     });
-  if (ok) {
-    const lw = lstms.map((l) => vars(l, ['kernel', 'recurrent_kernel', 'bias']));
-    const dw = vars(head, ['kernel', 'bias']);
-    if (dw && lw.every((w) => w))
-      fused = {
-        kernels,
-        layers: lw.map((w) => ({ kernel: w![0], recurrentKernel: w![1], bias: w![2] })),
-        dense: { kernel: dw[0], bias: dw[1] },
-        variables: [...lw.flatMap((w) => w!), ...dw],
-      };
-  }
+  if (!ok) return remember(model, null);
+  const lw = lstms.map((l) => vars(l, ['kernel', 'recurrent_kernel', 'bias']));
+  const dw = vars(head, ['kernel', 'bias']);
+  if (!dw || !lw.every((w) => w)) return remember(model, null);
+  const variables = [...(embedding ? [embedding] : []), ...lw.flatMap((w) => w!), ...dw];
+  // The optimizer and its checkpoint see the weights in the model's own order: it must be this one.
+  const own = model.trainableWeights.map(variable);
+  if (own.length !== variables.length || own.some((v, j) => v !== variables[j])) return remember(model, null);
+  return remember(model, {
+    kernels,
+    vocabSize: vocabSizeOf(model),
+    embedding,
+    layers: lw.map((w) => ({ kernel: w![0], recurrentKernel: w![1], bias: w![2] })),
+    dense: { kernel: dw[0], bias: dw[1] },
+    variables,
+  });
+}
+
+function remember(model: tf.LayersModel, fused: FusedModel | null): FusedModel | null {
   fusedModels.set(model, fused);
   return fused;
 }
@@ -154,12 +173,12 @@ export function fusedPredict(
   model: tf.LayersModel,
   s: Sequences,
   rows: ArrayLike<number>,
-  vocabSize: number,
   batchSize: number,
 ): Float64Array | null {
   const f = fusedModel(model);
   if (!f) return null;
   const out = new Float64Array(rows.length);
+  const embedding = f.embedding ? { table: f.embedding.dataSync(), dim: f.embedding.shape[1] as number } : null;
   const kernel = f.dense.kernel.dataSync();
   const bias = f.dense.bias.dataSync()[0];
   const zeros = new ZeroTensors();
@@ -167,7 +186,7 @@ export function fusedPredict(
   try {
     for (let start = 0; start < rows.length; start += batchSize) {
       const part = Array.from({ length: Math.min(batchSize, rows.length - start) }, (_, k) => rows[start + k]);
-      const { last, passes } = forwardHidden(f, weights, fusedBatch(s, part, vocabSize), zeros);
+      const { last, passes } = forwardHidden(f, weights, fusedBatch(s, part, f.vocabSize, embedding), zeros);
       disposePasses(passes);
       for (let k = 0; k < part.length; k++) out[start + k] = sigmoid(logit(last, k, kernel, bias));
     }
@@ -232,14 +251,18 @@ export class FusedTrainer {
   /** Per LSTM layer: w = [kernel; recurrentKernel] ([F + U, 4U], as the kernels take it) and b [4U]. */
   private readonly lstm: { w: Float32Array; b: Float32Array; inputs: number }[];
   private readonly dense: { kernel: Float32Array; bias: Float32Array };
+  /** The token embedding table [V × D], or null (a one-hot model). */
+  private readonly embedding: { table: Float32Array; dim: number } | null;
   /** Views of the arrays above, one per trainable variable in the model's order. */
   private readonly params: Float32Array[];
 
   private constructor(
     private readonly f: FusedModel,
     private readonly adam: Adam,
-    private readonly vocabSize: number,
   ) {
+    this.embedding = f.embedding
+      ? { table: Float32Array.from(f.embedding.dataSync()), dim: f.embedding.shape[1] as number }
+      : null;
     this.lstm = f.layers.map((l) => {
       const k = l.kernel.dataSync();
       const r = l.recurrentKernel.dataSync();
@@ -253,6 +276,7 @@ export class FusedTrainer {
       bias: Float32Array.from(f.dense.bias.dataSync()),
     };
     this.params = [
+      ...(this.embedding ? [this.embedding.table] : []),
       ...this.lstm.flatMap((l, j) => {
         const split = f.layers[j].kernel.size;
         return [l.w.subarray(0, split), l.w.subarray(split), l.b];
@@ -266,7 +290,7 @@ export class FusedTrainer {
   static for(model: tf.LayersModel): FusedTrainer | null {
     const f = fusedModel(model);
     if (!f) return null;
-    return new FusedTrainer(f, optimizerFor(model, f), (model.inputs[0].shape[2] as number) - 2);
+    return new FusedTrainer(f, optimizerFor(model, f));
   }
 
   /**
@@ -279,7 +303,7 @@ export class FusedTrainer {
     idx: ArrayLike<number>,
     classWeight: Record<number, number>,
   ): { loss: number; grads: Float32Array[] } {
-    const batch = fusedBatch(s, idx, this.vocabSize);
+    const batch = fusedBatch(s, idx, this.f.vocabSize, this.embedding);
     const { steps, rows: B } = batch;
     const weights = this.lstm.map((l) => ({
       w: tf.tensor2d(l.w, [l.inputs + l.b.length / 4, l.b.length]),
@@ -316,7 +340,18 @@ export class FusedTrainer {
       grads.unshift(w.subarray(0, split), w.subarray(split), db.dataSync() as Float32Array);
       tf.dispose([dw, db]);
     }
-    dOut.dispose(); // the gradient of the one-hot input: not a weight
+    if (this.embedding) {
+      // The embedding's gradient: each step's input gradient (its first D columns) added to its token's row.
+      const { table, dim: D } = this.embedding;
+      const dx = dOut.dataSync() as Float32Array;
+      const F = batch.inputs;
+      const dTable = new Float32Array(table.length);
+      batch.tokens.forEach((tok, at) => {
+        if (tok > 0) for (let d = 0; d < D; d++) dTable[(tok - 1) * D + d] += dx[at * F + d];
+      });
+      grads.unshift(dTable);
+    }
+    dOut.dispose();
     disposePasses(passes);
     tf.dispose(weights.flatMap((w) => [w.w, w.b]));
     grads.push(Float32Array.from(dKernel), Float32Array.of(dBias));

@@ -16,7 +16,8 @@ import { rocAuc } from '../metrics';
 import { deriveSeed, mulberry32, shuffle } from '../random';
 import { selectBackend } from '../tf-backend';
 import type { SavedOptimizerWeight } from './adam';
-import { layersBatch, type Sequences } from './batches';
+import { layersBatch, vocabSizeOf, type Sequences } from './batches';
+import { TokenEmbedding } from './embedding';
 import { FusedTrainer, fusedPredict, restoreFusedOptimizer, saveFusedOptimizer, variable } from './fused';
 
 export type { Sequences } from './batches';
@@ -61,18 +62,17 @@ export async function readSequences(conn: DuckDBConnection, file: string): Promi
 }
 
 /**
- * Inputs per step: the event token one-hot (V columns; padding = all zeros) and the two numeric inputs. The
- * first LSTM layer's input kernel on the one-hot columns is the token embedding (a learned vector per event type),
- * folded into the LSTM: tfjs's WASM backend has no kernel for the Embedding layer's gradient
- * (UnsortedSegmentSum), and a one-hot input keeps every backend able to train. Padding steps are all zeros and
- * are skipped by the Masking layer. The gates use the logistic sigmoid (as PyTorch and Keras do; tfjs's default
- * is hardSigmoid): TensorFlow's fused LSTM kernels compute that function, so on tfjs-node the model trains and
- * scores through them (see ./fused.ts) and a model trained on any backend scores the same on all of them.
+ * Inputs per step: the event token one-hot (V columns) and the two numeric inputs; padding steps are all zeros and
+ * the Masking layer skips them. The token embedding (./embedding.ts) turns the one-hot into the token's learned row
+ * of embeddingDim numbers. The gates use the logistic sigmoid (as PyTorch and Keras do; tfjs's default is
+ * hardSigmoid): TensorFlow's fused LSTM kernels compute that function, so on tfjs-node the model trains and scores
+ * through them (see ./fused.ts) and a model trained on any backend scores the same on all of them.
  */
 export function createLstmModel(p: LstmParams, vocabSize: number, T: number, seed: number): tf.LayersModel {
   const model = tf.sequential();
   // Fixed layer names: a resumed model (another process, or later in this one) names its weights the same.
   model.add(tf.layers.masking({ maskValue: 0, inputShape: [T, vocabSize + 2], name: 'padding_mask' }));
+  model.add(new TokenEmbedding({ vocabSize, dim: p.embeddingDim, seed: seed + 51, name: 'token_embedding' }));
   for (let l = 0; l < p.layers; l++) {
     model.add(
       tf.layers.lstm({
@@ -107,7 +107,7 @@ function layersLoss(
   idx: ArrayLike<number>,
   classWeight: Record<number, number>,
 ): () => tf.Scalar {
-  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  const vocabSize = vocabSizeOf(model);
   return () => {
     const y = tf.tensor2d(
       Float32Array.from(idx, (i) => s.labels[i]),
@@ -162,7 +162,7 @@ export async function trainEpoch(
   signal?: AbortSignal,
 ): Promise<{ loss: number; rows: number }> {
   const fused = FusedTrainer.for(model);
-  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  const vocabSize = vocabSizeOf(model);
   let lossSum = 0;
   let batches = 0;
   let rows = 0;
@@ -201,9 +201,9 @@ export function predictSequences(
   batch = 1024,
   path: 'auto' | 'layers' = 'auto',
 ): Float64Array {
-  const vocabSize = (model.inputs[0].shape[2] as number) - 2;
+  const vocabSize = vocabSizeOf(model);
   const rows = idx ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i);
-  const fused = path === 'auto' ? fusedPredict(model, s, rows, vocabSize, batch) : null;
+  const fused = path === 'auto' ? fusedPredict(model, s, rows, batch) : null;
   if (fused) return fused;
   const out = new Float64Array(rows.length);
   for (let b = 0; b < rows.length; b += batch) {

@@ -199,8 +199,20 @@ describe('LSTM', { timeout: 300_000 }, () => {
     for (let i = 1; i < 300; i += 7) s.tokens[i * T + T - 3] = 9;
     s.tokens.fill(0, 3 * T, 4 * T);
     const idx = Uint32Array.from({ length: 300 }, (_, i) => i);
-    for (const layers of [1, 2]) {
-      const m = createLstmModel({ ...params, layers }, 3, T, 9);
+    // A model saved before the token embedding layer (one-hot steps straight into the LSTM) still runs fused.
+    const legacy = () => {
+      const m = tf.sequential({
+        layers: [
+          tf.layers.masking({ maskValue: 0, inputShape: [T, 5] }),
+          tf.layers.lstm({ units: 4, recurrentActivation: 'sigmoid' }),
+          tf.layers.dense({ units: 1, activation: 'sigmoid' }),
+        ],
+      });
+      m.compile({ optimizer: tf.train.adam(0.01), loss: 'binaryCrossentropy' });
+      return m;
+    };
+    for (const make of [1, 2].map((layers) => () => createLstmModel({ ...params, layers }, 3, T, 9)).concat(legacy)) {
+      const m = make();
       m.setWeights(m.getWeights().map((w, j) => tf.randomNormal(w.shape, 0, 0.5, 'float32', j))); // not near 0
       const before = tf.memory().numTensors;
       assert.ok(usesFusedKernels(m));
