@@ -262,7 +262,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     });
     const vocab = Object.keys(JSON.parse(readFileSync(f.feats.vocabPath, 'utf8'))).length;
     const split = holdoutSplit(f.seqs.labels, 0.25, 1);
-    const ds = `${name} sequences (${f.seqs.ids.length} users, T=${f.seqs.length}, ${vocab + 2} inputs)`;
+    const ds = `${name} sequences (${f.seqs.ids.length} users, T=${f.seqs.length}, ${vocab} event types embedded in ${params.embeddingDim} + 2 numeric)`;
     // PyTorch trains as many epochs as we did (early stopping may differ between backends): one run per count.
     const torchByEpochs = new Map<number, Record<string, number> | null>();
     for (const b of backends) {
