@@ -65,6 +65,8 @@ export async function scoreUsers(input: {
           r3.push(ex?.names[k][2] ?? '');
         }
         heartbeat({ scored: s + idx.length, total: t.x.nRows });
+        // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       model.dispose();
 
@@ -90,6 +92,7 @@ export async function scoreUsers(input: {
           const q = churnModel.predict({ x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]) });
           idx.forEach((i, k) => (churn![i] = q[k]));
           heartbeat({ churnScored: s + idx.length, customers: customers.length });
+          await new Promise<void>((resolve) => setImmediate(resolve)); // as above
         }
         churnModel.dispose();
         churnScored = customers.length;

@@ -166,6 +166,7 @@ export async function trainEpoch(
   let lossSum = 0;
   let batches = 0;
   let rows = 0;
+  let yielded = performance.now();
   try {
     for (let b = 0; b < order.length; b += batchSize) {
       const part = order.subarray(b, Math.min(order.length, b + batchSize));
@@ -182,6 +183,12 @@ export async function trainEpoch(
       }
       batches++;
       rows += part.length;
+      // The fused steps are synchronous: let the event loop run now and then, or the activity's heartbeats and
+      // its cancellation wait for the end of the epoch (minutes on a large data set; the heartbeat timeout is 30 s).
+      if (performance.now() - yielded > 200) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
       if (signal?.aborted) throw new Error('training cancelled');
     }
   } finally {

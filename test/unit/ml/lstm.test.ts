@@ -13,6 +13,7 @@ import {
   predictSequences,
   remapTokens,
   saveModel,
+  trainEpoch,
   trainLstm,
   usesFusedKernels,
   type Sequences,
@@ -129,6 +130,30 @@ describe('LSTM', { timeout: 300_000 }, () => {
     assert.deepEqual(r.history, whole.history);
     assert.equal(r.bestValAuc, whole.bestValAuc);
     assert.deepEqual(readFileSync(join(r.modelDir, 'weights.bin')), readFileSync(join(whole.modelDir, 'weights.bin')));
+  });
+
+  it('lets the event loop run during an epoch (heartbeats and cancellation are not held up)', async () => {
+    await selectBackend();
+    const m = createLstmModel(params, 3, T, 6);
+    // An epoch of about a second on this backend: the fused path runs ~100k of these short sequences a second, tfjs-layers ~4k.
+    const n = usesFusedKernels(m) ? 150_000 : 4_000;
+    const s = synthetic(n, 13);
+    const gaps: number[] = [];
+    let last = performance.now();
+    const timer = setInterval(() => {
+      gaps.push(performance.now() - last);
+      last = performance.now();
+    }, 20);
+    const started = performance.now();
+    const order = Uint32Array.from({ length: n }, (_, i) => i);
+    await trainEpoch(m, s, order, 128, { 0: 1, 1: 1 });
+    const took = performance.now() - started;
+    clearInterval(timer);
+    m.optimizer.dispose();
+    m.dispose();
+    assert.ok(took > 500, `the epoch took ${took.toFixed(0)} ms: too short to tell`);
+    assert.ok(gaps.length >= 3, `${gaps.length} timer ticks during ${took.toFixed(0)} ms`);
+    assert.ok(Math.max(...gaps) < 600, `longest stretch without the event loop: ${Math.max(...gaps).toFixed(0)} ms`);
   });
 
   it('saves and loads with identical scores', async () => {
