@@ -26,13 +26,14 @@ import {
   loadLstm,
   lstmToSerialized,
   predictSequences,
+  withoutClassWeighting,
   readSequences,
   readVocab,
   remapTokens,
   trainLstm,
 } from '../ml/lstm';
 import type { SerializedModel } from '../ml/classifier';
-import type { BlendPayload } from '../ml/scorer';
+import { blendProbability, type BlendPayload } from '../ml/scorer';
 import { cancellationSignal, failFastOnBadInput, heartbeat, InputError, withHeartbeat } from './context';
 
 export type Split =
@@ -252,7 +253,7 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
     );
     const trainSeconds = (performance.now() - started) / 1000;
     const { model } = await loadLstm(r.modelDir);
-    const p = predictSequences(model, seqs, split.test);
+    const p = predictSequences(model, seqs, split.test).map((q) => withoutClassWeighting(q, r.classWeight));
     model.dispose();
     const test = Array.from(split.test);
     const yTest = Uint8Array.from(test, (i) => seqs.labels[i]);
@@ -287,7 +288,7 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
 
 /**
  * The blend: the forest and the LSTM trained on the same split (each reused when already trained, e.g. as the
- * run's baselines), and the average of their probabilities evaluated on the same held-out users.
+ * run's baselines), and the mean of their log-odds (blendProbability) evaluated on the same held-out users.
  */
 async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, resultFile: string) {
   const forest = await trainModel({ ...input, engine: 'forest' });
@@ -297,18 +298,18 @@ async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, r
       (await conn.runAndReadAll(`SELECT user_id, label, score FROM read_parquet($p)`, { p: f })).getRows();
     const lstmScore = new Map((await read(lstm.predictionsPath!)).map((r) => [String(r[0]), Number(r[2])]));
     const rows = await read(forest.predictionsPath!);
-    const weights = { forest: 0.5, lstm: 0.5 };
+    const combine = { weights: { forest: 0.5, lstm: 0.5 }, combine: 'logit' as const };
     const ids = rows.map((r) => String(r[0]));
     const y = Uint8Array.from(rows, (r) => Number(r[1]));
     const p = Float64Array.from(rows, (r) => {
       const l = lstmScore.get(String(r[0]));
       if (l === undefined) throw new Error(`user ${String(r[0])} is held out for the forest but not for the LSTM`);
-      return weights.forest * Number(r[2]) + weights.lstm * l;
+      return blendProbability(Number(r[2]), l, combine);
     });
     const metrics = evaluateBinary(y, p) as unknown as Record<string, number>;
     const f = JSON.parse(readFileSync(forest.modelPath, 'utf8')) as SerializedModel & { encoding?: unknown };
     const l = JSON.parse(readFileSync(lstm.modelPath, 'utf8')) as SerializedModel;
-    const payload: BlendPayload = { weights, forest: f, lstm: l };
+    const payload: BlendPayload = { ...combine, forest: f, lstm: l };
     const modelPath = join(dir, `${name}.model.json`);
     writeFileAtomic(
       modelPath,

@@ -1,6 +1,6 @@
 /**
  * One way to score users with any saved model, whatever its engine: tabular engines read the feature matrix, the
- * LSTM reads the users' event sequences, the blend averages the forest's and the LSTM's probabilities. Activities
+ * LSTM reads the users' event sequences, the blend averages the forest's and the LSTM's log-odds. Activities
  * (publish's champion re-scoring, scoring) use this and never branch on the engine themselves.
  */
 import type { FeatureMatrix, SerializedModel } from './classifier';
@@ -12,6 +12,7 @@ import {
   remapTokens,
   type Sequences,
   type SerializedLstmPayload,
+  withoutClassWeighting,
 } from './lstm';
 
 export interface ScoringData {
@@ -57,10 +58,32 @@ function mergeReasons(parts: { weight: number; e: Explanation }[], n: number, to
 }
 
 export interface BlendPayload {
-  /** Weight of each part's probability; they sum to 1. */
+  /** Weight of each part; they sum to 1. */
   weights: { forest: number; lstm: number };
+  /**
+   * How the parts' probabilities combine: 'logit', the weighted mean of their log-odds (a weighted geometric mean
+   * of the odds); absent in blends published before it, the weighted mean of the probabilities.
+   */
+  combine?: 'logit';
   forest: SerializedModel;
   lstm: SerializedModel;
+}
+
+const logit = (p: number) => {
+  const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+  return Math.log(q / (1 - q));
+};
+
+/**
+ * The blend's probability from the forest's and the LSTM's. Both parts give calibrated probabilities (the LSTM's
+ * without its class weighting), and averaging their log-odds keeps a part's confident "no" as strong as its
+ * confident "yes": on the sample's three CV folds, ROC AUC 0.793 / 0.807 / 0.828 against the forest's 0.783 /
+ * 0.803 / 0.824 and the probability average's 0.785 / 0.804 / 0.822.
+ */
+export function blendProbability(forest: number, lstm: number, b: Pick<BlendPayload, 'weights' | 'combine'>): number {
+  if (b.combine !== 'logit') return b.weights.forest * forest + b.weights.lstm * lstm;
+  const z = b.weights.forest * logit(forest) + b.weights.lstm * logit(lstm);
+  return 1 / (1 + Math.exp(-z));
 }
 
 async function lstmScorer(s: SerializedModel): Promise<Scorer> {
@@ -82,17 +105,21 @@ async function lstmScorer(s: SerializedModel): Promise<Scorer> {
     });
     return { seqs, idx };
   };
+  // Probabilities without the class weighting the model trained with (identity for models saved before it).
+  const calibrated = (p: number) => withoutClassWeighting(p, payload.metadata.classWeight);
   return {
     engine: 'lstm',
     needsSequences: true,
     predict(d) {
       const { seqs, idx } = rowsOf(d);
-      return predictSequences(model, seqs, idx);
+      return predictSequences(model, seqs, idx).map(calibrated);
     },
     explain(d, k) {
       const { seqs, idx } = rowsOf(d);
       const e = explainSequences(model, seqs, payload.metadata.vocab, idx, k);
-      return { names: e.names, values: e.values };
+      // Each reason's score drop, in calibrated probabilities: from score to score - drop, both corrected.
+      const values = e.values.map((v, i) => v.map((drop) => calibrated(e.scores[i]) - calibrated(e.scores[i] - drop)));
+      return { names: e.names, values };
     },
     dispose: () => model.dispose(),
   };
@@ -110,7 +137,7 @@ export async function loadScorer(s: SerializedModel): Promise<Scorer> {
       predict(d) {
         const pf = forest.predictProba(d.x);
         const pl = lstm.predict(d);
-        return pf.map((p, i) => b.weights.forest * p + b.weights.lstm * pl[i]);
+        return pf.map((p, i) => blendProbability(p, pl[i], b));
       },
       explain(d, k) {
         const parts = [{ weight: b.weights.lstm, e: lstm.explain!(d, k) }];

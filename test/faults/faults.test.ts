@@ -19,6 +19,8 @@ import { writeEventsCsv } from '../../data/generator';
 import type { RunSummary, StepProgress, TrainResult } from '../../workflows/types';
 import { ModelRegistry } from '../../registry';
 import { withDuckDB } from '../../warehouse/db';
+import { blendProbability, type BlendPayload } from '../../ml/scorer';
+import type { SerializedModel } from '../../ml/classifier';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
 
@@ -238,7 +240,10 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
         blendResult.components!.map((c) => c.engine),
         ['forest', 'lstm'],
       );
-      // The blend's probabilities are the average of its parts', user by user.
+      // The blend's probabilities are the mean of its parts' log-odds, user by user.
+      const payload = (JSON.parse(readFileSync(join(models, 'blend-holdout.model.json'), 'utf8')) as SerializedModel)
+        .payload as BlendPayload;
+      assert.equal(payload.combine, 'logit');
       const scores = async (f: string) =>
         withDuckDB(
           ':memory:',
@@ -253,7 +258,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
         ['blend', 'forest', 'lstm'].map((e) => scores(join(models, `${e}-holdout.predictions.parquet`))),
       );
       assert.equal(pb.size, pf.size);
-      for (const [id, v] of pb) assert.ok(Math.abs(v - (pf.get(id)! + pl.get(id)!) / 2) < 1e-9, id);
+      for (const [id, v] of pb) assert.ok(Math.abs(v - blendProbability(pf.get(id)!, pl.get(id)!, payload)) < 1e-9, id);
       // Every user was scored with the published blend (sequences and features both read at the cutoff).
       assert.equal(s.scoring!.users, s.features.users);
       // The blend's reasons rank both parts together: the forest's features and the LSTM's occluded event types.

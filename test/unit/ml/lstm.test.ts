@@ -16,6 +16,7 @@ import {
   trainEpoch,
   trainLstm,
   usesFusedKernels,
+  withoutClassWeighting,
   type Sequences,
 } from '../../../ml/lstm';
 import { loadScorer } from '../../../ml/scorer';
@@ -168,6 +169,21 @@ describe('LSTM', { timeout: 300_000 }, () => {
     loaded.dispose();
   });
 
+  it('takes the class weighting out of its probabilities', () => {
+    // Balanced weights for 20 % converters: w0 = 0.625, w1 = 2.5, so the network's odds are 4× the real ones.
+    const cw = { 0: 0.625, 1: 2.5 };
+    assert.ok(Math.abs(withoutClassWeighting(0.5, cw) - 0.2) < 1e-12); // odds 1 → 1/4
+    assert.ok(Math.abs(withoutClassWeighting(0.8, cw) - 0.5) < 1e-12); // odds 4 → 1
+    assert.equal(withoutClassWeighting(0.8, undefined), 0.8); // a model saved before the weights were recorded
+    assert.equal(withoutClassWeighting(1, cw), 1);
+    assert.equal(withoutClassWeighting(0, cw), 0);
+    const grid = Array.from({ length: 99 }, (_, i) => withoutClassWeighting((i + 1) / 100, cw));
+    assert.ok(
+      grid.every((p, i) => i === 0 || p > grid[i - 1]),
+      'keeps the order (ROC AUC unchanged)',
+    );
+  });
+
   it('re-expresses tokens in the model vocabulary and concatenates sequence sets', () => {
     const s: Sequences = {
       ids: ['a'],
@@ -190,7 +206,9 @@ describe('LSTM', { timeout: 300_000 }, () => {
     const out = tempDir('fc-lstm-json-');
     const r = await trainLstm({ sequences: s, vocabSize: 3, outDir: out, params: { ...params, epochs: 2 }, seed: 5 });
     const direct = await loadModel(r.modelDir);
-    const expected = predictSequences(direct, s);
+    // The scorer reports probabilities without the class weighting training used (recorded in the metadata).
+    assert.deepEqual(r.classWeight, JSON.parse(readFileSync(join(r.modelDir, 'metadata.json'), 'utf8')).classWeight);
+    const expected = predictSequences(direct, s).map((p) => withoutClassWeighting(p, r.classWeight));
     direct.dispose();
     const vocab = { view: 1, cart: 2, buy: 3 };
     const scorer = await loadScorer(JSON.parse(JSON.stringify(lstmToSerialized(r.modelDir, vocab))));
