@@ -12,6 +12,7 @@ import { loadScorer } from '../ml/scorer';
 import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
 import { failFastOnBadInput, heartbeat } from './context';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export interface ScoreResult {
   scoresPath: string;
@@ -66,7 +67,7 @@ export async function scoreUsers(input: {
         }
         heartbeat({ scored: s + idx.length, total: t.x.nRows });
         // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       model.dispose();
 
@@ -92,7 +93,7 @@ export async function scoreUsers(input: {
           const q = churnModel.predict({ x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]) });
           idx.forEach((i, k) => (churn![i] = q[k]));
           heartbeat({ churnScored: s + idx.length, customers: customers.length });
-          await new Promise<void>((resolve) => setImmediate(resolve)); // as above
+          await nextTurn(); // as above
         }
         churnModel.dispose();
         churnScored = customers.length;

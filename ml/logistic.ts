@@ -6,6 +6,7 @@
  */
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from './classifier';
 import type { LogisticParams } from '../pipelines/schema/model';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export const LOGISTIC_FORMAT_VERSION = 1;
 const DEFAULTS: LogisticParams = { l2: 1, maxIter: 200, classWeight: 'balanced' };
@@ -128,7 +129,7 @@ export class LogisticRegression implements Classifier {
       this.iterations = it + 1;
       options.onProgress?.({ done: it + 1, total: this.params.maxIter, unit: 'iterations' });
       if (maxStep < 1e-7) break;
-      if (it % 2 === 1) await new Promise((r) => setImmediate(r));
+      if (it % 2 === 1) await nextTurn();
     }
     this.coef = Array.from(beta);
   }

@@ -27,6 +27,7 @@ import {
   type PredictTree,
   type SerializedTree,
 } from './predictor';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export const DEFAULT_FOREST_PARAMS: ForestParams = {
   nTrees: 100,
@@ -143,7 +144,7 @@ export class RandomForest implements Classifier {
         done++;
         report();
         // Yield to the event loop between trees so heartbeats and cancellation get through.
-        if (done % 5 === 0) await new Promise((r) => setImmediate(r));
+        if (done % 5 === 0) await nextTurn();
       }
     } else {
       await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp) => {

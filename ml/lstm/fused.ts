@@ -157,7 +157,7 @@ function forwardHidden(
 }
 
 /** The dense sigmoid head's logit for row k of `last` [B × U]. */
-function logit(last: Float32Array, k: number, kernel: ArrayLike<number>, bias: number): number {
+function headLogit(last: Float32Array, k: number, kernel: ArrayLike<number>, bias: number): number {
   const U = kernel.length;
   let z = bias;
   for (let u = 0; u < U; u++) z += last[k * U + u] * kernel[u];
@@ -188,7 +188,7 @@ export function fusedPredict(
       const part = Array.from({ length: Math.min(batchSize, rows.length - start) }, (_, k) => rows[start + k]);
       const { last, passes } = forwardHidden(f, weights, fusedBatch(s, part, f.vocabSize, embedding), zeros);
       disposePasses(passes);
-      for (let k = 0; k < part.length; k++) out[start + k] = sigmoid(logit(last, k, kernel, bias));
+      for (let k = 0; k < part.length; k++) out[start + k] = sigmoid(headLogit(last, k, kernel, bias));
     }
   } finally {
     tf.dispose(weights.map((w) => w.w));
@@ -320,7 +320,7 @@ export class FusedTrainer {
     for (let k = 0; k < B; k++) {
       const y = s.labels[idx[k]];
       const weight = classWeight[y];
-      const z = logit(last, k, kernel, this.dense.bias[0]);
+      const z = headLogit(last, k, kernel, this.dense.bias[0]);
       loss += weight * softplus(y ? -z : z);
       const dz = (weight * (sigmoid(z) - y)) / B;
       dBias += dz;

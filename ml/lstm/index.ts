@@ -19,6 +19,7 @@ import type { SavedOptimizerWeight } from './adam';
 import { layersBatch, vocabSizeOf, type Sequences } from './batches';
 import { TokenEmbedding } from './embedding';
 import { FusedTrainer, fusedPredict, restoreFusedOptimizer, saveFusedOptimizer, variable } from './fused';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export type { Sequences } from './batches';
 export { usesFusedKernels } from './fused';
@@ -186,7 +187,7 @@ export async function trainEpoch(
       // The fused steps are synchronous: let the event loop run now and then, or the activity's heartbeats and
       // its cancellation wait for the end of the epoch (minutes on a large data set; the heartbeat timeout is 30 s).
       if (performance.now() - yielded > 200) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await nextTurn();
         yielded = performance.now();
       }
       if (signal?.aborted) throw new Error('training cancelled');
