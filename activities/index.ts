@@ -3,7 +3,7 @@
  * core, return references. `createActivities` is the one place dependencies would be injected (worker.ts calls
  * it); workflows only see `Activities` as a type.
  */
-import { loadDefinition, resolveCutoff } from './definition';
+import { loadDefinition, resolveCutoff, resolveRuns } from './definition';
 import { extractSources } from './extract';
 import { buildFeatures } from './features';
 import { summariseFolds, trainModel } from './train';
@@ -19,6 +19,7 @@ export function createActivities() {
     loadDefinition,
     extractSources,
     resolveCutoff,
+    resolveRuns,
     buildFeatures,
     trainModel,
     summariseFolds,

@@ -1,6 +1,6 @@
 /**
  * `funnelcast backfill`: the pipeline for each past cutoff in [from, to], as one backfill workflow with child
- * runs (ids `retrain-<pipeline>-<cutoff>`), bounded concurrency, and a per-cutoff metrics table at the end.
+ * runs (ids = run ids, `<pipeline>-<cutoff>-<content key>`), bounded concurrency, and a per-cutoff metrics table.
  */
 import { parseArgs } from 'node:util';
 import { loadPipeline } from '../pipelines/load';
@@ -14,8 +14,9 @@ import { EXIT, int, num, pct, table, UsageError, print } from './format';
 export const BACKFILL_HELP = `Usage: funnelcast backfill --pipeline <p> --from <date> --to <date> --every <interval> [--concurrency n] [--train-only] [--via-schedule] [--json]
 
 Runs the pipeline at each cutoff from --from to --to (inclusive) every --every. Each run is point-in-time
-correct: its features use only events before its cutoff, whenever it runs. Cutoffs already done are skipped,
-so repeating a backfill adds nothing.
+correct: its features use only events before its cutoff, whenever it runs. A cutoff is skipped when the same
+run (same definition, engine and parameters, loaded data and cutoff) already finished, so repeating a backfill
+adds nothing; after a change to the definition or new data the cutoffs run again, as new runs.
 
   --concurrency n   runs at once                                         [default: 2]
   --train-only      skip scoring and exports (measure the model over time)
@@ -68,7 +69,9 @@ export async function backfillCommand(argv: string[]): Promise<number> {
   const loaded = loadPipeline(values.pipeline);
   const cutoffs = expandCutoffs(values.from, values.to, values.every);
   const input: BackfillInput = { pipeline: loaded.file, cutoffs, concurrency, trainOnly: values['train-only'] };
-  const workflowId = `backfill-${loaded.definition.name}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${values.every}`;
+  // The definition's hash is in the id, so a backfill of another definition of the pipeline (another engine, other
+  // parameters) over the same range does not attach to this one while it runs.
+  const workflowId = `backfill-${loaded.definition.name}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${values.every}-${loaded.hash.slice(0, 8)}`;
 
   return withSession({ worker: 'auto' }, async ({ client }) => {
     if (values['via-schedule']) {

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
-import type { RunInput, RunSummary, StepProgress } from '../workflows/types';
+import { cutoffStamp } from '../infra/paths';
+import type { RunInput, RunSummary, StartedRun, StepProgress } from '../workflows/types';
 import { withSession } from './session';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 
@@ -27,13 +28,12 @@ Examples:
   funnelcast run --pipeline ./my-pipeline.json --cutoff 2024-03-01
 `;
 
-/** Workflow id for a run: stable for (pipeline, cutoff) so a repeated command attaches instead of duplicating. */
-export function runWorkflowId(pipeline: string, cutoff?: string): string {
-  const stamp = (cutoff ? new Date(cutoff) : new Date())
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-  return cutoff ? `retrain-${pipeline}-${stamp}` : `retrain-${pipeline}-now-${stamp}`;
+/**
+ * Workflow id of the short planning workflow (workflows/start.ts) that computes the run's content-addressed id and
+ * starts the run under it. Unique per command: two commands plan separately and meet at the same run id.
+ */
+export function planWorkflowId(pipeline: string, cutoff: string | undefined, nowMs: number): string {
+  return `plan-${pipeline}-${cutoff ? cutoffStamp(cutoff) : 'default'}-${nowMs.toString(36)}`;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -61,25 +61,35 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const cutoff = values.cutoff ? new Date(values.cutoff).toISOString() : undefined;
   const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
-  const workflowId = runWorkflowId(loaded.definition.name, cutoff);
 
   return withSession({ worker: values['no-worker'] ? 'no' : 'auto' }, async ({ client, server }) => {
-    const handle = await client.workflow.start('retrainWorkflow', {
-      taskQueue: TASK_QUEUE,
-      workflowId,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-    const stopWatching = watchProgress(() => handle.query<StepProgress>('progress'), values.json);
+    let workflowId = planWorkflowId(loaded.definition.name, cutoff, Date.now());
     try {
-      const summary = (await handle.result()) as RunSummary;
-      stopWatching();
+      if (!values.json) process.stderr.write(`  … planning (definition, extract, run id)\n`);
+      const started = (await client.workflow.execute('startRunWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId,
+        args: [{ ...input, wait: false }],
+      })) as StartedRun;
+      // From here on the run is known by its run id, which is its workflow id.
+      workflowId = started.runId;
+      if (!values.json && !started.started)
+        process.stderr.write(`  … run ${workflowId} ${started.summary ? 'already finished' : 'is already running'}\n`);
+      const handle = client.workflow.getHandle(workflowId);
+      const stopWatching = started.summary
+        ? () => {}
+        : watchProgress(() => handle.query<StepProgress>('progress'), values.json);
+      let summary: RunSummary;
+      try {
+        summary = started.summary ?? ((await handle.result()) as RunSummary);
+      } finally {
+        stopWatching();
+      }
       const ui = server.uiUrl ? `${server.uiUrl}/namespaces/default/workflows/${workflowId}` : null;
       if (values.json) print(JSON.stringify({ workflowId, webUi: ui, ...summary }, null, 2) + '\n');
       else print(formatSummary(summary, ui));
       return EXIT.ok;
     } catch (e) {
-      stopWatching();
       if (e instanceof WorkflowFailedError) {
         const cause = (e.cause as Error | undefined)?.cause ?? e.cause;
         process.stderr.write(`Run ${workflowId} failed: ${(cause as Error)?.message ?? e.message}\n`);

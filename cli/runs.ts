@@ -1,6 +1,7 @@
 /**
  * Operating runs: `funnelcast runs list`, `funnelcast status <run>`, `funnelcast cancel <run>`.
- * A <run> is a workflow id (as printed by run/backfill/runs list).
+ * A <run> is a run id, `<pipeline>-<cutoff>-<content key>`, as printed by run, backfill and runs list: it is also
+ * the run's workflow id and the name of its folder under runs/<pipeline>/.
  */
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -15,7 +16,7 @@ export const RUNS_HELP = `Usage:
 
 Examples:
   funnelcast runs list --limit 10
-  funnelcast status retrain-sample-20240301T000000Z --watch
+  funnelcast status sample-20240301T000000Z-3f9c2a61d0 --watch
 `;
 
 export async function runsCommand(argv: string[]): Promise<number> {
@@ -83,7 +84,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
       } catch {
         p = null; // closed workflows without a worker cannot answer queries
       }
-      if (values.json) print(JSON.stringify({ workflowId: id, status: d.status.name, progress: p }, null, 2) + '\n');
+      if (values.json)
+        print(
+          JSON.stringify({ workflowId: id, runId: p?.runId ?? id, status: d.status.name, progress: p }, null, 2) + '\n',
+        );
       else {
         const head = `${id}: ${d.status.name}`;
         const body = p

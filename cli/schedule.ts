@@ -1,6 +1,8 @@
 /**
  * `funnelcast schedule …`: retrains on a Temporal Schedule (not a cron workflow). One schedule per pipeline,
- * id `retrain-<pipeline>`; each scheduled run takes its cutoff from its scheduled time.
+ * id `retrain-<pipeline>`; each scheduled run takes its cutoff from its scheduled time. The schedule's action is
+ * the planning workflow (workflows/start.ts), which starts the run under its content-addressed run id and waits
+ * for it, so `runs list` and `status` show scheduled runs by the same ids as any other run.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -87,7 +89,7 @@ const toMs = (d: string) =>
 
 function scheduleOptions(s: ScheduleSettings, paused = false) {
   const [every, offset] = (s.every ?? '').split('+');
-  const input: RunInput = { pipeline: s.pipelineFile, trigger: 'schedule' };
+  const input: RunInput & { wait: boolean } = { pipeline: s.pipelineFile, trigger: 'schedule', wait: true };
   return {
     scheduleId: scheduleIdFor(s.pipeline),
     spec: {
@@ -98,7 +100,7 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
     },
     action: {
       type: 'startWorkflow' as const,
-      workflowType: 'retrainWorkflow',
+      workflowType: 'startRunWorkflow',
       taskQueue: TASK_QUEUE,
       workflowId: `scheduled-${s.pipeline}`,
       args: [input],

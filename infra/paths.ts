@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
  * a run can be inspected, copied or deleted as a whole. Override with FUNNELCAST_HOME.
  *
  *   <home>/warehouse/<pipeline>.duckdb          extracted events (one DuckDB file per pipeline)
- *   <home>/runs/<pipeline>/<runId>/             features, sequences, scores, exports, report of one run
+ *   <home>/runs/<pipeline>/<runId>/             everything one run produced (runId = pipeline-cutoff-contentkey)
  *   <home>/registry/<pipeline>/                 model versions and the champion pointer
  *   <home>/temporal/dev-server.sqlite           the embedded Temporal server's persistence
  *   <home>/exports/<export.destination>/        the latest campaign lists, when the pipeline asks for delivery
@@ -31,11 +31,19 @@ export const paths = {
   exportRoot: () => resolve(process.env.FUNNELCAST_EXPORT_ROOT ?? join(funnelcastHome(), 'exports')),
 };
 
-/** A run id is stable for a (pipeline, cutoff) pair, so retries and backfills are idempotent. */
-export function runIdFor(pipeline: string, cutoffIso: string): string {
-  const compact = new Date(cutoffIso)
+/** A cutoff as a compact UTC stamp for ids and folder names: 2024-03-01T00:00:00Z → 20240301T000000Z. */
+export function cutoffStamp(cutoffIso: string): string {
+  return new Date(cutoffIso)
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}Z$/, 'Z');
-  return `${pipeline}-${compact}`;
+}
+
+/**
+ * A run id is `<pipeline>-<cutoff stamp>-<content key>` (key: infra/run-key.ts): the same inputs give the same id,
+ * so retries and repeated commands reuse the run; any changed input (definition, data, cutoff) gives a new one.
+ * It is also the run's Temporal workflow id and the name of its folder.
+ */
+export function runIdFor(pipeline: string, cutoffIso: string, key: string): string {
+  return `${pipeline}-${cutoffStamp(cutoffIso)}-${key}`;
 }

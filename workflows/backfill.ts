@@ -1,8 +1,9 @@
 /**
- * Backfill: the retrain pipeline for each past cutoff, as child workflows with predictable ids
- * (`retrain-<pipeline>-<cutoff>`), at most `concurrency` at a time. Cutoffs whose run already finished are
- * not run again, so re-running a backfill adds nothing; the result is the per-cutoff metrics table (how the
- * model would have performed over time).
+ * Backfill: the retrain pipeline for each past cutoff, as child workflows whose ids are the runs' content-addressed
+ * ids (`<pipeline>-<cutoff>-<key>`, workflows/plan.ts), at most `concurrency` at a time. The sources are extracted
+ * once, then every cutoff is resolved against the same warehouse contents. A cutoff is skipped only when the run
+ * with the same id (same definition, data and cutoff) already finished, so repeating a backfill adds nothing while
+ * a backfill of another definition (another engine, other parameters) or after new data runs again.
  */
 import {
   ParentClosePolicy,
@@ -12,9 +13,11 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { RunSummary } from './types';
 import { retrainWorkflow } from './retrain';
+import { answers, planRuns } from './plan';
 
 export interface BackfillInput {
   pipeline: string;
@@ -46,26 +49,19 @@ export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
 
 const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
-export function childWorkflowId(pipelineName: string, cutoff: string): string {
-  const stamp = new Date(cutoff)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}Z$/, 'Z');
-  return `retrain-${pipelineName}-${stamp}`;
-}
-
 export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRow[]> {
-  const loaded = await io.loadDefinition({ pipeline: input.pipeline });
-  const name = loaded.definition.name;
-  const already = await io.findCompletedRuns({ pipeline: name, cutoffs: input.cutoffs });
   const progress: BackfillProgress = { total: input.cutoffs.length, done: 0, running: [] };
   setHandler(backfillProgressQuery, () => progress);
+  const planned = await planRuns(input.pipeline, input.cutoffs);
+  const name = planned[0].loaded.definition.name;
+  const plans = new Map(input.cutoffs.map((c, i) => [c, planned[i]]));
+  const already = await io.findCompletedRuns({ pipeline: name, runIds: planned.map((p) => p.run.runId) });
 
   const rows = new Map<string, BackfillRow>();
   const toRun: string[] = [];
-  for (const cutoff of input.cutoffs) {
-    const prev = already[cutoff];
-    if (prev) {
+  for (const [cutoff, plan] of plans) {
+    const prev = already[plan.run.runId];
+    if (answers(prev, input.trainOnly)) {
       rows.set(cutoff, row(cutoff, prev, 'skipped (already done)'));
       progress.done++;
     } else toRun.push(cutoff);
@@ -75,19 +71,24 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
   const queue = [...toRun];
   const worker = async () => {
     for (let cutoff = queue.shift(); cutoff !== undefined; cutoff = queue.shift()) {
-      const id = childWorkflowId(name, cutoff);
+      const plan = plans.get(cutoff)!;
+      const id = plan.run.runId;
       progress.running.push(cutoff);
       try {
         const summary = await executeChild(retrainWorkflow, {
           workflowId: id,
-          args: [{ pipeline: input.pipeline, cutoff, trigger: 'backfill', trainOnly: input.trainOnly }],
+          args: [{ pipeline: input.pipeline, cutoff, trigger: 'backfill', trainOnly: input.trainOnly, plan }],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           taskQueue: workflowInfo().taskQueue,
         });
         rows.set(cutoff, row(cutoff, summary, 'done'));
       } catch (e) {
         const cause = (e as { cause?: Error }).cause ?? (e as Error);
-        rows.set(cutoff, { ...emptyRow(cutoff, id), status: 'failed', error: cause.message });
+        const error =
+          e instanceof WorkflowExecutionAlreadyStartedError
+            ? `run ${id} is already running (started by another command): follow it with funnelcast status ${id}`
+            : cause.message;
+        rows.set(cutoff, { ...emptyRow(cutoff, id), status: 'failed', error });
       } finally {
         progress.running = progress.running.filter((c) => c !== cutoff);
         progress.done++;

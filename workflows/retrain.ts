@@ -8,9 +8,9 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import { defineSearchAttributeKey } from '@temporalio/common';
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { planRun } from './plan';
 import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
@@ -28,8 +28,6 @@ const training = proxyActivities<Activities>({
 });
 
 export const progressQuery = defineQuery<StepProgress>('progress');
-
-const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
 
 const STEPS = [
   'definition',
@@ -67,17 +65,10 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     progress.history.push({ step: name, at: new Date().toISOString(), detail });
   };
 
-  step('definition');
-  const loaded = await io.loadDefinition({ pipeline: input.pipeline });
+  // Planned by the caller (workflows/start.ts, backfill: workflow id = run id) or, when started directly, here.
+  const { loaded, extract, run } = input.plan ?? (await planRun(input, step));
   const def = loaded.definition;
-
-  step('extract');
-  const extract = await io.extractSources({ loaded });
   progress.rows = extract.read;
-
-  // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock.
-  const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
-  const run = await io.resolveCutoff({ loaded, cutoff: input.cutoff ?? scheduled?.toISOString() });
   progress.runId = run.runId;
   progress.cutoff = run.cutoff;
 

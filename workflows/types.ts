@@ -3,6 +3,8 @@
  * counts and metrics, never rows. Types only, so workflows can import this file safely.
  */
 import type { CalibrationAcrossFolds, LiftAcrossFolds } from '../ml/metrics';
+import type { LoadedPipeline } from '../pipelines/load';
+import type { ResolvedRun } from '../activities/definition';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
@@ -13,6 +15,27 @@ export interface RunInput {
   trigger?: 'cli' | 'schedule' | 'backfill' | 'test';
   /** Skip scoring/segments/exports (backfills that only measure the model over time). */
   trainOnly?: boolean;
+  /**
+   * The planned run (definition, extraction, content-addressed id) when a planning workflow started this one with
+   * workflow id = run id (workflows/start.ts, backfill); without it the retrain workflow plans for itself.
+   */
+  plan?: RunPlan;
+}
+
+/** What planning a run decided: the definition it runs, what extraction loaded, and its id, cutoff and folder. */
+export interface RunPlan {
+  loaded: LoadedPipeline;
+  extract: ExtractCounts;
+  run: ResolvedRun;
+}
+
+/** What starting a run returned: its id, and its summary when it had already finished. */
+export interface StartedRun {
+  runId: string;
+  cutoff: string;
+  /** False when the run was already running (attach to it) or already finished (`summary`). */
+  started: boolean;
+  summary: RunSummary | null;
 }
 
 export interface StepProgress {

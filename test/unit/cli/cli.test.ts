@@ -2,8 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { expandCutoffs } from '../../../cli/backfill';
 import { progressBar, table } from '../../../cli/format';
-import { runWorkflowId } from '../../../cli/run';
-import { childWorkflowId } from '../../../workflows/backfill';
+import { planWorkflowId } from '../../../cli/run';
 
 describe('cli helpers', () => {
   it('expands backfill cutoffs inclusively and bounds their number', () => {
@@ -17,9 +16,9 @@ describe('cli helpers', () => {
     assert.throws(() => expandCutoffs('yesterday', '2024-01-01', '1d'), /ISO/);
   });
 
-  it('gives the same workflow id to a run and to the backfill child of the same cutoff', () => {
-    assert.equal(runWorkflowId('sample', '2024-03-01T00:00:00.000Z'), childWorkflowId('sample', '2024-03-01'));
-    assert.match(runWorkflowId('sample'), /^retrain-sample-now-/);
+  it('names the planning workflow of a run by pipeline, cutoff and start time (the run itself has its run id)', () => {
+    assert.equal(planWorkflowId('sample', '2024-03-01T00:00:00.000Z', 36), 'plan-sample-20240301T000000Z-10');
+    assert.match(planWorkflowId('sample', undefined, 1), /^plan-sample-default-/);
   });
 
   it('formats tables and progress bars', () => {

@@ -92,7 +92,7 @@ describe('pipeline definition', () => {
     assert.equal(durationMs('30d'), 30 * 86400e3);
     assert.equal(durationMs('2w'), 14 * 86400e3);
     assert.throws(() => durationMs('3 days'));
-    assert.equal(runIdFor('shop', '2024-03-01'), 'shop-20240301T000000Z');
-    assert.equal(runIdFor('shop', '2024-03-01T00:00:00.000Z'), runIdFor('shop', '2024-03-01T00:00:00Z'));
+    assert.equal(runIdFor('shop', '2024-03-01', '0123456789'), 'shop-20240301T000000Z-0123456789');
+    assert.equal(runIdFor('shop', '2024-03-01T00:00:00.000Z', 'k'), runIdFor('shop', '2024-03-01T00:00:00Z', 'k'));
   });
 });

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import type { PipelineDefinition } from '../pipelines/schema';
+
+/**
+ * The content key of a run: a short sha256 of everything the run's results depend on, so that a changed input is
+ * a new run (its own folder, models, report) and a repeated one is the same run (retries reuse finished work).
+ *
+ * - the definition, minus text that changes no result (descriptions) and `defaultCutoff` (the cutoff it resolves
+ *   to is hashed instead): sources and their mapping, label, features, churn, model engine + hyper-parameters +
+ *   seed, cv, registry gate, segments, campaigns, export;
+ * - the cutoff;
+ * - the warehouse contents the run reads: every file loaded into it (source, sha256, rows loaded), in load order,
+ *   so appending rows to a source or loading a new file changes the key.
+ */
+export interface LoadedFile {
+  source: string;
+  sha256: string;
+  loaded: number;
+}
+
+export const RUN_KEY_LENGTH = 10;
+
+export function runKey(input: { definition: PipelineDefinition; cutoff: string; files: LoadedFile[] }): string {
+  const content = canonicalJson({
+    definition: relevantDefinition(input.definition),
+    cutoff: new Date(input.cutoff).toISOString(),
+    files: input.files.map((f) => [f.source, f.sha256, f.loaded]),
+  });
+  return createHash('sha256').update(content).digest('hex').slice(0, RUN_KEY_LENGTH);
+}
+
+/** The parts of a definition that can change a run's results (cosmetic text dropped). */
+export function relevantDefinition(def: PipelineDefinition): Record<string, unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { description, defaultCutoff, ...rest } = def;
+  return {
+    ...rest,
+    campaigns: def.campaigns.map(({ description: _d, ...c }) => c),
+  };
+}
+
+/** JSON with object keys sorted at every level, so reordering keys in a definition file keeps the key. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}

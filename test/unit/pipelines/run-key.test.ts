@@ -1,0 +1,61 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parsePipeline } from '../../../pipelines/load';
+import type { PipelineInput } from '../../../pipelines/schema';
+import { canonicalJson, runKey, RUN_KEY_LENGTH, type LoadedFile } from '../../../infra/run-key';
+
+const base: PipelineInput = {
+  name: 'shop',
+  description: 'the shop',
+  sources: { events: { path: 'events.csv', columns: { user_id: 'uid', ts: 'time', event: 'type' } } },
+  label: { event: 'purchase', horizon: '30d' },
+  model: { engine: 'forest', seed: 1, forest: { nTrees: 50 } },
+  campaigns: [{ name: 'top', description: 'the best', filter: { field: 'propensity_decile', op: 'gte', value: 9 } }],
+};
+const files: LoadedFile[] = [{ source: 'events', sha256: 'a'.repeat(64), loaded: 1000 }];
+const cutoff = '2024-03-01T00:00:00.000Z';
+const key = (def: PipelineInput, f = files, c = cutoff) =>
+  runKey({ definition: parsePipeline(def), cutoff: c, files: f });
+// A loosely typed copy to edit (tests reach into nested optional parts of the definition).
+type Editable = Record<string, any>;
+const edit = (fn: (d: Editable) => void): PipelineInput => {
+  const d = structuredClone(base) as Editable;
+  fn(d);
+  return d as PipelineInput;
+};
+
+describe('run content key', () => {
+  it('is short hex and the same for the same inputs, key order and descriptions aside', () => {
+    assert.match(key(base), new RegExp(`^[0-9a-f]{${RUN_KEY_LENGTH}}$`));
+    assert.equal(key(base), key(structuredClone(base)));
+    const reordered = Object.fromEntries(Object.entries(base).reverse()) as PipelineInput;
+    assert.equal(key(reordered), key(base));
+    assert.equal(key(edit((d) => (d.description = 'another text'))), key(base));
+    assert.equal(key(edit((d) => (d.campaigns[0].description = 'other'))), key(base));
+    assert.equal(key(edit((d) => (d.defaultCutoff = '2020-01-01'))), key(base), 'the resolved cutoff is hashed');
+    assert.equal(key(base, files, '2024-03-01T00:00:00Z'), key(base), 'the same instant');
+  });
+
+  it('changes with every input that changes results', () => {
+    const variants = [
+      edit((d) => (d.model.forest.nTrees = 51)),
+      edit((d) => (d.model.seed = 2)),
+      edit((d) => (d.model.engine = 'logistic')),
+      edit((d) => (d.label.horizon = '14d')),
+      edit((d) => (d.sources.events.columns.event = 'kind')),
+      edit((d) => (d.cv = { strategy: 'none' })),
+      edit((d) => (d.features = { windows: ['7d'] })),
+      edit((d) => (d.campaigns[0].filter.value = 8)),
+      edit((d) => (d.registry = { tolerance: 0.05 })),
+    ];
+    const keys = new Set([key(base), ...variants.map((d) => key(d))]);
+    assert.equal(keys.size, variants.length + 1);
+    assert.notEqual(key(base, files, '2024-03-02T00:00:00Z'), key(base), 'cutoff');
+    assert.notEqual(key(base, [...files, { source: 'events', sha256: 'b'.repeat(64), loaded: 10 }]), key(base));
+    assert.notEqual(key(base, [{ ...files[0], loaded: 999 }]), key(base), 'rows loaded');
+  });
+
+  it('writes canonical JSON (sorted keys at every level, arrays in order)', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [2, 1], c: null } }), '{"a":{"c":null,"d":[2,1]},"b":1}');
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * Planning a run (workflow-side, deterministic): load the definition, extract the sources, then resolve the cutoff
+ * and the content-addressed run id (activities/definition.ts). The retrain workflow runs the plan it is given, so
+ * the id it runs under is the one computed from the data it reads.
+ */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { RunInput, RunPlan, RunSummary } from './types';
+
+const io = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
+
+export async function planRun(input: RunInput, step: (name: string) => void = () => {}): Promise<RunPlan> {
+  // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock.
+  const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
+  const cutoff = input.cutoff ?? scheduled?.toISOString();
+  return (await planRuns(input.pipeline, [cutoff], step))[0];
+}
+
+/** Plans for several cutoffs of one pipeline (a backfill): one extraction, every id keyed on the same contents. */
+export async function planRuns(
+  pipeline: string,
+  cutoffs: (string | undefined)[],
+  step: (name: string) => void = () => {},
+): Promise<RunPlan[]> {
+  step('definition');
+  const loaded = await io.loadDefinition({ pipeline });
+  step('extract');
+  const extract = await io.extractSources({ loaded });
+  const runs = await io.resolveRuns({ loaded, cutoffs });
+  return runs.map((run) => ({ loaded, extract, run }));
+}
+
+/**
+ * A finished run answers a request with the same id when it produced what is asked: a train-only request is
+ * answered by any finished run; a full one needs the scores and lists (a train-only run is completed in place,
+ * reusing its trained models).
+ */
+export function answers(finished: RunSummary | undefined, trainOnly: boolean | undefined): boolean {
+  return !!finished && (!!trainOnly || finished.scoring !== null);
+}
