@@ -1,7 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
-import { paths } from '../infra/paths';
+import { paths, runCutoffStamp } from '../infra/paths';
 import { withDuckDB } from '../warehouse/db';
 import { buildSegments as buildSegmentTables, type SegmentsResult } from '../segments';
 import type { ExportRef } from '../workflows/types';
@@ -24,16 +24,20 @@ export interface SegmentsRef {
   };
 }
 
-/** The latest earlier run of the same pipeline that has segments (run ids sort by cutoff). */
-function previousRunDir(runDir: string): string | undefined {
+/**
+ * The latest run of the same pipeline at an earlier cutoff that has segments: runs at the same cutoff (other
+ * definitions of the pipeline) are not "previous"; among runs at that earlier cutoff, the last one written.
+ */
+export function previousRunDir(runDir: string): string | undefined {
   const parent = dirname(runDir);
-  const me = runDir.slice(parent.length + 1);
+  const mine = runCutoffStamp(runDir.slice(parent.length + 1));
   const earlier = existsSync(parent)
     ? readdirSync(parent)
-        .filter((d) => d < me && existsSync(join(parent, d, 'segments.parquet')))
-        .sort()
+        .filter((d) => runCutoffStamp(d) < mine && existsSync(join(parent, d, 'segments.parquet')))
+        .map((d) => ({ d, stamp: runCutoffStamp(d), at: statSync(join(parent, d, 'segments.parquet')).mtimeMs }))
+        .sort((a, b) => (a.stamp === b.stamp ? a.at - b.at : a.stamp < b.stamp ? -1 : 1))
     : [];
-  return earlier.length ? join(parent, earlier[earlier.length - 1]) : undefined;
+  return earlier.length ? join(parent, earlier[earlier.length - 1].d) : undefined;
 }
 
 export async function buildSegments(input: {

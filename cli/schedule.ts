@@ -113,6 +113,16 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
 
 const sameSettings = (a: ScheduleSettings, b: ScheduleSettings) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The run id a scheduled action's planning workflow started (its memo), or null while it is still planning. */
+async function plannedRunId(client: Client, workflowId: string): Promise<string | null> {
+  try {
+    const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { runId?: string } | undefined;
+    return memo?.runId ?? null;
+  } catch {
+    return null; // gone from visibility (retention) or not started yet
+  }
+}
+
 async function storedSettings(client: Client, pipeline: string): Promise<ScheduleSettings | null> {
   try {
     const d = await client.schedule.getHandle(scheduleIdFor(pipeline)).describe();
@@ -252,12 +262,15 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
           paused: d.state.paused,
           note: d.state.note,
           nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
-          recentRuns: d.info.recentActions.map((a) => ({
-            scheduledAt: a.scheduledAt.toISOString(),
-            takenAt: a.takenAt.toISOString(),
-            workflowId: a.action.workflow.workflowId,
-            runId: a.action.workflow.firstExecutionRunId,
-          })),
+          recentRuns: await Promise.all(
+            d.info.recentActions.map(async (a) => ({
+              scheduledAt: a.scheduledAt.toISOString(),
+              takenAt: a.takenAt.toISOString(),
+              workflowId: a.action.workflow.workflowId,
+              executionId: a.action.workflow.firstExecutionRunId,
+              runId: await plannedRunId(client, a.action.workflow.workflowId),
+            })),
+          ),
           running: d.info.runningActions.map((a) => a.workflow.workflowId),
           missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
           skippedOverlap: d.info.numActionsSkippedOverlap,
@@ -267,7 +280,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
             `${d.scheduleId}: ${s ? (s.cron ? `cron "${s.cron}"` : `every ${s.every}`) : ''} ${s?.timezone ?? ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
             `  pipeline  ${s?.pipelineFile}`,
             `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
-            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.workflowId}`).join('\n            ') || '—'}`,
+            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId}`).join('\n            ') || '—'}`,
             `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,
           ].join('\n'),
           info,

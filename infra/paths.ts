@@ -47,3 +47,8 @@ export function cutoffStamp(cutoffIso: string): string {
 export function runIdFor(pipeline: string, cutoffIso: string, key: string): string {
   return `${pipeline}-${cutoffStamp(cutoffIso)}-${key}`;
 }
+
+/** The cutoff stamp part of a run id (`<pipeline>-<stamp>-<key>`, or `<pipeline>-<stamp>` from before content keys). */
+export function runCutoffStamp(runId: string): string {
+  return /(\d{8}T\d{6}Z)(-[0-9a-f]+)?$/.exec(runId)?.[1] ?? '';
+}

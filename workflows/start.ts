@@ -7,7 +7,7 @@
  * Starting the same run twice returns the same run: a finished one is returned as it is, a running one is
  * attached to (the child start fails with "already started" and the caller follows the id).
  */
-import { ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, proxyActivities, startChild, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { answers, planRun } from './plan';
@@ -20,6 +20,8 @@ export async function startRunWorkflow(input: RunInput & { wait?: boolean }): Pr
   const { wait, ...runInput } = input;
   const plan = await planRun(runInput);
   const { runId, cutoff } = plan.run;
+  // Schedules list their actions by this workflow's id: the memo tells `schedule describe` which run it started.
+  upsertMemo({ runId });
   const finished = (await io.findCompletedRuns({ pipeline: plan.loaded.definition.name, runIds: [runId] }))[runId];
   if (answers(finished, runInput.trainOnly)) return { runId, cutoff, started: false, summary: finished };
   try {

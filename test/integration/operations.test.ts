@@ -112,7 +112,11 @@ describe('schedules, backfills and cancellation (real Temporal + DuckDB)', { tim
       (await captureStdout(() => scheduleCommand(['describe', '--pipeline', file, '--json']))).out,
     );
     const scheduledAt = new Set((described.recentRuns as { scheduledAt: string }[]).map((r) => r.scheduledAt));
+    const scheduledRuns = new Set((described.recentRuns as { runId: string | null }[]).map((r) => r.runId));
     for (const d of finished()) {
+      // One id everywhere: a scheduled run's folder name is its run id, its workflow id, and what describe lists.
+      assert.ok(scheduledRuns.has(d), `${d} is listed by schedule describe (${[...scheduledRuns].join(', ')})`);
+      assert.equal((await env.client.workflow.getHandle(d).describe()).type, 'retrainWorkflow');
       const summary = JSON.parse(readFileSync(join(runsDir, d, 'run.json'), 'utf8')) as RunSummary;
       assert.ok(
         scheduledAt.has(summary.cutoff),
@@ -165,7 +169,7 @@ describe('schedules, backfills and cancellation (real Temporal + DuckDB)', { tim
     const count = async () => {
       let n = 0;
       for await (const _ of env.client.workflow.list({
-        query: `WorkflowType = "retrainWorkflow" AND WorkflowId STARTS_WITH "retrain-sample-"`,
+        query: `WorkflowType = "retrainWorkflow" AND WorkflowId STARTS_WITH "sample-2024"`,
       }))
         n++;
       return n;

@@ -104,13 +104,12 @@ describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 6
 
   it('prints a content-addressed run id that status and runs list accept; the same run again is the same run', async () => {
     forest = await run(definition('forest.json', { engine: 'forest', forest: { nTrees: 15 } }));
-    assert.match(forest.runId, /^ident-20240301T000000Z-[0-9a-f]{10}$/);
-    assert.equal(forest.workflowId, forest.runId, 'the workflow id is the run id');
-    assert.equal(basename(forest.runDir), forest.runId);
-
     const status = await runCli(statusCommand, [forest.runId, '--json']);
-    assert.equal(status.code, 0, status.out);
+    assert.equal(status.code, 0, `status ${forest.runId}: ${status.out}`);
     assert.equal(JSON.parse(status.out).status, 'COMPLETED');
+    assert.equal(forest.workflowId, forest.runId, 'the workflow id is the run id');
+    assert.match(forest.runId, /^ident-20240301T000000Z-[0-9a-f]{10}$/);
+    assert.equal(basename(forest.runDir), forest.runId);
     const listed = await runCli(runsCommand, ['list', '--json']);
     assert.ok((JSON.parse(listed.out) as { workflowId: string }[]).some((r) => r.workflowId === forest.runId));
 

@@ -2,7 +2,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePipeline } from '../../../pipelines/load';
 import type { PipelineInput } from '../../../pipelines/schema';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canonicalJson, runKey, RUN_KEY_LENGTH, type LoadedFile } from '../../../infra/run-key';
+import { runCutoffStamp, runIdFor } from '../../../infra/paths';
+import { previousRunDir } from '../../../activities/segments';
+import { tempDir } from '../../helpers/warehouse';
 
 const base: PipelineInput = {
   name: 'shop',
@@ -57,5 +62,26 @@ describe('run content key', () => {
 
   it('writes canonical JSON (sorted keys at every level, arrays in order)', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [2, 1], c: null } }), '{"a":{"c":null,"d":[2,1]},"b":1}');
+  });
+});
+
+describe('runs of one pipeline', () => {
+  it('reads the cutoff back from a run id, with or without its content key', () => {
+    assert.equal(runCutoffStamp(runIdFor('shop-2', '2024-03-01', '0a1b2c3d4e')), '20240301T000000Z');
+    assert.equal(runCutoffStamp('shop-20240301T000000Z'), '20240301T000000Z');
+  });
+
+  it("compares a run's segments with a run at an earlier cutoff, never with another definition's at the same one", () => {
+    const parent = tempDir('fc-runs-');
+    const run = (id: string, segments = true) => {
+      mkdirSync(join(parent, id), { recursive: true });
+      if (segments) writeFileSync(join(parent, id, 'segments.parquet'), '');
+      return join(parent, id);
+    };
+    const earlier = run(runIdFor('shop', '2024-02-01', 'ffffffffff'));
+    run(runIdFor('shop', '2024-02-15', '0000000000'), false); // no segments (train-only)
+    const me = run(runIdFor('shop', '2024-03-01', 'ffffffffff'));
+    run(runIdFor('shop', '2024-03-01', '0000000000')); // another definition, same cutoff: sorts before `me`
+    assert.equal(previousRunDir(me), earlier);
   });
 });
