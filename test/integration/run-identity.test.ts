@@ -18,7 +18,7 @@ import { writeEventsCsv } from '../../data/generator';
 import { runCommand } from '../../cli/run';
 import { runsCommand, statusCommand } from '../../cli/runs';
 import { backfillCommand } from '../../cli/backfill';
-import type { RunSummary } from '../../workflows/types';
+import type { RunSummary, StartedRun } from '../../workflows/types';
 import type { BackfillRow } from '../../workflows/backfill';
 import { runCli } from '../helpers/cli';
 import { startTestServer, useTempHome } from '../helpers/temporal';
@@ -118,6 +118,26 @@ describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 6
     assert.equal(again.runId, forest.runId);
     assert.equal(again.publish!.version, forest.publish!.version);
     assert.equal(await executions(forest.runId), 1, 'the finished run was returned, not run again');
+  });
+
+  it('two commands starting the same run at once meet in one run', async () => {
+    const file = definition('twice.json', { engine: 'forest', forest: { nTrees: 12 } });
+    const start = (i: number) =>
+      env.client.workflow.execute('startRunWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `plan-twice-${i}-${Date.now()}`,
+        args: [{ pipeline: file, cutoff: CUTOFF, trainOnly: true, wait: false }],
+      }) as Promise<StartedRun>;
+    const [a, b] = await Promise.all([start(1), start(2)]);
+    assert.equal(a.runId, b.runId);
+    assert.equal(
+      [a, b].filter((s) => s.started).length,
+      1,
+      'one of them started it, the other attached or found it done',
+    );
+    const summary = (await env.client.workflow.getHandle(a.runId).result()) as RunSummary;
+    assert.equal(summary.runId, a.runId);
+    assert.equal(await executions(a.runId), 1);
   });
 
   it('a changed forest hyper-parameter is a new run with a new model', async () => {
