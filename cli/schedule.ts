@@ -53,6 +53,11 @@ export interface ScheduleSettings {
   timezone: string;
   overlap: (typeof OVERLAPS)[number];
   catchupWindow: string;
+  /**
+   * The workflow each action starts. Part of the settings so that a schedule made before runs were planned under
+   * their content-addressed ids (action `retrainWorkflow`) is reported as different and updated, not kept.
+   */
+  action: 'startRunWorkflow';
 }
 
 export const scheduleIdFor = (pipeline: string) => `retrain-${pipeline}`;
@@ -81,6 +86,7 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Sch
     timezone: (values.timezone as string | undefined) ?? 'UTC',
     overlap,
     catchupWindow,
+    action: 'startRunWorkflow',
   };
 }
 
@@ -100,7 +106,7 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
     },
     action: {
       type: 'startWorkflow' as const,
-      workflowType: 'startRunWorkflow',
+      workflowType: s.action,
       taskQueue: TASK_QUEUE,
       workflowId: `scheduled-${s.pipeline}`,
       args: [input],

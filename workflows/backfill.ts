@@ -71,7 +71,8 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
   const queue = [...toRun];
   const worker = async () => {
     for (let cutoff = queue.shift(); cutoff !== undefined; cutoff = queue.shift()) {
-      const plan = plans.get(cutoff)!;
+      // Its duration starts now, not when the shared extraction began (children wait for a free slot).
+      const plan = { ...plans.get(cutoff)!, plannedAt: new Date().toISOString() };
       const id = plan.run.runId;
       progress.running.push(cutoff);
       try {

@@ -29,12 +29,13 @@ export async function planRuns(
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
 ): Promise<RunPlan[]> {
+  const plannedAt = new Date().toISOString();
   step('definition');
   const loaded = await io.loadDefinition({ pipeline });
   step('extract');
   const extract = await io.extractSources({ loaded });
   const runs = await io.resolveRuns({ loaded, cutoffs });
-  return runs.map((run) => ({ loaded, extract, run }));
+  return runs.map((run) => ({ plannedAt, loaded, extract, run }));
 }
 
 /**

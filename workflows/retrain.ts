@@ -42,7 +42,7 @@ const STEPS = [
 ];
 
 export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
-  const startedMs = Date.now();
+  const startedMs = input.plan ? Date.parse(input.plan.plannedAt) : Date.now();
   const progress: StepProgress = {
     runId: null,
     pipeline: input.pipeline,

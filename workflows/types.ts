@@ -24,6 +24,8 @@ export interface RunInput {
 
 /** What planning a run decided: the definition it runs, what extraction loaded, and its id, cutoff and folder. */
 export interface RunPlan {
+  /** When planning began: the run's duration counts its extraction. */
+  plannedAt: string;
   loaded: LoadedPipeline;
   extract: ExtractCounts;
   run: ResolvedRun;
