@@ -118,6 +118,14 @@ describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 6
     assert.equal(again.runId, forest.runId);
     assert.equal(again.publish!.version, forest.publish!.version);
     assert.equal(await executions(forest.runId), 1, 'the finished run was returned, not run again');
+
+    // A full run of the same content completes the train-only one in its folder: same id, same model version.
+    const full = await runCli(runCommand, ['--pipeline', join(dir, 'forest.json'), '--cutoff', CUTOFF, '--json']);
+    assert.equal(full.code, 0, full.out);
+    const completed = JSON.parse(full.out) as RunSummary;
+    assert.equal(completed.runId, forest.runId);
+    assert.equal(completed.publish!.version, forest.publish!.version);
+    assert.ok(completed.scoring && completed.scoring.users > 0, 'scored this time');
   });
 
   it('two commands starting the same run at once meet in one run', async () => {
