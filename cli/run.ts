@@ -15,6 +15,10 @@ export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutof
 Runs the whole pipeline once: extract → features at the cutoff → cross-validate → train → publish a model
 version → score users → segments and campaign exports → HTML report.
 
+The run id it prints, <pipeline>-<cutoff>-<key>, is keyed by the definition, the loaded data and the cutoff:
+the same inputs are the same run (a finished run is returned, a running one followed), any change is a new
+run. \`funnelcast status <run id>\` and \`funnelcast cancel <run id>\` take it.
+
 Options:
   --pipeline <name|file>  a bundled pipeline (pipelines/<name>.json) or a definition file   [default: sample]
   --cutoff <ISO date>     feature cutoff; labels come from [cutoff, cutoff + horizon)        [default: the pipeline's]
