@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { loadPipeline, type LoadedPipeline } from '../pipelines/load';
 import { paths, runIdFor } from '../infra/paths';
-import { runKey, type LoadedFile } from '../infra/run-key';
+import { codeVersion, runKey, type LoadedFile } from '../infra/run-key';
 import { durationMs } from '../pipelines/schema';
 import { withDuckDB } from '../warehouse/db';
 import { defaultCutoff } from '../warehouse/features';
@@ -17,7 +17,7 @@ export interface ResolvedRun {
   trainingCutoff: string;
   /** For rolling time CV: the cutoffs k, k−1, …, 1 horizons before a training cutoff (oldest first). */
   horizonMs: number;
-  /** The content key (infra/run-key.ts): definition, cutoff and warehouse contents. */
+  /** The content key (infra/run-key.ts): definition, cutoff, warehouse contents and code version. */
   key: string;
   /** `<pipeline>-<cutoff>-<key>`: also the run's workflow id. */
   runId: string;
@@ -46,7 +46,7 @@ export async function resolveRuns(input: {
       for (const given of input.cutoffs) {
         const cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
         const iso = cutoff.toISOString();
-        const key = runKey({ definition: def, cutoff: iso, files });
+        const key = runKey({ definition: def, cutoff: iso, files, code: codeVersion() });
         const runId = runIdFor(def.name, iso, key);
         runs.push({
           cutoff: iso,

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PipelineDefinition } from '../pipelines/schema';
 
 /**
@@ -10,7 +12,9 @@ import type { PipelineDefinition } from '../pipelines/schema';
  *   seed, cv, registry gate, segments, campaigns, export;
  * - the cutoff;
  * - the warehouse contents the run reads: every file loaded into it (source, sha256, rows loaded), in load order,
- *   so appending rows to a source or loading a new file changes the key.
+ *   so appending rows to a source or loading a new file changes the key;
+ * - the version of the code that computes results (`codeVersion`): after an upgrade or a fix (say, to calibration)
+ *   a re-run is a new run, never the finished one made by the old code.
  */
 export interface LoadedFile {
   source: string;
@@ -20,8 +24,14 @@ export interface LoadedFile {
 
 export const RUN_KEY_LENGTH = 10;
 
-export function runKey(input: { definition: PipelineDefinition; cutoff: string; files: LoadedFile[] }): string {
+export function runKey(input: {
+  definition: PipelineDefinition;
+  cutoff: string;
+  files: LoadedFile[];
+  code: string;
+}): string {
   const content = canonicalJson({
+    code: input.code,
     definition: relevantDefinition(input.definition),
     cutoff: new Date(input.cutoff).toISOString(),
     files: input.files.map((f) => [f.source, f.sha256, f.loaded]),
@@ -48,4 +58,29 @@ export function canonicalJson(value: unknown): string {
         )
       : v,
   );
+}
+
+/** The folders whose code computes a run's results (the CLI, infra and tests change none). */
+const RESULT_CODE = ['activities', 'ml', 'pipelines', 'registry', 'report', 'segments', 'warehouse', 'workflows'];
+let cachedCodeVersion: string | null = null;
+
+/** The running build's code version (computed once per process): its compiled files beside this one. */
+export function codeVersion(): string {
+  cachedCodeVersion ??= codeVersionOf(join(__dirname, '..'));
+  return cachedCodeVersion;
+}
+
+/** sha256 of the code files (names and bytes) in RESULT_CODE under `root`. */
+export function codeVersionOf(root: string): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.(js|ts)$/.test(name) && !name.endsWith('.d.ts'))
+        hash.update(p.slice(root.length)).update(readFileSync(p));
+    }
+  };
+  for (const folder of RESULT_CODE) if (existsSync(join(root, folder))) walk(join(root, folder));
+  return hash.digest('hex');
 }

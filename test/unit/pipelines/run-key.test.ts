@@ -4,7 +4,14 @@ import { parsePipeline } from '../../../pipelines/load';
 import type { PipelineInput } from '../../../pipelines/schema';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, runKey, RUN_KEY_LENGTH, type LoadedFile } from '../../../infra/run-key';
+import {
+  canonicalJson,
+  codeVersion,
+  codeVersionOf,
+  runKey,
+  RUN_KEY_LENGTH,
+  type LoadedFile,
+} from '../../../infra/run-key';
 import { runCutoffStamp, runIdFor } from '../../../infra/paths';
 import { previousRunDir } from '../../../activities/segments';
 import { tempDir } from '../../helpers/warehouse';
@@ -19,8 +26,8 @@ const base: PipelineInput = {
 };
 const files: LoadedFile[] = [{ source: 'events', sha256: 'a'.repeat(64), loaded: 1000 }];
 const cutoff = '2024-03-01T00:00:00.000Z';
-const key = (def: PipelineInput, f = files, c = cutoff) =>
-  runKey({ definition: parsePipeline(def), cutoff: c, files: f });
+const key = (def: PipelineInput, f = files, c = cutoff, code = 'v1') =>
+  runKey({ definition: parsePipeline(def), cutoff: c, files: f, code });
 // A loosely typed copy to edit (tests reach into nested optional parts of the definition).
 type Editable = Record<string, any>;
 const edit = (fn: (d: Editable) => void): PipelineInput => {
@@ -58,6 +65,25 @@ describe('run content key', () => {
     assert.notEqual(key(base, files, '2024-03-02T00:00:00Z'), key(base), 'cutoff');
     assert.notEqual(key(base, [...files, { source: 'events', sha256: 'b'.repeat(64), loaded: 10 }]), key(base));
     assert.notEqual(key(base, [{ ...files[0], loaded: 999 }]), key(base), 'rows loaded');
+    assert.notEqual(key(base, files, cutoff, 'v2'), key(base), 'code version');
+  });
+
+  it('versions the code that computes results, not the command line', () => {
+    const root = tempDir('fc-code-');
+    const put = (file: string, text: string) => {
+      mkdirSync(join(root, file, '..'), { recursive: true });
+      writeFileSync(join(root, file), text);
+    };
+    put('ml/forest/index.js', 'trees');
+    put('cli/run.js', 'print');
+    const v1 = codeVersionOf(root);
+    assert.match(v1, /^[0-9a-f]{64}$/);
+    put('cli/run.js', 'print more');
+    put('ml/forest/index.js.map', '{}');
+    assert.equal(codeVersionOf(root), v1, 'the CLI and source maps do not change results');
+    put('ml/forest/index.js', 'more trees');
+    assert.notEqual(codeVersionOf(root), v1);
+    assert.equal(codeVersion(), codeVersion());
   });
 
   it('writes canonical JSON (sorted keys at every level, arrays in order)', () => {
