@@ -34,7 +34,12 @@ export async function planRuns(
   const loaded = await io.loadDefinition({ pipeline });
   step('extract');
   const extract = await io.extractSources({ loaded });
-  const runs = await io.resolveRuns({ loaded, cutoffs });
+  // One cutoff resolves through resolveCutoff, the activity retrain workflows have always called at this point, so
+  // runs started before content keys still replay after an upgrade.
+  const runs =
+    cutoffs.length === 1
+      ? [await io.resolveCutoff({ loaded, cutoff: cutoffs[0] })]
+      : await io.resolveRuns({ loaded, cutoffs });
   return runs.map((run) => ({ plannedAt, loaded, extract, run }));
 }
 
