@@ -206,6 +206,27 @@ export function calibrationBins(y: Vec, p: Vec, bins = 10): CalibrationBin[] {
   return out;
 }
 
+/**
+ * Expected calibration error: the count-weighted mean gap |mean predicted − observed rate| over the equal-width
+ * reliability bins above (10 by default). 0 for perfectly calibrated scores; sampling noise alone gives about
+ * 0.8·Σ√(n_b·p_b(1−p_b))/N, so judge it on a few thousand users, not a few hundred.
+ */
+export function expectedCalibrationError(y: Vec, p: Vec, bins = 10): number {
+  if (y.length === 0) return NaN;
+  return (
+    calibrationBins(y, p, bins).reduce((s, b) => s + b.count * Math.abs(b.meanPredicted - b.fractionPositive), 0) /
+    y.length
+  );
+}
+
+/** Log loss of predicting the observed base rate for everyone: the bar any probability model must clear. */
+export function baseRateLogLoss(y: Vec): number {
+  let pos = 0;
+  for (let i = 0; i < y.length; i++) pos += y[i];
+  const r = pos / y.length;
+  return r <= 0 || r >= 1 ? 0 : -(r * Math.log(r) + (1 - r) * Math.log(1 - r));
+}
+
 /** ROC curve points, down-sampled to at most maxPoints (JSON-safe, for the report). */
 export function rocCurve(y: Vec, p: Vec, maxPoints = 200): { fpr: number[]; tpr: number[]; thresholds: number[] } {
   const { tps, fps, thr, P, N } = thresholdPoints(y, p);
@@ -250,7 +271,13 @@ export interface BinaryMetrics {
   roc_auc: number;
   pr_auc: number;
   log_loss: number;
+  /** Log loss of predicting the base rate of these rows for everyone (log_loss must be below it). */
+  base_rate_log_loss: number;
   brier: number;
+  /** Expected calibration error over 10 equal-width bins. */
+  ece: number;
+  /** Σ predicted probabilities ÷ observed positives: 1 when the expected count is right. */
+  predicted_to_observed: number;
   accuracy: number;
   precision: number;
   recall: number;
@@ -259,6 +286,12 @@ export interface BinaryMetrics {
   best_f1: number;
   best_f1_threshold: number;
   top_decile_lift: number;
+}
+
+function sumOf(p: Vec): number {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += p[i];
+  return s;
 }
 
 /** All scalar metrics at once (curves and tables come from their own functions). */
@@ -274,7 +307,10 @@ export function evaluateBinary(y: Vec, p: Vec, opts: { threshold?: number } = {}
     roc_auc: rocAuc(y, p),
     pr_auc: prAuc(y, p),
     log_loss: logLoss(y, p),
+    base_rate_log_loss: baseRateLogLoss(y),
     brier: brier(y, p),
+    ece: expectedCalibrationError(y, p),
+    predicted_to_observed: positives ? sumOf(p) / positives : NaN,
     accuracy: c.accuracy,
     precision: c.precision,
     recall: c.recall,

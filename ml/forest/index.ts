@@ -6,6 +6,10 @@
  *
  * Determinism: tree t is grown from deriveSeed(seed, t) alone, so the forest is the same whichever thread
  * grows which tree.
+ *
+ * Probabilities: the mean of the trees' leaf rates is not a probability (votes are pulled toward the middle, and
+ * class weights shift them), so predictProba applies Platt scaling fitted on the out-of-bag votes (ml/calibration);
+ * without bootstrap, on 3-fold cross-fitted forests. predictUncalibrated gives the raw vote mean.
  */
 import os from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -28,6 +32,8 @@ import {
   type SerializedTree,
 } from './predictor';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { applyCalibration, crossFittedScores, fitCalibration, type Calibration } from '../calibration';
+import { DEFAULT_CLASS_WEIGHT } from '../../pipelines/schema/model';
 
 export const DEFAULT_FOREST_PARAMS: ForestParams = {
   nTrees: 100,
@@ -36,7 +42,7 @@ export const DEFAULT_FOREST_PARAMS: ForestParams = {
   minSamplesSplit: 10,
   maxFeatures: 'sqrt',
   criterion: 'gini',
-  classWeight: 'balanced',
+  classWeight: DEFAULT_CLASS_WEIGHT,
   bootstrap: true,
   maxBins: 255,
 };
@@ -54,6 +60,8 @@ interface ForestPayload {
   trees: SerializedTree[];
   importances: number[];
   oobScore: number | null;
+  /** Absent in models saved before calibration: their scores stay the raw vote mean. */
+  calibration?: Calibration | null;
 }
 
 export class RandomForest implements Classifier {
@@ -67,6 +75,11 @@ export class RandomForest implements Classifier {
   oobProba: Float64Array | null = null;
   /** Trees taken from the checkpoint folder instead of grown (after a crash). */
   resumedTrees = 0;
+  /** Maps the vote mean to a calibrated probability (fitted on out-of-bag or cross-fitted votes). */
+  calibration: Calibration | null = null;
+  /** How many distinct worker threads grew trees in the last fit (0 when it grew them on this thread). */
+  workerThreadsUsed = 0;
+  private uncalibratedPart = false;
 
   constructor(
     params: Partial<ForestParams> = {},
@@ -131,6 +144,7 @@ export class RandomForest implements Classifier {
     };
     jobs.splice(0, jobs.length, ...jobs.filter((j) => !saved.has(j.treeIndex)));
     const threads = n * jobs.length < 200_000 || jobs.length === 0 ? 1 : Math.min(this.threads, jobs.length);
+    const builtBy = new Set<number>();
 
     if (threads <= 1) {
       const yShared = y;
@@ -147,7 +161,8 @@ export class RandomForest implements Classifier {
         if (done % 5 === 0) await nextTurn();
       }
     } else {
-      await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp) => {
+      await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp, threadId) => {
+        builtBy.add(threadId);
         trees[t] = r;
         treeImportance[t] = imp;
         save(t, r, imp);
@@ -184,6 +199,22 @@ export class RandomForest implements Classifier {
       this.oobProba = proba;
       this.oobScore = counted ? correct / counted : null;
     }
+    this.workerThreadsUsed = builtBy.size;
+    if (this.uncalibratedPart) return;
+    this.calibration = p.bootstrap
+      ? fitCalibration(this.oobProba!, y, 'out-of-bag')
+      : fitCalibration(await this.crossFittedVotes(x, y), y, 'cross-fitted');
+  }
+
+  /** Vote means of 3 forests, each grown without one third of the rows and asked about that third. */
+  private async crossFittedVotes(x: FeatureMatrix, y: Uint8Array): Promise<Float64Array> {
+    const create = () => {
+      const f = new RandomForest(this.params, this.seed, this.threads);
+      // Each part predicts its raw votes (no calibration of its own): the calibration is fitted on them.
+      f.uncalibratedPart = true;
+      return f;
+    };
+    return crossFittedScores(create, x, y, 3, this.seed);
   }
 
   private fitInWorkers(
@@ -194,7 +225,7 @@ export class RandomForest implements Classifier {
     jobs: BuildJob[],
     threads: number,
     options: FitOptions,
-    onTree: (t: number, tree: TreeArrays, importance: Float64Array) => void,
+    onTree: (t: number, tree: TreeArrays, importance: Float64Array, threadId: number) => void,
   ): Promise<void> {
     const n = y.length;
     const nF = bins.codes.length;
@@ -233,7 +264,7 @@ export class RandomForest implements Classifier {
         });
         workers.push(w);
         w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array }) => {
-          if (m.type === 'tree') onTree(m.index, m.tree, m.importance);
+          if (m.type === 'tree') onTree(m.index, m.tree, m.importance, w.threadId);
           else {
             if (++finished === threads) {
               options.signal?.removeEventListener('abort', onAbort);
@@ -247,7 +278,13 @@ export class RandomForest implements Classifier {
     });
   }
 
+  /** Calibrated probability of the positive class (see the calibration note at the top). */
   predictProba(x: FeatureMatrix): Float64Array {
+    return applyCalibration(this.calibration, this.predictUncalibrated(x));
+  }
+
+  /** The mean of the trees' leaf values: a ranking score, not a probability. */
+  predictUncalibrated(x: FeatureMatrix): Float64Array {
     if (this.trees.length === 0) throw new Error('the forest is not trained');
     return predictTrees(this.trees, alignColumns(x, this.featureNames));
   }
@@ -269,6 +306,7 @@ export class RandomForest implements Classifier {
       trees: this.trees.map(serializeTree),
       importances: this.impurityImportance,
       oobScore: this.oobScore,
+      calibration: this.calibration,
     };
     return { engine: 'forest', formatVersion: FOREST_FORMAT_VERSION, featureNames: this.featureNames, payload };
   }
@@ -286,6 +324,7 @@ export class RandomForest implements Classifier {
     f.featureNames = [...s.featureNames];
     f.impurityImportance = p.importances;
     f.oobScore = p.oobScore;
+    f.calibration = p.calibration ?? null;
     return f;
   }
 }

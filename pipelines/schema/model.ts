@@ -1,5 +1,13 @@
 import { z } from 'zod';
 
+/**
+ * The one class-weighting default, used by the definition schema, the engines and `funnelcast evaluate`. 'none'
+ * because weighting only moves the scores (every engine calibrates its published probabilities either way), and
+ * unweighted training is what scikit-learn does by default, so the bench compares like with like.
+ */
+export const DEFAULT_CLASS_WEIGHT = 'none' as const;
+const classWeight = z.enum(['none', 'balanced']).default(DEFAULT_CLASS_WEIGHT);
+
 /** Hyper-parameters of our histogram random forest (ml/forest). Bounds keep hostile configs from exhausting the machine. */
 export const forestParams = z
   .object({
@@ -10,7 +18,7 @@ export const forestParams = z
     /** Features tried per split: 'sqrt', 'log2', a fraction in (0,1], or a count. */
     maxFeatures: z.union([z.enum(['sqrt', 'log2']), z.number().positive().max(10_000)]).default('sqrt'),
     criterion: z.enum(['gini', 'entropy']).default('gini'),
-    classWeight: z.enum(['none', 'balanced']).default('none'),
+    classWeight,
     bootstrap: z.boolean().default(true),
     maxBins: z.number().int().min(2).max(255).default(255),
   })
@@ -20,7 +28,7 @@ export const logisticParams = z
   .object({
     l2: z.number().min(0).max(1e6).default(1),
     maxIter: z.number().int().min(1).max(10_000).default(200),
-    classWeight: z.enum(['none', 'balanced']).default('none'),
+    classWeight,
   })
   .strict();
 
