@@ -39,15 +39,18 @@ describe('random forest', () => {
     const t = f.trees[0];
     assert.equal(t.feature[0], 1, 'the root splits on the signal column');
     assert.ok(t.threshold[0] >= 4 && t.threshold[0] < 10, `threshold ${t.threshold[0]} between 4 and 10`);
-    assert.deepEqual(Array.from(f.predictProba(x)), [0, 0, 0, 0, 1, 1, 1, 1]);
+    assert.deepEqual(Array.from(f.predictUncalibrated(x)), [0, 0, 0, 0, 1, 1, 1, 1]);
   });
 
   it('is deterministic for a seed, on one thread or several', async () => {
-    const { x, y } = synthetic(3000, 3);
+    // 6,000 rows × 40 trees is above the size at which the forest hands trees to worker threads.
+    const { x, y } = synthetic(6000, 3);
     const a = new RandomForest({ nTrees: 40 }, 7, 1);
-    const b = new RandomForest({ nTrees: 40 }, 7, 2);
+    const b = new RandomForest({ nTrees: 40 }, 7, 3);
     await a.fit(x, y);
     await b.fit(x, y);
+    assert.equal(a.workerThreadsUsed, 0, 'one thread: every tree grown on this thread');
+    assert.equal(b.workerThreadsUsed, 3, 'several: trees grown by three worker threads');
     assert.deepEqual(JSON.stringify(a.serialize()), JSON.stringify(b.serialize()));
     const c = new RandomForest({ nTrees: 40 }, 8, 2);
     await c.fit(x, y);
@@ -80,14 +83,18 @@ describe('random forest', () => {
     for (const noise of ['x2', 'x3', 'x4', 'x5']) assert.ok(rank('x1') < rank(noise), `x1 above ${noise}`);
   });
 
-  it('class weights raise the predicted probability of the rare class', async () => {
+  it('class weights raise the rare class’s votes, but not its published probabilities', async () => {
     const { x, y } = synthetic(3000, 4);
     const plain = new RandomForest({ nTrees: 20, classWeight: 'none' }, 1);
     const balanced = new RandomForest({ nTrees: 20, classWeight: 'balanced' }, 1);
     await plain.fit(x, y);
     await balanced.fit(x, y);
     const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
-    assert.ok(mean(balanced.predictProba(x)) > mean(plain.predictProba(x)) + 0.05);
+    assert.ok(mean(balanced.predictUncalibrated(x)) > mean(plain.predictUncalibrated(x)) + 0.05);
+    // Calibrated on the out-of-bag votes, both publish probabilities whose mean is the observed rate.
+    const rate = y.reduce((s, v) => s + v, 0) / y.length;
+    for (const f of [plain, balanced])
+      assert.ok(Math.abs(mean(f.predictProba(x)) - rate) < 0.02, `mean ${mean(f.predictProba(x))} vs rate ${rate}`);
   });
 
   it('round-trips through its serialized form with identical scores, and explains rows', async () => {
@@ -124,9 +131,9 @@ describe('random forest', () => {
       x,
       Array.from({ length: 13 }, (_, i) => i * 7),
     ); // one thread, rows not a multiple of 8
-    assert.deepEqual(Array.from(f.predictProba(small)), Array.from(reference(small)));
+    assert.deepEqual(Array.from(f.predictUncalibrated(small)), Array.from(reference(small)));
     const big = repeatRows(x, 20); // 60,000 rows × 40 trees: shared between threads
-    assert.deepEqual(Array.from(f.predictProba(big)), Array.from(reference(big)));
+    assert.deepEqual(Array.from(f.predictUncalibrated(big)), Array.from(reference(big)));
   });
 
   it('explains exactly as a plain walk down each tree does, on one thread or several', async () => {
