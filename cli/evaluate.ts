@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { withDuckDB } from '../warehouse/db';
+import { quoteIdent, withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { createClassifier, type TabularEngine } from '../ml/engines';
 import { selectLabels, selectRows, type FeatureMatrix } from '../ml/classifier';
@@ -14,24 +14,35 @@ import {
   aggregate,
   aggregateCalibration,
   aggregateLift,
+  baseRateLogLoss,
   calibrationBins,
   evaluateBinary,
+  expectedCalibrationError,
+  logLoss,
   liftByDecile,
   type CalibrationBin,
   type LiftRow,
 } from '../ml/metrics';
 import { EXIT, num, table, UsageError, print } from './format';
+import { nonFeatureColumns, sniffDelimiter, tableRelation } from './evaluate-columns';
+import { DEFAULT_CLASS_WEIGHT } from '../pipelines/schema/model';
 
 export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|logistic|lr|mlrf]
-                           [--folds k] [--seed n] [--delimiter c] [--strategy kfold|time --time-column c] [--id-column c] [--json]
+                           [--folds k] [--seed n] [--delimiter c] [--exclude col1,col2] [--class-weight none|balanced]
+                           [--strategy kfold|time --time-column c] [--id-column c] [--json]
 
 Cross-validates a model on your feature table: string columns are one-hot encoded, the label is read as 1/0,
-yes/no or true/false. Prints ROC AUC per fold, the full metric set (PR AUC, log loss, Brier, accuracy,
-precision, recall, F1, best-F1 threshold, top-decile lift) as mean ± std, training time, lift and
-cumulative gains by decile and calibration bins over the folds.
+yes/no or true/false. The delimiter (, ; tab |) is detected unless --delimiter is given. Id and time columns
+are never features: dates and timestamps, text that parses as dates, a distinct text value on every row, a
+1…n counter, names like customer_id / CustomerID / created_at; the summary lists what was left out and why,
+and --exclude leaves out more. Prints ROC AUC per fold, the full metric set (PR AUC, log loss beside the base
+rate's, Brier, ECE, accuracy, precision, recall, F1, best-F1 threshold, top-decile lift) as mean ± std,
+training time, lift and cumulative gains by decile, and calibration bins of the out-of-fold predictions.
+Probabilities are calibrated whatever --class-weight (default none, as in pipelines): see docs/calibration.md.
 
 Examples:
   funnelcast evaluate --data features.parquet --label label --model rf --folds 5
+  funnelcast evaluate --data bank.csv --label y --model lr --exclude duration
   funnelcast evaluate --data churn.csv --label churned --model lr --strategy time --time-column signup_ts
 `;
 
@@ -43,7 +54,22 @@ const ENGINES: Record<string, TabularEngine> = {
   mlrf: 'mlrf',
 };
 
-export async function evaluateCommand(argv: string[]): Promise<number> {
+interface EvaluateOptions {
+  file: string;
+  label: string;
+  engine: TabularEngine;
+  k: number;
+  seed: number;
+  delimiter?: string;
+  strategy: 'kfold' | 'time';
+  timeColumn?: string;
+  idColumn?: string;
+  exclude: string[];
+  classWeight: 'none' | 'balanced';
+  json: boolean;
+}
+
+function parseOptions(argv: string[]): EvaluateOptions | null {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -53,6 +79,8 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       folds: { type: 'string', default: '5' },
       seed: { type: 'string', default: '42' },
       delimiter: { type: 'string' },
+      exclude: { type: 'string', default: '' },
+      'class-weight': { type: 'string', default: DEFAULT_CLASS_WEIGHT },
       strategy: { type: 'string', default: 'kfold' },
       'time-column': { type: 'string' },
       'id-column': { type: 'string' },
@@ -60,10 +88,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    print(EVALUATE_HELP);
-    return EXIT.ok;
-  }
+  if (values.help) return null;
   if (!values.data || !values.label) throw new UsageError(`--data and --label are required\n\n${EVALUATE_HELP}`);
   const engine = ENGINES[values.model!];
   if (!engine) throw new UsageError(`--model must be one of ${Object.keys(ENGINES).join(', ')}`);
@@ -71,41 +96,77 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(k) || k < 2 || k > 20) throw new UsageError('--folds must be an integer from 2 to 20');
   const seed = Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError('--seed must be a non-negative integer');
-  if (!['kfold', 'time'].includes(values.strategy!)) throw new UsageError('--strategy must be kfold or time');
+  if (values.strategy !== 'kfold' && values.strategy !== 'time')
+    throw new UsageError('--strategy must be kfold or time');
   if (values.strategy === 'time' && !values['time-column'])
     throw new UsageError('--strategy time needs --time-column <column>');
+  const classWeight = values['class-weight'];
+  if (classWeight !== 'none' && classWeight !== 'balanced')
+    throw new UsageError('--class-weight must be none or balanced');
+  if (classWeight === 'balanced' && engine === 'mlrf') throw new UsageError('mlrf has no class weights');
   const file = resolve(values.data);
   if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
-  const delimiter = values.delimiter === '\\t' ? '\t' : values.delimiter;
+  return {
+    file,
+    label: values.label,
+    engine,
+    k,
+    seed,
+    delimiter: values.delimiter === '\\t' ? '\t' : values.delimiter,
+    strategy: values.strategy,
+    timeColumn: values['time-column'],
+    idColumn: values['id-column'],
+    exclude: values
+      .exclude!.split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+    classWeight,
+    json: values.json!,
+  };
+}
 
-  const result = await withDuckDB(':memory:', async (conn) => {
-    const exclude = values['time-column'] ? [values['time-column']] : [];
-    const t = await readFeatureTable(conn, file, {
-      label: values.label,
-      idColumn: values['id-column'],
-      delimiter,
-      exclude,
+export async function evaluateCommand(argv: string[]): Promise<number> {
+  const o = parseOptions(argv);
+  if (!o) {
+    print(EVALUATE_HELP);
+    return EXIT.ok;
+  }
+  const result = await evaluate(o);
+  if (o.json) print(JSON.stringify(result, null, 2) + '\n');
+  else printResult(result, o.k);
+  return EXIT.ok;
+}
+
+type EvaluateResult = Awaited<ReturnType<typeof evaluate>>;
+
+async function evaluate(o: EvaluateOptions) {
+  const isParquet = o.file.toLowerCase().replace(/\.gz$/, '').endsWith('.parquet');
+  const delimiter = isParquet ? undefined : (o.delimiter ?? (await sniffDelimiter(o.file)));
+  const relation = tableRelation(o.file, delimiter);
+  return withDuckDB(':memory:', async (conn) => {
+    const { columns, excluded } = await nonFeatureColumns(conn, relation, o);
+    for (const c of [...o.exclude, o.idColumn, o.timeColumn].filter((c): c is string => !!c))
+      if (!columns.includes(c))
+        throw new UsageError(`${o.file} has no column "${c}"; its columns are: ${columns.join(', ')}`);
+    const t = await readFeatureTable(conn, o.file, {
+      label: o.label,
+      idColumn: o.idColumn,
+      delimiter: delimiter ?? ',',
+      exclude: excluded.map((e) => e.column),
     });
     let splits;
-    if (values.strategy === 'time') {
-      // The file path is bound as a value; the column name is quoted as an identifier (quotes doubled).
-      const col = `"${values['time-column']!.replace(/"/g, '""')}"`;
-      const reader = file.replace(/\.gz$/, '').endsWith('.parquet')
-        ? 'read_parquet($f)'
-        : 'read_csv($f, delim = $d, header = true, sample_size = -1)';
-      const times = await conn.runAndReadAll(`SELECT epoch_ms(TRY_CAST(${col} AS TIMESTAMP)) FROM ${reader}`, {
-        f: file,
-        ...(reader.startsWith('read_csv')
-          ? { d: delimiter ?? (file.replace(/\.gz$/, '').endsWith('.tsv') ? '\t' : ',') }
-          : {}),
-      });
-      splits = timeSplits(Float64Array.from(times.getColumns()[0], Number), k);
-    } else splits = stratifiedKFold(t.y!, k, seed);
+    if (o.strategy === 'time') {
+      const col = quoteIdent(o.timeColumn!);
+      const times = await conn.runAndReadAll(`SELECT epoch_ms(TRY_CAST(${col} AS TIMESTAMP)) FROM ${relation}`);
+      splits = timeSplits(Float64Array.from(times.getColumns()[0], Number), o.k);
+    } else splits = stratifiedKFold(t.y!, o.k, o.seed);
+    const params = o.engine === 'mlrf' ? {} : { classWeight: o.classWeight };
     const folds: (Record<string, number> & { train_seconds: number })[] = [];
     const lifts: LiftRow[][] = [];
     const calibrations: CalibrationBin[][] = [];
+    const pooled: { y: number[]; p: number[] } = { y: [], p: [] };
     for (const [i, s] of splits.entries()) {
-      const clf = createClassifier(engine, {}, seed);
+      const clf = createClassifier(o.engine, params, o.seed);
       const x: FeatureMatrix = selectRows(t.x, s.train);
       const started = performance.now();
       await clf.fit(x, selectLabels(t.y!, s.train));
@@ -115,31 +176,53 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       const m = evaluateBinary(yTest, p);
       lifts.push(liftByDecile(yTest, p));
       calibrations.push(calibrationBins(yTest, p));
+      pooled.y.push(...yTest);
+      pooled.p.push(...p);
       folds.push({ ...(m as unknown as Record<string, number>), train_seconds, fold: i + 1 });
-      if (!values.json)
-        process.stderr.write(`  fold ${i + 1}/${k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);
+      if (!o.json)
+        process.stderr.write(`  fold ${i + 1}/${o.k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);
     }
     return {
-      file,
+      file: o.file,
+      delimiter: delimiter ?? null,
       rows: t.x.nRows,
       features: t.x.names.length,
-      engine,
-      strategy: values.strategy,
+      featureNames: t.x.names,
+      excluded,
+      engine: o.engine,
+      classWeight: o.engine === 'mlrf' ? 'none' : o.classWeight,
+      strategy: o.strategy,
       folds,
       ...aggregate(folds),
+      /** Calibration of the calibrated model's out-of-fold predictions, pooled over the folds. */
+      outOfFold: outOfFoldCalibration(pooled.y, pooled.p),
       lift: aggregateLift(lifts),
       calibration: aggregateCalibration(calibrations),
     };
   });
-  if (values.json) {
-    print(JSON.stringify(result, null, 2) + '\n');
-    return EXIT.ok;
-  }
+}
+
+function outOfFoldCalibration(y: number[], p: number[]) {
+  const observed = y.reduce((a, b) => a + b, 0);
+  const predicted = p.reduce((a, b) => a + b, 0);
+  return {
+    users: y.length,
+    observed,
+    predicted,
+    ece: expectedCalibrationError(y, p),
+    log_loss: logLoss(y, p),
+    base_rate_log_loss: baseRateLogLoss(y),
+  };
+}
+
+function printResult(result: EvaluateResult, k: number) {
   const keys = [
     'roc_auc',
     'pr_auc',
     'log_loss',
+    'base_rate_log_loss',
     'brier',
+    'ece',
     'accuracy',
     'precision',
     'recall',
@@ -149,8 +232,14 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     'top_decile_lift',
     'train_seconds',
   ];
+  const delim = result.delimiter === null ? '' : `, delimiter ${JSON.stringify(result.delimiter)}`;
   print(
-    `\n${result.engine} on ${result.file}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n\n`,
+    `\n${result.engine} (class weight ${result.classWeight}) on ${result.file}${delim}: ${result.rows} rows × ${result.features} features, ${k}-fold ${result.strategy}\n`,
+  );
+  print(
+    result.excluded.length
+      ? `not features: ${result.excluded.map((e) => `${e.column} (${e.reason})`).join(', ')}\n\n`
+      : 'not features: none detected (use --exclude to leave columns out)\n\n',
   );
   print(
     table(
@@ -165,18 +254,23 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
       result.lift.map((l) => [l.decile, num(l.lift), num(l.liftStd), num(l.cumulativeGain), num(l.cumulativeGainStd)]),
     ) + '\n',
   );
+  const c = result.outOfFold;
+  print(
+    `\nCalibration of the out-of-fold predictions (${c.users} users): ECE ${num(c.ece)}, ` +
+      `Σ predicted ${c.predicted.toFixed(1)} vs ${c.observed} observed positives, ` +
+      `log loss ${num(c.log_loss)} vs ${num(c.base_rate_log_loss)} for the base rate\n`,
+  );
   print('\nCalibration (reliability bins, users pooled over folds)\n\n');
   print(
     table(
       ['bin', 'users', 'mean predicted', 'observed rate', '± std over folds'],
-      result.calibration.map((c) => [
-        `${c.binStart.toFixed(1)}–${c.binEnd.toFixed(1)}`,
-        c.count,
-        num(c.meanPredicted),
-        num(c.fractionPositive),
-        num(c.fractionPositiveStd),
+      result.calibration.map((b) => [
+        `${b.binStart.toFixed(1)}–${b.binEnd.toFixed(1)}`,
+        b.count,
+        num(b.meanPredicted),
+        num(b.fractionPositive),
+        num(b.fractionPositiveStd),
       ]),
     ) + '\n',
   );
-  return EXIT.ok;
 }

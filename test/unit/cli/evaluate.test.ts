@@ -92,4 +92,76 @@ describe('funnelcast evaluate', () => {
     );
     await assert.rejects(run(['--data', junk, '--label', 'y']), /row 18, column "a": "oops" is not a number/);
   });
+  it('detects ; and tab delimiters, never uses id or time columns, and honours --exclude', async () => {
+    // The marketing-style export: ';'-separated, a unique customer code, a contact date, a row counter, a
+    // numeric CustomerID and an epoch "created_at", none of which may become a feature.
+    const header = ['row', 'customer', 'CustomerID', 'contact_date', 'created_at', ...lines[0].split(',')];
+    const body = lines
+      .slice(1)
+      .map((l, i) => [
+        i + 1,
+        `c-${(i * 7919) % 100_000}`,
+        10_000 + i,
+        new Date(Date.UTC(2024, 0, 1) + i * 86_400_000).toISOString().slice(0, 10),
+        1_700_000_000 + i * 3600,
+        ...l.split(','),
+      ]);
+    for (const [delim, ext] of [
+      [';', 'csv'],
+      ['\t', 'tsv'],
+      ['\t', 'txt'],
+    ]) {
+      const file = join(dir, `ids-${ext}.${ext}`);
+      writeFileSync(file, [header, ...body].map((r) => r.join(delim)).join('\n') + '\n');
+      const r = await run(['--data', file, '--label', 'converted', '--model', 'lr', '--folds', '3', '--json']);
+      const j = JSON.parse(r.out);
+      assert.equal(j.delimiter, delim);
+      assert.deepEqual(j.featureNames.slice(0, 2), ['spend', 'visits']);
+      assert.equal(j.features, 5, `only spend, visits and plan (3 one-hot): ${j.featureNames.join(', ')}`);
+      assert.deepEqual(
+        j.excluded.map((e: { column: string }) => e.column),
+        ['row', 'customer', 'CustomerID', 'contact_date', 'created_at'],
+      );
+    }
+    const file = join(dir, 'ids-csv.csv');
+    const r = await run(['--data', file, '--label', 'converted', '--exclude', 'visits,plan', '--folds', '3', '--json']);
+    const j = JSON.parse(r.out);
+    assert.deepEqual(j.featureNames, ['spend']);
+    assert.ok(
+      j.excluded.some((e: { column: string; reason: string }) => e.column === 'plan' && /--exclude/.test(e.reason)),
+    );
+    await assert.rejects(run(['--data', file, '--label', 'converted', '--exclude', 'nope']), /has no column "nope"/);
+    const text = await run(['--data', file, '--label', 'converted', '--folds', '3']);
+    assert.match(text.out, /not features: row \(named like an id\), customer \(a distinct text value on every row/);
+    assert.match(text.out, /contact_date \(a date\/time column \(DATE\)\), created_at \(named like a time/);
+  });
+
+  it('reports calibrated out-of-fold probabilities on an imbalanced table, whatever the class weighting', async () => {
+    const rare = mulberry32(9);
+    const rows = ['tenure;spend;segment;bought'];
+    for (let i = 0; i < 6000; i++) {
+      const tenure = Math.exp(2 + normal(rare));
+      const spend = normal(rare);
+      const segment = ['a', 'b', 'c'][i % 3];
+      const z = -3.4 + 0.9 * Math.log(tenure) * 0.8 + 0.8 * spend + (segment === 'b' ? 0.7 : 0);
+      rows.push(`${tenure.toFixed(3)};${spend.toFixed(3)};${segment};${rare() < 1 / (1 + Math.exp(-z)) ? 1 : 0}`);
+    }
+    const file = join(dir, 'rare.csv');
+    writeFileSync(file, rows.join('\n') + '\n');
+    for (const [model, weight] of [
+      ['lr', 'none'],
+      ['lr', 'balanced'],
+      ['rf', 'none'],
+      ['rf', 'balanced'],
+    ]) {
+      const args = ['--data', file, '--label', 'bought', '--model', model, '--class-weight', weight, '--folds', '3'];
+      const r = await run([...args, '--json']);
+      const c = JSON.parse(r.out).outOfFold;
+      const label = `${model} ${weight}: ${JSON.stringify(c)}`;
+      assert.ok(c.observed / c.users < 0.2, 'imbalanced');
+      assert.ok(c.log_loss < c.base_rate_log_loss, label);
+      assert.ok(c.ece <= 0.02, label);
+      assert.ok(Math.abs(c.predicted / c.observed - 1) <= 0.1, label);
+    }
+  });
 });
