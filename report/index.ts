@@ -223,7 +223,7 @@ export function renderRunReport(d: RunReportData): string {
             x: d.curves.calibration.map((c) => c.meanPredicted),
             y: d.curves.calibration.map((c) => c.fractionPositive),
             color: '#d35400',
-            name: 'holdout',
+            name: `holdout (ECE ${f3(h.ece)}, Σp ÷ positives ${f3(h.predicted_to_observed)})`,
           },
           ...(cvCal.length
             ? [
@@ -231,7 +231,7 @@ export function renderRunReport(d: RunReportData): string {
                   x: cvCal.map((c) => c.meanPredicted),
                   y: cvCal.map((c) => c.fractionPositive),
                   color: '#2c7fb8',
-                  name: 'CV folds pooled',
+                  name: `CV folds pooled (ECE ${f3(d.metrics.cv?.mean.ece)} per fold)`,
                 },
               ]
             : []),

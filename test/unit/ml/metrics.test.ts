@@ -7,6 +7,8 @@ import {
   aggregate,
   aggregateCalibration,
   aggregateLift,
+  baseRateLogLoss,
+  expectedCalibrationError,
   bestF1Threshold,
   brier,
   calibrationBins,
@@ -105,6 +107,21 @@ describe('metrics computed by hand', () => {
     close(cal[0].fractionPositiveStd, Math.sqrt(0.005)); // sample std of {0.1, 0.2}
     assert.equal(cal[1].folds, 1);
     close(cal[1].fractionPositiveStd, 0);
+  });
+});
+
+describe('calibration metrics', () => {
+  it('ECE is the count-weighted gap between predicted and observed per bin; the base rate has its log loss', () => {
+    // Bin 0.1–0.2: four users at 0.15, one converts (gap 0.1); bin 0.9–1.0: one user at 0.95 who converts (0.05).
+    const y = [1, 0, 0, 0, 1];
+    const p = [0.15, 0.15, 0.15, 0.15, 0.95];
+    close(expectedCalibrationError(y, p), (4 * 0.1 + 1 * 0.05) / 5);
+    close(expectedCalibrationError([0, 1], [0, 1]), 0);
+    close(baseRateLogLoss(y), -(0.4 * Math.log(0.4) + 0.6 * Math.log(0.6)));
+    close(baseRateLogLoss(y), logLoss(y, [0.4, 0.4, 0.4, 0.4, 0.4]));
+    const m = evaluateBinary(y, p);
+    close(m.ece, 0.09);
+    close(m.predicted_to_observed, 1.55 / 2);
   });
 });
 
