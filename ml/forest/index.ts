@@ -186,19 +186,7 @@ export class RandomForest implements Classifier {
     preparePrediction(this.trees);
     const total = importance.reduce((a, b) => a + b, 0) || 1;
     this.impurityImportance = Array.from(importance, (v) => v / total);
-    if (p.bootstrap) {
-      let correct = 0,
-        counted = 0;
-      const proba = new Float64Array(n).fill(NaN);
-      for (let i = 0; i < n; i++) {
-        if (oobCnt[i] === 0) continue;
-        proba[i] = oobSum[i] / oobCnt[i];
-        counted++;
-        if ((proba[i] >= 0.5 ? 1 : 0) === y[i]) correct++;
-      }
-      this.oobProba = proba;
-      this.oobScore = counted ? correct / counted : null;
-    }
+    if (p.bootstrap) ({ proba: this.oobProba, score: this.oobScore } = outOfBag(oobSum, oobCnt, y));
     this.workerThreadsUsed = builtBy.size;
     if (this.uncalibratedPart) return;
     this.calibration = p.bootstrap
@@ -349,6 +337,20 @@ function loadCheckpoint(dir: string, nTrees: number): Map<number, { tree: TreeAr
     });
   }
   return out;
+}
+
+/** Out-of-bag vote means (NaN for rows every tree drew) and accuracy at threshold 0.5. */
+function outOfBag(oobSum: Float64Array, oobCnt: Uint32Array, y: Uint8Array) {
+  let correct = 0,
+    counted = 0;
+  const proba = new Float64Array(y.length).fill(NaN);
+  for (let i = 0; i < y.length; i++) {
+    if (oobCnt[i] === 0) continue;
+    proba[i] = oobSum[i] / oobCnt[i];
+    counted++;
+    if ((proba[i] >= 0.5 ? 1 : 0) === y[i]) correct++;
+  }
+  return { proba, score: counted ? correct / counted : null };
 }
 
 /** Adds a saved tree's out-of-bag predictions, replaying its bootstrap draw (same seed, same draw). */
