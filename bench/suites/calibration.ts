@@ -236,7 +236,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
           ours: h.predicted_to_observed,
           reference: 1,
           referenceName: 'target ±10 %',
-          note: `Σp ${sumP.toFixed(1)} vs ${h.positives} observed: ${((h.positives - sumP) / h.positives_sd).toFixed(1)} σ of chance (σ = ${h.positives_sd.toFixed(1)} users)`,
+          note: `Σp ${sumP.toFixed(1)} vs ${h.positives} observed: ${((h.positives - sumP) / h.positives_sd).toFixed(1)} σ of outcome noise alone (σ = ${h.positives_sd.toFixed(1)} users)`,
         }),
       );
     }
