@@ -231,7 +231,8 @@ export function renderRunReport(d: RunReportData): string {
                   x: cvCal.map((c) => c.meanPredicted),
                   y: cvCal.map((c) => c.fractionPositive),
                   color: '#2c7fb8',
-                  name: `CV folds pooled (ECE ${f3(d.metrics.cv?.mean.ece)} per fold)`,
+                  // Pooled bins hold every fold's users, so this is the ECE of all out-of-fold predictions.
+                  name: `CV folds pooled (ECE ${f3(cvCal.reduce((a, c) => a + c.count * Math.abs(c.meanPredicted - c.fractionPositive), 0) / cvCal.reduce((a, c) => a + c.count, 0))})`,
                 },
               ]
             : []),

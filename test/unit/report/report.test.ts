@@ -114,7 +114,13 @@ describe('run report', () => {
     assert.match(champion, /<td>log_loss<\/td><td>0\.300<\/td><td>0\.320<\/td><td>-0\.020<\/td>/);
     assert.match(html, /champion v0001-sample \(AUC 0\.790\)/, 'champion ROC drawn over this model');
     assert.match(html, /Lift by decile over 2 CV folds \(mean ± std\)/);
-    assert.match(html, /CV folds pooled/);
+    // The chart states how calibrated the published probabilities are: holdout and pooled out-of-fold ECE.
+    const cal = sample().metrics.cv!.calibration!;
+    const users = cal.reduce((a, b) => a + b.count, 0);
+    const ece = cal.reduce((a, b) => a + b.count * Math.abs(b.meanPredicted - b.fractionPositive), 0) / users;
+    assert.ok(ece > 0.01, 'the sample is not calibrated: a real number to show');
+    assert.match(html, new RegExp(`CV folds pooled \\(ECE ${ece.toFixed(3)}\\)`));
+    assert.match(html, /holdout \(ECE —, Σp ÷ positives —\)/, 'holdout metrics without ECE show a dash');
     const first = renderRunReport({
       ...sample(),
       champion: { decision: 'first', reason: 'first model', version: 'v1' },
