@@ -2,7 +2,8 @@
  * The `funnelcast` command line. Each command lives in cli/<command>.ts and is loaded only when used, so
  * `funnelcast evaluate` does not pay for Temporal and `funnelcast run` does not pay for TensorFlow.
  */
-import { EXIT, UsageError } from './cli/format';
+import { EXIT } from './cli/format';
+import { exitCodeOf, jsonFailures } from './cli/failure';
 
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
 
@@ -78,14 +79,18 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module || process.argv[1]?.endsWith('funnelcast.js') || process.argv[1]?.endsWith('funnelcast')) {
+  const json = process.argv.includes('--json') ? jsonFailures() : undefined;
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      json?.report(code);
+      process.exit(code);
+    },
     (e: Error) => {
-      const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-      const badInput = ['PipelineDefinitionError', 'InputError', 'TemporalCliNotFoundError'].includes(e.name);
+      const code = exitCodeOf(e);
       process.stderr.write(`funnelcast: ${e.message}\n`);
-      if (!usage && !badInput && process.env.FUNNELCAST_DEBUG) process.stderr.write(`${e.stack}\n`);
-      process.exit(usage ? EXIT.usage : badInput ? EXIT.badInput : EXIT.failed);
+      if (code === EXIT.failed && process.env.FUNNELCAST_DEBUG) process.stderr.write(`${e.stack}\n`);
+      json?.report(code, e);
+      process.exit(code);
     },
   );
 }

@@ -3,6 +3,7 @@
  * runs (ids = run ids, `<pipeline>-<cutoff>-<content key>`), bounded concurrency, and a per-cutoff metrics table.
  */
 import { parseArgs } from 'node:util';
+import { parseDateOption } from './dates';
 import { loadPipeline } from '../pipelines/load';
 import { durationMs } from '../pipelines/schema';
 import { TASK_QUEUE } from '../infra/temporal';
@@ -29,10 +30,9 @@ Example:
 const MAX_CUTOFFS = 500;
 
 export function expandCutoffs(from: string, to: string, every: string): string[] {
-  const start = new Date(from);
-  const end = new Date(to);
-  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()))
-    throw new UsageError('--from and --to must be ISO dates, e.g. 2024-01-01');
+  // Real calendar dates only (cli/dates.ts): `2024-02-30` or `1` are usage errors, not 1 March or the year 2001.
+  const start = new Date(parseDateOption('from', from));
+  const end = new Date(parseDateOption('to', to));
   if (end < start) throw new UsageError('--to is before --from');
   const step = durationMs(every);
   if (step <= 0) throw new UsageError('--every must be positive');

@@ -1,5 +1,6 @@
 /** `funnelcast features`: the feature table at a cutoff, as Parquet or CSV. */
 import { parseArgs } from 'node:util';
+import { parseDateOption } from './dates';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,15 +39,14 @@ export async function featuresCommand(argv: string[]): Promise<number> {
   }
   if (!values.out || !/\.(parquet|csv|arrow)$/.test(values.out))
     throw new UsageError('--out must name a .parquet, .csv or .arrow file');
-  if (values.cutoff && Number.isNaN(Date.parse(values.cutoff)))
-    throw new UsageError(`--cutoff "${values.cutoff}" is not an ISO date`);
+  const cutoffIso = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
   const loaded = loadPipeline(values.pipeline!);
   const out = resolve(values.out);
   const tmp = mkdtempSync(join(tmpdir(), 'funnelcast-features-'));
   try {
     const r = await withDuckDB(paths.warehouse(loaded.definition.name), async (conn) => {
       await extractPipeline(conn, loaded);
-      const cutoff = values.cutoff ? new Date(values.cutoff) : await defaultCutoff(conn, loaded.definition);
+      const cutoff = cutoffIso ? new Date(cutoffIso) : await defaultCutoff(conn, loaded.definition);
       const res = await buildFeatures(conn, loaded.definition, { cutoff, outDir: tmp });
       if (out.endsWith('.arrow')) writeArrowFile(await parquetToArrow(conn, res.featuresPath), out);
       else if (out.endsWith('.csv'))

@@ -1,8 +1,10 @@
 /** `funnelcast generate`: synthetic events calibrated to RetailRocket (see data/generator.ts). */
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { writeEventsCsv } from '../data/generator';
 import { EXIT, int, pct, UsageError, print } from './format';
+import { parseDateOption } from './dates';
 
 export const GENERATE_HELP = `Usage: funnelcast generate --users <n> --seed <s> --out <dir> [--days d] [--engagement x] [--start <date>] [--epoch-ms] [--json]
 
@@ -14,6 +16,18 @@ The same --seed gives the same bytes.
 Example:
   funnelcast generate --users 1000000 --seed 1 --out /tmp/events
 `;
+
+/** Fails before minutes of generating when the output folder cannot be created or written. */
+function assertWritableFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.funnelcast-write-test-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (e) {
+    throw new UsageError(`--out ${dir} is not a writable folder: ${(e as Error).message}`);
+  }
+}
 
 export async function generateCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -45,15 +59,16 @@ export async function generateCommand(argv: string[]): Promise<number> {
     throw new UsageError('--days must be an integer from 1 to 3650');
   if (!(engagement > 0 && engagement <= 100)) throw new UsageError('--engagement must be in (0, 100]');
   if (!values.out) throw new UsageError('--out <dir> is required');
-  if (Number.isNaN(Date.parse(values.start!))) throw new UsageError('--start must be an ISO date');
+  const start = parseDateOption('start', values.start!);
   const file = join(resolve(values.out), 'events.csv.gz');
+  assertWritableFolder(dirname(file));
   const started = performance.now();
   const stats = await writeEventsCsv(file, {
     users,
     seed,
     days,
     engagement,
-    start: new Date(values.start!).toISOString(),
+    start,
     timestampFormat: values['epoch-ms'] ? 'epoch_ms' : 'iso',
   });
   const seconds = (performance.now() - started) / 1000;

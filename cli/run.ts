@@ -7,7 +7,8 @@ import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
 import { cutoffStamp } from '../infra/paths';
 import type { RunInput, RunSummary, StartedRun, StepProgress } from '../workflows/types';
-import { withSession } from './session';
+import { InterruptedError, withSession } from './session';
+import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 
 export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only]
@@ -59,15 +60,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   // Validate locally before anything starts: a bad definition is reported in a second, not after a server boot.
   const loaded = loadPipeline(values.pipeline!);
-  if (values.cutoff && Number.isNaN(new Date(values.cutoff).getTime())) {
-    process.stderr.write(`--cutoff "${values.cutoff}" is not an ISO date (e.g. 2024-03-01 or 2024-03-01T00:00:00Z)\n`);
-    return EXIT.usage;
-  }
-  const cutoff = values.cutoff ? new Date(values.cutoff).toISOString() : undefined;
+  const cutoff = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
   const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
 
+  let workflowId = planWorkflowId(loaded.definition.name, cutoff, Date.now());
+  let stopWatching = async (): Promise<void> => undefined;
   return withSession({ worker: values['no-worker'] ? 'no' : 'auto' }, async ({ client, server }) => {
-    let workflowId = planWorkflowId(loaded.definition.name, cutoff, Date.now());
     try {
       if (!values.json) process.stderr.write(`  … planning (definition, extract, run id)\n`);
       const started = (await client.workflow.execute('startRunWorkflow', {
@@ -80,14 +78,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (!values.json && !started.started)
         process.stderr.write(`  … run ${workflowId} ${started.summary ? 'already finished' : 'is already running'}\n`);
       const handle = client.workflow.getHandle(workflowId);
-      const stopWatching = started.summary
-        ? () => {}
-        : watchProgress(() => handle.query<StepProgress>('progress'), values.json);
+      if (!started.summary) stopWatching = watchProgress(() => handle.query<StepProgress>('progress'), values.json);
       let summary: RunSummary;
       try {
         summary = started.summary ?? ((await handle.result()) as RunSummary);
       } finally {
-        stopWatching();
+        await stopWatching();
       }
       const ui = server.uiUrl ? `${server.uiUrl}/namespaces/default/workflows/${workflowId}` : null;
       if (values.json) print(JSON.stringify({ workflowId, webUi: ui, ...summary }, null, 2) + '\n');
@@ -104,33 +100,53 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
       throw e;
     }
+  }).catch((e: Error) => {
+    if (!(e instanceof InterruptedError)) throw e;
+    void stopWatching();
+    // The workflows are durable: stopping this command keeps what the run finished, and the same command resumes it.
+    const what = workflowId.startsWith('plan-')
+      ? `run ${workflowId} (still planning) stopped here: the same command plans it again`
+      : `run ${workflowId} stopped here with its finished steps kept: the same command resumes it, ` +
+        `\`funnelcast cancel ${workflowId}\` drops it`;
+    throw new InterruptedError(e.signal, what);
   });
 }
 
-/** Live progress on stderr: a bar on a terminal, plain step lines otherwise (logs, CI). */
-export function watchProgress(query: () => Promise<StepProgress>, quiet: boolean): () => void {
+/**
+ * Live progress on stderr: a bar on a terminal, plain step lines otherwise (logs, CI); nothing with --json. The
+ * returned stop waits for a query still in flight: closing the connection under it makes the SDK retry it on a
+ * closed channel, which throws "Channel has been shut down" from a timer and kills the process.
+ */
+export function watchProgress(query: () => Promise<StepProgress>, quiet: boolean): () => Promise<void> {
+  if (quiet) return async () => undefined;
   let last = '';
   let stopped = false;
+  let inflight: Promise<void> | null = null;
   const tty = Boolean(process.stderr.isTTY) && isTty();
   const tick = async () => {
-    if (stopped) return;
     try {
       const p = await query();
+      if (stopped) return;
       const folds = p.foldsTotal ? ` folds ${p.foldsDone}/${p.foldsTotal}` : '';
       const line = `${p.step}${p.detail ? ` (${p.detail})` : ''}${folds}`;
-      if (tty && !quiet) process.stderr.write(`\r\x1b[2K${progressBar(p.stepsDone, p.stepsTotal)} ${line}`);
-      else if (line !== last && !quiet) process.stderr.write(`  … ${line}\n`);
+      if (tty) process.stderr.write(`\r\x1b[2K${progressBar(p.stepsDone, p.stepsTotal)} ${line}`);
+      else if (line !== last) process.stderr.write(`  … ${line}\n`);
       last = line;
     } catch {
       // The workflow may not have started its first task yet: try again on the next tick.
+    } finally {
+      inflight = null;
     }
   };
-  const timer = setInterval(() => void tick(), 700);
-  void tick();
-  return () => {
+  // One query at a time, so there is only one to wait for.
+  const start = () => void (inflight ??= tick());
+  const timer = setInterval(start, 700);
+  start();
+  return async () => {
     stopped = true;
     clearInterval(timer);
-    if (tty && !quiet) process.stderr.write('\r\x1b[2K');
+    if (inflight) await Promise.race([inflight, new Promise((r) => setTimeout(r, 15_000).unref())]);
+    if (tty) process.stderr.write('\r\x1b[2K');
   };
 }
 

@@ -4,15 +4,17 @@
  * The Temporal CLI binary is looked for in this order: $TEMPORAL_CLI, `temporal` on PATH, the project's
  * git-ignored tools folder (.tools/bin), a build with `go install …@v1.5.1` into that folder (later tags have
  * `replace` directives that break `go install`), and last the SDK's own download (machines with internet).
- * `startDevServer` runs `temporal server start-dev` with a SQLite file under the state folder and stops it when
- * this process exits. When TEMPORAL_ADDRESS is set nothing is started: that server is used.
+ * `startDevServer` joins or starts the home's `temporal server start-dev` (SQLite under the state folder), which
+ * stops when the last process of that home using it is gone. When TEMPORAL_ADDRESS is set nothing is started.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, openSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { projectRoot } from './root';
 import { paths } from './paths';
+import type { GuardConfig } from './server-guard';
+import { homeOnPort, liveLeases, processAlive, readRecord, recordFile, takeLease, withLock } from './server-lease';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 export const DEFAULT_NAMESPACE = 'default';
@@ -105,8 +107,11 @@ export function portAnswers(host: string, port: number, timeoutMs = 500): Promis
 export interface DevServer {
   address: string;
   uiUrl: string;
-  /** Whether this process started the server (and so stops it). */
+  /** Whether this process started the server. */
   owned: boolean;
+  /** This home's embedded server (so a worker of this process may serve it), not an external one. */
+  embedded: boolean;
+  /** Ends this process's use of the server; the last user's stop stops an embedded server. */
   stop(): Promise<void>;
 }
 
@@ -114,77 +119,103 @@ export function embeddedPort(): number {
   return Number(process.env.FUNNELCAST_TEMPORAL_PORT ?? 7233);
 }
 
+/** The embedded server's port already answers for something that is not this home's server. */
+export class ServerPortTakenError extends Error {
+  constructor(port: number, home: string, otherHome: string | undefined) {
+    const who = otherHome
+      ? `the embedded Temporal server of another funnelcast home (${otherHome})`
+      : 'another program';
+    super(
+      `port ${port} is taken by ${who}, not by this home's server (${home}). A process never runs another home's ` +
+        `work: give this home its own port with FUNNELCAST_TEMPORAL_PORT (its Web UI uses port + 1000), or set ` +
+        `TEMPORAL_ADDRESS=127.0.0.1:${port} to use that server as an external one.`,
+    );
+    this.name = 'ServerPortTakenError';
+  }
+}
+
 /**
- * Starts `temporal server start-dev` (SQLite persistence under the state folder, Web UI on port+1000) and waits
- * until its frontend answers. If a server already answers on that port (another `funnelcast up`), it is reused.
+ * Joins this home's embedded server, or starts it: `temporal server start-dev` (SQLite under the state folder, Web
+ * UI on port+1000) under a detached guard that stops it once no process of this home uses it any more (see
+ * infra/server-lease.ts). Several commands of one home share it; a port held by anything else is refused.
  */
 export async function startDevServer(opts: { port?: number; dbFile?: string; log?: Log } = {}): Promise<DevServer> {
   const log = opts.log ?? stderrLog;
-  const port = opts.port ?? embeddedPort();
-  const uiPort = port + 1000;
   const host = '127.0.0.1';
-  const address = `${host}:${port}`;
-  const uiUrl = `http://localhost:${uiPort}`;
-  if (await portAnswers(host, port)) {
-    return { address, uiUrl, owned: false, stop: async () => undefined };
-  }
   const dbFile = opts.dbFile ?? paths.temporalDb();
-  mkdirSync(dirname(dbFile), { recursive: true });
-  const cli = findTemporalCli(log);
-  if (cli === 'sdk-download') return startWithSdkDownload({ port, uiPort, dbFile, log });
+  const dir = dirname(dbFile);
+  mkdirSync(dir, { recursive: true });
+  const endLease = takeLease(dir);
+  try {
+    const rec = await withLock(dir, () => joinOrStart({ dir, dbFile, host, port: opts.port ?? embeddedPort(), log }));
+    const address = `${host}:${rec.port}`;
+    return {
+      address,
+      uiUrl: `http://localhost:${rec.uiPort}`,
+      owned: rec.owned,
+      embedded: true,
+      stop: async () => {
+        endLease();
+        // The last user waits for the guard to stop the server, so the port is free when the command returns.
+        const deadline = Date.now() + 20_000;
+        while (liveLeases(dir).length === 0 && processAlive(rec.guardPid) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 100));
+      },
+    };
+  } catch (e) {
+    endLease();
+    throw e;
+  }
+}
 
-  const logFile = join(dirname(dbFile), 'dev-server.log');
-  const out = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(
-    cli,
-    [
-      'server',
-      'start-dev',
-      '--db-filename',
-      dbFile,
-      '--ip',
-      host,
-      '--port',
-      String(port),
-      '--ui-port',
-      String(uiPort),
-      '--log-level',
-      'warn',
-      '--namespace',
-      DEFAULT_NAMESPACE,
-    ],
-    { stdio: ['ignore', out, out] },
-  );
-  let exited: number | null = null;
-  child.once('exit', (code) => (exited = code ?? -1));
-  const kill = () => {
-    if (exited === null) child.kill('SIGTERM');
-  };
-  process.once('exit', kill);
-
+async function joinOrStart(o: {
+  dir: string;
+  dbFile: string;
+  host: string;
+  port: number;
+  log: Log;
+}): Promise<{ port: number; uiPort: number; guardPid: number; owned: boolean }> {
+  const rec = readRecord(o.dir);
+  const logFile = join(o.dir, 'dev-server.log');
+  if (rec && processAlive(rec.guardPid) && processAlive(rec.serverPid)) {
+    // This home's server is up (or still booting, or busy): join it, never start a second one on the same SQLite.
+    for (let i = 0; i < 30; i++) {
+      if (await portAnswers(o.host, rec.port, 1000)) return { ...rec, owned: false };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(
+      `this home's Temporal server (pid ${rec.serverPid}) does not answer on port ${rec.port}; see ${logFile}`,
+    );
+  }
+  if (rec) {
+    // A guard that was killed itself leaves its server behind: stop it before starting this home's server again.
+    if (processAlive(rec.serverPid) && !processAlive(rec.guardPid)) process.kill(rec.serverPid, 'SIGTERM');
+    rmSync(recordFile(o.dir), { force: true });
+    for (let i = 0; i < 100 && (await portAnswers(o.host, rec.port)); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const home = dirname(o.dir);
+  if (await portAnswers(o.host, o.port)) throw new ServerPortTakenError(o.port, home, homeOnPort(o.port));
+  const cli = findTemporalCli(o.log);
+  if (cli === 'sdk-download') throw new TemporalCliNotFoundError('no local binary to start the embedded server');
+  const uiPort = o.port + 1000;
+  const args = ['server', 'start-dev', '--db-filename', o.dbFile, '--ip', o.host, '--port', String(o.port)];
+  args.push('--ui-port', String(uiPort), '--log-level', 'warn', '--namespace', DEFAULT_NAMESPACE);
+  const cfg: GuardConfig = { cli, args, home, dir: o.dir, dbFile: o.dbFile, logFile, port: o.port, uiPort };
+  const guard = spawn(process.execPath, [join(__dirname, 'server-guard.js'), JSON.stringify(cfg)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  guard.unref();
   const deadline = Date.now() + 60_000;
-  while (!(await portAnswers(host, port))) {
-    if (exited !== null) throw new Error(`temporal server start-dev exited with code ${exited}; see ${logFile}`);
+  while (!(readRecord(o.dir)?.guardPid === guard.pid && (await portAnswers(o.host, o.port)))) {
+    if (!processAlive(guard.pid!)) throw new Error(`temporal server start-dev exited at once; see ${logFile}`);
     if (Date.now() > deadline) {
-      kill();
-      throw new Error(`temporal server start-dev did not answer on ${address} within 60 s; see ${logFile}`);
+      process.kill(guard.pid!, 'SIGTERM');
+      throw new Error(`temporal server start-dev did not answer on ${o.host}:${o.port} within 60 s; see ${logFile}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return {
-    address,
-    uiUrl,
-    owned: true,
-    stop: async () => {
-      process.removeListener('exit', kill);
-      if (exited !== null) return;
-      const gone = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
+  return { port: o.port, uiPort, guardPid: guard.pid!, owned: true };
 }
 
 /** Last resort on machines with internet: the SDK downloads the CLI and runs it. */
@@ -202,7 +233,13 @@ async function startWithSdkDownload(o: { port: number; uiPort: number; dbFile: s
   }).catch((e: Error) => {
     throw new TemporalCliNotFoundError(`the SDK download failed: ${e.message}`);
   });
-  return { address: env.address, uiUrl: `http://localhost:${o.uiPort}`, owned: true, stop: () => env.teardown() };
+  return {
+    address: env.address,
+    uiUrl: `http://localhost:${o.uiPort}`,
+    owned: true,
+    embedded: true,
+    stop: () => env.teardown(),
+  };
 }
 
 /**
@@ -211,7 +248,18 @@ async function startWithSdkDownload(o: { port: number; uiPort: number; dbFile: s
 export async function ensureServer(log: Log = stderrLog): Promise<DevServer> {
   const external = process.env.TEMPORAL_ADDRESS;
   if (external)
-    return { address: external, uiUrl: process.env.TEMPORAL_UI_URL ?? '', owned: false, stop: async () => undefined };
+    return {
+      address: external,
+      uiUrl: process.env.TEMPORAL_UI_URL ?? '',
+      owned: false,
+      embedded: false,
+      stop: async () => undefined,
+    };
+  // Found (or built) before any lock is taken: a first-run build takes minutes.
+  if (findTemporalCli(log) === 'sdk-download') {
+    const port = embeddedPort();
+    return startWithSdkDownload({ port, uiPort: port + 1000, dbFile: paths.temporalDb(), log });
+  }
   return startDevServer({ log });
 }
 

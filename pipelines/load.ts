@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ZodError } from 'zod';
 import { projectRoot } from '../infra/root';
+import { sourcesOutsideRoot } from '../infra/data-root';
 import { pipelineDefinition, type PipelineDefinition } from './schema';
 
 /** Where the bundled definitions live: the source tree's pipelines/ folder (JSON is not copied into dist/). */
@@ -15,6 +16,14 @@ export class PipelineDefinitionError extends Error {
   ) {
     super(`Invalid pipeline definition ${file}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
     this.name = 'PipelineDefinitionError';
+  }
+}
+
+/** No definition at that name or path (exit code 4, not found, where a broken definition is 3). */
+export class PipelineNotFoundError extends PipelineDefinitionError {
+  constructor(file: string, issue: string) {
+    super(file, [issue]);
+    this.name = 'NotFoundError';
   }
 }
 
@@ -32,7 +41,9 @@ export interface LoadedPipeline {
 export function resolvePipelineFile(ref: string): string {
   if (ref.endsWith('.json') || ref.includes('/') || ref.includes('\\')) {
     const file = isAbsolute(ref) ? ref : resolve(process.cwd(), ref);
-    if (!existsSync(file)) throw new PipelineDefinitionError(file, ['file not found']);
+    if (!existsSync(file)) throw new PipelineNotFoundError(file, 'file not found');
+    if (statSync(file).isDirectory())
+      throw new PipelineDefinitionError(file, ['is a folder: give the pipeline definition .json file inside it']);
     return file;
   }
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(ref)) {
@@ -40,11 +51,11 @@ export function resolvePipelineFile(ref: string): string {
       'a pipeline name must be a-z, 0-9, "_" or "-" (or give a path to a .json file)',
     ]);
   }
+  if (existsSync(ref) && statSync(ref).isDirectory())
+    throw new PipelineDefinitionError(resolve(ref), ['is a folder: give the pipeline definition .json file inside it']);
   const file = join(BUNDLED_PIPELINES_DIR, `${ref}.json`);
   if (!existsSync(file)) {
-    throw new PipelineDefinitionError(file, [
-      `no bundled pipeline named "${ref}" (see pipelines/*.json, or pass a path)`,
-    ]);
+    throw new PipelineNotFoundError(file, `no bundled pipeline named "${ref}" (see pipelines/*.json, or pass a path)`);
   }
   return file;
 }
@@ -63,17 +74,27 @@ export function parsePipeline(raw: unknown, file = '<inline>'): PipelineDefiniti
   }
 }
 
+const isString = (x: string | undefined): x is string => typeof x === 'string';
+
 export function loadPipeline(ref: string): LoadedPipeline {
   const file = resolvePipelineFile(ref);
   const bytes = readFileSync(file);
   let raw: unknown;
   try {
-    raw = JSON.parse(bytes.toString('utf8'));
+    // Editors on Windows save UTF-8 with a byte-order mark, which JSON.parse rejects.
+    raw = JSON.parse(bytes.toString('utf8').replace(/^\uFEFF/, ''));
   } catch (e) {
     throw new PipelineDefinitionError(file, [`not valid JSON: ${(e as Error).message}`]);
   }
+  const definition = parsePipeline(raw, file);
+  const s = definition.sources;
+  const outside = sourcesOutsideRoot(
+    [s.events.path, s.customers?.path, s.labels?.path].filter(isString),
+    dirname(file),
+  );
+  if (outside.length) throw new PipelineDefinitionError(file, outside);
   return {
-    definition: parsePipeline(raw, file),
+    definition,
     file,
     baseDir: dirname(file),
     hash: createHash('sha256').update(bytes).digest('hex'),

@@ -12,6 +12,7 @@ import { sha256File } from '../registry';
 import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { chooseK } from '../ml/kmeans';
+import { csvSafeSelect } from './csv-safe';
 import { compileFilter } from './campaigns';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
 
@@ -232,7 +233,8 @@ export async function buildSegments(
     await conn.run(sql, usedParams(sql, params));
     const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);
     const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
-    await copyAtomic(conn, `SELECT * FROM campaign_rows`, csvPath, 'csv', opts.crashBeforeRenameOf);
+    // Spreadsheet-safe CSV (segments/csv-safe.ts); the Parquet file keeps the exact values.
+    await copyAtomic(conn, await csvSafeSelect(conn, 'campaign_rows'), csvPath, 'csv', opts.crashBeforeRenameOf);
     await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet', opts.crashBeforeRenameOf);
     const [rows, expected] = (
       await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)

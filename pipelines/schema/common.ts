@@ -22,8 +22,17 @@ export const columnName = z
     'column names may hold letters, digits, space, "_", ".", "-" and "/" only',
   );
 
-/** Durations in the definition are written as `30d`, `12h`, `2w`, `90m`. */
-export const duration = z.string().regex(/^\d+(ms|s|m|h|d|w)$/, 'write durations like "30d", "12h", "2w", "45m"');
+/**
+ * Durations in the definition are written as `30d`, `12h`, `2w`, `90m`; at most 100 years, since a cutoff minus or
+ * plus a longer one is no longer a representable date (and 10^23 days is not even an exact number of milliseconds).
+ */
+export const MAX_DURATION_MS = 36_525 * 86_400_000;
+const DURATION = /^\d+(ms|s|m|h|d|w)$/;
+export const duration = z
+  .string()
+  .regex(DURATION, 'write durations like "30d", "12h", "2w", "45m"')
+  // zod runs refinements after a failed regex too: only a well-formed duration is measured.
+  .refine((d) => !DURATION.test(d) || durationMs(d) <= MAX_DURATION_MS, 'at most 100 years (36525d)');
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
 

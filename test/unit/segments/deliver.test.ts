@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deliverExports, resolveDestination } from '../../../segments/deliver';
 import { parsePipeline } from '../../../pipelines/load';
@@ -52,5 +52,35 @@ describe('delivery of campaign lists', () => {
     const newer = run('2024-05-31T00:00:00.000Z', 'user_id\nu2\n');
     assert.equal(newer.delivered, true);
     assert.equal(readFileSync(join(root, 'crm', 'win_back.csv'), 'utf8'), 'user_id\nu2\n');
+  });
+
+  it('refuses a destination that leaves the export root through a symbolic link, and writes nothing there', () => {
+    const root = tempDir('fc-root-');
+    const elsewhere = tempDir('fc-elsewhere-');
+    mkdirSync(join(root, 'crm'));
+    symlinkSync(elsewhere, join(root, 'evil'));
+    symlinkSync(join(root, 'crm'), join(root, 'alias'));
+    symlinkSync(join(elsewhere, 'missing'), join(root, 'dangling'));
+    const src = tempDir('fc-src-');
+    writeFileSync(join(src, 'win_back.csv'), 'user_id\nu1\n');
+    writeFileSync(join(src, 'manifest.json'), JSON.stringify({ cutoff: '2024-04-30T00:00:00.000Z' }));
+    const deliver = (destination: string) =>
+      deliverExports({
+        root,
+        destination,
+        cutoff: '2024-04-30T00:00:00.000Z',
+        files: [join(src, 'win_back.csv')],
+        manifestPath: join(src, 'manifest.json'),
+      });
+    for (const bad of ['evil', 'evil/sub', 'dangling'])
+      assert.throws(() => deliver(bad), /outside the export root/, bad);
+    assert.deepEqual(readdirSync(elsewhere), [], 'nothing written outside the root');
+    // A link that stays inside the root is fine, and so is a root that is itself a link.
+    assert.equal(deliver('alias').delivered, true);
+    assert.equal(readFileSync(join(root, 'crm', 'win_back.csv'), 'utf8'), 'user_id\nu1\n');
+    const linkedRoot = join(tempDir('fc-link-'), 'exports');
+    symlinkSync(root, linkedRoot);
+    assert.equal(resolveDestination(linkedRoot, 'crm'), join(linkedRoot, 'crm'));
+    assert.throws(() => resolveDestination(linkedRoot, 'evil'), /through a symbolic link/);
   });
 });
