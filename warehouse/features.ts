@@ -11,13 +11,9 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { durationMs, type PipelineDefinition } from '../pipelines/schema';
 import { quoteIdent, quoteLiteral, usedParams } from './db';
+import { buildFunnelStages, funnelReport, type FunnelStageReport } from './funnel';
 
-export interface FunnelStageReport {
-  stage: string;
-  users: number;
-  /** users at this stage / users at the previous stage (null for the first stage). */
-  fromPrevious: number | null;
-}
+export type { FunnelStageReport } from './funnel';
 
 export interface FeatureBuildResult {
   featuresPath: string;
@@ -175,13 +171,11 @@ export async function buildFeatures(
     }
   }
   if (funnel.length) {
-    const reached = funnel.map(
-      (f, i) => `CASE WHEN count(*) FILTER (WHERE event = ${eParam(f)}) > 0 THEN ${i + 1} ELSE 0 END`,
-    );
-    add(
+    await buildFunnelStages(conn, funnel, def.features.funnelWindow ? durationMs(def.features.funnelWindow) : null);
+    addPerUser(
       'funnel_stage',
-      `greatest(${reached.join(', ')})`,
-      `furthest funnel stage reached (1-based index in ${funnel.join(' → ')}, 0 = none)`,
+      'coalesce(fu.stage, 0)',
+      `furthest funnel stage reached in order (1-based index in ${funnel.join(' → ')}, 0 = none; each stage after the previous one${def.features.funnelWindow ? ` within ${def.features.funnelWindow}` : ''})`,
     );
     for (let i = 1; i < funnel.length; i++) {
       const a = columnSafe(funnel[i - 1]);
@@ -267,7 +261,7 @@ export async function buildFeatures(
 
   const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
      WITH a AS (SELECT user_id, ${agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
-          u AS (SELECT a.user_id, ${out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id))
+          u AS (SELECT a.user_id, ${out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id) ${funnel.length ? 'LEFT JOIN funnel_users fu USING (user_id)' : ''})
      SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
      FROM u ${cust ? 'LEFT JOIN customers c USING (user_id)' : ''} ${hasLabels ? 'LEFT JOIN labels l USING (user_id)' : ''}
      ORDER BY u.user_id`;
@@ -343,23 +337,11 @@ export async function buildFeatures(
      ) TO ${quoteLiteral(sequencesPath)} (FORMAT parquet, COMPRESSION zstd)`,
   );
 
-  // Users reaching each stage: those with at least one such event before the cutoff (already counted per user).
-  const funnelReport: FunnelStageReport[] = [];
-  const reached = funnel.length
-    ? (
-        await rows(
-          conn,
-          `SELECT ${funnel.map((f) => `count(*) FILTER (WHERE ${quoteIdent(`n_${columnSafe(f)}_total`)} > 0)`).join(', ')} FROM features_out`,
-        )
-      )[0].map(Number)
-    : [];
-  for (const [i, stage] of funnel.entries()) {
-    const n = reached[i];
-    const prev = funnelReport[i - 1];
-    funnelReport.push({ stage, users: n, fromPrevious: prev ? (prev.users > 0 ? n / prev.users : 0) : null });
-  }
+  // The ordered funnel over the users of the feature table.
+  const funnelReportRows = await funnelReport(conn, funnel, 'features_out');
   await conn.run(`DROP VIEW IF EXISTS events_before`);
-  for (const t of ['sessions_before', 'rfm_before', 'features_out']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of ['sessions_before', 'rfm_before', 'features_out', 'funnel_users'])
+    await conn.run(`DROP TABLE IF EXISTS ${t}`);
 
   return {
     featuresPath,
@@ -371,7 +353,7 @@ export async function buildFeatures(
     labelRate: labelled && users > 0 ? positives / users : null,
     featureNames,
     featureDocs: Object.fromEntries(Object.entries(docs).filter(([k]) => featureNames.includes(k))),
-    funnel: funnelReport,
+    funnel: funnelReportRows,
     churn,
     seconds: (performance.now() - started) / 1000,
   };

@@ -78,7 +78,7 @@ export interface FeatureRef {
   positives: number;
   labelRate: number | null;
   featureNames: string[];
-  funnel: { stage: string; users: number; fromPrevious: number | null }[];
+  funnel: { stage: string; users: number; fromPrevious: number | null; medianHoursFromPrevious?: number | null }[];
   funnelPath: string;
   /** The churn model's training table (customers at the cutoff, label = churned), when the pipeline defines churn. */
   churn: { featuresPath: string; users: number; positives: number } | null;
