@@ -41,6 +41,8 @@ export interface RunReportData {
     calibration: { meanPredicted: number; fractionPositive: number; count: number }[];
   } | null;
   importances: { name: string; importance: number }[];
+  /** How customer attributes became features: as of the cutoff, declared static (not point-in-time), or none. */
+  customerAttributes?: 'as-of' | 'static' | null;
   funnel: { stage: string; users: number; fromPrevious: number | null; medianHoursFromPrevious?: number | null }[];
   champion: {
     decision: string;
@@ -157,6 +159,16 @@ export function renderRunReport(d: RunReportData): string {
     ['holdout ROC AUC', f3(h.roc_auc)],
     ['PR AUC', f3(h.pr_auc)],
     ['model', d.modelVersion ?? '—'],
+    ...(d.customerAttributes
+      ? [
+          [
+            'customer attributes',
+            d.customerAttributes === 'static'
+              ? 'static (declared never to change; not point-in-time)'
+              : 'as of the cutoff (valid-from)',
+          ],
+        ]
+      : []),
     ...(d.metrics.churn
       ? [
           ['churn model ROC AUC', f3(d.metrics.churn.metrics?.roc_auc)],
