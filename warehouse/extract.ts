@@ -1,7 +1,8 @@
 /**
  * Extraction: source files → the canonical warehouse tables, with exact row accounting.
  *
- * For every file: read = loaded + duplicates + quarantined (checked; a mismatch is a bug and throws).
+ * For every file: read = loaded + duplicates + quarantined, each term measured by its own query (checked; a
+ * mismatch means rows were lost and throws, undoing the file). Helpers live in extract/ (read, stage, events, side, load).
  * - Rows are read as text (nothing is coerced or dropped by the reader); malformed records (wrong column count,
  *   bad quoting, invalid UTF-8) are captured through DuckDB's reject tables and quarantined with their line.
  * - Values are validated in SQL; each failing row goes to `quarantine` with file, line, column and reason.
