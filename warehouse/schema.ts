@@ -25,6 +25,7 @@ export const WAREHOUSE_DDL = [
 const TIMED = { customers: 'valid_from', labels: 'ts' } as const;
 
 export async function ensureWarehouseSchema(conn: DuckDBConnection): Promise<void> {
+  for (const ddl of WAREHOUSE_DDL) await conn.run(ddl);
   // A warehouse made before side tables had times: drop those tables and forget their files, so the next extract
   // loads them again with times (the source data is intact; keeping untimed rows would leak the future).
   for (const [table, column] of Object.entries(TIMED)) {
@@ -37,7 +38,7 @@ export async function ensureWarehouseSchema(conn: DuckDBConnection): Promise<voi
       await conn.run(`DROP TABLE ${table}`);
       await conn.run(`DELETE FROM source_files WHERE source = $s`, { s: table });
       await conn.run(`DELETE FROM quarantine WHERE source = $s`, { s: table });
+      await conn.run(WAREHOUSE_DDL.find((d) => d.includes(`EXISTS ${table} (`))!);
     }
   }
-  for (const ddl of WAREHOUSE_DDL) await conn.run(ddl);
 }

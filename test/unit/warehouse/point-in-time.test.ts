@@ -204,3 +204,41 @@ describe('labels are observed only when the data covers the horizon', () => {
     assert.equal(await labelled(rows, '2024-01-11T00:00:00Z'), false);
   });
 });
+
+describe('a warehouse made before side tables had times', () => {
+  it('drops its untimed customers and labels and forgets their files, so the next extract reloads them with times', async () => {
+    await withDuckDB(':memory:', async (conn) => {
+      await conn.run(
+        `CREATE TABLE customers (user_id VARCHAR PRIMARY KEY, attributes JSON, source_file VARCHAR, source_line BIGINT)`,
+      );
+      await conn.run(
+        `CREATE TABLE labels (user_id VARCHAR PRIMARY KEY, label INTEGER NOT NULL, source_file VARCHAR, source_line BIGINT)`,
+      );
+      await ensureWarehouseSchema(conn);
+      for (const s of ['events', 'labels', 'customers'])
+        await conn.run(
+          `INSERT INTO source_files (source, file, size, sha256, rows_read, loaded, duplicates, quarantined, last_line) VALUES ($s, 'f', 1, 'h', 1, 1, 0, 0, 2)`,
+          { s },
+        );
+      // Simulate the old shape again with the files recorded, then migrate.
+      await conn.run(`DROP TABLE labels`);
+      await conn.run(
+        `CREATE TABLE labels (user_id VARCHAR PRIMARY KEY, label INTEGER NOT NULL, source_file VARCHAR, source_line BIGINT)`,
+      );
+      await ensureWarehouseSchema(conn);
+      const cols = (
+        await conn.runAndReadAll(
+          `SELECT table_name, column_name FROM duckdb_columns() WHERE table_name IN ('labels', 'customers') AND column_name IN ('ts', 'valid_from') ORDER BY 1`,
+        )
+      ).getRows();
+      assert.deepEqual(cols, [
+        ['customers', 'valid_from'],
+        ['labels', 'ts'],
+      ]);
+      const files = (await conn.runAndReadAll(`SELECT source FROM source_files ORDER BY source`))
+        .getRows()
+        .map((r) => r[0]);
+      assert.deepEqual(files, ['customers', 'events'], 'the labels file will load again; the timed customers stay');
+    });
+  });
+});
