@@ -105,12 +105,21 @@ export async function extractPipeline(
  */
 async function checkEventReferences(conn: DuckDBConnection, loaded: LoadedPipeline): Promise<void> {
   if (loaded.definition.sources.events.eventTypes) return;
-  const r = await conn.runAndReadAll(
-    `SELECT event FROM events GROUP BY event ORDER BY count(*) DESC, event LIMIT 1000`,
+  const refs = eventReferences(loaded.definition);
+  const names = [...new Set(refs.map((r) => r.event))];
+  const params = Object.fromEntries(names.map((n, i) => [`n${i}`, n]));
+  const found = await conn.runAndReadAll(
+    `SELECT DISTINCT event FROM events WHERE event IN (${names.map((_, i) => `$n${i}`).join(', ')})`,
+    params,
   );
-  const known = r.getRows().map((row) => String(row[0]));
-  const bad = eventReferences(loaded.definition).filter((ref) => !known.includes(ref.event));
+  const present = new Set(found.getRows().map((row) => String(row[0])));
+  const bad = refs.filter((ref) => !present.has(ref.event));
   if (bad.length === 0) return;
+  // The most frequent types (a data set may have many): enough to spot the intended spelling.
+  const top = await conn.runAndReadAll(
+    `SELECT event FROM events GROUP BY event ORDER BY count(*) DESC, event LIMIT 50`,
+  );
+  const known = top.getRows().map((row) => String(row[0]));
   const lines = bad.map((ref) => `  - ${ref.path}: ${unknownEventMessage(ref, known, 'the loaded events have')}`);
   throw new ExtractError(
     `${loaded.file}: the definition names event types the data does not have:\n${lines.join('\n')}`,
