@@ -16,7 +16,9 @@ import { withDuckDB } from '../../../warehouse/db';
 import { extractPipeline } from '../../../warehouse/extract';
 import { useTempHome } from '../../helpers/temporal';
 import { inlinePipeline, scalar, tempDir } from '../../helpers/warehouse';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { projectRoot } from '../../../infra/root';
 
 const declared: PipelineInput = {
   name: 'refs',
@@ -113,6 +115,34 @@ describe('event types named by the definition', () => {
         e.nonRetryable &&
         e.type === 'InputError' &&
         e.message.includes('label.event: "purchase" is not a known event type'),
+    );
+  });
+
+  it('the command line exits with code 3 and names the field, before touching the warehouse when types are declared', () => {
+    const home = tempDir('fc-refs-cli-');
+    const dir = tempDir();
+    writeFileSync(join(dir, 'events.csv'), 'uid,time,type\nu1,2024-01-01T10:00:00Z,view\n');
+    const file = join(dir, 'refs.json');
+    const cli = (def: PipelineInput) => {
+      writeFileSync(file, JSON.stringify(def));
+      return spawnSync(process.execPath, [join(projectRoot(), 'dist', 'client.js'), 'extract', '--pipeline', file], {
+        env: { ...process.env, FUNNELCAST_HOME: home },
+        encoding: 'utf8',
+      });
+    };
+    const declaredRun = cli({ ...declared, label: { event: 'purchase' } });
+    assert.equal(declaredRun.status, 3, declaredRun.stderr);
+    assert.match(declaredRun.stderr, /label\.event: "purchase" is not a known event type/);
+    assert.ok(!existsSync(join(home, 'warehouse', 'refs.duckdb')), 'no work was done');
+    const undeclared = cli({
+      ...declared,
+      sources: { events: { path: 'events.csv', columns: { user_id: 'uid', ts: 'time', event: 'type' } } },
+      features: { funnel: ['view', 'cart'] },
+    });
+    assert.equal(undeclared.status, 3, undeclared.stderr);
+    assert.match(
+      undeclared.stderr,
+      /features\.funnel\.1: "cart" is not a known event type \(the loaded events have: "view"\)/,
     );
   });
 });
