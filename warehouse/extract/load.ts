@@ -22,6 +22,35 @@ export function checkAccounting(
     );
 }
 
+/**
+ * Inside the file's transaction: the malformed records to quarantine, then the validated rows to their table.
+ * Returns what the inserts added (loaded) and the duplicates counted before them.
+ */
+async function insertRows(
+  conn: DuckDBConnection,
+  f: { source: SourceName; file: string; spec: AnySource; skipBefore: number; hooks: ExtractHooks },
+  rejects: string,
+  staged: { raw: string; columns: string[]; events: StagedEvents | null },
+): Promise<{ loaded: number; duplicates: number }> {
+  await conn.run(
+    `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, line, column_name, reason, left(raw, 2000) FROM ${rejects} WHERE line > ${f.skipBefore}`,
+    { s: f.source, f: f.file },
+  );
+  const { events } = staged;
+  if (events) {
+    // Test hook: lets a test lose a staged row before the load, to prove the accounting check can fail.
+    await f.hooks.afterStaging?.(conn, events.stage);
+    await insertEvents(conn, f.file, events);
+    return {
+      loaded: (await scalar(conn, `SELECT count(*) FROM events`)) - events.before,
+      duplicates: events.duplicates,
+    };
+  }
+  const side = f.source as 'customers' | 'labels';
+  const spec = f.spec as CustomersSource | LabelsSource;
+  return loadSideTable(conn, side, f.file, spec, staged, f.skipBefore, f.hooks);
+}
+
 /** Loads one file (in its own transaction). */
 export async function loadFile(
   conn: DuckDBConnection,
@@ -73,23 +102,11 @@ export async function loadFile(
       const count = (table: string, where: string) =>
         scalar(conn, `SELECT count(*) FROM ${table} WHERE ${where}`, { s: source, f: file });
       const quarantinedBefore = await count('quarantine', 'source = $s AND file = $f');
-      await conn.run(
-        `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, line, column_name, reason, left(raw, 2000) FROM ${rejects} WHERE line > ${skipBefore}`,
-        { s: source, f: file },
-      );
-      let loaded: number;
-      let duplicates: number;
-      if (events) {
-        duplicates = events.duplicates;
-        // Test hook: lets a test lose a staged row before the load, to prove the accounting check can fail.
-        await hooks.afterStaging?.(conn, events.stage);
-        await insertEvents(conn, file, events);
-        loaded = (await scalar(conn, `SELECT count(*) FROM events`)) - events.before;
-      } else {
-        const sideSpec = spec as CustomersSource | LabelsSource;
-        const side = source as 'customers' | 'labels';
-        ({ loaded, duplicates } = await loadSideTable(conn, side, file, sideSpec, { raw, columns }, skipBefore, hooks));
-      }
+      const { loaded, duplicates } = await insertRows(conn, { source, file, spec, skipBefore, hooks }, rejects, {
+        raw,
+        columns,
+        events,
+      });
       const quarantined = (await count('quarantine', 'source = $s AND file = $f')) - quarantinedBefore;
       checkAccounting(file, { read, loaded, duplicates, quarantined });
       await conn.run(
