@@ -7,16 +7,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { quoteIdent, quoteLiteral } from './db';
+import { columnSafe } from './names';
 
 export type AttributeTiming = 'as-of' | 'static' | null;
-
-/** Lower snake_case (the same rule as event columns in features.ts). */
-const safe = (name: string) =>
-  name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .slice(0, 40) || 'x';
 
 /**
  * Creates `customers_at (user_id, attributes)` as of the cutoff and returns the SELECT expressions of the
@@ -48,7 +41,7 @@ export async function customerAttributeColumns(
     const nonNumeric = await conn.runAndReadAll(
       `SELECT count(*) FILTER (WHERE TRY_CAST(${value('')} AS DOUBLE) IS NULL AND ${value('')} IS NOT NULL) FROM customers_at`,
     );
-    const name = `attr_${safe(a)}`;
+    const name = `attr_${columnSafe(a)}`;
     if (Number(nonNumeric.getRows()[0][0]) === 0) {
       columns.push(`CAST(TRY_CAST(${value('c.')} AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`);
       docs[name] = `customer attribute "${a}" (numeric; missing = NaN; ${when})`;
@@ -58,7 +51,7 @@ export async function customerAttributeColumns(
       `SELECT ${value('')} v FROM customers_at WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`,
     );
     for (const [v] of top.getRows()) {
-      const col = `${name}_${safe(String(v))}`;
+      const col = `${name}_${columnSafe(String(v))}`;
       columns.push(
         `CAST(coalesce(${value('c.')} = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`,
       );

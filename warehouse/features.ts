@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { durationMs, type PipelineDefinition } from '../pipelines/schema';
 import { quoteIdent, quoteLiteral, usedParams } from './db';
+import { columnSafe } from './names';
 import { customerAttributeColumns, type AttributeTiming } from './attributes';
 import { buildFunnelStages, funnelReport, type FunnelStageReport } from './funnel';
 
@@ -34,14 +35,7 @@ export interface FeatureBuildResult {
   seconds: number;
 }
 
-/** Event names become column names: lower snake_case of letters and digits ("Add To Cart" → add_to_cart). */
-export function columnSafe(name: string): string {
-  const s = name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-  return s.length ? s.slice(0, 40) : 'x';
-}
+export { columnSafe } from './names';
 
 const DAY_MS = 86_400_000;
 
