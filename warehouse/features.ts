@@ -65,6 +65,22 @@ async function observedUntil(conn: DuckDBConnection, withLabels: boolean): Promi
   return Number(max) + (datesOnly ? DAY_MS : 0);
 }
 
+/**
+ * Where a run at `cutoff` trains when its own outcomes are not observed yet: one horizon before the cutoff, or one
+ * horizon before the end of the loaded data (at midnight UTC) when the data stops before the cutoff. Live data
+ * always lags the clock a little, and labels count only once the data covers the whole horizon.
+ */
+export async function trainingCutoffFor(conn: DuckDBConnection, def: PipelineDefinition, cutoff: Date): Promise<Date> {
+  const horizon = durationMs(def.label.horizon);
+  const tables = await rows(
+    conn,
+    `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('events', 'labels')`,
+  );
+  if (Number(tables[0][0]) < 2) return new Date(cutoff.getTime() - horizon);
+  const observed = await observedUntil(conn, def.sources.labels !== undefined);
+  return new Date(Math.min(cutoff.getTime(), Math.floor(observed / DAY_MS) * DAY_MS) - horizon);
+}
+
 async function rows(conn: DuckDBConnection, sql: string, params?: Record<string, string | number>) {
   return (await conn.runAndReadAll(sql, params)).getRows();
 }

@@ -11,7 +11,7 @@ import { parsePipeline, PipelineDefinitionError } from '../../../pipelines/load'
 import type { PipelineInput } from '../../../pipelines/schema';
 import { withDuckDB } from '../../../warehouse/db';
 import { extractPipeline } from '../../../warehouse/extract';
-import { buildFeatures } from '../../../warehouse/features';
+import { buildFeatures, trainingCutoffFor } from '../../../warehouse/features';
 import { ensureWarehouseSchema } from '../../../warehouse/schema';
 import { inlinePipeline, tempDir } from '../../helpers/warehouse';
 
@@ -193,6 +193,29 @@ describe('labels are observed only when the data covers the horizon', () => {
     ];
     assert.equal(await labelled(rows, '2024-01-10T00:00:00Z'), false);
     assert.equal(await labelled([...rows, ['b', '2024-01-17 00:00:00', 'view']], '2024-01-10T00:00:00Z'), true);
+  });
+
+  it('a live run trains where the horizon is observed: one horizon before the end of the data when it lags the cutoff', async () => {
+    await withDuckDB(':memory:', async (conn) => {
+      await ensureWarehouseSchema(conn);
+      for (const [u, t, e] of [
+        ['a', '2024-01-02 10:00:00', 'view'],
+        ['a', '2024-01-09 10:00:00', 'buy'],
+        ['b', '2024-01-20 20:59:00', 'view'], // live data: the last event a few minutes before the scheduled cutoff
+      ])
+        await conn.run(
+          `INSERT INTO events VALUES ($u, CAST($t AS TIMESTAMP), $e, NULL, NULL, NULL, NULL, 'test', 0, hash($u, $t, $e))`,
+          { u, t, e },
+        );
+      const live = await trainingCutoffFor(conn, def, new Date('2024-01-20T21:03:00Z'));
+      assert.equal(live.toISOString(), '2024-01-13T00:00:00.000Z', 'midnight before the data ends, minus the horizon');
+      assert.equal((await buildFeatures(conn, def, { cutoff: live, outDir: tempDir() })).labelled, true);
+      // One horizon before the cutoff itself would not be observed (the data ends 4 minutes short).
+      const naive = new Date(Date.parse('2024-01-20T21:03:00Z') - 7 * 86_400_000);
+      assert.equal((await buildFeatures(conn, def, { cutoff: naive, outDir: tempDir() })).labelled, false);
+      const past = await trainingCutoffFor(conn, def, new Date('2024-01-12T00:00:00Z'));
+      assert.equal(past.toISOString(), '2024-01-05T00:00:00.000Z', 'a past cutoff: one horizon before it');
+    });
   });
 
   it('a source with dates only covers its last day whole', async () => {
