@@ -4,7 +4,7 @@ import { paths, runIdFor } from '../infra/paths';
 import { codeVersion, runKey, type LoadedFile } from '../infra/run-key';
 import { durationMs } from '../pipelines/schema';
 import { withDuckDB } from '../warehouse/db';
-import { defaultCutoff } from '../warehouse/features';
+import { defaultCutoff, trainingCutoffFor } from '../warehouse/features';
 import { failFastOnBadInput, InputError } from './context';
 
 export async function loadDefinition(input: { pipeline: string }): Promise<LoadedPipeline> {
@@ -50,7 +50,7 @@ export async function resolveRuns(input: {
         const runId = runIdFor(def.name, iso, key);
         runs.push({
           cutoff: iso,
-          trainingCutoff: new Date(cutoff.getTime() - horizonMs).toISOString(),
+          trainingCutoff: (await trainingCutoffFor(conn, def, cutoff)).toISOString(),
           horizonMs,
           key,
           runId,

@@ -37,6 +37,7 @@ export async function buildFeatures(input: {
       featureNames: r.featureNames,
       funnel: r.funnel,
       funnelPath,
+      customerAttributes: r.customerAttributes,
       churn: r.churn,
     };
   });

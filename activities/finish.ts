@@ -73,6 +73,7 @@ export async function finishRun(input: {
     curves,
     importances,
     funnel: input.features.funnel,
+    customerAttributes: input.features.customerAttributes ?? null,
     champion: s.publish
       ? {
           decision: s.publish.decision,

@@ -67,6 +67,8 @@ export async function featuresCommand(argv: string[]): Promise<number> {
             labelRate: r.labelRate,
             features: r.featureNames,
             docs: r.featureDocs,
+            customerAttributes: r.customerAttributes,
+            funnel: r.funnel,
           },
           null,
           2,
@@ -74,7 +76,10 @@ export async function featuresCommand(argv: string[]): Promise<number> {
       );
     else
       print(
-        `Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n`,
+        `Wrote ${int(r.users)} users × ${r.featureNames.length} features at cutoff ${r.cutoff} to ${r.out} (label rate ${r.labelled ? pct(r.labelRate) : 'unknown: the horizon has not passed'})\n` +
+          (r.customerAttributes === 'static'
+            ? 'Customer attributes are declared static: the same values at every cutoff (not point-in-time).\n'
+            : ''),
       );
     return EXIT.ok;
   } finally {

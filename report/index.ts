@@ -41,7 +41,9 @@ export interface RunReportData {
     calibration: { meanPredicted: number; fractionPositive: number; count: number }[];
   } | null;
   importances: { name: string; importance: number }[];
-  funnel: { stage: string; users: number; fromPrevious: number | null }[];
+  /** How customer attributes became features: as of the cutoff, declared static (not point-in-time), or none. */
+  customerAttributes?: 'as-of' | 'static' | null;
+  funnel: { stage: string; users: number; fromPrevious: number | null; medianHoursFromPrevious?: number | null }[];
   champion: {
     decision: string;
     reason: string;
@@ -108,6 +110,15 @@ export function lineChart(opts: {
   return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg></figure>`;
 }
 
+/** "322 (63.5% of previous, median 5.2 h after it)": a step conversion, since each stage follows the previous one. */
+export function funnelNote(f: RunReportData['funnel'][number]): string {
+  const n = f.users.toLocaleString('en-US');
+  if (f.fromPrevious == null) return n;
+  const h = f.medianHoursFromPrevious;
+  const time = h == null ? '' : `, median ${h < 48 ? `${h.toFixed(1)} h` : `${(h / 24).toFixed(1)} d`} after it`;
+  return `${n} (${(f.fromPrevious * 100).toFixed(1)}% of previous${time})`;
+}
+
 /** Horizontal bars with value labels. */
 export function barChart(
   title: string,
@@ -148,6 +159,16 @@ export function renderRunReport(d: RunReportData): string {
     ['holdout ROC AUC', f3(h.roc_auc)],
     ['PR AUC', f3(h.pr_auc)],
     ['model', d.modelVersion ?? '—'],
+    ...(d.customerAttributes
+      ? [
+          [
+            'customer attributes',
+            d.customerAttributes === 'static'
+              ? 'static (declared never to change; not point-in-time)'
+              : 'as of the cutoff (valid-from)',
+          ],
+        ]
+      : []),
     ...(d.metrics.churn
       ? [
           ['churn model ROC AUC', f3(d.metrics.churn.metrics?.roc_auc)],
@@ -269,11 +290,11 @@ export function renderRunReport(d: RunReportData): string {
   if (d.funnel.length)
     charts.push(
       barChart(
-        'Funnel before the cutoff (users reaching each stage)',
+        'Funnel before the cutoff (users reaching each stage after the previous one)',
         d.funnel.map((f) => ({
           label: f.stage,
           value: f.users,
-          note: `${f.users.toLocaleString('en-US')}${f.fromPrevious == null ? '' : ` (${(f.fromPrevious * 100).toFixed(1)}% of previous)`}`,
+          note: funnelNote(f),
         })),
         '#2c7fb8',
       ),

@@ -227,7 +227,7 @@ export async function buildSegments(
     };
     const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''} rfm_segment, funnel_stage, propensity_decile,
                       reason_1, reason_2, reason_3, $action AS action
-                      ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id) AS ${quoteIdent(p)}`).join('')}
+                      ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`).join('')}
                     FROM segments WHERE ${f.sql} ORDER BY ${c.rankBy === 'churn_risk' ? 'segments.churn_risk DESC NULLS LAST' : 'segments.propensity DESC'}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
     const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
     await conn.run(sql, usedParams(sql, params));

@@ -11,13 +11,11 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { durationMs, type PipelineDefinition } from '../pipelines/schema';
 import { quoteIdent, quoteLiteral, usedParams } from './db';
+import { columnSafe } from './names';
+import { customerAttributeColumns, type AttributeTiming } from './attributes';
+import { buildFunnelStages, funnelReport, type FunnelStageReport } from './funnel';
 
-export interface FunnelStageReport {
-  stage: string;
-  users: number;
-  /** users at this stage / users at the previous stage (null for the first stage). */
-  fromPrevious: number | null;
-}
+export type { FunnelStageReport } from './funnel';
 
 export interface FeatureBuildResult {
   featuresPath: string;
@@ -32,17 +30,12 @@ export interface FeatureBuildResult {
   funnel: FunnelStageReport[];
   /** The churn model's training table (customers only, label = churned), when the pipeline defines churn and the horizon is observed. */
   churn: { featuresPath: string; users: number; positives: number } | null;
+  /** Customer attributes used as features: read as of the cutoff, declared static, or none. */
+  customerAttributes: AttributeTiming;
   seconds: number;
 }
 
-/** Event names become column names: lower snake_case of letters and digits ("Add To Cart" → add_to_cart). */
-export function columnSafe(name: string): string {
-  const s = name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-  return s.length ? s.slice(0, 40) : 'x';
-}
+export { columnSafe } from './names';
 
 const DAY_MS = 86_400_000;
 
@@ -55,6 +48,37 @@ export async function defaultCutoff(conn: DuckDBConnection, def: PipelineDefinit
     throw Object.assign(new Error('the warehouse has no events yet: run the extract first'), { name: 'InputError' });
   const t = Number(max) - durationMs(def.label.horizon);
   return new Date(Math.floor(t / DAY_MS) * DAY_MS);
+}
+
+/**
+ * The end of the observed period (ms): the last event (and label) time; when every timestamp is a midnight (the
+ * source has dates, not times), the last day counts whole, so data dated D covers up to D + 1 day.
+ */
+async function observedUntil(conn: DuckDBConnection, withLabels: boolean): Promise<number> {
+  const all = withLabels ? `SELECT ts FROM events UNION ALL SELECT ts FROM labels` : `SELECT ts FROM events`;
+  const [max, datesOnly] = (
+    await rows(
+      conn,
+      `SELECT coalesce(epoch_ms(max(ts)), 0), coalesce(bool_and(ts = date_trunc('day', ts)), false) FROM (${all})`,
+    )
+  )[0];
+  return Number(max) + (datesOnly ? DAY_MS : 0);
+}
+
+/**
+ * Where a run at `cutoff` trains when its own outcomes are not observed yet: one horizon before the cutoff, or one
+ * horizon before the end of the loaded data (at midnight UTC) when the data stops before the cutoff. Live data
+ * always lags the clock a little, and labels count only once the data covers the whole horizon.
+ */
+export async function trainingCutoffFor(conn: DuckDBConnection, def: PipelineDefinition, cutoff: Date): Promise<Date> {
+  const horizon = durationMs(def.label.horizon);
+  const tables = await rows(
+    conn,
+    `SELECT count(*) FROM information_schema.tables WHERE table_name IN ('events', 'labels')`,
+  );
+  if (Number(tables[0][0]) < 2) return new Date(cutoff.getTime() - horizon);
+  const observed = await observedUntil(conn, def.sources.labels !== undefined);
+  return new Date(Math.min(cutoff.getTime(), Math.floor(observed / DAY_MS) * DAY_MS) - horizon);
 }
 
 async function rows(conn: DuckDBConnection, sql: string, params?: Record<string, string | number>) {
@@ -175,13 +199,11 @@ export async function buildFeatures(
     }
   }
   if (funnel.length) {
-    const reached = funnel.map(
-      (f, i) => `CASE WHEN count(*) FILTER (WHERE event = ${eParam(f)}) > 0 THEN ${i + 1} ELSE 0 END`,
-    );
-    add(
+    await buildFunnelStages(conn, funnel, def.features.funnelWindow ? durationMs(def.features.funnelWindow) : null);
+    addPerUser(
       'funnel_stage',
-      `greatest(${reached.join(', ')})`,
-      `furthest funnel stage reached (1-based index in ${funnel.join(' → ')}, 0 = none)`,
+      'coalesce(fu.stage, 0)',
+      `furthest funnel stage reached in order (1-based index in ${funnel.join(' → ')}, 0 = none; each stage after the previous one${def.features.funnelWindow ? ` within ${def.features.funnelWindow}` : ''})`,
     );
     for (let i = 1; i < funnel.length; i++) {
       const a = columnSafe(funnel[i - 1]);
@@ -223,55 +245,30 @@ export async function buildFeatures(
     { e: purchase, t: T },
   );
 
-  // Customer attributes: numbers as they are, other values one-hot over their 10 most frequent values.
-  const attrCols: string[] = [];
+  // Customer attributes as of the cutoff (or declared static).
+  const attributes = await customerAttributeColumns(conn, def, T, docs);
+  const attrCols = attributes.columns;
   const cust = def.sources.customers;
-  if (cust && cust.columns.attributes.length) {
-    for (const a of cust.columns.attributes) {
-      const path = quoteLiteral(`$."${a}"`);
-      const numeric = await rows(
-        conn,
-        `SELECT count(*) FILTER (WHERE TRY_CAST(json_extract_string(attributes, ${path}) AS DOUBLE) IS NULL AND json_extract_string(attributes, ${path}) IS NOT NULL) FROM customers`,
-      );
-      const name = `attr_${columnSafe(a)}`;
-      if (Number(numeric[0][0]) === 0) {
-        attrCols.push(
-          `CAST(TRY_CAST(json_extract_string(c.attributes, ${path}) AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`,
-        );
-        docs[name] = `customer attribute "${a}" (numeric; missing = NaN)`;
-      } else {
-        const top = await rows(
-          conn,
-          `SELECT json_extract_string(attributes, ${path}) v FROM customers WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`,
-        );
-        for (const [v] of top) {
-          const col = `${name}_${columnSafe(String(v))}`;
-          attrCols.push(
-            `CAST(coalesce(json_extract_string(c.attributes, ${path}) = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`,
-          );
-          docs[col] = `customer attribute "${a}" = "${v}" (one-hot over its 10 most frequent values)`;
-        }
-      }
-    }
-  }
 
-  // Labels: the explicit labels source when it has rows, else "did <label.event> in [T, T + horizon)".
-  const maxTs = Number((await rows(conn, `SELECT coalesce(epoch_ms(max(ts)), 0) FROM events`))[0][0]);
-  const hasLabels = Number((await rows(conn, `SELECT count(*) FROM labels`).catch(() => [[0]]))[0][0]) > 0;
-  const labelled = hasLabels || maxTs >= Date.parse(T2) - DAY_MS;
+  // Labels: the explicit labels source's outcomes in [T, T + horizon) (a user without one there: 0), else "did
+  // <label.event> in [T, T + horizon)". Either way only once the loaded data covers T + horizon.
+  const hasLabels = def.sources.labels !== undefined;
+  const observed = await observedUntil(conn, hasLabels);
+  const labelled = observed >= Date.parse(T2);
   const labelSql = !labelled
     ? 'CAST(NULL AS INTEGER)'
     : hasLabels
-      ? 'CAST(l.label AS INTEGER)'
+      ? 'CAST(coalesce(l.label, 0) AS INTEGER)'
       : `CAST(u.user_id IN (SELECT user_id FROM events WHERE event = $e AND ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)) AS INTEGER)`;
+  const labelsInHorizon = `(SELECT user_id, max(label) AS label FROM labels WHERE ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP) GROUP BY user_id)`;
 
   const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
      WITH a AS (SELECT user_id, ${agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
-          u AS (SELECT a.user_id, ${out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id))
+          u AS (SELECT a.user_id, ${out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id) ${funnel.length ? 'LEFT JOIN funnel_users fu USING (user_id)' : ''})
      SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
-     FROM u ${cust ? 'LEFT JOIN customers c USING (user_id)' : ''} ${hasLabels ? 'LEFT JOIN labels l USING (user_id)' : ''}
+     FROM u ${cust ? 'LEFT JOIN customers_at c USING (user_id)' : ''} ${hasLabels && labelled ? `LEFT JOIN ${labelsInHorizon} l USING (user_id)` : ''}
      ORDER BY u.user_id`;
-  await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t2: T2 }));
+  await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t: T, t2: T2 }));
   const featuresPath = join(opts.outDir, 'features.parquet');
   await conn.run(`COPY features_out TO ${quoteLiteral(featuresPath)} (FORMAT parquet, COMPRESSION zstd)`);
   const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`))
@@ -284,7 +281,7 @@ export async function buildFeatures(
   // Churn: the customers at T (did `customersOf` within the lookback) and whether they were active in
   // [T, T + horizon); their feature rows with that label are the churn model's training table.
   let churn: FeatureBuildResult['churn'] = null;
-  if (def.churn && maxTs >= Date.parse(T2) - DAY_MS) {
+  if (def.churn && labelled) {
     const c = columnSafe(def.churn.customersOf ?? purchase);
     if (!featureNames.includes(`n_${c}_total`))
       throw Object.assign(new Error(`churn.customersOf: no "${def.churn.customersOf}" events before the cutoff ${T}`), {
@@ -343,23 +340,11 @@ export async function buildFeatures(
      ) TO ${quoteLiteral(sequencesPath)} (FORMAT parquet, COMPRESSION zstd)`,
   );
 
-  // Users reaching each stage: those with at least one such event before the cutoff (already counted per user).
-  const funnelReport: FunnelStageReport[] = [];
-  const reached = funnel.length
-    ? (
-        await rows(
-          conn,
-          `SELECT ${funnel.map((f) => `count(*) FILTER (WHERE ${quoteIdent(`n_${columnSafe(f)}_total`)} > 0)`).join(', ')} FROM features_out`,
-        )
-      )[0].map(Number)
-    : [];
-  for (const [i, stage] of funnel.entries()) {
-    const n = reached[i];
-    const prev = funnelReport[i - 1];
-    funnelReport.push({ stage, users: n, fromPrevious: prev ? (prev.users > 0 ? n / prev.users : 0) : null });
-  }
+  // The ordered funnel over the users of the feature table.
+  const funnelReportRows = await funnelReport(conn, funnel, 'features_out');
   await conn.run(`DROP VIEW IF EXISTS events_before`);
-  for (const t of ['sessions_before', 'rfm_before', 'features_out']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of ['sessions_before', 'rfm_before', 'features_out', 'funnel_users', 'customers_at'])
+    await conn.run(`DROP TABLE IF EXISTS ${t}`);
 
   return {
     featuresPath,
@@ -371,7 +356,8 @@ export async function buildFeatures(
     labelRate: labelled && users > 0 ? positives / users : null,
     featureNames,
     featureDocs: Object.fromEntries(Object.entries(docs).filter(([k]) => featureNames.includes(k))),
-    funnel: funnelReport,
+    funnel: funnelReportRows,
+    customerAttributes: attributes.columns.length ? attributes.timing : null,
     churn,
     seconds: (performance.now() - started) / 1000,
   };

@@ -78,8 +78,10 @@ export interface FeatureRef {
   positives: number;
   labelRate: number | null;
   featureNames: string[];
-  funnel: { stage: string; users: number; fromPrevious: number | null }[];
+  funnel: { stage: string; users: number; fromPrevious: number | null; medianHoursFromPrevious?: number | null }[];
   funnelPath: string;
+  /** How customer attributes became features: as of the cutoff, declared static, or none. */
+  customerAttributes?: 'as-of' | 'static' | null;
   /** The churn model's training table (customers at the cutoff, label = churned), when the pipeline defines churn. */
   churn: { featuresPath: string; users: number; positives: number } | null;
 }

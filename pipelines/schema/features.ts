@@ -16,6 +16,11 @@ export const featureSpec = z
     windows: z.array(duration).min(1).max(8).default(['7d', '30d', '90d']),
     /** The ordered funnel stages (event types), e.g. ["view","addtocart","transaction"]. */
     funnel: z.array(z.string().min(1).max(64)).max(10).default([]),
+    /**
+     * Conversion window of the funnel: a stage counts only when it follows the user's previous stage within this
+     * time (unset: any time before the cutoff).
+     */
+    funnelWindow: duration.optional(),
     /** Inactivity gap that splits sessions when the source has no session ids. */
     sessionGap: duration.default('30m'),
     /** RFM durations in days or weeks (CDNOW's reference uses weeks). */

@@ -9,6 +9,7 @@ import { sources } from './sources';
 import { churnSpec, featureSpec, labelSpec } from './features';
 import { cvSpec, modelSpec, registrySpec } from './model';
 import { campaignSpec, exportSpec, segmentSpec, type CampaignFilter } from './segments';
+import { eventReferences, unknownEventMessage } from './references';
 
 export const pipelineDefinition = z
   .object({
@@ -54,6 +55,17 @@ export const pipelineDefinition = z
           message: `"${p}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
         });
     });
+    // With declared event types, every event the definition names must be one of them: a label event outside
+    // them can never occur (its rows are quarantined), and a misspelt funnel stage would add all-zero features.
+    const declared = d.sources.events.eventTypes;
+    if (declared)
+      for (const ref of eventReferences(d))
+        if (!declared.includes(ref.event))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ref.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+            message: unknownEventMessage(ref, declared, 'sources.events.eventTypes declares'),
+          });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f
@@ -90,3 +102,4 @@ export * from './sources';
 export * from './features';
 export * from './model';
 export * from './segments';
+export * from './references';

@@ -82,10 +82,35 @@ export const customersSource = z
         attributes: z.array(columnName).max(64).default([]),
         /** Columns that identify a person (e-mail, name): never exported unless listed in export.allowPii. */
         pii: z.array(columnName).max(64).default([]),
+        /**
+         * When each row's attributes became true (parsed with `timestampFormat`). A user may have several rows;
+         * features at a cutoff T use the latest row valid before T, so an attribute set later never leaks back.
+         */
+        validFrom: fieldSource.optional(),
       })
       .strict(),
+    /**
+     * Declares that the attributes never change (e.g. a sign-up country), so the same values are used at every
+     * cutoff. Required, instead of `columns.validFrom`, to use attributes as features; the report says so.
+     */
+    static: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.columns.attributes.length && c.columns.validFrom === undefined && !c.static)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['columns', 'validFrom'],
+        message:
+          'customer attributes used as features must be point-in-time: map "validFrom" to the column saying when each row became true, or set "static": true if the attributes never change',
+      });
+    if (c.columns.validFrom !== undefined && c.static)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['static'],
+        message: 'attributes with a "validFrom" column are not static: remove "static" or "validFrom"',
+      });
+  });
 export type CustomersSource = z.infer<typeof customersSource>;
 
 export const labelsSource = z
@@ -94,6 +119,8 @@ export const labelsSource = z
     columns: z
       .object({
         user_id: fieldSource,
+        /** When the outcome happened (parsed with `timestampFormat`): a run at cutoff T uses the labels in [T, T + horizon). */
+        ts: fieldSource,
         /** 1/0, true/false or yes/no. */
         label: fieldSource,
       })

@@ -128,6 +128,23 @@ describe('run report', () => {
     assert.match(first, /No earlier champion/);
   });
 
+  it('shows the funnel as step conversions with the median time between steps, and says when attributes are static', () => {
+    const html = renderRunReport({
+      ...sample(),
+      funnel: [
+        { stage: 'view', users: 507, fromPrevious: null, medianHoursFromPrevious: null },
+        { stage: 'cart', users: 322, fromPrevious: 322 / 507, medianHoursFromPrevious: 5.25 },
+        { stage: 'buy', users: 100, fromPrevious: 100 / 322, medianHoursFromPrevious: 60 },
+      ],
+      customerAttributes: 'static',
+    });
+    assert.match(html, /users reaching each stage after the previous one/);
+    assert.match(html, /322 \(63\.5% of previous, median 5\.3 h after it\)/);
+    assert.match(html, /100 \(31\.1% of previous, median 2\.5 d after it\)/);
+    assert.match(html, /static \(declared never to change; not point-in-time\)<\/b><span>customer attributes/);
+    assert.ok(!renderRunReport(sample()).includes('customer attributes'), 'no line without attributes');
+  });
+
   it('escapes every text that comes from data', () => {
     const html = renderRunReport(sample());
     assert.ok(!html.includes('<script>alert'));

@@ -224,7 +224,7 @@ describe('segments and exports', () => {
         ...def,
         sources: {
           ...def.sources,
-          customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['plan'], pii: ['email'] } },
+          customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['plan'], pii: ['email'] }, static: true },
         },
         campaigns: [{ name: 'everyone', filter: { field: 'propensity', op: 'gte', value: 0 }, action: 'mail' }],
         export: { hashUserIds: false, allowPii },
@@ -239,7 +239,7 @@ describe('segments and exports', () => {
           ...withCustomers([]),
           sources: {
             ...def.sources,
-            customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['email'], pii: ['email'] } },
+            customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['email'], pii: ['email'] }, static: true },
           },
         }),
       /"email" is a pii column: it cannot also be a feature attribute/,
@@ -248,7 +248,7 @@ describe('segments and exports', () => {
       const dir = tempDir();
       const w = await world(conn, dir);
       await conn.run(
-        `INSERT INTO customers SELECT user_id, json_object('email', user_id || '@example.com', 'plan', CASE WHEN hash(user_id) % 2 = 0 THEN 'pro' ELSE 'free' END), 'c.csv', 0
+        `INSERT INTO customers SELECT user_id, NULL, json_object('email', user_id || '@example.com', 'plan', CASE WHEN hash(user_id) % 2 = 0 THEN 'pro' ELSE 'free' END), 'c.csv', 0
          FROM (SELECT DISTINCT user_id FROM read_parquet('${w.scoresPath}'))`,
       );
       const exportOf = async (allowPii: string[], out: string) => {

@@ -31,7 +31,7 @@ const eventsDef = (path: string, labels?: string) => ({
       columns: { user_id: 'uid', ts: 'time', event: 'type', revenue: 'amount' },
       eventTypes: ['view', 'buy'],
     },
-    ...(labels ? { labels: { path: labels, columns: { user_id: 'uid', label: 'responded' } } } : {}),
+    ...(labels ? { labels: { path: labels, columns: { user_id: 'uid', ts: 'time', label: 'responded' } } } : {}),
   },
   label: { event: 'buy', horizon: '7d' },
 });
