@@ -29,7 +29,7 @@ const def = parsePipeline({
   name: 'inject',
   sources: {
     events: { path: 'x.csv', columns: { user_id: 'u', ts: 't', event: 'e' } },
-    customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['plan'], pii: ['email'] } },
+    customers: { path: 'c.csv', static: true, columns: { user_id: 'u', attributes: ['plan'], pii: ['email'] } },
   },
   label: { event: 'buy', horizon: '7d' },
   features: { windows: ['7d'], funnel: ['view', 'cart', 'buy'] },
