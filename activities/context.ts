@@ -3,8 +3,12 @@
  * cancellation signal, and the rule that bad input fails the run at once instead of being retried.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ZodError } from 'zod';
 import { PipelineDefinitionError } from '../pipelines/load';
+import { writeFileAtomic, type Writer } from '../infra/atomic';
 
 export function heartbeat(details?: unknown): void {
   Context.current().heartbeat(details);
@@ -50,5 +54,63 @@ export async function withHeartbeat<T>(work: Promise<T>, details: () => unknown,
     return await work;
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** One attempt of an activity as the writer of a set of files (see claimFiles). */
+export interface AttemptWriter extends Required<Writer> {
+  /** Throws when the attempt must stop: Temporal cancelled it, or a newer attempt claimed the same files. */
+  check(): void;
+  /** Stops watching and, when the claim is still this attempt's, removes it. */
+  release(): void;
+}
+
+/**
+ * Claims the files named `<name>.*` in `dir` for this attempt. The attempt's signal aborts when Temporal cancels it
+ * (a cancel, a heartbeat timeout the server reports at the next heartbeat, a worker shutdown) or when a newer
+ * attempt wrote its own claim: a timed-out attempt may still be running in this process when its retry starts
+ * (its heartbeats stopped because it blocked the thread), and it must neither share temp files with the retry
+ * (the tag, with the attempt number and a random part, goes into every temp name) nor replace what the retry
+ * wrote (writers check the signal right before each rename). A retry is only scheduled after the previous attempt
+ * was given up, so the latest claim is the one that counts.
+ */
+export function claimFiles(dir: string, name: string, everyMs = 1_000): AttemptWriter {
+  const info = Context.current().info;
+  const tag = `a${info.attempt}-${randomBytes(3).toString('hex')}`;
+  const token = `${info.workflowExecution?.workflowId ?? info.activityType}/${info.activityId}#${tag}`;
+  const claimFile = join(dir, `${name}.attempt`);
+  writeFileAtomic(claimFile, token, { tag });
+  const superseded = new AbortController();
+  const signal = AbortSignal.any([cancellationSignal(), superseded.signal]);
+  const check = () => {
+    if (!signal.aborted && readClaim(claimFile) !== token)
+      superseded.abort(new Error(`a newer attempt claimed ${name} (${readClaim(claimFile) ?? 'claim removed'})`));
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+  };
+  // Loops that only look at the signal (tree building, epochs) learn about a newer claim within a second.
+  const timer = setInterval(() => {
+    try {
+      check();
+    } catch {
+      clearInterval(timer);
+    }
+  }, everyMs);
+  timer.unref();
+  return {
+    tag,
+    signal,
+    check,
+    release: () => {
+      clearInterval(timer);
+      if (readClaim(claimFile) === token) rmSync(claimFile, { force: true });
+    },
+  };
+}
+
+function readClaim(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
 }

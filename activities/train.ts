@@ -34,7 +34,7 @@ import {
 } from '../ml/lstm';
 import type { SerializedModel } from '../ml/classifier';
 import { blendProbability, type BlendPayload } from '../ml/scorer';
-import { cancellationSignal, failFastOnBadInput, heartbeat, InputError, withHeartbeat } from './context';
+import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, type AttemptWriter } from './context';
 
 export type Split =
   | { kind: 'holdout' }
@@ -89,101 +89,127 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
     const resultFile = join(dir, `${name}.result.json`);
     if (existsSync(resultFile))
       return { ...(JSON.parse(readFileSync(resultFile, 'utf8')) as TrainResult), reused: true };
-    if (input.engine === 'lstm') return trainLstmOnSplit(input, name, dir, resultFile);
-    if (input.engine === 'blend') return trainBlendOnSplit(input, name, dir, resultFile);
+    // This attempt's claim on the split's files: its signal stops the work when the attempt is cancelled or timed
+    // out (or a retry took over), and no write of a stale attempt replaces the retry's files.
+    const w = claimFiles(dir, name);
+    try {
+      const at = { name, dir, resultFile, w };
+      if (input.engine === 'lstm') return await trainLstmOnSplit(input, at);
+      if (input.engine === 'blend') return await trainBlendOnSplit(input, at);
+      return await trainTabular(input, at);
+    } finally {
+      w.release();
+    }
+  });
+}
 
-    return withDuckDB(':memory:', async (conn) => {
-      const s = input.split;
-      const seed = input.model.seed;
-      // A time fold stacks the two cutoffs' tables: rows of the earlier one train, rows of the later one validate.
-      const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, {
+/** Where one attempt writes: the split's name, the models folder, the result file and the attempt's claim. */
+interface AttemptFiles {
+  name: string;
+  dir: string;
+  resultFile: string;
+  w: AttemptWriter;
+}
+
+async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: AttemptFiles): Promise<TrainResult> {
+  return withDuckDB(':memory:', async (conn) => {
+    const s = input.split;
+    const seed = input.model.seed;
+    // A time fold stacks the two cutoffs' tables: rows of the earlier one train, rows of the later one validate.
+    const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, {
+      label: 'label',
+      idColumn: 'user_id',
+    });
+    let timeSplit: { train: Uint32Array; test: Uint32Array } | null = null;
+    if (s.kind === 'time') {
+      const valid = await readFeatureTable(conn, s.validFeaturesPath, {
         label: 'label',
         idColumn: 'user_id',
+        encoding: table.encoding,
       });
-      let timeSplit: { train: Uint32Array; test: Uint32Array } | null = null;
-      if (s.kind === 'time') {
-        const valid = await readFeatureTable(conn, s.validFeaturesPath, {
-          label: 'label',
-          idColumn: 'user_id',
-          encoding: table.encoding,
-        });
-        const n = table.x.nRows;
-        const m = valid.x.nRows;
-        table.x = {
-          nRows: n + m,
-          names: table.x.names,
-          columns: table.x.columns.map((c, j) => {
-            const out = new Float32Array(n + m);
-            out.set(c);
-            out.set(valid.x.columns[j], n);
-            return out;
-          }),
-        };
-        const y2 = new Uint8Array(n + m);
-        y2.set(table.y!);
-        y2.set(valid.y!, n);
-        table.y = y2;
-        table.ids = [...table.ids, ...valid.ids];
-        timeSplit = {
-          train: Uint32Array.from({ length: n }, (_, i) => i),
-          test: Uint32Array.from({ length: m }, (_, i) => n + i),
-        };
-      }
-      const y = table.y!;
-      const { train, test } =
-        timeSplit ??
-        (s.kind === 'holdout'
-          ? holdout(table.ids, y, input.model.holdout, seed)
-          : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
-      const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
-      const started = performance.now();
-      const checkpointDir = join(dir, `${name}.checkpoint`);
-      await clf.fit(selectRows(table.x, train), selectLabels(y, train), {
-        onProgress: (p) => heartbeat({ model: name, ...p }),
-        signal: cancellationSignal(),
-        checkpointDir,
-      });
-      const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;
-      const trainSeconds = (performance.now() - started) / 1000;
-      const xTest = selectRows(table.x, test);
-      const yTest = selectLabels(y, test);
-      const p = clf.predictProba(xTest);
-      const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
-
-      if (s.kind === 'holdout') {
-        // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
-        writeJsonAtomic(join(dir, `${name}.importance.json`), {
-          metric: 'roc_auc',
-          permutation: permutationImportance(clf, xTest, yTest, { seed }),
-          engine: clf.featureImportances(),
-        });
-      }
-      const modelPath = join(dir, `${name}.model.json`);
-      writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }));
-      const predictionsPath = join(dir, `${name}.predictions.parquet`);
-      await writePredictions(
-        conn,
-        predictionsPath,
-        Array.from(test, (i) => table.ids[i]),
-        yTest,
-        p,
-      );
-      const result: TrainResult = {
-        engine: input.engine,
-        split: splitName(s),
-        modelPath,
-        predictionsPath,
-        metrics: scalarMetrics(metrics),
-        nTrain: train.length,
-        nTest: test.length,
-        trainSeconds,
-        reused: false,
-        resumedFrom,
+      const n = table.x.nRows;
+      const m = valid.x.nRows;
+      table.x = {
+        nRows: n + m,
+        names: table.x.names,
+        columns: table.x.columns.map((c, j) => {
+          const out = new Float32Array(n + m);
+          out.set(c);
+          out.set(valid.x.columns[j], n);
+          return out;
+        }),
       };
-      writeJsonAtomic(resultFile, result);
-      rmSync(checkpointDir, { recursive: true, force: true });
-      return result;
+      const y2 = new Uint8Array(n + m);
+      y2.set(table.y!);
+      y2.set(valid.y!, n);
+      table.y = y2;
+      table.ids = [...table.ids, ...valid.ids];
+      timeSplit = {
+        train: Uint32Array.from({ length: n }, (_, i) => i),
+        test: Uint32Array.from({ length: m }, (_, i) => n + i),
+      };
+    }
+    const y = table.y!;
+    const { train, test } =
+      timeSplit ??
+      (s.kind === 'holdout'
+        ? holdout(table.ids, y, input.model.holdout, seed)
+        : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
+    const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
+    const started = performance.now();
+    const checkpointDir = join(dir, `${name}.checkpoint`);
+    await clf.fit(selectRows(table.x, train), selectLabels(y, train), {
+      onProgress: (p) => heartbeat({ model: name, ...p }),
+      signal: w.signal,
+      writerTag: w.tag,
+      checkpointDir,
     });
+    w.check(); // engines without a signal check of their own (mlrf) end here when the attempt was cancelled
+    const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;
+    const trainSeconds = (performance.now() - started) / 1000;
+    const xTest = selectRows(table.x, test);
+    const yTest = selectLabels(y, test);
+    const p = clf.predictProba(xTest);
+    const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
+
+    if (s.kind === 'holdout') {
+      // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
+      const permutation = permutationImportance(clf, xTest, yTest, { seed });
+      w.check();
+      writeJsonAtomic(
+        join(dir, `${name}.importance.json`),
+        { metric: 'roc_auc', permutation, engine: clf.featureImportances() },
+        w,
+      );
+    }
+    const modelPath = join(dir, `${name}.model.json`);
+    w.check();
+    writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }), w);
+    const predictionsPath = join(dir, `${name}.predictions.parquet`);
+    await writePredictions(
+      conn,
+      predictionsPath,
+      Array.from(test, (i) => table.ids[i]),
+      yTest,
+      p,
+      w,
+    );
+    const result: TrainResult = {
+      engine: input.engine,
+      split: splitName(s),
+      modelPath,
+      predictionsPath,
+      metrics: scalarMetrics(metrics),
+      nTrain: train.length,
+      nTest: test.length,
+      trainSeconds,
+      reused: false,
+      resumedFrom,
+    };
+    w.check();
+    writeJsonAtomic(resultFile, result, w);
+    rmSync(checkpointDir, { recursive: true, force: true });
+    return result;
   });
 }
 
@@ -197,12 +223,19 @@ function writePredictions(
   ids: string[],
   y: Uint8Array,
   p: Float64Array,
+  w: AttemptWriter,
 ) {
-  return writeColumnsToParquet(conn, path, [
-    { name: 'user_id', type: 'VARCHAR', values: ids },
-    { name: 'label', type: 'INTEGER', values: y },
-    { name: 'score', type: 'DOUBLE', values: p },
-  ]);
+  w.check();
+  return writeColumnsToParquet(
+    conn,
+    path,
+    [
+      { name: 'user_id', type: 'VARCHAR', values: ids },
+      { name: 'label', type: 'INTEGER', values: y },
+      { name: 'score', type: 'DOUBLE', values: p },
+    ],
+    w,
+  );
 }
 
 /**
@@ -210,7 +243,7 @@ function writePredictions(
  * user-id hash, folds by the same seeded stratification over the same user order). Its checkpoint folder sits
  * beside the model, so a retried attempt after a crash resumes from the last finished epoch.
  */
-async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, resultFile: string) {
+async function trainLstmOnSplit(input: TrainInput, { name, dir, resultFile, w }: AttemptFiles) {
   return withDuckDB(':memory:', async (conn) => {
     const s = input.split;
     const seed = input.model.seed;
@@ -247,10 +280,12 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
           last = { model: name, ...e };
           heartbeat(last);
         },
-        signal: cancellationSignal(),
+        signal: w.signal,
+        writerTag: w.tag,
       }),
       () => last,
     );
+    w.check();
     const trainSeconds = (performance.now() - started) / 1000;
     const { model } = await loadLstm(r.modelDir);
     const p = predictSequences(model, seqs, split.test).map((q) => withoutClassWeighting(q, r.classWeight));
@@ -259,7 +294,8 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
     const yTest = Uint8Array.from(test, (i) => seqs.labels[i]);
     const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
     const modelPath = join(dir, `${name}.model.json`);
-    writeFileAtomic(modelPath, JSON.stringify(lstmToSerialized(r.modelDir, vocab)));
+    w.check();
+    writeFileAtomic(modelPath, JSON.stringify(lstmToSerialized(r.modelDir, vocab)), w);
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
     await writePredictions(
       conn,
@@ -267,6 +303,7 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
       test.map((i) => seqs.ids[i]),
       yTest,
       p,
+      w,
     );
     const result: TrainResult = {
       engine: 'lstm',
@@ -281,7 +318,8 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
       reused: false,
       resumedFrom: r.resumedFromEpoch,
     };
-    writeJsonAtomic(resultFile, result);
+    w.check();
+    writeJsonAtomic(resultFile, result, w);
     return result;
   });
 }
@@ -290,7 +328,7 @@ async function trainLstmOnSplit(input: TrainInput, name: string, dir: string, re
  * The blend: the forest and the LSTM trained on the same split (each reused when already trained, e.g. as the
  * run's baselines), and the mean of their log-odds (blendProbability) evaluated on the same held-out users.
  */
-async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, resultFile: string) {
+async function trainBlendOnSplit(input: TrainInput, { name, dir, resultFile, w }: AttemptFiles) {
   const forest = await trainModel({ ...input, engine: 'forest' });
   const lstm = await trainModel({ ...input, engine: 'lstm' });
   return withDuckDB(':memory:', async (conn) => {
@@ -311,6 +349,7 @@ async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, r
     const l = JSON.parse(readFileSync(lstm.modelPath, 'utf8')) as SerializedModel;
     const payload: BlendPayload = { ...combine, forest: f, lstm: l };
     const modelPath = join(dir, `${name}.model.json`);
+    w.check();
     writeFileAtomic(
       modelPath,
       JSON.stringify({
@@ -320,12 +359,13 @@ async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, r
         payload,
         encoding: f.encoding,
       }),
+      w,
     );
     const forestImportance = forest.modelPath.replace(/\.model\.json$/, '.importance.json');
     if (existsSync(forestImportance))
-      writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(forestImportance, 'utf8'));
+      writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(forestImportance, 'utf8'), w);
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
-    await writePredictions(conn, predictionsPath, ids, y, p);
+    await writePredictions(conn, predictionsPath, ids, y, p, w);
     const result: TrainResult = {
       engine: 'blend',
       split: forest.split,
@@ -342,7 +382,8 @@ async function trainBlendOnSplit(input: TrainInput, name: string, dir: string, r
         { engine: 'lstm', metrics: lstm.metrics },
       ],
     };
-    writeJsonAtomic(resultFile, result);
+    w.check();
+    writeJsonAtomic(resultFile, result, w);
     return result;
   });
 }

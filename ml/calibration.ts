@@ -159,6 +159,7 @@ export async function crossFittedScores(
   y: Uint8Array,
   k: number,
   seed: number,
+  signal?: AbortSignal,
 ): Promise<Float64Array> {
   const out = new Float64Array(x.nRows).fill(NaN);
   let nPos = 0;
@@ -166,8 +167,9 @@ export async function crossFittedScores(
   // Too few rows of a class to cut into k stratified folds: no out-of-fold scores (the caller keeps identity).
   if (Math.min(nPos, y.length - nPos) < k) return out;
   for (const s of stratifiedKFold(y, k, seed)) {
+    if (signal?.aborted) throw new Error('training cancelled');
     const m = create();
-    await m.fit(selectRows(x, s.train), selectLabels(y, s.train));
+    await m.fit(selectRows(x, s.train), selectLabels(y, s.train), { signal });
     const p = m.predictProba(selectRows(x, s.test));
     s.test.forEach((row, j) => (out[row] = p[j]));
   }

@@ -20,8 +20,10 @@ export interface FitOptions {
   sampleWeight?: Float32Array;
   /** Called now and then during long fits (trees done, iterations) so an activity can heartbeat. */
   onProgress?: (p: { done: number; total: number; unit: string }) => void;
-  /** Aborts a long fit (Temporal activity cancellation). */
+  /** Aborts a long fit (Temporal activity cancellation): no checkpoint is written after it fires. */
   signal?: AbortSignal;
+  /** Goes into the temp names of checkpoint files, so two attempts of one fit never share one. */
+  writerTag?: string;
   /**
    * A folder where engines that support it save progress as they go (the forest: each finished tree) and from
    * which a repeated fit resumes, e.g. after a worker crash. Same data and seed give the same model either way.

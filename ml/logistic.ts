@@ -143,18 +143,18 @@ export class LogisticRegression implements Classifier {
     }
     this.coef = Array.from(beta);
     this.calibration = null;
-    if (!this.uncalibratedPart) this.calibration = await this.fitCalibrationOn(x, y);
+    if (!this.uncalibratedPart) this.calibration = await this.fitCalibrationOn(x, y, options.signal);
   }
 
   /** The calibration, fitted on cross-fitted predictions (see the note at the top). */
-  private async fitCalibrationOn(x: FeatureMatrix, y: Uint8Array): Promise<Calibration> {
+  private async fitCalibrationOn(x: FeatureMatrix, y: Uint8Array, signal?: AbortSignal): Promise<Calibration> {
     const part = () => {
       // The parts predict with their weighted fit: the calibration is fitted on those scores.
       const m = new LogisticRegression(this.params);
       m.uncalibratedPart = true;
       return m;
     };
-    const oof = await crossFittedScores(part, x, y, 3, 0);
+    const oof = await crossFittedScores(part, x, y, 3, 0, signal);
     return fitCalibration(oof, y, 'cross-fitted');
   }
 

@@ -1,5 +1,6 @@
 import { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import { renameSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { commitTemp, tempNameFor, throwIfCancelled, type Writer } from '../infra/atomic';
 import { quoteIdent, quoteLiteral } from './db';
 
 export type ColumnData =
@@ -9,15 +10,20 @@ export type ColumnData =
 
 /**
  * Writes in-memory columns (scores, predictions) to Parquet through DuckDB's appender, then COPY to a temp file
- * and rename, so readers never see a half-written file and the bytes are the same for the same input.
+ * and rename, so readers never see a half-written file and the bytes are the same for the same input. The temp
+ * name is the writer's own (two attempts of one step never share it), and a cancelled writer stops before the
+ * rename and removes its temp.
  */
 export async function writeColumnsToParquet(
   conn: DuckDBConnection,
   file: string,
   columns: ColumnData[],
+  writer: Writer = {},
 ): Promise<void> {
+  throwIfCancelled(file, writer);
   const table = `tmp_write_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   await conn.run(`CREATE TABLE ${table} (${columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')})`);
+  const tmp = tempNameFor(file, writer);
   try {
     const appender: DuckDBAppender = await conn.createAppender(table);
     const n = columns[0]?.values.length ?? 0;
@@ -32,11 +38,11 @@ export async function writeColumnsToParquet(
       appender.endRow();
     }
     appender.closeSync();
-    const tmp = `${file}.tmp-${process.pid}`;
-    rmSync(tmp, { force: true });
+    throwIfCancelled(file, writer);
     await conn.run(`COPY (SELECT * FROM ${table}) TO ${quoteLiteral(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
-    renameSync(tmp, file);
+    commitTemp(tmp, file, writer);
   } finally {
+    rmSync(tmp, { force: true });
     await conn.run(`DROP TABLE IF EXISTS ${table}`);
   }
 }

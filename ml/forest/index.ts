@@ -140,6 +140,7 @@ export class RandomForest implements Classifier {
             tree: { ...serializeTree(tree), bin: Buffer.from(tree.bin).toString('base64') },
             importance: Array.from(imp),
           }),
+          { signal: options.signal, tag: options.writerTag },
         );
     };
     jobs.splice(0, jobs.length, ...jobs.filter((j) => !saved.has(j.treeIndex)));
@@ -152,6 +153,7 @@ export class RandomForest implements Classifier {
       for (const job of jobs) {
         if (options.signal?.aborted) throw new Error('training cancelled');
         const r = buildForestTree(data, job, treeParams);
+        if (options.signal?.aborted) throw new Error('training cancelled');
         trees[job.treeIndex] = r.tree;
         treeImportance[job.treeIndex] = r.importance;
         save(job.treeIndex, r.tree, r.importance);
@@ -191,18 +193,18 @@ export class RandomForest implements Classifier {
     if (this.uncalibratedPart) return;
     this.calibration = p.bootstrap
       ? fitCalibration(this.oobProba!, y, 'out-of-bag')
-      : fitCalibration(await this.crossFittedVotes(x, y), y, 'cross-fitted');
+      : fitCalibration(await this.crossFittedVotes(x, y, options.signal), y, 'cross-fitted');
   }
 
   /** Vote means of 3 forests, each grown without one third of the rows and asked about that third. */
-  private async crossFittedVotes(x: FeatureMatrix, y: Uint8Array): Promise<Float64Array> {
+  private async crossFittedVotes(x: FeatureMatrix, y: Uint8Array, signal?: AbortSignal): Promise<Float64Array> {
     const create = () => {
       const f = new RandomForest(this.params, this.seed, this.threads);
       // Each part predicts its raw votes (no calibration of its own): the calibration is fitted on them.
       f.uncalibratedPart = true;
       return f;
     };
-    return crossFittedScores(create, x, y, 3, this.seed);
+    return crossFittedScores(create, x, y, 3, this.seed, signal);
   }
 
   private fitInWorkers(
@@ -230,10 +232,13 @@ export class RandomForest implements Classifier {
       const stopAll = (e: Error) => {
         if (failed) return;
         failed = true;
+        options.signal?.removeEventListener('abort', onAbort);
         for (const w of workers) void w.terminate();
         reject(e);
       };
       const onAbort = () => stopAll(new Error('training cancelled'));
+      // A signal that fired before this point dispatches no 'abort' event any more: start no worker at all.
+      if (options.signal?.aborted) return onAbort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       for (let k = 0; k < threads; k++) {
         // Round-robin assignment: which worker grows a tree never changes the tree (its seed does).
@@ -252,6 +257,8 @@ export class RandomForest implements Classifier {
         });
         workers.push(w);
         w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array }) => {
+          // Trees still queued from a terminated worker are dropped: nothing is saved after a cancellation.
+          if (failed) return;
           if (m.type === 'tree') onTree(m.index, m.tree, m.importance, w.threadId);
           else {
             if (++finished === threads) {

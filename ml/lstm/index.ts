@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { LstmParams } from '../../pipelines/schema/model';
-import { writeFileAtomic, writeJsonAtomic } from '../../infra/atomic';
+import { writeFileAtomic, writeJsonAtomic, type Writer } from '../../infra/atomic';
 import { quoteLiteral } from '../../warehouse/db';
 import { rocAuc } from '../metrics';
 import { deriveSeed, mulberry32, shuffle } from '../random';
@@ -312,15 +312,19 @@ export function explainSequences(
 }
 
 /** Saves a model as model.json + weights.bin (works on every backend; tfjs-node's file:// is not always there). */
-export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+export async function saveModel(model: tf.LayersModel, dir: string, writer: Writer = {}): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer));
-      writeJsonAtomic(join(dir, 'model.json'), {
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      });
+      writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer), writer);
+      writeJsonAtomic(
+        join(dir, 'model.json'),
+        {
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        },
+        writer,
+      );
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
@@ -347,9 +351,9 @@ const ADAM_POWERS = ['accBeta1', 'accBeta2'] as const;
  * Adam's step count, moment estimates and running beta powers, so a resumed run continues the same optimisation:
  * the fused path's (ml/lstm/adam.ts) or tfjs's, in one layout either can restore.
  */
-async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void> {
+async function saveOptimizer(model: tf.LayersModel, file: string, writer: Writer): Promise<void> {
   const fused = saveFusedOptimizer(model);
-  if (fused) return writeJsonAtomic(file, fused);
+  if (fused) return writeJsonAtomic(file, fused, writer);
   const weights = await model.optimizer.getWeights();
   const out: SavedOptimizerWeight[] = await Promise.all(
     weights.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Array.from(await w.tensor.data()) })),
@@ -360,7 +364,7 @@ async function saveOptimizer(model: tf.LayersModel, file: string): Promise<void>
     const v = powers[k];
     if (v) out.push({ name: `__${k}`, shape: [], data: Array.from(await v.data()) });
   }
-  writeJsonAtomic(file, out);
+  writeJsonAtomic(file, out, writer);
 }
 
 async function restoreOptimizer(model: tf.LayersModel, file: string): Promise<void> {
@@ -426,8 +430,12 @@ export async function trainLstm(opts: {
   /** Rows to train on (the rest of `sequences` is ignored); a seeded 15 % of them validates for early stopping. */
   trainRows?: ArrayLike<number>;
   onEpoch?: (e: { epoch: number; epochs: number; loss: number; valAuc: number }) => void;
+  /** Stops training between batches; no checkpoint or model file is written after it fires. */
   signal?: AbortSignal;
+  /** Goes into temp names, so two attempts of one training never share a temp file. */
+  writerTag?: string;
 }): Promise<LstmTrainResult> {
+  const writer: Writer = { signal: opts.signal, tag: opts.writerTag };
   const { backend } = await selectBackend();
   const s = opts.sequences;
   const p = opts.params;
@@ -480,11 +488,11 @@ export async function trainLstm(opts: {
     if (valAuc > bestValAuc) {
       bestValAuc = valAuc;
       bestEpoch = epoch;
-      await saveModel(model, join(opts.outDir, 'best'));
+      await saveModel(model, join(opts.outDir, 'best'), writer);
     }
-    await saveModel(model, ckpt);
-    await saveOptimizer(model, join(ckpt, 'optimizer.json'));
-    writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history });
+    await saveModel(model, ckpt, writer);
+    await saveOptimizer(model, join(ckpt, 'optimizer.json'), writer);
+    writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history }, writer);
     opts.onEpoch?.({ epoch, epochs: p.epochs, loss, valAuc });
     if (epoch - bestEpoch >= p.patience && p.patience > 0) break; // early stopping on validation AUC
   }
@@ -492,18 +500,22 @@ export async function trainLstm(opts: {
   model.dispose();
   const seconds = (performance.now() - started) / 1000;
   const modelDir = join(opts.outDir, 'best');
-  writeJsonAtomic(join(modelDir, 'metadata.json'), {
-    vocabSize: opts.vocabSize,
-    sequenceLength: s.length,
-    numericInputs: ['log1p_gap_hours', 'log1p_revenue'],
-    backend,
-    params: p,
-    seed: opts.seed,
-    bestEpoch,
-    bestValAuc,
-    // Scores are reported without this weighting (withoutClassWeighting).
-    classWeight,
-  });
+  writeJsonAtomic(
+    join(modelDir, 'metadata.json'),
+    {
+      vocabSize: opts.vocabSize,
+      sequenceLength: s.length,
+      numericInputs: ['log1p_gap_hours', 'log1p_revenue'],
+      backend,
+      params: p,
+      seed: opts.seed,
+      bestEpoch,
+      bestValAuc,
+      // Scores are reported without this weighting (withoutClassWeighting).
+      classWeight,
+    },
+    writer,
+  );
   rmSync(ckpt, { recursive: true, force: true });
   return {
     backend,
