@@ -11,7 +11,7 @@ import { writeColumnsToParquet } from '../warehouse/parquet';
 import { loadScorer } from '../ml/scorer';
 import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
-import { failFastOnBadInput, heartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export interface ScoreResult {
@@ -68,6 +68,7 @@ export async function scoreUsers(input: {
         heartbeat({ scored: s + idx.length, total: t.x.nRows });
         // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
         await nextTurn();
+        cancellationSignal().throwIfAborted(); // a cancelled or timed-out attempt scores no further batch
       }
       model.dispose();
 
@@ -94,6 +95,7 @@ export async function scoreUsers(input: {
           idx.forEach((i, k) => (churn![i] = q[k]));
           heartbeat({ churnScored: s + idx.length, customers: customers.length });
           await nextTurn(); // as above
+          cancellationSignal().throwIfAborted();
         }
         churnModel.dispose();
         churnScored = customers.length;

@@ -4,11 +4,10 @@ import type { ModelSpec } from '../pipelines/schema';
 import { ensureDir } from '../infra/paths';
 import { writeJsonAtomic, writeFileAtomic } from '../infra/atomic';
 import { withDuckDB } from '../warehouse/db';
-import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
 import { selectLabels, selectRows } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
-import { holdoutByUser, holdoutSplit, stratifiedKFold } from '../ml/cv';
+import { stratifiedKFold } from '../ml/cv';
 import {
   aggregate,
   aggregateCalibration,
@@ -36,11 +35,9 @@ import type { SerializedModel } from '../ml/classifier';
 import { blendProbability, type BlendPayload } from '../ml/scorer';
 import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, type AttemptWriter } from './context';
 
-export type Split =
-  | { kind: 'holdout' }
-  | { kind: 'fold'; strategy: string; k: number; i: number }
-  /** Rolling time split: train on the features at one cutoff, validate on the next (one horizon later). */
-  | { kind: 'time'; k: number; i: number; trainFeaturesPath: string; validFeaturesPath: string };
+import { holdout, readTabularSplit, splitName, type Split } from './split';
+
+export type { Split };
 
 export interface TrainInput {
   runDir: string;
@@ -53,21 +50,6 @@ export interface TrainInput {
   /** What the label means: conversion (default) or churn (featuresPath is then the churn training table). */
   target?: 'conversion' | 'churn';
 }
-
-/**
- * Held-out users by a hash of their id (the same users in every run, so champion and challenger are compared on
- * users neither trained on); when that leaves one class out of the test set (small or very imbalanced data), a
- * stratified random holdout instead, so the model can still be evaluated.
- */
-function holdout(ids: string[], y: Uint8Array, fraction: number, seed: number) {
-  const byUser = holdoutByUser(ids, fraction, seed);
-  let pos = 0;
-  for (const i of byUser.test) pos += y[i];
-  return pos > 0 && pos < byUser.test.length ? byUser : holdoutSplit(y, fraction, seed);
-}
-
-const splitName = (s: Split) =>
-  s.kind === 'holdout' ? 'holdout' : s.kind === 'time' ? `time${s.i + 1}of${s.k}` : `fold${s.i + 1}of${s.k}`;
 
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
   if (engine === 'forest') return model.forest;
@@ -115,46 +97,7 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
   return withDuckDB(':memory:', async (conn) => {
     const s = input.split;
     const seed = input.model.seed;
-    // A time fold stacks the two cutoffs' tables: rows of the earlier one train, rows of the later one validate.
-    const table = await readFeatureTable(conn, s.kind === 'time' ? s.trainFeaturesPath : input.featuresPath, {
-      label: 'label',
-      idColumn: 'user_id',
-    });
-    let timeSplit: { train: Uint32Array; test: Uint32Array } | null = null;
-    if (s.kind === 'time') {
-      const valid = await readFeatureTable(conn, s.validFeaturesPath, {
-        label: 'label',
-        idColumn: 'user_id',
-        encoding: table.encoding,
-      });
-      const n = table.x.nRows;
-      const m = valid.x.nRows;
-      table.x = {
-        nRows: n + m,
-        names: table.x.names,
-        columns: table.x.columns.map((c, j) => {
-          const out = new Float32Array(n + m);
-          out.set(c);
-          out.set(valid.x.columns[j], n);
-          return out;
-        }),
-      };
-      const y2 = new Uint8Array(n + m);
-      y2.set(table.y!);
-      y2.set(valid.y!, n);
-      table.y = y2;
-      table.ids = [...table.ids, ...valid.ids];
-      timeSplit = {
-        train: Uint32Array.from({ length: n }, (_, i) => i),
-        test: Uint32Array.from({ length: m }, (_, i) => n + i),
-      };
-    }
-    const y = table.y!;
-    const { train, test } =
-      timeSplit ??
-      (s.kind === 'holdout'
-        ? holdout(table.ids, y, input.model.holdout, seed)
-        : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
+    const { table, y, train, test } = await readTabularSplit(conn, input.featuresPath, s, input.model);
     const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
     const started = performance.now();
     const checkpointDir = join(dir, `${name}.checkpoint`);
