@@ -7,7 +7,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 
 export interface Fault {
   activity: string;
-  mode: 'transient' | 'permanent';
+  /** crashBeforeChampion is not thrown here: the publish activity reads it (registry crash injection). */
+  mode: 'transient' | 'permanent' | 'crashBeforeChampion';
   attempts: number;
 }
 
@@ -15,8 +16,10 @@ export function parseFaults(spec: string | undefined): Fault[] {
   if (!spec) return [];
   return spec.split(',').map((part) => {
     const [activity, mode, n] = part.trim().split(':');
-    if (mode !== 'transient' && mode !== 'permanent')
-      throw new Error(`FUNNELCAST_FAULTS: "${part}" must be activity:transient[:n] or activity:permanent`);
+    if (mode !== 'transient' && mode !== 'permanent' && mode !== 'crashBeforeChampion')
+      throw new Error(
+        `FUNNELCAST_FAULTS: "${part}" must be activity:transient[:n], activity:permanent or publishModel:crashBeforeChampion[:n]`,
+      );
     return { activity, mode, attempts: Number(n ?? 1) };
   });
 }
@@ -26,7 +29,7 @@ export function withFaults<T extends Record<string, (...args: never[]) => Promis
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
       const fault = parseFaults(process.env.FUNNELCAST_FAULTS).find((f) => f.activity === name);
-      if (fault) {
+      if (fault && fault.mode !== 'crashBeforeChampion') {
         const attempt = Context.current().info.attempt;
         if (fault.mode === 'permanent')
           throw ApplicationFailure.nonRetryable(`injected permanent failure in ${name}`, 'InjectedFault');

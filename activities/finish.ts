@@ -85,6 +85,7 @@ export async function finishRun(input: {
                 metric: cmp.metric,
                 tolerance: cmp.tolerance,
                 sameRows: cmp.sameRows,
+                why: cmp.why ?? null,
                 metrics: cmp.metrics,
                 roc: championRoc,
               }

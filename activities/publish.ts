@@ -4,23 +4,12 @@ import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
 import { projectRoot } from '../infra/root';
-import { ModelRegistry } from '../registry';
+import { Context } from '@temporalio/activity';
+import { ModelRegistry, type ChampionStanding } from '../registry';
 import { withDuckDB } from '../warehouse/db';
-import { readFeatureTable } from '../warehouse/matrix';
-import { loadScorer } from '../ml/scorer';
-import { readSequencesWithVocab } from '../ml/lstm';
-import { evaluateBinary } from '../ml/metrics';
-import type {
-  ChampionComparison,
-  CvSummary,
-  ExtractCounts,
-  FeatureRef,
-  PublishResult,
-  TrainResult,
-} from '../workflows/types';
-import { selectLabels, selectRows } from '../ml/classifier';
-import { writeColumnsToParquet } from '../warehouse/parquet';
+import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
 import { failFastOnBadInput, InputError, withHeartbeat } from './context';
+import { compareWithChampion } from './champion';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
 export function codeVersion(): string {
@@ -41,12 +30,16 @@ export function codeVersion(): string {
 
 /**
  * Publishes the trained model as an immutable registry version and runs the champion gate: the current champion
- * is re-scored on this run's holdout rows, so both are compared on the same validation data.
+ * is re-scored on this run's holdout rows, so both are compared on the same validation data. A backfill run, or
+ * any run at a cutoff older than the live champion's, publishes a backtest (the pointer never moves).
  */
 export async function publishModel(input: {
   loaded: LoadedPipeline;
   runId: string;
+  /** The run's cutoff: its lists are scored at it; the live/backtest rule compares it with the champion's. */
   cutoff: string;
+  /** Where the model was trained (one horizon before the cutoff). */
+  trainingCutoff: string;
   runDir: string;
   trained: TrainResult;
   cv: CvSummary | null;
@@ -55,11 +48,25 @@ export async function publishModel(input: {
   churn?: TrainResult | null;
   extract: ExtractCounts;
   features: FeatureRef;
+  /** Set for backfill runs: a backtest whatever the cutoff. */
+  backtest?: string | null;
+  /** Let the gate replace a champion that cannot be compared on these rows (recorded in the history). */
+  replaceIncomparable?: boolean;
 }): Promise<PublishResult> {
   return withHeartbeat(publish(input), () => ({ step: 'publish' }));
 }
 
-async function publish(input: Parameters<typeof publishModel>[0]): Promise<PublishResult> {
+type PublishInput = Parameters<typeof publishModel>[0];
+
+/** Test hook: FUNNELCAST_FAULTS="publishModel:crashBeforeChampion[:n]" crashes the first n attempts of the publish
+ * after the version folder is written and before the pointer is decided (the registry's crashBeforeChampion). */
+function crashBeforeChampion(): boolean {
+  const spec = (process.env.FUNNELCAST_FAULTS ?? '').split(',').find((f) => f.startsWith('publishModel:crashBefore'));
+  if (!spec) return false;
+  return Context.current().info.attempt <= Number(spec.split(':')[2] ?? 1);
+}
+
+async function publish(input: PublishInput): Promise<PublishResult> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
     const registry = new ModelRegistry(paths.registry(def.name));
@@ -69,52 +76,17 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
       throw new InputError(
         `the trained model has no ${metric} on its held-out users (too few of one class?): add data, lengthen the horizon or raise model.holdout`,
       );
-
-    const champ = registry.champion();
-    // The champion re-scored on this run's held-out users: its metrics (for the gate and the report's comparison)
-    // and its predictions (for the report's overlaid ROC curve).
-    let comparison: ChampionComparison | null = null;
-    if (champ && input.trained.predictionsPath) {
-      comparison = await withDuckDB(':memory:', async (conn) => {
-        const table = await readFeatureTable(conn, input.features.featuresPath, {
-          label: 'label',
-          idColumn: 'user_id',
-        });
-        const holdout = new Set(
-          (await conn.runAndReadAll(`SELECT user_id FROM read_parquet($p)`, { p: input.trained.predictionsPath! }))
-            .getRows()
-            .map((r) => String(r[0])),
-        );
-        const idx = table.ids.flatMap((id, i) => (holdout.has(id) ? [i] : []));
-        const base = { version: champ.version, metric, tolerance: def.registry.tolerance };
-        try {
-          const model = await loadScorer(
-            JSON.parse(readFileSync(join(registry.versionDir(champ.version), 'model.json'), 'utf8')),
-          );
-          const sequences = model.needsSequences
-            ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
-            : undefined;
-          const ids = idx.map((i) => table.ids[i]);
-          const p = model.predict({ x: selectRows(table.x, idx), ids, sequences });
-          model.dispose();
-          const y = selectLabels(table.y!, idx);
-          const predictionsPath = join(input.runDir, 'models', `champion-${champ.version}.predictions.parquet`);
-          await writeColumnsToParquet(conn, predictionsPath, [
-            { name: 'user_id', type: 'VARCHAR', values: ids },
-            { name: 'label', type: 'INTEGER', values: y },
-            { name: 'score', type: 'DOUBLE', values: p },
-          ]);
-          const metrics = Object.fromEntries(
-            Object.entries(evaluateBinary(y, p)).filter(([, v]) => Number.isFinite(v)),
-          ) as Record<string, number>;
-          return { ...base, sameRows: true, metrics, predictionsPath };
-        } catch {
-          // The champion was trained on other features (the pipeline changed): fall back to its recorded value.
-          return { ...base, sameRows: false, metrics: { [metric]: champ.value }, predictionsPath: null };
-        }
-      });
-    }
-    const championValue = comparison ? (comparison.metrics[metric] ?? null) : null;
+    const comparison = await compareWithChampion(registry, input);
+    const standing: ChampionStanding = !comparison
+      ? { kind: 'none' }
+      : comparison.sameRows
+        ? { kind: 'same-rows', version: comparison.version, value: comparison.metrics[metric] }
+        : {
+            kind: 'incomparable',
+            version: comparison.version,
+            why: comparison.why ?? 'unknown',
+            recordedValue: comparison.metrics[metric],
+          };
     const sources = await withDuckDB(input.extract.database, async (conn) =>
       (
         await conn.runAndReadAll(
@@ -145,7 +117,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           holdout: input.trained.metrics,
           cv: input.cv,
           baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
-          championOnSameRows: championValue,
+          championOnSameRows: standing.kind === 'same-rows' ? standing.value : null,
           churn: input.churn
             ? {
                 engine: input.churn.engine,
@@ -156,7 +128,12 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
               }
             : null,
           champion: comparison
-            ? { version: comparison.version, sameRows: comparison.sameRows, metrics: comparison.metrics }
+            ? {
+                version: comparison.version,
+                sameRows: comparison.sameRows,
+                why: comparison.why ?? null,
+                metrics: comparison.metrics,
+              }
             : null,
         },
         params: {
@@ -175,6 +152,7 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
           pipelineFile: input.loaded.file,
           pipelineSha256: input.loaded.hash,
           cutoff: input.cutoff,
+          trainingCutoff: input.trainingCutoff,
           horizon: def.label.horizon,
           labelEvent: def.label.event,
           sources,
@@ -184,16 +162,26 @@ async function publish(input: Parameters<typeof publishModel>[0]): Promise<Publi
         },
       },
       primaryValue: primary,
-      championValue,
+      cutoff: input.cutoff,
+      champion: standing,
       tolerance: def.registry.tolerance,
+      backtest: input.backtest ?? null,
+      replaceIncomparable: input.replaceIncomparable ?? def.registry.replaceIncomparable,
+      by: input.runId,
+      crashBeforeChampion: crashBeforeChampion(),
     });
+    // What scores this run's users: a backtest scores with its own model (what a live run on that date would
+    // have used, trained one horizon earlier); a live run with the champion the gate left in place.
+    const serving = r.kind === 'backtest' || !r.champion ? r.version : r.champion;
     return {
       version: r.version,
       versionDir: r.versionDir,
+      kind: r.kind,
       decision: r.decision,
       reason: r.reason,
       champion: r.champion,
       comparison,
+      scoreWith: { version: serving, versionDir: registry.versionDir(serving) },
     };
   });
 }

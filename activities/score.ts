@@ -3,8 +3,6 @@ import { durationMs } from '../pipelines/schema';
 import { columnSafe } from '../warehouse/features';
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
-import { paths } from '../infra/paths';
-import { ModelRegistry } from '../registry';
 import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { writeColumnsToParquet } from '../warehouse/parquet';
@@ -25,23 +23,22 @@ export interface ScoreResult {
 }
 
 /**
- * Scores every user of the run with the champion (this run's model when it won, else the standing champion), in
- * batches, and writes scores.parquet (user_id, propensity, model_version) and reasons.parquet (top 3 features
+ * Scores every user of the run with the version the publish step decided (the champion after the gate for a live
+ * run, the run's own model for a backtest), in batches, and writes scores.parquet (user_id, propensity, model_version) and reasons.parquet (top 3 features
  * that pushed each user's score up).
  */
 export async function scoreUsers(input: {
   loaded: LoadedPipeline;
   runDir: string;
   features: FeatureRef;
+  /** The version to score with, as decided by the publish step. */
   versionDir: string;
   version: string;
 }): Promise<ScoreResult> {
   return failFastOnBadInput(async () => {
     const started = performance.now();
-    const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
-    const champ = registry.champion();
-    const dir = champ ? registry.versionDir(champ.version) : input.versionDir;
-    const version = champ?.version ?? input.version;
+    const dir = input.versionDir;
+    const version = input.version;
     const model = await loadScorer(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
     return withDuckDB(':memory:', async (conn) => {
       const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });

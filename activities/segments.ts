@@ -17,7 +17,13 @@ export interface SegmentsRef {
   /** Small summary for the report's marketer page. */
   marketer: {
     segmentSizes: SegmentsResult['segmentSizes'];
-    campaigns: { name: string; action: string; rows: number; expectedConversions: number }[];
+    campaigns: {
+      name: string;
+      action: string;
+      rows: number;
+      expectedConversions: number;
+      realisedConversions: number | null;
+    }[];
     sampleRows: Record<string, unknown>[];
     clusters: SegmentsResult['clusters']['descriptions'];
     changeReport: SegmentsResult['changeReport'];
@@ -49,6 +55,8 @@ export async function buildSegments(input: {
   scoresPath: string;
   reasonsPath: string;
   modelVersion: string;
+  /** The features at the cutoff carry observed outcomes (a past cutoff): record each list's realised conversions. */
+  outcomesObserved?: boolean;
 }): Promise<SegmentsRef> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
@@ -63,6 +71,7 @@ export async function buildSegments(input: {
           reasonsPath: input.reasonsPath,
           outDir: input.runDir,
           modelVersion: input.modelVersion,
+          outcomesObserved: input.outcomesObserved,
           previousRunDir: previousRunDir(input.runDir),
           seed: def.model.seed,
         }),
@@ -87,6 +96,7 @@ export async function buildSegments(input: {
         action: c.action,
         rows: c.rows,
         expectedConversions: c.expectedConversions,
+        realisedConversions: c.realisedConversions,
         csvPath: c.csvPath,
         parquetPath: c.parquetPath,
       })),
@@ -97,6 +107,7 @@ export async function buildSegments(input: {
           action: c.action,
           rows: c.rows,
           expectedConversions: c.expectedConversions,
+          realisedConversions: c.realisedConversions,
         })),
         sampleRows: r.sampleRows,
         clusters: r.clusters.descriptions,

@@ -11,7 +11,7 @@ import { InterruptedError, withSession } from './session';
 import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 
-export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only]
+export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable]
 
 Runs the whole pipeline once: extract → features at the cutoff → cross-validate → train → publish a model
 version → score users → segments and campaign exports → HTML report.
@@ -24,6 +24,8 @@ Options:
   --pipeline <name|file>  a bundled pipeline (pipelines/<name>.json) or a definition file   [default: sample]
   --cutoff <ISO date>     feature cutoff; labels come from [cutoff, cutoff + horizon)        [default: the pipeline's]
   --train-only            stop after publishing the model (no scoring or exports)
+  --replace-incomparable  let this run's model replace a champion that cannot be compared on its held-out
+                          users (other features or holdout); recorded in "funnelcast models history"
   --json                  print one JSON object (absolute paths included) on stdout
   --no-worker             do not start an in-process worker (workers run elsewhere)
 
@@ -49,6 +51,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       cutoff: { type: 'string' },
       json: { type: 'boolean', default: false },
       'train-only': { type: 'boolean', default: false },
+      'replace-incomparable': { type: 'boolean', default: false },
       'no-worker': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -62,6 +65,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const loaded = loadPipeline(values.pipeline!);
   const cutoff = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
   const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
+  if (values['replace-incomparable']) input.replaceIncomparable = true;
 
   let workflowId = planWorkflowId(loaded.definition.name, cutoff, Date.now());
   let stopWatching = async (): Promise<void> => undefined;
@@ -176,7 +180,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
         (m.churn.metrics ? `holdout ROC AUC ${num(m.churn.metrics.roc_auc)}` : (m.churn.note ?? 'not trained')),
     );
   if (s.publish) {
-    lines.push(`  registry   ${s.publish.version}: ${s.publish.decision} (${s.publish.reason})`);
+    lines.push(`  registry   ${s.publish.version} (${s.publish.kind}): ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);
   }
   if (s.scoring)
@@ -186,7 +190,8 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   for (const e of s.exports) {
     lines.push(
-      `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions, action "${e.action}"`,
+      `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions` +
+        `${e.realisedConversions != null ? `, ${int(e.realisedConversions)} realised` : ''}, action "${e.action}"`,
     );
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);

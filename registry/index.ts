@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -23,31 +22,21 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { writeJsonAtomic } from '../infra/atomic';
-import { higherIsBetter } from '../ml/metrics';
+import { LocalStorage, withLockFile, type RegistryStorage } from './storage';
+import { gate, movesPointer, type ChampionStanding, type Decision, type GateDecision } from './gate';
+import {
+  appendHistory,
+  decisionPath,
+  readHistory,
+  type DecisionRecord,
+  type HistoryAction,
+  type HistoryEntry,
+  type VersionKind,
+} from './history';
 
-/** What the registry needs from storage; the local disk implements it, an object store could too. */
-export interface RegistryStorage {
-  root: string;
-  exists(path: string): boolean;
-  readText(path: string): string;
-  /** Replace a small file atomically. */
-  writeJson(path: string, value: unknown): void;
-  list(dir: string): string[];
-  /** Publish a fully written folder under its final name in one step. */
-  commitFolder(tmpDir: string, finalDir: string): void;
-}
-
-export class LocalStorage implements RegistryStorage {
-  constructor(readonly root: string) {
-    mkdirSync(join(root, 'versions'), { recursive: true });
-  }
-  exists = (p: string) => existsSync(join(this.root, p));
-  readText = (p: string) => readFileSync(join(this.root, p), 'utf8');
-  writeJson = (p: string, v: unknown) => writeJsonAtomic(join(this.root, p), v);
-  list = (d: string) => (existsSync(join(this.root, d)) ? readdirSync(join(this.root, d)).sort() : []);
-  commitFolder = (tmp: string, final: string) => renameSync(tmp, join(this.root, final));
-}
+export * from './gate';
+export * from './history';
+export * from './storage';
 
 export interface ManifestFile {
   path: string;
@@ -73,35 +62,47 @@ export interface ChampionPointer {
   value: number;
   since: string;
   reason: string;
-}
-
-export interface GateDecision {
-  decision: 'promoted' | 'challenger' | 'first';
-  reason: string;
+  /** The gate decision (or hand action) that put this version here. */
+  decision?: Decision | 'promote' | 'rollback';
+  /** The version's cutoff: the date its lists were scored at. */
+  cutoff?: string | null;
+  /**
+   * The latest cutoff at which a live run or a person moved the pointer (kept across rollbacks): a run at an
+   * older cutoff is a backtest and cannot move the pointer.
+   */
+  liveCutoff?: string | null;
+  /** The run id, or the person, that moved it. */
+  by?: string;
 }
 
 export const sha256File = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-/**
- * The champion/challenger gate: the challenger wins when its metric is no worse than the champion's (on the
- * same validation rows) by more than `tolerance`, in the metric's own direction.
- */
-export function gate(
-  metric: string,
-  challenger: number,
-  champion: number | null,
-  tolerance: number,
-  championVersion?: string,
-): GateDecision {
-  if (champion == null || !Number.isFinite(champion))
-    return { decision: 'first', reason: `no champion yet: becomes champion with ${metric} ${challenger.toFixed(4)}` };
-  const up = higherIsBetter(metric);
-  const delta = up ? challenger - champion : champion - challenger;
-  const vs = `${metric} ${challenger.toFixed(4)} vs champion ${championVersion ?? ''} ${champion.toFixed(4)} on the same validation rows, tolerance ${tolerance}`;
-  return delta >= -tolerance
-    ? { decision: 'promoted', reason: `promoted: ${vs}` }
-    : { decision: 'challenger', reason: `kept as challenger: ${vs} (worse by ${(-delta).toFixed(4)})` };
+const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
+  !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
+
+export interface PublishOptions {
+  runId: string;
+  files: { name: string; from: string }[];
+  info: Omit<VersionInfo, 'version' | 'createdAt' | 'runId'>;
+  primaryValue: number;
+  /** The run's cutoff (the date its lists are scored at): a run older than the live champion's is a backtest. */
+  cutoff: string;
+  /** The standing champion against this model's held-out rows, computed by the caller (who can score). */
+  champion: ChampionStanding;
+  tolerance: number;
+  /** A reason that makes this run a backtest whatever its cutoff (e.g. it was started by a backfill). */
+  backtest?: string | null;
+  /** Allow the gate to replace a champion that cannot be compared (recorded in the history). */
+  replaceIncomparable?: boolean;
+  /** Who publishes: the run id unless told otherwise. */
+  by?: string;
+  /** Crash injection for tests: stop after writing the version, before moving the champion. */
+  crashBeforeChampion?: boolean;
 }
+
+export type PublishOutcome = { version: string; versionDir: string; kind: VersionKind } & GateDecision & {
+    champion: string | null;
+  };
 
 export class ModelRegistry {
   readonly storage: RegistryStorage;
@@ -115,30 +116,8 @@ export class ModelRegistry {
   }
 
   /** Runs fn while holding the registry lock (an O_EXCL lock file; a lock older than 10 minutes is stale). */
-  async withLock<T>(fn: () => Promise<T> | T, timeoutMs = 60_000): Promise<T> {
-    const lock = join(this.root, '.lock');
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        closeSync(openSync(lock, 'wx'));
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { force: true });
-        } catch {
-          // the holder removed it meanwhile
-        }
-        if (Date.now() > deadline)
-          throw new Error(`registry ${this.root} is locked (${lock}); remove it if no publish is running`);
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      rmSync(lock, { force: true });
-    }
+  withLock<T>(fn: () => Promise<T> | T, timeoutMs = 60_000): Promise<T> {
+    return withLockFile(join(this.root, '.lock'), this.root, fn, timeoutMs);
   }
 
   versions(): string[] {
@@ -158,114 +137,250 @@ export class ModelRegistry {
     return JSON.parse(readFileSync(join(this.versionDir(version), 'version.json'), 'utf8')) as VersionInfo;
   }
 
+  /** The champion pointer; a damaged pointer file is an error that names the file and how to repair it. */
   champion(): ChampionPointer | null {
-    return this.storage.exists('champion.json')
-      ? (JSON.parse(this.storage.readText('champion.json')) as ChampionPointer)
-      : null;
+    if (!this.storage.exists('champion.json')) return null;
+    const text = this.storage.readText('champion.json');
+    try {
+      const p = JSON.parse(text) as ChampionPointer;
+      if (typeof p?.version !== 'string') throw new Error('it has no "version"');
+      return p;
+    } catch (e) {
+      throw Object.assign(
+        new Error(
+          `the champion pointer ${join(this.root, 'champion.json')} is damaged (${(e as Error).message}): ` +
+            `see "funnelcast models history" and set it again with "funnelcast models promote <version>"`,
+        ),
+        { name: 'InputError' },
+      );
+    }
+  }
+
+  /** The gate's recorded decision for a version (null: not decided yet, or published before decisions were kept). */
+  decision(version: string): DecisionRecord | null {
+    const p = decisionPath(basename(this.versionDir(version)));
+    return this.storage.exists(p) ? (JSON.parse(this.storage.readText(p)) as DecisionRecord) : null;
+  }
+
+  history(): HistoryEntry[] {
+    return readHistory(this.root);
+  }
+
+  /** The version's cutoff (run cutoff), from its lineage. */
+  cutoffOf(version: string): string | null {
+    const c = this.info(version).lineage.cutoff;
+    return typeof c === 'string' ? c : null;
   }
 
   /**
-   * Publishes a version. `files` are copied in; `info` becomes version.json; the manifest lists every file with
-   * its sha256. Idempotent per run: a version already published for the same runId and model bytes is returned.
+   * Publishes a version and decides the champion pointer for it. `files` are copied in; `info` becomes
+   * version.json; the manifest lists every file with its sha256. Idempotent per run: a version already published
+   * for the same runId and model bytes is reused, and the gate runs again unless its decision was recorded (a
+   * crash between the version folder and the pointer must not skip the gate).
    */
-  async publish(opts: {
-    runId: string;
-    files: { name: string; from: string }[];
-    info: Omit<VersionInfo, 'version' | 'createdAt' | 'runId'>;
-    primaryValue: number;
-    /** The champion's primary metric on the same validation rows (computed by the caller), if any. */
-    championValue: number | null;
-    tolerance: number;
-    /** Crash injection for tests: stop after writing the version, before moving the champion. */
-    crashBeforeChampion?: boolean;
-  }): Promise<{ version: string; versionDir: string } & GateDecision & { champion: string | null }> {
+  async publish(opts: PublishOptions): Promise<PublishOutcome> {
     return this.withLock(() => {
       const modelSha = opts.files.map((f) => sha256File(f.from)).join(',');
-      for (const v of this.versions().filter((x) => x.endsWith(`-${opts.runId}`))) {
-        const existing = JSON.parse(
-          readFileSync(join(this.root, 'versions', v, 'version.json'), 'utf8'),
-        ) as VersionInfo & { modelSha?: string };
-        if (existing.modelSha === modelSha) {
-          const champ = this.champion();
-          return {
-            version: v,
-            versionDir: join(this.root, 'versions', v),
-            decision: champ?.version === v ? 'promoted' : 'challenger',
-            reason: 'already published by an earlier attempt of this run',
-            champion: champ?.version ?? null,
-          };
-        }
-      }
-      const n = this.versions().reduce((m, v) => Math.max(m, Number(/^v(\d+)/.exec(v)![1])), 0) + 1;
-      const version = `v${String(n).padStart(4, '0')}-${opts.runId}`;
-      const tmp = join(this.root, `.tmp-${version}-${process.pid}`);
-      rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(tmp, { recursive: true });
-      for (const f of opts.files) copyFileSync(f.from, join(tmp, f.name));
-      const info = { ...opts.info, version, runId: opts.runId, createdAt: new Date().toISOString(), modelSha };
-      writeFileSync(join(tmp, 'version.json'), JSON.stringify(info, null, 2) + '\n');
-      const manifestFiles: ManifestFile[] = readdirSync(tmp)
-        .sort()
-        .map((name) => ({ path: name, bytes: statSync(join(tmp, name)).size, sha256: sha256File(join(tmp, name)) }));
-      writeFileSync(join(tmp, 'manifest.json'), JSON.stringify({ version, files: manifestFiles }, null, 2) + '\n');
-      this.storage.commitFolder(tmp, join('versions', version));
-
-      const champ = this.champion();
-      const g = gate(
-        opts.info.primaryMetric,
-        opts.primaryValue,
-        champ ? opts.championValue : null,
-        opts.tolerance,
-        champ?.version,
-      );
-      if (opts.crashBeforeChampion) throw new Error('injected crash before the champion pointer moved');
-      if (g.decision !== 'challenger')
-        this.setChampion({
+      const version = this.findPublished(opts.runId, modelSha) ?? this.writeVersion(opts, modelSha);
+      const versionDir = join(this.root, 'versions', version);
+      const recorded = this.storage.exists(decisionPath(version)) ? this.decision(version)! : null;
+      if (recorded)
+        return {
           version,
-          metric: opts.info.primaryMetric,
-          value: opts.primaryValue,
-          since: new Date().toISOString(),
-          reason: g.reason,
-        });
-      return {
-        version,
-        versionDir: join(this.root, 'versions', version),
-        ...g,
-        champion: this.champion()?.version ?? null,
-      };
+          versionDir,
+          kind: recorded.kind,
+          decision: recorded.decision,
+          reason: `${recorded.reason} (decided by an earlier attempt of this run)`,
+          champion: this.champion()?.version ?? null,
+        };
+      if (opts.crashBeforeChampion) throw new Error('injected crash before the champion pointer moved');
+      return { version, versionDir, ...this.decide(version, opts) };
     });
   }
 
-  /** Moves the champion pointer (last step, atomic rename) and records the move in champion-history.jsonl. */
-  private setChampion(p: ChampionPointer) {
-    this.storage.writeJson('champion.json', p);
-    appendFileSync(join(this.root, 'champion-history.jsonl'), JSON.stringify(p) + '\n');
+  private findPublished(runId: string, modelSha: string): string | undefined {
+    return this.versions()
+      .filter((x) => x.endsWith(`-${runId}`))
+      .find((v) => {
+        const existing = JSON.parse(
+          readFileSync(join(this.root, 'versions', v, 'version.json'), 'utf8'),
+        ) as VersionInfo & { modelSha?: string };
+        return existing.modelSha === modelSha;
+      });
   }
 
-  async promote(version: string, reason = 'promoted by hand'): Promise<ChampionPointer> {
+  /** Assembles the version in a temp folder and renames it into versions/ whole. */
+  private writeVersion(opts: PublishOptions, modelSha: string): string {
+    const n = this.versions().reduce((m, v) => Math.max(m, Number(/^v(\d+)/.exec(v)![1])), 0) + 1;
+    const version = `v${String(n).padStart(4, '0')}-${opts.runId}`;
+    const tmp = join(this.root, `.tmp-${version}-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    for (const f of opts.files) copyFileSync(f.from, join(tmp, f.name));
+    const info = { ...opts.info, version, runId: opts.runId, createdAt: new Date().toISOString(), modelSha };
+    writeFileSync(join(tmp, 'version.json'), JSON.stringify(info, null, 2) + '\n');
+    const manifestFiles: ManifestFile[] = readdirSync(tmp)
+      .sort()
+      .map((name) => ({ path: name, bytes: statSync(join(tmp, name)).size, sha256: sha256File(join(tmp, name)) }));
+    writeFileSync(join(tmp, 'manifest.json'), JSON.stringify({ version, files: manifestFiles }, null, 2) + '\n');
+    this.storage.commitFolder(tmp, join('versions', version));
+    return version;
+  }
+
+  /** Runs the gate for a published version (under the lock), moves the pointer when it says so, records both. */
+  private decide(version: string, opts: PublishOptions): { kind: VersionKind; champion: string | null } & GateDecision {
+    const by = opts.by ?? opts.runId;
+    let champ = this.champion();
+    const metric = opts.info.primaryMetric;
+    if (champ?.version === version) {
+      // An earlier attempt moved the pointer and crashed before recording the decision: finish recording it.
+      const decision = (champ.decision as Decision | undefined) ?? 'promoted';
+      this.record({ version, kind: 'live', decision, reason: champ.reason, opts, by, champion: null });
+      return { kind: 'live', decision, reason: champ.reason, champion: version };
+    }
+    const standingVersion = opts.champion.kind === 'none' ? null : opts.champion.version;
+    if ((champ?.version ?? null) !== standingVersion)
+      // The pointer moved since the caller compared (a concurrent run): its comparison is stale, compare again.
+      throw new Error(
+        `the champion changed while this run compared with it (${standingVersion ?? 'none'} → ${champ?.version ?? 'none'}); retrying compares again`,
+      );
+    const frontier = champ ? (champ.liveCutoff ?? champ.cutoff ?? this.cutoffOf(champ.version)) : null;
+    const backtestWhy =
+      opts.backtest ??
+      (frontier && Date.parse(opts.cutoff) < Date.parse(frontier)
+        ? `cutoff ${opts.cutoff} is older than the live champion's ${frontier}`
+        : null);
+    const g = gate({
+      metric,
+      challenger: opts.primaryValue,
+      champion: opts.champion,
+      tolerance: opts.tolerance,
+      replaceIncomparable: opts.replaceIncomparable,
+      backtest: backtestWhy ? { why: backtestWhy } : null,
+    });
+    const kind: VersionKind = backtestWhy ? 'backtest' : 'live';
+    if (movesPointer(g.decision)) {
+      this.setChampion(
+        {
+          version,
+          metric,
+          value: opts.primaryValue,
+          since: new Date().toISOString(),
+          reason: g.reason,
+          decision: g.decision,
+          cutoff: opts.cutoff,
+          liveCutoff: laterOf(frontier, opts.cutoff),
+          by,
+        },
+        g.decision === 'replaced' ? 'replace-incomparable' : 'gate',
+        champ?.version ?? null,
+      );
+      champ = this.champion();
+    }
+    this.record({ version, kind, ...g, opts, by, champion: standingVersion });
+    return { kind, ...g, champion: champ?.version ?? null };
+  }
+
+  private record(r: {
+    version: string;
+    kind: VersionKind;
+    decision: Decision;
+    reason: string;
+    opts: PublishOptions;
+    by: string;
+    champion: string | null;
+  }) {
+    const c = r.opts.champion;
+    const rec: DecisionRecord = {
+      version: r.version,
+      kind: r.kind,
+      decision: r.decision,
+      reason: r.reason,
+      cutoff: r.opts.cutoff,
+      metric: r.opts.info.primaryMetric,
+      value: r.opts.primaryValue,
+      champion: r.champion,
+      championValue: c.kind === 'same-rows' ? c.value : null,
+      sameRows: c.kind === 'same-rows',
+      decidedAt: new Date().toISOString(),
+      by: r.by,
+    };
+    this.storage.writeJson(decisionPath(r.version), rec);
+  }
+
+  /** Moves the champion pointer (atomic rename), then appends the move to champion-history.jsonl. */
+  private setChampion(p: ChampionPointer, action: HistoryAction, previous: string | null) {
+    this.storage.writeJson('champion.json', p);
+    appendHistory(this.root, {
+      at: p.since,
+      action,
+      version: p.version,
+      previous,
+      cutoff: p.cutoff ?? null,
+      metric: p.metric,
+      value: p.value,
+      reason: p.reason,
+      by: p.by ?? 'unknown',
+    });
+  }
+
+  /** The current champion's version without failing on a damaged pointer (promote is how it gets repaired). */
+  private championVersionOrNull(): string | null {
+    try {
+      return this.champion()?.version ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Makes a version champion by hand (recorded with who did it). A backtest version never serves: it is refused.
+   */
+  async promote(
+    version: string,
+    opts: { reason?: string; by?: string; action?: 'promote' | 'rollback' } = {},
+  ): Promise<ChampionPointer> {
     return this.withLock(() => {
       const dir = this.versionDir(version);
-      const info = this.info(basename(dir));
+      const name = basename(dir);
+      const d = this.decision(name);
+      if (d?.kind === 'backtest')
+        throw Object.assign(
+          new Error(`${name} is a backtest (${d.reason.split(',')[0]}): it never serves, so it cannot be promoted`),
+          { name: 'InputError' },
+        );
+      const info = this.info(name);
       const value = Number((info.metrics as { holdout?: Record<string, number> }).holdout?.[info.primaryMetric] ?? NaN);
-      const p = { version: basename(dir), metric: info.primaryMetric, value, since: new Date().toISOString(), reason };
-      this.setChampion(p);
+      let before: ChampionPointer | null = null;
+      try {
+        before = this.champion();
+      } catch {
+        // a damaged pointer is being repaired: nothing to carry over
+      }
+      const cutoff = this.cutoffOf(name);
+      const action = opts.action ?? 'promote';
+      const p: ChampionPointer = {
+        version: name,
+        metric: info.primaryMetric,
+        value,
+        since: new Date().toISOString(),
+        reason: opts.reason ?? 'promoted by hand',
+        decision: action,
+        cutoff,
+        liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
+        by: opts.by ?? 'unknown',
+      };
+      this.setChampion(p, action, this.championVersionOrNull());
       return p;
     });
   }
 
   /** Makes the previous champion (from the history) champion again. */
-  async rollback(): Promise<ChampionPointer> {
-    const history = existsSync(join(this.root, 'champion-history.jsonl'))
-      ? readFileSync(join(this.root, 'champion-history.jsonl'), 'utf8')
-          .trim()
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as ChampionPointer)
-      : [];
-    const current = this.champion()?.version;
-    const previous = [...history].reverse().find((h) => h.version !== current);
+  async rollback(by = 'unknown'): Promise<ChampionPointer> {
+    const current = this.championVersionOrNull();
+    const previous = [...this.history()].reverse().find((h) => h.version !== current);
     if (!previous) throw Object.assign(new Error('no earlier champion to roll back to'), { name: 'NotFound' });
-    return this.promote(previous.version, `rolled back from ${current}`);
+    return this.promote(previous.version, { reason: `rolled back from ${current}`, by, action: 'rollback' });
   }
 
   /** Recomputes the checksums of a version against its manifest; returns the files that differ. */

@@ -5,6 +5,7 @@
  */
 import { writeFileAtomic } from '../infra/atomic';
 
+type Realised = { realisedConversions?: number | null };
 export interface RunReportData {
   pipeline: string;
   runId: string;
@@ -54,13 +55,15 @@ export interface RunReportData {
       metric: string;
       tolerance: number;
       sameRows: boolean;
+      why?: string | null; // why the champion is not comparable on these rows (sameRows false)
       metrics: Record<string, number>;
       roc: { fpr: number[]; tpr: number[] } | null;
     } | null;
   } | null;
   marketer?: {
     segmentSizes: Record<string, Record<string, number>>;
-    campaigns: { name: string; action: string; rows: number; expectedConversions: number }[];
+    /** realisedConversions: known at a past cutoff (users on the list who converted within the horizon). */
+    campaigns: (Record<'name' | 'action', string> & Record<'rows' | 'expectedConversions', number> & Realised)[];
     sampleRows: Record<string, unknown>[];
     clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[] }[];
   } | null;
@@ -326,7 +329,7 @@ export function renderRunReport(d: RunReportData): string {
     : `<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p>
 <p>champion now: <code>${escapeHtml(d.champion.version ?? '—')}</code></p>${
         cmp
-          ? `<p>Compared with the previous champion <code>${escapeHtml(cmp.version)}</code> ${cmp.sameRows ? 'on the same held-out users' : '(its recorded value: it cannot score these features)'}; gate: ${escapeHtml(cmp.metric)} no worse than the champion's by more than ${cmp.tolerance}.</p>${table(
+          ? `<p>Compared with the previous champion <code>${escapeHtml(cmp.version)}</code> ${cmp.sameRows ? 'on the same held-out users' : `— not comparable on these rows: ${escapeHtml(cmp.why ?? 'it cannot score them')}; its recorded value below comes from other rows`}; gate: ${escapeHtml(cmp.metric)} no worse than the champion's by more than ${cmp.tolerance}.</p>${table(
               ['metric', 'this model', 'champion', 'difference'],
               metricNames
                 .filter((k) => k in h && k in cmp.metrics)
@@ -347,8 +350,8 @@ export function renderRunReport(d: RunReportData): string {
          '#e67e22',
        )}
        ${table(
-         ['campaign', 'action', 'users', 'expected conversions'],
-         m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions]),
+         ['campaign', 'action', 'users', 'expected conversions', 'realised conversions'],
+         m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions, c.realisedConversions ?? '—']),
        )}
        ${barChart(
          'RFM segments (users)',

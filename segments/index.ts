@@ -21,6 +21,8 @@ export interface CampaignExport {
   action: string;
   rows: number;
   expectedConversions: number;
+  /** Users on the list who converted in [cutoff, cutoff + horizon): only when those outcomes are known. */
+  realisedConversions: number | null;
   csvPath: string;
   parquetPath: string;
   sha256: { csv: string; parquet: string };
@@ -106,6 +108,8 @@ export async function buildSegments(
     modelVersion: string;
     previousRunDir?: string;
     seed: number;
+    /** The features carry the label of [cutoff, cutoff + horizon) (a past cutoff): measure the lists' realised conversions. */
+    outcomesObserved?: boolean;
     /** Test hook (as the registry's crashBeforeChampion): fail after writing this file's temp copy, before its rename. */
     crashBeforeRenameOf?: string;
   },
@@ -226,13 +230,16 @@ export async function buildSegments(
       ...(def.export.hashUserIds ? { salt } : {}),
     };
     const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''} rfm_segment, funnel_stage, propensity_decile,
-                      reason_1, reason_2, reason_3, $action AS action
+                      reason_1, reason_2, reason_3, $action AS action, segments.user_id AS __uid
                       ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`).join('')}
                     FROM segments WHERE ${f.sql} ORDER BY ${c.rankBy === 'churn_risk' ? 'segments.churn_risk DESC NULLS LAST' : 'segments.propensity DESC'}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
     const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
     await conn.run(sql, usedParams(sql, params));
     const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);
     const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
+    // Keep the raw user ids aside (exports may hash them) to measure realised conversions; export the rest.
+    await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_ids AS SELECT __uid FROM campaign_rows`);
+    await conn.run(`ALTER TABLE campaign_rows DROP COLUMN __uid`);
     // Spreadsheet-safe CSV (segments/csv-safe.ts); the Parquet file keeps the exact values.
     await copyAtomic(conn, await csvSafeSelect(conn, 'campaign_rows'), csvPath, 'csv', opts.crashBeforeRenameOf);
     await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet', opts.crashBeforeRenameOf);
@@ -241,11 +248,23 @@ export async function buildSegments(
     )
       .getRows()[0]
       .map(Number);
+    // Realised: the list's users whose label (a conversion in [cutoff, cutoff + horizon)) is 1, out of sample
+    // because the model that ranked them was trained one horizon earlier.
+    const realised = opts.outcomesObserved
+      ? Number(
+          (
+            await conn.runAndReadAll(
+              `SELECT count(*) FROM campaign_ids c JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f ON f.user_id = c.__uid WHERE f.label = 1`,
+            )
+          ).getRows()[0][0],
+        )
+      : null;
     campaigns.push({
       name: c.name,
       action: c.action,
       rows,
       expectedConversions: expected,
+      realisedConversions: realised,
       csvPath,
       parquetPath,
       sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
@@ -280,11 +299,12 @@ export async function buildSegments(
       action: c.action,
       rows: c.rows,
       expectedConversions: Number(c.expectedConversions.toFixed(4)),
+      realisedConversions: c.realisedConversions,
       files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet` },
       sha256: c.sha256,
     })),
   });
-  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows'])
+  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows', 'campaign_ids'])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
   return {
     segmentsPath,

@@ -74,20 +74,17 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
 
   step('features', `cutoff ${run.cutoff}`);
   const features = await io.buildFeatures({ loaded, cutoff: run.cutoff, runDir: run.runDir });
-  // A live cutoff (a scheduled run) has no observed outcomes yet: train one horizon earlier, where the labels
-  // are known, and score everyone at the cutoff itself.
-  let trainSet = features;
-  let trainingCutoff = run.cutoff;
-  if (!features.labelled) {
-    trainingCutoff = run.trainingCutoff;
-    step('features', `training cutoff ${trainingCutoff} (labels after ${run.cutoff} are not observed yet)`);
-    trainSet = await io.buildFeatures({
-      loaded,
-      cutoff: trainingCutoff,
-      runDir: run.runDir,
-      folder: 'training-features',
-    });
-  }
+  // Every run behaves as the live run on its date would have: it trains one horizon earlier (the last cutoff
+  // whose outcomes were observed on that date) and scores everyone at the cutoff, out of sample. When the
+  // outcomes after the cutoff are known (a past cutoff), the lists' realised conversions are measured too.
+  const trainingCutoff = run.trainingCutoff;
+  step('features', `training cutoff ${trainingCutoff} (one horizon before the cutoff ${run.cutoff})`);
+  const trainSet = await io.buildFeatures({
+    loaded,
+    cutoff: trainingCutoff,
+    runDir: run.runDir,
+    folder: 'training-features',
+  });
   if (!trainSet.labelled) {
     throw ApplicationFailure.nonRetryable(
       `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data ` +
@@ -184,7 +181,8 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const publish = await io.publishModel({
     loaded,
     runId: run.runId,
-    cutoff: trainingCutoff,
+    cutoff: run.cutoff,
+    trainingCutoff,
     runDir: run.runDir,
     trained: main,
     cv,
@@ -192,6 +190,9 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     churn: churnModel,
     extract,
     features: trainSet,
+    // A backfill only measures the past: its versions are backtests whatever their cutoff.
+    backtest: input.trigger === 'backfill' ? 'run by a backfill' : null,
+    replaceIncomparable: input.replaceIncomparable,
   });
 
   let scoring: Awaited<ReturnType<Activities['scoreUsers']>> | null = null;
@@ -205,8 +206,9 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       loaded,
       runDir: run.runDir,
       features,
-      versionDir: publish.versionDir,
-      version: publish.version,
+      // The version the publish step decided on; scoring never looks the champion up again.
+      versionDir: publish.scoreWith.versionDir,
+      version: publish.scoreWith.version,
     });
     step('segments');
     const scored = scoring;
@@ -219,6 +221,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       scoresPath: scored.scoresPath,
       reasonsPath: scored.reasonsPath,
       modelVersion: scored.modelVersion,
+      outcomesObserved: features.labelled,
     });
     exportRefs = seg.exports;
     segmentsPath = seg.segmentsPath;

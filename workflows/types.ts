@@ -5,6 +5,7 @@
 import type { CalibrationAcrossFolds, LiftAcrossFolds } from '../ml/metrics';
 import type { LoadedPipeline } from '../pipelines/load';
 import type { ResolvedRun } from '../activities/definition';
+import type { Decision } from '../registry/gate';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
@@ -15,6 +16,8 @@ export interface RunInput {
   trigger?: 'cli' | 'schedule' | 'backfill' | 'test';
   /** Skip scoring/segments/exports (backfills that only measure the model over time). */
   trainOnly?: boolean;
+  /** Let the gate replace a champion that cannot be compared on this run's rows (else registry.replaceIncomparable). */
+  replaceIncomparable?: boolean;
   /**
    * The planned run (definition, extraction, content-addressed id) when a planning workflow started this one with
    * workflow id = run id (workflows/start.ts, backfill); without it the retrain workflow plans for itself.
@@ -121,8 +124,12 @@ export interface ChampionComparison {
   version: string;
   metric: string;
   tolerance: number;
-  /** False when the champion could not score these users (other features) and its recorded value was used. */
+  /**
+   * True only when the champion was scored on exactly the new model's held-out users and neither model trained on
+   * them. False: the champion is not comparable on these rows (`why`), and `metrics` is its recorded value.
+   */
   sameRows: boolean;
+  why?: string;
   metrics: Record<string, number>;
   predictionsPath: string | null;
 }
@@ -130,9 +137,13 @@ export interface ChampionComparison {
 export interface PublishResult {
   version: string;
   versionDir: string;
-  decision: 'promoted' | 'challenger' | 'first';
+  /** live: a candidate for serving; backtest: a backfill or a cutoff older than the live champion's, never serving. */
+  kind: 'live' | 'backtest';
+  decision: Decision;
   reason: string;
   champion: string | null;
+  /** The version that scores this run's users, decided by the publish step (scoring never looks it up again). */
+  scoreWith: { version: string; versionDir: string };
   /** Null for the first model of a pipeline. */
   comparison?: ChampionComparison | null;
 }
@@ -142,6 +153,8 @@ export interface ExportRef {
   action: string;
   rows: number;
   expectedConversions: number;
+  /** At a past cutoff whose outcomes are known: users on the list who converted in [cutoff, cutoff + horizon). */
+  realisedConversions?: number | null;
   csvPath: string;
   parquetPath: string;
 }

@@ -82,6 +82,11 @@ export const registrySpec = z
     primaryMetric: z.enum(['roc_auc', 'pr_auc', 'log_loss', 'brier']).default('roc_auc'),
     /** A challenger is promoted when its primary metric is at most this much worse than the champion's. */
     tolerance: z.number().min(0).max(1).default(0.005),
+    /**
+     * Let a live run replace a champion that cannot be compared on its held-out rows (other features, another
+     * holdout): off by default, so such a champion is only replaced by hand (`models promote`) or `--replace-incomparable`.
+     */
+    replaceIncomparable: z.boolean().default(false),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { modelsCommand } from '../../../cli/models';
 import { runCli } from '../../helpers/cli';
 import { ModelRegistry } from '../../../registry';
@@ -30,7 +31,8 @@ describe('funnelcast models', () => {
           featureNames: ['a'],
         },
         primaryValue: auc,
-        championValue: i ? 0.8 : null,
+        cutoff: `2024-0${i + 1}-01T00:00:00.000Z`,
+        champion: i ? { kind: 'same-rows', version: reg.champion()!.version, value: 0.8 } : { kind: 'none' },
         tolerance: 0,
       });
     }
@@ -40,6 +42,14 @@ describe('funnelcast models', () => {
       ['v0001-sample-r0', 'v0002-sample-r1'],
     );
     assert.equal(list.champion.version, 'v0002-sample-r1');
+    assert.deepEqual(
+      list.versions.map((v: { kind: string; cutoff: string }) => [v.kind, v.cutoff]),
+      [
+        ['live', '2024-01-01'],
+        ['live', '2024-02-01'],
+      ],
+    );
+    assert.match((await run(['list', '--pipeline', 'sample'])).out, /kind\s+cutoff\s+engine\s+metric/);
     const show = await run(['show', 'v0001', '--pipeline', 'sample']);
     assert.match(show.out, /v0001-sample-r0: forest/);
     assert.match(show.out, /roc_auc\s+0\.800\s+0\.850/);
@@ -48,6 +58,17 @@ describe('funnelcast models', () => {
     assert.equal((await run(['promote', 'v0002', '--pipeline', 'sample'])).code, 0);
     assert.equal(reg.champion()!.version, 'v0002-sample-r1');
     assert.equal((await run(['verify', 'v0002', '--pipeline', 'sample'])).code, 0);
+    const history = JSON.parse((await run(['history', '--pipeline', 'sample', '--json'])).out).history;
+    assert.deepEqual(
+      history.map((h: { action: string; version: string; by: string }) => [h.action, h.version, h.by]),
+      [
+        ['gate', 'v0001-sample-r0', 'sample-r0'],
+        ['gate', 'v0002-sample-r1', 'sample-r1'],
+        ['rollback', 'v0001-sample-r0', process.env.USER ?? userInfo().username],
+        ['promote', 'v0002-sample-r1', process.env.USER ?? userInfo().username],
+      ],
+    );
+    assert.match((await run(['history', '--pipeline', 'sample'])).out, /rollback\s+v0001-sample-r0\s+v0002-sample-r1/);
     assert.equal((await run(['show', 'v0009', '--pipeline', 'sample'])).code, 4, 'unknown version: exit 4');
     delete process.env.FUNNELCAST_REGISTRY;
   });

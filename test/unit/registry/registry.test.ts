@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gate, ModelRegistry } from '../../../registry';
+import { gate, ModelRegistry, type ChampionStanding } from '../../../registry';
 import { tempDir } from '../../helpers/warehouse';
 
 function modelFile(dir: string, content: string): string {
@@ -11,24 +11,35 @@ function modelFile(dir: string, content: string): string {
   return f;
 }
 
-const info = (auc: number) => ({
+const info = (auc: number, cutoff = '2024-01-01T00:00:00.000Z') => ({
   engine: 'forest',
   primaryMetric: 'roc_auc',
   metrics: { holdout: { roc_auc: auc } },
-  lineage: { cutoff: '2024-01-01' },
+  lineage: { cutoff },
   params: {},
   featureNames: ['a'],
 });
 
+/** The standing champion as the publish activity would compute it: re-scored on the same rows with `value`. */
+const vs = (reg: ModelRegistry, value: number | null): ChampionStanding => {
+  const c = reg.champion();
+  return !c || value == null ? { kind: 'none' } : { kind: 'same-rows', version: c.version, value };
+};
+
 describe('champion gate', () => {
   it('promotes within tolerance, keeps a worse model as challenger, respects the metric direction', () => {
-    assert.equal(gate('roc_auc', 0.8, null, 0.01).decision, 'first');
-    assert.equal(gate('roc_auc', 0.795, 0.8, 0.01).decision, 'promoted');
-    const worse = gate('roc_auc', 0.78, 0.8, 0.01);
+    const same = (metric: string, challenger: number, value: number) =>
+      gate({ metric, challenger, champion: { kind: 'same-rows', version: 'v0001-r', value }, tolerance: 0.01 });
+    assert.equal(
+      gate({ metric: 'roc_auc', challenger: 0.8, champion: { kind: 'none' }, tolerance: 0 }).decision,
+      'first',
+    );
+    assert.equal(same('roc_auc', 0.795, 0.8).decision, 'promoted');
+    const worse = same('roc_auc', 0.78, 0.8);
     assert.equal(worse.decision, 'challenger');
     assert.match(worse.reason, /worse by 0\.0200/);
-    assert.equal(gate('log_loss', 0.3, 0.25, 0.01).decision, 'challenger', 'higher log loss is worse');
-    assert.equal(gate('log_loss', 0.2, 0.25, 0.01).decision, 'promoted');
+    assert.equal(same('log_loss', 0.3, 0.25).decision, 'challenger', 'higher log loss is worse');
+    assert.equal(same('log_loss', 0.2, 0.25).decision, 'promoted');
   });
 });
 
@@ -42,7 +53,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: modelFile(src, 'a') }],
       info: info(0.8),
       primaryValue: 0.8,
-      championValue: null,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: { kind: 'none' },
       tolerance: 0.01,
     });
     assert.equal(a.version, 'v0001-r1');
@@ -58,7 +70,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: modelFile(src, 'b') }],
       info: info(0.7),
       primaryValue: 0.7,
-      championValue: 0.8,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: vs(reg, 0.8),
       tolerance: 0.01,
     });
     assert.equal(b.decision, 'challenger');
@@ -68,7 +81,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: modelFile(src, 'c') }],
       info: info(0.85),
       primaryValue: 0.85,
-      championValue: 0.8,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: vs(reg, 0.8),
       tolerance: 0.01,
     });
     assert.equal(c.decision, 'promoted');
@@ -89,7 +103,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: f }],
       info: info(0.8),
       primaryValue: 0.8,
-      championValue: null,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: { kind: 'none' },
       tolerance: 0,
     });
     const two = await reg.publish({
@@ -97,7 +112,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: f }],
       info: info(0.8),
       primaryValue: 0.8,
-      championValue: null,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: { kind: 'none' },
       tolerance: 0,
     });
     assert.equal(two.version, one.version);
@@ -112,7 +128,8 @@ describe('model registry', () => {
       files: [{ name: 'model.json', from: modelFile(src, 'a') }],
       info: info(0.8),
       primaryValue: 0.8,
-      championValue: null,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: { kind: 'none' },
       tolerance: 0,
     });
     await assert.rejects(
@@ -121,7 +138,8 @@ describe('model registry', () => {
         files: [{ name: 'model.json', from: modelFile(src, 'b') }],
         info: info(0.9),
         primaryValue: 0.9,
-        championValue: 0.8,
+        cutoff: '2024-01-01T00:00:00.000Z',
+        champion: vs(reg, 0.8),
         tolerance: 0,
         crashBeforeChampion: true,
       }),
@@ -131,27 +149,65 @@ describe('model registry', () => {
     assert.deepEqual(reg.verify('v0001'), []);
     assert.ok(!existsSync(join(reg.root, '.lock')), 'the lock is released');
     assert.ok(!readdirSync(reg.root).some((n) => n.startsWith('.tmp-')), 'no half-built version folder is left');
+    // The retry finds the version folder without a decision and runs the gate (it used to answer "already
+    // published" as a challenger and leave the better model behind).
+    const retry = await reg.publish({
+      runId: 'r2',
+      files: [{ name: 'model.json', from: join(src, 'model-b.json') }],
+      info: info(0.9),
+      primaryValue: 0.9,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: vs(reg, 0.8),
+      tolerance: 0,
+    });
+    assert.equal(retry.version, 'v0002-r2');
+    assert.equal(retry.decision, 'promoted');
+    assert.equal(reg.champion()!.version, 'v0002-r2');
+    assert.equal(reg.versions().length, 2, 'the retry reused the version folder');
+    // A further retry returns the recorded decision and moves nothing.
+    const again = await reg.publish({
+      runId: 'r2',
+      files: [{ name: 'model.json', from: join(src, 'model-b.json') }],
+      info: info(0.9),
+      primaryValue: 0.9,
+      cutoff: '2024-01-01T00:00:00.000Z',
+      champion: { kind: 'same-rows', version: 'v0002-r2', value: 0.9 },
+      tolerance: 0,
+    });
+    assert.equal(again.decision, 'promoted');
+    assert.match(again.reason, /decided by an earlier attempt/);
+    assert.equal(reg.history().length, 2, 'one history line per move');
   });
 
   it('concurrent publishes get distinct versions and one consistent champion', async () => {
     const root = tempDir('fc-reg-');
     const src = tempDir();
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        new ModelRegistry(root).publish({
-          runId: `r${i}`,
-          files: [{ name: 'model.json', from: modelFile(src, `m${i}`) }],
-          info: info(0.7 + i / 100),
-          primaryValue: 0.7 + i / 100,
-          championValue: 0.7,
-          tolerance: 0.5,
-        }),
-      ),
-    );
+    // As the publish activity does: compare with the champion read before the lock, and compare again (retry)
+    // when another publish moved the pointer meanwhile.
+    const publishOne = async (i: number): Promise<{ version: string }> => {
+      const reg = new ModelRegistry(root);
+      for (;;) {
+        try {
+          return await reg.publish({
+            runId: `r${i}`,
+            files: [{ name: 'model.json', from: modelFile(src, `m${i}`) }],
+            info: info(0.7 + i / 100),
+            primaryValue: 0.7 + i / 100,
+            cutoff: '2024-01-01T00:00:00.000Z',
+            champion: vs(reg, 0.7),
+            tolerance: 0.5,
+          });
+        } catch (e) {
+          assert.match((e as Error).message, /champion changed while this run compared/);
+        }
+      }
+    };
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => publishOne(i)));
     const versions = results.map((r) => r.version.slice(0, 5)).sort();
     assert.deepEqual(versions, ['v0001', 'v0002', 'v0003', 'v0004', 'v0005', 'v0006', 'v0007', 'v0008']);
     const reg = new ModelRegistry(root);
     assert.ok(reg.versions().includes(reg.champion()!.version));
     for (const v of reg.versions()) assert.deepEqual(reg.verify(v), []);
+    assert.equal(reg.versions().filter((v) => reg.decision(v)).length, 8, 'every version has its decision');
   });
 });

@@ -1,0 +1,83 @@
+/**
+ * What the registry remembers about its decisions, beside the immutable version folders:
+ *
+ *   champion-history.jsonl   append-only: every move of the champion pointer (gate, promote, rollback, forced
+ *                            replacement of an incomparable champion): when, which version, why, by whom;
+ *   decisions/<version>.json the gate's decision for one version (live or backtest, promoted or not, why). Its
+ *                            presence means "the pointer has been decided for this version": a retried publish
+ *                            that finds a version without it runs the gate again instead of skipping it.
+ */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Decision } from './gate';
+
+export type VersionKind = 'live' | 'backtest';
+
+export type HistoryAction = 'gate' | 'promote' | 'rollback' | 'replace-incomparable' | 'unknown';
+
+export interface HistoryEntry {
+  at: string;
+  action: HistoryAction;
+  version: string;
+  /** The champion before this move (null for the first). */
+  previous: string | null;
+  /** The version's cutoff (when its lists were scored). */
+  cutoff: string | null;
+  metric: string;
+  value: number;
+  reason: string;
+  /** The run id that moved it, or the person (user name) for promote/rollback. */
+  by: string;
+}
+
+export interface DecisionRecord {
+  version: string;
+  kind: VersionKind;
+  decision: Decision;
+  reason: string;
+  cutoff: string | null;
+  metric: string;
+  value: number;
+  /** The champion when the gate ran, and its metric on the same rows when it was comparable. */
+  champion: string | null;
+  championValue: number | null;
+  sameRows: boolean;
+  decidedAt: string;
+  by: string;
+}
+
+export const HISTORY_FILE = 'champion-history.jsonl';
+
+export function appendHistory(root: string, e: HistoryEntry): void {
+  appendFileSync(join(root, HISTORY_FILE), JSON.stringify(e) + '\n');
+}
+
+/** The history, oldest first. Lines written before it recorded actions (plain pointers) are read as 'unknown'. */
+export function readHistory(root: string): HistoryEntry[] {
+  const file = join(root, HISTORY_FILE);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l, i) => {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(l) as Record<string, unknown>;
+      } catch (e) {
+        throw new Error(`${file} line ${i + 1} is not valid JSON (${(e as Error).message})`);
+      }
+      return {
+        at: String(o.at ?? o.since ?? ''),
+        action: (o.action as HistoryAction) ?? 'unknown',
+        version: String(o.version),
+        previous: (o.previous as string | null) ?? null,
+        cutoff: (o.cutoff as string | null) ?? null,
+        metric: String(o.metric ?? ''),
+        value: Number(o.value),
+        reason: String(o.reason ?? ''),
+        by: String(o.by ?? 'unknown'),
+      };
+    });
+}
+
+export const decisionPath = (version: string) => join('decisions', `${version}.json`);
