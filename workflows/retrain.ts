@@ -240,6 +240,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     extract,
     features: {
       users: features.users,
+      trainingUsers: trainSet.users,
       labelled: trainSet.labelled,
       labelRate: trainSet.labelRate,
       positives: trainSet.positives,

@@ -169,7 +169,10 @@ export interface RunSummary {
   runDir: string;
   extract: ExtractCounts;
   features: {
+    /** Users scored at the cutoff. */
     users: number;
+    /** Users of the training table (at the training cutoff), which the label rate and positives describe. */
+    trainingUsers: number;
     labelled: boolean;
     labelRate: number | null;
     positives: number;

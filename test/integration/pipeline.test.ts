@@ -30,6 +30,17 @@ async function count(sql: string): Promise<number> {
   }
 }
 
+/** The bundled sample's definition with absolute source paths, changed by `patch`, written to a temp file. */
+function samplePipelineFile(name: string, patch: (d: Record<string, any>) => void): string {
+  const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
+  def.name = name;
+  def.sources.events.path = join(projectRoot(), 'data', 'sample', 'events.csv.gz');
+  patch(def);
+  const file = join(mkdtempSync(join(tmpdir(), `fc-${name}-`)), `${name}.json`);
+  writeFileSync(file, JSON.stringify(def));
+  return file;
+}
+
 describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
   let worker: Worker;
@@ -37,6 +48,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
   let running: Promise<void>;
   const taskQueue = uniqueQueue('pipeline');
   let summary: RunSummary;
+  let second: RunSummary;
 
   before(async () => {
     useTempHome();
@@ -85,7 +97,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     assert.ok(Math.abs(cv.lift![9].cumulativeGain - 1) < 1e-9);
     assert.equal(
       cv.calibration!.reduce((a, c) => a + c.count, 0),
-      summary.features.users,
+      summary.features.trainingUsers,
     );
   });
 
@@ -93,6 +105,9 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     const p = summary.publish!;
     assert.ok(p.version.startsWith('v0001'));
     assert.equal(p.decision, 'first');
+    assert.equal(p.kind, 'live');
+    assert.match(p.reason, /^no champion yet/);
+    assert.equal(p.comparison, null);
     const manifest = JSON.parse(readFileSync(join(p.versionDir, 'manifest.json'), 'utf8'));
     const files: { path: string; sha256: string }[] = manifest.files;
     assert.ok(files.length >= 3);
@@ -116,23 +131,96 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
         assert.equal(sha256(join(summary.delivery!.dir, basename(f))), sha256(f), f);
   });
 
-  it('gates a second model against the champion on the same held-out users and shows it in the report', async () => {
-    const s = (await env.client.workflow.execute('retrainWorkflow', {
+  it('at a past cutoff, scores out of sample with a model trained one horizon earlier and records realised conversions', async () => {
+    // The sample's default cutoff 2024-04-30 is in the past: its 30-day outcomes are in the data.
+    assert.equal(summary.cutoff, '2024-04-30T00:00:00.000Z');
+    assert.equal(summary.trainingCutoff, '2024-03-31T00:00:00.000Z', 'trained where the live run would have');
+    const version = JSON.parse(readFileSync(join(summary.publish!.versionDir, 'version.json'), 'utf8'));
+    assert.equal(version.lineage.trainingCutoff, summary.trainingCutoff);
+    assert.equal(version.lineage.cutoff, summary.cutoff);
+    assert.equal(summary.scoring!.modelVersion, summary.publish!.version, 'scored with the version publish decided');
+    const manifest = JSON.parse(readFileSync(summary.manifestPath!, 'utf8'));
+    const report = readFileSync(summary.reportPath!, 'utf8');
+    assert.ok(report.includes('realised conversions'));
+    for (const e of summary.exports) {
+      // Independently: users on the list whose label at the cutoff (a transaction in [T, T + 30d)) is 1.
+      const realised = await count(
+        `SELECT count(*) FROM read_csv('${e.csvPath}') c JOIN read_parquet('${summary.features.featuresPath}') f
+           ON f.user_id = CAST(c.user_id AS VARCHAR) WHERE f.label = 1`,
+      );
+      assert.equal(e.realisedConversions, realised, e.campaign);
+      assert.equal(
+        manifest.campaigns.find((c: { name: string }) => c.name === e.campaign).realisedConversions,
+        realised,
+      );
+    }
+    assert.ok(summary.exports.some((e) => e.realisedConversions! > 0));
+  });
+
+  it('gates a second, live model against the champion on the same held-out users, even when the first publish attempt crashed before the pointer moved', async () => {
+    // A later cutoff (live) and a tolerance of 1, so the gate must promote on the same rows; the first publish
+    // attempt crashes after writing the version folder (the retry used to answer "already published" as challenger).
+    const file = samplePipelineFile('sample', (d) => (d.registry = { primaryMetric: 'roc_auc', tolerance: 1 }));
+    process.env.FUNNELCAST_FAULTS = 'publishModel:crashBeforeChampion:1';
+    const handle = await env.client.workflow.start('retrainWorkflow', {
       taskQueue,
       workflowId: `test-second-${Date.now()}`,
-      args: [{ pipeline: 'sample', cutoff: '2024-04-20T00:00:00Z', trigger: 'test', trainOnly: true }],
-    })) as RunSummary;
+      args: [{ pipeline: file, cutoff: '2024-05-01T00:00:00Z', trigger: 'test', trainOnly: true }],
+    });
+    const s = (await handle.result()) as RunSummary;
+    delete process.env.FUNNELCAST_FAULTS;
+    const attempts = ((await handle.fetchHistory()).events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt!);
+    assert.ok(attempts.includes(2), 'the publish was retried after the injected crash');
     const c = s.publish!.comparison!;
     assert.equal(c.version, summary.publish!.version);
     assert.equal(c.sameRows, true);
+    assert.equal(c.why, undefined);
     assert.equal(c.metric, 'roc_auc');
     assert.equal(c.metrics.n, s.model.holdout!.n, "the champion was scored on exactly the new model's held-out users");
     assert.ok(c.metrics.roc_auc > 0.5 && c.metrics.roc_auc <= 1);
-    const promoted = s.model.holdout!.roc_auc >= c.metrics.roc_auc - c.tolerance;
-    assert.equal(s.publish!.decision, promoted ? 'promoted' : 'challenger');
+    assert.equal(s.publish!.kind, 'live');
+    assert.equal(s.publish!.decision, 'promoted', s.publish!.reason);
+    assert.match(s.publish!.reason, /on the same validation rows/);
+    assert.equal(s.publish!.champion, s.publish!.version);
     const report = readFileSync(s.reportPath!, 'utf8');
     assert.ok(report.includes(`previous champion <code>${c.version}</code> on the same held-out users`));
     assert.ok(report.includes(`champion ${c.version} (AUC ${c.metrics.roc_auc.toFixed(3)})`));
+    second = s;
+  });
+
+  it('a backfill over older cutoffs after the live run publishes backtests and leaves the champion unchanged', async () => {
+    const registry = join(process.env.FUNNELCAST_HOME!, 'registry', 'sample');
+    const historyBefore = readFileSync(join(registry, 'champion-history.jsonl'), 'utf8');
+    const rows = (await env.client.workflow.execute('backfillWorkflow', {
+      taskQueue,
+      workflowId: `test-backfill-${Date.now()}`,
+      args: [
+        {
+          // Tolerance 1: through the gate these would replace the champion (they did before backtests existed).
+          pipeline: samplePipelineFile('sample', (d) => {
+            d.cv = { strategy: 'none' };
+            d.registry = { primaryMetric: 'roc_auc', tolerance: 1 };
+          }),
+          cutoffs: ['2024-03-20T00:00:00.000Z', '2024-04-10T00:00:00.000Z'],
+          concurrency: 2,
+          trainOnly: true,
+        },
+      ],
+    })) as { status: string; modelVersion: string }[];
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['done', 'done'],
+    );
+    const champion = JSON.parse(readFileSync(join(registry, 'champion.json'), 'utf8'));
+    assert.equal(champion.version, second.publish!.version, 'the live champion still serves');
+    assert.equal(readFileSync(join(registry, 'champion-history.jsonl'), 'utf8'), historyBefore, 'no pointer move');
+    for (const r of rows) {
+      const d = JSON.parse(readFileSync(join(registry, 'decisions', `${r.modelVersion}.json`), 'utf8'));
+      assert.equal(d.kind, 'backtest');
+      assert.equal(d.decision, 'backtest');
+    }
   });
 
   it('trains a churn-risk model on the customers and scores exactly them; the churn campaign takes its top 30 %', async () => {
@@ -178,16 +266,12 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
   });
 
   it('cross-validates on rolling time splits when the pipeline asks for them', async () => {
-    const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
-    def.name = 'sample_time';
-    def.sources.events.path = join(projectRoot(), 'data', 'sample', 'events.csv.gz');
-    def.cv = { strategy: 'time', folds: 3 };
-    const file = join(mkdtempSync(join(tmpdir(), 'fc-time-')), 'sample_time.json');
-    writeFileSync(file, JSON.stringify(def));
+    const file = samplePipelineFile('sample_time', (d) => (d.cv = { strategy: 'time', folds: 3 }));
     const s = (await env.client.workflow.execute('retrainWorkflow', {
       taskQueue,
       workflowId: `test-time-${Date.now()}`,
-      args: [{ pipeline: file, trainOnly: true }],
+      // Training happens one horizon before the cutoff: a cutoff a horizon after the default keeps the folds in the data.
+      args: [{ pipeline: file, cutoff: '2024-05-30T00:00:00Z', trainOnly: true }],
     })) as RunSummary;
     assert.equal(s.model.cv!.strategy, 'time');
     assert.equal(s.model.cv!.folds.length, 3);
