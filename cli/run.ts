@@ -163,7 +163,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     '',
     `  extract    read ${int(s.extract.read)} = loaded ${int(s.extract.loaded)} + duplicates ${int(s.extract.duplicates)} + quarantined ${int(s.extract.quarantined)}` +
       `  (${int(s.extract.users)} users, ${int(s.extract.events)} events in ${s.extract.database})`,
-    `  features   ${int(s.features.users)} users × ${s.features.featureCount} features, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
+    `  features   ${int(s.features.users)} users scored × ${s.features.featureCount} features; trained on ${int(s.features.trainingUsers ?? s.features.users)} users, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
     `  model      ${m.engine}${m.backend ? ` [${m.backend}]` : ''}: holdout ROC AUC ${num(h.roc_auc)}, PR AUC ${num(h.pr_auc)}, log loss ${num(h.log_loss)}, trained in ${m.trainSeconds.toFixed(1)} s`,
   ];
   if (m.cv)
