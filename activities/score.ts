@@ -9,7 +9,7 @@ import { writeColumnsToParquet } from '../warehouse/parquet';
 import { loadScorer } from '../ml/scorer';
 import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
-import { cancellationSignal, failFastOnBadInput, heartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, heartbeat, InputError } from './context';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export interface ScoreResult {
@@ -39,9 +39,18 @@ export async function scoreUsers(input: {
     const started = performance.now();
     const dir = input.versionDir;
     const version = input.version;
-    const model = await loadScorer(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
+    const serialized = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Parameters<typeof loadScorer>[0];
+    const model = await loadScorer(serialized);
     return withDuckDB(':memory:', async (conn) => {
       const t = await readFeatureTable(conn, input.features.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
+      // Tabular models read columns by position: another feature list would score silently wrong (a champion the
+      // gate found not comparable after the pipeline changed still serves until it is replaced).
+      const expected = serialized.featureNames ?? [];
+      if (expected.length && expected.join('\u0000') !== t.x.names.join('\u0000'))
+        throw new InputError(
+          `${version} was trained on other features (${expected.length}) than this run's (${t.x.names.length}), so it ` +
+            `cannot score it: promote this run's version (funnelcast models promote) or run with --replace-incomparable`,
+        );
       const sequences = model.needsSequences
         ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
         : undefined;

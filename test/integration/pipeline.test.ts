@@ -223,6 +223,44 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     }
   });
 
+  it('never replaces a champion it cannot compare (other features) automatically; --replace-incomparable does, on the record', async () => {
+    const registry = join(process.env.FUNNELCAST_HOME!, 'registry', 'sample');
+    // Fewer feature windows: the champion cannot be re-scored on these rows. Tolerance 1 would promote anything.
+    const file = samplePipelineFile('sample', (d) => {
+      d.features.windows = ['7d', '30d'];
+      d.cv = { strategy: 'none' };
+      d.registry = { primaryMetric: 'roc_auc', tolerance: 1 };
+    });
+    const run = async (cutoff: string, replaceIncomparable?: boolean) =>
+      (await env.client.workflow.execute('retrainWorkflow', {
+        taskQueue,
+        workflowId: `test-incomparable-${Date.now()}`,
+        args: [{ pipeline: file, cutoff, trigger: 'test', trainOnly: true, replaceIncomparable }],
+      })) as RunSummary;
+    const kept = await run('2024-05-10T00:00:00Z');
+    assert.equal(kept.publish!.decision, 'incomparable', kept.publish!.reason);
+    assert.equal(kept.publish!.comparison!.sameRows, false);
+    assert.match(kept.publish!.comparison!.why!, /trained on other features/);
+    assert.doesNotMatch(kept.publish!.reason, /same validation rows/);
+    assert.equal(kept.publish!.champion, second.publish!.version, 'the champion stays');
+    const replaced = await run('2024-05-11T00:00:00Z', true);
+    assert.equal(replaced.publish!.decision, 'replaced', replaced.publish!.reason);
+    assert.equal(replaced.publish!.champion, replaced.publish!.version);
+    const history = readFileSync(join(registry, 'champion-history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      history.map((h) => [h.action, h.version, h.previous]),
+      [
+        ['gate', summary.publish!.version, null],
+        ['gate', second.publish!.version, summary.publish!.version],
+        ['replace-incomparable', replaced.publish!.version, second.publish!.version],
+      ],
+    );
+    assert.equal(history[2].by, replaced.runId);
+  });
+
   it('trains a churn-risk model on the customers and scores exactly them; the churn campaign takes its top 30 %', async () => {
     const churn = summary.model.churn!;
     assert.ok(churn.users > 50 && churn.churnRate > 0 && churn.churnRate < 1, JSON.stringify(churn));
