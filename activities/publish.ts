@@ -5,9 +5,16 @@ import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
 import { projectRoot } from '../infra/root';
 import { Context } from '@temporalio/activity';
-import { ModelRegistry, type ChampionStanding } from '../registry';
+import { ModelRegistry, type ChampionStanding, type VersionInfo } from '../registry';
 import { withDuckDB } from '../warehouse/db';
-import type { CvSummary, ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../workflows/types';
+import type {
+  ChampionComparison,
+  CvSummary,
+  ExtractCounts,
+  FeatureRef,
+  PublishResult,
+  TrainResult,
+} from '../workflows/types';
 import { failFastOnBadInput, InputError, withHeartbeat } from './context';
 import { compareWithChampion } from './champion';
 
@@ -77,16 +84,7 @@ async function publish(input: PublishInput): Promise<PublishResult> {
         `the trained model has no ${metric} on its held-out users (too few of one class?): add data, lengthen the horizon or raise model.holdout`,
       );
     const comparison = await compareWithChampion(registry, input);
-    const standing: ChampionStanding = !comparison
-      ? { kind: 'none' }
-      : comparison.sameRows
-        ? { kind: 'same-rows', version: comparison.version, value: comparison.metrics[metric] }
-        : {
-            kind: 'incomparable',
-            version: comparison.version,
-            why: comparison.why ?? 'unknown',
-            recordedValue: comparison.metrics[metric],
-          };
+    const standing = standingOf(comparison, metric);
     const sources = await withDuckDB(input.extract.database, async (conn) =>
       (
         await conn.runAndReadAll(
@@ -96,71 +94,10 @@ async function publish(input: PublishInput): Promise<PublishResult> {
         .getRowObjects()
         .map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]))),
     );
-    const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8'));
-    const files = [
-      { name: 'model.json', from: input.trained.modelPath },
-      { name: 'features.json', from: join(input.features.featuresPath, '..', 'schema.json') },
-      { name: 'funnel.json', from: input.features.funnelPath },
-    ];
-    if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath))
-      files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
-    const importance = input.trained.modelPath.replace(/\.model\.json$/, '.importance.json');
-    if (existsSync(importance)) files.push({ name: 'importance.json', from: importance });
-    if (input.churn) files.push({ name: 'churn-model.json', from: input.churn.modelPath });
     const r = await registry.publish({
       runId: input.runId,
-      files,
-      info: {
-        engine: input.trained.engine,
-        primaryMetric: metric,
-        metrics: {
-          holdout: input.trained.metrics,
-          cv: input.cv,
-          baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
-          championOnSameRows: standing.kind === 'same-rows' ? standing.value : null,
-          churn: input.churn
-            ? {
-                engine: input.churn.engine,
-                holdout: input.churn.metrics,
-                customers: input.features.churn?.users ?? null,
-                churned: input.features.churn?.positives ?? null,
-                definition: def.churn ?? null,
-              }
-            : null,
-          champion: comparison
-            ? {
-                version: comparison.version,
-                sameRows: comparison.sameRows,
-                why: comparison.why ?? null,
-                metrics: comparison.metrics,
-              }
-            : null,
-        },
-        params: {
-          engine: input.trained.engine,
-          seed: def.model.seed,
-          holdout: def.model.holdout,
-          forest: def.model.forest,
-          logistic: def.model.logistic,
-          lstm: ['lstm', 'blend'].includes(input.trained.engine) ? def.model.lstm : undefined,
-          components: input.trained.components ?? undefined,
-          backend: input.trained.backend ?? null,
-        },
-        featureNames: model.featureNames ?? input.features.featureNames,
-        lineage: {
-          pipeline: def.name,
-          pipelineFile: input.loaded.file,
-          pipelineSha256: input.loaded.hash,
-          cutoff: input.cutoff,
-          trainingCutoff: input.trainingCutoff,
-          horizon: def.label.horizon,
-          labelEvent: def.label.event,
-          sources,
-          codeVersion: codeVersion(),
-          trainedRows: input.trained.nTrain,
-          holdoutRows: input.trained.nTest,
-        },
-      },
+      files: versionFiles(input),
+      info: versionInfo(input, comparison, standing, sources),
       primaryValue: primary,
       cutoff: input.cutoff,
       champion: standing,
@@ -184,4 +121,94 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       scoreWith: { version: serving, versionDir: registry.versionDir(serving) },
     };
   });
+}
+
+function standingOf(comparison: ChampionComparison | null, metric: string): ChampionStanding {
+  if (!comparison) return { kind: 'none' };
+  return comparison.sameRows
+    ? { kind: 'same-rows', version: comparison.version, value: comparison.metrics[metric] }
+    : {
+        kind: 'incomparable',
+        version: comparison.version,
+        why: comparison.why ?? 'unknown',
+        recordedValue: comparison.metrics[metric],
+      };
+}
+
+/** The files of a version: the model, its feature schema and funnel, held-out predictions, importances, churn model. */
+function versionFiles(input: PublishInput): { name: string; from: string }[] {
+  const files = [
+    { name: 'model.json', from: input.trained.modelPath },
+    { name: 'features.json', from: join(input.features.featuresPath, '..', 'schema.json') },
+    { name: 'funnel.json', from: input.features.funnelPath },
+  ];
+  if (input.trained.predictionsPath && existsSync(input.trained.predictionsPath))
+    files.push({ name: 'holdout-predictions.parquet', from: input.trained.predictionsPath });
+  const importance = input.trained.modelPath.replace(/\.model\.json$/, '.importance.json');
+  if (existsSync(importance)) files.push({ name: 'importance.json', from: importance });
+  if (input.churn) files.push({ name: 'churn-model.json', from: input.churn.modelPath });
+  return files;
+}
+
+/** version.json: metrics (with the champion comparison), parameters, feature names and lineage. */
+function versionInfo(
+  input: PublishInput,
+  comparison: ChampionComparison | null,
+  standing: ChampionStanding,
+  sources: Record<string, unknown>[],
+): Omit<VersionInfo, 'version' | 'createdAt' | 'runId'> {
+  const def = input.loaded.definition;
+  const metric = def.registry.primaryMetric;
+  const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as { featureNames?: string[] };
+  return {
+    engine: input.trained.engine,
+    primaryMetric: metric,
+    metrics: {
+      holdout: input.trained.metrics,
+      cv: input.cv,
+      baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
+      championOnSameRows: standing.kind === 'same-rows' ? standing.value : null,
+      churn: input.churn
+        ? {
+            engine: input.churn.engine,
+            holdout: input.churn.metrics,
+            customers: input.features.churn?.users ?? null,
+            churned: input.features.churn?.positives ?? null,
+            definition: def.churn ?? null,
+          }
+        : null,
+      champion: comparison
+        ? {
+            version: comparison.version,
+            sameRows: comparison.sameRows,
+            why: comparison.why ?? null,
+            metrics: comparison.metrics,
+          }
+        : null,
+    },
+    params: {
+      engine: input.trained.engine,
+      seed: def.model.seed,
+      holdout: def.model.holdout,
+      forest: def.model.forest,
+      logistic: def.model.logistic,
+      lstm: ['lstm', 'blend'].includes(input.trained.engine) ? def.model.lstm : undefined,
+      components: input.trained.components ?? undefined,
+      backend: input.trained.backend ?? null,
+    },
+    featureNames: model.featureNames ?? input.features.featureNames,
+    lineage: {
+      pipeline: def.name,
+      pipelineFile: input.loaded.file,
+      pipelineSha256: input.loaded.hash,
+      cutoff: input.cutoff,
+      trainingCutoff: input.trainingCutoff,
+      horizon: def.label.horizon,
+      labelEvent: def.label.event,
+      sources,
+      codeVersion: codeVersion(),
+      trainedRows: input.trained.nTrain,
+      holdoutRows: input.trained.nTest,
+    },
+  };
 }

@@ -59,6 +59,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
         const dir = reg.versionDir(version);
         const info = JSON.parse(readFileSync(join(dir, 'version.json'), 'utf8')) as VersionInfo;
         const champInfo = champ ? reg.info(champ.version) : null;
+        const decision = reg.decision(info.version);
         const m = metricsOf(info);
         const c = champInfo ? metricsOf(champInfo) : {};
         const keys = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'f1', 'top_decile_lift'];
@@ -66,6 +67,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
           [
             `${info.version}${info.version === champ?.version ? '  (champion)' : ''}: ${info.engine}, created ${info.createdAt}`,
             `  folder   ${dir}`,
+            ...(decision ? [`  ${decision.kind.padEnd(8)} ${decision.decision}: ${decision.reason}`] : []),
             '',
             table(
               ['metric', 'this version', `champion ${champ?.version ?? '—'}`],
@@ -77,7 +79,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
               ([k, v]) => `  ${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : v}`,
             ),
           ].join('\n'),
-          { ...info, folder: dir, champion: champ, championMetrics: champInfo ? c : null },
+          { ...info, folder: dir, decision, champion: champ, championMetrics: champInfo ? c : null },
         );
         return EXIT.ok;
       }
