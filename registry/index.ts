@@ -230,8 +230,10 @@ export class ModelRegistry {
     let champ = this.champion();
     const metric = opts.info.primaryMetric;
     if (champ?.version === version) {
-      // An earlier attempt moved the pointer and crashed before recording the decision: finish recording it.
+      // An earlier attempt moved the pointer and crashed before recording the decision: finish recording it (and
+      // the history line, when the crash came before it).
       const decision = (champ.decision as Decision | undefined) ?? 'promoted';
+      if (this.history().at(-1)?.version !== version) this.appendMove(champ, 'gate', null);
       this.record({ version, kind: 'live', decision, reason: champ.reason, opts, by, champion: null });
       return { kind: 'live', decision, reason: champ.reason, champion: version };
     }
@@ -308,6 +310,10 @@ export class ModelRegistry {
   /** Moves the champion pointer (atomic rename), then appends the move to champion-history.jsonl. */
   private setChampion(p: ChampionPointer, action: HistoryAction, previous: string | null) {
     this.storage.writeJson('champion.json', p);
+    this.appendMove(p, action, previous);
+  }
+
+  private appendMove(p: ChampionPointer, action: HistoryAction, previous: string | null) {
     appendHistory(this.root, {
       at: p.since,
       action,

@@ -149,6 +149,33 @@ describe('the gate is exact', () => {
     await assert.rejects(publishAt(reg, 'b', 0.9, day('04-01'), { champion: { kind: 'none' } }), /champion changed/);
   });
 
+  it('a crash after the pointer moved but before the decision and history were written is completed by the retry', async () => {
+    const reg = new ModelRegistry(tempDir('fc-reg-'));
+    await publishAt(reg, 'a', 0.8, day('03-01'));
+    await assert.rejects(publishAt(reg, 'b', 0.9, day('04-01'), { crashBeforeChampion: true }), /injected crash/);
+    const b = reg.versions()[1];
+    // As if the crashed attempt had got as far as the pointer rename.
+    writeFileSync(
+      join(reg.root, 'champion.json'),
+      JSON.stringify({
+        version: b,
+        metric: 'roc_auc',
+        value: 0.9,
+        since: 'x',
+        reason: 'promoted: …',
+        decision: 'promoted',
+        cutoff: day('04-01'),
+      }),
+    );
+    const retry = await publishAt(reg, 'b', 0.9, day('04-01'));
+    assert.equal(retry.decision, 'promoted');
+    assert.equal(reg.decision(b)!.decision, 'promoted');
+    assert.deepEqual(
+      reg.history().map((h) => h.version),
+      [reg.versions()[0], b],
+    );
+  });
+
   it('a damaged champion.json names the file; promote repairs it', async () => {
     const reg = new ModelRegistry(tempDir('fc-reg-'));
     const a = await publishAt(reg, 'a', 0.8, day('03-01'));
