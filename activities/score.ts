@@ -24,8 +24,8 @@ export interface ScoreResult {
 
 /**
  * Scores every user of the run with the version the publish step decided (the champion after the gate for a live
- * run, the run's own model for a backtest), in batches, and writes scores.parquet (user_id, propensity, model_version) and reasons.parquet (top 3 features
- * that pushed each user's score up).
+ * run, the run's own model for a backtest), in batches, and writes scores.parquet (user_id, propensity,
+ * model_version) and reasons.parquet (top 3 features that pushed each user's score up).
  */
 export async function scoreUsers(input: {
   loaded: LoadedPipeline;
