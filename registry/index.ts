@@ -6,10 +6,8 @@
  * Crash safety: a version is assembled in a temp folder and renamed into `versions/` whole; the champion pointer
  * is replaced by rename. Concurrency: publishes and promotions take an exclusive lock file (O_EXCL), and version
  * numbers are allocated under it. Storage is behind `RegistryStorage` so an object store can replace the disk.
- *
- * Live and past: only a live version (cutoff at or after the champion's live cutoff, not from a backfill) can move
- * the pointer; others are backtests. The gate's decision for each version is recorded (decisions/), and the gate
- * runs again on a retried publish until it is; every pointer move is appended to champion-history.jsonl.
+ * Only a live version (cutoff ≥ the champion's live cutoff, not from a backfill) can move the pointer; others are
+ * backtests. Each version's gate decision is recorded (a retried publish runs the gate until it is); see history.ts.
  */
 import { createHash } from 'node:crypto';
 import {
