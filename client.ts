@@ -33,7 +33,7 @@ const COMMANDS: Record<string, Command> = {
     load: async () => (await import('./cli/evaluate')).evaluateCommand,
   },
   models: {
-    summary: 'list, show, promote and roll back model versions',
+    summary: 'list, show, promote and roll back model versions; the champion history',
     load: async () => (await import('./cli/models')).modelsCommand,
   },
   schedule: {
