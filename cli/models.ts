@@ -67,7 +67,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
           [
             `${info.version}${info.version === champ?.version ? '  (champion)' : ''}: ${info.engine}, created ${info.createdAt}`,
             `  folder   ${dir}`,
-            ...(decision ? [`  ${decision.kind.padEnd(8)} ${decision.decision}: ${decision.reason}`] : []),
+            ...(decision ? [`  ${decision.kind.padEnd(8)} ${decision.reason}`] : []),
             '',
             table(
               ['metric', 'this version', `champion ${champ?.version ?? '—'}`],

@@ -349,11 +349,8 @@ export class ModelRegistry {
       const dir = this.versionDir(version);
       const name = basename(dir);
       const d = this.decision(name);
-      if (d?.kind === 'backtest')
-        throw Object.assign(
-          new Error(`${name} is a backtest (${d.reason.split(',')[0]}): it never serves, so it cannot be promoted`),
-          { name: 'InputError' },
-        );
+      const why = d?.kind === 'backtest' && (/^backtest \(.*?\), never serving/.exec(d.reason)?.[0] ?? 'backtest');
+      if (why) throw Object.assign(new Error(`${name} is a ${why}: it cannot be promoted`), { name: 'InputError' });
       const info = this.info(name);
       const value = Number((info.metrics as { holdout?: Record<string, number> }).holdout?.[info.primaryMetric] ?? NaN);
       let before: ChampionPointer | null = null;

@@ -64,7 +64,10 @@ describe('live and past are separate', () => {
         reg.versions().map((v) => reg.decision(v)!.kind),
         ['live', 'backtest', 'backtest', 'backtest'],
       );
-      await assert.rejects(reg.promote(reg.versions()[1]), /is a backtest .* it never serves/);
+      await assert.rejects(
+        reg.promote(reg.versions()[1]),
+        /is a backtest \(cutoff .*\), never serving: it cannot be promoted/,
+      );
     }
   });
 
