@@ -20,7 +20,7 @@ export async function planRun(input: RunInput, step: (name: string) => void = ()
   // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock.
   const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
   const cutoff = input.cutoff ?? scheduled?.toISOString();
-  return (await planRuns(input.pipeline, [cutoff], step))[0];
+  return (await planRuns(input.pipeline, [cutoff], step, { replaceIncomparable: input.replaceIncomparable }))[0];
 }
 
 /** Plans for several cutoffs of one pipeline (a backfill): one extraction, every id keyed on the same contents. */
@@ -28,10 +28,17 @@ export async function planRuns(
   pipeline: string,
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
+  overrides: { replaceIncomparable?: boolean } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
-  const loaded = await io.loadDefinition({ pipeline });
+  let loaded = await io.loadDefinition({ pipeline });
+  // `run --replace-incomparable` is the definition's registry.replaceIncomparable for this run: part of the run's
+  // key, so it is a new run whose gate may replace the champion, not the finished run that kept it.
+  if (overrides.replaceIncomparable) {
+    const def = loaded.definition;
+    loaded = { ...loaded, definition: { ...def, registry: { ...def.registry, replaceIncomparable: true } } };
+  }
   step('extract');
   const extract = await io.extractSources({ loaded });
   // One cutoff resolves through resolveCutoff, the activity retrain workflows have always called at this point, so

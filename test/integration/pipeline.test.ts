@@ -245,7 +245,9 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     assert.match(kept.publish!.comparison!.why!, /trained on other features/);
     assert.doesNotMatch(kept.publish!.reason, /same validation rows/);
     assert.equal(kept.publish!.champion, second.publish!.version, 'the champion stays');
-    const replaced = await run('2024-05-11T00:00:00Z', true);
+    // The same cutoff and definition with the flag: a new run (the flag is part of its key), not the finished one.
+    const replaced = await run('2024-05-10T00:00:00Z', true);
+    assert.notEqual(replaced.runId, kept.runId);
     assert.equal(replaced.publish!.decision, 'replaced', replaced.publish!.reason);
     assert.equal(replaced.publish!.champion, replaced.publish!.version);
     const history = readFileSync(join(registry, 'champion-history.jsonl'), 'utf8')
