@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '../infra/atomic';
 
-type Realised = { realisedConversions?: number | null };
+type Realised = { realisedConversions?: number | null }; // at a past cutoff: list users who converted in the horizon
 export interface RunReportData {
   pipeline: string;
   runId: string;
@@ -62,7 +62,6 @@ export interface RunReportData {
   } | null;
   marketer?: {
     segmentSizes: Record<string, Record<string, number>>;
-    /** realisedConversions: known at a past cutoff (users on the list who converted within the horizon). */
     campaigns: (Record<'name' | 'action', string> & Record<'rows' | 'expectedConversions', number> & Realised)[];
     sampleRows: Record<string, unknown>[];
     clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[] }[];
