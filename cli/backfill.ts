@@ -44,6 +44,9 @@ export function expandCutoffs(from: string, to: string, every: string): string[]
   return Array.from({ length: n }, (_, i) => new Date(start.getTime() + i * step).toISOString());
 }
 
+export const backfillWorkflowId = (pipeline: string, hash: string, cutoffs: string[], every: string) =>
+  `backfill-${pipeline}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${every}-${hash.slice(0, 8)}`;
+
 export async function backfillCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -73,7 +76,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
   const input: BackfillInput = { pipeline: loaded.file, cutoffs, concurrency, trainOnly: values['train-only'] };
   // The definition's hash is in the id, so a backfill of another definition of the pipeline (another engine, other
   // parameters) over the same range does not attach to this one while it runs.
-  const workflowId = `backfill-${loaded.definition.name}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${values.every}-${loaded.hash.slice(0, 8)}`;
+  const workflowId = backfillWorkflowId(loaded.definition.name, loaded.hash, cutoffs, values.every);
 
   return withSession({ worker: 'auto' }, async ({ client }) => {
     if (values['via-schedule']) {
