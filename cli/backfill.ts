@@ -103,6 +103,11 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     } finally {
       stop();
     }
+    const count = (status: string) => rows.filter((r) => r.status.startsWith(status)).length;
+    if (!values.json)
+      process.stderr.write(
+        `  … ${rows.length}/${rows.length} cutoffs done (${count('failed')} failed, ${count('skipped')} skipped)\n`,
+      );
     if (values.json) print(JSON.stringify({ workflowId, rows }, null, 2) + '\n');
     else
       print(
@@ -153,13 +158,18 @@ export async function backfillProgressLine(client: Client, workflowId: string): 
 function followBackfill(client: Client, workflowId: string): () => void {
   let last = '';
   let stopped = false;
+  let busy = false; // a query can take longer than the interval: one at a time, so lines never go backwards
   const tick = async () => {
+    if (busy) return;
+    busy = true;
     try {
       const line = await backfillProgressLine(client, workflowId);
       if (!stopped && line !== last) process.stderr.write(`  … ${line}\n`);
       last = line;
     } catch {
       // Not started yet, or finishing: the next tick (or the result) tells.
+    } finally {
+      busy = false;
     }
   };
   const timer = setInterval(() => void tick(), 1000);

@@ -73,7 +73,7 @@ async function runRow(
   const facts = await runFacts(client, w.workflowId).catch(() => null);
   const input = facts?.input ?? null;
   const def = input?.plan?.loaded.definition;
-  const s = facts?.summary ?? null;
+  const s = w.type === 'retrainWorkflow' ? (facts?.summary ?? null) : null; // a backfill's result is its rows
   const cutoffs = input?.cutoffs;
   const metricName = def?.registry.primaryMetric ?? 'roc_auc';
   const begin = input?.plan?.plannedAt ? Date.parse(input.plan.plannedAt) : w.startTime.getTime();
