@@ -52,6 +52,8 @@ const notFound = (id: string) => (e: unknown) => {
 
 export interface RunRow {
   run: string;
+  /** The same as run (a run's id is its workflow id); kept for scripts written against earlier versions. */
+  workflowId: string;
   type: string;
   pipeline: string | null;
   cutoff: string | null;
@@ -79,6 +81,7 @@ async function runRow(
   const begin = input?.plan?.plannedAt ? Date.parse(input.plan.plannedAt) : w.startTime.getTime();
   return {
     run: w.workflowId,
+    workflowId: w.workflowId,
     type: w.type,
     pipeline: def?.name ?? s?.pipeline ?? (input?.pipeline ? input.pipeline.replace(/^.*\/|\.json$/g, '') : null),
     cutoff: cutoffs?.length
