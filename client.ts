@@ -2,7 +2,7 @@
  * The `funnelcast` command line. Each command lives in cli/<command>.ts and is loaded only when used, so
  * `funnelcast evaluate` does not pay for Temporal and `funnelcast run` does not pay for TensorFlow.
  */
-import { EXIT } from './cli/format';
+import { closest, EXIT, exitWhenFlushed, flagsIn, helpOf, UsageError } from './cli/format';
 import { exitCodeOf, jsonFailures } from './cli/failure';
 
 type Command = { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> };
@@ -72,10 +72,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`Unknown command "${name}".\n\n${help()}`);
+    const guess = closest(name, Object.keys(COMMANDS));
+    process.stderr.write(`Unknown command "${name}".${guess ? ` Did you mean "${guess}"?` : ''}\n\n${help()}`);
     return EXIT.usage;
   }
-  return (await command.load())(rest);
+  const fn = await command.load();
+  try {
+    return await fn(rest);
+  } catch (e) {
+    // node:util parseArgs names the unknown flag; suggest the nearest one the command's help mentions.
+    const flag = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'(-[^']*)'/.exec(String(e));
+    if (!flag) throw e;
+    const guess = closest(flag[1], flagsIn(await helpOf(fn)));
+    throw new UsageError(
+      `unknown option ${flag[1]}${guess ? `. Did you mean ${guess}?` : ''} (see: funnelcast ${name} --help)`,
+    );
+  }
 }
 
 if (require.main === module || process.argv[1]?.endsWith('funnelcast.js') || process.argv[1]?.endsWith('funnelcast')) {
@@ -83,14 +95,14 @@ if (require.main === module || process.argv[1]?.endsWith('funnelcast.js') || pro
   main(process.argv.slice(2)).then(
     (code) => {
       json?.report(code);
-      process.exit(code);
+      exitWhenFlushed(code);
     },
     (e: Error) => {
       const code = exitCodeOf(e);
       process.stderr.write(`funnelcast: ${e.message}\n`);
       if (code === EXIT.failed && process.env.FUNNELCAST_DEBUG) process.stderr.write(`${e.stack}\n`);
       json?.report(code, e);
-      process.exit(code);
+      exitWhenFlushed(code);
     },
   );
 }

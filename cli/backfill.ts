@@ -7,7 +7,9 @@ import { parseDateOption } from './dates';
 import { loadPipeline } from '../pipelines/load';
 import { durationMs } from '../pipelines/schema';
 import { TASK_QUEUE } from '../infra/temporal';
-import type { BackfillInput, BackfillRow } from '../workflows/backfill';
+import type { Client } from '@temporalio/client';
+import type { BackfillInput, BackfillProgress, BackfillRow } from '../workflows/backfill';
+import type { StepProgress } from '../workflows/types';
 import { scheduleIdFor } from './schedule';
 import { withSession } from './session';
 import { EXIT, int, num, pct, table, UsageError, print } from './format';
@@ -42,6 +44,9 @@ export function expandCutoffs(from: string, to: string, every: string): string[]
   return Array.from({ length: n }, (_, i) => new Date(start.getTime() + i * step).toISOString());
 }
 
+export const backfillWorkflowId = (pipeline: string, hash: string, cutoffs: string[], every: string) =>
+  `backfill-${pipeline}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${every}-${hash.slice(0, 8)}`;
+
 export async function backfillCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -71,7 +76,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
   const input: BackfillInput = { pipeline: loaded.file, cutoffs, concurrency, trainOnly: values['train-only'] };
   // The definition's hash is in the id, so a backfill of another definition of the pipeline (another engine, other
   // parameters) over the same range does not attach to this one while it runs.
-  const workflowId = `backfill-${loaded.definition.name}-${cutoffs[0].slice(0, 10)}-${cutoffs.at(-1)!.slice(0, 10)}-${values.every}-${loaded.hash.slice(0, 8)}`;
+  const workflowId = backfillWorkflowId(loaded.definition.name, loaded.hash, cutoffs, values.every);
 
   return withSession({ worker: 'auto' }, async ({ client }) => {
     if (values['via-schedule']) {
@@ -84,13 +89,25 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     process.stderr.write(
       `Backfilling ${cutoffs.length} cutoffs of ${loaded.definition.name} (${workflowId}), ${concurrency} at a time…\n`,
     );
-    const rows = (await client.workflow.execute('backfillWorkflow', {
+    const handle = await client.workflow.start('backfillWorkflow', {
       taskQueue: TASK_QUEUE,
       workflowId,
       args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    })) as BackfillRow[];
+    });
+    const stop = values.json ? () => {} : followBackfill(client, workflowId);
+    let rows: BackfillRow[];
+    try {
+      rows = (await handle.result()) as BackfillRow[];
+    } finally {
+      stop();
+    }
+    const count = (status: string) => rows.filter((r) => r.status.startsWith(status)).length;
+    if (!values.json)
+      process.stderr.write(
+        `  … ${rows.length}/${rows.length} cutoffs done (${count('failed')} failed, ${count('skipped')} skipped)\n`,
+      );
     if (values.json) print(JSON.stringify({ workflowId, rows }, null, 2) + '\n');
     else
       print(
@@ -109,4 +126,56 @@ export async function backfillCommand(argv: string[]): Promise<number> {
       );
     return rows.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
   });
+}
+
+/**
+ * One line on a backfill's progress: cutoffs done / total, and the step of each run in progress (asked of the
+ * child runs themselves, by the run ids the backfill planned).
+ */
+export async function backfillProgressLine(client: Client, workflowId: string): Promise<string> {
+  const p = await client.workflow.getHandle(workflowId).query<BackfillProgress>('progress');
+  if (p.phase === 'planning') return `planning ${p.total} cutoffs (definition, extract, run ids)`;
+  const now = await Promise.all(
+    p.running.map(async (cutoff) => {
+      const runId = p.runIds?.[cutoff];
+      try {
+        const r = await client.workflow.getHandle(runId ?? '').query<StepProgress>('progress');
+        return `${cutoff.slice(0, 10)} ${r.step}${r.foldsTotal ? ` (folds ${r.foldsDone}/${r.foldsTotal})` : ''}`;
+      } catch {
+        return `${cutoff.slice(0, 10)} starting`; // the child has not run its first task yet
+      }
+    }),
+  );
+  return (
+    `${p.done}/${p.total} cutoffs done` +
+    (p.skipped ? `, ${p.skipped} skipped (already done)` : '') +
+    (p.failed ? `, ${p.failed} failed` : '') +
+    (now.length ? ` · running: ${now.join('; ')}` : '')
+  );
+}
+
+/** Prints the backfill's progress on stderr every second while it runs (a line each time it changes). */
+function followBackfill(client: Client, workflowId: string): () => void {
+  let last = '';
+  let stopped = false;
+  let busy = false; // a query can take longer than the interval: one at a time, so lines never go backwards
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const line = await backfillProgressLine(client, workflowId);
+      if (!stopped && line !== last) process.stderr.write(`  … ${line}\n`);
+      last = line;
+    } catch {
+      // Not started yet, or finishing: the next tick (or the result) tells.
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), 1000);
+  void tick();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -105,7 +105,8 @@ function parseOptions(argv: string[]): EvaluateOptions | null {
     throw new UsageError('--class-weight must be none or balanced');
   if (classWeight === 'balanced' && engine === 'mlrf') throw new UsageError('mlrf has no class weights');
   const file = resolve(values.data);
-  if (!existsSync(file)) throw new UsageError(`no such file: ${file}`);
+  // A missing file is "not found" (exit 4), not a usage error: the command line was right, the file is not there.
+  if (!existsSync(file)) throw Object.assign(new Error(`no such file: ${file} (--data)`), { name: 'NotFoundError' });
   return {
     file,
     label: values.label,

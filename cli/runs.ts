@@ -1,26 +1,106 @@
 /**
  * Operating runs: `funnelcast runs list`, `funnelcast status <run>`, `funnelcast cancel <run>`.
  * A <run> is a run id, `<pipeline>-<cutoff>-<content key>`, as printed by run, backfill and runs list: it is also
- * the run's workflow id and the name of its folder under runs/<pipeline>/.
+ * the run's workflow id and the name of its folder under runs/<pipeline>/. Closed runs are explained from their
+ * event history (cli/run-history.ts), which needs no worker; live progress comes from the run's progress query.
  */
 import { parseArgs } from 'node:util';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import type { StepProgress } from '../workflows/types';
 import { withSession } from './session';
-import { EXIT, progressBar, table, UsageError, print } from './format';
+import { backfillProgressLine } from './backfill';
+import { kindOf, runFacts, type RunFacts } from './run-history';
+import { EXIT, num, progressBar, table, UsageError, print } from './format';
 
 export const RUNS_HELP = `Usage:
-  funnelcast runs list [--limit n] [--json]      recent pipeline runs, newest first
-  funnelcast status <run> [--watch] [--json]     the live step, rows, folds of a run
+  funnelcast runs list [--limit n] [--json]      recent runs, newest first: pipeline, cutoff, kind (live,
+                                                 scheduled, backfill), engine, outcome, duration, metric, failure
+  funnelcast status <run> [--watch] [--json]     the live step and progress of a run; for a finished run its
+                                                 step times (--json: and its summary); for a failed run the
+                                                 failing step, the error and the attempt count
   funnelcast cancel <run> [--json]               cancel a run: training stops, nothing half-published
+
+status exits 0 (running or completed), 1 failed, 3 failed on bad input (no labels, bad definition or data),
+5 cancelled, 4 no such run. cancel exits 0 when the run is cancelled, is being cancelled or already was (it says
+which), 1 when it had already finished otherwise (completed or failed: nothing to cancel), 4 no such run.
+A backfill's id (backfill-…) works with status and cancel too: cutoffs done / total and each current run's step.
 
 Examples:
   funnelcast runs list --limit 10
   funnelcast status sample-20240301T000000Z-3f9c2a61d0 --watch
+  funnelcast status sample-20240301T000000Z-3f9c2a61d0 --json | jq .steps
+  funnelcast cancel sample-20240301T000000Z-3f9c2a61d0
 `;
 
+const BAD_INPUT = ['NoLabels', 'OneClass', 'InputError', 'PipelineDefinitionError'];
+
+/** The exit code of a run's outcome (README: 1 failed, 3 bad input, 5 cancelled). */
+export function exitForOutcome(status: string, failure: RunFacts['failure']): number {
+  if (status === 'CANCELLED') return EXIT.cancelled;
+  if (status === 'FAILED') return failure?.type && BAD_INPUT.includes(failure.type) ? EXIT.badInput : EXIT.failed;
+  if (status === 'TERMINATED' || status === 'TIMED_OUT') return EXIT.failed;
+  return EXIT.ok;
+}
+
+const notFound = (id: string) => (e: unknown) => {
+  if (e instanceof WorkflowNotFoundError) {
+    process.stderr.write(`No run with id ${id}. See: funnelcast runs list\n`);
+    return EXIT.notFound;
+  }
+  throw e;
+};
+
+export interface RunRow {
+  run: string;
+  /** The same as run (a run's id is its workflow id); kept for scripts written against earlier versions. */
+  workflowId: string;
+  type: string;
+  pipeline: string | null;
+  cutoff: string | null;
+  kind: string;
+  engine: string | null;
+  outcome: string;
+  started: string;
+  closed: string | null;
+  seconds: number;
+  metric: { name: string; value: number | null } | null;
+  failure: string | null;
+}
+
+/** One row of `runs list`: the listing's times and status, the rest from the run's history. */
+async function runRow(
+  client: Client,
+  w: { workflowId: string; type: string; status: { name: string }; startTime: Date; closeTime?: Date },
+): Promise<RunRow> {
+  const facts = await runFacts(client, w.workflowId).catch(() => null);
+  const input = facts?.input ?? null;
+  const def = input?.plan?.loaded.definition;
+  const s = w.type === 'retrainWorkflow' ? (facts?.summary ?? null) : null; // a backfill's result is its rows
+  const cutoffs = input?.cutoffs;
+  const metricName = def?.registry.primaryMetric ?? 'roc_auc';
+  const begin = input?.plan?.plannedAt ? Date.parse(input.plan.plannedAt) : w.startTime.getTime();
+  return {
+    run: w.workflowId,
+    workflowId: w.workflowId,
+    type: w.type,
+    pipeline: def?.name ?? s?.pipeline ?? (input?.pipeline ? input.pipeline.replace(/^.*\/|\.json$/g, '') : null),
+    cutoff: cutoffs?.length
+      ? `${cutoffs[0].slice(0, 10)}…${cutoffs.at(-1)!.slice(0, 10)}`
+      : (s?.cutoff ?? input?.cutoff ?? null),
+    kind: kindOf(input, w.type),
+    engine: s?.model.engine ?? def?.model.engine ?? null,
+    outcome: facts?.cancelRequested && w.status.name === 'RUNNING' ? 'CANCELLING' : w.status.name,
+    started: w.startTime.toISOString(),
+    closed: w.closeTime?.toISOString() ?? null,
+    seconds: Math.round(((w.closeTime?.getTime() ?? Date.now()) - begin) / 100) / 10,
+    metric: s ? { name: metricName, value: s.model.holdout?.[metricName] ?? null } : null,
+    failure: facts?.failure ? `${facts.failure.step}: ${facts.failure.message}` : null,
+  };
+}
+
 export async function runsCommand(argv: string[]): Promise<number> {
-  const [action, ...rest] = argv;
+  const action = argv[0]?.startsWith('-') ? undefined : argv[0];
+  const rest = action === undefined ? argv : argv.slice(1);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -30,33 +110,135 @@ export async function runsCommand(argv: string[]): Promise<number> {
     },
   });
   if (action !== 'list' || values.help) {
+    if (!values.help)
+      throw new UsageError(
+        `${action ? `unknown action "${action}"` : 'missing action'}: funnelcast runs list\n\n${RUNS_HELP}`,
+      );
     print(RUNS_HELP);
-    return action === 'list' || values.help ? EXIT.ok : EXIT.usage;
+    return EXIT.ok;
   }
   const limit = Math.max(1, Math.min(1000, Number(values.limit) || 20));
   return withSession({ worker: 'no' }, async ({ client }) => {
-    const rows: { workflowId: string; type: string; status: string; start: string; close: string | null }[] = [];
+    const listed = [];
     for await (const w of client.workflow.list({ query: `WorkflowType IN ("retrainWorkflow", "backfillWorkflow")` })) {
-      rows.push({
-        workflowId: w.workflowId,
-        type: w.type,
-        status: w.status.name,
-        start: w.startTime.toISOString(),
-        close: w.closeTime?.toISOString() ?? null,
-      });
-      if (rows.length >= limit) break;
+      listed.push(w);
+      if (listed.length >= limit) break;
     }
+    const rows = await Promise.all(listed.map((w) => runRow(client, w)));
     if (values.json) print(JSON.stringify(rows, null, 2) + '\n');
     else if (rows.length === 0) print('No runs yet. Start one with: funnelcast run\n');
     else
       print(
         table(
-          ['run', 'type', 'status', 'started', 'closed'],
-          rows.map((r) => [r.workflowId, r.type, r.status, r.start, r.close ?? '—']),
+          ['run', 'pipeline', 'cutoff', 'kind', 'engine', 'outcome', 'duration', 'metric', 'failure'],
+          rows.map((r) => [
+            r.run,
+            r.pipeline ?? '—',
+            r.cutoff?.replace(/T00:00:00(\.000)?Z$/, '') ?? '—',
+            r.kind,
+            r.engine ?? '—',
+            r.outcome,
+            `${r.seconds.toFixed(1)} s`,
+            r.metric ? `${r.metric.name} ${num(r.metric.value)}` : '—',
+            r.failure ? (r.failure.length > 70 ? `${r.failure.slice(0, 69)}…` : r.failure) : '',
+          ]),
         ) + '\n',
       );
     return EXIT.ok;
   });
+}
+
+/** The live progress of a running retrain run (null when no worker answers queries). */
+async function liveProgress(client: Client, id: string): Promise<StepProgress | null> {
+  try {
+    return await client.workflow.getHandle(id).query<StepProgress>('progress');
+  } catch {
+    return null;
+  }
+}
+
+/** A running activity that is being retried: which, which attempt, and the last error. */
+function retrying(d: WorkflowExecutionDescription): string {
+  const pending = (d.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1);
+  return pending
+    .map((a) => `retrying ${a.activityType?.name} (attempt ${a.attempt}): ${a.lastFailure?.message ?? ''}`)
+    .join('; ');
+}
+
+function describeFacts(id: string, status: string, facts: RunFacts): string {
+  const lines = [`${id}: ${status}`];
+  const f = facts.failure;
+  if (f)
+    lines.push(
+      `  failed in step ${f.step}${f.activity ? ` (${f.activity}, ${f.attempts} attempt${f.attempts > 1 ? 's' : ''})` : ''}: ${f.message}`,
+    );
+  if (status === 'CANCELLED')
+    lines.push(`  cancelled during step ${facts.lastStep ?? 'starting'}; nothing was published after it`);
+  const s = facts.summary;
+  if (s?.model)
+    lines.push(
+      `  ${s.pipeline} at ${s.cutoff}: ${s.model.engine} holdout ROC AUC ${num(s.model.holdout?.roc_auc)}` +
+        `${s.publish ? `, ${s.publish.version} ${s.publish.decision}` : ''} (${s.seconds.toFixed(1)} s)`,
+    );
+  if (facts.steps.length)
+    lines.push(
+      `  steps  ${facts.steps.map((t) => `${t.step} ${t.seconds === null ? '…' : `${t.seconds.toFixed(1)} s`}`).join(', ')}`,
+    );
+  return lines.join('\n') + '\n';
+}
+
+async function statusOnce(
+  client: Client,
+  id: string,
+  json: boolean,
+  inPlace: boolean,
+): Promise<{ status: string; facts: RunFacts }> {
+  const d = await client.workflow.getHandle(id).describe();
+  const status = d.status.name;
+  const facts = await runFacts(client, id);
+  const backfill = d.type === 'backfillWorkflow';
+  const live = status === 'RUNNING' ? (backfill ? null : await liveProgress(client, id)) : null;
+  const backfillLine =
+    status === 'RUNNING' && backfill ? await backfillProgressLine(client, id).catch(() => null) : null;
+  const shown = status === 'RUNNING' && facts.cancelRequested ? 'RUNNING (cancel requested)' : status;
+  if (json) {
+    const { summary, steps, failure } = facts;
+    print(
+      JSON.stringify(
+        {
+          workflowId: id,
+          runId: live?.runId ?? id,
+          type: d.type,
+          status,
+          kind: kindOf(facts.input, d.type),
+          cancelRequested: facts.cancelRequested,
+          progress: live,
+          backfill: backfillLine,
+          retrying: retrying(d) || null,
+          steps,
+          failure,
+          summary,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    return { status, facts };
+  }
+  let text: string;
+  if (status !== 'RUNNING') text = describeFacts(id, status, facts);
+  else {
+    const body =
+      backfillLine ??
+      (live
+        ? `${progressBar(live.stepsDone, live.stepsTotal)} ${live.step}${live.detail ? ` (${live.detail})` : ''}` +
+          `${live.rows ? `, ${live.rows.toLocaleString('en-US')} rows` : ''}${live.foldsTotal ? `, folds ${live.foldsDone}/${live.foldsTotal}` : ''}`
+        : `step ${facts.lastStep ?? 'starting'} (no worker answers progress queries: start one with funnelcast up)`);
+    const retry = retrying(d);
+    text = `${id}: ${shown}\n  ${body}${retry ? `\n  ${retry}` : ''}\n`;
+  }
+  print(inPlace && status === 'RUNNING' ? `\r\x1b[2K${text.replace(/\n\s*/g, ' ').trim()}` : text);
+  return { status, facts };
 }
 
 export async function statusCommand(argv: string[]): Promise<number> {
@@ -69,46 +251,22 @@ export async function statusCommand(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help || positionals.length !== 1) {
+  if (values.help) {
     print(RUNS_HELP);
-    return values.help ? EXIT.ok : EXIT.usage;
-  }
-  const id = positionals[0];
-  return withSession({ worker: 'no' }, async ({ client }) => {
-    const handle = client.workflow.getHandle(id);
-    for (;;) {
-      const d = await handle.describe();
-      let p: StepProgress | null = null;
-      try {
-        p = await handle.query<StepProgress>('progress');
-      } catch {
-        p = null; // closed workflows without a worker cannot answer queries
-      }
-      if (values.json)
-        print(
-          JSON.stringify({ workflowId: id, runId: p?.runId ?? id, status: d.status.name, progress: p }, null, 2) + '\n',
-        );
-      else {
-        const head = `${id}: ${d.status.name}`;
-        const body = p
-          ? `${progressBar(p.stepsDone, p.stepsTotal)} ${p.step}${p.detail ? ` (${p.detail})` : ''}` +
-            `${p.rows ? `, ${p.rows.toLocaleString('en-US')} rows` : ''}${p.foldsTotal ? `, folds ${p.foldsDone}/${p.foldsTotal}` : ''}`
-          : '';
-        if (process.stdout.isTTY && values.watch) print(`\r\x1b[2K${head} ${body}`);
-        else print(`${head}${body ? `\n  ${body}` : ''}\n`);
-      }
-      if (!values.watch || d.status.name !== 'RUNNING') break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-    if (process.stdout.isTTY && values.watch) print('\n');
     return EXIT.ok;
-  }).catch((e) => {
-    if (e instanceof WorkflowNotFoundError) {
-      process.stderr.write(`No run with id ${id}. See: funnelcast runs list\n`);
-      return EXIT.notFound;
+  }
+  if (positionals.length !== 1)
+    throw new UsageError(`give exactly one run id: funnelcast status <run>\n\n${RUNS_HELP}`);
+  const id = positionals[0];
+  const inPlace = Boolean(process.stdout.isTTY) && values.watch && !values.json;
+  return withSession({ worker: 'no' }, async ({ client }) => {
+    for (;;) {
+      const { status, facts } = await statusOnce(client, id, values.json, inPlace);
+      if (!values.watch || status !== 'RUNNING') return exitForOutcome(status, facts.failure);
+      await new Promise((r) => setTimeout(r, 1000));
+      if (inPlace && (await client.workflow.getHandle(id).describe()).status.name !== 'RUNNING') print('\n');
     }
-    throw e;
-  });
+  }).catch(notFound(id));
 }
 
 export async function cancelCommand(argv: string[]): Promise<number> {
@@ -124,15 +282,27 @@ export async function cancelCommand(argv: string[]): Promise<number> {
   }
   const id = positionals[0];
   return withSession({ worker: 'no' }, async ({ client }) => {
-    await client.workflow.getHandle(id).cancel();
-    if (values.json) print(JSON.stringify({ workflowId: id, cancelRequested: true }) + '\n');
-    else print(`Cancellation requested for ${id}; running activities stop at their next heartbeat.\n`);
-    return EXIT.ok;
-  }).catch((e) => {
-    if (e instanceof WorkflowNotFoundError) {
-      process.stderr.write(`No run with id ${id}. See: funnelcast runs list\n`);
-      return EXIT.notFound;
+    const handle = client.workflow.getHandle(id);
+    const status = (await handle.describe()).status.name;
+    const facts = await runFacts(client, id);
+    // Idempotent: the state asked for already holds (cancelled, or cancelling) → say so, exit 0; a run that
+    // finished otherwise cannot be cancelled any more → say how it ended, exit 1.
+    let state: 'requested' | 'already requested' | 'already cancelled' | 'already finished';
+    if (status === 'CANCELLED') state = 'already cancelled';
+    else if (status !== 'RUNNING') state = 'already finished';
+    else if (facts.cancelRequested) state = 'already requested';
+    else {
+      await handle.cancel();
+      state = 'requested';
     }
-    throw e;
-  });
+    const message = {
+      requested: `Cancellation requested for ${id}; running activities stop at their next heartbeat.`,
+      'already requested': `${id} is already being cancelled (requested earlier); follow it with: funnelcast status ${id} --watch`,
+      'already cancelled': `${id} is already cancelled (during step ${facts.lastStep ?? 'starting'}); nothing to do.`,
+      'already finished': `${id} already finished (${status.toLowerCase()}); there is nothing to cancel.`,
+    }[state];
+    if (values.json) print(JSON.stringify({ workflowId: id, status, cancel: state }) + '\n');
+    else print(message + '\n');
+    return state === 'already finished' ? EXIT.failed : EXIT.ok;
+  }).catch(notFound(id));
 }

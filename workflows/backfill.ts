@@ -40,9 +40,17 @@ export interface BackfillRow {
 }
 
 export interface BackfillProgress {
+  /** planning: one extraction and every cutoff's run id; running: the children; done: all finished. */
+  phase: 'planning' | 'running' | 'done';
   total: number;
+  /** Cutoffs finished (run, skipped or failed). */
   done: number;
+  failed: number;
+  skipped: number;
+  /** Cutoffs whose run is in progress. */
   running: string[];
+  /** Cutoff → run id, once planned: the CLI asks each running child for its own step. */
+  runIds: Record<string, string>;
 }
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
@@ -50,9 +58,18 @@ export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
 const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
 export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRow[]> {
-  const progress: BackfillProgress = { total: input.cutoffs.length, done: 0, running: [] };
+  const progress: BackfillProgress = {
+    phase: 'planning',
+    total: input.cutoffs.length,
+    done: 0,
+    failed: 0,
+    skipped: 0,
+    running: [],
+    runIds: {},
+  };
   setHandler(backfillProgressQuery, () => progress);
   const planned = await planRuns(input.pipeline, input.cutoffs);
+  input.cutoffs.forEach((c, i) => (progress.runIds[c] = planned[i].run.runId));
   const name = planned[0].loaded.definition.name;
   const plans = new Map(input.cutoffs.map((c, i) => [c, planned[i]]));
   const already = await io.findCompletedRuns({ pipeline: name, runIds: planned.map((p) => p.run.runId) });
@@ -64,10 +81,12 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
     if (answers(prev, input.trainOnly)) {
       rows.set(cutoff, row(cutoff, prev, 'skipped (already done)'));
       progress.done++;
+      progress.skipped++;
     } else toRun.push(cutoff);
   }
 
   // Bounded concurrency: a sliding window of `concurrency` children.
+  progress.phase = 'running';
   const queue = [...toRun];
   const worker = async () => {
     for (let cutoff = queue.shift(); cutoff !== undefined; cutoff = queue.shift()) {
@@ -90,6 +109,7 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
             ? `run ${id} is already running (started by another command): follow it with funnelcast status ${id}`
             : cause.message;
         rows.set(cutoff, { ...emptyRow(cutoff, id), status: 'failed', error });
+        progress.failed++;
       } finally {
         progress.running = progress.running.filter((c) => c !== cutoff);
         progress.done++;
@@ -97,6 +117,7 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(input.concurrency, toRun.length)) }, worker));
+  progress.phase = 'done';
   return input.cutoffs.map((c) => rows.get(c)!);
 }
 

@@ -1,0 +1,186 @@
+/**
+ * What a run's Temporal event history says about it, for `status` and `runs list`: its input (pipeline, cutoff,
+ * trigger, engine), its result, each step's times, and for a failed or cancelled run the step it stopped in, the
+ * error and the attempt count. Read from the history, so it works on closed runs without a worker (queries need one).
+ */
+import type { temporal } from '@temporalio/proto';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { RunInput, RunSummary } from '../workflows/types';
+import type { BackfillInput } from '../workflows/backfill';
+
+type Event = temporal.api.history.v1.IHistoryEvent;
+type Failure = temporal.api.failure.v1.IFailure;
+
+export interface StepTime {
+  step: string;
+  startedAt: string;
+  /** Null while the step still runs. */
+  seconds: number | null;
+  activities: number;
+}
+
+export interface RunFailure {
+  step: string;
+  /** The activity that failed, or null when the workflow itself stopped the run (e.g. no labels at the cutoff). */
+  activity: string | null;
+  message: string;
+  type: string | null;
+  /** Attempts of the failing activity (retries included); 1 for a failure raised by the workflow. */
+  attempts: number;
+}
+
+export interface RunFacts {
+  input: (RunInput & Partial<BackfillInput>) | null;
+  summary: RunSummary | null;
+  steps: StepTime[];
+  failure: RunFailure | null;
+  cancelRequested: boolean;
+  /** The step a cancelled run stopped in. */
+  lastStep: string | null;
+}
+
+const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
+  t ? Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : 0;
+
+function decode<T>(payloads: temporal.api.common.v1.IPayloads | null | undefined): T | null {
+  const p = payloads?.payloads?.[0];
+  if (!p) return null;
+  try {
+    return defaultPayloadConverter.fromPayload<T>(p as never);
+  } catch {
+    return null; // an encoded payload (codec) this CLI cannot read: show what the history says without it
+  }
+}
+
+/** The pipeline step an activity belongs to (trainModel and buildFeatures serve several steps: see their input). */
+export function stepOf(activity: string, input: Record<string, unknown> | null): string {
+  const split = (input?.split as { kind?: string } | undefined)?.kind;
+  switch (activity) {
+    case 'loadDefinition':
+      return 'definition';
+    case 'extractSources':
+    case 'resolveCutoff':
+    case 'resolveRuns':
+    case 'findCompletedRuns':
+      return 'extract';
+    case 'buildFeatures':
+      return String(input?.folder ?? '').startsWith('cv/') ? 'cross-validate' : 'features';
+    case 'trainModel':
+      return split && split !== 'holdout' ? 'cross-validate' : 'train';
+    case 'summariseFolds':
+      return 'cross-validate';
+    case 'publishModel':
+      return 'publish';
+    case 'scoreUsers':
+      return 'score';
+    case 'buildSegments':
+      return 'segments';
+    case 'finishRun':
+      return 'report';
+    default:
+      return activity;
+  }
+}
+
+/** The innermost failure of a chain (an activity failure wraps the application error that explains it). */
+function innermost(f: Failure): Failure {
+  return f.cause ? innermost(f.cause) : f;
+}
+
+export function readHistory(events: Event[]): RunFacts {
+  const scheduled = new Map<string, { step: string; activity: string }>();
+  const attempts = new Map<string, number>();
+  const steps = new Map<string, { start: number; end: number | null; open: number; activities: number }>();
+  const facts: RunFacts = {
+    input: null,
+    summary: null,
+    steps: [],
+    failure: null,
+    cancelRequested: false,
+    lastStep: null,
+  };
+  const close = (scheduledId: string, at: number) => {
+    const s = steps.get(scheduled.get(scheduledId)?.step ?? '');
+    if (!s) return;
+    s.open--;
+    s.end = Math.max(s.end ?? 0, at);
+  };
+  for (const e of events) {
+    const id = String(e.eventId);
+    const at = ms(e.eventTime);
+    if (e.workflowExecutionStartedEventAttributes) {
+      facts.input = decode(e.workflowExecutionStartedEventAttributes.input);
+      const plannedAt = facts.input?.plan?.plannedAt;
+      // A planned run's definition and extraction ran in its planning workflow, before this history began.
+      if (plannedAt) steps.set('plan', { start: Date.parse(plannedAt), end: at, open: 0, activities: 0 });
+    } else if (e.activityTaskScheduledEventAttributes) {
+      const a = e.activityTaskScheduledEventAttributes;
+      const activity = a.activityType?.name ?? '?';
+      const step = stepOf(activity, decode(a.input));
+      scheduled.set(id, { step, activity });
+      facts.lastStep = step;
+      const s = steps.get(step) ?? { start: at, end: null, open: 0, activities: 0 };
+      s.open++;
+      s.activities++;
+      steps.set(step, s);
+    } else if (e.activityTaskStartedEventAttributes) {
+      const a = e.activityTaskStartedEventAttributes;
+      attempts.set(String(a.scheduledEventId), a.attempt ?? 1);
+    } else if (e.activityTaskCompletedEventAttributes) {
+      close(String(e.activityTaskCompletedEventAttributes.scheduledEventId), at);
+    } else if (e.activityTaskFailedEventAttributes) {
+      close(String(e.activityTaskFailedEventAttributes.scheduledEventId), at);
+    } else if (e.activityTaskCanceledEventAttributes) {
+      close(String(e.activityTaskCanceledEventAttributes.scheduledEventId), at);
+    } else if (e.activityTaskTimedOutEventAttributes) {
+      close(String(e.activityTaskTimedOutEventAttributes.scheduledEventId), at);
+    } else if (e.workflowExecutionCancelRequestedEventAttributes) {
+      facts.cancelRequested = true;
+    } else if (e.workflowExecutionCompletedEventAttributes) {
+      facts.summary = decode(e.workflowExecutionCompletedEventAttributes.result);
+    } else if (e.workflowExecutionFailedEventAttributes?.failure) {
+      facts.failure = explainFailure(e.workflowExecutionFailedEventAttributes.failure, scheduled, attempts, facts);
+    }
+  }
+  facts.steps = [...steps].map(([step, s]) => ({
+    step,
+    startedAt: new Date(s.start).toISOString(),
+    seconds: s.open > 0 || s.end === null ? null : Math.round(s.end - s.start) / 1000,
+    activities: s.activities,
+  }));
+  return facts;
+}
+
+function explainFailure(
+  f: Failure,
+  scheduled: Map<string, { step: string; activity: string }>,
+  attempts: Map<string, number>,
+  facts: RunFacts,
+): RunFailure {
+  const inner = innermost(f);
+  const activityInfo = f.activityFailureInfo;
+  const scheduledId = activityInfo ? String(activityInfo.scheduledEventId) : null;
+  const what = scheduledId ? scheduled.get(scheduledId) : undefined;
+  return {
+    step: what?.step ?? facts.lastStep ?? 'starting',
+    activity: activityInfo ? (activityInfo.activityType?.name ?? what?.activity ?? null) : null,
+    message: inner.message ?? f.message ?? 'unknown error',
+    type: inner.applicationFailureInfo?.type ?? null,
+    attempts: scheduledId ? (attempts.get(scheduledId) ?? 1) : 1,
+  };
+}
+
+/** The run's facts from its history (one request per page; a run's history is a few hundred events). */
+export async function runFacts(client: Client, workflowId: string): Promise<RunFacts> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return readHistory(history.events ?? []);
+}
+
+/** How a run was started, in the operator's words. */
+export function kindOf(input: RunFacts['input'], workflowType: string): string {
+  if (workflowType === 'backfillWorkflow') return 'backfill';
+  if (input?.trigger === 'schedule') return 'scheduled';
+  if (input?.trigger === 'backfill') return 'backfill';
+  return 'live';
+}

@@ -1,0 +1,159 @@
+/**
+ * What an operator sees of runs on a real Temporal dev server and real DuckDB: `status` of a failed run names the
+ * step, the error and the attempts and exits 1; a cancelled run exits 5 and a second cancel says it already is;
+ * a backfill shows cutoffs done / total and the current runs' steps while it runs (in the CLI and in `status`);
+ * `status --json` of a finished run carries its summary and step times; `runs list` has the operator's columns.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createWorker } from '../../worker';
+import { TASK_QUEUE } from '../../infra/temporal';
+import { loadPipeline } from '../../pipelines/load';
+import { backfillCommand, backfillWorkflowId, expandCutoffs } from '../../cli/backfill';
+import { cancelCommand, runsCommand, statusCommand, type RunRow } from '../../cli/runs';
+import { runCli } from '../helpers/cli';
+import { startTestServer, useTempHome } from '../helpers/temporal';
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+describe('status, cancel, runs list and backfill progress (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let connection: NativeConnection;
+  let running: Promise<void>;
+
+  before(async () => {
+    useTempHome('funnelcast-status-');
+    // Faults are read at call time: wrap the activities now, inject a failure only in the test that wants one.
+    process.env.FUNNELCAST_FAULTS = 'none:transient:0';
+    env = await startTestServer();
+    process.env.TEMPORAL_ADDRESS = env.address;
+    connection = await NativeConnection.connect({ address: env.address });
+    worker = await createWorker({ connection, taskQueue: TASK_QUEUE });
+    running = worker.run();
+  });
+
+  after(async () => {
+    delete process.env.TEMPORAL_ADDRESS;
+    delete process.env.FUNNELCAST_FAULTS;
+    worker?.shutdown();
+    await running;
+    await connection?.close();
+    await env?.teardown();
+  });
+
+  it('a failed run: status names the step, the error and the attempts and exits 1', async () => {
+    process.env.FUNNELCAST_FAULTS = 'buildFeatures:transient:99';
+    try {
+      const handle = await env.client.workflow.start('retrainWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: 'failing-run',
+        args: [{ pipeline: 'sample', trainOnly: true }],
+      });
+      await assert.rejects(handle.result());
+    } finally {
+      process.env.FUNNELCAST_FAULTS = 'none:transient:0';
+    }
+    const s = await runCli(statusCommand, ['failing-run']);
+    assert.equal(s.code, 1, s.out);
+    assert.match(s.out, /FAILED/);
+    assert.match(s.out, /failed in step features \(buildFeatures, 5 attempts\): injected transient failure/);
+    const j = JSON.parse((await runCli(statusCommand, ['failing-run', '--json'])).out);
+    assert.deepEqual([j.failure.step, j.failure.activity, j.failure.attempts], ['features', 'buildFeatures', 5]);
+    assert.equal((await runCli(statusCommand, ['no-such-run'])).code, 4);
+  });
+
+  it('a cancelled run: status exits 5; a second cancel says it is already cancelled', async () => {
+    process.env.FUNNELCAST_FAULTS = 'buildFeatures:transient:99';
+    try {
+      const handle = await env.client.workflow.start('retrainWorkflow', {
+        taskQueue: TASK_QUEUE,
+        workflowId: 'cancelled-run',
+        args: [{ pipeline: 'sample', trainOnly: true }],
+      });
+      // While the step is being retried, status says so.
+      await until('a retry', 60_000, async () => {
+        const r = await runCli(statusCommand, ['cancelled-run']);
+        return /retrying buildFeatures \(attempt [2-9]\)/.test(r.out) ? r : undefined;
+      });
+      const first = await runCli(cancelCommand, ['cancelled-run']);
+      assert.equal(first.code, 0);
+      assert.match(first.out, /Cancellation requested/);
+      await assert.rejects(handle.result());
+    } finally {
+      process.env.FUNNELCAST_FAULTS = 'none:transient:0';
+    }
+    const s = await runCli(statusCommand, ['cancelled-run']);
+    assert.equal(s.code, 5, s.out);
+    assert.match(s.out, /CANCELLED[\s\S]*cancelled during step features/);
+    const again = await runCli(cancelCommand, ['cancelled-run']);
+    assert.equal(again.code, 0);
+    assert.match(again.out, /already cancelled/);
+  });
+
+  it('a backfill shows live progress; finished runs show summary, step times and the runs list columns', async () => {
+    const args = ['--pipeline', 'sample', '--from', '2024-03-01', '--to', '2024-03-15', '--every', '2w'];
+    const loaded = loadPipeline('sample');
+    const id = backfillWorkflowId('sample', loaded.hash, expandCutoffs('2024-03-01', '2024-03-15', '2w'), '2w');
+    let stderr = '';
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => ((stderr += s), true)) as typeof process.stderr.write;
+    let result: Promise<{ code: number; out: string }>;
+    let seen: string;
+    try {
+      result = runCli(backfillCommand, [...args, '--concurrency', '2', '--train-only']);
+      seen = await until('status of the running backfill to show a step', 180_000, async () => {
+        const r = await runCli(statusCommand, [id]).catch(() => ({ out: '' }));
+        return /0\/2 cutoffs done · running: 2024-03-\d\d (features|cross-validate|train)/.test(r.out)
+          ? r.out
+          : undefined;
+      });
+      assert.equal((await result).code, 0);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.doesNotMatch(seen, /undefined/);
+    assert.match(stderr, /… \d\/2 cutoffs done · running: 2024-03-\d\d \w+/, 'the CLI printed live progress');
+    assert.match(stderr, /… 2\/2 cutoffs done/);
+
+    const runId = loaded.definition.name && (await env.client.workflow.getHandle(id).result())[0].runId;
+    const j = JSON.parse((await runCli(statusCommand, [runId, '--json'])).out);
+    assert.equal(j.status, 'COMPLETED');
+    assert.equal(j.summary.runId, runId);
+    assert.ok(j.summary.model.holdout.roc_auc > 0.5);
+    const steps = Object.fromEntries((j.steps as { step: string; seconds: number }[]).map((t) => [t.step, t]));
+    for (const step of ['plan', 'features', 'cross-validate', 'train', 'publish', 'report'])
+      assert.ok(steps[step]?.seconds >= 0, `step ${step} has a time (${JSON.stringify(j.steps)})`);
+
+    const rows = await until('runs list to show the 4 runs', 30_000, async () => {
+      const r = JSON.parse((await runCli(runsCommand, ['list', '--json'])).out) as RunRow[];
+      return r.length >= 5 ? r : undefined;
+    });
+    const byId = Object.fromEntries(rows.map((r) => [r.run, r]));
+    const run = byId[runId];
+    assert.deepEqual(
+      [run.pipeline, run.cutoff, run.kind, run.engine, run.outcome, run.metric?.name],
+      ['sample', '2024-03-01T00:00:00.000Z', 'backfill', 'forest', 'COMPLETED', 'roc_auc'],
+    );
+    assert.ok(run.metric!.value! > 0.5 && run.seconds > 0);
+    assert.equal(byId['failing-run'].outcome, 'FAILED');
+    assert.match(byId['failing-run'].failure!, /^features: injected transient failure/);
+    assert.equal(byId['cancelled-run'].outcome, 'CANCELLED');
+    assert.equal(byId[id].kind, 'backfill');
+    const table = (await runCli(runsCommand, ['list'])).out;
+    assert.match(table, /pipeline\s+cutoff\s+kind\s+engine\s+outcome\s+duration\s+metric\s+failure/);
+    const done = await runCli(cancelCommand, [runId]);
+    assert.equal(done.code, 1);
+    assert.match(done.out, /already finished \(completed\)/);
+  });
+});
