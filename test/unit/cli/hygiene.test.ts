@@ -100,7 +100,8 @@ describe('CLI hygiene (spawned binary, real pipes)', { timeout: 120_000 }, () =>
           featureNames,
         },
         primaryValue: 0.8,
-        championValue: i ? 0.8 : null,
+        cutoff: '2024-03-01T00:00:00.000Z',
+        champion: i ? { kind: 'same-rows', version: reg.champion()!.version, value: 0.8 } : { kind: 'none' },
         tolerance: 0,
       });
     }
