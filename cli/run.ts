@@ -188,7 +188,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   for (const e of s.exports) {
     lines.push(
-      `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions` +
+      `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions within ${s.horizon} of the cutoff (baseline propensity, not incremental)` +
         `${e.realisedConversions != null ? `, ${int(e.realisedConversions)} realised` : ''}, action "${e.action}"`,
     );
     lines.push(`             ${e.csvPath}`);

@@ -275,12 +275,18 @@ export function renderRunReport(d: RunReportData): string {
          m.campaigns.map((c) => ({
            label: c.name,
            value: c.rows,
-           note: `${c.rows.toLocaleString('en-US')} users, ~${c.expectedConversions.toFixed(1)} expected conversions`,
+           note: `${c.rows.toLocaleString('en-US')} users, ~${c.expectedConversions.toFixed(1)} expected conversions within ${d.horizon}`,
          })),
          '#e67e22',
        )}
        ${table(
-         ['campaign', 'action', 'users', 'expected conversions', 'realised conversions'],
+         [
+           'campaign',
+           'action',
+           'users',
+           `expected conversions within ${d.horizon} (sum of calibrated propensities: baseline, not incremental)`,
+           `realised conversions within ${d.horizon} (past cutoffs only)`,
+         ],
          m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions, c.realisedConversions ?? '—']),
        )}
        ${barChart(
