@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { loadPipeline, type LoadedPipeline } from '../pipelines/load';
 import { paths, runIdFor } from '../infra/paths';
-import { codeVersion, runKey, type LoadedFile } from '../infra/run-key';
+import { resultCodeHash, runKey, type LoadedFile } from '../infra/run-key';
 import { durationMs } from '../pipelines/schema';
 import { withDuckDB } from '../warehouse/db';
 import { defaultCutoff, trainingCutoffFor } from '../warehouse/features';
@@ -46,7 +46,7 @@ export async function resolveRuns(input: {
       for (const given of input.cutoffs) {
         const cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
         const iso = cutoff.toISOString();
-        const key = runKey({ definition: def, cutoff: iso, files, code: codeVersion() });
+        const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash() });
         const runId = runIdFor(def.name, iso, key);
         runs.push({
           cutoff: iso,

@@ -13,7 +13,7 @@ import type { PipelineDefinition } from '../pipelines/schema';
  * - the cutoff;
  * - the warehouse contents the run reads: every file loaded into it (source, sha256, rows loaded), in load order,
  *   so appending rows to a source or loading a new file changes the key;
- * - the version of the code that computes results (`codeVersion`): after an upgrade or a fix (say, to calibration)
+ * - the version of the code that computes results (`resultCodeHash`): after an upgrade or a fix (say, to calibration)
  *   a re-run is a new run, never the finished one made by the old code.
  */
 export interface LoadedFile {
@@ -62,16 +62,16 @@ export function canonicalJson(value: unknown): string {
 
 /** The folders whose code computes a run's results (the CLI, infra and tests change none). */
 const RESULT_CODE = ['activities', 'ml', 'pipelines', 'registry', 'report', 'segments', 'warehouse', 'workflows'];
-let cachedCodeVersion: string | null = null;
+let cachedResultCodeHash: string | null = null;
 
 /** The running build's code version (computed once per process): its compiled files beside this one. */
-export function codeVersion(): string {
-  cachedCodeVersion ??= codeVersionOf(join(__dirname, '..'));
-  return cachedCodeVersion;
+export function resultCodeHash(): string {
+  cachedResultCodeHash ??= resultCodeHashOf(join(__dirname, '..'));
+  return cachedResultCodeHash;
 }
 
 /** sha256 of the code files (names and bytes) in RESULT_CODE under `root`. */
-export function codeVersionOf(root: string): string {
+export function resultCodeHashOf(root: string): string {
   const hash = createHash('sha256');
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {

@@ -15,13 +15,14 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeJsonAtomic } from './atomic';
 
 export interface ServerRecord {
   home: string;
@@ -32,8 +33,6 @@ export interface ServerRecord {
   serverPid: number;
   startedAt: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The kernel's start time of a process (Linux), so a lease of a dead process is not revived by pid reuse. */
 function startTime(pid: number): string {
@@ -73,9 +72,7 @@ export function readRecord(dir: string): ServerRecord | undefined {
 }
 
 export function writeRecord(dir: string, rec: ServerRecord): void {
-  const tmp = `${recordFile(dir)}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(rec, null, 2));
-  renameSync(tmp, recordFile(dir));
+  writeJsonAtomic(recordFile(dir), rec);
 }
 
 export function removeRecord(dir: string, guardPid: number): void {

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from './root';
 import { paths } from './paths';
 import type { GuardConfig } from './server-guard';
@@ -158,8 +159,7 @@ export async function startDevServer(opts: { port?: number; dbFile?: string; log
         endLease();
         // The last user waits for the guard to stop the server, so the port is free when the command returns.
         const deadline = Date.now() + 20_000;
-        while (liveLeases(dir).length === 0 && processAlive(rec.guardPid) && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 100));
+        while (liveLeases(dir).length === 0 && processAlive(rec.guardPid) && Date.now() < deadline) await sleep(100);
       },
     };
   } catch (e) {
@@ -181,7 +181,7 @@ async function joinOrStart(o: {
     // This home's server is up (or still booting, or busy): join it, never start a second one on the same SQLite.
     for (let i = 0; i < 30; i++) {
       if (await portAnswers(o.host, rec.port, 1000)) return { ...rec, owned: false };
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     throw new Error(
       `this home's Temporal server (pid ${rec.serverPid}) does not answer on port ${rec.port}; see ${logFile}`,
@@ -191,7 +191,7 @@ async function joinOrStart(o: {
     // A guard that was killed itself leaves its server behind: stop it before starting this home's server again.
     if (processAlive(rec.serverPid) && !processAlive(rec.guardPid)) process.kill(rec.serverPid, 'SIGTERM');
     rmSync(recordFile(o.dir), { force: true });
-    for (let i = 0; i < 100 && (await portAnswers(o.host, rec.port)); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await portAnswers(o.host, rec.port)); i++) await sleep(100);
   }
   const home = dirname(o.dir);
   if (await portAnswers(o.host, o.port)) throw new ServerPortTakenError(o.port, home, homeOnPort(o.port));
@@ -213,7 +213,7 @@ async function joinOrStart(o: {
       process.kill(guard.pid!, 'SIGTERM');
       throw new Error(`temporal server start-dev did not answer on ${o.host}:${o.port} within 60 s; see ${logFile}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return { port: o.port, uiPort, guardPid: guard.pid!, owned: true };
 }

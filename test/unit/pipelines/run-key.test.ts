@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   canonicalJson,
-  codeVersion,
-  codeVersionOf,
+  resultCodeHash,
+  resultCodeHashOf,
   runKey,
   RUN_KEY_LENGTH,
   type LoadedFile,
@@ -76,14 +76,14 @@ describe('run content key', () => {
     };
     put('ml/forest/index.js', 'trees');
     put('cli/run.js', 'print');
-    const v1 = codeVersionOf(root);
+    const v1 = resultCodeHashOf(root);
     assert.match(v1, /^[0-9a-f]{64}$/);
     put('cli/run.js', 'print more');
     put('ml/forest/index.js.map', '{}');
-    assert.equal(codeVersionOf(root), v1, 'the CLI and source maps do not change results');
+    assert.equal(resultCodeHashOf(root), v1, 'the CLI and source maps do not change results');
     put('ml/forest/index.js', 'more trees');
-    assert.notEqual(codeVersionOf(root), v1);
-    assert.equal(codeVersion(), codeVersion());
+    assert.notEqual(resultCodeHashOf(root), v1);
+    assert.equal(resultCodeHash(), resultCodeHash());
   });
 
   it('writes canonical JSON (sorted keys at every level, arrays in order)', () => {
