@@ -7,6 +7,23 @@
 
 type Vec = ArrayLike<number>;
 
+export {
+  calibrationBins,
+  expectedCalibrationError,
+  debiasedCalibrationError,
+  squaredCalibrationErrorUnbiased,
+  positivesInterval,
+  chanceCalibrationError,
+  type CalibrationBin,
+} from './calibration-metrics';
+import {
+  calibrationBins,
+  debiasedCalibrationError,
+  expectedCalibrationError,
+  positivesInterval,
+  type CalibrationBin,
+} from './calibration-metrics';
+
 /** Indices sorted by descending score (stable on index). */
 function orderDesc(p: Vec): Uint32Array {
   const idx = new Uint32Array(p.length);
@@ -169,56 +186,6 @@ export function liftByDecile(y: Vec, p: Vec): LiftRow[] {
   return rows;
 }
 
-export interface CalibrationBin {
-  binStart: number;
-  binEnd: number;
-  meanPredicted: number;
-  fractionPositive: number;
-  count: number;
-}
-
-/** Reliability bins of equal width over [0, 1] (empty bins omitted, as sklearn's calibration_curve). */
-export function calibrationBins(y: Vec, p: Vec, bins = 10): CalibrationBin[] {
-  const sumP = new Float64Array(bins);
-  const sumY = new Float64Array(bins);
-  const cnt = new Float64Array(bins);
-  // Inner edges as sklearn makes them (linspace(0, 1 + 1e-8, bins + 1)); a value on an edge goes right.
-  const step = (1 + 1e-8) / bins;
-  const edges = Array.from({ length: bins - 1 }, (_, i) => (i + 1) * step);
-  for (let i = 0; i < y.length; i++) {
-    let b = 0;
-    while (b < edges.length && edges[b] <= p[i]) b++;
-    sumP[b] += p[i];
-    sumY[b] += y[i];
-    cnt[b]++;
-  }
-  const out: CalibrationBin[] = [];
-  for (let b = 0; b < bins; b++) {
-    if (cnt[b] === 0) continue;
-    out.push({
-      binStart: b / bins,
-      binEnd: (b + 1) / bins,
-      meanPredicted: sumP[b] / cnt[b],
-      fractionPositive: sumY[b] / cnt[b],
-      count: cnt[b],
-    });
-  }
-  return out;
-}
-
-/**
- * Expected calibration error: the count-weighted mean gap |mean predicted − observed rate| over the equal-width
- * reliability bins above (10 by default). 0 for perfectly calibrated scores; sampling noise alone gives about
- * 0.8·Σ√(n_b·p_b(1−p_b))/N, so judge it on a few thousand users, not a few hundred.
- */
-export function expectedCalibrationError(y: Vec, p: Vec, bins = 10): number {
-  if (y.length === 0) return NaN;
-  return (
-    calibrationBins(y, p, bins).reduce((s, b) => s + b.count * Math.abs(b.meanPredicted - b.fractionPositive), 0) /
-    y.length
-  );
-}
-
 /** Log loss of predicting the observed base rate for everyone: the bar any probability model must clear. */
 export function baseRateLogLoss(y: Vec): number {
   let pos = 0;
@@ -274,10 +241,15 @@ export interface BinaryMetrics {
   /** Log loss of predicting the base rate of these rows for everyone (log_loss must be below it). */
   base_rate_log_loss: number;
   brier: number;
-  /** Expected calibration error over 10 equal-width bins. */
+  /** Expected calibration error over 10 equal-width bins (plug-in: includes the sampling noise, see below). */
   ece: number;
+  /** Debiased ℓ2 calibration error (Kumar et al. 2019, 10 equal-mass bins; ≥ ECE): what the ≤ 0.02 target is checked on. */
+  ece_debiased: number;
   /** Σ predicted probabilities ÷ observed positives: 1 when the expected count is right. */
   predicted_to_observed: number;
+  /** 90 % range of Σp ÷ positives that outcome noise alone gives a calibrated model on these rows. */
+  predicted_to_observed_low: number;
+  predicted_to_observed_high: number;
   accuracy: number;
   precision: number;
   recall: number;
@@ -301,6 +273,7 @@ export function evaluateBinary(y: Vec, p: Vec, opts: { threshold?: number } = {}
   const best = bestF1Threshold(y, p);
   let positives = 0;
   for (let i = 0; i < y.length; i++) positives += y[i];
+  const chance = positivesInterval(p);
   return {
     n: y.length,
     positives,
@@ -310,7 +283,10 @@ export function evaluateBinary(y: Vec, p: Vec, opts: { threshold?: number } = {}
     base_rate_log_loss: baseRateLogLoss(y),
     brier: brier(y, p),
     ece: expectedCalibrationError(y, p),
+    ece_debiased: debiasedCalibrationError(y, p),
     predicted_to_observed: positives ? sumOf(p) / positives : NaN,
+    predicted_to_observed_low: chance.high ? chance.expected / chance.high : NaN,
+    predicted_to_observed_high: chance.low ? chance.expected / chance.low : NaN,
     accuracy: c.accuracy,
     precision: c.precision,
     recall: c.recall,
