@@ -16,9 +16,12 @@ import {
   aggregateLift,
   baseRateLogLoss,
   calibrationBins,
+  chanceCalibrationError,
+  debiasedCalibrationError,
   evaluateBinary,
   expectedCalibrationError,
   logLoss,
+  positivesInterval,
   liftByDecile,
   type CalibrationBin,
   type LiftRow,
@@ -36,8 +39,10 @@ yes/no or true/false. The delimiter (, ; tab |) is detected unless --delimiter i
 are never features: dates and timestamps, text that parses as dates, a distinct text value on every row, a
 1…n counter, names like customer_id / CustomerID / created_at; the summary lists what was left out and why,
 and --exclude leaves out more. Prints ROC AUC per fold, the full metric set (PR AUC, log loss beside the base
-rate's, Brier, ECE, accuracy, precision, recall, F1, best-F1 threshold, top-decile lift) as mean ± std,
-training time, lift and cumulative gains by decile, and calibration bins of the out-of-fold predictions.
+rate's, Brier, ECE plug-in and debiased, accuracy, precision, recall, F1, best-F1 threshold, top-decile lift)
+as mean ± std, training time, lift and cumulative gains by decile, and the calibration of the out-of-fold
+predictions: debiased calibration error, plug-in ECE beside its chance level, expected vs observed positives
+with the range chance alone allows, log loss vs the base rate's, and reliability bins.
 Probabilities are calibrated whatever --class-weight (default none, as in pipelines): see docs/calibration.md.
 
 Examples:
@@ -203,14 +208,24 @@ async function evaluate(o: EvaluateOptions) {
   });
 }
 
+/**
+ * Calibration of the pooled out-of-fold predictions, read three ways (docs/calibration.md): the debiased
+ * calibration error (the ≤ 0.02 target), the plug-in ECE beside what chance alone gives a calibrated model on
+ * these rows, and the positives beside the 90 % range chance alone allows around Σp.
+ */
 function outOfFoldCalibration(y: number[], p: number[]) {
   const observed = y.reduce((a, b) => a + b, 0);
-  const predicted = p.reduce((a, b) => a + b, 0);
+  const chance = positivesInterval(p);
   return {
     users: y.length,
     observed,
-    predicted,
+    predicted: chance.expected,
+    /** 90 % range of the positives a calibrated model expects on these rows (Poisson-binomial). */
+    observed_low: chance.low,
+    observed_high: chance.high,
     ece: expectedCalibrationError(y, p),
+    ece_chance: chanceCalibrationError(p),
+    ece_debiased: debiasedCalibrationError(y, p),
     log_loss: logLoss(y, p),
     base_rate_log_loss: baseRateLogLoss(y),
   };
@@ -224,6 +239,7 @@ function printResult(result: EvaluateResult, k: number) {
     'base_rate_log_loss',
     'brier',
     'ece',
+    'ece_debiased',
     'accuracy',
     'precision',
     'recall',
@@ -257,9 +273,12 @@ function printResult(result: EvaluateResult, k: number) {
   );
   const c = result.outOfFold;
   print(
-    `\nCalibration of the out-of-fold predictions (${c.users} users): ECE ${num(c.ece)}, ` +
-      `Σ predicted ${c.predicted.toFixed(1)} vs ${c.observed} observed positives, ` +
-      `log loss ${num(c.log_loss)} vs ${num(c.base_rate_log_loss)} for the base rate\n`,
+    `\nCalibration of the out-of-fold predictions (${c.users} users):\n` +
+      `  debiased calibration error ${num(c.ece_debiased)} (Kumar et al. 2019, equal-mass bins; the ≤ 0.02 target is read on this)\n` +
+      `  plug-in ECE ${num(c.ece)} (a perfectly calibrated model shows ${num(c.ece_chance)} on these users by chance alone)\n` +
+      `  Σ predicted ${c.predicted.toFixed(1)} vs ${c.observed} observed positives (Σp ÷ positives ${num(c.predicted / c.observed)}; ` +
+      `chance alone allows ${c.observed_low}–${c.observed_high} positives at 90 %)\n` +
+      `  log loss ${num(c.log_loss)} vs ${num(c.base_rate_log_loss)} for the base rate\n`,
   );
   print('\nCalibration (reliability bins, users pooled over folds)\n\n');
   print(

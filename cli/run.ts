@@ -166,6 +166,8 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     `  features   ${int(s.features.users)} users scored × ${s.features.featureCount} features; trained on ${int(s.features.trainingUsers ?? s.features.users)} users, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
     `  model      ${m.engine}${m.backend ? ` [${m.backend}]` : ''}: holdout ROC AUC ${num(h.roc_auc)}, PR AUC ${num(h.pr_auc)}, log loss ${num(h.log_loss)}, trained in ${m.trainSeconds.toFixed(1)} s`,
   ];
+  const calibration = calibrationSummary(h);
+  if (calibration) lines.push(`             ${calibration}`);
   if (m.cv)
     lines.push(
       `             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`,
@@ -204,4 +206,21 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
   if (webUi) lines.push(`  Web UI     ${webUi}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The holdout's calibration in one line: the debiased calibration error (what the ≤ 0.02 target is read on), the
+ * plug-in ECE, and the positives against Σp with the range chance alone allows (docs/calibration.md). Null for
+ * metrics recorded before these measures existed.
+ */
+export function calibrationSummary(h: Record<string, number | undefined>): string | null {
+  const { ece_debiased: debiased, positives, predicted_to_observed: ratio } = h;
+  if (debiased == null || positives == null || ratio == null) return null;
+  const sumP = ratio * positives;
+  const range = (r: number | undefined) => (r ? String(Math.round(sumP / r)) : '—');
+  return (
+    `calibration: debiased error ${num(debiased)} (target ≤ 0.02), plug-in ECE ${num(h.ece)}; ` +
+    `expected ${sumP.toFixed(1)} positives, ${int(positives)} observed ` +
+    `(chance alone: ${range(h.predicted_to_observed_high)}–${range(h.predicted_to_observed_low)} at 90 %)`
+  );
 }

@@ -22,6 +22,8 @@ export function lineChart(opts: {
   series: { x: number[]; y: number[]; color: string; name: string }[];
   diagonal?: boolean;
   yMax?: number;
+  /** A sentence under the chart (what its numbers mean), shown as text, not only as a tooltip. */
+  note?: string;
 }): string {
   const yMax = opts.yMax ?? 1;
   const sx = (x: number) => M.l + x * (W - M.l - M.r);
@@ -43,7 +45,7 @@ export function lineChart(opts: {
     (s) =>
       `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
   );
-  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg></figure>`;
+  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg>${opts.note ? `<p class="note">${escapeHtml(opts.note)}</p>` : ''}</figure>`;
 }
 
 /** Horizontal bars with value labels. */

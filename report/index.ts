@@ -172,12 +172,13 @@ export function renderRunReport(d: RunReportData): string {
         xLabel: 'mean predicted probability',
         yLabel: 'observed conversion rate',
         diagonal: true,
+        note: calibrationNote(h),
         series: [
           {
             x: d.curves.calibration.map((c) => c.meanPredicted),
             y: d.curves.calibration.map((c) => c.fractionPositive),
             color: '#d35400',
-            name: `holdout (ECE ${f3(h.ece)}, Σp ÷ positives ${f3(h.predicted_to_observed)})`,
+            name: `holdout (plug-in ECE ${f3(h.ece)}, debiased ${f3(h.ece_debiased)}, Σp ÷ positives ${f3(h.predicted_to_observed)})`,
           },
           ...(cvCal.length
             ? [
@@ -330,7 +331,7 @@ header{background:#1d2733;color:#fff;padding:18px 28px}header h1{margin:0;font-s
 main{padding:18px 28px;max-width:1200px}section{background:#fff;border-radius:8px;padding:14px 18px;margin:0 0 16px;box-shadow:0 1px 2px #0001}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px}.card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
 .card b{display:block;font-size:18px}.card span{color:#5b6b7c;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;flex:0 1 380px}figure.wide{flex:1 1 480px}figcaption{font-weight:600;margin-bottom:4px}
+.charts{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;flex:0 1 380px}figure.wide{flex:1 1 480px}figcaption{font-weight:600;margin-bottom:4px}figure p.note{font-size:12px;color:#555;margin:4px 0 0}
 svg{max-width:100%;height:auto;background:#fbfcfd;border:1px solid #e3e7ec;border-radius:6px}.axis{stroke:#7b8794}.ref{stroke:#b8c2cc;stroke-dasharray:4 4;fill:none}
 .tick{font-size:10px;fill:#4a5866}.label{font-size:11px;fill:#1d2733}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1px solid #e3e7ec;padding:4px 10px;text-align:left}th{background:#f0f3f6}
@@ -354,4 +355,18 @@ ${marketer}
 
 export async function writeRunReport(file: string, data: RunReportData): Promise<void> {
   writeFileAtomic(file, renderRunReport(data));
+}
+
+/**
+ * The calibration chart's caption: the holdout's debiased calibration error (what the ≤ 0.02 target is read on),
+ * the plug-in ECE the bins show, and Σp ÷ positives beside the range chance alone allows (docs/calibration.md).
+ */
+function calibrationNote(h: Record<string, number>): string {
+  const ratio = `Σp ÷ positives ${f3(h.predicted_to_observed)}`;
+  if (h.ece_debiased == null) return `Holdout: plug-in ECE ${f3(h.ece)}, ${ratio}.`;
+  return (
+    `Holdout (${h.n} users): debiased calibration error ${f3(h.ece_debiased)} (Kumar et al. 2019; the ≤ 0.02 ` +
+    `target is read on it), plug-in ECE ${f3(h.ece)} (includes sampling noise); ${ratio}, where chance alone ` +
+    `would give ${f3(h.predicted_to_observed_low)}–${f3(h.predicted_to_observed_high)} (90 %) for a calibrated model.`
+  );
 }

@@ -162,6 +162,21 @@ describe('funnelcast evaluate', () => {
       assert.ok(c.log_loss < c.base_rate_log_loss, label);
       assert.ok(c.ece <= 0.02, label);
       assert.ok(Math.abs(c.predicted / c.observed - 1) <= 0.1, label);
+      // The debiased error (the target's measure) and the ranges chance alone gives a calibrated model.
+      assert.ok(c.ece_debiased <= 0.02, label);
+      assert.ok(c.ece_chance > 0 && c.ece_chance < 0.02, label);
+      assert.ok(c.observed_low <= c.observed && c.observed <= c.observed_high, label);
     }
+    const text = await run(['--data', file, '--label', 'bought', '--model', 'lr', '--folds', '3']);
+    assert.match(
+      text.out,
+      /debiased calibration error 0\.\d+ \(Kumar et al\. 2019, equal-mass bins; the ≤ 0\.02 target/,
+    );
+    assert.match(
+      text.out,
+      /plug-in ECE 0\.\d+ \(a perfectly calibrated model shows 0\.\d+ on these users by chance alone\)/,
+    );
+    assert.match(text.out, /chance alone allows \d+–\d+ positives at 90 %/);
+    assert.match(text.out, /log loss 0\.\d+ vs 0\.\d+ for the base rate/);
   });
 });

@@ -8,6 +8,7 @@ import {
   aggregateCalibration,
   aggregateLift,
   calibrationBins,
+  evaluateBinary,
   liftByDecile,
   prCurve,
   rocCurve,
@@ -120,7 +121,30 @@ describe('run report', () => {
     const ece = cal.reduce((a, b) => a + b.count * Math.abs(b.meanPredicted - b.fractionPositive), 0) / users;
     assert.ok(ece > 0.01, 'the sample is not calibrated: a real number to show');
     assert.match(html, new RegExp(`CV folds pooled \\(ECE ${ece.toFixed(3)}\\)`));
-    assert.match(html, /holdout \(ECE —, Σp ÷ positives —\)/, 'holdout metrics without ECE show a dash');
+    assert.match(html, /holdout \(plug-in ECE —, debiased —, Σp ÷ positives —\)/, 'no ECE in the metrics: a dash');
+    assert.match(
+      html,
+      /<p class="note">Holdout: plug-in ECE —, Σp ÷ positives —\.<\/p>/,
+      'older runs: no debiased error',
+    );
+    // The caption says which measure the target is read on, and the range chance alone allows around Σp.
+    const y = Array.from({ length: 400 }, (_, i) => (i % 7 === 0 ? 1 : 0));
+    const p = y.map((v, i) => Math.min(0.99, (v ? 0.5 : 0.1) + ((i * 37) % 100) / 250));
+    const m = evaluateBinary(y, p);
+    const withCal = renderRunReport({
+      ...sample(),
+      metrics: { ...sample().metrics, holdout: m as unknown as Record<string, number> },
+    });
+    const f = (x: number) => x.toFixed(3);
+    assert.match(
+      withCal,
+      new RegExp(
+        `<p class="note">Holdout \\(400 users\\): debiased calibration error ${f(m.ece_debiased)} \\(Kumar et al\\. 2019; ` +
+          `the ≤ 0\\.02 target is read on it\\), plug-in ECE ${f(m.ece)} \\(includes sampling noise\\); ` +
+          `Σp ÷ positives ${f(m.predicted_to_observed)}, where chance alone would give ` +
+          `${f(m.predicted_to_observed_low)}–${f(m.predicted_to_observed_high)} \\(90 %\\) for a calibrated model\\.</p>`,
+      ),
+    );
     const first = renderRunReport({
       ...sample(),
       champion: { decision: 'first', reason: 'first model', version: 'v1' },
