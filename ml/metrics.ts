@@ -17,7 +17,6 @@ export {
   type CalibrationBin,
 } from './calibration-metrics';
 import {
-  calibrationBins,
   debiasedCalibrationError,
   expectedCalibrationError,
   positivesInterval,

@@ -68,13 +68,15 @@ export async function pipelineTables(name: string): Promise<PipelineTables | nul
     const cutoff = await defaultCutoff(conn, def);
     const read = async (c: Date, folder: string, encoding?: FeatureEncoding) => {
       const f = await buildFeatures(conn, def, { cutoff: c, outDir: join(cache(name), folder) });
+      // A table with one class (or no users) cannot be trained on: its encoding is not even defined.
+      if (f.positives === 0 || f.positives === f.users) return { f, t: null };
       const t = await readFeatureTable(conn, f.featuresPath, { label: 'label', idColumn: 'user_id', encoding });
       return { f, t: { x: t.x, y: t.y!, ids: t.ids, model: def.model, encoding: t.encoding } };
     };
     let trainingCutoff = await trainingCutoffFor(conn, def, cutoff);
     let train = await read(trainingCutoff, 'training');
     let note: string | null = null;
-    if (train.f.positives === 0 || train.f.positives === train.f.users) {
+    if (!train.t) {
       // The run at the default cutoff has nothing to train on (CDNOW: one horizon before 1997-10-01 is the first
       // day of the data). Measure the live run's training table instead: the latest cutoff whose outcomes are known.
       const live = await trainingCutoffFor(conn, def, new Date(8.64e15));
@@ -84,11 +86,12 @@ export async function pipelineTables(name: string): Promise<PipelineTables | nul
         `(cutoff ${live.toISOString().slice(0, 10)}, one horizon before the end of the data)`;
       trainingCutoff = live;
       train = await read(live, 'training-live');
+      if (!train.t) throw new Error(`${name}: no trainable table at ${live.toISOString()} either`);
     }
     let scored: PipelineTables['scored'] = null;
     if (!note) {
       const s = await read(cutoff, 'scored', train.t.encoding);
-      if (s.f.labelled) scored = { ...s.t, cutoff: cutoff.toISOString() };
+      if (s.f.labelled && s.t) scored = { ...s.t, cutoff: cutoff.toISOString() };
     }
     return { train: train.t, trainingCutoff: trainingCutoff.toISOString(), scored, note };
   });

@@ -234,11 +234,14 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     if (pt?.note) notes.push(`${name}: ${pt.note}.`);
     const fold = new Uint8Array(t.x.nRows);
     stratifiedKFold(t.y, FOLDS, 42).forEach((s, k) => s.test.forEach((i) => (fold[i] = k)));
-    const ref = sklearn(py, name, t, fold);
+    // Cross-validation against scikit-learn up to 25,000 users (2 shared cores); the larger sets: holdout only.
+    const withCv = t.x.nRows <= 25_000;
+    if (!withCv) notes.push(`${name}: ${t.x.nRows} users, holdout rows only (no 5-fold comparison).`);
+    const ref = withCv ? sklearn(py, name, t, fold) : null;
     const at = pt ? `, trained at ${pt.trainingCutoff.slice(0, 10)}` : '';
     const dataset = `${name} (${t.x.nRows} users, ${share(t.y)}${at})`;
     for (const engine of ['logistic', 'forest'] as const) {
-      rows.push(...cvRows(engine, dataset, await ours(t, engine, fold), ref, String(ref?.version ?? '')));
+      if (withCv) rows.push(...cvRows(engine, dataset, await ours(t, engine, fold), ref, String(ref?.version ?? '')));
       if (!pt) continue;
       const h = await holdoutModel(t, engine);
       rows.push(...calibrationRows(`${engine} holdout`, `${name} holdout`, h.y, h.p));
