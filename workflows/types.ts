@@ -89,6 +89,29 @@ export interface FeatureRef {
   churn: { featuresPath: string; users: number; positives: number } | null;
 }
 
+/** Customer lifetime value at the run's cutoff (activities/clv.ts): the fitted models and where the columns are. */
+export interface ClvRef {
+  clvPath: string;
+  horizon: string;
+  /** The RFM time unit the parameters are in (α is in these units). */
+  unit: 'days' | 'weeks';
+  annualDiscountRate: number;
+  /** Users with a purchase before the cutoff (modelled), of all users scored. */
+  customers: number;
+  users: number;
+  /** Customers with repeat purchases and a positive mean value: Gamma-Gamma's rows. */
+  repeatCustomers: number;
+  bgnbd: { r: number; alpha: number; a: number; b: number; logLikelihood: number };
+  gammaGamma: { p: number; q: number; v: number; logLikelihood: number };
+  /** Expected spend per purchase of a customer without repeats (Gamma-Gamma's population mean). */
+  populationSpend: number;
+  /** Predicted vs realised repeat purchases in [cutoff, cutoff + horizon), when the data covers it. */
+  validation: {
+    until: string;
+    buckets: { repeatPurchases: number; customers: number; predicted: number; actual: number }[];
+  } | null;
+}
+
 /** One trained model on one split (a CV fold, the holdout split, or all rows). */
 export interface TrainResult {
   engine: string;
@@ -195,6 +218,8 @@ export interface RunSummary {
       note?: string;
     } | null;
   };
+  /** Customer lifetime value at the cutoff, when the pipeline defines `clv`. */
+  clv?: ClvRef | null;
   publish: PublishResult | null;
   scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];
