@@ -77,12 +77,6 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   // Every run behaves as the live run on its date would have: it trains one horizon earlier (the last cutoff
   // whose outcomes were observed on that date) and scores everyone at the cutoff, out of sample. When the
   // outcomes after the cutoff are known (a past cutoff), the lists' realised conversions are measured too.
-  // Customer lifetime value at the cutoff (when defined): before training, so a fit that cannot be trusted fails
-  // the run before anything is published.
-  const clv = def.clv
-    ? (step('features', `customer lifetime value at ${run.cutoff}`),
-      await io.fitCustomerValue({ loaded, runDir: run.runDir, cutoff: run.cutoff, features }))
-    : null;
   const trainingCutoff = run.trainingCutoff;
   step('features', `training cutoff ${trainingCutoff} (one horizon before the cutoff ${run.cutoff})`);
   const trainSet = await io.buildFeatures({
@@ -105,6 +99,20 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       'OneClass',
     );
   }
+
+  // Customer lifetime value (when defined) at the cutoff, backtested at the training cutoff: before training, so a
+  // fit that cannot be trusted fails the run before anything is published.
+  const clv = def.clv
+    ? (step('features', `customer lifetime value at ${run.cutoff}`),
+      await io.fitCustomerValue({
+        loaded,
+        runDir: run.runDir,
+        cutoff: run.cutoff,
+        features,
+        trainingCutoff,
+        trainingFeatures: trainSet,
+      }))
+    : null;
 
   const engine = def.model.engine;
   const common = {

@@ -92,6 +92,8 @@ export interface FeatureRef {
 /** Customer lifetime value at the run's cutoff (activities/clv.ts): the fitted models and where the columns are. */
 export interface ClvRef {
   clvPath: string;
+  /** The cutoff the fit below describes (the run's cutoff; the validation's is its training cutoff). */
+  cutoff: string;
   horizon: string;
   /** The RFM time unit the parameters are in (α is in these units). */
   unit: 'days' | 'weeks';
@@ -105,11 +107,20 @@ export interface ClvRef {
   gammaGamma: { p: number; q: number; v: number; logLikelihood: number };
   /** Expected spend per purchase of a customer without repeats (Gamma-Gamma's population mean). */
   populationSpend: number;
-  /** Predicted vs realised repeat purchases in [cutoff, cutoff + horizon), when the data covers it. */
-  validation: {
-    until: string;
-    buckets: { repeatPurchases: number; customers: number; predicted: number; actual: number }[];
-  } | null;
+  /**
+   * The backtest: the same models fitted at the run's training cutoff, their predicted repeat purchases against
+   * the realised ones in [training cutoff, + horizon), per repeat-purchase count before it; null when the data
+   * does not cover that window.
+   */
+  validation:
+    | (Pick<
+        ClvRef,
+        'cutoff' | 'customers' | 'users' | 'repeatCustomers' | 'bgnbd' | 'gammaGamma' | 'populationSpend'
+      > & {
+        until: string;
+        buckets: { repeatPurchases: number; customers: number; predicted: number; actual: number }[];
+      })
+    | null;
 }
 
 /** One trained model on one split (a CV fold, the holdout split, or all rows). */

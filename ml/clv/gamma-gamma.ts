@@ -22,24 +22,34 @@ export interface GammaGammaFit {
   iterations: number;
 }
 
-function negLogLikelihood(g: GammaGammaParams, x: number[], m: number[], w: number[]): number {
+/**
+ * The mean negative log-likelihood of the repeat customers' mean values. ln Γ(p·x + q) − ln Γ(p·x) depends on x
+ * alone within one evaluation, so it is computed once per distinct repeat count (x is a whole number of days).
+ */
+function negLogLikelihood(g: GammaGammaParams, rows: Rows): number {
   const { p, q, v } = g;
+  const byX = new Float64Array(rows.maxX + 1);
+  for (let x = 1; x <= rows.maxX; x++) byX[x] = gammaln(p * x + q) - gammaln(p * x);
   let total = 0;
-  let weight = 0;
   const base = q * Math.log(v) - gammaln(q);
-  for (let i = 0; i < x.length; i++) {
-    const px = p * x[i];
-    const ll =
-      gammaln(px + q) -
-      gammaln(px) +
-      base +
-      (px - 1) * Math.log(m[i]) +
-      px * Math.log(x[i]) -
-      (px + q) * Math.log(x[i] * m[i] + v);
-    total += w[i] * ll;
-    weight += w[i];
+  for (let i = 0; i < rows.x.length; i++) {
+    const x = rows.x[i];
+    const px = p * x;
+    const lg = Number.isInteger(x) && x <= rows.maxX ? byX[x] : gammaln(px + q) - gammaln(px);
+    const ll = lg + base + (px - 1) * rows.lnM[i] + px * rows.lnX[i] - (px + q) * Math.log(x * rows.m[i] + v);
+    total += rows.w[i] * ll;
   }
-  return -total / weight;
+  return -total / rows.weight;
+}
+
+interface Rows {
+  x: number[];
+  m: number[];
+  w: number[];
+  lnX: Float64Array;
+  lnM: Float64Array;
+  maxX: number;
+  weight: number;
 }
 
 /** Fits on the customers with frequency > 0 and monetary > 0 (the others carry no spend information). */
@@ -63,7 +73,16 @@ export function fitGammaGamma(
   if (customers < 3)
     throw new Error(`Gamma-Gamma: ${x.length} customers with repeat purchases and a positive value; need at least 3`);
   const unpack = (z: number[]): GammaGammaParams => ({ p: Math.exp(z[0]), q: Math.exp(z[1]), v: Math.exp(z[2]) });
-  const result = minimize((z) => negLogLikelihood(unpack(z), x, m, w), [0, 0, 0], { tolerance: 1e-12 });
+  const rows: Rows = {
+    x,
+    m,
+    w,
+    lnX: Float64Array.from(x, Math.log),
+    lnM: Float64Array.from(m, Math.log),
+    maxX: Math.min(Math.max(...x.filter(Number.isInteger), 0), 1e6),
+    weight: customers,
+  };
+  const result = minimize((z) => negLogLikelihood(unpack(z), rows), [0, 0, 0], { tolerance: 1e-12 });
   const params = unpack(result.x);
   return {
     params,
