@@ -186,6 +186,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
       `  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}` +
         `${s.scoring.churnScored ? ` (churn risk for ${int(s.scoring.churnScored)} customers)` : ''}: ${s.scoring.scoresPath}`,
     );
+  if (s.clv) lines.push(...clvLines(s.clv));
   for (const e of s.exports) {
     lines.push(
       `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions within ${s.horizon} of the cutoff (baseline propensity, not incremental)` +
@@ -204,4 +205,21 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
   if (webUi) lines.push(`  Web UI     ${webUi}`);
   return lines.join('\n') + '\n';
+}
+
+/** CLV in two lines: what the values are, and how the backtest went (total predicted vs realised purchases). */
+function clvLines(c: NonNullable<RunSummary['clv']>): string[] {
+  const lines = [
+    `  clv        ${int(c.customers)} customers valued over ${c.horizon} (BG/NBD r ${num(c.bgnbd.r)} α ${num(c.bgnbd.alpha)} ` +
+      `a ${num(c.bgnbd.a)} b ${num(c.bgnbd.b)}; Gamma-Gamma p ${num(c.gammaGamma.p)} q ${num(c.gammaGamma.q)} v ${num(c.gammaGamma.v)}, ${c.unit}): ${c.clvPath}`,
+  ];
+  const v = c.validation;
+  if (v) {
+    const total = (k: 'predicted' | 'actual') => v.buckets.reduce((sum, b) => sum + b[k] * b.customers, 0);
+    lines.push(
+      `             backtest fitted at ${v.cutoff}: ${total('predicted').toFixed(0)} repeat purchases predicted, ` +
+        `${total('actual').toFixed(0)} realised by ${v.until}`,
+    );
+  }
+  return lines;
 }

@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../infra/atomic';
 import { barChart, escapeHtml, f3, lineChart, table } from './charts';
 
 export { barChart, escapeHtml, lineChart } from './charts';
+import { renderClvSection, type ClvReportData } from './clv';
 
 type Realised = { realisedConversions?: number | null }; // at a past cutoff: list users who converted in the horizon
 export interface RunReportData {
@@ -69,6 +70,8 @@ export interface RunReportData {
     sampleRows: Record<string, unknown>[];
     clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[] }[];
   } | null;
+  /** Customer lifetime value, when the pipeline defines it (report/clv.ts). */
+  clv?: ClvReportData | null;
   lineage: Record<string, unknown>;
 }
 
@@ -344,6 +347,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <section><h2>Champion / challenger</h2>${championSection}</section>
 <section><h2>Model quality</h2>${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
+${renderClvSection(d.clv)}
 <section><h2>Lineage</h2>${table(
     ['what', 'value'],
     Object.entries(d.lineage).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),

@@ -130,3 +130,35 @@ export async function validateAgainstHoldout(
     actual,
   }));
 }
+
+export interface ClvOverview {
+  /** CLV at the 10th, 20th … 90th, 99th percentile and the maximum, over the customers. */
+  percentiles: { percentile: number; clv: number }[];
+  total: number;
+  /** The most valuable customers: id, value, expected purchases, P(alive), repeat purchases so far. */
+  top: { userId: string; clv: number; expectedPurchases: number; pAlive: number; repeatPurchases: number }[];
+}
+
+/** What the report shows of clv.parquet: the spread of values and the top customers. */
+export async function clvOverview(conn: DuckDBConnection, clvPath: string, topN = 10): Promise<ClvOverview> {
+  const f = `read_parquet(${quoteLiteral(clvPath)})`;
+  const qs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 1];
+  const [q] = (await conn.runAndReadAll(`SELECT quantile_cont(clv, [${qs.join(', ')}]), sum(clv) FROM ${f}`)).getRows();
+  const values = (q[0] as { items: unknown[] }).items.map(Number);
+  const top = (
+    await conn.runAndReadAll(
+      `SELECT user_id, clv, expected_purchases, p_alive, repeat_purchases FROM ${f} ORDER BY clv DESC, user_id LIMIT ${topN}`,
+    )
+  ).getRows();
+  return {
+    percentiles: qs.map((p, i) => ({ percentile: Math.round(p * 100), clv: values[i] })),
+    total: Number(q[1]),
+    top: top.map((r) => ({
+      userId: String(r[0]),
+      clv: Number(r[1]),
+      expectedPurchases: Number(r[2]),
+      pAlive: Number(r[3]),
+      repeatPurchases: Number(r[4]),
+    })),
+  };
+}
