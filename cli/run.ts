@@ -172,6 +172,11 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   for (const b of m.baselines)
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+  const seqs = m.lstmTrainSequences;
+  if (seqs && seqs.used < seqs.available)
+    lines.push(
+      `             LSTM trained on a stratified sample of ${int(seqs.used)} of ${int(seqs.available)} sequences (model.lstm.maxTrainSequences); every user is scored`,
+    );
   if (m.churn)
     lines.push(
       `  churn      ${m.churn.engine} on ${int(m.churn.users)} customers (churn rate ${pct(m.churn.churnRate)}): ` +

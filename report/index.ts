@@ -37,6 +37,8 @@ export interface RunReportData {
       calibration?: { meanPredicted: number; fractionPositive: number; fractionPositiveStd: number; count: number }[];
     } | null;
     baselines?: { engine: string; metrics: Record<string, number> | null }[];
+    /** The LSTM's training sample when it did not use every sequence (model.lstm.maxTrainSequences). */
+    lstmTrainSequences?: { available: number; used: number } | null;
     churn?: { engine: string; users: number; churnRate: number; metrics: Record<string, number> | null } | null;
   };
   curves: {
@@ -95,6 +97,14 @@ export function renderRunReport(d: RunReportData): string {
     ['holdout ROC AUC', f3(h.roc_auc)],
     ['PR AUC', f3(h.pr_auc)],
     ['model', d.modelVersion ?? '—'],
+    ...(d.metrics.lstmTrainSequences && d.metrics.lstmTrainSequences.used < d.metrics.lstmTrainSequences.available
+      ? [
+          [
+            'LSTM training sequences',
+            `${d.metrics.lstmTrainSequences.used.toLocaleString('en-US')} of ${d.metrics.lstmTrainSequences.available.toLocaleString('en-US')} (stratified sample; every user scored)`,
+          ],
+        ]
+      : []),
     ...(d.customerAttributes
       ? [
           [

@@ -269,6 +269,8 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       cv,
       baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
       trainSeconds: main.trainSeconds,
+      // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
+      lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
       churn: churnSet
         ? {
             engine: 'forest',

@@ -140,6 +140,8 @@ export interface TrainResult {
   resumedFrom?: number;
   /** The blend's parts, evaluated on the same held-out users. */
   components?: { engine: string; metrics: Record<string, number> | null }[];
+  /** LSTM: the training sequences available and used (a stratified sample beyond model.lstm.maxTrainSequences). */
+  trainSequences?: { available: number; used: number };
 }
 
 export interface CvSummary {
@@ -220,6 +222,8 @@ export interface RunSummary {
     cv: CvSummary | null;
     baselines: { engine: string; metrics: Record<string, number> | null }[];
     trainSeconds: number;
+    /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
+    lstmTrainSequences?: { available: number; used: number } | null;
     /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
     churn?: {
       engine: string;

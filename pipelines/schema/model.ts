@@ -41,6 +41,12 @@ export const lstmParams = z
     batchSize: z.number().int().min(1).max(8192).default(256),
     learningRate: z.number().positive().max(1).default(0.005),
     patience: z.number().int().min(0).max(100).default(3),
+    /**
+     * At most this many sequences train the LSTM: a stratified sample (the conversion rate kept, so probabilities
+     * need no correction) when there are more. Scoring still covers every user. 200,000 sequences × 10 epochs take
+     * a few minutes on tfjs-node; the whole of a 4-million-user table would take hours for little gain.
+     */
+    maxTrainSequences: z.number().int().min(1_000).max(100_000_000).default(200_000),
   })
   .strict();
 
