@@ -81,6 +81,7 @@ export async function finishRun(input: {
       baselines: s.model.baselines,
       churn: s.model.churn,
       lstmTrainSequences: s.model.lstmTrainSequences,
+      selection: s.model.selection,
     },
     curves,
     importances,

@@ -170,6 +170,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(
       `             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`,
     );
+  if (m.selection) lines.push(selectionLine(m.selection));
   for (const b of m.baselines)
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
   const seqs = m.lstmTrainSequences;
@@ -227,4 +228,13 @@ function clvLines(c: NonNullable<RunSummary['clv']>): string[] {
     );
   }
   return lines;
+}
+
+/** engine "auto": which candidate won and by how much, on the cross-validated primary metric. */
+function selectionLine(sel: NonNullable<RunSummary['model']['selection']>): string {
+  const each = sel.candidates.map((c) => `${c.engine} ${num(c.mean)} ± ${num(c.std)}`).join(', ');
+  const skipped = sel.skipped.length
+    ? `; not tried within ${sel.budgetSeconds / 60} min: ${sel.skipped.join(', ')}`
+    : '';
+  return `             auto: chose ${sel.chosen} by CV ${sel.metric} (${each})${skipped}`;
 }

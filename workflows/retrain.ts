@@ -11,7 +11,8 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
-import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
+import { chooseEngine } from './auto';
+import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
 const io = proxyActivities<Activities>({
@@ -114,7 +115,6 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       }))
     : null;
 
-  const engine = def.model.engine;
   const common = {
     runDir: run.runDir,
     featuresPath: trainSet.featuresPath,
@@ -145,15 +145,39 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     }));
   };
 
-  let cv: CvSummary | null = null;
-  if (def.cv.strategy !== 'none') {
-    const k = def.cv.folds;
-    progress.foldsTotal = k;
-    step('cross-validate', `${k} folds (${def.cv.strategy})`);
-    const splits =
-      def.cv.strategy === 'time'
+  const k = def.cv.folds;
+  const splits =
+    def.cv.strategy === 'none'
+      ? []
+      : def.cv.strategy === 'time'
         ? await timeFoldSplits(trainingCutoff, run.horizonMs, k)
         : Array.from({ length: k }, (_, i) => ({ kind: 'fold' as const, strategy: def.cv.strategy, k, i }));
+
+  // "auto": cross-validate the candidates first and go on with the best (its folds are then reused below).
+  let engine: string = def.model.engine;
+  let selection: EngineSelection | null = null;
+  if (engine === 'auto') {
+    step('cross-validate', `choosing among ${def.model.auto.candidates.join(', ')}`);
+    selection = await chooseEngine(
+      {
+        candidates: def.model.auto.candidates,
+        budgetMs: def.model.auto.budgetMinutes * 60_000,
+        metric: def.registry.primaryMetric,
+        splits,
+      },
+      {
+        trainFold: (e, split) => training.trainModel({ ...common, engine: e, split: split as (typeof splits)[number] }),
+        summarise: (_e, results) => io.summariseFolds({ strategy: def.cv.strategy, results }),
+        now: () => Date.now(),
+      },
+    );
+    engine = selection.chosen;
+  }
+
+  let cv: CvSummary | null = null;
+  if (splits.length) {
+    progress.foldsTotal = k;
+    step('cross-validate', `${k} folds (${def.cv.strategy})`);
     const folds = await Promise.all(
       splits.map((split) =>
         training.trainModel({ ...common, engine, split }).then((r) => {
@@ -270,6 +294,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
       trainSeconds: main.trainSeconds,
       // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
+      selection,
       lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
       churn: churnSet
         ? {

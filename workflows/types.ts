@@ -144,6 +144,16 @@ export interface TrainResult {
   trainSequences?: { available: number; used: number };
 }
 
+/** How `model.engine: "auto"` chose: each candidate's cross-validated primary metric (workflows/auto.ts). */
+export interface EngineSelection {
+  metric: string;
+  chosen: string;
+  candidates: { engine: string; mean: number; std: number; seconds: number }[];
+  /** Candidates not cross-validated because the time budget was spent. */
+  skipped: string[];
+  budgetSeconds: number;
+}
+
 export interface CvSummary {
   strategy: string;
   folds: Record<string, number>[];
@@ -223,6 +233,8 @@ export interface RunSummary {
     baselines: { engine: string; metrics: Record<string, number> | null }[];
     trainSeconds: number;
     /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
+    /** With engine "auto": the candidates' cross-validated scores and the one chosen. */
+    selection?: EngineSelection | null;
     lstmTrainSequences?: { available: number; used: number } | null;
     /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
     churn?: {

@@ -69,6 +69,12 @@ export const pipelineDefinition = z
             path: ref.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
             message: unknownEventMessage(ref, declared, 'sources.events.eventTypes declares'),
           });
+    if (d.model.engine === 'auto' && d.cv.strategy === 'none')
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['cv', 'strategy'],
+        message: 'model.engine "auto" chooses by cross-validation: set cv.strategy to "kfold" or "time"',
+      });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f
