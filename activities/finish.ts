@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
 import type { SegmentsRef } from './segments';
 import { RUN_FILE } from './runs';
+import { clvOverview } from '../warehouse/clv';
 
 /**
  * Writes the HTML report and run.json (last: its presence marks the run finished), and returns the final summary.
@@ -51,6 +52,11 @@ export async function finishRun(input: {
   const importances = (model.payload.importances ?? [])
     .map((v, j) => ({ name: model.featureNames[j], importance: v }))
     .sort((a, b) => b.importance - a.importance);
+  const clvPath = s.clv?.clvPath;
+  const clv =
+    s.clv && clvPath && existsSync(clvPath)
+      ? { ref: s.clv, overview: await withDuckDB(':memory:', (conn) => clvOverview(conn, clvPath)) }
+      : null;
   const reportPath = join(s.runDir, 'report.html');
   await writeRunReport(reportPath, {
     pipeline: s.pipeline,
@@ -69,7 +75,14 @@ export async function finishRun(input: {
       users: s.features.users,
       labelRate: s.features.labelRate,
     },
-    metrics: { holdout: s.model.holdout, cv: s.model.cv, baselines: s.model.baselines, churn: s.model.churn },
+    metrics: {
+      holdout: s.model.holdout,
+      cv: s.model.cv,
+      baselines: s.model.baselines,
+      churn: s.model.churn,
+      lstmTrainSequences: s.model.lstmTrainSequences,
+      selection: s.model.selection,
+    },
     curves,
     importances,
     funnel: input.features.funnel,
@@ -93,6 +106,7 @@ export async function finishRun(input: {
         }
       : null,
     marketer: input.marketer,
+    clv,
     lineage: {
       pipeline: input.loaded.file,
       pipelineSha256: input.loaded.hash,

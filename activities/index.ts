@@ -6,6 +6,7 @@
 import { loadDefinition, resolveCutoff, resolveRuns } from './definition';
 import { extractSources } from './extract';
 import { buildFeatures } from './features';
+import { fitCustomerValue } from './clv';
 import { summariseFolds, trainModel } from './train';
 import { publishModel } from './publish';
 import { scoreUsers } from './score';
@@ -21,6 +22,7 @@ export function createActivities() {
     resolveCutoff,
     resolveRuns,
     buildFeatures,
+    fitCustomerValue,
     trainModel,
     summariseFolds,
     publishModel,

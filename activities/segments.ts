@@ -54,6 +54,7 @@ export async function buildSegments(input: {
   featuresPath: string;
   scoresPath: string;
   reasonsPath: string;
+  clvPath?: string;
   modelVersion: string;
   /** The features at the cutoff carry observed outcomes (a past cutoff): record each list's realised conversions. */
   outcomesObserved?: boolean;
@@ -69,6 +70,7 @@ export async function buildSegments(input: {
           featuresPath: input.featuresPath,
           scoresPath: input.scoresPath,
           reasonsPath: input.reasonsPath,
+          clvPath: input.clvPath,
           outDir: input.runDir,
           modelVersion: input.modelVersion,
           outcomesObserved: input.outcomesObserved,

@@ -260,6 +260,7 @@ async function trainLstmOnSplit(input: TrainInput, { name, dir, resultFile, w }:
       backend: r.backend,
       reused: false,
       resumedFrom: r.resumedFromEpoch,
+      trainSequences: r.sequences,
     };
     w.check();
     writeJsonAtomic(resultFile, result, w);

@@ -172,8 +172,14 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(
       `             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`,
     );
+  if (m.selection) lines.push(selectionLine(m.selection));
   for (const b of m.baselines)
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+  const seqs = m.lstmTrainSequences;
+  if (seqs && seqs.used < seqs.available)
+    lines.push(
+      `             LSTM trained on a stratified sample of ${int(seqs.used)} of ${int(seqs.available)} sequences (model.lstm.maxTrainSequences); every user is scored`,
+    );
   if (m.churn)
     lines.push(
       `  churn      ${m.churn.engine} on ${int(m.churn.users)} customers (churn rate ${pct(m.churn.churnRate)}): ` +
@@ -188,6 +194,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
       `  scores     ${int(s.scoring.users)} users scored with ${s.scoring.modelVersion}` +
         `${s.scoring.churnScored ? ` (churn risk for ${int(s.scoring.churnScored)} customers)` : ''}: ${s.scoring.scoresPath}`,
     );
+  if (s.clv) lines.push(...clvLines(s.clv));
   for (const e of s.exports) {
     lines.push(
       `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions within ${s.horizon} of the cutoff (baseline propensity, not incremental)` +
@@ -223,4 +230,30 @@ export function calibrationSummary(h: Record<string, number | undefined>): strin
     `expected ${sumP.toFixed(1)} positives, ${int(positives)} observed ` +
     `(chance alone: ${range(h.predicted_to_observed_high)}–${range(h.predicted_to_observed_low)} at 90 %)`
   );
+}
+
+/** CLV in two lines: what the values are, and how the backtest went (total predicted vs realised purchases). */
+function clvLines(c: NonNullable<RunSummary['clv']>): string[] {
+  const lines = [
+    `  clv        ${int(c.customers)} customers valued over ${c.horizon} (BG/NBD r ${num(c.bgnbd.r)} α ${num(c.bgnbd.alpha)} ` +
+      `a ${num(c.bgnbd.a)} b ${num(c.bgnbd.b)}; Gamma-Gamma p ${num(c.gammaGamma.p)} q ${num(c.gammaGamma.q)} v ${num(c.gammaGamma.v)}, ${c.unit}): ${c.clvPath}`,
+  ];
+  const v = c.validation;
+  if (v) {
+    const total = (k: 'predicted' | 'actual') => v.buckets.reduce((sum, b) => sum + b[k] * b.customers, 0);
+    lines.push(
+      `             backtest fitted at ${v.cutoff}: ${total('predicted').toFixed(0)} repeat purchases predicted, ` +
+        `${total('actual').toFixed(0)} realised by ${v.until}`,
+    );
+  }
+  return lines;
+}
+
+/** engine "auto": which candidate won and by how much, on the cross-validated primary metric. */
+function selectionLine(sel: NonNullable<RunSummary['model']['selection']>): string {
+  const each = sel.candidates.map((c) => `${c.engine} ${num(c.mean)} ± ${num(c.std)}`).join(', ');
+  const skipped = sel.skipped.length
+    ? `; not tried within ${sel.budgetSeconds / 60} min: ${sel.skipped.join(', ')}`
+    : '';
+  return `             auto: chose ${sel.chosen} by CV ${sel.metric} (${each})${skipped}`;
 }

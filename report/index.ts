@@ -7,6 +7,8 @@ import { writeFileAtomic } from '../infra/atomic';
 import { barChart, escapeHtml, f3, lineChart, table } from './charts';
 
 export { barChart, escapeHtml, lineChart } from './charts';
+import { renderClvSection, type ClvReportData } from './clv';
+import type { EngineSelection } from '../workflows/types';
 
 type Realised = { realisedConversions?: number | null }; // at a past cutoff: list users who converted in the horizon
 export interface RunReportData {
@@ -36,6 +38,10 @@ export interface RunReportData {
       calibration?: { meanPredicted: number; fractionPositive: number; fractionPositiveStd: number; count: number }[];
     } | null;
     baselines?: { engine: string; metrics: Record<string, number> | null }[];
+    /** engine "auto": the candidates' cross-validated primary metric and the one chosen. */
+    selection?: EngineSelection | null;
+    /** The LSTM's training sample when it did not use every sequence (model.lstm.maxTrainSequences). */
+    lstmTrainSequences?: { available: number; used: number } | null;
     churn?: { engine: string; users: number; churnRate: number; metrics: Record<string, number> | null } | null;
   };
   curves: {
@@ -69,6 +75,8 @@ export interface RunReportData {
     sampleRows: Record<string, unknown>[];
     clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[] }[];
   } | null;
+  /** Customer lifetime value, when the pipeline defines it (report/clv.ts). */
+  clv?: ClvReportData | null;
   lineage: Record<string, unknown>;
 }
 
@@ -92,6 +100,14 @@ export function renderRunReport(d: RunReportData): string {
     ['holdout ROC AUC', f3(h.roc_auc)],
     ['PR AUC', f3(h.pr_auc)],
     ['model', d.modelVersion ?? '—'],
+    ...(d.metrics.lstmTrainSequences && d.metrics.lstmTrainSequences.used < d.metrics.lstmTrainSequences.available
+      ? [
+          [
+            'LSTM training sequences',
+            `${d.metrics.lstmTrainSequences.used.toLocaleString('en-US')} of ${d.metrics.lstmTrainSequences.available.toLocaleString('en-US')} (stratified sample; every user scored)`,
+          ],
+        ]
+      : []),
     ...(d.customerAttributes
       ? [
           [
@@ -343,14 +359,24 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <main>
 <section class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</section>
 <section><h2>Champion / challenger</h2>${championSection}</section>
-<section><h2>Model quality</h2>${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
+<section><h2>Model quality</h2>${selectionTable(d.metrics.selection)}${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
+${renderClvSection(d.clv)}
 <section><h2>Lineage</h2>${table(
     ['what', 'value'],
     Object.entries(d.lineage).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),
   )}</section>
 </main></body></html>
 `;
+}
+
+/** engine "auto": the candidates side by side, the chosen one marked. */
+function selectionTable(sel: EngineSelection | null | undefined): string {
+  if (!sel) return '';
+  return `<p>Engine chosen automatically: <b>${escapeHtml(sel.chosen)}</b>, the best cross-validated ${escapeHtml(sel.metric)} on this run's folds${sel.skipped.length ? ` (not tried within the ${sel.budgetSeconds / 60}-minute budget: ${escapeHtml(sel.skipped.join(', '))})` : ''}.</p>${table(
+    ['candidate', `CV ${sel.metric} mean`, 'std', 'seconds', ''],
+    sel.candidates.map((c) => [c.engine, c.mean, c.std, c.seconds, c.engine === sel.chosen ? 'chosen' : '']),
+  )}`;
 }
 
 export async function writeRunReport(file: string, data: RunReportData): Promise<void> {

@@ -20,6 +20,9 @@ export const FILTER_COLUMNS: Record<string, string> = {
   last_event_age_days: 'last_event_age_days',
   churn_risk: 'churn_risk',
   churn_risk_decile: 'churn_risk_decile',
+  clv: 'clv',
+  p_alive: 'p_alive',
+  expected_purchases: 'expected_purchases',
 };
 
 const OPS: Record<string, string> = { eq: '=', neq: '<>', lt: '<', lte: '<=', gt: '>', gte: '>=' };

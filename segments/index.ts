@@ -95,6 +95,13 @@ export function exportSalt(def: PipelineDefinition): { salt: string; source: str
   };
 }
 
+/** How each campaign's `rankBy` orders its list (users without the value last). */
+const RANK_ORDER: Record<string, string> = {
+  propensity: 'segments.propensity DESC',
+  churn_risk: 'segments.churn_risk DESC NULLS LAST',
+  clv: 'segments.clv DESC NULLS LAST',
+};
+
 export async function buildSegments(
   conn: DuckDBConnection,
   opts: {
@@ -104,6 +111,8 @@ export async function buildSegments(
     featuresPath: string;
     scoresPath: string;
     reasonsPath?: string;
+    /** clv.parquet (activities/clv.ts) when the pipeline defines clv: customers' value columns join the segments. */
+    clvPath?: string;
     outDir: string;
     modelVersion: string;
     previousRunDir?: string;
@@ -143,15 +152,18 @@ export async function buildSegments(
       .map((r) => String(r[0])),
   );
   const churnRisk = scoreCols.has('churn_risk') ? 's.churn_risk' : 'CAST(NULL AS DOUBLE)';
+  const clv = opts.clvPath && existsSync(opts.clvPath);
 
   // One row per scored user: scores, the inputs of the segment rules, and the segments themselves.
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_base AS
      SELECT s.user_id, s.propensity, ${churnRisk} AS churn_risk, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
             ${col('days_since_last_event')} AS last_event_age_days, ${stageName} AS funnel_stage, ${col('funnel_stage')} AS funnel_stage_index,
-            ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3'}
+            ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3'},
+            ${clv ? 'v.clv, v.p_alive, v.expected_purchases' : 'CAST(NULL AS DOUBLE) AS clv, CAST(NULL AS DOUBLE) AS p_alive, CAST(NULL AS DOUBLE) AS expected_purchases'}
      FROM read_parquet(${quoteLiteral(opts.scoresPath)}) s JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id)
-     ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(opts.reasonsPath!)}) r USING (user_id)` : ''}`,
+     ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(opts.reasonsPath!)}) r USING (user_id)` : ''}
+     ${clv ? `LEFT JOIN read_parquet(${quoteLiteral(opts.clvPath!)}) v USING (user_id)` : ''}`,
   );
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_scored AS
@@ -195,7 +207,8 @@ export async function buildSegments(
      SELECT s.user_id, s.propensity, s.propensity_decile, s.propensity_percentile, s.churn_risk, s.churn_risk_decile, s.rfm_r, s.rfm_f, s.rfm_m,
             CAST(round((s.rfm_f + s.rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm,
             s.recency_days, s.frequency, s.monetary, s.last_event_age_days, s.funnel_stage,
-            coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, $version AS model_version
+            coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, s.clv, s.p_alive, s.expected_purchases,
+            $version AS model_version
      FROM seg_scored s LEFT JOIN seg_clusters c USING (user_id)`,
     { version: opts.modelVersion },
   );
@@ -229,10 +242,10 @@ export async function buildSegments(
       action: c.action,
       ...(def.export.hashUserIds ? { salt } : {}),
     };
-    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''} rfm_segment, funnel_stage, propensity_decile,
+    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''}${def.clv ? ' round(clv, 2) AS clv, round(p_alive, 4) AS p_alive, round(expected_purchases, 4) AS expected_purchases,' : ''} rfm_segment, funnel_stage, propensity_decile,
                       reason_1, reason_2, reason_3, $action AS action, segments.user_id AS __uid
                       ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`).join('')}
-                    FROM segments WHERE ${f.sql} ORDER BY ${c.rankBy === 'churn_risk' ? 'segments.churn_risk DESC NULLS LAST' : 'segments.propensity DESC'}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
+                    FROM segments WHERE ${f.sql} ORDER BY ${RANK_ORDER[c.rankBy]}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
     const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
     await conn.run(sql, usedParams(sql, params));
     const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);

@@ -54,7 +54,7 @@ export async function defaultCutoff(conn: DuckDBConnection, def: PipelineDefinit
  * The end of the observed period (ms): the last event (and label) time; when every timestamp is a midnight (the
  * source has dates, not times), the last day counts whole, so data dated D covers up to D + 1 day.
  */
-async function observedUntil(conn: DuckDBConnection, withLabels: boolean): Promise<number> {
+export async function observedUntil(conn: DuckDBConnection, withLabels: boolean): Promise<number> {
   const all = withLabels ? `SELECT ts FROM events UNION ALL SELECT ts FROM labels` : `SELECT ts FROM events`;
   const [max, datesOnly] = (
     await rows(

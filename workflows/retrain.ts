@@ -11,7 +11,8 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
-import type { CvSummary, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
+import { chooseEngine } from './auto';
+import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
 const io = proxyActivities<Activities>({
@@ -100,7 +101,20 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     );
   }
 
-  const engine = def.model.engine;
+  // Customer lifetime value (when defined) at the cutoff, backtested at the training cutoff: before training, so a
+  // fit that cannot be trusted fails the run before anything is published.
+  const clv = def.clv
+    ? (step('features', `customer lifetime value at ${run.cutoff}`),
+      await io.fitCustomerValue({
+        loaded,
+        runDir: run.runDir,
+        cutoff: run.cutoff,
+        features,
+        trainingCutoff,
+        trainingFeatures: trainSet,
+      }))
+    : null;
+
   const common = {
     runDir: run.runDir,
     featuresPath: trainSet.featuresPath,
@@ -131,15 +145,39 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     }));
   };
 
-  let cv: CvSummary | null = null;
-  if (def.cv.strategy !== 'none') {
-    const k = def.cv.folds;
-    progress.foldsTotal = k;
-    step('cross-validate', `${k} folds (${def.cv.strategy})`);
-    const splits =
-      def.cv.strategy === 'time'
+  const k = def.cv.folds;
+  const splits =
+    def.cv.strategy === 'none'
+      ? []
+      : def.cv.strategy === 'time'
         ? await timeFoldSplits(trainingCutoff, run.horizonMs, k)
         : Array.from({ length: k }, (_, i) => ({ kind: 'fold' as const, strategy: def.cv.strategy, k, i }));
+
+  // "auto": cross-validate the candidates first and go on with the best (its folds are then reused below).
+  let engine: string = def.model.engine;
+  let selection: EngineSelection | null = null;
+  if (engine === 'auto') {
+    step('cross-validate', `choosing among ${def.model.auto.candidates.join(', ')}`);
+    selection = await chooseEngine(
+      {
+        candidates: def.model.auto.candidates,
+        budgetMs: def.model.auto.budgetMinutes * 60_000,
+        metric: def.registry.primaryMetric,
+        splits,
+      },
+      {
+        trainFold: (e, split) => training.trainModel({ ...common, engine: e, split: split as (typeof splits)[number] }),
+        summarise: (_e, results) => io.summariseFolds({ strategy: def.cv.strategy, results }),
+        now: () => Date.now(),
+      },
+    );
+    engine = selection.chosen;
+  }
+
+  let cv: CvSummary | null = null;
+  if (splits.length) {
+    progress.foldsTotal = k;
+    step('cross-validate', `${k} folds (${def.cv.strategy})`);
     const folds = await Promise.all(
       splits.map((split) =>
         training.trainModel({ ...common, engine, split }).then((r) => {
@@ -220,6 +258,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       featuresPath: features.featuresPath,
       scoresPath: scored.scoresPath,
       reasonsPath: scored.reasonsPath,
+      clvPath: clv?.clvPath,
       modelVersion: scored.modelVersion,
       outcomesObserved: features.labelled,
     });
@@ -254,6 +293,9 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
       cv,
       baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
       trainSeconds: main.trainSeconds,
+      // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
+      selection,
+      lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
       churn: churnSet
         ? {
             engine: 'forest',
@@ -266,6 +308,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
           }
         : null,
     },
+    clv,
     publish,
     scoring: scoring && {
       scoresPath: scoring.scoresPath,

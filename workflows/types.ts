@@ -89,6 +89,40 @@ export interface FeatureRef {
   churn: { featuresPath: string; users: number; positives: number } | null;
 }
 
+/** Customer lifetime value at the run's cutoff (activities/clv.ts): the fitted models and where the columns are. */
+export interface ClvRef {
+  clvPath: string;
+  /** The cutoff the fit below describes (the run's cutoff; the validation's is its training cutoff). */
+  cutoff: string;
+  horizon: string;
+  /** The RFM time unit the parameters are in (α is in these units). */
+  unit: 'days' | 'weeks';
+  annualDiscountRate: number;
+  /** Users with a purchase before the cutoff (modelled), of all users scored. */
+  customers: number;
+  users: number;
+  /** Customers with repeat purchases and a positive mean value: Gamma-Gamma's rows. */
+  repeatCustomers: number;
+  bgnbd: { r: number; alpha: number; a: number; b: number; logLikelihood: number };
+  gammaGamma: { p: number; q: number; v: number; logLikelihood: number };
+  /** Expected spend per purchase of a customer without repeats (Gamma-Gamma's population mean). */
+  populationSpend: number;
+  /**
+   * The backtest: the same models fitted at the run's training cutoff, their predicted repeat purchases against
+   * the realised ones in [training cutoff, + horizon), per repeat-purchase count before it; null when the data
+   * does not cover that window.
+   */
+  validation:
+    | (Pick<
+        ClvRef,
+        'cutoff' | 'customers' | 'users' | 'repeatCustomers' | 'bgnbd' | 'gammaGamma' | 'populationSpend'
+      > & {
+        until: string;
+        buckets: { repeatPurchases: number; customers: number; predicted: number; actual: number }[];
+      })
+    | null;
+}
+
 /** One trained model on one split (a CV fold, the holdout split, or all rows). */
 export interface TrainResult {
   engine: string;
@@ -106,6 +140,18 @@ export interface TrainResult {
   resumedFrom?: number;
   /** The blend's parts, evaluated on the same held-out users. */
   components?: { engine: string; metrics: Record<string, number> | null }[];
+  /** LSTM: the training sequences available and used (a stratified sample beyond model.lstm.maxTrainSequences). */
+  trainSequences?: { available: number; used: number };
+}
+
+/** How `model.engine: "auto"` chose: each candidate's cross-validated primary metric (workflows/auto.ts). */
+export interface EngineSelection {
+  metric: string;
+  chosen: string;
+  candidates: { engine: string; mean: number; std: number; seconds: number }[];
+  /** Candidates not cross-validated because the time budget was spent. */
+  skipped: string[];
+  budgetSeconds: number;
 }
 
 export interface CvSummary {
@@ -186,6 +232,10 @@ export interface RunSummary {
     cv: CvSummary | null;
     baselines: { engine: string; metrics: Record<string, number> | null }[];
     trainSeconds: number;
+    /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
+    /** With engine "auto": the candidates' cross-validated scores and the one chosen. */
+    selection?: EngineSelection | null;
+    lstmTrainSequences?: { available: number; used: number } | null;
     /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
     churn?: {
       engine: string;
@@ -195,6 +245,8 @@ export interface RunSummary {
       note?: string;
     } | null;
   };
+  /** Customer lifetime value at the cutoff, when the pipeline defines `clv`. */
+  clv?: ClvRef | null;
   publish: PublishResult | null;
   scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
 import { loadPipeline } from '../../pipelines/load';
-import type { LstmParams } from '../../pipelines/schema/model';
+import { lstmParams, type LstmParams } from '../../pipelines/schema/model';
 import { withDuckDB } from '../../warehouse/db';
 import { extractPipeline } from '../../warehouse/extract';
 import { buildFeatures, defaultCutoff } from '../../warehouse/features';
@@ -127,7 +127,7 @@ function randomSequences(n: number): Sequences {
  * best model and the checkpoint written every epoch), counted in training sequences.
  */
 async function productThroughput(): Promise<{ steps: number; trainLstm: number }> {
-  const params = {
+  const params = lstmParams.parse({
     units: SHAPE.units,
     layers: 1,
     // The LSTM takes SHAPE.inputs numbers per step, as PyTorch's does: the embedding's D plus gap and revenue.
@@ -136,7 +136,8 @@ async function productThroughput(): Promise<{ steps: number; trainLstm: number }
     batchSize: SHAPE.batch,
     learningRate: 1e-3,
     patience: 0,
-  };
+    maxTrainSequences: 100_000_000, // the whole set: this measures throughput
+  });
   const vocabSize = SHAPE.inputs - 2;
   const dir = mkdtempSync(join(tmpdir(), 'fc-bench-lstm-'));
   try {
@@ -248,7 +249,7 @@ export async function run(): Promise<{ rows: BenchRow[]; notes: string[] }> {
     );
   }
 
-  const params = { units: 32, layers: 1, embeddingDim: 8, epochs: 8, batchSize: 256, learningRate: 0.005, patience: 3 };
+  const params = lstmParams.parse({ units: 32, embeddingDim: 8, epochs: 8, batchSize: 256, learningRate: 0.005 });
   for (const name of ['sample', 'online_retail']) {
     if (name !== 'sample' && !existsSync(join(projectRoot(), '..', 'shared', 'datasets'))) continue;
     const loaded = loadPipeline(name);

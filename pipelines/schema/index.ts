@@ -10,6 +10,7 @@ import { churnSpec, featureSpec, labelSpec } from './features';
 import { cvSpec, modelSpec, registrySpec } from './model';
 import { campaignSpec, exportSpec, segmentSpec, type CampaignFilter } from './segments';
 import { eventReferences, unknownEventMessage } from './references';
+import { CLV_FIELDS, clvSpec } from './clv';
 
 export const pipelineDefinition = z
   .object({
@@ -19,6 +20,8 @@ export const pipelineDefinition = z
     label: labelSpec,
     /** Optional churn-risk model (see churnSpec); campaigns may then filter on churn_risk. */
     churn: churnSpec.optional(),
+    /** Optional customer lifetime value (BG/NBD + Gamma-Gamma); campaigns may then filter and rank on clv. */
+    clv: clvSpec.optional(),
     features: featureSpec.default({}),
     /** Cutoff used when none is given on the command line (ISO date); otherwise the last event time minus the horizon. */
     defaultCutoff: z.string().datetime({ offset: true }).or(z.string().date()).optional(),
@@ -66,6 +69,12 @@ export const pipelineDefinition = z
             path: ref.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
             message: unknownEventMessage(ref, declared, 'sources.events.eventTypes declares'),
           });
+    if (d.model.engine === 'auto' && d.cv.strategy === 'none')
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['cv', 'strategy'],
+        message: 'model.engine "auto" chooses by cross-validation: set cv.strategy to "kfold" or "time"',
+      });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f
@@ -75,6 +84,23 @@ export const pipelineDefinition = z
           : 'not' in f
             ? usesChurn(f.not)
             : 'field' in f && f.field.startsWith('churn_risk');
+    const usesClv = (f: CampaignFilter): boolean =>
+      'all' in f
+        ? f.all.some(usesClv)
+        : 'any' in f
+          ? f.any.some(usesClv)
+          : 'not' in f
+            ? usesClv(f.not)
+            : 'field' in f && (CLV_FIELDS as readonly string[]).includes(f.field);
+    if (!d.clv)
+      d.campaigns.forEach((c, i) => {
+        if (c.rankBy === 'clv' || usesClv(c.filter))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, c.rankBy === 'clv' ? 'rankBy' : 'filter'],
+            message: `campaign "${c.name}" uses customer lifetime value, but the pipeline defines no "clv" (e.g. "clv": { "horizon": "52w" })`,
+          });
+      });
     if (!d.churn)
       d.campaigns.forEach((c, i) => {
         if (c.rankBy === 'churn_risk')
@@ -103,3 +129,4 @@ export * from './features';
 export * from './model';
 export * from './segments';
 export * from './references';
+export * from './clv';

@@ -41,6 +41,12 @@ export const lstmParams = z
     batchSize: z.number().int().min(1).max(8192).default(256),
     learningRate: z.number().positive().max(1).default(0.005),
     patience: z.number().int().min(0).max(100).default(3),
+    /**
+     * At most this many sequences train the LSTM: a stratified sample (the conversion rate kept, so probabilities
+     * need no correction) when there are more. Scoring still covers every user. 200,000 sequences × 10 epochs take
+     * a few minutes on tfjs-node; the whole of a 4-million-user table would take hours for little gain.
+     */
+    maxTrainSequences: z.number().int().min(1_000).max(100_000_000).default(200_000),
   })
   .strict();
 
@@ -48,9 +54,28 @@ export const modelSpec = z
   .object({
     /**
      * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm = the sequence model
-     * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities.
+     * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities; auto = cross-validate
+     * `auto.candidates` on the run's folds and train the best by the registry's primary metric.
      */
-    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend']).default('forest'),
+    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend', 'auto']).default('forest'),
+    auto: z
+      .object({
+        /** Tried in this order (earlier wins a tie); the first always runs, later ones while the budget lasts. */
+        candidates: z
+          .array(z.enum(['forest', 'logistic', 'mlrf', 'lstm']))
+          .min(2)
+          .max(5)
+          .refine((c) => new Set(c).size === c.length, 'candidates must be different engines')
+          .default(['forest', 'logistic']),
+        /** Wall-clock budget for trying candidates (minutes of workflow time). */
+        budgetMinutes: z
+          .number()
+          .min(1)
+          .max(24 * 60)
+          .default(120),
+      })
+      .strict()
+      .default({}),
     seed: z
       .number()
       .int()

@@ -18,6 +18,10 @@ const field = z.enum([
   'last_event_age_days',
   'churn_risk',
   'churn_risk_decile',
+  // Only with `clv` in the definition (pipelines/schema/clv.ts).
+  'clv',
+  'p_alive',
+  'expected_purchases',
 ]);
 
 export type CampaignFilter =
@@ -61,7 +65,7 @@ export const campaignSpec = z
     description: z.string().max(500).optional(),
     filter: campaignFilter,
     /** Order of the list (highest first), and what `cap` keeps the top of: propensity, or churn risk. */
-    rankBy: z.enum(['propensity', 'churn_risk']).default('propensity'),
+    rankBy: z.enum(['propensity', 'churn_risk', 'clv']).default('propensity'),
     /** Keep only the top-N users by `rankBy`. */
     cap: z.number().int().min(1).max(10_000_000).optional(),
     action: z.string().max(200).default('review'),

@@ -18,12 +18,14 @@ import {
   usesFusedKernels,
   withoutClassWeighting,
   type Sequences,
+  stratifiedSample,
 } from '../../../ml/lstm';
 import { loadScorer } from '../../../ml/scorer';
 import { selectBackend } from '../../../ml/tf-backend';
 import { rocAuc } from '../../../ml/metrics';
 import { mulberry32 } from '../../../ml/random';
 import { tempDir } from '../../helpers/warehouse';
+import { lstmParams } from '../../../pipelines/schema/model';
 
 const T = 12;
 /** Converters carted (token 2) in their last 4 events; others mostly view (token 1). */
@@ -45,7 +47,7 @@ function synthetic(n: number, seed: number): Sequences {
   return { ids: Array.from({ length: n }, (_, i) => `u${i}`), labels, tokens, numeric, length: T };
 }
 
-const params = { units: 16, layers: 1, embeddingDim: 4, epochs: 4, batchSize: 128, learningRate: 0.01, patience: 3 };
+const params = lstmParams.parse({ units: 16, embeddingDim: 4, epochs: 4, batchSize: 128, learningRate: 0.01 });
 
 describe('LSTM', { timeout: 300_000 }, () => {
   it('picks a backend once and says which', async () => {
@@ -288,5 +290,27 @@ describe('LSTM', { timeout: 300_000 }, () => {
     });
     assert.equal(usesFusedKernels(hard), false);
     hard.dispose();
+  });
+});
+
+describe('LSTM training sample', () => {
+  it('takes a stratified sample when there are more sequences than maxTrainSequences', async () => {
+    const s = synthetic(3000, 4);
+    const rows = Uint32Array.from({ length: 3000 }, (_, i) => i);
+    const sample = stratifiedSample(rows, s.labels, 1000);
+    assert.equal(sample.length, 1000);
+    assert.equal(new Set(sample).size, 1000);
+    const rate = (r: ArrayLike<number>) => Array.from(r).reduce((n, i) => n + s.labels[i], 0) / r.length;
+    assert.ok(Math.abs(rate(sample) - rate(rows)) <= 0.5 / 1000 + 1e-12, `${rate(sample)} vs ${rate(rows)}`);
+    assert.equal(stratifiedSample(rows, s.labels, 5000), rows, 'fewer rows than the cap: all of them');
+    const r = await trainLstm({
+      sequences: s,
+      vocabSize: 3,
+      outDir: tempDir('fc-lstm-sample-'),
+      params: { ...params, epochs: 1, maxTrainSequences: 1000 },
+      seed: 2,
+      trainRows: Uint32Array.from({ length: 2500 }, (_, i) => i),
+    });
+    assert.deepEqual(r.sequences, { available: 2500, used: 1000 });
   });
 });

@@ -1,0 +1,43 @@
+/**
+ * `model.engine: "auto"`: cross-validate each candidate engine on the run's folds, in order, within the
+ * definition's time budget, and pick the best by the registry's primary metric. Workflow code (deterministic:
+ * workflow time, no I/O); the folds are ordinary training activities, so the chosen engine's folds are reused by
+ * the cross-validation step that follows, not trained again.
+ */
+import type { CvSummary, EngineSelection, TrainResult } from './types';
+
+type Split = Record<string, unknown> & { kind: string };
+
+export interface ChooseEngineDeps {
+  trainFold: (engine: string, split: Split) => Promise<TrainResult>;
+  summarise: (engine: string, results: TrainResult[]) => Promise<CvSummary>;
+  /** Workflow time in ms (Date.now() inside a workflow is replay-safe). */
+  now: () => number;
+}
+
+/** log loss and Brier: lower is better; ROC and PR AUC: higher. */
+export const LOWER_IS_BETTER = new Set(['log_loss', 'brier']);
+
+export async function chooseEngine(
+  o: { candidates: string[]; budgetMs: number; metric: string; splits: Split[] },
+  deps: ChooseEngineDeps,
+): Promise<EngineSelection> {
+  const started = deps.now();
+  const tried: EngineSelection['candidates'] = [];
+  const skipped: string[] = [];
+  for (const engine of o.candidates) {
+    // The first candidate always runs; later ones only while the budget lasts (a stated skip, not a silent one).
+    if (tried.length > 0 && deps.now() - started >= o.budgetMs) {
+      skipped.push(engine);
+      continue;
+    }
+    const t0 = deps.now();
+    const folds = await Promise.all(o.splits.map((s) => deps.trainFold(engine, s)));
+    const cv = await deps.summarise(engine, folds);
+    tried.push({ engine, mean: cv.mean[o.metric], std: cv.std[o.metric], seconds: (deps.now() - t0) / 1000 });
+  }
+  const sign = LOWER_IS_BETTER.has(o.metric) ? -1 : 1;
+  // Ties keep the earlier candidate (the definition's order is the preference order).
+  const best = tried.reduce((a, b) => (sign * (b.mean - a.mean) > 0 ? b : a));
+  return { metric: o.metric, chosen: best.engine, candidates: tried, skipped, budgetSeconds: o.budgetMs / 1000 };
+}
