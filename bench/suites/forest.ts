@@ -19,7 +19,7 @@ import { mulberry32, normal } from '../../ml/random';
 import { loadPipeline } from '../../pipelines/load';
 import { withDuckDB } from '../../warehouse/db';
 import { extractPipeline } from '../../warehouse/extract';
-import { buildFeatures, defaultCutoff } from '../../warehouse/features';
+import { buildFeatures, defaultCutoff, trainingCutoffFor } from '../../warehouse/features';
 import { readFeatureTable } from '../../warehouse/matrix';
 
 const PARAMS = { nTrees: 100, maxDepth: 12, minSamplesLeaf: 5, minSamplesSplit: 10 };
@@ -252,10 +252,15 @@ async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8
   const out = join(projectRoot(), 'bench', '.cache', `features-${name}`);
   return withDuckDB(':memory:', async (conn) => {
     await extractPipeline(conn, loaded);
-    const f = await buildFeatures(conn, loaded.definition, {
-      cutoff: await defaultCutoff(conn, loaded.definition),
-      outDir: out,
-    });
+    const def = loaded.definition;
+    let f = await buildFeatures(conn, def, { cutoff: await defaultCutoff(conn, def), outDir: out });
+    // A pipeline that runs as live after its data (CDNOW) has no labels at its default cutoff: take the table its
+    // runs train on, one horizon earlier.
+    if (!f.labelled)
+      f = await buildFeatures(conn, def, {
+        cutoff: await trainingCutoffFor(conn, def, await defaultCutoff(conn, def)),
+        outDir: out,
+      });
     const t = await readFeatureTable(conn, f.featuresPath, { label: 'label', idColumn: 'user_id' });
     return { x: t.x, y: t.y! };
   });
