@@ -25,8 +25,12 @@ export interface ResolvedRun {
 }
 
 /** The run's cutoff (given, scheduled, or the pipeline default) and its content-addressed run id and folder. */
-export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: string }): Promise<ResolvedRun> {
-  return (await resolveRuns({ loaded: input.loaded, cutoffs: [input.cutoff] }))[0];
+export async function resolveCutoff(input: {
+  loaded: LoadedPipeline;
+  cutoff?: string;
+  backtest?: boolean;
+}): Promise<ResolvedRun> {
+  return (await resolveRuns({ loaded: input.loaded, cutoffs: [input.cutoff], backtest: input.backtest }))[0];
 }
 
 /**
@@ -36,6 +40,8 @@ export async function resolveCutoff(input: { loaded: LoadedPipeline; cutoff?: st
 export async function resolveRuns(input: {
   loaded: LoadedPipeline;
   cutoffs: (string | undefined)[];
+  /** A backfill's runs: backtests, keyed apart from live runs of the same content (infra/run-key.ts). */
+  backtest?: boolean;
 }): Promise<ResolvedRun[]> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
@@ -46,7 +52,7 @@ export async function resolveRuns(input: {
       for (const given of input.cutoffs) {
         const cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
         const iso = cutoff.toISOString();
-        const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash() });
+        const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash(), backtest: input.backtest });
         const runId = runIdFor(def.name, iso, key);
         runs.push({
           cutoff: iso,

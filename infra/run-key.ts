@@ -14,7 +14,9 @@ import type { PipelineDefinition } from '../pipelines/schema';
  * - the warehouse contents the run reads: every file loaded into it (source, sha256, rows loaded), in load order,
  *   so appending rows to a source or loading a new file changes the key;
  * - the version of the code that computes results (`resultCodeHash`): after an upgrade or a fix (say, to calibration)
- *   a re-run is a new run, never the finished one made by the old code.
+ *   a re-run is a new run, never the finished one made by the old code;
+ * - whether it is a backtest (a backfill's run): a backtest never moves the champion, so it must not answer a live
+ *   run of the same content (nor a live run a backfill); each is its own run.
  */
 export interface LoadedFile {
   source: string;
@@ -29,8 +31,11 @@ export function runKey(input: {
   cutoff: string;
   files: LoadedFile[];
   code: string;
+  backtest?: boolean;
 }): string {
   const content = canonicalJson({
+    // Only when set, so live runs keep the keys they had before backtests were told apart.
+    ...(input.backtest ? { backtest: true } : {}),
     code: input.code,
     definition: relevantDefinition(input.definition),
     cutoff: new Date(input.cutoff).toISOString(),

@@ -68,7 +68,8 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
     runIds: {},
   };
   setHandler(backfillProgressQuery, () => progress);
-  const planned = await planRuns(input.pipeline, input.cutoffs);
+  // Backtests: keyed apart from live runs of the same content, so neither answers for the other.
+  const planned = await planRuns(input.pipeline, input.cutoffs, undefined, { backtest: true });
   input.cutoffs.forEach((c, i) => (progress.runIds[c] = planned[i].run.runId));
   const name = planned[0].loaded.definition.name;
   const plans = new Map(input.cutoffs.map((c, i) => [c, planned[i]]));

@@ -28,7 +28,7 @@ export async function planRuns(
   pipeline: string,
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
-  overrides: { replaceIncomparable?: boolean } = {},
+  overrides: { replaceIncomparable?: boolean; backtest?: boolean } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
@@ -45,8 +45,8 @@ export async function planRuns(
   // runs started before content keys still replay after an upgrade.
   const runs =
     cutoffs.length === 1
-      ? [await io.resolveCutoff({ loaded, cutoff: cutoffs[0] })]
-      : await io.resolveRuns({ loaded, cutoffs });
+      ? [await io.resolveCutoff({ loaded, cutoff: cutoffs[0], ...(overrides.backtest ? { backtest: true } : {}) })]
+      : await io.resolveRuns({ loaded, cutoffs, ...(overrides.backtest ? { backtest: true } : {}) });
   return runs.map((run) => ({ plannedAt, loaded, extract, run }));
 }
 

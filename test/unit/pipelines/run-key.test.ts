@@ -37,6 +37,14 @@ const edit = (fn: (d: Editable) => void): PipelineInput => {
 };
 
 describe('run content key', () => {
+  it("keeps a backfill's runs (backtests) apart from live runs of the same content", () => {
+    const backtest = runKey({ definition: parsePipeline(base), cutoff, files, code: 'v1', backtest: true });
+    // A backtest never moves the champion: it must not answer a live run at that cutoff, nor the reverse.
+    assert.notEqual(backtest, key(base));
+    assert.equal(runKey({ definition: parsePipeline(base), cutoff, files, code: 'v1', backtest: false }), key(base));
+    assert.equal(backtest, runKey({ definition: parsePipeline(base), cutoff, files, code: 'v1', backtest: true }));
+  });
+
   it('is short hex and the same for the same inputs, key order and descriptions aside', () => {
     assert.match(key(base), new RegExp(`^[0-9a-f]{${RUN_KEY_LENGTH}}$`));
     assert.equal(key(base), key(structuredClone(base)));
