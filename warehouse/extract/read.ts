@@ -1,10 +1,10 @@
 /** Reading source files as text: formats, headers, malformed records (reject tables), file hashes. */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../db';
+import { readJson } from './json';
 import { ExtractError, type AnySource, type Format } from './types';
 
 export function inferFormat(file: string): Format {
@@ -14,12 +14,6 @@ export function inferFormat(file: string): Format {
   if (f.endsWith('.json')) return 'json';
   if (f.endsWith('.tsv') || f.endsWith('.tab')) return 'tsv';
   return 'csv';
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 export async function resolveFiles(conn: DuckDBConnection, pattern: string, baseDir: string): Promise<string[]> {
@@ -124,29 +118,8 @@ export async function readRaw(
     await conn.run(`DROP TABLE ${raw}`);
     return { raw: fixed, rejects, columns: names };
   }
-  if (format === 'ndjson') {
-    // One JSON object per line: read lines as text so a broken line is quarantined, not skipped.
-    await conn.run(
-      `CREATE TEMP TABLE ${raw}_l AS SELECT j, row_number() OVER () AS __line FROM read_csv(${path}, auto_detect=false, header=false,
-         columns={'j': 'VARCHAR'}, delim='\x1e', quote='', escape='', max_line_size=4000000)`,
-    );
-    await conn.run(
-      `INSERT INTO ${rejects} SELECT __line, NULL, 'malformed JSON line', j FROM ${raw}_l WHERE NOT coalesce(json_valid(j), false) AND trim(j) <> ''`,
-    );
-    const keys = await conn.runAndReadAll(
-      `SELECT DISTINCT unnest(json_keys(j)) FROM ${raw}_l WHERE json_valid(j) LIMIT 1000`,
-    );
-    const columns = keys.getRows().map((r) => String(r[0]));
-    const sel = columns
-      .map((c) => `json_extract_string(j, ${quoteLiteral(`$."${c.replace(/"/g, '')}"`)}) AS ${quoteIdent(c)}`)
-      .join(', ');
-    await conn.run(
-      `CREATE TEMP TABLE ${raw} AS SELECT ${sel || 'NULL AS __none'}, __line FROM ${raw}_l WHERE coalesce(json_valid(j), false)`,
-    );
-    await conn.run(`DROP TABLE ${raw}_l`);
-    return { raw, rejects, columns };
-  }
-  const reader = format === 'parquet' ? `read_parquet(${path})` : `read_json(${path}, format='auto', records=true)`;
+  if (format === 'ndjson' || format === 'json') return readJson(conn, file, format, raw, rejects);
+  const reader = `read_parquet(${path})`;
   try {
     await conn.run(`CREATE TEMP TABLE ${raw}_p AS SELECT * FROM ${reader}`);
   } catch (e) {
