@@ -64,6 +64,33 @@ function splitHeader(line: string, delim: string): string[] {
   return out.map((s) => s.trim().replace(/^\uFEFF/, ''));
 }
 
+/**
+ * The column names of a delimited file, checked: a binary file (control bytes in its first line) and a header
+ * naming one column twice are errors naming the file, not a DuckDB message about literals or struct entries.
+ */
+function headerNames(file: string, line: string, delim: string, header: boolean): string[] {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(line.split(delim).join('')))
+    throw new ExtractError(
+      `${file} does not look like a text file: its first line holds control bytes (binary data, or another encoding?)`,
+      file,
+    );
+  const names = splitHeader(line, delim);
+  if (!header) return names.map((_, i) => `column${i}`);
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const first = seen.get(n.toLowerCase());
+    if (first !== undefined && n !== '')
+      throw new ExtractError(
+        `${file}: the header names column "${n}" twice (columns ${first + 1} and ${i + 1}); give each column its own name`,
+        file,
+        n,
+      );
+    seen.set(n.toLowerCase(), i);
+  });
+  return names;
+}
+
 let tmpCounter = 0;
 export const tmpName = (p: string) => `${p}_${process.pid}_${++tmpCounter}`;
 
@@ -87,9 +114,7 @@ export async function readRaw(
     if (delimSetting === 'whitespace') return readWhitespace(conn, file, spec, raw, rejects);
     const headerLine = firstLine(file);
     if (headerLine.trim() === '') throw new ExtractError(`${file} is empty`, file);
-    const names = spec.header
-      ? splitHeader(headerLine, delimSetting)
-      : splitHeader(headerLine, delimSetting).map((_, i) => `column${i}`);
+    const names = headerNames(file, headerLine, delimSetting, spec.header);
     const cols = names.map((n, i) => `${quoteLiteral(n || `column${i}`)}: 'VARCHAR'`).join(', ');
     const rt = tmpName('rejt');
     const rs = tmpName('rejs');

@@ -26,23 +26,24 @@ function stageSelect(
   const rawText = rawTextExpr(columns);
   const uidCol = quoteLiteral(fieldColumns(spec.columns.user_id)[0] ?? 'user_id');
   // Ids that no later step can use (JSON objects, control characters) are rejected before anything else.
-  const badId = `WHEN ${json ? `list_contains(__nonscalar, ${uidCol})` : 'FALSE'} THEN 'JSON object, array or boolean as user id'
+  const objectId = json ? `list_contains(__nonscalar, ${uidCol})` : 'FALSE';
+  const badId = `WHEN ${objectId} THEN 'JSON object, array or boolean as user id'
              WHEN regexp_matches(${uid}, ${CONTROL}) THEN 'control character in user id'`;
   if (source === 'customers') {
     const c = (spec as CustomersSource).columns;
     const from = c.validFrom === undefined ? [] : fieldColumns(c.validFrom);
     checkColumns(file, columns, [...fieldColumns(c.user_id), ...c.attributes, ...c.pii, ...from], 'customers mapping');
     const attrs = [...c.attributes, ...c.pii];
-    const json = attrs.length
+    const payload = attrs.length
       ? `to_json(json_object(${attrs.map((a) => `${quoteLiteral(a)}, ${quoteIdent(a)}`).join(', ')}))`
       : `'{}'::JSON`;
     const atRaw = c.validFrom === undefined ? 'NULL' : textExpr(c.validFrom);
     const at = c.validFrom === undefined ? 'CAST(NULL AS TIMESTAMP)' : timestampExpr(atRaw, parse);
     return {
-      select: `${uid} AS user_id, ${at} AS at_ts, ${json} AS payload, ${rawText} AS raw,
+      select: `${uid} AS user_id, ${at} AS at_ts, ${payload} AS payload, ${rawText} AS raw,
         CASE WHEN ${uid} IS NULL THEN 'missing user id' ${badId}
              ${c.validFrom === undefined ? '' : `WHEN ${atRaw} IS NULL THEN 'missing valid-from time' WHEN ${at} IS NULL THEN 'unparseable valid-from time' WHEN ${at} < ${EARLIEST} THEN 'valid-from time before 1900'`} END AS reason`,
-      column: `CASE WHEN ${uid} IS NULL OR ${json ? `list_contains(__nonscalar, ${uidCol})` : 'FALSE'} OR regexp_matches(${uid}, ${CONTROL}) THEN ${uidCol} ELSE ${quoteLiteral(from[0] ?? 'validFrom')} END`,
+      column: `CASE WHEN ${uid} IS NULL OR ${objectId} OR regexp_matches(${uid}, ${CONTROL}) THEN ${uidCol} ELSE ${quoteLiteral(from[0] ?? 'validFrom')} END`,
     };
   }
   const c = (spec as LabelsSource).columns;
@@ -64,7 +65,7 @@ function stageSelect(
              WHEN ${at} < ${EARLIEST} THEN 'label time before 1900'
              WHEN ${lab} NOT IN ${TRUE} AND ${lab} NOT IN ${FALSE} OR ${lab} IS NULL THEN 'invalid label (use 1/0, true/false or yes/no)'
              WHEN ${uid} NOT IN (SELECT DISTINCT user_id FROM events) THEN 'unknown user (no events)' END AS reason`,
-    column: `CASE WHEN ${uid} IS NULL OR ${json ? `list_contains(__nonscalar, ${uidCol})` : 'FALSE'} OR regexp_matches(${uid}, ${CONTROL}) THEN ${uidCol}
+    column: `CASE WHEN ${uid} IS NULL OR ${objectId} OR regexp_matches(${uid}, ${CONTROL}) THEN ${uidCol}
                   WHEN ${atRaw} IS NULL OR ${at} IS NULL OR ${at} < ${EARLIEST} THEN ${quoteLiteral(fieldColumns(c.ts)[0] ?? 'ts')} ELSE 'label' END`,
   };
 }

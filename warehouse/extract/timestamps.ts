@@ -26,9 +26,18 @@ const SHAPES = {
 } as const;
 type Shape = keyof typeof SHAPES;
 
+const slashPatterns = (d: string) => [`${d} %H:%M:%S`, `${d} %H:%M`, d];
+
+/** The shape of `v`: it must look like the shape and parse as it (`31/31/2024` is no date in either order). */
 const shapeOf = (v: string) =>
   `CASE ${Object.entries(SHAPES)
-    .map(([k, s]) => `WHEN regexp_full_match(${v}, ${quoteLiteral(s.re)}) THEN ${quoteLiteral(k)}`)
+    .map(([k, s]) => {
+      const parse =
+        k === 'slash'
+          ? `coalesce(${timestampExpr(v, { patterns: slashPatterns('%d/%m/%Y') })}, ${timestampExpr(v, { patterns: slashPatterns('%m/%d/%Y') })})`
+          : timestampExpr(v, k as Shape);
+      return `WHEN regexp_full_match(${v}, ${quoteLiteral(s.re)}) AND ${parse} IS NOT NULL THEN ${quoteLiteral(k)}`;
+    })
     .join(' ')} END`;
 
 /** A resolved parse: one of the shapes, or a strptime pattern list (declared, or the order found for slashes). */
@@ -100,7 +109,7 @@ async function slashOrder(
   const r = await conn.runAndReadAll(
     `SELECT min(__line) FILTER (WHERE ${part(1)} > 12), arg_min(v, __line) FILTER (WHERE ${part(1)} > 12),
             min(__line) FILTER (WHERE ${part(2)} > 12), arg_min(v, __line) FILTER (WHERE ${part(2)} > 12), arg_min(v, __line)
-     FROM (SELECT __line, ${f.v} AS v FROM ${f.raw}) WHERE v IS NOT NULL`,
+     FROM (SELECT __line, ${f.v} AS v FROM ${f.raw}) WHERE v IS NOT NULL AND ${shapeOf('v')} = 'slash'`,
   );
   const [dayLine, dayFirst, monthLine, monthFirst, example] = r.getRows()[0];
   const hint = `declare "timestampFormat" ("%d/%m/%Y %H:%M" or "%m/%d/%Y %H:%M", without the time if there is none)`;
@@ -119,7 +128,7 @@ async function slashOrder(
       f.column,
     );
   const d = dayFirst != null ? '%d/%m/%Y' : '%m/%d/%Y';
-  return { patterns: [`${d} %H:%M:%S`, `${d} %H:%M`, d] };
+  return { patterns: slashPatterns(d) };
 }
 
 /** Declared epoch units whose magnitudes say another unit are refused, with the unit they look like. */
