@@ -84,7 +84,8 @@ export async function loadSideTable(
   hooks: ExtractHooks = {},
 ): Promise<{ loaded: number; duplicates: number }> {
   const stage = tmpName('side');
-  const atField = source === 'customers' ? (spec as CustomersSource).columns.validFrom : (spec as LabelsSource).columns.ts;
+  const atField =
+    source === 'customers' ? (spec as CustomersSource).columns.validFrom : (spec as LabelsSource).columns.ts;
   const parse: TimestampParse =
     atField === undefined
       ? 'iso'
@@ -101,6 +102,13 @@ export async function loadSideTable(
     `CREATE TEMP TABLE ${stage} AS SELECT __line, ${select}, ${column} AS bad_column FROM ${raw.raw} WHERE __line > ${skipBefore}`,
   );
   try {
+    if (source === 'labels')
+      // One user and time with both outcomes is a conflict, not a duplicate: neither row is trusted.
+      await conn.run(
+        `UPDATE ${stage} SET reason = 'conflicting labels for one user and time', bad_column = 'label'
+         WHERE reason IS NULL AND (user_id, at_ts) IN (
+           SELECT (user_id, at_ts) FROM ${stage} WHERE reason IS NULL GROUP BY user_id, at_ts HAVING count(DISTINCT payload) > 1)`,
+      );
     await conn.run(
       `INSERT INTO quarantine (source, file, line, column_name, reason, raw) SELECT $s, $f, __line, bad_column, reason, left(raw, 2000) FROM ${stage} WHERE reason IS NOT NULL`,
       { s: source, f: file },

@@ -155,7 +155,7 @@ export async function stageEvents(
               ${props} AS properties${json ? ', __nonscalar' : ''}
        FROM ${raw} WHERE __line > ${skipBefore}),
      p AS (SELECT *, ${timestampExpr('ts_raw', tsParse)} AS ts, TRY_CAST(revenue_raw AS DOUBLE) AS revenue FROM v)
-     SELECT *${json ? " EXCLUDE (__nonscalar)" : ""},
+     SELECT *${json ? ' EXCLUDE (__nonscalar)' : ''},
        CASE ${checks.map(([c, r]) => `WHEN ${c} THEN ${quoteLiteral(r)}`).join(' ')} END AS reason,
        CASE ${checks.map(([c, , k]) => `WHEN ${c} THEN ${k}`).join(' ')} END AS bad_column,
        hash(${spec.dedupe ? "''" : '__line'}, user_id, ts, event, coalesce(item_id, ''), coalesce(CAST(revenue AS VARCHAR), ''), coalesce(session_id, ''), coalesce(CAST(properties AS VARCHAR), '')) AS row_key

@@ -45,8 +45,7 @@ export type TimestampParse = Shape | { patterns: string[] };
 
 /** SQL parsing `v` (text) as a resolved column format. */
 export function timestampExpr(v: string, p: TimestampParse): string {
-  if (typeof p === 'object')
-    return `try_strptime(${v}, [${p.patterns.map((x) => quoteLiteral(x)).join(', ')}])`;
+  if (typeof p === 'object') return `try_strptime(${v}, [${p.patterns.map((x) => quoteLiteral(x)).join(', ')}])`;
   switch (p) {
     case 'epoch_ms':
       return `make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)`;
@@ -88,7 +87,8 @@ export async function resolveTimestamps(
   if (rows.length === 0) return 'iso';
   if (rows.length > 1) {
     const [a, b] = rows;
-    const say = (x: Row) => `line ${x.line} "${x.value}" (${SHAPES[x.shape as Shape].say}, ${x.n} value${x.n === 1 ? "" : "s"})`;
+    const say = (x: Row) =>
+      `line ${x.line} "${x.value}" (${SHAPES[x.shape as Shape].say}, ${x.n} value${x.n === 1 ? '' : 's'})`;
     throw new ExtractError(
       `${file}: column "${column}" mixes timestamp formats: ${say(a)} and ${say(b)}. A column is parsed one way: ` +
         `give all its values one format and time zone, or declare "timestampFormat"`,
