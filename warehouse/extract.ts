@@ -77,18 +77,22 @@ export async function extractPipeline(
   await conn.run(`SET TimeZone = 'UTC'`);
   await ensureWarehouseSchema(conn);
   const s = loaded.definition.sources;
-  const sources: SourceReport[] = [await extractSource(conn, 'events', s.events, loaded, opts)];
-  if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
-  if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
+  const sources: SourceReport[] = [];
+  try {
+    sources.push(await extractSource(conn, 'events', s.events, loaded, opts));
+    if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
+    if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
+  } catch (e) {
+    throw outOfSpace(e, await databasePath(conn)) ?? e;
+  }
   await checkEventReferences(conn, loaded);
   const r = await conn.runAndReadAll(
     `SELECT count(DISTINCT user_id), count(*), CAST(min(ts) AS VARCHAR), CAST(max(ts) AS VARCHAR) FROM events`,
   );
   const [users, events, minTs, maxTs] = r.getRows()[0];
-  const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
   return {
     pipeline: loaded.definition.name,
-    database: String(db.getRows()[0]?.[0] ?? ''),
+    database: await databasePath(conn),
     sources,
     users: Number(users),
     events: Number(events),
@@ -96,6 +100,26 @@ export async function extractPipeline(
     maxTs: maxTs == null ? null : new Date(String(maxTs).replace(' ', 'T') + 'Z').toISOString(),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+async function databasePath(conn: DuckDBConnection): Promise<string> {
+  const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
+  return String(db.getRows()[0]?.[0] ?? '');
+}
+
+/**
+ * A full disk is named as such (DuckDB says "No space left on device" deep in an IO error). Each file loads in one
+ * transaction, so nothing of the file being loaded stays; the error stays retryable: the run finishes once space
+ * is freed.
+ */
+function outOfSpace(e: unknown, database: string): Error | undefined {
+  const text = e instanceof AggregateError ? e.errors.map((x: Error) => x.message).join(' ') : (e as Error)?.message;
+  if (!/No space left on device|ENOSPC|disk is full/i.test(text ?? '')) return undefined;
+  return new Error(
+    `out of disk space while extracting into ${database || 'the warehouse'} (or DuckDB's temp files beside it): ` +
+      `nothing of the file being loaded was kept; free space and run again (${(text ?? '').split('\n')[0]})`,
+    { cause: e },
+  );
 }
 
 /**

@@ -90,6 +90,19 @@ async function appendPoint(
   );
 }
 
+/**
+ * Undoes the file's transaction. A failed write (a full disk) has already aborted it in DuckDB: the ROLLBACK then
+ * fails with "no transaction is active", which must not replace the error that says what went wrong.
+ */
+async function rollback(conn: DuckDBConnection, cause: unknown): Promise<void> {
+  try {
+    await conn.run('ROLLBACK');
+  } catch (e) {
+    if (!/no transaction is active/i.test((e as Error).message))
+      throw new AggregateError([cause, e], (e as Error).message);
+  }
+}
+
 /** Loads one file (in its own transaction). */
 export async function loadFile(
   conn: DuckDBConnection,
@@ -142,7 +155,7 @@ export async function loadFile(
       await conn.run('COMMIT');
       return { file, size, sha256, read, loaded, duplicates, quarantined, skipped: false };
     } catch (e) {
-      await conn.run('ROLLBACK');
+      await rollback(conn, e);
       throw e;
     }
   } finally {

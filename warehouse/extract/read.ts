@@ -69,7 +69,6 @@ function splitHeader(line: string, delim: string): string[] {
  * naming one column twice are errors naming the file, not a DuckDB message about literals or struct entries.
  */
 function headerNames(file: string, line: string, delim: string, header: boolean): string[] {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(line.split(delim).join('')))
     throw new ExtractError(
       `${file} does not look like a text file: its first line holds control bytes (binary data, or another encoding?)`,
