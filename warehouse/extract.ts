@@ -14,6 +14,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedPipeline } from '../pipelines/load';
 import { eventReferences, unknownEventMessage } from '../pipelines/schema';
+import { diskFullError } from '../infra/disk-full';
 import { ensureWarehouseSchema } from './schema';
 import { loadFile } from './extract/load';
 import { resolveFiles } from './extract/read';
@@ -83,7 +84,9 @@ export async function extractPipeline(
     if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
     if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
   } catch (e) {
-    throw outOfSpace(e, await databasePath(conn)) ?? e;
+    // Each file loads in one transaction: nothing of the file being loaded stays. Retryable: it finishes once freed.
+    const where = `extracting into ${(await databasePath(conn)) || 'the warehouse'} (or DuckDB's temp files beside it)`;
+    throw diskFullError(e, where, 'nothing of the file being loaded was kept') ?? e;
   }
   await checkEventReferences(conn, loaded);
   const r = await conn.runAndReadAll(
@@ -105,21 +108,6 @@ export async function extractPipeline(
 async function databasePath(conn: DuckDBConnection): Promise<string> {
   const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
   return String(db.getRows()[0]?.[0] ?? '');
-}
-
-/**
- * A full disk is named as such (DuckDB says "No space left on device" deep in an IO error). Each file loads in one
- * transaction, so nothing of the file being loaded stays; the error stays retryable: the run finishes once space
- * is freed.
- */
-function outOfSpace(e: unknown, database: string): Error | undefined {
-  const text = e instanceof AggregateError ? e.errors.map((x: Error) => x.message).join(' ') : (e as Error)?.message;
-  if (!/No space left on device|ENOSPC|disk is full/i.test(text ?? '')) return undefined;
-  return new Error(
-    `out of disk space while extracting into ${database || 'the warehouse'} (or DuckDB's temp files beside it): ` +
-      `nothing of the file being loaded was kept; free space and run again (${(text ?? '').split('\n')[0]})`,
-    { cause: e },
-  );
 }
 
 /**

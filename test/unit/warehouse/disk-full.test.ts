@@ -53,4 +53,44 @@ describe('disk full', () => {
       assert.deepEqual(out.rerun, { read: 60_000, loaded: 60_000, quarantined: 0 });
     },
   );
+
+  it(
+    'during export and delivery: a clear error, no temp or partial file, the previous files intact; the rerun completes',
+    { skip: !canUnshare && 'needs `unshare -rm` (user namespaces) to mount a small tmpfs' },
+    () => {
+      const dir = tempDir('fc-full-');
+      const bigFile = join(dir, 'big.csv');
+      writeFileSync(bigFile, 'id,v\n' + 'x'.repeat(2_000_000) + '\n');
+      const small = join(dir, 'small');
+      mkdirSync(small);
+      const child = join(__dirname, '..', '..', 'helpers', 'disk-full-export-child.js');
+      const r = spawnSync(
+        'unshare',
+        [
+          '-rm',
+          'sh',
+          '-c',
+          `mount -t tmpfs -o size=8m tmpfs "$1" && exec "${process.execPath}" "${child}" "$1" "$2"`,
+          'sh',
+          small,
+          bigFile,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+        copyError: string;
+        deliverError: string;
+        left: { list: string; delivered: string[]; temps: string[] };
+        rerun: { rows: number; bigDelivered: boolean };
+      };
+      assert.match(out.copyError, /^out of disk space while writing .*list\.csv: the previous export is untouched/);
+      assert.match(
+        out.deliverError,
+        /^out of disk space while delivering .*big\.csv: the delivered files are the previous ones/,
+      );
+      assert.deepEqual(out.left, { list: 'id,v\n1,old\n', delivered: ['list.csv', 'manifest.json'], temps: [] });
+      assert.deepEqual(out.rerun, { rows: 50_000, bigDelivered: true });
+    },
+  );
 });
