@@ -12,6 +12,8 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteLiteral } from '../db';
 import { ExtractError } from './types';
 
+const slashPatterns = (d: string) => [`${d} %H:%M:%S`, `${d} %H:%M`, d];
+
 /** The shapes `auto` knows, with how each is parsed and how it is described in an error. */
 const SHAPES = {
   epoch_ms: { re: String.raw`-?\d{13}`, say: 'epoch milliseconds' },
@@ -26,19 +28,25 @@ const SHAPES = {
 } as const;
 type Shape = keyof typeof SHAPES;
 
-const slashPatterns = (d: string) => [`${d} %H:%M:%S`, `${d} %H:%M`, d];
+/** The shape `v` looks like (regexes only; the common ISO shapes are tried first: this runs on every row). */
+const ORDER: Shape[] = ['iso_zoned', 'iso', 'epoch_ms', 'epoch_s', 'yyyymmdd', 'slash'];
+const lookOf = (v: string) =>
+  `CASE ${ORDER.map((k) => `WHEN regexp_full_match(${v}, ${quoteLiteral(SHAPES[k].re)}) THEN ${quoteLiteral(k)}`).join(' ')} END`;
 
-/** The shape of `v`: it must look like the shape and parse as it (`31/31/2024` is no date in either order). */
-const shapeOf = (v: string) =>
-  `CASE ${Object.entries(SHAPES)
-    .map(([k, s]) => {
-      const parse =
-        k === 'slash'
-          ? `coalesce(${timestampExpr(v, { patterns: slashPatterns('%d/%m/%Y') })}, ${timestampExpr(v, { patterns: slashPatterns('%m/%d/%Y') })})`
-          : timestampExpr(v, k as Shape);
-      return `WHEN regexp_full_match(${v}, ${quoteLiteral(s.re)}) AND ${parse} IS NOT NULL THEN ${quoteLiteral(k)}`;
-    })
-    .join(' ')} END`;
+/** Whether `v`, looking like `shape`, parses as it (`31/31/2024` is no date in either order): parsed once. */
+const parsesAs = (v: string, shape: string) =>
+  `CASE ${shape} ${ORDER.map((k) => {
+    const parse =
+      k === 'slash'
+        ? `coalesce(${timestampExpr(v, { patterns: slashPatterns('%d/%m/%Y') })}, ${timestampExpr(v, { patterns: slashPatterns('%m/%d/%Y') })})`
+        : timestampExpr(v, k);
+    return `WHEN ${quoteLiteral(k)} THEN ${parse}`;
+  }).join(' ')} END IS NOT NULL`;
+
+/** Rows of `raw` with the column's text `v` and its shape, for values that have one (and parse as it). */
+const shaped = (raw: string, v: string) =>
+  `(SELECT * FROM (SELECT __line, v, ${lookOf('v')} AS shape FROM (SELECT __line, ${v} AS v FROM ${raw}) WHERE v IS NOT NULL)
+    WHERE ${parsesAs('v', 'shape')})`;
 
 /** A resolved parse: one of the shapes, or a strptime pattern list (declared, or the order found for slashes). */
 export type TimestampParse = Shape | { patterns: string[] };
@@ -78,8 +86,7 @@ export async function resolveTimestamps(
   }
   if (format !== 'auto') return { patterns: [format] };
   const r = await conn.runAndReadAll(
-    `SELECT shape, count(*), min(__line), arg_min(v, __line) FROM (SELECT __line, ${v} AS v, ${shapeOf(v)} AS shape FROM ${raw})
-     WHERE v IS NOT NULL AND shape IS NOT NULL GROUP BY shape ORDER BY count(*) DESC, shape`,
+    `SELECT shape, count(*), min(__line), arg_min(v, __line) FROM ${shaped(raw, v)} GROUP BY shape ORDER BY count(*) DESC, shape`,
   );
   const rows: Row[] = r
     .getRows()
@@ -109,7 +116,7 @@ async function slashOrder(
   const r = await conn.runAndReadAll(
     `SELECT min(__line) FILTER (WHERE ${part(1)} > 12), arg_min(v, __line) FILTER (WHERE ${part(1)} > 12),
             min(__line) FILTER (WHERE ${part(2)} > 12), arg_min(v, __line) FILTER (WHERE ${part(2)} > 12), arg_min(v, __line)
-     FROM (SELECT __line, ${f.v} AS v FROM ${f.raw}) WHERE v IS NOT NULL AND ${shapeOf('v')} = 'slash'`,
+     FROM ${shaped(f.raw, f.v)} WHERE shape = 'slash'`,
   );
   const [dayLine, dayFirst, monthLine, monthFirst, example] = r.getRows()[0];
   const hint = `declare "timestampFormat" ("%d/%m/%Y %H:%M" or "%m/%d/%Y %H:%M", without the time if there is none)`;
