@@ -129,7 +129,8 @@ export async function readRaw(
       `INSERT INTO ${rejects} SELECT line, any_value(column_name), 'malformed row: ' || string_agg(DISTINCT lower(error_type), ', ') || ' (' || any_value(error_message) || ')', any_value(csv_line) FROM ${rt} GROUP BY line`,
     );
     for (const t of [rt, rs]) await conn.run(`DROP TABLE IF EXISTS ${t}`);
-    if ((await scalar(conn, `SELECT count(*) FROM ${rejects}`)) === 0) return { raw, rejects, columns: names };
+    if ((await scalar(conn, `SELECT count(*) FROM ${rejects}`)) === 0)
+      return { raw: await toFileLines(conn, raw, rejects, names), rejects, columns: names };
     // Good records keep file order; their line numbers are the positions not taken by rejected records.
     const fixed = tmpName('raw');
     await conn.run(
@@ -140,7 +141,7 @@ export async function readRaw(
        SELECT g.* EXCLUDE (__line), pos.p + ${headerLines} AS __line FROM ${raw} g JOIN pos ON pos.k = g.__line - ${headerLines}`,
     );
     await conn.run(`DROP TABLE ${raw}`);
-    return { raw: fixed, rejects, columns: names };
+    return { raw: await toFileLines(conn, fixed, rejects, names), rejects, columns: names };
   }
   if (format === 'ndjson' || format === 'json') return readJson(conn, file, format, raw, rejects);
   const reader = `read_parquet(${path})`;
@@ -156,6 +157,32 @@ export async function readRaw(
   );
   await conn.run(`DROP TABLE ${raw}_p`);
   return { raw, rejects, columns };
+}
+
+/**
+ * DuckDB numbers records, not lines: a quoted field spanning lines shifted every later line number. When some
+ * record holds a newline, records' numbers (good and rejected) become the file line they start on.
+ */
+async function toFileLines(conn: DuckDBConnection, raw: string, rejects: string, columns: string[]): Promise<string> {
+  const nl = (text: string) => `length(${text}) - length(replace(${text}, chr(10), ''))`;
+  const goodText = `concat_ws('', ${columns.map((c) => quoteIdent(c)).join(', ')})`;
+  const spans = await scalar(
+    conn,
+    `SELECT (SELECT count(*) FROM ${raw} WHERE strpos(${goodText}, chr(10)) > 0) + (SELECT count(*) FROM ${rejects} WHERE strpos(raw, chr(10)) > 0)`,
+  );
+  if (spans === 0) return raw;
+  const map = tmpName('lines');
+  await conn.run(
+    `CREATE TEMP TABLE ${map} AS SELECT line, line + coalesce(sum(n) OVER (ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS file_line
+     FROM (SELECT __line AS line, ${nl(goodText)} AS n FROM ${raw} UNION ALL SELECT line, ${nl("coalesce(raw, '')")} FROM ${rejects})`,
+  );
+  await conn.run(`UPDATE ${rejects} r SET line = m.file_line FROM ${map} m WHERE m.line = r.line`);
+  const out = tmpName('raw');
+  await conn.run(
+    `CREATE TEMP TABLE ${out} AS SELECT g.* EXCLUDE (__line), m.file_line AS __line FROM ${raw} g JOIN ${map} m ON m.line = g.__line ORDER BY m.file_line`,
+  );
+  for (const t of [raw, map]) await conn.run(`DROP TABLE ${t}`);
+  return out;
 }
 
 /** Whitespace-separated text (CDNOW_master.txt): split each line on runs of blanks. */

@@ -22,6 +22,8 @@ const expected = JSON.parse(readFileSync(join(corpus, 'expected.json'), 'utf8'))
     reasons?: string[];
     /** Overrides of the events source (e.g. a declared timestampFormat). */
     source?: Record<string, unknown>;
+    /** The file lines of the quarantined rows, sorted (file lines, not record numbers). */
+    lines?: number[];
     /** The user ids the warehouse holds afterwards, sorted (ids read as text without quoting artefacts). */
     userIds?: string[];
   }
@@ -69,6 +71,13 @@ describe('bad-input corpus', () => {
             Object.keys(src.quarantineReasons).some((q) => q.startsWith(r)),
             `reason "${r}" in ${JSON.stringify(src.quarantineReasons)}`,
           );
+        if (exp.lines) {
+          const q = await conn.runAndReadAll(`SELECT line FROM quarantine ORDER BY line`);
+          assert.deepEqual(
+            q.getRows().map((r) => Number(r[0])),
+            exp.lines,
+          );
+        }
         if (exp.userIds) {
           const ids = await conn.runAndReadAll(`SELECT DISTINCT user_id FROM events ORDER BY user_id`);
           assert.deepEqual(
