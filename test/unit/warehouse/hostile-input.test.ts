@@ -133,6 +133,28 @@ describe('hostile input across loads', () => {
     });
   });
 
+  it('a 10 MB NDJSON line and a line that is not an object are quarantined; the rest loads', async () => {
+    const dir = tempDir();
+    const line = (uid: string, type: string) =>
+      JSON.stringify({ uid, time: '2024-01-02T10:00:00Z', type, amount: null });
+    writeFileSync(
+      join(dir, 'events.ndjson'),
+      [line('a', 'view'), line('b', 'x'.repeat(10_000_000)), '[1, 2]', line('c', 'view')].join('\n') + '\n',
+    );
+    await withDuckDB(':memory:', async (conn) => {
+      const s = (await extractPipeline(conn, pipeline(dir, 'events.ndjson'))).sources[0];
+      assert.deepEqual([s.read, s.loaded, s.quarantined], [4, 2, 2]);
+      const q = (await conn.runAndReadAll(`SELECT line, reason FROM quarantine ORDER BY line`)).getRows();
+      assert.deepEqual(
+        q.map((r) => [Number(r[0]), String(r[1])]),
+        [
+          [2, 'malformed JSON line: longer than 1000000 characters'],
+          [3, 'malformed JSON line: not an object'],
+        ],
+      );
+    });
+  });
+
   it('a delimiter longer than 4 bytes is refused by the definition schema', () => {
     assert.throws(
       () =>
