@@ -91,7 +91,10 @@ export async function resolveTimestamps(
   const rows: Row[] = r
     .getRows()
     .map((x) => ({ shape: String(x[0]), n: Number(x[1]), line: Number(x[2]), value: String(x[3]) }));
-  if (rows.length === 0) return 'iso';
+  if (rows.length === 0) {
+    await refuseFinerEpochs(conn, f);
+    return 'iso';
+  }
   if (rows.length > 1) {
     const [a, b] = rows;
     const say = (x: Row) =>
@@ -156,6 +159,25 @@ async function checkEpochUnit(
   throw new ExtractError(
     `${f.file}: column "${f.column}" is declared ${format} but ${n} values look like ${other === 'epoch_s' ? 'seconds' : 'milliseconds'} ` +
       `(line ${line} "${value}"); set "timestampFormat": "${other}"`,
+    f.file,
+    f.column,
+  );
+}
+
+/** A column of 14–19 digit numbers is epoch micro- or nanoseconds: refused with a hint, not quarantined row by row. */
+async function refuseFinerEpochs(
+  conn: DuckDBConnection,
+  f: { file: string; raw: string; v: string; column: string },
+): Promise<void> {
+  const r = await conn.runAndReadAll(
+    `SELECT min(__line), arg_min(v, __line), count(*) FROM (SELECT __line, ${f.v} AS v FROM ${f.raw}) WHERE regexp_full_match(v, '-?\\d{14,19}')`,
+  );
+  const [line, value, n] = r.getRows()[0];
+  if (Number(n) === 0) return;
+  const unit = String(value).replace('-', '').length > 16 ? 'nanoseconds' : 'microseconds';
+  throw new ExtractError(
+    `${f.file}: column "${f.column}" holds ${n} numbers too long for epoch seconds or milliseconds (line ${line} ` +
+      `"${value}": epoch ${unit}?); convert them to milliseconds or ISO 8601 and declare "timestampFormat" if needed`,
     f.file,
     f.column,
   );
