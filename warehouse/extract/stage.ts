@@ -69,6 +69,44 @@ export function checkColumns(file: string, have: string[], needed: string[], wha
   }
 }
 
+/**
+ * The checks of an events row, in order: the first failing one is the row's reason, with the column it names.
+ * Every row that passes is one later steps can use (no control characters in names, no year-0 times).
+ */
+function eventChecks(
+  spec: EventsSource,
+  json: boolean,
+  known: string | null,
+  negOk: string,
+): [string, string, string][] {
+  const m = spec.columns;
+  const col = (f: FieldSource | undefined) => quoteLiteral(fieldColumns(f).join(' × ') || 'constant');
+  return [
+    ['user_id IS NULL', 'missing user id', col(m.user_id)],
+    ...nonScalarChecks(json, [m.user_id, m.event, m.item_id, m.session_id]),
+    [`has_control AND regexp_matches(user_id, ${CONTROL})`, 'control character in user id', col(m.user_id)],
+    ['ts_raw IS NULL', 'missing timestamp', col(m.ts)],
+    ['ts IS NULL', 'unparseable timestamp', col(m.ts)],
+    [`ts < ${EARLIEST}`, 'timestamp before 1900', col(m.ts)],
+    ['ts > CAST($future AS TIMESTAMP)', 'timestamp in the future', col(m.ts)],
+    ['event IS NULL', 'missing event type', col(m.event)],
+    [`has_control AND regexp_matches(event, ${CONTROL})`, 'control character in event type', col(m.event)],
+    ...(known ? [[`event NOT IN ${known}`, 'unknown event type', col(m.event)] as [string, string, string]] : []),
+    [`has_control AND regexp_matches(item_id, ${CONTROL})`, 'control character in item id', col(m.item_id)],
+    [`has_control AND regexp_matches(session_id, ${CONTROL})`, 'control character in session id', col(m.session_id)],
+    [
+      'revenue_raw IS NOT NULL AND (revenue IS NULL OR isnan(revenue) OR isinf(revenue))',
+      'non-numeric revenue',
+      col(m.revenue),
+    ],
+    [
+      `revenue < 0 AND ${spec.negativeRevenueEvents.length ? `event NOT IN ${negOk}` : 'TRUE'}`,
+      'negative revenue',
+      col(m.revenue),
+    ],
+  ];
+}
+
 /** Validates the raw rows of one events file into a staging table with `reason`/`bad_column` for rejects. */
 export async function stageEvents(
   conn: DuckDBConnection,
@@ -112,7 +150,6 @@ export async function stageEvents(
   const props = m.properties.length
     ? `to_json(json_object(${m.properties.map((p) => `${quoteLiteral(p)}, ${quoteIdent(p)}`).join(', ')}))`
     : 'NULL';
-  const col = (f: FieldSource | undefined) => quoteLiteral(fieldColumns(f).join(' × ') || 'constant');
   const tsParse = await resolveTimestamps(conn, {
     file,
     raw,
@@ -121,31 +158,7 @@ export async function stageEvents(
     format: spec.timestampFormat,
   });
   const json = await isJsonRaw(conn, raw);
-  // In order: the first failing check is the row's reason. Every loaded row is one later steps can use.
-  const checks: [string, string, string][] = [
-    ['user_id IS NULL', 'missing user id', col(m.user_id)],
-    ...nonScalarChecks(json, [m.user_id, m.event, m.item_id, m.session_id]),
-    [`has_control AND regexp_matches(user_id, ${CONTROL})`, 'control character in user id', col(m.user_id)],
-    ['ts_raw IS NULL', 'missing timestamp', col(m.ts)],
-    ['ts IS NULL', 'unparseable timestamp', col(m.ts)],
-    [`ts < ${EARLIEST}`, 'timestamp before 1900', col(m.ts)],
-    ['ts > CAST($future AS TIMESTAMP)', 'timestamp in the future', col(m.ts)],
-    ['event IS NULL', 'missing event type', col(m.event)],
-    [`has_control AND regexp_matches(event, ${CONTROL})`, 'control character in event type', col(m.event)],
-    ...(known ? [[`event NOT IN ${known}`, 'unknown event type', col(m.event)] as [string, string, string]] : []),
-    [`has_control AND regexp_matches(item_id, ${CONTROL})`, 'control character in item id', col(m.item_id)],
-    [`has_control AND regexp_matches(session_id, ${CONTROL})`, 'control character in session id', col(m.session_id)],
-    [
-      'revenue_raw IS NOT NULL AND (revenue IS NULL OR isnan(revenue) OR isinf(revenue))',
-      'non-numeric revenue',
-      col(m.revenue),
-    ],
-    [
-      `revenue < 0 AND ${spec.negativeRevenueEvents.length ? `event NOT IN ${negOk}` : 'TRUE'}`,
-      'negative revenue',
-      col(m.revenue),
-    ],
-  ];
+  const checks = eventChecks(spec, json, known, negOk);
   const stage = tmpName('stage');
   await conn.run(
     `CREATE TEMP TABLE ${stage} AS
@@ -157,7 +170,7 @@ export async function stageEvents(
      p AS (SELECT *, ${timestampExpr('ts_raw', tsParse)} AS ts, TRY_CAST(revenue_raw AS DOUBLE) AS revenue,
                   -- one regexp per row; the per-column ones run only on the rare rows that have a control character
                   regexp_matches(concat_ws('', user_id, event, item_id, session_id), ${CONTROL}) AS has_control FROM v)
-     SELECT *${json ? ' EXCLUDE (__nonscalar)' : ''},
+     SELECT * EXCLUDE (has_control${json ? ', __nonscalar' : ''}),
        CASE ${checks.map(([c, r]) => `WHEN ${c} THEN ${quoteLiteral(r)}`).join(' ')} END AS reason,
        CASE ${checks.map(([c, , k]) => `WHEN ${c} THEN ${k}`).join(' ')} END AS bad_column,
        hash(${spec.dedupe ? "''" : '__line'}, user_id, ts, event, coalesce(item_id, ''), coalesce(CAST(revenue AS VARCHAR), ''), coalesce(session_id, ''), coalesce(CAST(properties AS VARCHAR), '')) AS row_key
