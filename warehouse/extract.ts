@@ -7,8 +7,11 @@
  *   bad quoting, invalid UTF-8) are captured through DuckDB's reject tables and quarantined with their line.
  * - Values are validated in SQL; each failing row goes to `quarantine` with file, line, column and reason.
  * - Exact duplicates (within the file and against rows already loaded) are counted and dropped.
- * - A file already loaded with the same content hash is skipped; a file that grew is loaded past its last record
- *   (appends); each file loads in one transaction, so a crash never leaves half a file behind.
+ * - A file already loaded with the same content hash is skipped; a file that grew with its loaded bytes unchanged is
+ *   loaded past its last record (appends); any other change is refused (extract/load.ts); a truncated gzip is
+ *   refused before anything of it is read (extract/inspect.ts). Each file loads in one transaction, so a crash or a
+ *   full disk never leaves half a file behind.
+ * - Timestamps are parsed one way per column of a file (extract/timestamps.ts), never guessed per value.
  * All heavy lifting is DuckDB SQL; JavaScript only assembles statements from validated identifiers.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
