@@ -20,7 +20,7 @@ export function isGzip(file: string): boolean {
   return /\.(gz|gzip)$/i.test(file);
 }
 
-export function checkCompression(file: string): void {
+function checkCompression(file: string): void {
   const m = UNSUPPORTED.exec(file);
   if (m)
     throw new ExtractError(
@@ -38,6 +38,12 @@ function readBytes(file: string, position: number, length: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Refuses a file whose compression we do not read, or a `.gz` that is not complete gzip (before it is loaded). */
+export async function verifyCompression(file: string): Promise<void> {
+  checkCompression(file);
+  if (isGzip(file)) await verifyGzip(file);
 }
 
 /** Decompresses the whole file into nothing: a truncated, corrupt or non-gzip `.gz` is an error naming the file. */
@@ -68,8 +74,6 @@ export interface FileDigest {
 
 /** One pass over the file: the whole file's sha256 and, on the way, the sha256 of its first `prefixBytes` bytes. */
 export async function digestFile(file: string, prefixBytes?: number): Promise<FileDigest> {
-  checkCompression(file);
-  if (isGzip(file)) await verifyGzip(file);
   const h = createHash('sha256');
   let seen = 0;
   let prefix: Hash | undefined;

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CustomersSource, EventsSource, LabelsSource } from '../../pipelines/schema';
 import { insertEvents, prepareEvents, type StagedEvents } from './events';
-import { digestFile, isGzip } from './inspect';
+import { digestFile, isGzip, verifyCompression } from './inspect';
 import { readRaw, scalar } from './read';
 import { loadSideTable } from './side';
 import { ExtractError, type AnySource, type ExtractHooks, type FileReport, type SourceName } from './types';
@@ -69,7 +69,11 @@ async function appendPoint(
     { s: source, f: file },
   );
   const prev = r.getRows()[0];
-  if (!prev) return { sha256: (await digestFile(file)).sha256, skipBefore: 0 };
+  // Before the hash: a .zst is refused by name at once; an unchanged file was verified when it was loaded.
+  if (!prev) {
+    await verifyCompression(file);
+    return { sha256: (await digestFile(file)).sha256, skipBefore: 0 };
+  }
   const [prevSize, prevSha, lastLine, at] = [Number(prev[0]), String(prev[1]), Number(prev[2]), String(prev[3])];
   const d = await digestFile(file, prevSize);
   if (d.sha256 === prevSha) return { sha256: d.sha256, skipBefore: 'unchanged' };
@@ -79,7 +83,10 @@ async function appendPoint(
     size > prevSize &&
     d.prefixSha256 === prevSha &&
     (isGzip(file) || newline(d.lastPrefixByte) || newline(d.byteAfterPrefix));
-  if (appended) return { sha256: d.sha256, skipBefore: lastLine };
+  if (appended) {
+    await verifyCompression(file);
+    return { sha256: d.sha256, skipBefore: lastLine };
+  }
   throw new ExtractError(
     `${file} changed in place since it was loaded (${at} UTC): its first ${prevSize} bytes (${lastLine} lines, ` +
       `already in the warehouse) are no longer what was loaded. Rows appended to a source file load; rows already ` +
