@@ -8,21 +8,11 @@
  * a SIGKILLed command cannot leave a server behind (its lease dies with it). `server.json` says where this home's
  * server runs; `server.lock` serialises starting, joining and stopping it.
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { writeJsonAtomic } from './atomic';
+import { processAlive, startTime, tryLockFile, withLockFile } from './lock-file';
 
 export interface ServerRecord {
   home: string;
@@ -34,31 +24,7 @@ export interface ServerRecord {
   startedAt: string;
 }
 
-/** The kernel's start time of a process (Linux), so a lease of a dead process is not revived by pid reuse. */
-function startTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
-/** Alive and not a zombie (a SIGKILLed child not yet reaped still answers kill(pid, 0)). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return true; // no /proc (macOS): kill(pid, 0) is all we know
-  }
-}
+export { processAlive };
 
 export const recordFile = (dir: string) => join(dir, 'server.json');
 const usersDir = (dir: string) => join(dir, 'users');
@@ -79,45 +45,14 @@ export function removeRecord(dir: string, guardPid: number): void {
   if (readRecord(dir)?.guardPid === guardPid) rmSync(recordFile(dir), { force: true });
 }
 
-/** Takes `<dir>/server.lock` (a file holding the holder's pid; a dead holder's lock is broken), or undefined. */
+/** Takes `<dir>/server.lock` now (a dead holder's lock is taken over: infra/lock-file.ts), or undefined. */
 export function tryLock(dir: string): (() => void) | undefined {
-  const file = join(dir, 'server.lock');
-  try {
-    const fd = openSync(file, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return () => rmSync(file, { force: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    let holder = NaN;
-    try {
-      holder = Number(readFileSync(file, 'utf8'));
-    } catch {
-      return undefined;
-    }
-    // An empty file is a lock being written right now; a dead holder's lock is stale.
-    if (Number.isInteger(holder) && holder > 0 && !processAlive(holder)) rmSync(file, { force: true });
-    return undefined;
-  }
+  return tryLockFile(join(dir, 'server.lock'), (m) => console.error(m));
 }
 
 export async function withLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
   mkdirSync(dir, { recursive: true });
-  const deadline = Date.now() + timeoutMs;
-  let release = tryLock(dir);
-  while (!release) {
-    if (Date.now() > deadline)
-      throw new Error(
-        `${join(dir, 'server.lock')} stayed locked for ${timeoutMs / 1000} s; delete it if no funnelcast runs`,
-      );
-    await sleep(50);
-    release = tryLock(dir);
-  }
-  try {
-    return await fn();
-  } finally {
-    release();
-  }
+  return withLockFile(join(dir, 'server.lock'), fn, { timeoutMs, what: "this home's embedded Temporal server" });
 }
 
 let leaseCounter = 0;

@@ -1,17 +1,8 @@
 /** Where the registry keeps its files, and the lock that serialises publishes and promotions. */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../infra/atomic';
+import { withLockFile as withLockFile_ } from '../infra/lock-file';
 
 /** What the registry needs from storage; the local disk implements it, an object store could too. */
 export interface RegistryStorage {
@@ -36,33 +27,10 @@ export class LocalStorage implements RegistryStorage {
   commitFolder = (tmp: string, final: string) => renameSync(tmp, join(this.root, final));
 }
 
-/** Runs fn while holding an O_EXCL lock file; a lock older than 10 minutes is stale (its holder died). */
-export async function withLockFile<T>(
-  lock: string,
-  root: string,
-  fn: () => Promise<T> | T,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      closeSync(openSync(lock, 'wx'));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { force: true });
-      } catch {
-        // the holder removed it meanwhile
-      }
-      if (Date.now() > deadline)
-        throw new Error(`registry ${root} is locked (${lock}); remove it if no publish is running`);
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { force: true });
-  }
+/**
+ * Runs fn while holding the registry's lock file (infra/lock-file.ts: the holder's pid is in it; a dead holder's
+ * lock is taken over at once, a live holder is waited for with a message naming its pid).
+ */
+export function withLockFile<T>(lock: string, root: string, fn: () => Promise<T> | T, timeoutMs: number): Promise<T> {
+  return withLockFile_(lock, fn, { timeoutMs, what: `registry ${root}` });
 }

@@ -9,6 +9,7 @@
  */
 import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join, relative, resolve, isAbsolute } from 'node:path';
+import { diskFullError } from '../infra/disk-full';
 import { isInside, realLocation } from '../infra/contained';
 
 export class DestinationError extends Error {
@@ -70,7 +71,14 @@ export function deliverExports(opts: {
     const tmp = `${target}.tmp-${process.pid}`;
     // A planted link at the temp name is removed, not written through; EXCL refuses one planted in between.
     rmSync(tmp, { force: true });
-    copyFileSync(f, tmp, constants.COPYFILE_EXCL);
+    try {
+      copyFileSync(f, tmp, constants.COPYFILE_EXCL);
+    } catch (e) {
+      rmSync(tmp, { force: true }); // a half-copied temp (disk full) is never left behind
+      throw (
+        diskFullError(e, `delivering ${target}`, 'the delivered files are the previous ones, no partial file left') ?? e
+      );
+    }
     renameSync(tmp, target);
   }
   return { dir, delivered: true };

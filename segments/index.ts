@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { diskFullError } from '../infra/disk-full';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
 import { sha256File } from '../registry';
@@ -331,7 +332,7 @@ export async function buildSegments(
 }
 
 /** COPY to a temp name, then rename: readers never see a half-written export. */
-async function copyAtomic(
+export async function copyAtomic(
   conn: DuckDBConnection,
   select: string,
   file: string,
@@ -341,7 +342,12 @@ async function copyAtomic(
   const tmp = `${file}.tmp-${process.pid}`;
   rmSync(tmp, { force: true });
   const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : `(FORMAT parquet, COMPRESSION zstd)`;
-  await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} ${options}`);
+  try {
+    await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} ${options}`);
+  } catch (e) {
+    rmSync(tmp, { force: true }); // a half-written temp (disk full) is never left behind
+    throw diskFullError(e, `writing ${file}`, 'the previous export is untouched, no partial file left') ?? e;
+  }
   if (crashBeforeRenameOf && basename(file) === crashBeforeRenameOf)
     throw new Error(`injected crash before renaming ${basename(tmp)} to ${basename(file)}`);
   renameSync(tmp, file);

@@ -7,13 +7,17 @@
  *   bad quoting, invalid UTF-8) are captured through DuckDB's reject tables and quarantined with their line.
  * - Values are validated in SQL; each failing row goes to `quarantine` with file, line, column and reason.
  * - Exact duplicates (within the file and against rows already loaded) are counted and dropped.
- * - A file already loaded with the same content hash is skipped; a file that grew is loaded past its last record
- *   (appends); each file loads in one transaction, so a crash never leaves half a file behind.
+ * - A file already loaded with the same content hash is skipped; a file that grew with its loaded bytes unchanged is
+ *   loaded past its last record (appends); any other change is refused (extract/load.ts); a truncated gzip is
+ *   refused before anything of it is read (extract/inspect.ts). Each file loads in one transaction, so a crash or a
+ *   full disk never leaves half a file behind.
+ * - Timestamps are parsed one way per column of a file (extract/timestamps.ts), never guessed per value.
  * All heavy lifting is DuckDB SQL; JavaScript only assembles statements from validated identifiers.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedPipeline } from '../pipelines/load';
 import { eventReferences, unknownEventMessage } from '../pipelines/schema';
+import { diskFullError } from '../infra/disk-full';
 import { ensureWarehouseSchema } from './schema';
 import { loadFile } from './extract/load';
 import { resolveFiles } from './extract/read';
@@ -77,18 +81,24 @@ export async function extractPipeline(
   await conn.run(`SET TimeZone = 'UTC'`);
   await ensureWarehouseSchema(conn);
   const s = loaded.definition.sources;
-  const sources: SourceReport[] = [await extractSource(conn, 'events', s.events, loaded, opts)];
-  if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
-  if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
+  const sources: SourceReport[] = [];
+  try {
+    sources.push(await extractSource(conn, 'events', s.events, loaded, opts));
+    if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
+    if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
+  } catch (e) {
+    // Each file loads in one transaction: nothing of the file being loaded stays. Retryable: it finishes once freed.
+    const where = `extracting into ${(await databasePath(conn)) || 'the warehouse'} (or DuckDB's temp files beside it)`;
+    throw diskFullError(e, where, 'nothing of the file being loaded was kept') ?? e;
+  }
   await checkEventReferences(conn, loaded);
   const r = await conn.runAndReadAll(
     `SELECT count(DISTINCT user_id), count(*), CAST(min(ts) AS VARCHAR), CAST(max(ts) AS VARCHAR) FROM events`,
   );
   const [users, events, minTs, maxTs] = r.getRows()[0];
-  const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
   return {
     pipeline: loaded.definition.name,
-    database: String(db.getRows()[0]?.[0] ?? ''),
+    database: await databasePath(conn),
     sources,
     users: Number(users),
     events: Number(events),
@@ -96,6 +106,11 @@ export async function extractPipeline(
     maxTs: maxTs == null ? null : new Date(String(maxTs).replace(' ', 'T') + 'Z').toISOString(),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+async function databasePath(conn: DuckDBConnection): Promise<string> {
+  const db = await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`);
+  return String(db.getRows()[0]?.[0] ?? '');
 }
 
 /**

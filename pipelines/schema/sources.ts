@@ -22,7 +22,14 @@ const fileSource = {
   /** Inferred from the extension (`.csv`, `.tsv`, `.parquet`, `.json`, `.ndjson`, `.jsonl`, with or without `.gz`). */
   format: fileFormat.optional(),
   /** CSV delimiter when it is not a comma (`"\t"`, `";"`, `"|"`); `"whitespace"` for runs of spaces (CDNOW). */
-  delimiter: z.string().min(1).max(10).optional(),
+  delimiter: z
+    .string()
+    .min(1)
+    .max(10)
+    .refine((d) => d === 'whitespace' || Buffer.byteLength(d) <= 4, {
+      message: 'a delimiter is at most 4 bytes (what DuckDB reads), or "whitespace"',
+    })
+    .optional(),
   /** Whether the CSV file has a header row; without one, columns are named column0, column1, … */
   header: z.boolean().default(true),
   /** Timestamp format: `auto`, `epoch_ms`, `epoch_s`, or a strptime pattern such as `%m/%d/%Y %H:%M`. */

@@ -3,7 +3,8 @@ import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CustomersSource, EventsSource, LabelsSource } from '../../pipelines/schema';
 import { insertEvents, prepareEvents, type StagedEvents } from './events';
-import { readRaw, scalar, sha256File } from './read';
+import { digestFile, isGzip, verifyCompression } from './inspect';
+import { readRaw, scalar } from './read';
 import { loadSideTable } from './side';
 import { ExtractError, type AnySource, type ExtractHooks, type FileReport, type SourceName } from './types';
 
@@ -51,6 +52,64 @@ async function insertRows(
   return loadSideTable(conn, side, f.file, spec, staged, f.skipBefore, f.hooks);
 }
 
+/**
+ * Where this load of `file` starts. A file loaded before with the same content is `unchanged`; one that grew with
+ * its loaded bytes intact continues after the last record read (an append); any other change refuses the file
+ * (the documented policy, docs/reliability.md): loaded rows are never rewritten, and never silently skipped.
+ */
+async function appendPoint(
+  conn: DuckDBConnection,
+  source: SourceName,
+  file: string,
+  size: number,
+): Promise<{ sha256: string; skipBefore: number | 'unchanged' }> {
+  const r = await conn.runAndReadAll(
+    `SELECT size, sha256, last_line, CAST(loaded_at AS VARCHAR) FROM source_files WHERE source = $s AND file = $f
+     ORDER BY last_line DESC, loaded_at DESC LIMIT 1`,
+    { s: source, f: file },
+  );
+  const prev = r.getRows()[0];
+  // Before the hash: a .zst is refused by name at once; an unchanged file was verified when it was loaded.
+  if (!prev) {
+    await verifyCompression(file);
+    return { sha256: (await digestFile(file)).sha256, skipBefore: 0 };
+  }
+  const [prevSize, prevSha, lastLine, at] = [Number(prev[0]), String(prev[1]), Number(prev[2]), String(prev[3])];
+  const d = await digestFile(file, prevSize);
+  if (d.sha256 === prevSha) return { sha256: d.sha256, skipBefore: 'unchanged' };
+  const newline = (b?: number) => b === 0x0a || b === 0x0d;
+  // The last loaded line must be complete: bytes appended to a line without its newline changed a loaded row.
+  const appended =
+    size > prevSize &&
+    d.prefixSha256 === prevSha &&
+    (isGzip(file) || newline(d.lastPrefixByte) || newline(d.byteAfterPrefix));
+  if (appended) {
+    await verifyCompression(file);
+    return { sha256: d.sha256, skipBefore: lastLine };
+  }
+  throw new ExtractError(
+    `${file} changed in place since it was loaded (${at} UTC): its first ${prevSize} bytes (${lastLine} lines, ` +
+      `already in the warehouse) are no longer what was loaded. Rows appended to a source file load; rows already ` +
+      `loaded are never rewritten. Restore the file and append the new rows to it, or give the new data a new file ` +
+      `name (rows equal to loaded ones then count as duplicates) and take this file out of the source path; to ` +
+      `rebuild the warehouse from the files as they are now, delete the pipeline's warehouse file.`,
+    file,
+  );
+}
+
+/**
+ * Undoes the file's transaction. A failed write (a full disk) has already aborted it in DuckDB: the ROLLBACK then
+ * fails with "no transaction is active", which must not replace the error that says what went wrong.
+ */
+async function rollback(conn: DuckDBConnection, cause: unknown): Promise<void> {
+  try {
+    await conn.run('ROLLBACK');
+  } catch (e) {
+    if (!/no transaction is active/i.test((e as Error).message))
+      throw new AggregateError([cause, e], (e as Error).message);
+  }
+}
+
 /** Loads one file (in its own transaction). */
 export async function loadFile(
   conn: DuckDBConnection,
@@ -62,22 +121,9 @@ export async function loadFile(
 ): Promise<FileReport> {
   const size = statSync(file).size;
   if (size === 0) throw new ExtractError(`${file} is empty (0 bytes)`, file);
-  const sha256 = await sha256File(file);
-  const seen = await scalar(conn, `SELECT count(*) FROM source_files WHERE source = $s AND file = $f AND sha256 = $h`, {
-    s: source,
-    f: file,
-    h: sha256,
-  });
-  if (seen > 0) return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
-  // A file that grew since its last load: continue after the records already read (appends).
-  const skipBefore = await scalar(
-    conn,
-    `SELECT coalesce(max(last_line), 0) FROM source_files WHERE source = $s AND file = $f`,
-    {
-      s: source,
-      f: file,
-    },
-  );
+  const { sha256, skipBefore } = await appendPoint(conn, source, file, size);
+  if (skipBefore === 'unchanged')
+    return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
 
   const { raw, rejects, columns } = await readRaw(conn, file, spec);
   const tables = [raw, rejects];
@@ -116,7 +162,7 @@ export async function loadFile(
       await conn.run('COMMIT');
       return { file, size, sha256, read, loaded, duplicates, quarantined, skipped: false };
     } catch (e) {
-      await conn.run('ROLLBACK');
+      await rollback(conn, e);
       throw e;
     }
   } finally {

@@ -1,10 +1,10 @@
 /** Reading source files as text: formats, headers, malformed records (reject tables), file hashes. */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../db';
+import { readJson } from './json';
 import { ExtractError, type AnySource, type Format } from './types';
 
 export function inferFormat(file: string): Format {
@@ -14,12 +14,6 @@ export function inferFormat(file: string): Format {
   if (f.endsWith('.json')) return 'json';
   if (f.endsWith('.tsv') || f.endsWith('.tab')) return 'tsv';
   return 'csv';
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 export async function resolveFiles(conn: DuckDBConnection, pattern: string, baseDir: string): Promise<string[]> {
@@ -70,6 +64,32 @@ function splitHeader(line: string, delim: string): string[] {
   return out.map((s) => s.trim().replace(/^\uFEFF/, ''));
 }
 
+/**
+ * The column names of a delimited file, checked: a binary file (control bytes in its first line) and a header
+ * naming one column twice are errors naming the file, not a DuckDB message about literals or struct entries.
+ */
+function headerNames(file: string, line: string, delim: string, header: boolean): string[] {
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(line.split(delim).join('')))
+    throw new ExtractError(
+      `${file} does not look like a text file: its first line holds control bytes (binary data, or another encoding?)`,
+      file,
+    );
+  const names = splitHeader(line, delim);
+  if (!header) return names.map((_, i) => `column${i}`);
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const first = seen.get(n.toLowerCase());
+    if (first !== undefined && n !== '')
+      throw new ExtractError(
+        `${file}: the header names column "${n}" twice (columns ${first + 1} and ${i + 1}); give each column its own name`,
+        file,
+        n,
+      );
+    seen.set(n.toLowerCase(), i);
+  });
+  return names;
+}
+
 let tmpCounter = 0;
 export const tmpName = (p: string) => `${p}_${process.pid}_${++tmpCounter}`;
 
@@ -93,9 +113,7 @@ export async function readRaw(
     if (delimSetting === 'whitespace') return readWhitespace(conn, file, spec, raw, rejects);
     const headerLine = firstLine(file);
     if (headerLine.trim() === '') throw new ExtractError(`${file} is empty`, file);
-    const names = spec.header
-      ? splitHeader(headerLine, delimSetting)
-      : splitHeader(headerLine, delimSetting).map((_, i) => `column${i}`);
+    const names = headerNames(file, headerLine, delimSetting, spec.header);
     const cols = names.map((n, i) => `${quoteLiteral(n || `column${i}`)}: 'VARCHAR'`).join(', ');
     const rt = tmpName('rejt');
     const rs = tmpName('rejs');
@@ -111,7 +129,8 @@ export async function readRaw(
       `INSERT INTO ${rejects} SELECT line, any_value(column_name), 'malformed row: ' || string_agg(DISTINCT lower(error_type), ', ') || ' (' || any_value(error_message) || ')', any_value(csv_line) FROM ${rt} GROUP BY line`,
     );
     for (const t of [rt, rs]) await conn.run(`DROP TABLE IF EXISTS ${t}`);
-    if ((await scalar(conn, `SELECT count(*) FROM ${rejects}`)) === 0) return { raw, rejects, columns: names };
+    if ((await scalar(conn, `SELECT count(*) FROM ${rejects}`)) === 0)
+      return { raw: await toFileLines(conn, raw, rejects, names), rejects, columns: names };
     // Good records keep file order; their line numbers are the positions not taken by rejected records.
     const fixed = tmpName('raw');
     await conn.run(
@@ -122,31 +141,10 @@ export async function readRaw(
        SELECT g.* EXCLUDE (__line), pos.p + ${headerLines} AS __line FROM ${raw} g JOIN pos ON pos.k = g.__line - ${headerLines}`,
     );
     await conn.run(`DROP TABLE ${raw}`);
-    return { raw: fixed, rejects, columns: names };
+    return { raw: await toFileLines(conn, fixed, rejects, names), rejects, columns: names };
   }
-  if (format === 'ndjson') {
-    // One JSON object per line: read lines as text so a broken line is quarantined, not skipped.
-    await conn.run(
-      `CREATE TEMP TABLE ${raw}_l AS SELECT j, row_number() OVER () AS __line FROM read_csv(${path}, auto_detect=false, header=false,
-         columns={'j': 'VARCHAR'}, delim='\x1e', quote='', escape='', max_line_size=4000000)`,
-    );
-    await conn.run(
-      `INSERT INTO ${rejects} SELECT __line, NULL, 'malformed JSON line', j FROM ${raw}_l WHERE NOT coalesce(json_valid(j), false) AND trim(j) <> ''`,
-    );
-    const keys = await conn.runAndReadAll(
-      `SELECT DISTINCT unnest(json_keys(j)) FROM ${raw}_l WHERE json_valid(j) LIMIT 1000`,
-    );
-    const columns = keys.getRows().map((r) => String(r[0]));
-    const sel = columns
-      .map((c) => `json_extract_string(j, ${quoteLiteral(`$."${c.replace(/"/g, '')}"`)}) AS ${quoteIdent(c)}`)
-      .join(', ');
-    await conn.run(
-      `CREATE TEMP TABLE ${raw} AS SELECT ${sel || 'NULL AS __none'}, __line FROM ${raw}_l WHERE coalesce(json_valid(j), false)`,
-    );
-    await conn.run(`DROP TABLE ${raw}_l`);
-    return { raw, rejects, columns };
-  }
-  const reader = format === 'parquet' ? `read_parquet(${path})` : `read_json(${path}, format='auto', records=true)`;
+  if (format === 'ndjson' || format === 'json') return readJson(conn, file, format, raw, rejects);
+  const reader = `read_parquet(${path})`;
   try {
     await conn.run(`CREATE TEMP TABLE ${raw}_p AS SELECT * FROM ${reader}`);
   } catch (e) {
@@ -159,6 +157,32 @@ export async function readRaw(
   );
   await conn.run(`DROP TABLE ${raw}_p`);
   return { raw, rejects, columns };
+}
+
+/**
+ * DuckDB numbers records, not lines: a quoted field spanning lines shifted every later line number. When some
+ * record holds a newline, records' numbers (good and rejected) become the file line they start on.
+ */
+async function toFileLines(conn: DuckDBConnection, raw: string, rejects: string, columns: string[]): Promise<string> {
+  const nl = (text: string) => `length(${text}) - length(replace(${text}, chr(10), ''))`;
+  const goodText = `concat_ws('', ${columns.map((c) => quoteIdent(c)).join(', ')})`;
+  const spans = await scalar(
+    conn,
+    `SELECT (SELECT count(*) FROM ${raw} WHERE strpos(${goodText}, chr(10)) > 0) + (SELECT count(*) FROM ${rejects} WHERE strpos(raw, chr(10)) > 0)`,
+  );
+  if (spans === 0) return raw;
+  const map = tmpName('lines');
+  await conn.run(
+    `CREATE TEMP TABLE ${map} AS SELECT line, line + coalesce(sum(n) OVER (ORDER BY line ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS file_line
+     FROM (SELECT __line AS line, ${nl(goodText)} AS n FROM ${raw} UNION ALL SELECT line, ${nl("coalesce(raw, '')")} FROM ${rejects})`,
+  );
+  await conn.run(`UPDATE ${rejects} r SET line = m.file_line FROM ${map} m WHERE m.line = r.line`);
+  const out = tmpName('raw');
+  await conn.run(
+    `CREATE TEMP TABLE ${out} AS SELECT g.* EXCLUDE (__line), m.file_line AS __line FROM ${raw} g JOIN ${map} m ON m.line = g.__line ORDER BY m.file_line`,
+  );
+  for (const t of [raw, map]) await conn.run(`DROP TABLE ${t}`);
+  return out;
 }
 
 /** Whitespace-separated text (CDNOW_master.txt): split each line on runs of blanks. */

@@ -3,6 +3,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { EventsSource, FieldSource } from '../../pipelines/schema';
 import { quoteIdent, quoteLiteral } from '../db';
 import { tmpName } from './read';
+import { resolveTimestamps, timestampExpr } from './timestamps';
 import { ExtractError } from './types';
 
 export function fieldColumns(f: FieldSource | undefined): string[] {
@@ -22,17 +23,38 @@ export function textExpr(f: FieldSource | undefined): string {
   return `CAST(TRY_CAST(${quoteIdent(f.product[0])} AS DOUBLE) * TRY_CAST(${quoteIdent(f.product[1])} AS DOUBLE) AS VARCHAR)`;
 }
 
-/** Timestamp parsing by the declared format; `auto` understands ISO, epoch s/ms and yyyymmdd. */
-export function timestampExpr(v: string, format: string): string {
-  if (format === 'epoch_ms') return `make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)`;
-  if (format === 'epoch_s') return `make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000000)`;
-  if (format !== 'auto') return `try_strptime(${v}, ${quoteLiteral(format)})`;
-  // Digits only: epoch ms (13), epoch s (10) or yyyymmdd (8); tested by length first (cheaper than a regexp).
-  return `CASE WHEN length(${v}) IN (8, 10, 13) AND TRY_CAST(${v} AS BIGINT) IS NOT NULL THEN
-      CASE length(${v}) WHEN 13 THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000)
-                        WHEN 10 THEN make_timestamp(TRY_CAST(${v} AS BIGINT) * 1000000)
-                        ELSE try_strptime(${v}, '%Y%m%d') END
-    ELSE coalesce(CAST(TRY_CAST(${v} AS TIMESTAMPTZ) AS TIMESTAMP), try_strptime(${v}, '%m/%d/%Y %H:%M'), try_strptime(${v}, '%d/%m/%Y %H:%M')) END`;
+/** Control characters: never part of an id or event type (and refused in SQL literals later). */
+export const CONTROL = `'[\\x00-\\x1f\\x7f]'`;
+/** Earlier timestamps are corrupt (year 0, negative years); JavaScript dates of them broke later steps. */
+export const EARLIEST = `TIMESTAMP '1900-01-01'`;
+
+/** The rejected row as text for `quarantine.raw`: empty fields stay (concat_ws alone drops NULLs). */
+export function rawTextExpr(columns: string[], prefix = ''): string {
+  return `concat_ws(',', ${columns.map((c) => `coalesce(${prefix}${quoteIdent(c)}, '')`).join(', ')})`;
+}
+
+/** Whether a raw table came from JSON (it then lists each row's object/array/boolean fields in `__nonscalar`). */
+export async function isJsonRaw(conn: DuckDBConnection, raw: string): Promise<boolean> {
+  const r = await conn.runAndReadAll(
+    `SELECT count(*) FROM duckdb_columns() WHERE table_name = $t AND column_name = '__nonscalar'`,
+    { t: raw },
+  );
+  return Number(r.getRows()[0][0]) > 0;
+}
+
+/** JSON ids must be strings or numbers: an object, array or boolean as an id is quarantined. */
+export function nonScalarChecks(json: boolean, fields: (FieldSource | undefined)[]): [string, string, string][] {
+  if (!json) return [];
+  return fields.flatMap((f) =>
+    fieldColumns(f).map(
+      (c) =>
+        [
+          `list_contains(__nonscalar, ${quoteLiteral(c)})`,
+          `JSON object, array or boolean as ${c}`,
+          quoteLiteral(c),
+        ] as [string, string, string],
+    ),
+  );
 }
 
 export function checkColumns(file: string, have: string[], needed: string[], what: string) {
@@ -45,6 +67,44 @@ export function checkColumns(file: string, have: string[], needed: string[], wha
       );
     }
   }
+}
+
+/**
+ * The checks of an events row, in order: the first failing one is the row's reason, with the column it names.
+ * Every row that passes is one later steps can use (no control characters in names, no year-0 times).
+ */
+function eventChecks(
+  spec: EventsSource,
+  json: boolean,
+  known: string | null,
+  negOk: string,
+): [string, string, string][] {
+  const m = spec.columns;
+  const col = (f: FieldSource | undefined) => quoteLiteral(fieldColumns(f).join(' × ') || 'constant');
+  return [
+    ['user_id IS NULL', 'missing user id', col(m.user_id)],
+    ...nonScalarChecks(json, [m.user_id, m.event, m.item_id, m.session_id]),
+    [`has_control AND regexp_matches(user_id, ${CONTROL})`, 'control character in user id', col(m.user_id)],
+    ['ts_raw IS NULL', 'missing timestamp', col(m.ts)],
+    ['ts IS NULL', 'unparseable timestamp', col(m.ts)],
+    [`ts < ${EARLIEST}`, 'timestamp before 1900', col(m.ts)],
+    ['ts > CAST($future AS TIMESTAMP)', 'timestamp in the future', col(m.ts)],
+    ['event IS NULL', 'missing event type', col(m.event)],
+    [`has_control AND regexp_matches(event, ${CONTROL})`, 'control character in event type', col(m.event)],
+    ...(known ? [[`event NOT IN ${known}`, 'unknown event type', col(m.event)] as [string, string, string]] : []),
+    [`has_control AND regexp_matches(item_id, ${CONTROL})`, 'control character in item id', col(m.item_id)],
+    [`has_control AND regexp_matches(session_id, ${CONTROL})`, 'control character in session id', col(m.session_id)],
+    [
+      'revenue_raw IS NOT NULL AND (revenue IS NULL OR isnan(revenue) OR isinf(revenue))',
+      'non-numeric revenue',
+      col(m.revenue),
+    ],
+    [
+      `revenue < 0 AND ${spec.negativeRevenueEvents.length ? `event NOT IN ${negOk}` : 'TRUE'}`,
+      'negative revenue',
+      col(m.revenue),
+    ],
+  ];
 }
 
 /** Validates the raw rows of one events file into a staging table with `reason`/`bad_column` for rejects. */
@@ -90,35 +150,34 @@ export async function stageEvents(
   const props = m.properties.length
     ? `to_json(json_object(${m.properties.map((p) => `${quoteLiteral(p)}, ${quoteIdent(p)}`).join(', ')}))`
     : 'NULL';
-  const col = (f: FieldSource | undefined) => quoteLiteral(fieldColumns(f).join(' × ') || 'constant');
+  const tsParse = await resolveTimestamps(conn, {
+    file,
+    raw,
+    v: textExpr(m.ts),
+    column: fieldColumns(m.ts).join(' × ') || 'ts',
+    format: spec.timestampFormat,
+  });
+  const json = await isJsonRaw(conn, raw);
+  const checks = eventChecks(spec, json, known, negOk);
   const stage = tmpName('stage');
   await conn.run(
     `CREATE TEMP TABLE ${stage} AS
      WITH v AS (
        SELECT __line, ${textExpr(m.user_id)} AS user_id, ${textExpr(m.ts)} AS ts_raw, ${eventExpr} AS event,
               ${textExpr(m.item_id)} AS item_id, ${textExpr(m.revenue)} AS revenue_raw, ${textExpr(m.session_id)} AS session_id,
-              ${props} AS properties
+              ${props} AS properties${json ? ', __nonscalar' : ''}
        FROM ${raw} WHERE __line > ${skipBefore}),
-     p AS (SELECT *, ${timestampExpr('ts_raw', spec.timestampFormat)} AS ts, TRY_CAST(revenue_raw AS DOUBLE) AS revenue FROM v)
-     SELECT *,
-       CASE WHEN user_id IS NULL THEN 'missing user id'
-            WHEN ts_raw IS NULL THEN 'missing timestamp'
-            WHEN ts IS NULL THEN 'unparseable timestamp'
-            WHEN ts > CAST($future AS TIMESTAMP) THEN 'timestamp in the future'
-            WHEN event IS NULL THEN 'missing event type'
-            ${known ? `WHEN event NOT IN ${known} THEN 'unknown event type'` : ''}
-            WHEN revenue_raw IS NOT NULL AND (revenue IS NULL OR isnan(revenue) OR isinf(revenue)) THEN 'non-numeric revenue'
-            WHEN revenue < 0 AND ${spec.negativeRevenueEvents.length ? `event NOT IN ${negOk}` : 'TRUE'} THEN 'negative revenue'
-       END AS reason,
-       CASE WHEN user_id IS NULL THEN ${col(m.user_id)}
-            WHEN ts_raw IS NULL OR ts IS NULL OR ts > CAST($future AS TIMESTAMP) THEN ${col(m.ts)}
-            WHEN event IS NULL ${known ? `OR event NOT IN ${known}` : ''} THEN ${col(m.event)}
-            ELSE ${col(m.revenue)} END AS bad_column,
+     p AS (SELECT *, ${timestampExpr('ts_raw', tsParse)} AS ts, TRY_CAST(revenue_raw AS DOUBLE) AS revenue,
+                  -- one regexp per row; the per-column ones run only on the rare rows that have a control character
+                  regexp_matches(concat_ws('', user_id, event, item_id, session_id), ${CONTROL}) AS has_control FROM v)
+     SELECT * EXCLUDE (has_control${json ? ', __nonscalar' : ''}),
+       CASE ${checks.map(([c, r]) => `WHEN ${c} THEN ${quoteLiteral(r)}`).join(' ')} END AS reason,
+       CASE ${checks.map(([c, , k]) => `WHEN ${c} THEN ${k}`).join(' ')} END AS bad_column,
        hash(${spec.dedupe ? "''" : '__line'}, user_id, ts, event, coalesce(item_id, ''), coalesce(CAST(revenue AS VARCHAR), ''), coalesce(session_id, ''), coalesce(CAST(properties AS VARCHAR), '')) AS row_key
      FROM p`,
     params,
   );
   // The raw text is rebuilt only for the rejected rows (joined back on their line), not carried for every row.
-  const rawText = `concat_ws(',', ${columns.map((c) => `r.${quoteIdent(c)}`).join(', ')})`;
+  const rawText = rawTextExpr(columns, 'r.');
   return { stage, rawText };
 }

@@ -20,16 +20,23 @@ const expected = JSON.parse(readFileSync(join(corpus, 'expected.json'), 'utf8'))
     duplicates?: number;
     quarantined?: number;
     reasons?: string[];
+    /** Overrides of the events source (e.g. a declared timestampFormat). */
+    source?: Record<string, unknown>;
+    /** The file lines of the quarantined rows, sorted (file lines, not record numbers). */
+    lines?: number[];
+    /** The user ids the warehouse holds afterwards, sorted (ids read as text without quoting artefacts). */
+    userIds?: string[];
   }
 >;
 
-const eventsDef = (path: string, labels?: string) => ({
+const eventsDef = (path: string, labels?: string, source: Record<string, unknown> = {}) => ({
   name: 'bad',
   sources: {
     events: {
       path,
       columns: { user_id: 'uid', ts: 'time', event: 'type', revenue: 'amount' },
       eventTypes: ['view', 'buy'],
+      ...source,
     },
     ...(labels ? { labels: { path: labels, columns: { user_id: 'uid', ts: 'time', label: 'responded' } } } : {}),
   },
@@ -45,7 +52,7 @@ describe('bad-input corpus', () => {
           ? (copyFileSync(join(corpus, 'dup_a.csv'), join(dir, 'events.csv')),
             copyFileSync(join(corpus, file), join(dir, file)),
             inlinePipeline(eventsDef('events.csv', file), dir))
-          : inlinePipeline(eventsDef(join(corpus, file)), dir);
+          : inlinePipeline(eventsDef(join(corpus, file), undefined, exp.source), dir);
       await withDuckDB(':memory:', async (conn) => {
         if (exp.outcome === 'error') {
           await assert.rejects(
@@ -64,6 +71,20 @@ describe('bad-input corpus', () => {
             Object.keys(src.quarantineReasons).some((q) => q.startsWith(r)),
             `reason "${r}" in ${JSON.stringify(src.quarantineReasons)}`,
           );
+        if (exp.lines) {
+          const q = await conn.runAndReadAll(`SELECT line FROM quarantine ORDER BY line`);
+          assert.deepEqual(
+            q.getRows().map((r) => Number(r[0])),
+            exp.lines,
+          );
+        }
+        if (exp.userIds) {
+          const ids = await conn.runAndReadAll(`SELECT DISTINCT user_id FROM events ORDER BY user_id`);
+          assert.deepEqual(
+            ids.getRows().map((r) => r[0]),
+            exp.userIds,
+          );
+        }
         const lines = await scalar(conn, `SELECT count(*) FROM quarantine WHERE line IS NULL OR file IS NULL`);
         assert.equal(lines, 0, 'every quarantined row names its file and line');
       });
