@@ -112,7 +112,16 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     else
       print(
         table(
-          ['cutoff', 'status', 'users', 'label rate', 'ROC AUC', 'PR AUC', 'model'],
+          [
+            'cutoff',
+            'status',
+            'users',
+            'label rate',
+            'ROC AUC',
+            'PR AUC',
+            'model',
+            'lists: expected → realised conversions',
+          ],
           rows.map((r) => [
             r.cutoff,
             r.status,
@@ -121,11 +130,20 @@ export async function backfillCommand(argv: string[]): Promise<number> {
             num(r.rocAuc),
             num(r.prAuc),
             r.modelVersion ?? r.error ?? '—',
+            listsCell(r.lists),
           ]),
         ) + '\n',
       );
     return rows.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
   });
+}
+
+/** "likely_buyers 58.5 → 61, win_back 12.0 → —": expected within the horizon vs realised (— when not observed). */
+function listsCell(lists: BackfillRow['lists']): string {
+  if (!lists?.length) return '—';
+  return lists
+    .map((l) => `${l.campaign} ${l.expected.toFixed(1)} → ${l.realised == null ? '—' : int(l.realised)}`)
+    .join(', ');
 }
 
 /**

@@ -36,6 +36,11 @@ export interface BackfillRow {
   rocAuc: number | null;
   prAuc: number | null;
   modelVersion: string | null;
+  /**
+   * Each campaign list's expected conversions (sum of calibrated propensities, within the horizon) and, the cutoff
+   * being past, how many of its users did convert: the backtest of the lists.
+   */
+  lists?: { campaign: string; users: number; expected: number; realised: number | null }[];
   error?: string;
 }
 
@@ -136,5 +141,11 @@ function row(cutoff: string, s: RunSummary, status: BackfillRow['status']): Back
     rocAuc: s.model.holdout?.roc_auc ?? null,
     prAuc: s.model.holdout?.pr_auc ?? null,
     modelVersion: s.publish?.version ?? null,
+    lists: s.exports.map((e) => ({
+      campaign: e.campaign,
+      users: e.rows,
+      expected: e.expectedConversions,
+      realised: e.realisedConversions ?? null,
+    })),
   };
 }
