@@ -11,7 +11,7 @@ import { writeJsonAtomic } from '../infra/atomic';
 import { sha256File } from '../registry';
 import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
-import { chooseK } from '../ml/kmeans';
+import { chooseKInThread } from '../ml/kmeans';
 import { csvSafeSelect } from './csv-safe';
 import { compileFilter } from './campaigns';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
@@ -191,7 +191,7 @@ export async function buildSegments(
     const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length || 1)) || 1;
     return v.map((x) => (x - m) / sd);
   });
-  const km = ids.length >= 10 && z.length > 0 ? chooseK(z, opts.seed, def.segments.clusters) : null;
+  const km = ids.length >= 10 && z.length > 0 ? await chooseKInThread(z, opts.seed, def.segments.clusters) : null;
   await conn.run(`CREATE OR REPLACE TEMP TABLE seg_clusters (user_id VARCHAR, cluster INTEGER)`);
   if (km) {
     const app = await conn.createAppender('seg_clusters');
