@@ -33,6 +33,11 @@ export function cancellationSignal(): AbortSignal {
   return onThread ? onThread.signal : Context.current().cancellationSignal;
 }
 
+/** This attempt's number (1 for the first), on the main thread or an activity thread. */
+export function activityAttempt(): number {
+  return (onThread ? onThread.info : Context.current().info).attempt;
+}
+
 /** The details of the last heartbeat of the previous attempt: where a retried activity resumes from. */
 export function lastHeartbeat<T>(): T | undefined {
   return (onThread ? onThread.info : Context.current().info).heartbeatDetails as T | undefined;

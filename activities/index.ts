@@ -14,7 +14,7 @@ import { buildSegments } from './segments';
 import { finishRun } from './finish';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
-import { offThread, scoresOffThread, trainsOffThread } from './offthread';
+import { offThread, publishesOffThread, scoresOffThread, trainsOffThread } from './offthread';
 
 /**
  * The CPU-heavy activities: the worker serves them on their own task queue (`<queue>-cpu`) with a concurrency
@@ -32,8 +32,8 @@ export function createActivities() {
     fitCustomerValue,
     // Their bodies run on worker threads (activities/offthread.ts): the main thread only waits and heartbeats.
     trainModel: offThread('trainModel', trainModel, trainsOffThread),
-    summariseFolds,
-    publishModel,
+    summariseFolds: offThread('summariseFolds', summariseFolds, () => true),
+    publishModel: offThread('publishModel', publishModel, publishesOffThread),
     scoreUsers: offThread('scoreUsers', scoreUsers, scoresOffThread),
     buildSegments,
     finishRun,

@@ -13,9 +13,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInThread, ThreadError } from '../infra/threads';
+import { paths } from '../infra/paths';
+import { ModelRegistry } from '../registry';
 import type { ThreadActivityContext } from './context';
 
-export type ThreadBody = 'trainModel' | 'scoreUsers';
+export type ThreadBody = 'trainModel' | 'scoreUsers' | 'publishModel' | 'summariseFolds';
 
 export interface ActivityThreadJob {
   body: ThreadBody;
@@ -77,11 +79,25 @@ function fromThread(e: unknown): unknown {
 /** The TensorFlow.js engines: their training stays on the main thread. */
 export const trainsOffThread = (input: { engine: string }) => input.engine !== 'lstm' && input.engine !== 'blend';
 
-/** Scoring off the main thread unless the version's model needs sequences (lstm, blend): read from its first bytes. */
-export function scoresOffThread(input: { versionDir: string }): boolean {
+/** Scoring off the main thread unless the version's model needs sequences (lstm, blend). */
+export const scoresOffThread = (input: { versionDir: string }) => tabularModel(input.versionDir);
+
+/** Publishing re-scores the champion on this run's holdout rows: off the main thread unless it needs sequences. */
+export function publishesOffThread(input: { loaded: { definition: { name: string } } }): boolean {
+  try {
+    const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
+    const champ = registry.champion();
+    return !champ || tabularModel(registry.versionDir(champ.version));
+  } catch {
+    return false; // the body reports a broken registry itself, on the main thread as before
+  }
+}
+
+/** Whether the model.json in `dir` is of a tabular engine, read from its first bytes (the engine comes first). */
+function tabularModel(dir: string): boolean {
   let head = '';
   try {
-    const fd = openSync(join(input.versionDir, 'model.json'), 'r');
+    const fd = openSync(join(dir, 'model.json'), 'r');
     try {
       const buf = Buffer.alloc(512);
       head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');

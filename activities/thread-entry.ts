@@ -3,9 +3,10 @@ import { serveThread } from '../infra/threads';
 import { useThreadContext } from './context';
 import type { ActivityThreadJob } from './offthread';
 import { scoreUsers } from './score';
-import { trainModel } from './train';
+import { summariseFolds, trainModel } from './train';
+import { publishModel } from './publish';
 
-const bodies = { trainModel, scoreUsers } as const;
+const bodies = { trainModel, scoreUsers, publishModel, summariseFolds } as const;
 
 serveThread((job: ActivityThreadJob, t) => {
   useThreadContext({ info: job.info, heartbeat: t.progress, signal: t.signal });
