@@ -67,13 +67,15 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
     await env?.teardown();
   });
 
-  it('keeps the worker event-loop delay under 1 s, per step in the summary and as measured here', () => {
+  it('keeps the worker event-loop delay under 1 s, per step in the summary and as measured here', (t) => {
+    t.diagnostic(`this process: max event-loop delay ${Math.round(measuredMaxMs)} ms`);
+    t.diagnostic(`run summary: ${JSON.stringify(summary.eventLoop)}`);
     assert.ok(summary.extract.users > USERS * 0.5, `users ${summary.extract.users}`);
+    assert.ok(measuredMaxMs < 1_000, `this process's event loop was blocked ${Math.round(measuredMaxMs)} ms`);
     assert.ok(summary.eventLoop, 'the run summary records the event-loop delay');
     for (const step of ['cross-validate', 'train', 'score', 'segments'])
       assert.ok(step in summary.eventLoop.byStep, `a delay for ${step}: ${JSON.stringify(summary.eventLoop)}`);
     assert.ok(summary.eventLoop.maxDelayMs < 1_000, `recorded ${JSON.stringify(summary.eventLoop)}`);
-    assert.ok(measuredMaxMs < 1_000, `this process's event loop was blocked ${Math.round(measuredMaxMs)} ms`);
   });
 
   it('has no workflow-task or activity timeouts in the history', async () => {
