@@ -1,34 +1,133 @@
 /**
- * The funnelcast worker: runs the workflows and activities on the `funnelcast` task queue. Only this file and
- * the CLI build the activities' dependencies (createActivities); workflows see their types only.
+ * The funnelcast worker. One process hosts two Temporal workers:
+ *   - `<queue>` (FUNNELCAST_TASK_QUEUE, default `funnelcast`): the workflows and the I/O steps;
+ *   - `<queue>-cpu`: training, scoring and segmenting, whose bodies run on worker threads, with a concurrency
+ *     limit from the cores and the memory budget (infra/capacity.ts).
+ * Every activity's maximum event-loop delay is measured and returned with its result (workflows/queues.ts), so
+ * the run summary and `status` show whether anything starved the workflows.
+ * Only this file and the CLI build the activities' dependencies (createActivities); workflows see their types only.
  *
- *   npm run worker                         # against TEMPORAL_ADDRESS, or the embedded dev server (started if needed)
+ *   npm run worker                         # both queues, against TEMPORAL_ADDRESS or the embedded dev server
+ *   npm run worker -- --cpu-only           # only `<queue>-cpu` (e.g. on a machine with more cores)
+ *   npm run worker -- --io-only            # only the workflows and I/O steps
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, CPU_ACTIVITIES } from './activities';
+import { cpuSlots } from './infra/capacity';
+import { measureEventLoopDelay } from './infra/event-loop';
 import { ensureServer, TASK_QUEUE, temporalNamespace } from './infra/temporal';
+import { cpuQueue, EVENT_LOOP_FIELD, MEASURED_ACTIVITIES } from './workflows/queues';
+
+export type WorkerRole = 'both' | 'io' | 'cpu';
 
 export interface WorkerSettings {
   connection: NativeConnection;
   taskQueue?: string;
   namespace?: string;
-  /** Concurrency limits: training is CPU-bound and parallel inside (worker threads), so keep it low. */
+  /** Which queues this process serves (default both). */
+  role?: WorkerRole;
+  /** Concurrent I/O activities (default FUNNELCAST_ACTIVITY_CONCURRENCY or 4). */
   maxConcurrentActivityTaskExecutions?: number;
+  /** Concurrent CPU activities (default from the cores and FUNNELCAST_MEMORY: infra/capacity.ts). */
+  cpuConcurrency?: number;
   identity?: string;
 }
 
-export async function createWorker(s: WorkerSettings): Promise<Worker> {
-  const options: WorkerOptions = {
+/** The process's Temporal workers, run and stopped together. */
+export interface FunnelcastWorker {
+  readonly workers: Worker[];
+  readonly cpuConcurrency: number;
+  run(): Promise<void>;
+  runUntil<R>(until: Promise<R>): Promise<R>;
+  shutdown(): void;
+}
+
+/** Adds the worker's maximum event-loop delay during the activity to the results of MEASURED_ACTIVITIES. */
+const eventLoopProbe: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: {
+    async execute(input, next) {
+      const probe = measureEventLoopDelay();
+      try {
+        const result = await next(input);
+        const measured = MEASURED_ACTIVITIES.includes(ctx.info.activityType);
+        return measured && result && typeof result === 'object' && !Array.isArray(result)
+          ? { ...result, [EVENT_LOOP_FIELD]: probe.stop() }
+          : result;
+      } finally {
+        probe.stop();
+      }
+    },
+  },
+});
+
+export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker> {
+  const all = createActivities();
+  const cpuNames = new Set<string>(CPU_ACTIVITIES);
+  const pick = (cpu: boolean) => Object.fromEntries(Object.entries(all).filter(([n]) => cpuNames.has(n) === cpu));
+  const taskQueue = s.taskQueue ?? TASK_QUEUE;
+  const role = s.role ?? 'both';
+  const cpuConcurrency = s.cpuConcurrency ?? cpuSlots().slots;
+  const common: Partial<WorkerOptions> = {
     connection: s.connection,
     namespace: s.namespace ?? temporalNamespace(),
-    taskQueue: s.taskQueue ?? TASK_QUEUE,
-    workflowsPath: require.resolve('./workflows'),
-    activities: createActivities(),
-    maxConcurrentActivityTaskExecutions:
-      s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
+    interceptors: { activity: [eventLoopProbe] },
     ...(s.identity ? { identity: s.identity } : {}),
   };
-  return Worker.create(options);
+  const workers: Worker[] = [];
+  if (role !== 'cpu')
+    workers.push(
+      await Worker.create({
+        ...common,
+        connection: s.connection,
+        taskQueue,
+        workflowsPath: require.resolve('./workflows'),
+        activities: pick(false),
+        maxConcurrentActivityTaskExecutions:
+          s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
+      }),
+    );
+  if (role !== 'io')
+    workers.push(
+      await Worker.create({
+        ...common,
+        connection: s.connection,
+        taskQueue: cpuQueue(taskQueue),
+        activities: pick(true),
+        maxConcurrentActivityTaskExecutions: cpuConcurrency,
+      }),
+    );
+  return together(workers, cpuConcurrency);
+}
+
+function together(workers: Worker[], cpuConcurrency: number): FunnelcastWorker {
+  const shutdown = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  // One worker failing stops the others: the process then exits instead of serving half the queues.
+  const run = () =>
+    Promise.all(
+      workers.map((w) =>
+        w.run().catch((e: unknown) => {
+          shutdown();
+          throw e;
+        }),
+      ),
+    ).then(() => undefined);
+  return {
+    workers,
+    cpuConcurrency,
+    run,
+    shutdown,
+    async runUntil<R>(until: Promise<R>): Promise<R> {
+      const running = run();
+      try {
+        return await Promise.race([until, running.then(() => until)]);
+      } finally {
+        shutdown();
+        await running;
+      }
+    },
+  };
 }
 
 /**
@@ -37,10 +136,11 @@ export async function createWorker(s: WorkerSettings): Promise<Worker> {
  */
 export async function runWorkerUntilStopped(
   banner: (server: { address: string; uiUrl: string }) => string,
+  role: WorkerRole = 'both',
 ): Promise<void> {
   const server = await ensureServer();
   const connection = await NativeConnection.connect({ address: server.address });
-  const worker = await createWorker({ connection });
+  const worker = await createWorker({ connection, role });
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -53,10 +153,27 @@ export async function runWorkerUntilStopped(
   }
 }
 
+function queuesOf(role: WorkerRole): string {
+  const cpu = `"${cpuQueue(TASK_QUEUE)}" (${cpuSlots().slots} at once)`;
+  return role === 'cpu'
+    ? `task queue ${cpu}`
+    : role === 'io'
+      ? `task queue "${TASK_QUEUE}"`
+      : `task queues "${TASK_QUEUE}" and ${cpu}`;
+}
+
 async function main() {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--cpu-only' && a !== '--io-only');
+  if (unknown.length || args.length > 1) {
+    console.error(`usage: npm run worker [-- --cpu-only | --io-only]  (got ${args.join(' ')})`);
+    process.exit(2);
+  }
+  const role: WorkerRole = args[0] === '--cpu-only' ? 'cpu' : args[0] === '--io-only' ? 'io' : 'both';
   await runWorkerUntilStopped(
     (server) =>
-      `funnelcast worker on ${server.address}, task queue "${TASK_QUEUE}"${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`,
+      `funnelcast worker on ${server.address}, ${queuesOf(role)}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`,
+    role,
   );
 }
 

@@ -2,7 +2,7 @@
  * What every activity needs from Temporal, in one place: a heartbeat that also reports progress, the
  * cancellation signal, and the rule that bad input fails the run at once instead of being retried.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, type Info as ActivityInfo } from '@temporalio/activity';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,17 +10,37 @@ import { ZodError } from 'zod';
 import { PipelineDefinitionError } from '../pipelines/load';
 import { writeFileAtomic, type Writer } from '../infra/atomic';
 
+/** What an activity body running on a worker thread (activities/offthread.ts) has instead of Context.current(). */
+export interface ThreadActivityContext {
+  info: Pick<ActivityInfo, 'attempt' | 'activityId' | 'activityType' | 'workflowExecution' | 'heartbeatDetails'>;
+  heartbeat(details?: unknown): void;
+  signal: AbortSignal;
+}
+
+let onThread: ThreadActivityContext | null = null;
+
+/** Called once in an activity thread before the body runs: the helpers below then use `c`. */
+export function useThreadContext(c: ThreadActivityContext): void {
+  onThread = c;
+}
+
 export function heartbeat(details?: unknown): void {
-  Context.current().heartbeat(details);
+  if (onThread) onThread.heartbeat(details);
+  else Context.current().heartbeat(details);
 }
 
 export function cancellationSignal(): AbortSignal {
-  return Context.current().cancellationSignal;
+  return onThread ? onThread.signal : Context.current().cancellationSignal;
+}
+
+/** This attempt's number (1 for the first), on the main thread or an activity thread. */
+export function activityAttempt(): number {
+  return (onThread ? onThread.info : Context.current().info).attempt;
 }
 
 /** The details of the last heartbeat of the previous attempt: where a retried activity resumes from. */
 export function lastHeartbeat<T>(): T | undefined {
-  return Context.current().info.heartbeatDetails as T | undefined;
+  return (onThread ? onThread.info : Context.current().info).heartbeatDetails as T | undefined;
 }
 
 /** Errors caused by the input (definition, files, columns) will fail again on retry: make them non-retryable. */
@@ -75,7 +95,7 @@ export interface AttemptWriter extends Required<Writer> {
  * was given up, so the latest claim is the one that counts.
  */
 export function claimFiles(dir: string, name: string, everyMs = 1_000): AttemptWriter {
-  const info = Context.current().info;
+  const info = onThread ? onThread.info : Context.current().info;
   const tag = `a${info.attempt}-${randomBytes(3).toString('hex')}`;
   const token = `${info.workflowExecution?.workflowId ?? info.activityType}/${info.activityId}#${tag}`;
   const claimFile = join(dir, `${name}.attempt`);

@@ -14,6 +14,13 @@ import { buildSegments } from './segments';
 import { finishRun } from './finish';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
+import { offThread, publishesOffThread, scoresOffThread, trainsOffThread } from './offthread';
+
+/**
+ * The CPU-heavy activities: the worker serves them on their own task queue (`<queue>-cpu`) with a concurrency
+ * limit from the cores and the memory budget (worker.ts), and the workflows route them there.
+ */
+export const CPU_ACTIVITIES = ['trainModel', 'scoreUsers', 'buildSegments'] as const;
 
 export function createActivities() {
   const activities = {
@@ -23,10 +30,11 @@ export function createActivities() {
     resolveRuns,
     buildFeatures,
     fitCustomerValue,
-    trainModel,
-    summariseFolds,
-    publishModel,
-    scoreUsers,
+    // Their bodies run on worker threads (activities/offthread.ts): the main thread only waits and heartbeats.
+    trainModel: offThread('trainModel', trainModel, trainsOffThread),
+    summariseFolds: offThread('summariseFolds', summariseFolds, () => true),
+    publishModel: offThread('publishModel', publishModel, publishesOffThread),
+    scoreUsers: offThread('scoreUsers', scoreUsers, scoresOffThread),
     buildSegments,
     finishRun,
     findCompletedRuns,

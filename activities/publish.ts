@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
 import { projectRoot } from '../infra/root';
-import { Context } from '@temporalio/activity';
 import { ModelRegistry, type ChampionStanding, type VersionInfo } from '../registry';
 import { withDuckDB } from '../warehouse/db';
 import type {
@@ -15,7 +14,7 @@ import type {
   PublishResult,
   TrainResult,
 } from '../workflows/types';
-import { failFastOnBadInput, InputError, withHeartbeat } from './context';
+import { activityAttempt, failFastOnBadInput, InputError, withHeartbeat } from './context';
 import { compareWithChampion } from './champion';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
@@ -70,7 +69,7 @@ type PublishInput = Parameters<typeof publishModel>[0];
 function crashBeforeChampion(): boolean {
   const spec = (process.env.FUNNELCAST_FAULTS ?? '').split(',').find((f) => f.startsWith('publishModel:crashBefore'));
   if (!spec) return false;
-  return Context.current().info.attempt <= Number(spec.split(':')[2] ?? 1);
+  return activityAttempt() <= Number(spec.split(':')[2] ?? 1);
 }
 
 async function publish(input: PublishInput): Promise<PublishResult> {

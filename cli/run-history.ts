@@ -8,6 +8,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { RunInput, RunSummary } from '../workflows/types';
 import type { BackfillInput } from '../workflows/backfill';
+import { EVENT_LOOP_FIELD } from '../workflows/queues';
 
 type Event = temporal.api.history.v1.IHistoryEvent;
 type Failure = temporal.api.failure.v1.IFailure;
@@ -18,6 +19,8 @@ export interface StepTime {
   /** Null while the step still runs. */
   seconds: number | null;
   activities: number;
+  /** The worker's maximum event-loop delay (ms) while the step's activities ran (null: not measured). */
+  eventLoopDelayMaxMs: number | null;
 }
 
 export interface RunFailure {
@@ -91,7 +94,10 @@ function innermost(f: Failure): Failure {
 export function readHistory(events: Event[]): RunFacts {
   const scheduled = new Map<string, { step: string; activity: string }>();
   const attempts = new Map<string, number>();
-  const steps = new Map<string, { start: number; end: number | null; open: number; activities: number }>();
+  const steps = new Map<
+    string,
+    { start: number; end: number | null; open: number; activities: number; delay: number | null }
+  >();
   const facts: RunFacts = {
     input: null,
     summary: null,
@@ -113,14 +119,14 @@ export function readHistory(events: Event[]): RunFacts {
       facts.input = decode(e.workflowExecutionStartedEventAttributes.input);
       const plannedAt = facts.input?.plan?.plannedAt;
       // A planned run's definition and extraction ran in its planning workflow, before this history began.
-      if (plannedAt) steps.set('plan', { start: Date.parse(plannedAt), end: at, open: 0, activities: 0 });
+      if (plannedAt) steps.set('plan', { start: Date.parse(plannedAt), end: at, open: 0, activities: 0, delay: null });
     } else if (e.activityTaskScheduledEventAttributes) {
       const a = e.activityTaskScheduledEventAttributes;
       const activity = a.activityType?.name ?? '?';
       const step = stepOf(activity, decode(a.input));
       scheduled.set(id, { step, activity });
       facts.lastStep = step;
-      const s = steps.get(step) ?? { start: at, end: null, open: 0, activities: 0 };
+      const s = steps.get(step) ?? { start: at, end: null, open: 0, activities: 0, delay: null };
       s.open++;
       s.activities++;
       steps.set(step, s);
@@ -128,7 +134,11 @@ export function readHistory(events: Event[]): RunFacts {
       const a = e.activityTaskStartedEventAttributes;
       attempts.set(String(a.scheduledEventId), a.attempt ?? 1);
     } else if (e.activityTaskCompletedEventAttributes) {
-      close(String(e.activityTaskCompletedEventAttributes.scheduledEventId), at);
+      const c = e.activityTaskCompletedEventAttributes;
+      close(String(c.scheduledEventId), at);
+      const delay = decode<Record<string, unknown>>(c.result)?.[EVENT_LOOP_FIELD];
+      const s = steps.get(scheduled.get(String(c.scheduledEventId))?.step ?? '');
+      if (s && typeof delay === 'number') s.delay = Math.max(s.delay ?? 0, delay);
     } else if (e.activityTaskFailedEventAttributes) {
       close(String(e.activityTaskFailedEventAttributes.scheduledEventId), at);
     } else if (e.activityTaskCanceledEventAttributes) {
@@ -148,6 +158,7 @@ export function readHistory(events: Event[]): RunFacts {
     startedAt: new Date(s.start).toISOString(),
     seconds: s.open > 0 || s.end === null ? null : Math.round(s.end - s.start) / 1000,
     activities: s.activities,
+    eventLoopDelayMaxMs: s.delay,
   }));
   return facts;
 }

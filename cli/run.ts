@@ -210,6 +210,13 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
         : `  delivered  nothing to ${s.delivery.dir}: ${s.delivery.reason}`,
     );
   if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
+  if (s.eventLoop)
+    lines.push(
+      `  worker     event loop delayed at most ${Math.round(s.eventLoop.maxDelayMs)} ms (` +
+        `${Object.entries(s.eventLoop.byStep)
+          .map(([step, ms]) => `${step} ${Math.round(ms)}`)
+          .join(', ')})`,
+    );
   if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
   if (webUi) lines.push(`  Web UI     ${webUi}`);
   return lines.join('\n') + '\n';

@@ -184,6 +184,11 @@ function describeFacts(id: string, status: string, facts: RunFacts): string {
     lines.push(
       `  steps  ${facts.steps.map((t) => `${t.step} ${t.seconds === null ? '…' : `${t.seconds.toFixed(1)} s`}`).join(', ')}`,
     );
+  const delays = facts.steps.filter((t) => t.eventLoopDelayMaxMs !== null);
+  if (delays.length)
+    lines.push(
+      `  worker event-loop delay (max)  ${delays.map((t) => `${t.step} ${Math.round(t.eventLoopDelayMaxMs!)} ms`).join(', ')}`,
+    );
   return lines.join('\n') + '\n';
 }
 

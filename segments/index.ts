@@ -12,7 +12,7 @@ import { writeJsonAtomic } from '../infra/atomic';
 import { sha256File } from '../registry';
 import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
-import { chooseK } from '../ml/kmeans';
+import { computeClustersInThread, type Clusters } from './clusters';
 import { csvSafeSelect } from './csv-safe';
 import { compileFilter } from './campaigns';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
@@ -179,29 +179,24 @@ export async function buildSegments(
      FROM seg_base`,
   );
 
-  // Behavioural clusters: k-means on standardised log features.
+  // Behavioural clusters: k-means on standardised log features, on a worker thread (segments/clusters.ts).
   const clusterCols = CLUSTER_FEATURES.filter((c) => featCols.has(c));
-  const ordered = await conn.runAndReadAll(
-    `SELECT user_id${clusterCols.map((c) => `, ln(1 + greatest(coalesce(f.${quoteIdent(c)}, 0), 0))`).join('')} FROM seg_scored JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id) ORDER BY user_id`,
-  );
-  const raw = ordered.getColumns();
-  const ids = raw[0].map(String);
-  const z = raw.slice(1).map((c) => {
-    const v = Float64Array.from(c, Number);
-    const m = v.reduce((a, b) => a + b, 0) / (v.length || 1);
-    const sd = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length || 1)) || 1;
-    return v.map((x) => (x - m) / sd);
-  });
-  const km = ids.length >= 10 && z.length > 0 ? chooseK(z, opts.seed, def.segments.clusters) : null;
-  await conn.run(`CREATE OR REPLACE TEMP TABLE seg_clusters (user_id VARCHAR, cluster INTEGER)`);
-  if (km) {
-    const app = await conn.createAppender('seg_clusters');
-    ids.forEach((id, i) => {
-      app.appendVarchar(id);
-      app.appendInteger(km.labels[i] + 1);
-      app.endRow();
+  const clustersFile = join(opts.outDir, `clusters.tmp-${process.pid}-${Math.floor(Math.random() * 1e9)}.parquet`);
+  let km: Clusters;
+  try {
+    km = await computeClustersInThread({
+      scoresPath: opts.scoresPath,
+      featuresPath: opts.featuresPath,
+      columns: clusterCols,
+      seed: opts.seed,
+      given: def.segments.clusters,
+      outFile: clustersFile,
     });
-    app.closeSync();
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE seg_clusters AS SELECT user_id, cluster FROM read_parquet(${quoteLiteral(clustersFile)})`,
+    );
+  } finally {
+    rmSync(clustersFile, { force: true });
   }
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE segments AS
@@ -219,10 +214,10 @@ export async function buildSegments(
   const segmentsPath = join(opts.outDir, 'segments.parquet');
   await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet', opts.crashBeforeRenameOf);
 
-  const descriptions: ClusterDescription[] = km
+  const descriptions: ClusterDescription[] = km.k
     ? km.centroids.map((c, k) => ({
         cluster: k + 1,
-        size: km.labels.filter((l) => l === k).length,
+        size: km.sizes[k],
         distinguishing: clusterCols
           .map((f, j) => ({ feature: f, z: c[j] }))
           .sort((a, b) => Math.abs(b.z) - Math.abs(a.z))
@@ -307,7 +302,7 @@ export async function buildSegments(
     cutoff: opts.cutoff.toISOString(),
     modelVersion: opts.modelVersion,
     userIds: def.export.hashUserIds ? `sha256(salt || user_id), salt from ${saltSource}` : 'as in the source',
-    segments: { file: 'segments.parquet', users: ids.length, sha256: sha256File(segmentsPath) },
+    segments: { file: 'segments.parquet', users: km.users, sha256: sha256File(segmentsPath) },
     campaigns: campaigns.map((c) => ({
       name: c.name,
       action: c.action,

@@ -8,25 +8,53 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
+import { cpuQueue, EVENT_LOOP_FIELD } from './queues';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
-const io = proxyActivities<Activities>({
+const ioOptions = {
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-});
+} as const;
 
-/** Training: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the fold retried). */
-const training = proxyActivities<Activities>({
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-});
+/**
+ * Training, scoring, segments: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the
+ * fold retried), on the CPU queue of the run's task queue (workflows/queues.ts).
+ */
+const cpuOptions = (taskQueue: string) =>
+  ({
+    taskQueue: cpuQueue(taskQueue),
+    startToCloseTimeout: '4 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  }) as const;
+
+/**
+ * The activities with the worker's event-loop delay taken off their results (EVENT_LOOP_FIELD) and recorded per
+ * step: each result reaches the next step as the activity returned it.
+ */
+function measured(acts: Activities, begin: () => (ms: number) => void): Activities {
+  return new Proxy(acts, {
+    get(target, name) {
+      const fn = Reflect.get(target, name) as unknown;
+      if (typeof fn !== 'function') return fn;
+      return async (...args: unknown[]) => {
+        const record = begin();
+        const r = (await (fn as (...a: unknown[]) => Promise<unknown>)(...args)) as Record<string, unknown> | null;
+        if (r && typeof r === 'object' && typeof r[EVENT_LOOP_FIELD] === 'number') {
+          record(r[EVENT_LOOP_FIELD] as number);
+          delete r[EVENT_LOOP_FIELD];
+        }
+        return r;
+      };
+    },
+  });
+}
 
 export const progressQuery = defineQuery<StepProgress>('progress');
 
@@ -59,6 +87,17 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     history: [],
   };
   setHandler(progressQuery, () => progress);
+  const eventLoop: NonNullable<RunSummary['eventLoop']> = { maxDelayMs: 0, byStep: {} };
+  // Recorded under the step current when the activity was called.
+  const begin = () => {
+    const step = progress.step;
+    return (ms: number) => {
+      eventLoop.maxDelayMs = Math.max(eventLoop.maxDelayMs, ms);
+      eventLoop.byStep[step] = Math.max(eventLoop.byStep[step] ?? 0, ms);
+    };
+  };
+  const io = measured(proxyActivities<Activities>(ioOptions), begin);
+  const training = measured(proxyActivities<Activities>(cpuOptions(workflowInfo().taskQueue)), begin);
   const step = (name: string, detail = '') => {
     progress.step = name;
     progress.detail = detail;
@@ -250,7 +289,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     });
     step('segments');
     const scored = scoring;
-    const seg = await io.buildSegments({
+    const seg = await training.buildSegments({
       loaded,
       runId: run.runId,
       cutoff: run.cutoff,
@@ -322,6 +361,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     reportPath: null,
     manifestPath: null,
     seconds: 0,
+    eventLoop,
   };
   const finished = await io.finishRun({
     loaded,
@@ -333,5 +373,5 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   });
   progress.stepsDone = STEPS.length;
   progress.step = 'done';
-  return finished;
+  return { ...finished, eventLoop }; // with the report step's own delay
 }

@@ -256,4 +256,9 @@ export interface RunSummary {
   reportPath: string | null;
   manifestPath: string | null;
   seconds: number;
+  /**
+   * The worker's maximum event-loop delay (ms) while the run's activities ran, overall and per step: above a few
+   * seconds Temporal times workflow tasks and heartbeats out. Absent in runs finished before it was measured.
+   */
+  eventLoop?: { maxDelayMs: number; byStep: Record<string, number> };
 }

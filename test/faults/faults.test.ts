@@ -10,10 +10,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
 import { writeEventsCsv } from '../../data/generator';
 import type { RunSummary, StepProgress, TrainResult } from '../../workflows/types';
@@ -67,7 +67,7 @@ async function until<T>(
 
 describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
   const taskQueue = uniqueQueue('faults');

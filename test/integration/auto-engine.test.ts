@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
@@ -29,7 +29,7 @@ function autoPipeline(): string {
 
 describe('engine "auto" (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
   const taskQueue = uniqueQueue('auto');

@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
 import { paths } from '../../infra/paths';
 import { withDuckDB } from '../../warehouse/db';
@@ -67,7 +67,7 @@ function noRepeatFile(): string {
 
 describe('customer lifetime value in a run (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
   const taskQueue = uniqueQueue('clv');

@@ -7,10 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { TASK_QUEUE } from '../../infra/temporal';
 import { paths } from '../../infra/paths';
 import { writeEventsCsv } from '../../data/generator';
@@ -41,7 +41,7 @@ async function until<T>(
 
 describe('schedules, backfills and cancellation (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
 

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { TASK_QUEUE } from '../../infra/temporal';
 import { writeEventsCsv } from '../../data/generator';
 import { runCommand } from '../../cli/run';
@@ -29,7 +29,7 @@ const sha = (file: string) => createHash('sha256').update(readFileSync(file)).di
 
 describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
   let dir: string;

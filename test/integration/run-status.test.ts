@@ -6,9 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createWorker } from '../../worker';
+import { createWorker, type FunnelcastWorker } from '../../worker';
 import { TASK_QUEUE } from '../../infra/temporal';
 import { loadPipeline } from '../../pipelines/load';
 import { backfillCommand, backfillWorkflowId, expandCutoffs } from '../../cli/backfill';
@@ -28,7 +28,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 
 describe('status, cancel, runs list and backfill progress (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
 

@@ -1,0 +1,33 @@
+/** Worker-thread jobs for test/unit/infra/threads.test.ts (compiled beside it into dist/test/helpers). */
+import { serveThread } from '../../infra/threads';
+
+export type TestJob =
+  | { kind: 'sum'; values: Float64Array }
+  | { kind: 'progress'; steps: number }
+  | { kind: 'spin'; ms: number }
+  | { kind: 'fail' }
+  | { kind: 'watch' };
+
+serveThread(async (job: TestJob, ctx) => {
+  if (job.kind === 'sum') return job.values.reduce((a, b) => a + b, 0);
+  if (job.kind === 'progress') {
+    for (let i = 1; i <= job.steps; i++) ctx.progress({ done: i });
+    return 'ok';
+  }
+  if (job.kind === 'spin') {
+    // A synchronous loop that never yields: only terminating the thread stops it.
+    const end = Date.now() + job.ms;
+    while (Date.now() < end);
+    return 'spun';
+  }
+  if (job.kind === 'watch') {
+    // Stops on its own when told to abort.
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    throw new Error('stopped by abort');
+  }
+  const e = new Error('bad row 7') as Error & { type: string; nonRetryable: boolean };
+  e.name = 'ApplicationFailure';
+  e.type = 'InputError';
+  e.nonRetryable = true;
+  throw e;
+});
