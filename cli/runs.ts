@@ -165,7 +165,7 @@ function retrying(d: WorkflowExecutionDescription): string {
     .join('; ');
 }
 
-function describeFacts(id: string, status: string, facts: RunFacts): string {
+export function describeFacts(id: string, status: string, facts: RunFacts): string {
   const lines = [`${id}: ${status}`];
   const f = facts.failure;
   if (f)

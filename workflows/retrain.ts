@@ -86,10 +86,16 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     runDir: run.runDir,
     folder: 'training-features',
   });
-  if (!trainSet.labelled) {
+  // No observed outcomes, or nobody active before the training cutoff (the data is shorter than one horizon).
+  if (!trainSet.labelled || trainSet.users === 0) {
     throw ApplicationFailure.nonRetryable(
-      `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data ` +
-        `(last event ${extract.maxTs}), so there is nothing to train on. Pick an earlier --cutoff.`,
+      (trainSet.labelled
+        ? `No user has events before the training cutoff ${trainingCutoff} `
+        : `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data `) +
+        `(last event ${extract.maxTs}), so there is nothing to train on. ` +
+        (input.trigger === 'schedule'
+          ? `A scheduled run needs events over more than one horizon (${def.label.horizon}) before its cutoff ${run.cutoff}.`
+          : 'Pick an earlier --cutoff.'),
       'NoLabels',
     );
   }
@@ -274,6 +280,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     pipeline: def.name,
     cutoff: run.cutoff,
     trainingCutoff,
+    cutoffNote: run.cutoffNote ?? null,
     horizon: def.label.horizon,
     runDir: run.runDir,
     extract,

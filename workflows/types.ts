@@ -211,6 +211,8 @@ export interface RunSummary {
   cutoff: string;
   /** Where the model was trained: the cutoff itself, or one horizon earlier when its labels are not observed yet. */
   trainingCutoff: string;
+  /** How the cutoff was chosen when it is not the one asked for (a scheduled run on the data's clock). */
+  cutoffNote?: string | null;
   horizon: string;
   runDir: string;
   extract: ExtractCounts;
