@@ -54,7 +54,8 @@ export async function resolveRuns(input: {
       for (const given of input.cutoffs) {
         let cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
         let cutoffNote: string | null = null;
-        if (given && input.scheduled && def.clock === 'data') ({ cutoff, note: cutoffNote } = await onDataClock(conn, cutoff));
+        if (given && input.scheduled && def.clock === 'data')
+          ({ cutoff, note: cutoffNote } = await onDataClock(conn, cutoff));
         const iso = cutoff.toISOString();
         const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash() });
         const runId = runIdFor(def.name, iso, key);
@@ -84,7 +85,7 @@ const DAY_MS = 86_400_000;
 async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ cutoff: Date; note: string }> {
   const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
   const last = r.getRows()[0]?.[0];
-  if (last == null) throw new InputError('the warehouse has no events: a run on the data\'s clock needs some');
+  if (last == null) throw new InputError("the warehouse has no events: a run on the data's clock needs some");
   const day = Math.floor(Number(last) / DAY_MS) * DAY_MS;
   const cutoff = new Date(Math.min(day, scheduled.getTime()));
   const note =

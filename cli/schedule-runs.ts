@@ -77,7 +77,10 @@ export async function triggerAndWait(
   let workflowId: string | undefined;
   for (const deadline = Date.now() + 15_000; !workflowId; await sleep(250)) {
     const d = await handle.describe();
-    workflowId = [...d.info.runningActions.map((a) => a.workflow), ...d.info.recentActions.map((a) => a.action.workflow)]
+    workflowId = [
+      ...d.info.runningActions.map((a) => a.workflow),
+      ...d.info.recentActions.map((a) => a.action.workflow),
+    ]
       .map((w) => w.workflowId)
       .find((id) => !seen.has(id));
     if (workflowId) break;

@@ -341,10 +341,15 @@ async function trigger(
       : `Triggered ${id}: run ${o.runId ?? `(planning ${o.workflowId})`} ${o.outcome}` +
         `${o.started === false && o.outcome === 'COMPLETED' ? ' (the same run, on the same data and cutoff, had already finished)' : ''}.`,
   ];
-  if (o.failure && o.outcome !== 'SKIPPED')
-    lines.push(`  failed in step ${o.failure.step}: ${o.failure.message}`);
+  if (o.failure && o.outcome !== 'SKIPPED') lines.push(`  failed in step ${o.failure.step}: ${o.failure.message}`);
   if (facts?.summary?.cutoffNote) lines.push(`  (${facts.summary.cutoffNote})`);
-  if (facts && o.runId) lines.push(...describeFacts(o.runId, o.outcome, { ...facts, failure: null }).trimEnd().split('\n').slice(1));
+  if (facts && o.runId)
+    lines.push(
+      ...describeFacts(o.runId, o.outcome, { ...facts, failure: null })
+        .trimEnd()
+        .split('\n')
+        .slice(1),
+    );
   out(lines.join('\n'), { scheduleId: id, action: 'trigger', ...o, summary: facts?.summary ?? null });
   return o.exitCode;
 }
