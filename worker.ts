@@ -26,6 +26,11 @@ export async function createWorker(s: WorkerSettings): Promise<Worker> {
     activities: createActivities(),
     maxConcurrentActivityTaskExecutions:
       s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
+    // Cancellation reaches an activity only in the answer to one of its heartbeats, and the SDK sends heartbeats at
+    // most every 0.8 × heartbeatTimeout (24 s for training) by default: send them every second, so a cancel stops
+    // training within seconds (README: 5 s).
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
     ...(s.identity ? { identity: s.identity } : {}),
   };
   return Worker.create(options);

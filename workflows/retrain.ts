@@ -8,7 +8,13 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
@@ -16,13 +22,19 @@ import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepP
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
 const io = proxyActivities<Activities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 });
 
-/** Training: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the fold retried). */
+/**
+ * Training: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the fold retried). A
+ * cancelled run waits until its training activities have stopped (they see the cancel at their next heartbeat), so
+ * nothing of it still runs or writes once it reports CANCELLED.
+ */
 const training = proxyActivities<Activities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
