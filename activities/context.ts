@@ -59,8 +59,11 @@ export async function failFastOnBadInput<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Heartbeats every `ms` while a long promise runs (for steps whose library gives no progress callback). */
-export async function withHeartbeat<T>(work: Promise<T>, details: () => unknown, ms = 5_000): Promise<T> {
+/**
+ * Heartbeats every `ms` while a long promise runs (for steps whose library gives no progress callback). Every
+ * second: a cancel reaches the activity only in the answer to a heartbeat, so this bounds how long it waits.
+ */
+export async function withHeartbeat<T>(work: Promise<T>, details: () => unknown, ms = 1_000): Promise<T> {
   const timer = setInterval(() => heartbeat(details()), ms);
   try {
     return await work;

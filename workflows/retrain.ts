@@ -18,6 +18,7 @@ import {
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
+import { allStopped } from './settle';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
@@ -147,7 +148,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
    */
   const timeFoldSplits = async (t: string, h: number, k: number) => {
     const cutoffs = Array.from({ length: k + 1 }, (_, j) => new Date(Date.parse(t) - (k - j) * h).toISOString());
-    const tables = await Promise.all(
+    const tables = await allStopped(
       cutoffs.map((c, j) =>
         j === k
           ? Promise.resolve(trainSet)
@@ -196,7 +197,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   if (splits.length) {
     progress.foldsTotal = k;
     step('cross-validate', `${k} folds (${def.cv.strategy})`);
-    const folds = await Promise.all(
+    const folds = await allStopped(
       splits.map((split) =>
         training.trainModel({ ...common, engine, split }).then((r) => {
           progress.foldsDone++;
@@ -213,13 +214,13 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   // blend activity then reuses their results and only averages.
   const train = (e: string) => training.trainModel({ ...common, engine: e, split: holdout });
   const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
-  const partsDone = Promise.all(parts.map(train));
+  const partsDone = allStopped(parts.map(train));
   // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
   const churnSet = trainSet.churn;
   const churnTrainable = !!churnSet && churnSet.positives > 0 && churnSet.positives < churnSet.users;
-  const [partResults, otherResults, main, churnModel] = await Promise.all([
+  const [partResults, otherResults, main, churnModel] = await allStopped([
     partsDone,
-    Promise.all(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
+    allStopped(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
     partsDone.then(() => train(engine)),
     churnTrainable
       ? training.trainModel({

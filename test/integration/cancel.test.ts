@@ -69,7 +69,12 @@ describe('cancel during training (real Temporal + DuckDB)', { timeout: 600_000 }
     await until('the run to be cancelled', 60_000, cancelled, 100);
     const seconds = (Date.now() - asked) / 1000;
     const events = (await handle.fetchHistory()).events ?? [];
-    const story = events.map((e) => EventType[e.eventType ?? 0].replace('EVENT_TYPE_', '')).slice(-12);
+    // The last events, each with its time after the request (what took long when it fails).
+    const at = (e: (typeof events)[number]) =>
+      Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+    const story = events
+      .slice(-12)
+      .map((e) => `${EventType[e.eventType ?? 0].replace('EVENT_TYPE_', '')} +${((at(e) - asked) / 1000).toFixed(1)}s`);
     assert.ok(seconds < 5, `cancelled ${seconds.toFixed(1)} s after the request (README: within 5 s): ${story}`);
 
     const s = await runCli(statusCommand, [id]);
