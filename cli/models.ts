@@ -82,7 +82,9 @@ export async function modelsCommand(argv: string[]): Promise<number> {
       }
       case 'promote': {
         if (!version) throw new UsageError('which version? funnelcast models promote <version>');
-        const warning = await worseThanChampion(reg, version, def.registry.tolerance);
+        const sanity = ((reg.info(version).metrics.sanity ?? []) as { message: string }[]).map((w) => w.message);
+        const warning =
+          [await worseThanChampion(reg, version, def.registry.tolerance), ...sanity].filter(Boolean).join('; ') || null;
         if (warning && !values.reason) {
           process.stderr.write(`${warning}\nNot promoted. To promote it anyway, say why: --reason "<why>"\n`);
           return EXIT.usage;

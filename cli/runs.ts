@@ -181,6 +181,7 @@ export function describeFacts(id: string, status: string, facts: RunFacts): stri
       `  ${s.pipeline} at ${s.cutoff}: ${s.model.engine} holdout ROC AUC ${num(s.model.holdout?.roc_auc)}` +
         `${s.publish ? `, ${s.publish.version} ${s.publish.decision}` : ''} (${s.seconds.toFixed(1)} s)`,
     );
+  for (const w of s?.publish?.warnings ?? []) lines.push(`  WARNING ${w.message}`);
   if (facts.steps.length)
     lines.push(
       `  steps  ${facts.steps.map((t) => `${t.step} ${t.seconds === null ? '…' : `${t.seconds.toFixed(1)} s`}`).join(', ')}`,

@@ -13,6 +13,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, w
 import { basename, join } from 'node:path';
 import { LocalStorage, withLockFile, type RegistryStorage } from './storage';
 import { sha256File, verifyManifest, type ManifestFile } from './manifest';
+import { sanityRefusal, type SanityWarning } from './sanity';
 import { gate, movesPointer, type ChampionStanding, type Decision, type GateDecision } from './gate';
 import {
   appendHistory,
@@ -29,6 +30,7 @@ export * from './gate';
 export * from './history';
 export * from './storage';
 export * from './manifest';
+export * from './sanity';
 
 export interface VersionInfo {
   version: string;
@@ -78,6 +80,8 @@ export interface PublishOptions {
   backtest?: string | null;
   /** Allow the gate to replace a champion that cannot be compared (recorded in the history). */
   replaceIncomparable?: boolean;
+  /** The model's failed sanity checks (registry/sanity.ts): the gate then keeps it a challenger. */
+  sanity?: SanityWarning[];
   /** Who publishes: the run id unless told otherwise. */
   by?: string;
   /** Crash injection for tests: stop after writing the version, before moving the champion. */
@@ -243,6 +247,7 @@ export class ModelRegistry {
       tolerance: opts.tolerance,
       replaceIncomparable: opts.replaceIncomparable,
       backtest: backtestWhy ? { why: backtestWhy } : null,
+      refusal: sanityRefusal(opts.sanity ?? []),
     });
     const kind: VersionKind = backtestWhy ? 'backtest' : 'live';
     if (movesPointer(g.decision)) {
