@@ -3,6 +3,8 @@
  * split and measured on the same held-out users as the model, so when one of them does better on the primary metric
  * by more than the gate's tolerance, the model adds nothing over a simpler one: the run says so (summary, status,
  * report, --json) and the gate does not make it champion (a person can, with `models promote --reason`, recorded).
+ * On a holdout with fewer than MIN_POSITIVES positives the AUCs are too noisy to overrule the gate (a few users
+ * swing them by hundredths): the warning is given, says so, and does not refuse.
  */
 import { higherIsBetter } from '../ml/metrics';
 
@@ -14,8 +16,13 @@ export interface SanityInput {
   baselines: { engine: string; metrics: Record<string, number> | null }[];
 }
 
+/** Positives a holdout needs before a baseline's lead is trusted enough to refuse the model. */
+export const MIN_POSITIVES = 100;
+
 export interface SanityWarning {
   kind: 'baseline-beats-model';
+  /** Whether the gate refuses the model for it (false on a noisy holdout: fewer than MIN_POSITIVES positives). */
+  refuses: boolean;
   /** The baseline (or blend part) that did better. */
   engine: string;
   metric: string;
@@ -36,16 +43,22 @@ export function sanityWarnings(s: SanityInput): SanityWarning[] {
     if (theirs == null || !Number.isFinite(theirs) || b.engine === s.engine) continue;
     const better = up ? theirs - mine : mine - theirs;
     if (better <= s.tolerance) continue;
+    const positives = s.holdout?.positives;
+    const noisy = positives != null && positives < MIN_POSITIVES;
     const what = s.engine === 'blend' && ['forest', 'lstm'].includes(b.engine) ? 'its part' : 'its baseline';
     out.push({
       kind: 'baseline-beats-model',
+      refuses: !noisy,
       engine: b.engine,
       metric: s.metric,
       model: mine,
       baseline: theirs,
       message:
         `${what} ${b.engine} beats the ${s.engine} model on the same held-out users: ${s.metric} ${f3(theirs)} vs ` +
-        `${f3(mine)} (by ${f3(better)}, more than the tolerance ${s.tolerance})`,
+        `${f3(mine)} (by ${f3(better)}, more than the tolerance ${s.tolerance})` +
+        (noisy
+          ? `; the holdout has only ${positives} positives (fewer than ${MIN_POSITIVES}), too noisy for the gate to refuse the model on it`
+          : ''),
     });
   }
   return out;
@@ -53,9 +66,10 @@ export function sanityWarnings(s: SanityInput): SanityWarning[] {
 
 /** The gate's answer to a model that failed its sanity checks: it stays a challenger (null: no objection). */
 export function sanityRefusal(warnings: SanityWarning[]): string | null {
-  if (warnings.length === 0) return null;
+  const refusing = warnings.filter((w) => w.refuses);
+  if (refusing.length === 0) return null;
   return (
-    `not made champion: ${warnings.map((w) => w.message).join('; ')}. ` +
+    `not made champion: ${refusing.map((w) => w.message).join('; ')}. ` +
     `Promote it by hand with a reason if it should serve anyway (funnelcast models promote <version> --reason …)`
   );
 }

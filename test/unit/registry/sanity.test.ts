@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelRegistry, sanityWarnings } from '../../../registry';
+import { ModelRegistry, sanityRefusal, sanityWarnings } from '../../../registry';
 import { modelsCommand } from '../../../cli/models';
 import { f1AtOutOfFoldThreshold } from '../../../activities/publish';
 import { paths } from '../../../infra/paths';
@@ -43,6 +43,15 @@ describe('sanity warnings and the F1 threshold', () => {
       blend.map((w) => w.engine),
       ['logistic'],
     );
+    const noisy = sanityWarnings({
+      ...base,
+      engine: 'forest',
+      holdout: { roc_auc: 0.679, positives: 23 },
+      baselines: [{ engine: 'logistic', metrics: { roc_auc: 0.728 } }],
+    });
+    assert.equal(noisy[0].refuses, false, 'a 23-positive holdout warns but does not refuse');
+    assert.match(noisy[0].message, /only 23 positives \(fewer than 100\), too noisy/);
+    assert.equal(sanityRefusal(noisy), null);
     const close = { engine: 'logistic', metrics: { roc_auc: 0.803 } };
     assert.deepEqual(
       sanityWarnings({ ...base, engine: 'forest', holdout: { roc_auc: 0.799 }, baselines: [close] }),
