@@ -104,11 +104,17 @@ export async function triggerAndWait(
     if (!(e instanceof WorkflowFailedError)) throw e;
   });
   let told = false;
-  const deadline = Date.now() + (opts.timeoutMs ?? 4 * 3600_000);
+  let hinted = false;
+  const started = Date.now();
+  const deadline = started + (opts.timeoutMs ?? 4 * 3600_000);
   while (!(await Promise.race([waiting.then(() => true), sleep(1000).then(() => false)]))) {
     if (!told && (await memoRunId(client, workflowId))) {
       told = true;
       opts.onWaiting?.(await scheduledRunOutcome(client, workflowId));
+    } else if (!told && !hinted && Date.now() - started > 15_000) {
+      // Scheduled runs are planned by a worker: without one (funnelcast up) nothing happens.
+      hinted = true;
+      process.stderr.write(`${workflowId} has not been planned yet: is a worker running (funnelcast up)?\n`);
     }
     if (Date.now() > deadline) break;
   }
