@@ -71,6 +71,11 @@ export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker>
     connection: s.connection,
     namespace: s.namespace ?? temporalNamespace(),
     interceptors: { activity: [eventLoopProbe] },
+    // Cancellation reaches an activity only in the answer to one of its heartbeats, and the SDK sends heartbeats at
+    // most every 0.8 × heartbeatTimeout (24 s for training) by default: send them every second, so a cancel stops
+    // training within seconds (README: 5 s).
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
     ...(s.identity ? { identity: s.identity } : {}),
   };
   const workers: Worker[] = [];

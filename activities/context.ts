@@ -2,7 +2,7 @@
  * What every activity needs from Temporal, in one place: a heartbeat that also reports progress, the
  * cancellation signal, and the rule that bad input fails the run at once instead of being retried.
  */
-import { ApplicationFailure, Context, type Info as ActivityInfo } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, type Info as ActivityInfo } from '@temporalio/activity';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,10 +51,22 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * When Temporal cancelled this attempt, whatever the work threw on seeing the signal ('training cancelled', a
+ * writer's abort) is reported as the cancellation it is (the signal's CancelledFailure): the workflow then sees the
+ * activity cancelled, not failed and retried. Other errors pass through.
+ */
+export function asCancellation(e: unknown): unknown {
+  const signal = Context.current().cancellationSignal;
+  return signal.aborted && signal.reason instanceof CancelledFailure ? signal.reason : e;
+}
+
 export async function failFastOnBadInput<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
-  } catch (e) {
+  } catch (caught) {
+    const e = asCancellation(caught);
+    if (e !== caught) throw e;
     if (
       e instanceof PipelineDefinitionError ||
       e instanceof ZodError ||
@@ -67,8 +79,11 @@ export async function failFastOnBadInput<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Heartbeats every `ms` while a long promise runs (for steps whose library gives no progress callback). */
-export async function withHeartbeat<T>(work: Promise<T>, details: () => unknown, ms = 5_000): Promise<T> {
+/**
+ * Heartbeats every `ms` while a long promise runs (for steps whose library gives no progress callback). Every
+ * second: a cancel reaches the activity only in the answer to a heartbeat, so this bounds how long it waits.
+ */
+export async function withHeartbeat<T>(work: Promise<T>, details: () => unknown, ms = 1_000): Promise<T> {
   const timer = setInterval(() => heartbeat(details()), ms);
   try {
     return await work;

@@ -22,6 +22,8 @@ export interface ResolvedRun {
   /** `<pipeline>-<cutoff>-<key>`: also the run's workflow id. */
   runId: string;
   runDir: string;
+  /** How the cutoff was chosen when it is not simply the one asked for (a scheduled run on the data's clock). */
+  cutoffNote?: string | null;
 }
 
 /** The run's cutoff (given, scheduled, or the pipeline default) and its content-addressed run id and folder. */
@@ -29,8 +31,17 @@ export async function resolveCutoff(input: {
   loaded: LoadedPipeline;
   cutoff?: string;
   backtest?: boolean;
+  /** The cutoff is a schedule's time: with `clock: "data"` the data's last complete day replaces it. */
+  scheduled?: boolean;
 }): Promise<ResolvedRun> {
-  return (await resolveRuns({ loaded: input.loaded, cutoffs: [input.cutoff], backtest: input.backtest }))[0];
+  return (
+    await resolveRuns({
+      loaded: input.loaded,
+      cutoffs: [input.cutoff],
+      backtest: input.backtest,
+      scheduled: input.scheduled,
+    })
+  )[0];
 }
 
 /**
@@ -42,6 +53,7 @@ export async function resolveRuns(input: {
   cutoffs: (string | undefined)[];
   /** A backfill's runs: backtests, keyed apart from live runs of the same content (infra/run-key.ts). */
   backtest?: boolean;
+  scheduled?: boolean;
 }): Promise<ResolvedRun[]> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
@@ -50,7 +62,10 @@ export async function resolveRuns(input: {
       const files = await loadedFiles(conn);
       const runs: ResolvedRun[] = [];
       for (const given of input.cutoffs) {
-        const cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
+        let cutoff = given ? parseCutoff(given) : await defaultCutoff(conn, def);
+        let cutoffNote: string | null = null;
+        if (given && input.scheduled && def.clock === 'data')
+          ({ cutoff, note: cutoffNote } = await onDataClock(conn, cutoff));
         const iso = cutoff.toISOString();
         const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash(), backtest: input.backtest });
         const runId = runIdFor(def.name, iso, key);
@@ -61,11 +76,32 @@ export async function resolveRuns(input: {
           key,
           runId,
           runDir: paths.runDir(def.name, runId),
+          cutoffNote,
         });
       }
       return runs;
     });
   });
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A scheduled time read on the data's clock (`clock: "data"`): the last complete day of the loaded events (the day
+ * of the last event has not ended in the data), or the scheduled time when that is earlier. Data that stopped in
+ * the past (the bundled sample ends in 2024-05) then behaves as live data: every scheduled run scores its users
+ * at the end of the data, where their behaviour is, not years after it.
+ */
+async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ cutoff: Date; note: string }> {
+  const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
+  const last = r.getRows()[0]?.[0];
+  if (last == null) throw new InputError("the warehouse has no events: a run on the data's clock needs some");
+  const day = Math.floor(Number(last) / DAY_MS) * DAY_MS;
+  const cutoff = new Date(Math.min(day, scheduled.getTime()));
+  const note =
+    `clock "data": scheduled at ${scheduled.toISOString()}; the data's last event is ${new Date(Number(last)).toISOString()}, ` +
+    `so the cutoff is the end of its last complete day, ${cutoff.toISOString()}`;
+  return { cutoff, note };
 }
 
 function parseCutoff(given: string): Date {

@@ -92,6 +92,8 @@ export async function finishRun(input: {
           decision: s.publish.decision,
           reason: s.publish.reason,
           version: s.publish.champion,
+          warnings: (s.publish.warnings ?? []).map((w) => w.message),
+          f1: s.publish.f1 ?? null,
           comparison: cmp
             ? {
                 version: cmp.version,

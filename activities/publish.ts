@@ -16,6 +16,8 @@ import type {
 } from '../workflows/types';
 import { activityAttempt, failFastOnBadInput, InputError, withHeartbeat } from './context';
 import { compareWithChampion } from './champion';
+import { sanityWarnings } from '../registry/sanity';
+import { evaluateBinary } from '../ml/metrics';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
 export function codeVersion(): string {
@@ -84,6 +86,15 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       );
     const comparison = await compareWithChampion(registry, input);
     const standing = standingOf(comparison, metric);
+    const baselines = input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics }));
+    const warnings = sanityWarnings({
+      engine: input.trained.engine,
+      metric,
+      tolerance: def.registry.tolerance,
+      holdout: input.trained.metrics,
+      baselines,
+    });
+    const f1 = await f1AtOutOfFoldThreshold(input);
     const sources = await withDuckDB(input.extract.database, async (conn) =>
       (
         await conn.runAndReadAll(
@@ -96,13 +107,14 @@ async function publish(input: PublishInput): Promise<PublishResult> {
     const r = await registry.publish({
       runId: input.runId,
       files: versionFiles(input),
-      info: versionInfo(input, comparison, standing, sources),
+      info: versionInfo(input, comparison, standing, sources, { warnings, f1 }),
       primaryValue: primary,
       cutoff: input.cutoff,
       champion: standing,
       tolerance: def.registry.tolerance,
       backtest: input.backtest ?? null,
       replaceIncomparable: input.replaceIncomparable ?? def.registry.replaceIncomparable,
+      sanity: warnings,
       by: input.runId,
       crashBeforeChampion: crashBeforeChampion(),
     });
@@ -118,8 +130,39 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       champion: r.champion,
       comparison,
       scoreWith: { version: serving, versionDir: registry.versionDir(serving) },
+      warnings,
+      f1,
     };
   });
+}
+
+/**
+ * F1, precision and recall on the held-out users at a threshold chosen without them: the mean of the CV folds'
+ * best-F1 thresholds (each chosen on that fold's out-of-fold predictions). At a few-percent base rate the 0.5
+ * threshold flags almost nobody (F1 0), and the holdout's own best threshold would flatter the model. Null without
+ * CV or held-out predictions.
+ */
+export async function f1AtOutOfFoldThreshold(
+  input: Pick<PublishInput, 'cv' | 'trained'>,
+): Promise<PublishResult['f1']> {
+  const threshold = input.cv?.mean?.best_f1_threshold;
+  const file = input.trained.predictionsPath;
+  if (threshold == null || !Number.isFinite(threshold) || !file || !existsSync(file)) return null;
+  const rows = await withDuckDB(':memory:', async (conn) =>
+    (await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p)`, { p: file })).getRows(),
+  );
+  const m = evaluateBinary(
+    Float64Array.from(rows, (r) => Number(r[0])),
+    Float64Array.from(rows, (r) => Number(r[1])),
+    { threshold },
+  );
+  return {
+    threshold,
+    f1: m.f1,
+    precision: m.precision,
+    recall: m.recall,
+    chosenBy: `mean of the ${input.cv!.folds.length} CV folds' best-F1 thresholds (out-of-fold predictions)`,
+  };
 }
 
 function standingOf(comparison: ChampionComparison | null, metric: string): ChampionStanding {
@@ -155,6 +198,7 @@ function versionInfo(
   comparison: ChampionComparison | null,
   standing: ChampionStanding,
   sources: Record<string, unknown>[],
+  checks: Pick<PublishResult, 'warnings' | 'f1'>,
 ): Omit<VersionInfo, 'version' | 'createdAt' | 'runId'> {
   const def = input.loaded.definition;
   const metric = def.registry.primaryMetric;
@@ -167,6 +211,8 @@ function versionInfo(
       cv: input.cv,
       baselines: input.baselines.map((b) => ({ engine: b.engine, metrics: b.metrics })),
       championOnSameRows: standing.kind === 'same-rows' ? standing.value : null,
+      sanity: checks.warnings ?? [],
+      f1: checks.f1 ?? null,
       churn: input.churn
         ? {
             engine: input.churn.engine,

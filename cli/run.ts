@@ -160,6 +160,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   const lines = [
     `funnelcast run ${s.runId}: pipeline ${s.pipeline}, cutoff ${s.cutoff}, horizon ${s.horizon} (${s.seconds.toFixed(1)} s)`,
     `  (trained at ${s.trainingCutoff}, one horizon before the cutoff, as a live run on that date would; scored at ${s.cutoff})`,
+    ...(s.cutoffNote ? [`  (${s.cutoffNote})`] : []),
     '',
     `  extract    read ${int(s.extract.read)} = loaded ${int(s.extract.loaded)} + duplicates ${int(s.extract.duplicates)} + quarantined ${int(s.extract.quarantined)}` +
       `  (${int(s.extract.users)} users, ${int(s.extract.events)} events in ${s.extract.database})`,
@@ -180,6 +181,12 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(
       `             LSTM trained on a stratified sample of ${int(seqs.used)} of ${int(seqs.available)} sequences (model.lstm.maxTrainSequences); every user is scored`,
     );
+  const f1 = s.publish?.f1;
+  if (f1)
+    lines.push(
+      `             F1 ${num(f1.f1)} (precision ${num(f1.precision)}, recall ${num(f1.recall)}) at threshold ${num(f1.threshold)}: the ${f1.chosenBy}`,
+    );
+  for (const w of s.publish?.warnings ?? []) lines.push(`  WARNING    ${w.message}`);
   if (m.churn)
     lines.push(
       `  churn      ${m.churn.engine} on ${int(m.churn.users)} customers (churn rate ${pct(m.churn.churnRate)}): ` +

@@ -18,7 +18,8 @@ export const RUNS_HELP = `Usage:
   funnelcast status <run> [--watch] [--json]     the live step and progress of a run; for a finished run its
                                                  step times (--json: and its summary); for a failed run the
                                                  failing step, the error and the attempt count
-  funnelcast cancel <run> [--json]               cancel a run: training stops, nothing half-published
+  funnelcast cancel <run> [--no-wait] [--json]   cancel a run: training stops, nothing half-published; waits
+                                                 (up to 30 s) until the run has stopped and says how long it took
 
 status exits 0 (running or completed), 1 failed, 3 failed on bad input (no labels, bad definition or data),
 5 cancelled, 4 no such run. cancel exits 0 when the run is cancelled, is being cancelled or already was (it says
@@ -165,7 +166,7 @@ function retrying(d: WorkflowExecutionDescription): string {
     .join('; ');
 }
 
-function describeFacts(id: string, status: string, facts: RunFacts): string {
+export function describeFacts(id: string, status: string, facts: RunFacts): string {
   const lines = [`${id}: ${status}`];
   const f = facts.failure;
   if (f)
@@ -180,6 +181,7 @@ function describeFacts(id: string, status: string, facts: RunFacts): string {
       `  ${s.pipeline} at ${s.cutoff}: ${s.model.engine} holdout ROC AUC ${num(s.model.holdout?.roc_auc)}` +
         `${s.publish ? `, ${s.publish.version} ${s.publish.decision}` : ''} (${s.seconds.toFixed(1)} s)`,
     );
+  for (const w of s?.publish?.warnings ?? []) lines.push(`  WARNING ${w.message}`);
   if (facts.steps.length)
     lines.push(
       `  steps  ${facts.steps.map((t) => `${t.step} ${t.seconds === null ? '…' : `${t.seconds.toFixed(1)} s`}`).join(', ')}`,
@@ -278,7 +280,11 @@ export async function cancelCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      'no-wait': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help || positionals.length !== 1) {
     if (!values.help) throw new UsageError('give exactly one run id: funnelcast cancel <run>');
@@ -292,22 +298,45 @@ export async function cancelCommand(argv: string[]): Promise<number> {
     const facts = await runFacts(client, id);
     // Idempotent: the state asked for already holds (cancelled, or cancelling) → say so, exit 0; a run that
     // finished otherwise cannot be cancelled any more → say how it ended, exit 1.
-    let state: 'requested' | 'already requested' | 'already cancelled' | 'already finished';
+    let state: 'requested' | 'cancelled' | 'already requested' | 'already cancelled' | 'already finished';
+    let seconds: number | null = null;
     if (status === 'CANCELLED') state = 'already cancelled';
     else if (status !== 'RUNNING') state = 'already finished';
     else if (facts.cancelRequested) state = 'already requested';
     else {
+      const asked = Date.now();
       await handle.cancel();
       state = 'requested';
+      // The run ends once its running activities saw the cancel (at their next heartbeat, within seconds) and
+      // stopped: wait for that, so the command says what happened rather than what was asked.
+      const ended = values['no-wait'] ? null : await closedWithin(client, id, CANCEL_WAIT_MS);
+      if (ended === 'CANCELLED') {
+        state = 'cancelled';
+        seconds = (Date.now() - asked) / 1000;
+      }
     }
+    const step = async () => (await runFacts(client, id)).lastStep ?? 'starting';
     const message = {
-      requested: `Cancellation requested for ${id}; running activities stop at their next heartbeat.`,
+      requested: `Cancellation requested for ${id}; running activities stop at their next heartbeat (follow it: funnelcast status ${id} --watch).`,
+      cancelled: `Cancelled ${id} in ${seconds?.toFixed(1)} s, during step ${state === 'cancelled' ? await step() : ''}; nothing was published after it.`,
       'already requested': `${id} is already being cancelled (requested earlier); follow it with: funnelcast status ${id} --watch`,
       'already cancelled': `${id} is already cancelled (during step ${facts.lastStep ?? 'starting'}); nothing to do.`,
       'already finished': `${id} already finished (${status.toLowerCase()}); there is nothing to cancel.`,
     }[state];
-    if (values.json) print(JSON.stringify({ workflowId: id, status, cancel: state }) + '\n');
+    if (values.json) print(JSON.stringify({ workflowId: id, status, cancel: state, seconds }) + '\n');
     else print(message + '\n');
     return state === 'already finished' ? EXIT.failed : EXIT.ok;
   }).catch(notFound(id));
+}
+
+/** How long `cancel` waits for the run to end before saying it is still stopping. */
+const CANCEL_WAIT_MS = 30_000;
+
+/** The run's status once it is no longer running, or null when it still runs after `ms`. */
+async function closedWithin(client: Client, id: string, ms: number): Promise<string | null> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const s = (await client.workflow.getHandle(id).describe()).status.name;
+    if (s !== 'RUNNING') return s;
+  }
+  return null;
 }

@@ -15,6 +15,9 @@ import { loadPipeline } from '../pipelines/load';
 import { TASK_QUEUE } from '../infra/temporal';
 import type { RunInput } from '../workflows/types';
 import { withSession } from './session';
+import { scheduledRunOutcome, triggerAndWait } from './schedule-runs';
+import { describeFacts } from './runs';
+import { runFacts } from './run-history';
 import { EXIT, table, UsageError, print } from './format';
 
 export const SCHEDULE_HELP = `Usage: funnelcast schedule <action> [options]
@@ -26,7 +29,9 @@ Actions:
   describe --pipeline <p>
   pause    --pipeline <p> [--note <text>]
   unpause  --pipeline <p>
-  trigger  --pipeline <p>           run now (cutoff = now)
+  trigger  --pipeline <p> [--no-wait]  run now (cutoff = now, or the data's last day with "clock": "data")
+           and wait for the run: prints its id and outcome, exits as the run ended (0 done,
+           1 failed, 3 bad input, 5 cancelled), with the failing step and error
   delete   --pipeline <p>
 All actions take --json.
 
@@ -35,7 +40,9 @@ All actions take --json.
   --every           an interval such as 30m, 6h, 1d, 1w (optionally with an offset: 1d+2h)
 
 Creating a schedule that exists with the same settings does nothing; with other settings it asks for update.
-Scheduled runs only fire while a worker runs (funnelcast up, or npm run worker).
+Scheduled runs only fire while a worker runs (funnelcast up, or npm run worker). A scheduled run's cutoff is its
+scheduled time; a pipeline with "clock": "data" (the bundled sample, whose data ends in 2024-05) uses the last
+complete day of its data instead, so it behaves as live data. describe lists the recent runs with their outcomes.
 
 Examples:
   funnelcast schedule create --pipeline sample --cron "0 3 * * 1" --timezone Europe/Paris
@@ -119,16 +126,6 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
 
 const sameSettings = (a: ScheduleSettings, b: ScheduleSettings) => JSON.stringify(a) === JSON.stringify(b);
 
-/** The run id a scheduled action's planning workflow started (its memo), or null while it is still planning. */
-async function plannedRunId(client: Client, workflowId: string): Promise<string | null> {
-  try {
-    const memo = (await client.workflow.getHandle(workflowId).describe()).memo as { runId?: string } | undefined;
-    return memo?.runId ?? null;
-  } catch {
-    return null; // gone from visibility (retention) or not started yet
-  }
-}
-
 async function storedSettings(client: Client, pipeline: string): Promise<ScheduleSettings | null> {
   try {
     const d = await client.schedule.getHandle(scheduleIdFor(pipeline)).describe();
@@ -152,6 +149,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
       'catchup-window': { type: 'string' },
       paused: { type: 'boolean', default: false },
       note: { type: 'string' },
+      'no-wait': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -269,13 +267,18 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
           note: d.state.note,
           nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
           recentRuns: await Promise.all(
-            d.info.recentActions.map(async (a) => ({
-              scheduledAt: a.scheduledAt.toISOString(),
-              takenAt: a.takenAt.toISOString(),
-              workflowId: a.action.workflow.workflowId,
-              executionId: a.action.workflow.firstExecutionRunId,
-              runId: await plannedRunId(client, a.action.workflow.workflowId),
-            })),
+            d.info.recentActions.map(async (a) => {
+              const o = await scheduledRunOutcome(client, a.action.workflow.workflowId);
+              return {
+                scheduledAt: a.scheduledAt.toISOString(),
+                takenAt: a.takenAt.toISOString(),
+                workflowId: a.action.workflow.workflowId,
+                executionId: a.action.workflow.firstExecutionRunId,
+                runId: o.runId,
+                outcome: o.outcome,
+                failure: o.failure ? `${o.failure.step}: ${o.failure.message}` : null,
+              };
+            }),
           ),
           running: d.info.runningActions.map((a) => a.workflow.workflowId),
           missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
@@ -286,22 +289,22 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
             `${d.scheduleId}: ${s ? (s.cron ? `cron "${s.cron}"` : `every ${s.every}`) : ''} ${s?.timezone ?? ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
             `  pipeline  ${s?.pipelineFile}`,
             `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
-            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId}`).join('\n            ') || '—'}`,
+            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId} ${r.outcome}${r.failure ? ` (${r.failure})` : ''}`).join('\n            ') || '—'}`,
             `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,
           ].join('\n'),
           info,
         );
         return EXIT.ok;
       }
+      case 'trigger':
+        return trigger(client, pipelineName(), !values['no-wait'], out);
       case 'pause':
       case 'unpause':
-      case 'trigger':
       case 'delete': {
         const name = pipelineName();
         const handle = client.schedule.getHandle(scheduleIdFor(name));
         if (action === 'pause') await handle.pause(values.note ?? 'paused from the funnelcast CLI');
         if (action === 'unpause') await handle.unpause(values.note ?? 'unpaused from the funnelcast CLI');
-        if (action === 'trigger') await handle.trigger();
         if (action === 'delete') await handle.delete();
         out(`${action}: ${scheduleIdFor(name)} done.`, { scheduleId: scheduleIdFor(name), action, ok: true });
         return EXIT.ok;
@@ -316,4 +319,37 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
     }
     throw e;
   });
+}
+
+/** `schedule trigger`: starts a run now and (unless --no-wait) reports how it really ended, with the run's exit code. */
+async function trigger(
+  client: Client,
+  pipeline: string,
+  wait: boolean,
+  out: (human: string, json: unknown) => void,
+): Promise<number> {
+  const id = scheduleIdFor(pipeline);
+  const o = await triggerAndWait(client, client.schedule.getHandle(id), {
+    wait,
+    onWaiting: (r) =>
+      process.stderr.write(`Triggered ${id}: run ${r.runId}; waiting for it (funnelcast status ${r.runId} --watch)\n`),
+  });
+  const facts = o.runId && o.outcome !== 'RUNNING' ? await runFacts(client, o.runId).catch(() => null) : null;
+  const lines = [
+    o.outcome === 'SKIPPED'
+      ? `Triggered ${id}: no run started (${o.failure?.message}).`
+      : `Triggered ${id}: run ${o.runId ?? `(planning ${o.workflowId})`} ${o.outcome}` +
+        `${o.started === false && o.outcome === 'COMPLETED' ? ' (the same run, on the same data and cutoff, had already finished)' : ''}.`,
+  ];
+  if (o.failure && o.outcome !== 'SKIPPED') lines.push(`  failed in step ${o.failure.step}: ${o.failure.message}`);
+  if (facts?.summary?.cutoffNote) lines.push(`  (${facts.summary.cutoffNote})`);
+  if (facts && o.runId)
+    lines.push(
+      ...describeFacts(o.runId, o.outcome, { ...facts, failure: null })
+        .trimEnd()
+        .split('\n')
+        .slice(1),
+    );
+  out(lines.join('\n'), { scheduleId: id, action: 'trigger', ...o, summary: facts?.summary ?? null });
+  return o.exitCode;
 }

@@ -7,8 +7,8 @@ import type { PipelineDefinition } from '../pipelines/schema';
  * The content key of a run: a short sha256 of everything the run's results depend on, so that a changed input is
  * a new run (its own folder, models, report) and a repeated one is the same run (retries reuse finished work).
  *
- * - the definition, minus text that changes no result (descriptions) and `defaultCutoff` (the cutoff it resolves
- *   to is hashed instead): sources and their mapping, label, features, churn, model engine + hyper-parameters +
+ * - the definition, minus text that changes no result (descriptions), `defaultCutoff` and `clock` (the cutoff they
+ *   resolve to is hashed instead): sources and their mapping, label, features, churn, model engine + hyper-parameters +
  *   seed, cv, registry gate, segments, campaigns, export;
  * - the cutoff;
  * - the warehouse contents the run reads: every file loaded into it (source, sha256, rows loaded), in load order,
@@ -47,7 +47,7 @@ export function runKey(input: {
 /** The parts of a definition that can change a run's results (cosmetic text dropped). */
 export function relevantDefinition(def: PipelineDefinition): Record<string, unknown> {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { description, defaultCutoff, ...rest } = def;
+  const { description, defaultCutoff, clock, ...rest } = def;
   return {
     ...rest,
     campaigns: def.campaigns.map(({ description: _d, ...c }) => c),

@@ -36,12 +36,18 @@ export interface GateInput {
   replaceIncomparable?: boolean;
   /** Set when this version is a backtest: the decision is recorded, the pointer never moves. */
   backtest?: { why: string } | null;
+  /** Why the model must not serve even if it wins (registry/sanity.ts: a baseline beats it); it stays a challenger. */
+  refusal?: string | null;
 }
 
 const f4 = (x: number) => x.toFixed(4);
 
 export function gate(g: GateInput): GateDecision {
-  const live = liveGate(g);
+  const won = liveGate(g);
+  const live: GateDecision =
+    g.refusal && movesPointer(won.decision)
+      ? { decision: 'challenger', reason: `kept as challenger, ${g.refusal} (the gate alone: ${won.reason})` }
+      : won;
   if (!g.backtest) return live;
   // A backtest never serves; its comparison is still worth keeping ("would it have won on that date?").
   return { decision: 'backtest', reason: `backtest (${g.backtest.why}), never serving; as a live run: ${live.reason}` };

@@ -81,3 +81,12 @@ export function readHistory(root: string): HistoryEntry[] {
 }
 
 export const decisionPath = (version: string) => join('decisions', `${version}.json`);
+
+/**
+ * The champion `current` replaced when it was appointed: the `previous` of the latest move to it that was not a
+ * rollback (a rollback to it says what it replaced last, not what came before it). Null when none is known.
+ */
+export function previousChampion(history: HistoryEntry[], current: string | null): string | null {
+  const appointed = [...history].reverse().find((h) => h.version === current && h.action !== 'rollback');
+  return appointed?.previous ?? null;
+}

@@ -9,23 +9,16 @@
  * Only a live version (cutoff ≥ the champion's live cutoff, not from a backfill) can move the pointer; others are
  * backtests. Each version's gate decision is recorded (a retried publish runs the gate until it is); see history.ts.
  */
-import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LocalStorage, withLockFile, type RegistryStorage } from './storage';
+import { sha256File, verifyManifest, type ManifestFile } from './manifest';
+import { sanityRefusal, type SanityWarning } from './sanity';
 import { gate, movesPointer, type ChampionStanding, type Decision, type GateDecision } from './gate';
 import {
   appendHistory,
   decisionPath,
+  previousChampion,
   readHistory,
   type DecisionRecord,
   type HistoryAction,
@@ -36,12 +29,8 @@ import {
 export * from './gate';
 export * from './history';
 export * from './storage';
-
-export interface ManifestFile {
-  path: string;
-  bytes: number;
-  sha256: string;
-}
+export * from './manifest';
+export * from './sanity';
 
 export interface VersionInfo {
   version: string;
@@ -74,8 +63,6 @@ export interface ChampionPointer {
   by?: string;
 }
 
-export const sha256File = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-
 const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
   !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
 
@@ -93,6 +80,8 @@ export interface PublishOptions {
   backtest?: string | null;
   /** Allow the gate to replace a champion that cannot be compared (recorded in the history). */
   replaceIncomparable?: boolean;
+  /** The model's failed sanity checks (registry/sanity.ts): the gate then keeps it a challenger. */
+  sanity?: SanityWarning[];
   /** Who publishes: the run id unless told otherwise. */
   by?: string;
   /** Crash injection for tests: stop after writing the version, before moving the champion. */
@@ -258,6 +247,7 @@ export class ModelRegistry {
       tolerance: opts.tolerance,
       replaceIncomparable: opts.replaceIncomparable,
       backtest: backtestWhy ? { why: backtestWhy } : null,
+      refusal: sanityRefusal(opts.sanity ?? []),
     });
     const kind: VersionKind = backtestWhy ? 'backtest' : 'live';
     if (movesPointer(g.decision)) {
@@ -377,20 +367,24 @@ export class ModelRegistry {
     });
   }
 
-  /** Makes the previous champion (from the history) champion again. */
-  async rollback(by = 'unknown'): Promise<ChampionPointer> {
+  /**
+   * Makes an earlier champion champion again: `to` when given, else the champion the current one replaced when it
+   * was appointed (by the gate or by hand; earlier rollbacks are skipped), so repeated rollbacks walk back through
+   * the champions instead of toggling between the last two.
+   */
+  async rollback(by = 'unknown', opts: { to?: string; reason?: string } = {}): Promise<ChampionPointer> {
     const current = this.championVersionOrNull();
-    const previous = [...this.history()].reverse().find((h) => h.version !== current);
-    if (!previous) throw Object.assign(new Error('no earlier champion to roll back to'), { name: 'NotFound' });
-    return this.promote(previous.version, { reason: `rolled back from ${current}`, by, action: 'rollback' });
+    const target = opts.to ?? previousChampion(this.history(), current);
+    if (!target)
+      throw Object.assign(new Error(`no earlier champion to roll back to from ${current ?? 'none'}`), {
+        name: 'NotFound',
+      });
+    const why = `rolled back from ${current}${opts.reason ? `: ${opts.reason}` : ''}`;
+    return this.promote(target, { reason: why, by, action: 'rollback' });
   }
 
   /** Recomputes the checksums of a version against its manifest; returns the files that differ. */
   verify(version: string): string[] {
-    const dir = this.versionDir(version);
-    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: ManifestFile[] };
-    return m.files
-      .filter((f) => !existsSync(join(dir, f.path)) || sha256File(join(dir, f.path)) !== f.sha256)
-      .map((f) => f.path);
+    return verifyManifest(this.versionDir(version));
   }
 }

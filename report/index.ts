@@ -58,6 +58,10 @@ export interface RunReportData {
     decision: string;
     reason: string;
     version: string | null;
+    /** Failed sanity checks (a baseline beats the model), shown above the decision. */
+    warnings?: string[];
+    /** F1 at a threshold chosen on the CV folds, and how it was chosen. */
+    f1?: { threshold: number; f1: number; precision: number; recall: number; chosenBy: string } | null;
     /** The champion before this run, scored on this model's held-out users. */
     comparison?: {
       version: string;
@@ -273,7 +277,11 @@ export function renderRunReport(d: RunReportData): string {
     ]);
   const championSection = !d.champion
     ? '<p>Not published.</p>'
-    : `<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p>
+    : `${(d.champion.warnings ?? []).map((w) => `<p class="decision challenger"><strong>Warning:</strong> ${escapeHtml(w)}</p>`).join('')}${
+        d.champion.f1
+          ? `<p>F1 ${d.champion.f1.f1.toFixed(3)} (precision ${d.champion.f1.precision.toFixed(3)}, recall ${d.champion.f1.recall.toFixed(3)}) at threshold ${d.champion.f1.threshold.toFixed(3)}: the ${escapeHtml(d.champion.f1.chosenBy)}.</p>`
+          : ''
+      }<p class="decision ${escapeHtml(d.champion.decision)}">${escapeHtml(d.champion.decision)}: ${escapeHtml(d.champion.reason)}</p>
 <p>champion now: <code>${escapeHtml(d.champion.version ?? '—')}</code></p>${
         cmp
           ? `<p>Compared with the previous champion <code>${escapeHtml(cmp.version)}</code> ${cmp.sameRows ? 'on the same held-out users' : `— not comparable on these rows: ${escapeHtml(cmp.why ?? 'it cannot score them')}; its recorded value below comes from other rows`}; gate: ${escapeHtml(cmp.metric)} no worse than the champion's by more than ${cmp.tolerance}.</p>${table(

@@ -13,6 +13,8 @@ export interface ChooseEngineDeps {
   summarise: (engine: string, results: TrainResult[]) => Promise<CvSummary>;
   /** Workflow time in ms (Date.now() inside a workflow is replay-safe). */
   now: () => number;
+  /** Waits for a candidate's folds (the workflow passes allStopped, so a cancel waits for every fold to stop). */
+  all?: (folds: Promise<TrainResult>[]) => Promise<TrainResult[]>;
 }
 
 /** log loss and Brier: lower is better; ROC and PR AUC: higher. */
@@ -32,7 +34,7 @@ export async function chooseEngine(
       continue;
     }
     const t0 = deps.now();
-    const folds = await Promise.all(o.splits.map((s) => deps.trainFold(engine, s)));
+    const folds = await (deps.all ?? ((p) => Promise.all(p)))(o.splits.map((s) => deps.trainFold(engine, s)));
     const cv = await deps.summarise(engine, folds);
     tried.push({ engine, mean: cv.mean[o.metric], std: cv.std[o.metric], seconds: (deps.now() - t0) / 1000 });
   }

@@ -17,10 +17,16 @@ const io = proxyActivities<Activities>({
 const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
 
 export async function planRun(input: RunInput, step: (name: string) => void = () => {}): Promise<RunPlan> {
-  // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock.
+  // A scheduled run takes its cutoff from the time it was scheduled for, not from the wall clock (or, with the
+  // definition's `clock: "data"`, from the data's last complete day: activities/definition.ts).
   const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
   const cutoff = input.cutoff ?? scheduled?.toISOString();
-  return (await planRuns(input.pipeline, [cutoff], step, { replaceIncomparable: input.replaceIncomparable }))[0];
+  return (
+    await planRuns(input.pipeline, [cutoff], step, {
+      replaceIncomparable: input.replaceIncomparable,
+      scheduled: !input.cutoff && !!scheduled,
+    })
+  )[0];
 }
 
 /** Plans for several cutoffs of one pipeline (a backfill): one extraction, every id keyed on the same contents. */
@@ -28,7 +34,7 @@ export async function planRuns(
   pipeline: string,
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
-  overrides: { replaceIncomparable?: boolean; backtest?: boolean } = {},
+  overrides: { replaceIncomparable?: boolean; backtest?: boolean; scheduled?: boolean } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
@@ -45,7 +51,14 @@ export async function planRuns(
   // runs started before content keys still replay after an upgrade.
   const runs =
     cutoffs.length === 1
-      ? [await io.resolveCutoff({ loaded, cutoff: cutoffs[0], ...(overrides.backtest ? { backtest: true } : {}) })]
+      ? [
+          await io.resolveCutoff({
+            loaded,
+            cutoff: cutoffs[0],
+            ...(overrides.backtest ? { backtest: true } : {}),
+            ...(overrides.scheduled ? { scheduled: true } : {}),
+          }),
+        ]
       : await io.resolveRuns({ loaded, cutoffs, ...(overrides.backtest ? { backtest: true } : {}) });
   return runs.map((run) => ({ plannedAt, loaded, extract, run }));
 }

@@ -8,15 +8,28 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
+import { allStopped } from './settle';
 import { cpuQueue, EVENT_LOOP_FIELD } from './queues';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
-/** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
+/**
+ * Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). A
+ * cancelled run waits until its activities have stopped (they see the cancel at their next heartbeat), so nothing
+ * of it still runs or writes once it reports CANCELLED.
+ */
 const ioOptions = {
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
@@ -29,6 +42,7 @@ const ioOptions = {
 const cpuOptions = (taskQueue: string) =>
   ({
     taskQueue: cpuQueue(taskQueue),
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '4 hours',
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
@@ -125,10 +139,16 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     runDir: run.runDir,
     folder: 'training-features',
   });
-  if (!trainSet.labelled) {
+  // No observed outcomes, or nobody active before the training cutoff (the data is shorter than one horizon).
+  if (!trainSet.labelled || trainSet.users === 0) {
     throw ApplicationFailure.nonRetryable(
-      `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data ` +
-        `(last event ${extract.maxTs}), so there is nothing to train on. Pick an earlier --cutoff.`,
+      (trainSet.labelled
+        ? `No user has events before the training cutoff ${trainingCutoff} `
+        : `The label horizon ${def.label.horizon} after cutoff ${trainingCutoff} has not passed in the loaded data `) +
+        `(last event ${extract.maxTs}), so there is nothing to train on. ` +
+        (input.trigger === 'schedule'
+          ? `A scheduled run needs events over more than one horizon (${def.label.horizon}) before its cutoff ${run.cutoff}.`
+          : 'Pick an earlier --cutoff.'),
       'NoLabels',
     );
   }
@@ -168,7 +188,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
    */
   const timeFoldSplits = async (t: string, h: number, k: number) => {
     const cutoffs = Array.from({ length: k + 1 }, (_, j) => new Date(Date.parse(t) - (k - j) * h).toISOString());
-    const tables = await Promise.all(
+    const tables = await allStopped(
       cutoffs.map((c, j) =>
         j === k
           ? Promise.resolve(trainSet)
@@ -208,6 +228,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
         trainFold: (e, split) => training.trainModel({ ...common, engine: e, split: split as (typeof splits)[number] }),
         summarise: (_e, results) => io.summariseFolds({ strategy: def.cv.strategy, results }),
         now: () => Date.now(),
+        all: (folds) => allStopped(folds),
       },
     );
     engine = selection.chosen;
@@ -217,7 +238,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   if (splits.length) {
     progress.foldsTotal = k;
     step('cross-validate', `${k} folds (${def.cv.strategy})`);
-    const folds = await Promise.all(
+    const folds = await allStopped(
       splits.map((split) =>
         training.trainModel({ ...common, engine, split }).then((r) => {
           progress.foldsDone++;
@@ -234,13 +255,13 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   // blend activity then reuses their results and only averages.
   const train = (e: string) => training.trainModel({ ...common, engine: e, split: holdout });
   const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
-  const partsDone = Promise.all(parts.map(train));
+  const partsDone = allStopped(parts.map(train));
   // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
   const churnSet = trainSet.churn;
   const churnTrainable = !!churnSet && churnSet.positives > 0 && churnSet.positives < churnSet.users;
-  const [partResults, otherResults, main, churnModel] = await Promise.all([
+  const [partResults, otherResults, main, churnModel] = await allStopped([
     partsDone,
-    Promise.all(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
+    allStopped(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
     partsDone.then(() => train(engine)),
     churnTrainable
       ? training.trainModel({
@@ -313,6 +334,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     pipeline: def.name,
     cutoff: run.cutoff,
     trainingCutoff,
+    cutoffNote: run.cutoffNote ?? null,
     horizon: def.label.horizon,
     runDir: run.runDir,
     extract,

@@ -6,6 +6,7 @@ import type { CalibrationAcrossFolds, LiftAcrossFolds } from '../ml/metrics';
 import type { LoadedPipeline } from '../pipelines/load';
 import type { ResolvedRun } from '../activities/definition';
 import type { Decision } from '../registry/gate';
+import type { SanityWarning } from '../registry/sanity';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
@@ -192,6 +193,10 @@ export interface PublishResult {
   scoreWith: { version: string; versionDir: string };
   /** Null for the first model of a pipeline. */
   comparison?: ChampionComparison | null;
+  /** Failed sanity checks (a baseline beats the model): the gate kept it a challenger. */
+  warnings?: SanityWarning[];
+  /** F1 / precision / recall on the holdout at a threshold chosen on the CV folds (null without CV). */
+  f1?: { threshold: number; f1: number; precision: number; recall: number; chosenBy: string } | null;
 }
 
 export interface ExportRef {
@@ -211,6 +216,8 @@ export interface RunSummary {
   cutoff: string;
   /** Where the model was trained: the cutoff itself, or one horizon earlier when its labels are not observed yet. */
   trainingCutoff: string;
+  /** How the cutoff was chosen when it is not the one asked for (a scheduled run on the data's clock). */
+  cutoffNote?: string | null;
   horizon: string;
   runDir: string;
   extract: ExtractCounts;

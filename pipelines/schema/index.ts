@@ -25,6 +25,11 @@ export const pipelineDefinition = z
     features: featureSpec.default({}),
     /** Cutoff used when none is given on the command line (ISO date); otherwise the last event time minus the horizon. */
     defaultCutoff: z.string().datetime({ offset: true }).or(z.string().date()).optional(),
+    /**
+     * Which clock a scheduled run's cutoff follows: `wall` (its scheduled time) or `data` (the last complete day of
+     * the loaded data, never later than the scheduled time), for data that stopped in the past, like the sample.
+     */
+    clock: z.enum(['wall', 'data']).default('wall'),
     model: modelSpec.default({}),
     cv: cvSpec.default({}),
     registry: registrySpec.default({}),

@@ -36,3 +36,47 @@ export function useTempHome(prefix = 'funnelcast-test-'): string {
 }
 
 export const uniqueQueue = (name: string) => `${name}-${process.pid}-${Date.now()}`;
+
+/** Polls `probe` until it returns something other than undefined (the integration tests' one waiting loop). */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined> | T | undefined,
+  everyMs = 300,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * A real dev server, TEMPORAL_ADDRESS pointing at it (the CLI commands use it) and a worker on the default task queue
+ * running in this process, for a test file's `before`; `stop` is its `after`.
+ */
+export async function startServerAndWorker(): Promise<{
+  env: TestWorkflowEnvironment;
+  stop: () => Promise<void>;
+}> {
+  const env = await startTestServer();
+  process.env.TEMPORAL_ADDRESS = env.address;
+  const { NativeConnection } = await import('@temporalio/worker');
+  const { createWorker } = await import('../../worker');
+  const { TASK_QUEUE } = await import('../../infra/temporal');
+  const connection = await NativeConnection.connect({ address: env.address });
+  const worker = await createWorker({ connection, taskQueue: TASK_QUEUE });
+  const running = worker.run();
+  return {
+    env,
+    stop: async () => {
+      delete process.env.TEMPORAL_ADDRESS;
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await env.teardown();
+    },
+  };
+}

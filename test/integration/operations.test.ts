@@ -19,25 +19,11 @@ import { backfillCommand } from '../../cli/backfill';
 import { runCli } from '../helpers/cli';
 import type { RunSummary, StepProgress } from '../../workflows/types';
 import type { BackfillRow } from '../../workflows/backfill';
-import { startTestServer, useTempHome } from '../helpers/temporal';
+import { startTestServer, until, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
 import { projectRoot } from '../../infra/root';
 
 const captureStdout = (fn: () => Promise<number>) => runCli(() => fn(), []);
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('schedules, backfills and cancellation (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
