@@ -163,6 +163,7 @@ export async function boost(
   let bestRound = resumed.state?.bestRound ?? 0;
   let saved = trees.length;
   const gp = { ...p };
+  const histPool: Float64Array[] = [];
   const pool = new HistPool(s, threads);
   try {
     for (let r = trees.length; r < p.nRounds; r++) {
@@ -185,6 +186,7 @@ export async function boost(
           scratch,
           feats: feats ?? Int32Array.from({ length: F }, (_, j) => j),
           build: pool.builder(feats),
+          pool: histPool,
         },
         gp,
         leaves,

@@ -206,6 +206,8 @@ export interface GrowInput {
   /** The features of this tree, ascending. */
   feats: Int32Array;
   build: BuildHistogram;
+  /** Histogram buffers kept from tree to tree (a tree needs up to one per open leaf). */
+  pool: Float64Array[];
 }
 
 /** Grows one tree; `leaves` receives each leaf's node and row range (for the caller's score update). */
@@ -215,7 +217,7 @@ export function growTree(
   leaves: { node: number; start: number; end: number }[],
 ): BoostTree {
   const nodes = new Nodes();
-  const pool: Float64Array[] = [];
+  const pool = d.pool;
   const histSize = d.nFeatures * HIST_STRIDE;
   const take = () => pool.pop() ?? new Float64Array(histSize);
   const value = (g: number, h: number) => (h + p.l2 > 0 ? (-g / (h + p.l2)) * p.learningRate : 0);
@@ -304,7 +306,10 @@ export function growTree(
     } else pool.push(parentHist);
     for (const c of [L, R]) (c.hist ? open : closed).push(withSplit(c));
   }
-  for (const leaf of [...open, ...closed]) leaves.push({ node: leaf.node, start: leaf.start, end: leaf.end });
+  for (const leaf of [...open, ...closed]) {
+    leaves.push({ node: leaf.node, start: leaf.start, end: leaf.end });
+    if (leaf.hist) pool.push(leaf.hist);
+  }
   return nodes.done();
 }
 
