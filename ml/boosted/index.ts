@@ -23,7 +23,7 @@ import { DEFAULT_CLASS_WEIGHT } from '../../pipelines/schema/model';
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
 import { applyCalibration, fitCalibration, type Calibration } from '../calibration';
 import { alignColumns } from '../forest';
-import { addContributions, toRowMajor } from '../forest/kernels';
+import { addContributions, newScratch, runRows, SUMS, toRowMajor } from '../forest/kernels';
 import {
   deserializeTree,
   explainTrees,
@@ -38,6 +38,9 @@ import { boost } from './boost';
 import { prepareData } from './data';
 
 export const BOOSTED_FORMAT_VERSION = 1;
+
+/** Batches of at least this many rows are shared with the forest's prediction helper threads. */
+const THREADED_PREDICT_ROWS = 200_000;
 
 export const DEFAULT_BOOSTED_PARAMS: BoostedParams = {
   nRounds: 500,
@@ -139,7 +142,21 @@ export class BoostedTrees implements Classifier {
   /** Log-odds of the trees (before any calibration): bias + the sum of every tree's leaf value. */
   predictMargin(x: FeatureMatrix): Float64Array {
     const k = this.trees.length;
-    const out = k ? predictTrees(this.trees, alignColumns(x, this.featureNames)) : new Float64Array(x.nRows);
+    const xa = alignColumns(x, this.featureNames);
+    let out: Float64Array;
+    if (k === 0) out = new Float64Array(x.nRows);
+    else if (x.nRows >= THREADED_PREDICT_ROWS) out = predictTrees(this.trees, xa);
+    else {
+      // A batch of this size takes milliseconds on this thread: handing blocks to the prediction helper costs more
+      // when the machine is busy. The same kernel and tree order, divided by k as predictTrees does: same bits.
+      out = new Float64Array(x.nRows);
+      const p = packForest(this.trees);
+      const scratch = newScratch(SUMS, 8192, xa.columns.length);
+      const sums = { sums: out, reasonIdx: new Int32Array(0), reasonValues: new Float64Array(0) };
+      for (let s = 0; s < x.nRows; s += 8192)
+        runRows(SUMS, p, xa.columns, s, Math.min(x.nRows, s + 8192), 0, scratch, sums, s);
+      for (let i = 0; i < out.length; i++) out[i] /= k;
+    }
     // predictTrees returns the mean leaf value; boosting adds them up.
     for (let i = 0; i < out.length; i++) out[i] = out[i] * k + this.bias;
     return out;

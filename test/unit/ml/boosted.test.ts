@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeatureMatrix } from '../../../ml/classifier';
-import { selectLabels, selectRows } from '../../../ml/classifier';
+import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { BoostedTrees } from '../../../ml/boosted';
 import { logLossGradients } from '../../../ml/boosted/boost';
 import { bestSplit, HIST_STRIDE } from '../../../ml/boosted/grow';
@@ -113,6 +113,11 @@ describe('boosted trees: the engine', () => {
     assert.notEqual(json(a), json(c), 'another seed draws other rows and features');
     const auc = rocAuc(yTest, a.predictProba(xTest));
     assert.ok(auc > 0.8, `holdout AUC ${auc}`);
+    // Small batches are scored on this thread, large ones with the prediction helpers: the same bits.
+    const big = repeatRows(xTest, Math.ceil(200_000 / xTest.nRows));
+    const many = a.predictMargin(big);
+    const few = a.predictMargin(xTest);
+    for (let i = 0; i < xTest.nRows; i++) assert.equal(many[i], few[i]);
   });
 
   it('sends missing values to the side that fits them: rows missing x1 score high', async () => {
