@@ -150,7 +150,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   const notes: string[] = [
     `Settings, both sides: ${JSON.stringify({ ...PARAMS, checkpointEvery: undefined })}; LightGBM: num_leaves, learning_rate, lambda_l2, min_data_in_leaf, min_sum_hessian_in_leaf, max_bin 255, early_stopping(20) on the same validation rows, num_threads 2, deterministic; XGBoost: tree_method hist, grow_policy lossguide, max_leaves, eta, reg_lambda, min_child_weight = min hessian (XGBoost has no min data per leaf), max_bin 255, nthread 2.`,
     `Rows: holdout 25 % stratified (seed ${SEED}) for the test; of the rest, the 10 % our engine holds out for early stopping (validationRows, same seed) is every library's validation set, the other 90 % the fit rows.`,
-    'Train seconds include binning on every side (LightGBM builds its Dataset inside the timing, XGBoost its DMatrix); predict seconds are the best of three calls on the held-out rows, from the raw float32 array on every side (XGBoost's inplace_predict, which has no prediction cache).',
+    'Train seconds include binning on every side (LightGBM builds its Dataset inside the timing, XGBoost its DMatrix); predict seconds are the best of three calls on the held-out rows, from the raw float32 array on every side (XGBoost’s inplace_predict, which has no prediction cache).',
     'The machine is shared (2 cores, other jobs running): both sides ran one after the other in the same minute, so ratios are fairer than absolute seconds.',
   ];
   const py = python();
