@@ -219,7 +219,7 @@ export async function boost(
       }
       options.onProgress?.({ done: r + 1, total: p.nRounds, unit: 'rounds' });
       // Let heartbeats and cancellation through between rounds.
-      if (r % 4 === 3) await nextTurn();
+      await nextTurn();
     }
   } finally {
     await pool.close();
