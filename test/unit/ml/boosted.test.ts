@@ -233,6 +233,8 @@ describe('boosted trees: the engine', () => {
     assert.equal(spec.boosted.learningRate, 0.1);
     assert.throws(() => modelSpec.parse({ engine: 'boosted', boosted: { numLeaves: 1 } }));
     assert.throws(() => modelSpec.parse({ boosted: { leaves: 8 } }), 'unknown settings are refused');
+    const auto = modelSpec.parse({ engine: 'auto', auto: { candidates: ['forest', 'boosted', 'logistic'] } });
+    assert.deepEqual(auto.auto.candidates, ['forest', 'boosted', 'logistic'], 'a candidate of engine auto');
     const m = createClassifier('boosted', { ...spec.boosted, nRounds: 10 }, 1);
     await m.fit(xTrain, yTrain);
     const loaded = deserializeClassifier(JSON.parse(JSON.stringify(m.serialize())));
