@@ -236,6 +236,7 @@ function versionInfo(
       seed: def.model.seed,
       holdout: def.model.holdout,
       forest: def.model.forest,
+      boosted: input.trained.engine === 'boosted' ? def.model.boosted : undefined,
       logistic: def.model.logistic,
       lstm: ['lstm', 'blend'].includes(input.trained.engine) ? def.model.lstm : undefined,
       components: input.trained.components ?? undefined,

@@ -54,6 +54,7 @@ export interface TrainInput {
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
   if (engine === 'forest') return model.forest;
   if (engine === 'logistic') return model.logistic;
+  if (engine === 'boosted') return model.boosted;
   if (engine === 'mlrf') return { nEstimators: model.forest.nTrees, maxDepth: model.forest.maxDepth };
   return {};
 }
@@ -65,7 +66,7 @@ function engineParams(model: ModelSpec, engine: string): Record<string, unknown>
 export async function trainModel(input: TrainInput): Promise<TrainResult> {
   return failFastOnBadInput(async () => {
     const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${splitName(input.split)}`;
-    if (input.target === 'churn' && !['forest', 'logistic', 'mlrf'].includes(input.engine))
+    if (input.target === 'churn' && !['forest', 'logistic', 'mlrf', 'boosted'].includes(input.engine))
       throw new InputError(`the churn model is tabular: engine ${input.engine} cannot train it`);
     const dir = ensureDir(join(input.runDir, 'models'));
     const resultFile = join(dir, `${name}.result.json`);

@@ -30,7 +30,7 @@ import { EXIT, num, table, UsageError, print } from './format';
 import { nonFeatureColumns, sniffDelimiter, tableRelation } from './evaluate-columns';
 import { DEFAULT_CLASS_WEIGHT } from '../pipelines/schema/model';
 
-export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|logistic|lr|mlrf]
+export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|boosted|gbm|logistic|lr|mlrf]
                            [--folds k] [--seed n] [--delimiter c] [--exclude col1,col2] [--class-weight none|balanced]
                            [--strategy kfold|time --time-column c] [--id-column c] [--json]
 
@@ -48,6 +48,7 @@ Probabilities are calibrated whatever --class-weight (default none, as in pipeli
 Examples:
   funnelcast evaluate --data features.parquet --label label --model rf --folds 5
   funnelcast evaluate --data bank.csv --label y --model lr --exclude duration
+  funnelcast evaluate --data features.parquet --label label --model boosted --folds 5
   funnelcast evaluate --data churn.csv --label churned --model lr --strategy time --time-column signup_ts
 `;
 
@@ -57,6 +58,8 @@ const ENGINES: Record<string, TabularEngine> = {
   logistic: 'logistic',
   lr: 'logistic',
   mlrf: 'mlrf',
+  boosted: 'boosted',
+  gbm: 'boosted',
 };
 
 interface EvaluateOptions {

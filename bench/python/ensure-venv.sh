@@ -14,7 +14,7 @@ flock 9   # several suites may ask at once
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv" >&2
 missing=()
 for pkg in "$@"; do
-  mod=${pkg%%[=<>]*}; mod=${mod//-/_}; [ "$mod" = scikit_learn ] && mod=sklearn
+  mod=${pkg%%[=<>]*}; mod=${mod//-/_}; [ "$mod" = scikit_learn ] && mod=sklearn; [ "$mod" = xgboost_cpu ] && mod=xgboost
   "$venv/bin/python" -c "import $mod" 2>/dev/null || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then "$venv/bin/pip" install -q --disable-pip-version-check "${missing[@]}" >&2; fi

@@ -25,7 +25,7 @@ import { readFeatureTable } from '../../warehouse/matrix';
 const PARAMS = { nTrees: 100, maxDepth: 12, minSamplesLeaf: 5, minSamplesSplit: 10 };
 
 /** 30 features: 8 informative (linear + interactions + thresholds), 22 noise; ~20 % positives. */
-function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
+export function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
   const rng = mulberry32(seed);
   const f = 30;
   const cols = Array.from({ length: f }, () => new Float32Array(n));
@@ -246,7 +246,7 @@ async function compare(
   return rows;
 }
 
-async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8Array } | null> {
+export async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8Array } | null> {
   if (!existsSync(join(projectRoot(), '..', 'shared', 'datasets'))) return null;
   const loaded = loadPipeline(name);
   const out = join(projectRoot(), 'bench', '.cache', `features-${name}`);

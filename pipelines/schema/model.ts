@@ -24,6 +24,40 @@ export const forestParams = z
   })
   .strict();
 
+/**
+ * Hyper-parameters of our histogram gradient boosting (ml/boosted), named after their LightGBM counterparts in the
+ * comments so a practitioner can carry settings over. Defaults are LightGBM's where one exists.
+ */
+export const boostedParams = z
+  .object({
+    /** Boosting rounds at most (num_iterations); early stopping usually ends sooner. */
+    nRounds: z.number().int().min(1).max(10_000).default(500),
+    learningRate: z.number().positive().max(1).default(0.1),
+    /** Leaves per tree (num_leaves): trees grow leaf-wise, best split first. */
+    numLeaves: z.number().int().min(2).max(4096).default(31),
+    /** Depth limit (max_depth); 0 = none, the leaf limit alone. */
+    maxDepth: z.number().int().min(0).max(64).default(0),
+    /** L2 regularisation of leaf values (lambda_l2). */
+    l2: z.number().min(0).max(1e6).default(0),
+    minDataInLeaf: z.number().int().min(1).max(1_000_000).default(20),
+    /** min_sum_hessian_in_leaf */
+    minHessianInLeaf: z.number().min(0).max(1e6).default(1e-3),
+    minGainToSplit: z.number().min(0).max(1e6).default(0),
+    /** Share of rows drawn (without replacement) for each round (bagging_fraction with bagging_freq 1). */
+    rowSubsample: z.number().positive().max(1).default(1),
+    /** Share of features drawn for each tree (feature_fraction). */
+    featureSubsample: z.number().positive().max(1).default(1),
+    maxBins: z.number().int().min(2).max(255).default(255),
+    classWeight,
+    /** Stop when the validation log loss has not improved for this many rounds (0: never stop early). */
+    earlyStoppingRounds: z.number().int().min(0).max(10_000).default(20),
+    /** Share of the training rows held out (stratified, by seed) for early stopping; 0 = none. */
+    validationFraction: z.number().min(0).max(0.5).default(0.1),
+    /** Save the trees every this many rounds, so a killed worker resumes there. */
+    checkpointEvery: z.number().int().min(1).max(10_000).default(10),
+  })
+  .strict();
+
 export const logisticParams = z
   .object({
     l2: z.number().min(0).max(1e6).default(1),
@@ -55,16 +89,17 @@ export const modelSpec = z
     /**
      * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm = the sequence model
      * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities; auto = cross-validate
-     * `auto.candidates` on the run's folds and train the best by the registry's primary metric.
+     * `auto.candidates` on the run's folds and train the best by the registry's primary metric; boosted =
+     * gradient-boosted trees (ml/boosted).
      */
-    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend', 'auto']).default('forest'),
+    engine: z.enum(['forest', 'mlrf', 'logistic', 'lstm', 'blend', 'auto', 'boosted']).default('forest'),
     auto: z
       .object({
         /** Tried in this order (earlier wins a tie); the first always runs, later ones while the budget lasts. */
         candidates: z
-          .array(z.enum(['forest', 'logistic', 'mlrf', 'lstm']))
+          .array(z.enum(['forest', 'logistic', 'mlrf', 'lstm', 'boosted']))
           .min(2)
-          .max(5)
+          .max(6)
           .refine((c) => new Set(c).size === c.length, 'candidates must be different engines')
           .default(['forest', 'logistic']),
         /** Wall-clock budget for trying candidates (minutes of workflow time). */
@@ -85,12 +120,13 @@ export const modelSpec = z
     /** Fraction of users held out for the final evaluation. */
     holdout: z.number().min(0.05).max(0.5).default(0.2),
     forest: forestParams.default({}),
+    boosted: boostedParams.default({}),
     logistic: logisticParams.default({}),
     lstm: lstmParams.default({}),
     /** Also train the baselines and report them beside the chosen engine. */
     baselines: z
-      .array(z.enum(['logistic', 'forest', 'mlrf', 'lstm']))
-      .max(4)
+      .array(z.enum(['logistic', 'forest', 'mlrf', 'lstm', 'boosted']))
+      .max(5)
       .default(['logistic']),
   })
   .strict();
@@ -116,6 +152,7 @@ export const registrySpec = z
   .strict();
 
 export type ForestParams = z.infer<typeof forestParams>;
+export type BoostedParams = z.infer<typeof boostedParams>;
 export type LogisticParams = z.infer<typeof logisticParams>;
 export type LstmParams = z.infer<typeof lstmParams>;
 export type ModelSpec = z.infer<typeof modelSpec>;

@@ -323,4 +323,31 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     assert.deepEqual(cvDirs, ['20240131T000000000Z', '20240301T000000000Z', '20240331T000000000Z']);
     assert.equal(s.exports.length, 0, 'train-only runs export nothing');
   });
+  it('trains, publishes and scores with engine boosted (gradient-boosted trees), checkpoint folder cleaned up', async () => {
+    const file = samplePipelineFile('sample_boosted', (d) => {
+      d.model = { ...(d.model ?? {}), engine: 'boosted', baselines: ['logistic'], boosted: { nRounds: 60 } };
+    });
+    const s = (await env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-boosted-${Date.now()}`,
+      args: [{ pipeline: file, trigger: 'test' }],
+    })) as RunSummary;
+    assert.equal(s.model.engine, 'boosted');
+    const h = s.model.holdout!;
+    assert.ok(h.roc_auc > 0.6 && h.roc_auc <= 1, `holdout AUC ${h.roc_auc}`);
+    assert.ok(h.log_loss > 0 && Number.isFinite(h.log_loss));
+    assert.ok(s.model.cv!.folds.length >= 2);
+    const models = join(s.runDir, 'models');
+    const holdoutModel = readdirSync(models).find((f) => /^boosted-holdout.*\.model\.json$/.test(f));
+    assert.ok(holdoutModel, `a boosted holdout model in ${readdirSync(models).join(', ')}`);
+    const m = JSON.parse(readFileSync(join(models, holdoutModel), 'utf8'));
+    assert.equal(m.engine, 'boosted');
+    assert.ok(m.payload.trees.length >= 1 && m.payload.trees.length <= 60);
+    assert.ok(!readdirSync(models).some((f) => f.endsWith('.checkpoint')), 'checkpoints removed after training');
+    assert.ok(s.scoring && s.scoring.users > 0, 'every featured user scored by the boosted model');
+    const scored = await count(
+      `SELECT count(*) FROM read_parquet('${s.scoring.scoresPath}') WHERE propensity BETWEEN 0 AND 1`,
+    );
+    assert.equal(scored, s.scoring.users);
+  });
 });

@@ -23,7 +23,7 @@ describe('funnelcast evaluate', () => {
   writeFileSync(good, lines.join('\n') + '\n');
 
   it('cross-validates any table: one-hot text, yes/no labels, full metric set as JSON', async () => {
-    for (const model of ['rf', 'lr']) {
+    for (const model of ['rf', 'lr', 'boosted']) {
       const r = await run(['--data', good, '--label', 'converted', '--model', model, '--folds', '3', '--json']);
       assert.equal(r.code, 0);
       const j = JSON.parse(r.out);

@@ -1,0 +1,245 @@
+/**
+ * The boosting loop for binary log loss: each round computes every training row's gradient and hessian at the
+ * current scores, draws the round's rows and the tree's features from the round's own seed, grows a tree
+ * (grow.ts) and adds its leaf values to the scores; early stopping watches the log loss of the validation rows.
+ *
+ * Determinism: round r draws from deriveSeed(seed, r) only and every sum is taken in a fixed order, so the same
+ * data and seed give the same trees, resumed from a checkpoint or not, with or without the helper thread.
+ */
+import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { BoostedParams } from '../../pipelines/schema/model';
+import type { FitOptions } from '../classifier';
+import { deriveSeed, mulberry32 } from '../random';
+import type { BinnedRows, BoostData } from './data';
+import { growTree, HIST_STRIDE, leafOfCodes, type BoostTree } from './grow';
+import { HistPool } from './hist-pool';
+import { loadChunks, saveChunk } from './checkpoint';
+
+export interface BoostResult {
+  /** The trees kept (up to the best validation round when stopping early). */
+  trees: BoostTree[];
+  /** The starting score: log-odds of the (weighted) positive share. */
+  bias: number;
+  roundsGrown: number;
+  bestRound: number;
+  /** Validation log loss at the best round (null without validation rows). */
+  validLoss: number | null;
+  /** Validation scores (log-odds) at the best round, for the calibration. */
+  validScores: Float64Array | null;
+  resumedRounds: number;
+  threaded: boolean;
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+/** log(1 + e^z), finite for large |z|. */
+const softplus = (z: number) => (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
+
+/** Adds a tree's leaf values (float32, as stored) to the scores of binned rows, by walking the tree. */
+export function addTree(t: BoostTree, rows: BinnedRows, F: number, score: Float64Array): void {
+  for (let i = 0; i < rows.nRows; i++) score[i] += t.value[leafOfCodes(t, rows.codes, F, i)];
+}
+
+/**
+ * Gradient and hessian of the weighted binary log loss w·[log(1 + e^s) − y·s] at each score s: w·(p − y) and
+ * w·p(1 − p), p = σ(s) (the hessian kept above 1e-16 so a leaf of confident rows still has a finite value).
+ */
+export function logLossGradients(
+  score: Float64Array,
+  y: Uint8Array,
+  weight: Float32Array,
+  grad: Float32Array,
+  hess: Float32Array,
+): void {
+  for (let i = 0; i < score.length; i++) {
+    const pr = sigmoid(score[i]);
+    const w = weight[i];
+    grad[i] = (pr - y[i]) * w;
+    hess[i] = Math.max(pr * (1 - pr), 1e-16) * w;
+  }
+}
+
+function logLoss(y: Uint8Array, score: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < y.length; i++) s += softplus(score[i]) - y[i] * score[i];
+  return s / y.length;
+}
+
+/** The round's rows: all of them, or a draw without replacement (selection sampling keeps them ascending). */
+function drawRows(rows: Uint32Array, n: number, share: number, rng: () => number): number {
+  const m = Math.max(1, Math.round(share * n));
+  if (m >= n) {
+    for (let i = 0; i < n; i++) rows[i] = i;
+    return n;
+  }
+  let need = m;
+  let k = 0;
+  for (let i = 0; i < n && need > 0; i++)
+    if (rng() * (n - i) < need) {
+      rows[k++] = i;
+      need--;
+    }
+  return m;
+}
+
+/** The tree's features, ascending (null: all of them). */
+function drawFeatures(F: number, share: number, rng: () => number): Int32Array | null {
+  const k = Math.max(1, Math.round(share * F));
+  if (k >= F) return null;
+  const idx = Int32Array.from({ length: F }, (_, j) => j);
+  for (let t = 0; t < k; t++) {
+    const r = t + Math.floor(rng() * (F - t));
+    const v = idx[t];
+    idx[t] = idx[r];
+    idx[r] = v;
+  }
+  return idx.subarray(0, k).sort();
+}
+
+/** Identifies the data and settings a checkpoint belongs to. */
+function checkpointKey(d: BoostData, p: BoostedParams, seed: number): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ p, seed, F: d.nFeatures, n: d.train.nRows, v: d.valid?.nRows ?? 0 }));
+  h.update(d.train.codes).update(d.train.y).update(new Uint8Array(d.train.weight.buffer));
+  if (d.valid) h.update(d.valid.codes).update(d.valid.y);
+  return h.digest('hex');
+}
+
+function shared(bytes: number) {
+  return new SharedArrayBuffer(Math.max(8, bytes));
+}
+
+export async function boost(
+  d: BoostData,
+  p: BoostedParams,
+  seed: number,
+  threads: number,
+  options: FitOptions,
+): Promise<BoostResult> {
+  const n = d.train.nRows;
+  const F = d.nFeatures;
+  const { y, weight } = d.train;
+  let wPos = 0;
+  let wAll = 0;
+  for (let i = 0; i < n; i++) {
+    wAll += weight[i];
+    wPos += y[i] * weight[i];
+  }
+  const base = Math.min(1 - 1e-12, Math.max(1e-12, wAll > 0 ? wPos / wAll : 0.5));
+  const bias = Math.log(base / (1 - base));
+  const score = new Float64Array(n).fill(bias);
+  const valid = d.valid;
+  const vScore = valid ? new Float64Array(valid.nRows).fill(bias) : null;
+  const stopEarly = valid !== null && p.earlyStoppingRounds > 0;
+
+  const codes = shared(n * F);
+  new Uint8Array(codes).set(d.train.codes);
+  const s = {
+    codes,
+    nFeatures: F,
+    grad: shared(4 * n),
+    hess: shared(4 * n),
+    rows: shared(4 * n),
+    feats: shared(4 * F),
+    hist: shared(8 * F * HIST_STRIDE),
+    control: shared(4 * 8),
+  };
+  const grad = new Float32Array(s.grad);
+  const hess = new Float32Array(s.hess);
+  const rows = new Uint32Array(s.rows);
+  const scratch = new Uint32Array(n);
+  const binned = new Uint8Array(codes);
+
+  const dir = options.checkpointDir;
+  const key = dir ? checkpointKey(d, p, seed) : '';
+  const resumed = dir ? loadChunks(dir, key) : { trees: [], state: null };
+  const trees: BoostTree[] = resumed.trees;
+  const resumedRounds = trees.length;
+  for (const t of trees) {
+    addTree(t, d.train, F, score);
+    if (valid && vScore) addTree(t, valid, F, vScore);
+  }
+  let bestLoss = resumed.state?.bestLoss ?? Infinity;
+  let bestRound = resumed.state?.bestRound ?? 0;
+  let saved = trees.length;
+  const gp = { ...p };
+  const histPool: Float64Array[] = [];
+  const pool = new HistPool(s, threads);
+  try {
+    for (let r = trees.length; r < p.nRounds; r++) {
+      if (stopEarly && r - bestRound >= p.earlyStoppingRounds) break;
+      if (options.signal?.aborted) throw new Error('training cancelled');
+      logLossGradients(score, y, weight, grad, hess);
+      const rng = mulberry32(deriveSeed(seed, r));
+      const m = drawRows(rows, n, p.rowSubsample, rng);
+      const feats = drawFeatures(F, p.featureSubsample, rng);
+      const leaves: { node: number; start: number; end: number }[] = [];
+      const tree = growTree(
+        {
+          codes: binned,
+          nFeatures: F,
+          nBins: d.nBins,
+          edges: d.edges,
+          grad,
+          hess,
+          rows: rows.subarray(0, m),
+          scratch,
+          feats: feats ?? Int32Array.from({ length: F }, (_, j) => j),
+          build: pool.builder(feats),
+          pool: histPool,
+        },
+        gp,
+        leaves,
+      );
+      trees.push(tree);
+      // Rows of the round are in their leaves already; other rows (row subsampling) walk the tree.
+      if (m === n) for (const l of leaves) for (let k = l.start; k < l.end; k++) score[rows[k]] += tree.value[l.node];
+      else addTree(tree, d.train, F, score);
+      if (valid && vScore) {
+        addTree(tree, valid, F, vScore);
+        const loss = logLoss(valid.y, vScore);
+        if (loss < bestLoss) {
+          bestLoss = loss;
+          bestRound = r + 1;
+        }
+      } else bestRound = r + 1;
+      if (dir && (r + 1) % p.checkpointEvery === 0) {
+        saveChunk(
+          dir,
+          key,
+          trees,
+          saved,
+          { round: r + 1, bestRound, bestLoss },
+          {
+            signal: options.signal,
+            tag: options.writerTag,
+          },
+        );
+        saved = r + 1;
+      }
+      options.onProgress?.({ done: r + 1, total: p.nRounds, unit: 'rounds' });
+      // Let heartbeats and cancellation through between rounds.
+      await nextTurn();
+    }
+  } finally {
+    await pool.close();
+  }
+  if (options.signal?.aborted) throw new Error('training cancelled');
+  const kept = stopEarly ? trees.slice(0, bestRound) : trees;
+  // The validation scores of the kept trees, replayed (the same sums as during training).
+  let validScores: Float64Array | null = null;
+  if (valid) {
+    validScores = new Float64Array(valid.nRows).fill(bias);
+    for (const t of kept) addTree(t, valid, F, validScores);
+  }
+  return {
+    trees: kept,
+    bias,
+    roundsGrown: trees.length,
+    bestRound: kept.length,
+    validLoss: valid && validScores ? logLoss(valid.y, validScores) : null,
+    validScores,
+    resumedRounds,
+    threaded: pool.threaded,
+  };
+}

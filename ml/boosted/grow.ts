@@ -1,0 +1,347 @@
+/**
+ * One gradient-boosting tree on binned rows (the forest's binning, ml/forest/binning.ts), grown leaf-wise as
+ * LightGBM does: the leaf whose best split gains most is split next, until the leaf limit (or no split gains).
+ * Split search scans per-feature histograms of gradient, hessian and count; a child's histogram is built only
+ * for the smaller child and the larger one's is the parent's minus it (the histogram subtraction trick).
+ * Missing values (MISSING_BIN) are tried on both sides of every split.
+ *
+ * Pure and synchronous: the histogram of a row range is built by `build`, which the caller may share out
+ * between threads (see hist-pool.ts), so the tree is the same whichever thread adds which rows.
+ */
+import { MISSING_BIN } from '../forest/binning';
+import type { TreeArrays } from '../forest/tree';
+
+export interface GrowParams {
+  numLeaves: number;
+  /** 0: no depth limit. */
+  maxDepth: number;
+  l2: number;
+  minDataInLeaf: number;
+  minHessianInLeaf: number;
+  minGainToSplit: number;
+  learningRate: number;
+}
+
+/** Three numbers per (feature, bin): gradient sum, hessian sum, count; 256 bins per feature (MISSING_BIN last). */
+export const HIST_STRIDE = 256 * 3;
+
+/** Builds the histogram of rows[start, end) into `hist` (zeroed by the callee), for the features `feats`. */
+export type BuildHistogram = (rows: Uint32Array, start: number, end: number, hist: Float64Array) => void;
+
+/** A boosting tree: the forest's flat arrays (value = every node's Newton step × learning rate) and split gains. */
+export interface BoostTree extends TreeArrays {
+  gain: Float32Array;
+}
+
+/**
+ * Adds rows[start, end) into `hist`, row by row over the chosen features (row-major codes: one cache line per
+ * row, LightGBM's "row-wise" histogram). `feats` = null means every feature.
+ */
+export function addHistogram(
+  codes: Uint8Array,
+  nFeatures: number,
+  feats: Int32Array | null,
+  grad: Float32Array,
+  hess: Float32Array,
+  rows: Uint32Array,
+  start: number,
+  end: number,
+  hist: Float64Array,
+): void {
+  const F = nFeatures;
+  if (feats === null) {
+    for (let k = start; k < end; k++) {
+      const i = rows[k];
+      const g = grad[i];
+      const h = hess[i];
+      const b = i * F;
+      for (let j = 0; j < F; j++) {
+        const o = ((j << 8) | codes[b + j]) * 3;
+        hist[o] += g;
+        hist[o + 1] += h;
+        hist[o + 2] += 1;
+      }
+    }
+    return;
+  }
+  const nSel = feats.length;
+  for (let k = start; k < end; k++) {
+    const i = rows[k];
+    const g = grad[i];
+    const h = hess[i];
+    const b = i * F;
+    for (let t = 0; t < nSel; t++) {
+      const j = feats[t];
+      const o = ((j << 8) | codes[b + j]) * 3;
+      hist[o] += g;
+      hist[o + 1] += h;
+      hist[o + 2] += 1;
+    }
+  }
+}
+
+export interface Split {
+  gain: number;
+  feature: number;
+  bin: number;
+  missingLeft: number;
+  /** Left child's gradient, hessian and count sums. */
+  gl: number;
+  hl: number;
+  cl: number;
+}
+
+const leafScore = (g: number, h: number, l2: number) => (h + l2 > 0 ? (g * g) / (h + l2) : 0);
+
+/** The best split of a leaf with sums (g, h, c), or null when none gains more than minGainToSplit. */
+export function bestSplit(
+  hist: Float64Array,
+  feats: Int32Array,
+  nBins: Int32Array,
+  g: number,
+  h: number,
+  c: number,
+  p: GrowParams,
+): Split | null {
+  const parent = leafScore(g, h, p.l2);
+  let best: Split | null = null;
+  let bestGain = p.minGainToSplit;
+  for (let t = 0; t < feats.length; t++) {
+    const j = feats[t];
+    const base = j * HIST_STRIDE;
+    const m = base + MISSING_BIN * 3;
+    const mg = hist[m];
+    const mh = hist[m + 1];
+    const mc = hist[m + 2];
+    let lg = 0;
+    let lh = 0;
+    let lc = 0;
+    const nb = nBins[j];
+    for (let bin = 0; bin < nb - 1; bin++) {
+      const o = base + bin * 3;
+      if (hist[o + 2] === 0 && bin > 0) continue; // same partition as the previous boundary
+      lg += hist[o];
+      lh += hist[o + 1];
+      lc += hist[o + 2];
+      for (let side = 0; side < (mc > 0 ? 2 : 1); side++) {
+        const GL = side === 1 ? lg + mg : lg;
+        const HL = side === 1 ? lh + mh : lh;
+        const CL = side === 1 ? lc + mc : lc;
+        const CR = c - CL;
+        const HR = h - HL;
+        if (CL < p.minDataInLeaf || CR < p.minDataInLeaf || HL < p.minHessianInLeaf || HR < p.minHessianInLeaf)
+          continue;
+        const gain = leafScore(GL, HL, p.l2) + leafScore(g - GL, HR, p.l2) - parent;
+        if (gain > bestGain) {
+          bestGain = gain;
+          // Without missing values in this leaf, unseen missing values follow the heavier child.
+          const missingLeft = side === 1 ? 1 : mc > 0 ? 0 : HL >= HR ? 1 : 0;
+          best = { gain, feature: j, bin, missingLeft, gl: GL, hl: HL, cl: CL };
+        }
+      }
+    }
+  }
+  return best;
+}
+
+interface Leaf {
+  node: number;
+  start: number;
+  end: number;
+  depth: number;
+  g: number;
+  h: number;
+  hist: Float64Array | null;
+  split: Split | null;
+}
+
+class Nodes {
+  feature: number[] = [];
+  bin: number[] = [];
+  threshold: number[] = [];
+  missingLeft: number[] = [];
+  left: number[] = [];
+  right: number[] = [];
+  value: number[] = [];
+  gain: number[] = [];
+
+  add(value: number): number {
+    this.feature.push(-1);
+    this.bin.push(0);
+    this.threshold.push(0);
+    this.missingLeft.push(0);
+    this.left.push(-1);
+    this.right.push(-1);
+    this.value.push(value);
+    this.gain.push(0);
+    return this.feature.length - 1;
+  }
+
+  done(): BoostTree {
+    return {
+      feature: Int32Array.from(this.feature),
+      bin: Uint8Array.from(this.bin),
+      threshold: Float32Array.from(this.threshold),
+      missingLeft: Uint8Array.from(this.missingLeft),
+      left: Int32Array.from(this.left),
+      right: Int32Array.from(this.right),
+      value: Float32Array.from(this.value),
+      gain: Float32Array.from(this.gain),
+    };
+  }
+}
+
+export interface GrowInput {
+  /** Row-major bin codes of every training row. */
+  codes: Uint8Array;
+  nFeatures: number;
+  nBins: Int32Array;
+  edges: Float32Array[];
+  grad: Float32Array;
+  hess: Float32Array;
+  /** The rows of this round (partitioned in place into the leaves: each leaf owns rows[start, end)). */
+  rows: Uint32Array;
+  /** As long as `rows`: where a partition parks the right rows. */
+  scratch: Uint32Array;
+  /** The features of this tree, ascending. */
+  feats: Int32Array;
+  build: BuildHistogram;
+  /** Histogram buffers kept from tree to tree (a tree needs up to one per open leaf). */
+  pool: Float64Array[];
+}
+
+/** Grows one tree; `leaves` receives each leaf's node and row range (for the caller's score update). */
+export function growTree(
+  d: GrowInput,
+  p: GrowParams,
+  leaves: { node: number; start: number; end: number }[],
+): BoostTree {
+  const nodes = new Nodes();
+  const pool = d.pool;
+  const histSize = d.nFeatures * HIST_STRIDE;
+  const take = () => pool.pop() ?? new Float64Array(histSize);
+  const value = (g: number, h: number) => (h + p.l2 > 0 ? (-g / (h + p.l2)) * p.learningRate : 0);
+  const splittable = (depth: number, n: number) => (p.maxDepth === 0 || depth < p.maxDepth) && n >= 2 * p.minDataInLeaf;
+  const withSplit = (leaf: Leaf) => {
+    if (leaf.hist) leaf.split = bestSplit(leaf.hist, d.feats, d.nBins, leaf.g, leaf.h, leaf.end - leaf.start, p);
+    return leaf;
+  };
+
+  let g0 = 0;
+  let h0 = 0;
+  for (let k = 0; k < d.rows.length; k++) {
+    g0 += d.grad[d.rows[k]];
+    h0 += d.hess[d.rows[k]];
+  }
+  const open: Leaf[] = [];
+  const root: Leaf = {
+    node: nodes.add(value(g0, h0)),
+    start: 0,
+    end: d.rows.length,
+    depth: 0,
+    g: g0,
+    h: h0,
+    hist: null,
+    split: null,
+  };
+  if (p.numLeaves > 1 && splittable(0, d.rows.length)) {
+    root.hist = take();
+    d.build(d.rows, 0, d.rows.length, root.hist);
+  }
+  open.push(withSplit(root));
+  const closed: Leaf[] = [];
+  while (open.length + closed.length < p.numLeaves) {
+    let at = -1;
+    for (let k = 0; k < open.length; k++)
+      if (open[k].split && (at < 0 || open[k].split!.gain > open[at].split!.gain)) at = k;
+    if (at < 0) break;
+    const leaf = open.splice(at, 1)[0];
+    const s = leaf.split!;
+    const mid = partition(d, leaf.start, leaf.end, s);
+    const gr = leaf.g - s.gl;
+    const hr = leaf.h - s.hl;
+    const L: Leaf = {
+      node: nodes.add(value(s.gl, s.hl)),
+      start: leaf.start,
+      end: mid,
+      depth: leaf.depth + 1,
+      g: s.gl,
+      h: s.hl,
+      hist: null,
+      split: null,
+    };
+    const R: Leaf = {
+      node: nodes.add(value(gr, hr)),
+      start: mid,
+      end: leaf.end,
+      depth: leaf.depth + 1,
+      g: gr,
+      h: hr,
+      hist: null,
+      split: null,
+    };
+    const n = leaf.node;
+    nodes.feature[n] = s.feature;
+    nodes.bin[n] = s.bin;
+    nodes.threshold[n] = d.edges[s.feature][s.bin];
+    nodes.missingLeft[n] = s.missingLeft;
+    nodes.left[n] = L.node;
+    nodes.right[n] = R.node;
+    nodes.gain[n] = s.gain;
+    const canL = splittable(L.depth, L.end - L.start);
+    const canR = splittable(R.depth, R.end - R.start);
+    const parentHist = leaf.hist!;
+    if (canL || canR) {
+      // The smaller child's histogram from its rows; the larger one's by subtraction, in the parent's buffer.
+      const [small, large] = L.end - L.start <= R.end - R.start ? [L, R] : [R, L];
+      small.hist = take();
+      d.build(d.rows, small.start, small.end, small.hist);
+      for (let k = 0; k < histSize; k++) parentHist[k] -= small.hist[k];
+      large.hist = parentHist;
+      for (const c of [L, R])
+        if (!(c === L ? canL : canR)) {
+          pool.push(c.hist!);
+          c.hist = null;
+        }
+    } else pool.push(parentHist);
+    for (const c of [L, R]) (c.hist ? open : closed).push(withSplit(c));
+  }
+  for (const leaf of [...open, ...closed]) {
+    leaves.push({ node: leaf.node, start: leaf.start, end: leaf.end });
+    if (leaf.hist) pool.push(leaf.hist);
+  }
+  return nodes.done();
+}
+
+/**
+ * Partitions rows[start, end) by the split, left rows first, each side keeping its order (ascending rows read
+ * the codes and gradients nearly sequentially when the children's histograms are built); returns where the
+ * right rows begin.
+ */
+function partition(d: GrowInput, start: number, end: number, s: Split): number {
+  const { codes, rows, scratch, nFeatures: F } = d;
+  const j = s.feature;
+  const bin = s.bin;
+  const missLeft = s.missingLeft === 1;
+  let lo = start;
+  let r = 0;
+  for (let k = start; k < end; k++) {
+    const i = rows[k];
+    const c = codes[i * F + j];
+    if (c === MISSING_BIN ? missLeft : c <= bin) rows[lo++] = i;
+    else scratch[r++] = i;
+  }
+  rows.set(scratch.subarray(0, r), lo);
+  return lo;
+}
+
+/** The leaf a row of row-major binned codes reaches. */
+export function leafOfCodes(t: TreeArrays, codes: Uint8Array, F: number, i: number): number {
+  let n = 0;
+  const b = i * F;
+  while (t.feature[n] >= 0) {
+    const c = codes[b + t.feature[n]];
+    n = (c === MISSING_BIN ? t.missingLeft[n] === 1 : c <= t.bin[n]) ? t.left[n] : t.right[n];
+  }
+  return n;
+}

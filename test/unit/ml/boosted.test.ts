@@ -1,0 +1,245 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FeatureMatrix } from '../../../ml/classifier';
+import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
+import { BoostedTrees } from '../../../ml/boosted';
+import { logLossGradients } from '../../../ml/boosted/boost';
+import { bestSplit, HIST_STRIDE } from '../../../ml/boosted/grow';
+import { createClassifier, deserializeClassifier, TABULAR_ENGINES } from '../../../ml/engines';
+import { holdoutSplit } from '../../../ml/cv';
+import { rocAuc } from '../../../ml/metrics';
+import { mulberry32, normal } from '../../../ml/random';
+import { modelSpec } from '../../../pipelines/schema/model';
+
+/** y depends on x0 and on x1 (missing in 15 % of rows, and then mostly positive); x2..x4 are noise. */
+function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
+  const rng = mulberry32(seed);
+  const cols = Array.from({ length: 5 }, () => new Float32Array(n));
+  const y = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    for (const c of cols) c[i] = normal(rng);
+    const missing = rng() < 0.15;
+    const logit = 1.4 * cols[0][i] + (missing ? 2 : cols[1][i] > 0.3 ? 0.8 : -0.8) - 1;
+    y[i] = rng() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
+    if (missing) cols[1][i] = NaN;
+  }
+  return { x: { nRows: n, names: cols.map((_, j) => `x${j}`), columns: cols }, y };
+}
+
+const json = (m: BoostedTrees) => JSON.stringify(m.serialize());
+
+describe('boosted trees: the maths', () => {
+  it('computes log-loss gradients and hessians w·(p − y) and w·p(1 − p)', () => {
+    const score = Float64Array.from([0, 0, Math.log(3), -2]);
+    const y = Uint8Array.from([1, 0, 1, 0]);
+    const w = Float32Array.from([1, 2, 1, 0.5]);
+    const g = new Float32Array(4);
+    const h = new Float32Array(4);
+    logLossGradients(score, y, w, g, h);
+    const p3 = 0.75;
+    const p4 = 1 / (1 + Math.exp(2));
+    assert.deepEqual(Array.from(g), [Math.fround(-0.5), Math.fround(1), Math.fround(p3 - 1), Math.fround(0.5 * p4)]);
+    assert.deepEqual(Array.from(h), [
+      Math.fround(0.25),
+      Math.fround(0.5),
+      Math.fround(p3 * (1 - p3)),
+      Math.fround(0.5 * p4 * (1 - p4)),
+    ]);
+  });
+
+  it('scores a split by G²/(H + λ) of the children minus the parent, and finds the best boundary', () => {
+    // One feature, bins 0..3: rows in bins 0, 1 have gradient −1, in bins 2, 3 gradient +1; hessian 1, count 1.
+    const hist = new Float64Array(HIST_STRIDE);
+    [-1, -1, 1, 1].forEach((g, b) => hist.set([g * 2, 2, 2], b * 3));
+    const p = {
+      numLeaves: 31,
+      maxDepth: 0,
+      l2: 1,
+      minDataInLeaf: 1,
+      minHessianInLeaf: 0,
+      minGainToSplit: 0,
+      learningRate: 1,
+    };
+    const s = bestSplit(hist, Int32Array.of(0), Int32Array.of(4), 0, 8, 8, p)!;
+    assert.equal(s.bin, 1, 'between bins 1 and 2');
+    assert.equal(s.gain, 16 / 5 + 16 / 5 - 0);
+    assert.deepEqual([s.gl, s.hl, s.cl], [-4, 4, 4]);
+    // min data per leaf larger than either side: no split.
+    assert.equal(bestSplit(hist, Int32Array.of(0), Int32Array.of(4), 0, 8, 8, { ...p, minDataInLeaf: 5 }), null);
+  });
+
+  it('splits a tiny separable data set on the signal column, leaves pushing each class its way', async () => {
+    const x: FeatureMatrix = {
+      nRows: 8,
+      names: ['noise', 'signal'],
+      columns: [Float32Array.from([5, 1, 4, 2, 8, 3, 7, 6]), Float32Array.from([1, 2, 3, 4, 10, 11, 12, 13])],
+    };
+    const y = Uint8Array.from([0, 0, 0, 0, 1, 1, 1, 1]);
+    const m = new BoostedTrees(
+      { nRounds: 1, minDataInLeaf: 1, numLeaves: 2, validationFraction: 0, learningRate: 1 },
+      1,
+    );
+    await m.fit(x, y);
+    const t = m.trees[0];
+    assert.equal(t.feature[0], 1, 'the root splits on the signal column');
+    assert.ok(t.threshold[0] >= 4 && t.threshold[0] < 10, `threshold ${t.threshold[0]}`);
+    assert.ok(t.value[t.left[0]] < 0 && t.value[t.right[0]] > 0);
+    const p = m.predictProba(x);
+    for (let i = 0; i < 8; i++) assert.equal(p[i] > 0.5, y[i] === 1);
+    assert.equal(m.featureImportances()[0].name, 'signal');
+  });
+});
+
+describe('boosted trees: the engine', () => {
+  const { x, y } = synthetic(6000, 3);
+  const split = holdoutSplit(y, 0.3, 1);
+  const xTrain = selectRows(x, split.train);
+  const yTrain = selectLabels(y, split.train);
+  const xTest = selectRows(x, split.test);
+  const yTest = selectLabels(y, split.test);
+
+  it('learns, and the same data and seed give the same bytes (with row and feature subsampling)', async () => {
+    const params = { nRounds: 40, rowSubsample: 0.7, featureSubsample: 0.6 };
+    const a = new BoostedTrees(params, 5);
+    const b = new BoostedTrees(params, 5);
+    const c = new BoostedTrees(params, 6);
+    await a.fit(xTrain, yTrain);
+    await b.fit(xTrain, yTrain);
+    await c.fit(xTrain, yTrain);
+    assert.equal(json(a), json(b));
+    assert.notEqual(json(a), json(c), 'another seed draws other rows and features');
+    const auc = rocAuc(yTest, a.predictProba(xTest));
+    assert.ok(auc > 0.8, `holdout AUC ${auc}`);
+    // Small batches are scored on this thread, large ones with the prediction helpers: the same bits.
+    const big = repeatRows(xTest, Math.ceil(200_000 / xTest.nRows));
+    const many = a.predictMargin(big);
+    const few = a.predictMargin(xTest);
+    for (let i = 0; i < xTest.nRows; i++) assert.equal(many[i], few[i]);
+  });
+
+  it('sends missing values to the side that fits them: rows missing x1 score high', async () => {
+    const m = new BoostedTrees({ nRounds: 60 }, 1);
+    await m.fit(xTrain, yTrain);
+    const probe: FeatureMatrix = {
+      nRows: 2,
+      names: x.names,
+      columns: [
+        Float32Array.of(0, 0),
+        Float32Array.of(NaN, -1),
+        Float32Array.of(0, 0),
+        Float32Array.of(0, 0),
+        Float32Array.of(0, 0),
+      ],
+    };
+    const [missing, low] = m.predictProba(probe);
+    assert.ok(missing > low + 0.2, `missing x1 ${missing} vs x1 = −1 ${low}`);
+  });
+
+  it('stops early when the validation loss stops improving, keeping the best round', async () => {
+    // Labels unrelated to the features: the validation loss is best after very few rounds.
+    const rng = mulberry32(9);
+    const noise = Uint8Array.from(yTrain, () => (rng() < 0.3 ? 1 : 0));
+    const m = new BoostedTrees({ nRounds: 300, earlyStoppingRounds: 10, learningRate: 0.3 }, 1);
+    await m.fit(xTrain, noise);
+    assert.ok(m.roundsGrown < 300, `grew ${m.roundsGrown}`);
+    assert.equal(m.roundsGrown, m.bestRound + 10);
+    assert.equal(m.trees.length, m.bestRound);
+    const off = new BoostedTrees({ nRounds: 30, earlyStoppingRounds: 0 }, 1);
+    await off.fit(xTrain, noise);
+    assert.equal(off.trees.length, 30, 'no early stopping: every round is kept');
+  });
+
+  it('resumes a killed fit from its checkpoints and ends with the same bytes', async () => {
+    const params = { nRounds: 40, checkpointEvery: 5, rowSubsample: 0.8, earlyStoppingRounds: 0 };
+    const whole = new BoostedTrees(params, 4);
+    await whole.fit(xTrain, yTrain);
+    const dir = join(mkdtempSync(join(tmpdir(), 'fc-boost-')), 'ckpt');
+    const ac = new AbortController();
+    const first = new BoostedTrees(params, 4);
+    await assert.rejects(
+      first.fit(xTrain, yTrain, {
+        checkpointDir: dir,
+        signal: ac.signal,
+        onProgress: (p) => p.done >= 17 && ac.abort(),
+      }),
+      /cancelled/,
+    );
+    assert.ok(readdirSync(dir).length >= 3, `chunks ${readdirSync(dir).join(', ')}`);
+    const resumed = new BoostedTrees(params, 4);
+    await resumed.fit(xTrain, yTrain, { checkpointDir: dir });
+    assert.ok(resumed.resumedTrees >= 15, `resumed ${resumed.resumedTrees} rounds`);
+    assert.equal(json(resumed), json(whole));
+    // A checkpoint of other settings is not reused.
+    const other = new BoostedTrees({ ...params, learningRate: 0.05 }, 4);
+    await other.fit(xTrain, yTrain, { checkpointDir: dir });
+    assert.equal(other.resumedTrees, 0);
+  });
+
+  it('explains: path contributions add up to the score, and the top reasons are the largest ones', async () => {
+    const m = new BoostedTrees({ nRounds: 30 }, 1);
+    await m.fit(xTrain, yTrain);
+    const rows = selectRows(xTest, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const margin = m.predictMargin(rows);
+    const c = m.contributions(rows);
+    const f = x.names.length;
+    const e = m.explain(rows, 3);
+    for (let i = 0; i < rows.nRows; i++) {
+      let sum = c.expected;
+      for (let j = 0; j < f; j++) sum += c.values[i * f + j];
+      assert.ok(Math.abs(sum - margin[i]) < 1e-6, `row ${i}: ${sum} vs ${margin[i]}`);
+      const ranked = Array.from({ length: f }, (_, j) => j)
+        .filter((j) => c.values[i * f + j] > 0)
+        .sort((a, b) => c.values[i * f + b] - c.values[i * f + a])
+        .slice(0, 3);
+      assert.deepEqual(
+        e.names[i],
+        ranked.map((j) => x.names[j]),
+      );
+      ranked.forEach((j, k) => assert.ok(Math.abs(e.values[i][k] - c.values[i * f + j]) < 1e-6));
+    }
+  });
+
+  it('publishes calibrated probabilities with balanced class weights', async () => {
+    const weighted = new BoostedTrees({ nRounds: 60, classWeight: 'balanced' }, 1);
+    await weighted.fit(xTrain, yTrain);
+    const p = weighted.predictProba(xTest);
+    const raw = weighted.predictMargin(xTest).map((s) => 1 / (1 + Math.exp(-s)));
+    const mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    const rate = yTest.reduce((s, v) => s + v, 0) / yTest.length;
+    assert.equal(weighted.calibration?.source, 'validation');
+    assert.ok(mean(raw) - rate > 0.05, `weighted raw scores are shifted: ${mean(raw)} vs ${rate}`);
+    assert.ok(Math.abs(mean(p) - rate) < 0.03, `calibrated mean ${mean(p)} vs rate ${rate}`);
+    assert.equal(rocAuc(yTest, p).toFixed(6), rocAuc(yTest, raw).toFixed(6), 'calibration keeps the ranking');
+  });
+
+  it('shares histograms with a helper thread without changing a byte', async () => {
+    const big = synthetic(60_000, 11);
+    const one = new BoostedTrees({ nRounds: 4, earlyStoppingRounds: 0 }, 2, 1);
+    const two = new BoostedTrees({ nRounds: 4, earlyStoppingRounds: 0 }, 2, 2);
+    await one.fit(big.x, big.y);
+    await two.fit(big.x, big.y);
+    assert.equal(one.threaded, false);
+    assert.equal(two.threaded, true);
+    assert.equal(json(one), json(two));
+  });
+
+  it('is a registered engine of the pipeline schema: created, saved and loaded by name', async () => {
+    assert.ok(TABULAR_ENGINES.includes('boosted'));
+    const spec = modelSpec.parse({ engine: 'boosted', boosted: { numLeaves: 15 }, baselines: ['logistic', 'boosted'] });
+    assert.equal(spec.boosted.numLeaves, 15);
+    assert.equal(spec.boosted.learningRate, 0.1);
+    assert.throws(() => modelSpec.parse({ engine: 'boosted', boosted: { numLeaves: 1 } }));
+    assert.throws(() => modelSpec.parse({ boosted: { leaves: 8 } }), 'unknown settings are refused');
+    const auto = modelSpec.parse({ engine: 'auto', auto: { candidates: ['forest', 'boosted', 'logistic'] } });
+    assert.deepEqual(auto.auto.candidates, ['forest', 'boosted', 'logistic'], 'a candidate of engine auto');
+    const m = createClassifier('boosted', { ...spec.boosted, nRounds: 10 }, 1);
+    await m.fit(xTrain, yTrain);
+    const loaded = deserializeClassifier(JSON.parse(JSON.stringify(m.serialize())));
+    assert.equal(loaded.engine, 'boosted');
+    assert.deepEqual(Array.from(loaded.predictProba(xTest)), Array.from(m.predictProba(xTest)));
+    assert.equal(loaded.explain!(xTest, 3).names.length, xTest.nRows);
+  });
+});
