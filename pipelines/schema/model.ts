@@ -101,7 +101,7 @@ export const modelSpec = z
           .min(2)
           .max(6)
           .refine((c) => new Set(c).size === c.length, 'candidates must be different engines')
-          .default(['forest', 'logistic']),
+          .default(['forest', 'boosted', 'logistic']),
         /** Wall-clock budget for trying candidates (minutes of workflow time). */
         budgetMinutes: z
           .number()

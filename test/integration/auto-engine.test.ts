@@ -49,7 +49,7 @@ describe('engine "auto" (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
     await env?.teardown();
   });
 
-  it('cross-validates forest and logistic, then trains and publishes the better', async () => {
+  it('cross-validates forest, boosted and logistic, then trains and publishes the best', async () => {
     const s: RunSummary = await env.client.workflow.execute('retrainWorkflow', {
       taskQueue,
       workflowId: `test-auto-${Date.now()}`,
@@ -60,7 +60,7 @@ describe('engine "auto" (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
     assert.equal(sel.metric, 'roc_auc');
     assert.deepEqual(
       sel.candidates.map((c) => c.engine),
-      ['forest', 'logistic'],
+      ['forest', 'boosted', 'logistic'],
     );
     const best = sel.candidates.reduce((a, b) => (b.mean > a.mean ? b : a));
     assert.equal(sel.chosen, best.engine);

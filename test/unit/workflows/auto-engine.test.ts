@@ -89,7 +89,7 @@ describe('engine "auto" in a definition', () => {
       /engine "auto" chooses by cross-validation/,
     );
     const ok = parsePipeline({ ...base, model: { engine: 'auto' } }, '/tmp/a.json');
-    assert.deepEqual(ok.model.auto.candidates, ['forest', 'logistic']);
+    assert.deepEqual(ok.model.auto.candidates, ['forest', 'boosted', 'logistic']);
   });
   it('refuses a candidate listed twice', () => {
     assert.throws(
