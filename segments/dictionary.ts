@@ -168,11 +168,7 @@ export function daysWords(days: number): string {
 }
 
 /** The phrase with its value, or the raw name when the dictionary does not know it. */
-export function phraseText(
-  p: Phrase,
-  value: number,
-  opts: { tenureDays?: number; stages?: string[] } = {},
-): string {
+export function phraseText(p: Phrase, value: number, opts: { tenureDays?: number; stages?: string[] } = {}): string {
   if (p.never && opts.tenureDays != null && value > opts.tenureDays) return p.never;
   const v = value * (p.scale ?? 1);
   const fill = (s: string, plural = true) => p.text.replace('{v}', s).replace('{s}', plural ? 's' : '');
@@ -234,7 +230,9 @@ export function phraseSql(p: Phrase, x: string, opts: { tenure?: string; stages?
       body = `CASE WHEN ${v} >= 0.5 THEN ${sqlText(p.text)} ELSE ${sqlText(p.otherwise ?? p.text)} END`;
       break;
   }
-  return p.never && opts.tenure ? `CASE WHEN (${x}) > (${opts.tenure}) THEN ${sqlText(p.never)} ELSE ${body} END` : body;
+  return p.never && opts.tenure
+    ? `CASE WHEN (${x}) > (${opts.tenure}) THEN ${sqlText(p.never)} ELSE ${body} END`
+    : body;
 }
 
 function daysSql(v: string): string {

@@ -75,6 +75,16 @@ export const pipelineDefinition = z
         path: ['cv', 'strategy'],
         message: 'model.engine "auto" chooses by cross-validation: set cv.strategy to "kfold" or "time"',
       });
+    // Segment lists are named rfm_<segment> and cluster_<k>: a campaign may not take one of those names.
+    if (d.export.segmentLists.length)
+      d.campaigns.forEach((c, i) => {
+        if (/^(rfm|cluster)_/.test(c.name))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, 'name'],
+            message: `campaign names starting with rfm_ or cluster_ are taken by export.segmentLists: rename "${c.name}"`,
+          });
+      });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f

@@ -99,6 +99,11 @@ export const exportSpec = z
         'a relative folder inside the export root: lower-case letters, digits, "_" and "-", parts separated by "/" (no "..", no absolute path)',
       )
       .optional(),
+    /**
+     * Lists without writing a campaign: "rfm" exports one list per RFM segment (rfm_champions, rfm_at_risk, …),
+     * "cluster" one per behavioural cluster (cluster_1, …), each with the usual action for that segment.
+     */
+    segmentLists: z.array(z.enum(['rfm', 'cluster'])).max(2).default([]),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })

@@ -176,7 +176,7 @@ describe('segments and exports', () => {
         .map((x) => String(x[0]));
       assert.ok(expected.length > 0);
       assert.deepEqual(got, expected);
-      const csv = (await conn.runAndReadAll(`SELECT user_id FROM read_csv('${c0.csvPath}') ORDER BY 1`))
+      const csv = (await conn.runAndReadAll(`SELECT "User ID" FROM read_csv('${c0.csvPath}') ORDER BY 1`))
         .getRows()
         .map((x) => String(x[0]));
       assert.deepEqual(csv, expected, 'the CSV round-trips to the same users');
