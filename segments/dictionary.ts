@@ -184,7 +184,7 @@ export function phraseText(p: Phrase, value: number, opts: { tenureDays?: number
     case 'decimal':
       return fill(round(v, 1).toFixed(1));
     case 'stage':
-      return v >= 1 ? fill(opts.stages?.[round(v, 0) - 1] ?? String(v)) : 'no funnel stage reached';
+      return v >= 1 ? fill(opts.stages?.[round(v, 0) - 1] ?? String(round(v, 0))) : 'no funnel stage reached';
     case 'flag':
       return v >= 0.5 ? p.text : (p.otherwise ?? p.text);
   }
@@ -222,7 +222,7 @@ export function phraseSql(p: Phrase, x: string, opts: { tenure?: string; stages?
       break;
     case 'stage': {
       const names = (opts.stages ?? []).map((s, i) => `WHEN ${i + 1} THEN ${sqlText(s)}`).join(' ');
-      const stage = `CASE CAST(${rounded(0)} AS BIGINT) ${names} ELSE CAST(${rounded(0)} AS VARCHAR) END`;
+      const stage = `CASE CAST(${rounded(0)} AS BIGINT) ${names} ELSE CAST(CAST(${rounded(0)} AS BIGINT) AS VARCHAR) END`;
       body = `CASE WHEN ${v} >= 1 THEN ${fillOrdered(stage, '0')} ELSE 'no funnel stage reached' END`;
       break;
     }

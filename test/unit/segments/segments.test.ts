@@ -239,7 +239,11 @@ describe('segments and exports', () => {
           ...withCustomers([]),
           sources: {
             ...def.sources,
-            customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['email'], pii: ['email'] }, static: true },
+            customers: {
+              path: 'c.csv',
+              columns: { user_id: 'u', attributes: ['email'], pii: ['email'] },
+              static: true,
+            },
           },
         }),
       /"email" is a pii column: it cannot also be a feature attribute/,
