@@ -74,6 +74,8 @@ export async function finishRun(input: {
       quarantined: s.extract.quarantined,
       users: s.features.users,
       labelRate: s.features.labelRate,
+      events: s.extract.events,
+      filesSkipped: s.extract.filesSkipped,
     },
     metrics: {
       holdout: s.model.holdout,

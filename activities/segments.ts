@@ -20,6 +20,8 @@ export interface SegmentsRef {
     campaigns: {
       name: string;
       action: string;
+      description?: string;
+      kind?: 'campaign' | 'rfm_segment' | 'cluster';
       rows: number;
       expectedConversions: number;
       realisedConversions: number | null;
@@ -107,6 +109,8 @@ export async function buildSegments(input: {
         campaigns: r.campaigns.map((c) => ({
           name: c.name,
           action: c.action,
+          description: c.meaning.description,
+          kind: c.kind,
           rows: c.rows,
           expectedConversions: c.expectedConversions,
           realisedConversions: c.realisedConversions,
