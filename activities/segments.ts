@@ -87,7 +87,7 @@ export async function buildSegments(input: {
           root: paths.exportRoot(),
           destination: def.export.destination,
           cutoff: input.cutoff,
-          files: r.campaigns.flatMap((c) => [c.csvPath, c.parquetPath]),
+          files: r.campaigns.flatMap((c) => [c.csvPath, c.parquetPath, c.readmePath, ...c.uploads.map((u) => u.path)]),
           manifestPath: r.manifestPath,
         })
       : null;

@@ -12,6 +12,7 @@ import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
 import { compileFilter } from './campaigns';
 import { csvSafeSelect } from './csv-safe';
 import { copyAtomic, humanCsvSelect, listMeaning, listReadme, type ListMeaning } from './lists';
+import { writeUploads, type UploadFile } from './upload';
 
 export interface CampaignExport {
   name: string;
@@ -27,6 +28,8 @@ export interface CampaignExport {
   parquetPath: string;
   readmePath: string;
   sha256: { csv: string; parquet: string };
+  /** The list in the import formats of export.uploads (Google Ads, Meta, Mailchimp, HubSpot). */
+  uploads: UploadFile[];
 }
 
 export interface ListContext {
@@ -98,6 +101,16 @@ export async function writeList(
         ).getRows()[0][0],
       )
     : null;
+  const up = def.export.uploads;
+  const uploads = up
+    ? await writeUploads(conn, {
+        outDir: x.outDir,
+        list: c.name,
+        formats: up.formats,
+        contact: up,
+        crashBeforeRenameOf: x.crashBeforeRenameOf,
+      })
+    : [];
   const meaning = listMeaning(
     def,
     { description: c.description, action: c.action, rows, expectedConversions: expected },
@@ -117,5 +130,6 @@ export async function writeList(
     parquetPath,
     readmePath,
     sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
+    uploads,
   };
 }

@@ -4,7 +4,7 @@
  * byte-identical for the same inputs), a manifest with checksums, and a change report against the previous run.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
@@ -266,6 +266,13 @@ export async function buildSegments(
       expectedConversionsMeaning: c.meaning.expectedConversions,
       realisedConversions: c.realisedConversions,
       files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet`, readme: `${c.name}.README.txt` },
+      uploads: c.uploads.map((u) => ({
+        format: u.format,
+        file: basename(u.path),
+        rows: u.rows,
+        withoutIdentifier: u.withoutIdentifier,
+        sha256: u.sha256,
+      })),
       sha256: c.sha256,
     })),
   });

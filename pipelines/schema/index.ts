@@ -58,6 +58,33 @@ export const pipelineDefinition = z
           message: `"${p}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
         });
     });
+    // Upload formats read declared pii columns; plain-address formats only those the pipeline lets out.
+    const up = d.export.uploads;
+    if (up) {
+      for (const key of ['email', 'phone'] as const) {
+        const col = up[key];
+        if (col && !pii.has(col))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['export', 'uploads', key],
+            message: `"${col}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
+          });
+      }
+      if (!up.email && !up.phone)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['export', 'uploads'],
+          message: 'name the customers column with the e-mail address (email) and/or the phone number (phone)',
+        });
+      up.formats.forEach((f, i) => {
+        if ((f === 'mailchimp' || f === 'hubspot') && !(up.email && d.export.allowPii.includes(up.email)))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['export', 'uploads', 'formats', i],
+            message: `${f} imports plain e-mail addresses: add the e-mail column to export.allowPii to allow it`,
+          });
+      });
+    }
     // With declared event types, every event the definition names must be one of them: a label event outside
     // them can never occur (its rows are quarantined), and a misspelt funnel stage would add all-zero features.
     const declared = d.sources.events.eventTypes;

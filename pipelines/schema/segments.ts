@@ -103,7 +103,31 @@ export const exportSpec = z
      * Lists without writing a campaign: "rfm" exports one list per RFM segment (rfm_champions, rfm_at_risk, …),
      * "cluster" one per behavioural cluster (cluster_1, …), each with the usual action for that segment.
      */
-    segmentLists: z.array(z.enum(['rfm', 'cluster'])).max(2).default([]),
+    segmentLists: z
+      .array(z.enum(['rfm', 'cluster']))
+      .max(2)
+      .default([]),
+    /**
+     * Each list also as the import file of these tools (segments/upload.ts), from the customers source's e-mail and
+     * phone columns (both declared pii): Google Ads Customer Match and Meta get SHA-256 of the normalised values;
+     * Mailchimp and HubSpot import plain addresses, so they need the e-mail column in allowPii.
+     */
+    uploads: z
+      .object({
+        formats: z
+          .array(z.enum(['google_ads', 'meta', 'mailchimp', 'hubspot']))
+          .min(1)
+          .max(4),
+        email: z.string().max(128).optional(),
+        phone: z.string().max(128).optional(),
+        /** Country calling code for phone numbers written without one ("44" for 020 7183 8750). */
+        defaultCountryCode: z
+          .string()
+          .regex(/^[1-9][0-9]{0,2}$/)
+          .optional(),
+      })
+      .strict()
+      .optional(),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })
