@@ -12,6 +12,7 @@ import { publishModel } from './publish';
 import { scoreUsers } from './score';
 import { buildSegments } from './segments';
 import { finishRun } from './finish';
+import { deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
 
@@ -29,6 +30,7 @@ export function createActivities() {
     scoreUsers,
     buildSegments,
     finishRun,
+    deliverToWebhook,
     findCompletedRuns,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.

@@ -47,9 +47,6 @@ export function lineChart(opts: {
     (s) =>
       `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
   );
-<<<<<<< HEAD
-  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg>${opts.note ? `<p class="note">${escapeHtml(opts.note)}</p>` : ''}</figure>`;
-=======
   // A visible legend under the plot (a <title> alone shows only on hover): one swatch per line, and the dashed
   // reference when there is one.
   const legend = [
@@ -60,8 +57,7 @@ export function lineChart(opts: {
       ? [`<li><span class="swatch ref"></span>${escapeHtml(opts.diagonalName)}</li>`]
       : []),
   ];
-  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg><ul class="legend">${legend.join('')}</ul></figure>`;
->>>>>>> 5484cb4 (Report for marketers: each list's description, action and meaning of expected conversions (window, baseline), segment lists, RFM bars in value order, clusters in words, visible legends, warehouse tiles on incremental runs, no tile overflow at 1280 px (Chromium check))
+  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg><ul class="legend">${legend.join('')}</ul>${opts.note ? `<p class="note">${escapeHtml(opts.note)}</p>` : ''}</figure>`;
 }
 
 /** Horizontal bars with value labels. */

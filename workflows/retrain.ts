@@ -12,6 +12,7 @@ import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@t
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
+import { deliverToWebhooks } from './deliver';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
@@ -237,6 +238,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   let exportRefs: ExportRef[] = [];
   let segmentsPath: string | null = null;
   let delivery: RunSummary['delivery'] = null;
+  let webhook: RunSummary['webhook'];
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
@@ -266,6 +268,13 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     segmentsPath = seg.segmentsPath;
     delivery = seg.delivery;
     marketer = seg.marketer;
+    if (def.export.webhook)
+      webhook = await deliverToWebhooks({
+        pipeline: def.name,
+        runId: run.runId,
+        exports: exportRefs,
+        webhook: def.export.webhook,
+      });
   }
 
   step('report');
@@ -318,6 +327,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     },
     exports: exportRefs,
     delivery,
+    webhook,
     segmentsPath,
     reportPath: null,
     manifestPath: null,

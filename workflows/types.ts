@@ -194,6 +194,14 @@ export interface PublishResult {
   comparison?: ChampionComparison | null;
 }
 
+export interface WebhookOutcome {
+  list: string;
+  outcome: 'delivered' | 'failed';
+  rows: number;
+  batches: number;
+  reason?: string;
+}
+
 export interface ExportRef {
   campaign: string;
   action: string;
@@ -252,6 +260,8 @@ export interface RunSummary {
   exports: ExportRef[];
   /** The stable folder the lists were delivered to (pipeline `export.destination`), or why they were not. */
   delivery?: { dir: string; delivered: boolean; reason?: string } | null;
+  /** Each list's webhook delivery (`export.webhook`): delivered, or failed for good (dead-letter record). */
+  webhook?: WebhookOutcome[];
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;

@@ -128,6 +128,27 @@ export const exportSpec = z
       })
       .strict()
       .optional(),
+    /**
+     * Also POST every list to this webhook in signed batches with idempotency keys (segments/webhook.ts); the HMAC
+     * secret is read on the worker from the environment variable `secretEnv`.
+     */
+    webhook: z
+      .object({
+        url: z
+          .string()
+          .url()
+          .max(2000)
+          .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL'),
+        secretEnv: z
+          .string()
+          .regex(/^[A-Z][A-Z0-9_]{0,63}$/)
+          .default('FUNNELCAST_WEBHOOK_SECRET'),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        /** "full": the whole list every time; "changes": users added and removed since the last delivery. */
+        mode: z.enum(['full', 'changes']).default('full'),
+      })
+      .strict()
+      .optional(),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })
