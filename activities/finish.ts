@@ -109,6 +109,7 @@ export async function finishRun(input: {
       : null,
     marketer: input.marketer,
     clv,
+    webhook: s.webhook,
     lineage: {
       pipeline: input.loaded.file,
       pipelineSha256: input.loaded.hash,

@@ -75,6 +75,8 @@ export interface RunReportData {
   marketer?: MarketerData | null;
   /** Customer lifetime value, when the pipeline defines it (report/clv.ts). */
   clv?: ClvReportData | null;
+  /** Webhook deliveries of this run's lists (export.webhook). */
+  webhook?: { list: string; outcome: string; rows: number; batches: number; reason?: string }[];
   lineage: Record<string, unknown>;
 }
 
@@ -304,7 +306,14 @@ export function renderRunReport(d: RunReportData): string {
           : '<p>No earlier champion: this is the first model of the pipeline.</p>'
       }`;
   const m = d.marketer;
-  const marketer = m ? marketerSection(m, d) : '';
+  const marketer =
+    (m ? marketerSection(m, d) : '') +
+    (d.webhook?.length
+      ? `<section><h2>Deliveries</h2>${table(
+          ['list', 'outcome', 'rows', 'batches', 'why'],
+          d.webhook.map((w) => [w.list, w.outcome, w.rows, w.batches, w.reason ?? '']),
+        )}<p>Every delivery is in the log: <code>funnelcast deliveries --pipeline ${escapeHtml(d.pipeline)}</code>.</p></section>`
+      : '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>funnelcast · ${escapeHtml(d.pipeline)} · ${escapeHtml(d.runId)}</title>

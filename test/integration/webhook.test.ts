@@ -142,5 +142,7 @@ describe('webhook delivery (real Temporal + DuckDB + HTTP)', { timeout: 600_000 
     assert.ok(log.every((l) => l.destination.startsWith('127.0.0.1:') && !JSON.stringify(l).includes('token')));
     assert.ok(log.filter((l) => l.outcome === 'delivered').every((l) => l.checksum.length === 64 && l.rows > 0));
     assert.ok(existsSync(p.deadLetter(summary.runId, 'win_back')), 'dead-letter record for the refused list');
+    const report = readFileSync(summary.reportPath!, 'utf8');
+    assert.ok(report.includes('<h2>Deliveries</h2>') && report.includes('HTTP 400'), 'the report shows the deliveries');
   });
 });
