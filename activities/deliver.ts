@@ -18,6 +18,7 @@ import {
   writeDeadLetter,
   type DeliveryLogEntry,
 } from '../segments/webhook';
+import type { BucketTarget } from '../segments/bucket';
 import { heartbeat, lastHeartbeat } from './context';
 
 export interface WebhookDeliveryInput {
@@ -72,4 +73,29 @@ export async function deliverToWebhook(input: WebhookDeliveryInput): Promise<Del
     appendDeliveryLog(p.log, entry);
     throw ApplicationFailure.nonRetryable(e.message, 'DeliveryRefused');
   }
+}
+
+/** Uploads a run's list files and manifest to the pipeline's bucket; Temporal retries a failed attempt. */
+export async function deliverToBucket(input: {
+  pipeline: string;
+  runId: string;
+  target: BucketTarget;
+  files: string[];
+  manifestPath: string;
+}): Promise<{ keys: string[]; bytes: number }> {
+  // Loaded on first use: workers of pipelines without a bucket never pay for the AWS SDK.
+  const { uploadToBucket } = await import('../segments/bucket');
+  const r = await uploadToBucket({ ...input, onFile: (key) => heartbeat({ uploaded: key }) });
+  appendDeliveryLog(deliveryPaths(funnelcastHome(), input.pipeline).log, {
+    at: new Date().toISOString(),
+    runId: input.runId,
+    list: `${input.files.length} files + manifest`,
+    destination: `s3://${input.target.bucket}/${r.keys[0]?.split('/').slice(0, -1).join('/') ?? ''}`,
+    mode: 'full',
+    rows: 0,
+    batches: r.keys.length,
+    checksum: '',
+    outcome: 'delivered',
+  });
+  return r;
 }

@@ -12,7 +12,7 @@ import { publishModel } from './publish';
 import { scoreUsers } from './score';
 import { buildSegments } from './segments';
 import { finishRun } from './finish';
-import { deliverToWebhook } from './deliver';
+import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
 
@@ -31,6 +31,7 @@ export function createActivities() {
     buildSegments,
     finishRun,
     deliverToWebhook,
+    deliverToBucket,
     findCompletedRuns,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.

@@ -103,6 +103,7 @@ export async function buildSegments(input: {
         realisedConversions: c.realisedConversions,
         csvPath: c.csvPath,
         parquetPath: c.parquetPath,
+        otherFiles: [c.readmePath, ...c.uploads.map((u) => u.path)],
       })),
       marketer: {
         segmentSizes: r.segmentSizes,

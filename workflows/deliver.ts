@@ -5,7 +5,7 @@
  */
 import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ExportRef, WebhookOutcome } from './types';
+import type { BucketOutcome, ExportRef, WebhookOutcome } from './types';
 
 const delivery = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
@@ -37,4 +37,21 @@ export async function deliverToWebhooks(opts: {
     }
   }
   return out;
+}
+
+/** The bucket upload of a run's files: retried by Temporal; a failure for good is recorded, the run goes on. */
+export async function deliverToBucketStep(opts: {
+  pipeline: string;
+  runId: string;
+  target: { bucket: string; prefix?: string; endpoint?: string; region: string; forcePathStyle: boolean };
+  files: string[];
+  manifestPath: string;
+}): Promise<BucketOutcome> {
+  try {
+    const r = await delivery.deliverToBucket(opts);
+    return { bucket: opts.target.bucket, delivered: true, objects: r.keys.length, bytes: r.bytes };
+  } catch (err) {
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    return { bucket: opts.target.bucket, delivered: false, objects: 0, bytes: 0, reason: (cause as Error).message };
+  }
 }

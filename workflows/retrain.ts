@@ -12,7 +12,7 @@ import { ApplicationFailure, defineQuery, proxyActivities, setHandler } from '@t
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
-import { deliverToWebhooks } from './deliver';
+import { deliverToBucketStep, deliverToWebhooks } from './deliver';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
 
 /** Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). */
@@ -239,6 +239,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   let segmentsPath: string | null = null;
   let delivery: RunSummary['delivery'] = null;
   let webhook: RunSummary['webhook'];
+  let bucket: RunSummary['bucket'];
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
@@ -268,6 +269,14 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     segmentsPath = seg.segmentsPath;
     delivery = seg.delivery;
     marketer = seg.marketer;
+    if (def.export.bucket)
+      bucket = await deliverToBucketStep({
+        pipeline: def.name,
+        runId: run.runId,
+        target: def.export.bucket,
+        files: exportRefs.flatMap((e) => [e.csvPath, e.parquetPath, ...(e.otherFiles ?? [])]),
+        manifestPath: seg.manifestPath,
+      });
     if (def.export.webhook)
       webhook = await deliverToWebhooks({
         pipeline: def.name,
@@ -328,6 +337,7 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     exports: exportRefs,
     delivery,
     webhook,
+    bucket,
     segmentsPath,
     reportPath: null,
     manifestPath: null,

@@ -202,6 +202,14 @@ export interface WebhookOutcome {
   reason?: string;
 }
 
+export interface BucketOutcome {
+  bucket: string;
+  delivered: boolean;
+  objects: number;
+  bytes: number;
+  reason?: string;
+}
+
 export interface ExportRef {
   campaign: string;
   action: string;
@@ -211,6 +219,8 @@ export interface ExportRef {
   realisedConversions?: number | null;
   csvPath: string;
   parquetPath: string;
+  /** Every other file of the list: README, upload formats (delivered with it). */
+  otherFiles?: string[];
 }
 
 export interface RunSummary {
@@ -262,6 +272,8 @@ export interface RunSummary {
   delivery?: { dir: string; delivered: boolean; reason?: string } | null;
   /** Each list's webhook delivery (`export.webhook`): delivered, or failed for good (dead-letter record). */
   webhook?: WebhookOutcome[];
+  /** The upload of the run's files to `export.bucket`. */
+  bucket?: BucketOutcome;
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;

@@ -149,6 +149,24 @@ export const exportSpec = z
       })
       .strict()
       .optional(),
+    /**
+     * Also upload every list, its README and upload files, and the manifest (last) to an S3-compatible bucket at
+     * `<prefix>/<pipeline>/<runId>/` (segments/bucket.ts); credentials from the AWS SDK's usual chain.
+     */
+    bucket: z
+      .object({
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+        prefix: z
+          .string()
+          .max(200)
+          .regex(/^[A-Za-z0-9!_.*'()/-]*$/)
+          .optional(),
+        endpoint: z.string().url().optional(),
+        region: z.string().max(64).default('us-east-1'),
+        forcePathStyle: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),
   })
