@@ -13,7 +13,7 @@ import { quoteIdent, quoteLiteral } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { chooseK } from '../ml/kmeans';
 import { writeList, type CampaignExport, type ListContext } from './export-list';
-import { copyAtomic, reasonPhraseSql, DECILE_CONVENTION } from './lists';
+import { copyAtomic, percentSql as percent, reasonPhraseSql, DECILE_CONVENTION } from './lists';
 import { clusterInWords, segmentListSpecs } from './segment-lists';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
 import { compareWithPrevious, type ChangeReport } from './changes';
@@ -240,7 +240,7 @@ export async function buildSegments(
   };
   for (const s of RFM_SEGMENTS) segmentSizes.rfm[s] ??= 0;
   const sample = await conn.runAndReadAll(
-    `SELECT user_id, round(propensity, 4) AS propensity, propensity_decile, rfm_segment, funnel_stage, cluster, why_1 AS reason_1, why_2 AS reason_2, why_3 AS reason_3 FROM segments ORDER BY propensity DESC, user_id LIMIT 10`,
+    `SELECT user_id AS "user", CAST(${percent('propensity')} AS VARCHAR) || '%' AS chance, propensity_decile AS "decile (1 = top)", rfm_segment AS "RFM segment", funnel_stage AS "funnel stage", cluster, why_1 AS "reason 1", why_2 AS "reason 2", why_3 AS "reason 3" FROM segments ORDER BY propensity DESC, user_id LIMIT 10`,
   );
   const sampleRows = sample
     .getRowObjects()

@@ -59,7 +59,7 @@ export function conversionWords(def: PipelineDefinition): string {
 }
 
 /** Probabilities for people: percentages, one decimal, two below 1 % (so 0.4 % is not shown as 0). */
-const percentSql = (x: string) =>
+export const percentSql = (x: string) =>
   `CASE WHEN ${x} IS NULL THEN NULL WHEN 100 * ${x} < 1 THEN round(100 * ${x}, 2) ELSE round(100 * ${x}, 1) END`;
 
 /** Machine column → CSV header (and the value the CSV shows). */
