@@ -8,7 +8,14 @@ import { safeName } from './common';
 import { sources } from './sources';
 import { churnSpec, featureSpec, labelSpec } from './features';
 import { cvSpec, modelSpec, registrySpec } from './model';
-import { campaignSpec, exportSpec, segmentSpec, type CampaignFilter } from './segments';
+import {
+  campaignSpec,
+  exportSpec,
+  segmentSpec,
+  unknownRfmNames,
+  RFM_SEGMENT_NAMES,
+  type CampaignFilter,
+} from './segments';
 import { eventReferences, unknownEventMessage } from './references';
 import { CLV_FIELDS, clvSpec } from './clv';
 
@@ -102,6 +109,15 @@ export const pipelineDefinition = z
         path: ['cv', 'strategy'],
         message: 'model.engine "auto" chooses by cross-validation: set cv.strategy to "kfold" or "time"',
       });
+    // A misspelt RFM segment name would select nobody, silently.
+    d.campaigns.forEach((c, i) => {
+      for (const name of unknownRfmNames(c.filter))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['campaigns', i, 'filter'],
+          message: `campaign "${c.name}": "${name}" is not an RFM segment (${RFM_SEGMENT_NAMES.join(', ')})`,
+        });
+    });
     // Segment lists are named rfm_<segment> and cluster_<k>: a campaign may not take one of those names.
     if (d.export.segmentLists.length)
       d.campaigns.forEach((c, i) => {

@@ -59,6 +59,31 @@ export const campaignFilter: z.ZodType<CampaignFilter> = z.lazy(() =>
   ]),
 );
 
+/** The RFM segment names (segments/rfm.ts maps the (R, FM) cells to them); campaign filters may name only these. */
+export const RFM_SEGMENT_NAMES = [
+  'Champions',
+  'Loyal Customers',
+  "Can't Lose Them",
+  'At Risk',
+  'Potential Loyalists',
+  'New Customers',
+  'Promising',
+  'Need Attention',
+  'About to Sleep',
+  'Hibernating',
+  'Lost',
+] as const;
+
+/** The rfm_segment values a filter compares with that are not segment names ("Champion" for "Champions"). */
+export function unknownRfmNames(f: CampaignFilter): string[] {
+  if ('all' in f) return f.all.flatMap(unknownRfmNames);
+  if ('any' in f) return f.any.flatMap(unknownRfmNames);
+  if ('not' in f) return unknownRfmNames(f.not);
+  if (!('field' in f) || f.field !== 'rfm_segment') return [];
+  const values = Array.isArray(f.value) ? f.value : [f.value];
+  return values.map(String).filter((v) => !(RFM_SEGMENT_NAMES as readonly string[]).includes(v));
+}
+
 export const campaignSpec = z
   .object({
     name: safeName,

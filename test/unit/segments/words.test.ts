@@ -267,3 +267,20 @@ describe('RFM recency among buyers', () => {
     });
   });
 });
+
+describe('campaign filters on RFM segment names', () => {
+  it('refuse a name the RFM map does not have, which would select nobody', () => {
+    const withFilter = (value: string[]) =>
+      parsePipeline({
+        name: 'rfm_names',
+        sources: { events: { path: 'x.csv', columns: { user_id: 'u', ts: 't', event: 'e' } } },
+        label: { event: 'buy', horizon: '7d' },
+        campaigns: [{ name: 'best', filter: { not: { field: 'rfm_segment', op: 'in', value } } }],
+      });
+    assert.throws(
+      () => withFilter(['Champion', 'Lost']),
+      /campaign "best": "Champion" is not an RFM segment \(Champions, Loyal Customers/,
+    );
+    assert.equal(withFilter(['Champions', "Can't Lose Them"]).campaigns.length, 1);
+  });
+});
