@@ -74,6 +74,8 @@ export async function finishRun(input: {
       quarantined: s.extract.quarantined,
       users: s.features.users,
       labelRate: s.features.labelRate,
+      events: s.extract.events,
+      filesSkipped: s.extract.filesSkipped,
     },
     metrics: {
       holdout: s.model.holdout,
@@ -109,6 +111,7 @@ export async function finishRun(input: {
       : null,
     marketer: input.marketer,
     clv,
+    webhook: s.webhook,
     lineage: {
       pipeline: input.loaded.file,
       pipelineSha256: input.loaded.hash,

@@ -12,6 +12,7 @@ import { publishModel } from './publish';
 import { scoreUsers } from './score';
 import { buildSegments } from './segments';
 import { finishRun } from './finish';
+import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
 import { offThread, publishesOffThread, scoresOffThread, trainsOffThread } from './offthread';
@@ -37,6 +38,8 @@ export function createActivities() {
     scoreUsers: offThread('scoreUsers', scoreUsers, scoresOffThread),
     buildSegments,
     finishRun,
+    deliverToWebhook,
+    deliverToBucket,
     findCompletedRuns,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.

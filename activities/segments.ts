@@ -20,6 +20,8 @@ export interface SegmentsRef {
     campaigns: {
       name: string;
       action: string;
+      description?: string;
+      kind?: 'campaign' | 'rfm_segment' | 'cluster';
       rows: number;
       expectedConversions: number;
       realisedConversions: number | null;
@@ -85,7 +87,7 @@ export async function buildSegments(input: {
           root: paths.exportRoot(),
           destination: def.export.destination,
           cutoff: input.cutoff,
-          files: r.campaigns.flatMap((c) => [c.csvPath, c.parquetPath]),
+          files: r.campaigns.flatMap((c) => [c.csvPath, c.parquetPath, c.readmePath, ...c.uploads.map((u) => u.path)]),
           manifestPath: r.manifestPath,
         })
       : null;
@@ -101,12 +103,15 @@ export async function buildSegments(input: {
         realisedConversions: c.realisedConversions,
         csvPath: c.csvPath,
         parquetPath: c.parquetPath,
+        otherFiles: [c.readmePath, ...c.uploads.map((u) => u.path)],
       })),
       marketer: {
         segmentSizes: r.segmentSizes,
         campaigns: r.campaigns.map((c) => ({
           name: c.name,
           action: c.action,
+          description: c.meaning.description,
+          kind: c.kind,
           rows: c.rows,
           expectedConversions: c.expectedConversions,
           realisedConversions: c.realisedConversions,

@@ -216,6 +216,18 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
         ? `  delivered  the lists and their manifest to ${s.delivery.dir}`
         : `  delivered  nothing to ${s.delivery.dir}: ${s.delivery.reason}`,
     );
+  if (s.bucket)
+    lines.push(
+      s.bucket.delivered
+        ? `  delivered  ${int(s.bucket.objects)} files to the bucket ${s.bucket.bucket} (manifest last)`
+        : `  delivered  nothing to the bucket ${s.bucket.bucket}: ${s.bucket.reason}`,
+    );
+  for (const w of s.webhook ?? [])
+    lines.push(
+      w.outcome === 'delivered'
+        ? `  delivered  ${w.list} to the webhook: ${int(w.rows)} rows in ${int(w.batches)} batches`
+        : `  delivered  ${w.list} NOT to the webhook (dead-letter record; funnelcast deliveries): ${w.reason}`,
+    );
   if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
   if (s.eventLoop)
     lines.push(

@@ -21,6 +21,8 @@ export function lineChart(opts: {
   yLabel: string;
   series: { x: number[]; y: number[]; color: string; name: string }[];
   diagonal?: boolean;
+  /** What the dashed diagonal stands for, in the legend ("random ranking", "perfect calibration"). */
+  diagonalName?: string;
   yMax?: number;
   /** A sentence under the chart (what its numbers mean), shown as text, not only as a tooltip. */
   note?: string;
@@ -45,7 +47,17 @@ export function lineChart(opts: {
     (s) =>
       `<path d="${s.x.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(s.y[i]).toFixed(1)}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"><title>${escapeHtml(s.name)}</title></path>`,
   );
-  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg>${opts.note ? `<p class="note">${escapeHtml(opts.note)}</p>` : ''}</figure>`;
+  // A visible legend under the plot (a <title> alone shows only on hover): one swatch per line, and the dashed
+  // reference when there is one.
+  const legend = [
+    ...opts.series.map(
+      (s) => `<li><span class="swatch" style="background:${s.color}"></span>${escapeHtml(s.name)}</li>`,
+    ),
+    ...(opts.diagonal && opts.diagonalName
+      ? [`<li><span class="swatch ref"></span>${escapeHtml(opts.diagonalName)}</li>`]
+      : []),
+  ];
+  return `<figure><figcaption>${escapeHtml(opts.title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(opts.title)}">${axes.join('')}${diag}${lines.join('')}</svg><ul class="legend">${legend.join('')}</ul>${opts.note ? `<p class="note">${escapeHtml(opts.note)}</p>` : ''}</figure>`;
 }
 
 /** Horizontal bars with value labels. */

@@ -5,12 +5,12 @@
  */
 import { writeFileAtomic } from '../infra/atomic';
 import { barChart, escapeHtml, f3, lineChart, table } from './charts';
+import { marketerSection, type MarketerData } from './marketer';
 
 export { barChart, escapeHtml, lineChart } from './charts';
 import { renderClvSection, type ClvReportData } from './clv';
 import type { EngineSelection } from '../workflows/types';
 
-type Realised = { realisedConversions?: number | null }; // at a past cutoff: list users who converted in the horizon
 export interface RunReportData {
   pipeline: string;
   runId: string;
@@ -27,6 +27,9 @@ export interface RunReportData {
     quarantined: number;
     users: number;
     labelRate: number | null;
+    /** Events in the warehouse after the extract, and files skipped as already loaded (incremental runs). */
+    events?: number;
+    filesSkipped?: number;
   };
   metrics: {
     holdout: Record<string, number> | null;
@@ -73,14 +76,11 @@ export interface RunReportData {
       roc: { fpr: number[]; tpr: number[] } | null;
     } | null;
   } | null;
-  marketer?: {
-    segmentSizes: Record<string, Record<string, number>>;
-    campaigns: (Record<'name' | 'action', string> & Record<'rows' | 'expectedConversions', number> & Realised)[];
-    sampleRows: Record<string, unknown>[];
-    clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[] }[];
-  } | null;
+  marketer?: MarketerData | null;
   /** Customer lifetime value, when the pipeline defines it (report/clv.ts). */
   clv?: ClvReportData | null;
+  /** Webhook deliveries of this run's lists (export.webhook). */
+  webhook?: { list: string; outcome: string; rows: number; batches: number; reason?: string }[];
   lineage: Record<string, unknown>;
 }
 
@@ -93,12 +93,30 @@ export function funnelNote(f: RunReportData['funnel'][number]): string {
   return `${n} (${(f.fromPrevious * 100).toFixed(1)}% of previous${time})`;
 }
 
+/**
+ * The extract tiles. An incremental run reads nothing new (its files are already loaded), so this run's counts are
+ * 0/0/0: the tiles then show what the warehouse holds and say the files were unchanged, instead of zeros.
+ */
+export function extractCards(c: RunReportData['counts']): [string, string][] {
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (c.events == null)
+    return [
+      ['rows read', n(c.read)],
+      ['loaded', n(c.loaded)],
+      ['quarantined', n(c.quarantined)],
+    ];
+  const unchanged = c.filesSkipped ? `${c.filesSkipped} file${c.filesSkipped === 1 ? '' : 's'} unchanged` : '';
+  return [
+    ['events in the warehouse', n(c.events)],
+    ['rows loaded this run', c.read === 0 && unchanged ? `none (${unchanged})` : n(c.loaded)],
+    ['quarantined this run', n(c.quarantined)],
+  ];
+}
+
 export function renderRunReport(d: RunReportData): string {
   const h = d.metrics.holdout ?? {};
   const cards = [
-    ['rows read', d.counts.read.toLocaleString('en-US')],
-    ['loaded', d.counts.loaded.toLocaleString('en-US')],
-    ['quarantined', d.counts.quarantined.toLocaleString('en-US')],
+    ...extractCards(d.counts),
     ['users', d.counts.users.toLocaleString('en-US')],
     ['label rate', d.counts.labelRate == null ? '—' : `${(d.counts.labelRate * 100).toFixed(1)}%`],
     ['holdout ROC AUC', f3(h.roc_auc)],
@@ -137,6 +155,7 @@ export function renderRunReport(d: RunReportData): string {
     charts.push(
       lineChart({
         title: 'ROC curve',
+        diagonalName: 'random ranking',
         xLabel: 'false positive rate',
         yLabel: 'true positive rate',
         diagonal: true,
@@ -173,6 +192,7 @@ export function renderRunReport(d: RunReportData): string {
     charts.push(
       lineChart({
         title: 'Cumulative gains by decile',
+        diagonalName: 'random order',
         xLabel: 'share of users contacted (by score)',
         yLabel: 'share of converters reached',
         diagonal: true,
@@ -189,6 +209,7 @@ export function renderRunReport(d: RunReportData): string {
     charts.push(
       lineChart({
         title: 'Calibration',
+        diagonalName: 'perfect calibration',
         xLabel: 'mean predicted probability',
         yLabel: 'observed conversion rate',
         diagonal: true,
@@ -293,59 +314,14 @@ export function renderRunReport(d: RunReportData): string {
           : '<p>No earlier champion: this is the first model of the pipeline.</p>'
       }`;
   const m = d.marketer;
-  const marketer = m
-    ? `<section><h2>For marketers</h2>
-       ${barChart(
-         'Campaign lists (users)',
-         m.campaigns.map((c) => ({
-           label: c.name,
-           value: c.rows,
-           note: `${c.rows.toLocaleString('en-US')} users, ~${c.expectedConversions.toFixed(1)} expected conversions within ${d.horizon}`,
-         })),
-         '#e67e22',
-       )}
-       ${table(
-         [
-           'campaign',
-           'action',
-           'users',
-           `expected conversions within ${d.horizon} (sum of calibrated propensities: baseline, not incremental)`,
-           `realised conversions within ${d.horizon} (past cutoffs only)`,
-         ],
-         m.campaigns.map((c) => [c.name, c.action, c.rows, c.expectedConversions, c.realisedConversions ?? '—']),
-       )}
-       ${barChart(
-         'RFM segments (users)',
-         Object.entries(m.segmentSizes.rfm ?? {}).map(([k, v]) => ({
-           label: k,
-           value: v,
-           note: v.toLocaleString('en-US'),
-         })),
-         '#16a085',
-       )}
-       ${
-         m.clusters?.length
-           ? table(
-               ['cluster', 'users', 'what sets it apart (z-score of the cluster mean)'],
-               m.clusters.map((c) => [
-                 c.cluster,
-                 c.size,
-                 c.distinguishing.map((x) => `${x.feature} ${x.z >= 0 ? '+' : ''}${x.z.toFixed(2)}`).join(', '),
-               ]),
-             )
-           : ''
-       }
-       <h3>Highest-propensity users (sample)</h3>
-       ${
-         m.sampleRows.length
-           ? table(
-               Object.keys(m.sampleRows[0]),
-               m.sampleRows.map((r) => Object.values(r)),
-             )
-           : '<p>No users scored.</p>'
-       }
-       </section>`
-    : '';
+  const marketer =
+    (m ? marketerSection(m, d) : '') +
+    (d.webhook?.length
+      ? `<section><h2>Deliveries</h2>${table(
+          ['list', 'outcome', 'rows', 'batches', 'why'],
+          d.webhook.map((w) => [w.list, w.outcome, w.rows, w.batches, w.reason ?? '']),
+        )}<p>Every delivery is in the log: <code>funnelcast deliveries --pipeline ${escapeHtml(d.pipeline)}</code>.</p></section>`
+      : '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>funnelcast · ${escapeHtml(d.pipeline)} · ${escapeHtml(d.runId)}</title>
@@ -354,7 +330,9 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
 header{background:#1d2733;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}header p{margin:4px 0 0;color:#c9d3de}
 main{padding:18px 28px;max-width:1200px}section{background:#fff;border-radius:8px;padding:14px 18px;margin:0 0 16px;box-shadow:0 1px 2px #0001}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px}.card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
-.card b{display:block;font-size:18px}.card span{color:#5b6b7c;font-size:12px}
+.card b{display:block;font-size:18px;overflow-wrap:anywhere}.card b.long{font-size:13px}
+.legend{list-style:none;margin:4px 0 0;padding:0;font-size:12px}.legend li{display:inline-block;margin-right:12px}
+.swatch{display:inline-block;width:14px;height:3px;margin-right:5px;vertical-align:middle}.swatch.ref{border-top:2px dashed #b8c2cc;height:0}.card span{color:#5b6b7c;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;flex:0 1 380px}figure.wide{flex:1 1 480px}figcaption{font-weight:600;margin-bottom:4px}figure p.note{font-size:12px;color:#555;margin:4px 0 0}
 svg{max-width:100%;height:auto;background:#fbfcfd;border:1px solid #e3e7ec;border-radius:6px}.axis{stroke:#7b8794}.ref{stroke:#b8c2cc;stroke-dasharray:4 4;fill:none}
 .tick{font-size:10px;fill:#4a5866}.label{font-size:11px;fill:#1d2733}
@@ -365,7 +343,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <header><h1>${escapeHtml(d.pipeline)}: run ${escapeHtml(d.runId)}</h1>
 <p>cutoff ${escapeHtml(d.cutoff)} · horizon ${escapeHtml(d.horizon)} · engine ${escapeHtml(d.engine)}${d.backend ? ` (${escapeHtml(d.backend)})` : ''} · generated ${escapeHtml(d.generatedAt)}</p></header>
 <main>
-<section class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</section>
+<section class="cards">${cards.map(([k, v]) => `<div class="card"><b${v.length > 14 ? ' class="long"' : ''}>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</section>
 <section><h2>Champion / challenger</h2>${championSection}</section>
 <section><h2>Model quality</h2>${selectionTable(d.metrics.selection)}${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}

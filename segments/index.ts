@@ -3,36 +3,32 @@
  * behavioural clusters for every scored user; then each campaign's list as CSV + Parquet (temp name + rename,
  * byte-identical for the same inputs), a manifest with checksums, and a change report against the previous run.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { diskFullError } from '../infra/disk-full';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
 import { sha256File } from '../registry';
-import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
+import { quoteIdent, quoteLiteral } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { computeClustersInThread, type Clusters } from './clusters';
-import { csvSafeSelect } from './csv-safe';
-import { compileFilter } from './campaigns';
+import { writeList, type CampaignExport, type ListContext } from './export-list';
+import { copyAtomic, percentSql as percent, reasonPhraseSql, DECILE_CONVENTION } from './lists';
+import { clusterInWords, segmentListSpecs } from './segment-lists';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
+import { compareWithPrevious, type ChangeReport } from './changes';
 
-export interface CampaignExport {
-  name: string;
-  action: string;
-  rows: number;
-  expectedConversions: number;
-  /** Users on the list who converted in [cutoff, cutoff + horizon): only when those outcomes are known. */
-  realisedConversions: number | null;
-  csvPath: string;
-  parquetPath: string;
-  sha256: { csv: string; parquet: string };
-}
+export type { ChangeReport } from './changes';
+
+export type { CampaignExport } from './export-list';
+export { copyAtomic } from './lists';
 
 export interface ClusterDescription {
   cluster: number;
   size: number;
   distinguishing: { feature: string; z: number }[];
+  /** The distinguishing features in words ("recently active, many visits, high spend"). */
+  inWords: string;
 }
 
 export interface SegmentsResult {
@@ -48,14 +44,6 @@ export interface SegmentsResult {
   manifestPath: string;
   changeReport: ChangeReport | null;
   sampleRows: Record<string, unknown>[];
-}
-
-export interface ChangeReport {
-  previousRun: string;
-  rfmBefore: Record<string, number>;
-  rfmAfter: Record<string, number>;
-  movers: { from: string; to: string; users: number }[];
-  campaignOverlap: { campaign: string; before: number; after: number; both: number; jaccard: number }[];
 }
 
 const CLUSTER_FEATURES = [
@@ -97,12 +85,6 @@ export function exportSalt(def: PipelineDefinition): { salt: string; source: str
 }
 
 /** How each campaign's `rankBy` orders its list (users without the value last). */
-const RANK_ORDER: Record<string, string> = {
-  propensity: 'segments.propensity DESC',
-  churn_risk: 'segments.churn_risk DESC NULLS LAST',
-  clv: 'segments.clv DESC NULLS LAST',
-};
-
 export async function buildSegments(
   conn: DuckDBConnection,
   opts: {
@@ -161,7 +143,8 @@ export async function buildSegments(
      SELECT s.user_id, s.propensity, ${churnRisk} AS churn_risk, ${recency} AS recency_days, ${col(`n_${purchase}_total`)} AS frequency, ${col('revenue_total')} AS monetary,
             ${col('days_since_last_event')} AS last_event_age_days, ${stageName} AS funnel_stage, ${col('funnel_stage')} AS funnel_stage_index,
             ${reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3'},
-            ${clv ? 'v.clv, v.p_alive, v.expected_purchases' : 'CAST(NULL AS DOUBLE) AS clv, CAST(NULL AS DOUBLE) AS p_alive, CAST(NULL AS DOUBLE) AS expected_purchases'}
+            ${clv ? 'v.clv, v.p_alive, v.expected_purchases' : 'CAST(NULL AS DOUBLE) AS clv, CAST(NULL AS DOUBLE) AS p_alive, CAST(NULL AS DOUBLE) AS expected_purchases'},
+            ${[1, 2, 3].map((k) => `${reasonPhraseSql(def, featCols, reasons ? `r.reason_${k}` : 'CAST(NULL AS VARCHAR)')} AS why_${k}`).join(', ')}
      FROM read_parquet(${quoteLiteral(opts.scoresPath)}) s JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f USING (user_id)
      ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(opts.reasonsPath!)}) r USING (user_id)` : ''}
      ${clv ? `LEFT JOIN read_parquet(${quoteLiteral(opts.clvPath!)}) v USING (user_id)` : ''}`,
@@ -169,13 +152,13 @@ export async function buildSegments(
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_scored AS
      SELECT *,
-       CAST(6 - ntile(5) OVER (ORDER BY recency_days, user_id) AS INTEGER) AS rfm_r,
+       CAST(6 - ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY recency_days, user_id) AS INTEGER) AS rfm_r,
        CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY frequency, monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_f,
        CASE WHEN frequency > 0 THEN CAST(ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY monetary, user_id) AS INTEGER) ELSE 1 END AS rfm_m,
-       CAST(ntile(10) OVER (ORDER BY propensity, user_id) AS INTEGER) AS propensity_decile,
+       CAST(11 - ntile(10) OVER (ORDER BY propensity, user_id) AS INTEGER) AS propensity_decile,
        100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile,
        CASE WHEN churn_risk IS NOT NULL
-            THEN CAST(ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, user_id) AS INTEGER) END AS churn_risk_decile
+            THEN CAST(11 - ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, user_id) AS INTEGER) END AS churn_risk_decile
      FROM seg_base`,
   );
 
@@ -203,7 +186,7 @@ export async function buildSegments(
      SELECT s.user_id, s.propensity, s.propensity_decile, s.propensity_percentile, s.churn_risk, s.churn_risk_decile, s.rfm_r, s.rfm_f, s.rfm_m,
             CAST(round((s.rfm_f + s.rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm,
             s.recency_days, s.frequency, s.monetary, s.last_event_age_days, s.funnel_stage,
-            coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, s.clv, s.p_alive, s.expected_purchases,
+            coalesce(c.cluster, 1) AS cluster, s.reason_1, s.reason_2, s.reason_3, s.why_1, s.why_2, s.why_3, s.clv, s.p_alive, s.expected_purchases,
             $version AS model_version
      FROM seg_scored s LEFT JOIN seg_clusters c USING (user_id)`,
     { version: opts.modelVersion },
@@ -215,70 +198,35 @@ export async function buildSegments(
   await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet', opts.crashBeforeRenameOf);
 
   const descriptions: ClusterDescription[] = km.k
-    ? km.centroids.map((c, k) => ({
-        cluster: k + 1,
-        size: km.sizes[k],
-        distinguishing: clusterCols
-          .map((f, j) => ({ feature: f, z: c[j] }))
-          .sort((a, b) => Math.abs(b.z) - Math.abs(a.z))
-          .slice(0, 3),
-      }))
+    ? km.centroids
+        .map((c, k) => ({
+          cluster: k + 1,
+          size: km.sizes[k],
+          distinguishing: clusterCols
+            .map((f, j) => ({ feature: f, z: c[j] }))
+            .sort((a, b) => Math.abs(b.z) - Math.abs(a.z))
+            .slice(0, 3),
+        }))
+        .map((d) => ({ ...d, inWords: clusterInWords(d.distinguishing) }))
     : [];
 
-  // Campaign lists.
+  // Campaign lists, then one list per RFM segment / cluster when export.segmentLists asks for them.
   const { salt, source: saltSource } = def.export.hashUserIds ? exportSalt(def) : { salt: '', source: 'not hashed' };
-  const idExpr = def.export.hashUserIds ? `sha256($salt || user_id)` : 'user_id';
-  const piiCols = def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [];
+  const ctx: ListContext = {
+    definition: def,
+    cutoff: opts.cutoff,
+    outDir: opts.outDir,
+    featuresPath: opts.featuresPath,
+    modelVersion: opts.modelVersion,
+    outcomesObserved: opts.outcomesObserved,
+    crashBeforeRenameOf: opts.crashBeforeRenameOf,
+    idExpr: def.export.hashUserIds ? `sha256($salt || user_id)` : 'user_id',
+    salt: def.export.hashUserIds ? salt : undefined,
+    piiCols: def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [],
+  };
   const campaigns: CampaignExport[] = [];
-  for (const c of def.campaigns) {
-    const f = compileFilter(c.filter);
-    const params: Record<string, string | number> = {
-      ...f.params,
-      cutoff: opts.cutoff.toISOString(),
-      action: c.action,
-      ...(def.export.hashUserIds ? { salt } : {}),
-    };
-    const select = `SELECT ${idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''}${def.clv ? ' round(clv, 2) AS clv, round(p_alive, 4) AS p_alive, round(expected_purchases, 4) AS expected_purchases,' : ''} rfm_segment, funnel_stage, propensity_decile,
-                      reason_1, reason_2, reason_3, $action AS action, segments.user_id AS __uid
-                      ${piiCols.map((p) => `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`).join('')}
-                    FROM segments WHERE ${f.sql} ORDER BY ${RANK_ORDER[c.rankBy]}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
-    const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
-    await conn.run(sql, usedParams(sql, params));
-    const csvPath = join(opts.outDir, 'exports', `${c.name}.csv`);
-    const parquetPath = join(opts.outDir, 'exports', `${c.name}.parquet`);
-    // Keep the raw user ids aside (exports may hash them) to measure realised conversions; export the rest.
-    await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_ids AS SELECT __uid FROM campaign_rows`);
-    await conn.run(`ALTER TABLE campaign_rows DROP COLUMN __uid`);
-    // Spreadsheet-safe CSV (segments/csv-safe.ts); the Parquet file keeps the exact values.
-    await copyAtomic(conn, await csvSafeSelect(conn, 'campaign_rows'), csvPath, 'csv', opts.crashBeforeRenameOf);
-    await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet', opts.crashBeforeRenameOf);
-    const [rows, expected] = (
-      await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)
-    )
-      .getRows()[0]
-      .map(Number);
-    // Realised: the list's users whose label (a conversion in [cutoff, cutoff + horizon)) is 1, out of sample
-    // because the model that ranked them was trained one horizon earlier.
-    const realised = opts.outcomesObserved
-      ? Number(
-          (
-            await conn.runAndReadAll(
-              `SELECT count(*) FROM campaign_ids c JOIN read_parquet(${quoteLiteral(opts.featuresPath)}) f ON f.user_id = c.__uid WHERE f.label = 1`,
-            )
-          ).getRows()[0][0],
-        )
-      : null;
-    campaigns.push({
-      name: c.name,
-      action: c.action,
-      rows,
-      expectedConversions: expected,
-      realisedConversions: realised,
-      csvPath,
-      parquetPath,
-      sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
-    });
-  }
+  for (const c of [...def.campaigns, ...segmentListSpecs(def.export.segmentLists, descriptions)])
+    campaigns.push(await writeList(conn, ctx, c));
 
   const segmentSizes = {
     rfm: await countsBy(conn, 'rfm_segment'),
@@ -288,7 +236,7 @@ export async function buildSegments(
   };
   for (const s of RFM_SEGMENTS) segmentSizes.rfm[s] ??= 0;
   const sample = await conn.runAndReadAll(
-    `SELECT user_id, round(propensity, 4) AS propensity, propensity_decile, rfm_segment, funnel_stage, cluster, reason_1, reason_2, reason_3 FROM segments ORDER BY propensity DESC, user_id LIMIT 10`,
+    `SELECT user_id AS "user", CAST(${percent('propensity')} AS VARCHAR) || '%' AS chance, propensity_decile AS "decile (1 = top)", rfm_segment AS "RFM segment", funnel_stage AS "funnel stage", cluster, why_1 AS "reason 1", why_2 AS "reason 2", why_3 AS "reason 3" FROM segments ORDER BY propensity DESC, user_id LIMIT 10`,
   );
   const sampleRows = sample
     .getRowObjects()
@@ -303,17 +251,28 @@ export async function buildSegments(
     modelVersion: opts.modelVersion,
     userIds: def.export.hashUserIds ? `sha256(salt || user_id), salt from ${saltSource}` : 'as in the source',
     segments: { file: 'segments.parquet', users: km.users, sha256: sha256File(segmentsPath) },
+    conventions: { propensityDecile: DECILE_CONVENTION, churnRiskDecile: '1 = the 10 % of customers most at risk' },
     campaigns: campaigns.map((c) => ({
       name: c.name,
+      kind: c.kind,
+      description: c.meaning.description,
       action: c.action,
       rows: c.rows,
       expectedConversions: Number(c.expectedConversions.toFixed(4)),
+      expectedConversionsMeaning: c.meaning.expectedConversions,
       realisedConversions: c.realisedConversions,
-      files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet` },
+      files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet`, readme: `${c.name}.README.txt` },
+      uploads: c.uploads.map((u) => ({
+        format: u.format,
+        file: basename(u.path),
+        rows: u.rows,
+        withoutIdentifier: u.withoutIdentifier,
+        sha256: u.sha256,
+      })),
       sha256: c.sha256,
     })),
   });
-  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows', 'campaign_ids'])
+  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows', 'campaign_ids', 'campaign_csv'])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
   return {
     segmentsPath,
@@ -323,72 +282,5 @@ export async function buildSegments(
     manifestPath,
     changeReport,
     sampleRows,
-  };
-}
-
-/** COPY to a temp name, then rename: readers never see a half-written export. */
-export async function copyAtomic(
-  conn: DuckDBConnection,
-  select: string,
-  file: string,
-  format: 'csv' | 'parquet',
-  crashBeforeRenameOf?: string,
-) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  rmSync(tmp, { force: true });
-  const options = format === 'csv' ? `(FORMAT csv, HEADER true)` : `(FORMAT parquet, COMPRESSION zstd)`;
-  try {
-    await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} ${options}`);
-  } catch (e) {
-    rmSync(tmp, { force: true }); // a half-written temp (disk full) is never left behind
-    throw diskFullError(e, `writing ${file}`, 'the previous export is untouched, no partial file left') ?? e;
-  }
-  if (crashBeforeRenameOf && basename(file) === crashBeforeRenameOf)
-    throw new Error(`injected crash before renaming ${basename(tmp)} to ${basename(file)}`);
-  renameSync(tmp, file);
-}
-
-async function compareWithPrevious(
-  conn: DuckDBConnection,
-  prevDir: string,
-  campaigns: CampaignExport[],
-): Promise<ChangeReport | null> {
-  const prevSeg = join(prevDir, 'segments.parquet');
-  if (!existsSync(prevSeg)) return null;
-  const before = await conn.runAndReadAll(
-    `SELECT rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) GROUP BY 1 ORDER BY 1`,
-  );
-  const after = await conn.runAndReadAll(`SELECT rfm_segment, count(*) FROM segments GROUP BY 1 ORDER BY 1`);
-  const movers = await conn.runAndReadAll(
-    `SELECT p.rfm_segment, s.rfm_segment, count(*) FROM read_parquet(${quoteLiteral(prevSeg)}) p JOIN segments s USING (user_id)
-     WHERE p.rfm_segment <> s.rfm_segment GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 30`,
-  );
-  const overlap: ChangeReport['campaignOverlap'] = [];
-  for (const c of campaigns) {
-    const prev = join(prevDir, 'exports', `${c.name}.parquet`);
-    if (!existsSync(prev)) continue;
-    const [b, a, both] = (
-      await conn.runAndReadAll(
-        `SELECT (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)})), (SELECT count(*) FROM read_parquet(${quoteLiteral(c.parquetPath)})),
-                (SELECT count(*) FROM read_parquet(${quoteLiteral(prev)}) p JOIN read_parquet(${quoteLiteral(c.parquetPath)}) q USING (user_id))`,
-      )
-    )
-      .getRows()[0]
-      .map(Number);
-    overlap.push({
-      campaign: c.name,
-      before: b,
-      after: a,
-      both,
-      jaccard: a + b - both > 0 ? both / (a + b - both) : 1,
-    });
-  }
-  const toMap = (r: unknown[][]) => Object.fromEntries(r.map(([k, n]) => [String(k), Number(n)]));
-  return {
-    previousRun: JSON.parse(readFileSync(join(prevDir, 'exports', 'manifest.json'), 'utf8')).runId ?? prevDir,
-    rfmBefore: toMap(before.getRows()),
-    rfmAfter: toMap(after.getRows()),
-    movers: movers.getRows().map(([from, to, n]) => ({ from: String(from), to: String(to), users: Number(n) })),
-    campaignOverlap: overlap,
   };
 }

@@ -3,19 +3,9 @@
  * the segment. The table below is the whole rule: it covers all 25 cells exactly once (a unit test checks it),
  * and the SQL that assigns segments is generated from it, so code and documentation cannot drift apart.
  */
-export const RFM_SEGMENTS = [
-  'Champions',
-  'Loyal Customers',
-  "Can't Lose Them",
-  'At Risk',
-  'Potential Loyalists',
-  'New Customers',
-  'Promising',
-  'Need Attention',
-  'About to Sleep',
-  'Hibernating',
-  'Lost',
-] as const;
+import { RFM_SEGMENT_NAMES } from '../pipelines/schema/segments';
+
+export const RFM_SEGMENTS = RFM_SEGMENT_NAMES;
 export type RfmSegment = (typeof RFM_SEGMENTS)[number];
 
 /** r and fm are 1..5; the rules do not overlap. */

@@ -8,67 +8,14 @@
  * Deterministic orchestration only: every step is an activity that returns references (paths, counts, metrics).
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone.
  */
-import {
-  ActivityCancellationType,
-  ApplicationFailure,
-  defineQuery,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { planRun } from './plan';
 import { chooseEngine } from './auto';
 import { allStopped } from './settle';
-import { cpuQueue, EVENT_LOOP_FIELD } from './queues';
+import { cpuOptions, ioOptions, measured } from './proxies';
+import { deliverToBucketStep, deliverToWebhooks } from './deliver';
 import type { CvSummary, EngineSelection, ExportRef, RunInput, RunSummary, StepProgress, TrainResult } from './types';
-
-/**
- * Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). A
- * cancelled run waits until its activities have stopped (they see the cancel at their next heartbeat), so nothing
- * of it still runs or writes once it reports CANCELLED.
- */
-const ioOptions = {
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-} as const;
-
-/**
- * Training, scoring, segments: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the
- * fold retried), on the CPU queue of the run's task queue (workflows/queues.ts).
- */
-const cpuOptions = (taskQueue: string) =>
-  ({
-    taskQueue: cpuQueue(taskQueue),
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    startToCloseTimeout: '4 hours',
-    heartbeatTimeout: '30 seconds',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-  }) as const;
-
-/**
- * The activities with the worker's event-loop delay taken off their results (EVENT_LOOP_FIELD) and recorded per
- * step: each result reaches the next step as the activity returned it.
- */
-function measured(acts: Activities, begin: () => (ms: number) => void): Activities {
-  return new Proxy(acts, {
-    get(target, name) {
-      const fn = Reflect.get(target, name) as unknown;
-      if (typeof fn !== 'function') return fn;
-      return async (...args: unknown[]) => {
-        const record = begin();
-        const r = (await (fn as (...a: unknown[]) => Promise<unknown>)(...args)) as Record<string, unknown> | null;
-        if (r && typeof r === 'object' && typeof r[EVENT_LOOP_FIELD] === 'number') {
-          record(r[EVENT_LOOP_FIELD] as number);
-          delete r[EVENT_LOOP_FIELD];
-        }
-        return r;
-      };
-    },
-  });
-}
 
 export const progressQuery = defineQuery<StepProgress>('progress');
 
@@ -297,6 +244,8 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   let exportRefs: ExportRef[] = [];
   let segmentsPath: string | null = null;
   let delivery: RunSummary['delivery'] = null;
+  let webhook: RunSummary['webhook'];
+  let bucket: RunSummary['bucket'];
   let marketer = null;
   if (!input.trainOnly) {
     step('score');
@@ -326,6 +275,21 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     segmentsPath = seg.segmentsPath;
     delivery = seg.delivery;
     marketer = seg.marketer;
+    if (def.export.bucket)
+      bucket = await deliverToBucketStep({
+        pipeline: def.name,
+        runId: run.runId,
+        target: def.export.bucket,
+        files: exportRefs.flatMap((e) => [e.csvPath, e.parquetPath, ...(e.otherFiles ?? [])]),
+        manifestPath: seg.manifestPath,
+      });
+    if (def.export.webhook)
+      webhook = await deliverToWebhooks({
+        pipeline: def.name,
+        runId: run.runId,
+        exports: exportRefs,
+        webhook: def.export.webhook,
+      });
   }
 
   step('report');
@@ -379,6 +343,8 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
     },
     exports: exportRefs,
     delivery,
+    webhook,
+    bucket,
     segmentsPath,
     reportPath: null,
     manifestPath: null,

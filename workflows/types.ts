@@ -199,6 +199,22 @@ export interface PublishResult {
   f1?: { threshold: number; f1: number; precision: number; recall: number; chosenBy: string } | null;
 }
 
+export interface WebhookOutcome {
+  list: string;
+  outcome: 'delivered' | 'failed';
+  rows: number;
+  batches: number;
+  reason?: string;
+}
+
+export interface BucketOutcome {
+  bucket: string;
+  delivered: boolean;
+  objects: number;
+  bytes: number;
+  reason?: string;
+}
+
 export interface ExportRef {
   campaign: string;
   action: string;
@@ -208,6 +224,8 @@ export interface ExportRef {
   realisedConversions?: number | null;
   csvPath: string;
   parquetPath: string;
+  /** Every other file of the list: README, upload formats (delivered with it). */
+  otherFiles?: string[];
 }
 
 export interface RunSummary {
@@ -259,6 +277,10 @@ export interface RunSummary {
   exports: ExportRef[];
   /** The stable folder the lists were delivered to (pipeline `export.destination`), or why they were not. */
   delivery?: { dir: string; delivered: boolean; reason?: string } | null;
+  /** Each list's webhook delivery (`export.webhook`): delivered, or failed for good (dead-letter record). */
+  webhook?: WebhookOutcome[];
+  /** The upload of the run's files to `export.bucket`. */
+  bucket?: BucketOutcome;
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;

@@ -8,7 +8,14 @@ import { safeName } from './common';
 import { sources } from './sources';
 import { churnSpec, featureSpec, labelSpec } from './features';
 import { cvSpec, modelSpec, registrySpec } from './model';
-import { campaignSpec, exportSpec, segmentSpec, type CampaignFilter } from './segments';
+import {
+  campaignSpec,
+  exportSpec,
+  segmentSpec,
+  unknownRfmNames,
+  RFM_SEGMENT_NAMES,
+  type CampaignFilter,
+} from './segments';
 import { eventReferences, unknownEventMessage } from './references';
 import { CLV_FIELDS, clvSpec } from './clv';
 
@@ -63,6 +70,33 @@ export const pipelineDefinition = z
           message: `"${p}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
         });
     });
+    // Upload formats read declared pii columns; plain-address formats only those the pipeline lets out.
+    const up = d.export.uploads;
+    if (up) {
+      for (const key of ['email', 'phone'] as const) {
+        const col = up[key];
+        if (col && !pii.has(col))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['export', 'uploads', key],
+            message: `"${col}" is not one of sources.customers.columns.pii (${[...pii].join(', ') || 'none declared'})`,
+          });
+      }
+      if (!up.email && !up.phone)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['export', 'uploads'],
+          message: 'name the customers column with the e-mail address (email) and/or the phone number (phone)',
+        });
+      up.formats.forEach((f, i) => {
+        if ((f === 'mailchimp' || f === 'hubspot') && !(up.email && d.export.allowPii.includes(up.email)))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['export', 'uploads', 'formats', i],
+            message: `${f} imports plain e-mail addresses: add the e-mail column to export.allowPii to allow it`,
+          });
+      });
+    }
     // With declared event types, every event the definition names must be one of them: a label event outside
     // them can never occur (its rows are quarantined), and a misspelt funnel stage would add all-zero features.
     const declared = d.sources.events.eventTypes;
@@ -79,6 +113,25 @@ export const pipelineDefinition = z
         code: z.ZodIssueCode.custom,
         path: ['cv', 'strategy'],
         message: 'model.engine "auto" chooses by cross-validation: set cv.strategy to "kfold" or "time"',
+      });
+    // A misspelt RFM segment name would select nobody, silently.
+    d.campaigns.forEach((c, i) => {
+      for (const name of unknownRfmNames(c.filter))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['campaigns', i, 'filter'],
+          message: `campaign "${c.name}": "${name}" is not an RFM segment (${RFM_SEGMENT_NAMES.join(', ')})`,
+        });
+    });
+    // Segment lists are named rfm_<segment> and cluster_<k>: a campaign may not take one of those names.
+    if (d.export.segmentLists.length)
+      d.campaigns.forEach((c, i) => {
+        if (/^(rfm|cluster)_/.test(c.name))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, 'name'],
+            message: `campaign names starting with rfm_ or cluster_ are taken by export.segmentLists: rename "${c.name}"`,
+          });
       });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>

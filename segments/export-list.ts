@@ -1,0 +1,135 @@
+/**
+ * One list (a campaign, or a segment list made without a campaign) written from the `segments` table: CSV for
+ * people (segments/lists.ts: readable headers, percentages, reasons in words, spreadsheet-safe), Parquet for
+ * programs (machine names, exact values), and a README with what the list means.
+ */
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { CampaignSpec, PipelineDefinition } from '../pipelines/schema';
+import { writeFileAtomic } from '../infra/atomic';
+import { sha256File } from '../registry';
+import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
+import { compileFilter } from './campaigns';
+import { csvSafeSelect } from './csv-safe';
+import { copyAtomic, humanCsvSelect, listMeaning, listReadme, type ListMeaning } from './lists';
+import { writeUploads, type UploadFile } from './upload';
+
+export interface CampaignExport {
+  name: string;
+  action: string;
+  /** Where the list comes from: a campaign of the definition, or one RFM segment / cluster (export.segmentLists). */
+  kind: 'campaign' | 'rfm_segment' | 'cluster';
+  rows: number;
+  expectedConversions: number;
+  /** Users on the list who converted in [cutoff, cutoff + horizon): only when those outcomes are known. */
+  realisedConversions: number | null;
+  meaning: ListMeaning;
+  csvPath: string;
+  parquetPath: string;
+  readmePath: string;
+  sha256: { csv: string; parquet: string };
+  /** The list in the import formats of export.uploads (Google Ads, Meta, Mailchimp, HubSpot). */
+  uploads: UploadFile[];
+}
+
+export interface ListContext {
+  definition: PipelineDefinition;
+  cutoff: Date;
+  outDir: string;
+  featuresPath: string;
+  modelVersion: string;
+  outcomesObserved?: boolean;
+  crashBeforeRenameOf?: string;
+  /** The exported user id expression over `segments` (a salted hash when export.hashUserIds), and its salt. */
+  idExpr: string;
+  salt?: string;
+  piiCols: string[];
+}
+
+/** List order (highest first) for each `rankBy`; ties by user id. */
+const RANK_ORDER: Record<string, string> = {
+  propensity: 'segments.propensity DESC',
+  churn_risk: 'segments.churn_risk DESC NULLS LAST',
+  clv: 'segments.clv DESC NULLS LAST',
+};
+
+export async function writeList(
+  conn: DuckDBConnection,
+  x: ListContext,
+  c: CampaignSpec & { kind?: CampaignExport['kind'] },
+): Promise<CampaignExport> {
+  const def = x.definition;
+  const f = compileFilter(c.filter);
+  const params: Record<string, string | number> = {
+    ...f.params,
+    cutoff: x.cutoff.toISOString(),
+    action: c.action,
+    ...(x.salt !== undefined ? { salt: x.salt } : {}),
+  };
+  const pii = x.piiCols.map(
+    (p) =>
+      `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`,
+  );
+  const select = `SELECT ${x.idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''}${def.clv ? ' round(clv, 2) AS clv, round(p_alive, 4) AS p_alive, round(expected_purchases, 4) AS expected_purchases,' : ''} rfm_segment, funnel_stage, propensity_decile, cluster,
+                    reason_1, reason_2, reason_3, why_1, why_2, why_3, $action AS action, segments.user_id AS __uid ${pii.join('')}
+                  FROM segments WHERE ${f.sql} ORDER BY ${RANK_ORDER[c.rankBy]}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
+  const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
+  await conn.run(sql, usedParams(sql, params));
+  const csvPath = join(x.outDir, 'exports', `${c.name}.csv`);
+  const parquetPath = join(x.outDir, 'exports', `${c.name}.parquet`);
+  const readmePath = join(x.outDir, 'exports', `${c.name}.README.txt`);
+  // Keep the raw user ids aside (exports may hash them) to measure realised conversions; export the rest.
+  await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_ids AS SELECT __uid FROM campaign_rows`);
+  await conn.run(`ALTER TABLE campaign_rows DROP COLUMN __uid`);
+  // Readable headers and values first, then spreadsheet-safe text (segments/csv-safe.ts); Parquet stays exact.
+  await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_csv AS ${await humanCsvSelect(conn, def, 'campaign_rows')}`);
+  await copyAtomic(conn, await csvSafeSelect(conn, 'campaign_csv'), csvPath, 'csv', x.crashBeforeRenameOf);
+  await copyAtomic(conn, `SELECT * FROM campaign_rows`, parquetPath, 'parquet', x.crashBeforeRenameOf);
+  const [rows, expected] = (
+    await conn.runAndReadAll(`SELECT count(*), coalesce(sum(propensity), 0) FROM campaign_rows`)
+  )
+    .getRows()[0]
+    .map(Number);
+  // Realised: the list's users whose label (a conversion in [cutoff, cutoff + horizon)) is 1, out of sample
+  // because the model that ranked them was trained one horizon earlier.
+  const realised = x.outcomesObserved
+    ? Number(
+        (
+          await conn.runAndReadAll(
+            `SELECT count(*) FROM campaign_ids c JOIN read_parquet(${quoteLiteral(x.featuresPath)}) f ON f.user_id = c.__uid WHERE f.label = 1`,
+          )
+        ).getRows()[0][0],
+      )
+    : null;
+  const up = def.export.uploads;
+  const uploads = up
+    ? await writeUploads(conn, {
+        outDir: x.outDir,
+        list: c.name,
+        formats: up.formats,
+        contact: up,
+        crashBeforeRenameOf: x.crashBeforeRenameOf,
+      })
+    : [];
+  const meaning = listMeaning(
+    def,
+    { description: c.description, action: c.action, rows, expectedConversions: expected },
+    x.cutoff,
+    x.modelVersion,
+  );
+  writeFileAtomic(readmePath, listReadme(c.name, meaning, def));
+  return {
+    name: c.name,
+    action: c.action,
+    kind: c.kind ?? 'campaign',
+    rows,
+    expectedConversions: expected,
+    realisedConversions: realised,
+    meaning,
+    csvPath,
+    parquetPath,
+    readmePath,
+    sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
+    uploads,
+  };
+}
