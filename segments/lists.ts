@@ -3,8 +3,8 @@
  * the CSV has readable headers, probabilities as percentages and reasons as phrases; a README next to each CSV and
  * the manifest say what the list is, what to do with it and what "expected conversions" means.
  */
-import { basename } from 'node:path';
-import { renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { diskFullError } from '../infra/disk-full';
 import { tempNameFor } from '../infra/atomic';
@@ -37,6 +37,9 @@ export async function copyAtomic(
   if (crashBeforeRenameOf && basename(file) === crashBeforeRenameOf)
     throw new Error(`injected crash before renaming ${basename(tmp)} to ${basename(file)}`);
   renameSync(tmp, file);
+  // Temps a crashed earlier attempt left beside it: this attempt's file replaces whatever they held.
+  for (const f of readdirSync(dirname(file)))
+    if (f.startsWith(`${basename(file)}.tmp-`)) rmSync(join(dirname(file), f), { force: true });
 }
 
 /**

@@ -133,6 +133,28 @@ export const pipelineDefinition = z
             message: `campaign names starting with rfm_ or cluster_ are taken by export.segmentLists: rename "${c.name}"`,
           });
       });
+    // Deciles count from the top (1 = top 10 %) since December 2026; a definition filtering on one must say it
+    // means that order, so one written for the old order (10 = top) fails here rather than selecting the bottom.
+    const usesDecile = (f: CampaignFilter): boolean =>
+      'all' in f
+        ? f.all.some(usesDecile)
+        : 'any' in f
+          ? f.any.some(usesDecile)
+          : 'not' in f
+            ? usesDecile(f.not)
+            : 'field' in f && f.field.endsWith('_decile');
+    if (d.segments.deciles !== '1-is-top')
+      d.campaigns.forEach((c, i) => {
+        if (usesDecile(c.filter))
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['campaigns', i, 'filter'],
+            message:
+              `campaign "${c.name}" filters on a decile, and deciles now count from the top (1 = the top 10 %; ` +
+              `before December 2026 10 was the top, so "gte 9" meant the top two and now means the bottom two). ` +
+              `Check the filter (the top two are "lte 2") and confirm with "segments": { "deciles": "1-is-top" }`,
+          });
+      });
     // A campaign cannot filter on churn risk the pipeline does not model.
     const usesChurn = (f: CampaignFilter): boolean =>
       'all' in f

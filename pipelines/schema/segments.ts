@@ -101,6 +101,13 @@ export const segmentSpec = z
   .object({
     /** k for behavioural clusters; chosen by silhouette over 2..8 when unset. */
     clusters: z.number().int().min(2).max(20).optional(),
+    /**
+     * How deciles count: "1-is-top" (1 = the top 10 %). Until December 2026 `propensity_decile` counted the other
+     * way (10 = top), so a definition written then ("gte 9" for the top two) would now select the bottom ones
+     * without a word: campaigns that filter on a decile must state the order they mean, and a definition that does
+     * not is refused (pipelines/schema/index.ts) instead of being silently reinterpreted.
+     */
+    deciles: z.literal('1-is-top').optional(),
   })
   .strict();
 

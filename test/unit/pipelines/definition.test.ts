@@ -54,8 +54,18 @@ describe('pipeline definition', () => {
       () => parsePipeline({ ...minimal, campaigns: [{ ...campaign, filter: { not: campaign.filter } }] }),
       /campaigns\.0\.filter.*campaign "keep" filters on churn risk, but the pipeline defines no "churn" model/s,
     );
-    const d = parsePipeline({ ...minimal, churn: {}, campaigns: [campaign] });
+    const d = parsePipeline({ ...minimal, churn: {}, segments: { deciles: '1-is-top' }, campaigns: [campaign] });
     assert.deepEqual(d.churn, { within: '365d' });
+  });
+
+  it('refuses a decile filter written without the decile order it means (the order flipped in December 2026)', () => {
+    const campaign = { name: 'top', filter: { field: 'propensity_decile', op: 'gte', value: 9 }, action: 'offer' };
+    assert.throws(
+      () => parsePipeline({ ...minimal, campaigns: [{ ...campaign, filter: { all: [campaign.filter] } }] }),
+      /campaigns\.0\.filter.*deciles now count from the top.*"gte 9" meant the top two and now means the bottom two/s,
+    );
+    const d = parsePipeline({ ...minimal, segments: { deciles: '1-is-top' }, campaigns: [campaign] });
+    assert.equal(d.segments.deciles, '1-is-top');
   });
 
   it('bounds numeric parameters that could exhaust the machine', () => {

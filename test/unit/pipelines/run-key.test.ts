@@ -22,7 +22,8 @@ const base: PipelineInput = {
   sources: { events: { path: 'events.csv', columns: { user_id: 'uid', ts: 'time', event: 'type' } } },
   label: { event: 'purchase', horizon: '30d' },
   model: { engine: 'forest', seed: 1, forest: { nTrees: 50 } },
-  campaigns: [{ name: 'top', description: 'the best', filter: { field: 'propensity_decile', op: 'gte', value: 9 } }],
+  campaigns: [{ name: 'top', description: 'the best', filter: { field: 'propensity_decile', op: 'lte', value: 2 } }],
+  segments: { deciles: '1-is-top' },
 };
 const files: LoadedFile[] = [{ source: 'events', sha256: 'a'.repeat(64), loaded: 1000 }];
 const cutoff = '2024-03-01T00:00:00.000Z';

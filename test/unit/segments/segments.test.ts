@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { withDuckDB } from '../../../warehouse/db';
 import { ensureWarehouseSchema } from '../../../warehouse/schema';
@@ -83,6 +83,7 @@ const def = parsePipeline({
     },
     { name: 'top', filter: { field: 'propensity_decile', op: 'gte', value: 9 }, cap: 15, action: 'offer' },
   ],
+  segments: { deciles: '1-is-top' },
   export: { hashUserIds: true },
 });
 
@@ -315,7 +316,8 @@ describe('segments and exports', () => {
         { name: 'model_version', type: 'VARCHAR', values: ids.map(() => 'v0002') },
       ]);
       await assert.rejects(run(other, basename(c0.csvPath)), /injected crash before renaming/);
-      assert.ok(existsSync(`${c0.csvPath}.tmp-${process.pid}`), 'the crash happened after the new bytes were written');
+      const temps = readdirSync(dirname(c0.csvPath)).filter((f) => f.startsWith(`${basename(c0.csvPath)}.tmp-`));
+      assert.equal(temps.length, 1, 'the crash happened after the new bytes were written');
       assert.equal(sha256File(c0.csvPath), c0.sha256.csv, 'previous CSV untouched');
       assert.equal(sha256File(c0.parquetPath), c0.sha256.parquet, 'previous Parquet untouched');
       assert.equal(readFileSync(first.manifestPath, 'utf8'), manifestBefore, 'previous manifest untouched');

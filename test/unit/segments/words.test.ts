@@ -31,6 +31,7 @@ const def = parsePipeline({
     { name: 'top', description: 'The two best deciles', filter: { field: 'propensity_decile', op: 'lte', value: 2 } },
   ],
   export: { segmentLists: ['rfm', 'cluster'] },
+  segments: { deciles: '1-is-top' },
 });
 
 async function world(conn: DuckDBConnection, dir: string) {
