@@ -100,13 +100,16 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
     const seed = input.model.seed;
     const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
     const checkpointDir = join(dir, `${name}.checkpoint`);
+    let last: unknown = { model: name, phase: 'reading' };
     const fitOptions: FitOptions = {
-      onProgress: (p) => heartbeat({ model: name, ...p }),
+      onProgress: (p) => heartbeat((last = { model: name, ...p })),
       signal: w.signal,
       writerTag: w.tag,
       checkpointDir,
     };
-    const fitted = await fitOnSplit(conn, input, clf, fitOptions);
+    // Reading the table and the work after the last tree (out-of-bag votes, calibration) report no progress of
+    // their own: a timer keeps heartbeating while they yield, so a slow, busy machine is not a dead worker.
+    const fitted = await withHeartbeat(fitOnSplit(conn, input, clf, fitOptions), () => last);
     const { xTest, yTest, trainSeconds } = fitted;
     w.check(); // engines without a signal check of their own (mlrf) end here when the attempt was cancelled
     const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;

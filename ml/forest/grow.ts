@@ -134,9 +134,10 @@ export function saveCheckpointTree(
 /**
  * Out-of-bag rows evaluated for the calibration and the OOB score: every training row up to this many, else an
  * evenly spread subset (three calibration parameters need far fewer; with per-tree subsampling nearly every row
- * is out of bag for nearly every tree, and walking millions of rows through every tree would cost seconds).
+ * is out of bag for nearly every tree, and walking millions of rows through every tree, then fitting the
+ * calibration on all of them, would block the thread for seconds).
  */
-export const OOB_ROWS_MAX = 500_000;
+export const OOB_ROWS_MAX = 100_000;
 
 export function oobRowsOf(rowSet: Uint32Array | null, n: number): Uint32Array {
   const m = rowSet ? rowSet.length : n;
