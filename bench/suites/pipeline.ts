@@ -11,6 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { row, type BenchRow } from '../harness';
 import { TreeSampler, windowOf, type Sample } from '../process-tree';
@@ -24,6 +25,7 @@ interface Measured {
   wallSeconds: number;
   samples: Sample[];
   stdout: string;
+  stderr: string;
   code: number | null;
 }
 
@@ -35,15 +37,21 @@ function measure(cmd: string, args: string[], env: Record<string, string>): Prom
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       env: { ...process.env, ...env, FUNNELCAST_BENCH_TAG: tag.split('=')[1] },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
+    let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    // Shown as it comes, and its end kept for the error when the command fails.
+    child.stderr.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     sampler.start();
     child.on('error', reject);
     child.on('close', (code) => {
       // The embedded Temporal server outlives the command by a moment: one more sample takes its last state.
-      resolve({ wallSeconds: (performance.now() - started) / 1000, samples: sampler.stop(), stdout, code });
+      resolve({ wallSeconds: (performance.now() - started) / 1000, samples: sampler.stop(), stdout, stderr, code });
     });
   });
 }
@@ -87,14 +95,31 @@ function loopDelay(dir: string): { maxMs: number; who: string } {
   return worst;
 }
 
+/** Whether a TCP port on 127.0.0.1 is free. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A port whose Web UI port (+1000) is free too: a server of an earlier bench run may still be shutting down. */
+async function freePort(from: number): Promise<number> {
+  for (let p = from; p < from + 50; p++) if ((await portFree(p)) && (await portFree(p + 1000))) return p;
+  throw new Error(`no free port pair in ${from}…${from + 49}`);
+}
+
 async function ours(size: string, cache: string) {
-  const home = join(cache, 'home');
-  rmSync(home, { recursive: true, force: true }); // a fresh warehouse: extract is measured too
+  // A fresh home (warehouse, Temporal server): extract is measured too, and no earlier run is reused.
+  for (const d of existsSync(cache) ? readdirSync(cache) : [])
+    if (d.startsWith('home')) rmSync(join(cache, d), { recursive: true, force: true });
+  const home = join(cache, `home-${Date.now()}`);
   const delays = join(cache, 'loop-delay');
   rmSync(delays, { recursive: true, force: true });
   const env = {
     FUNNELCAST_HOME: home,
-    FUNNELCAST_TEMPORAL_PORT: process.env.FUNNELCAST_BENCH_PORT ?? '7390',
+    FUNNELCAST_TEMPORAL_PORT: String(await freePort(Number(process.env.FUNNELCAST_BENCH_PORT ?? 7390))),
     FUNNELCAST_TASK_QUEUE: `bench-${size}`,
     FUNNELCAST_LOOP_DELAY_DIR: delays,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, '..', 'loop-delay-probe.js')}`.trim(),
@@ -106,7 +131,8 @@ async function ours(size: string, cache: string) {
     [join(projectRoot(), 'bin', 'funnelcast.js'), 'run', '--pipeline', file, '--json'],
     env,
   );
-  if (m.code !== 0) throw new Error(`funnelcast run exited ${m.code}`);
+  if (m.code !== 0)
+    throw new Error(`funnelcast run exited ${m.code}: ${m.stdout.slice(-2000)}\n${m.stderr.slice(-2000)}`);
   const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as RunSummary;
   const st = cli(['status', summary.runId, '--json'], env);
   const steps = st.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
@@ -137,7 +163,7 @@ async function reference(size: string, cache: string, summary: RunSummary, pytho
   writeFileSync(specFile, JSON.stringify(spec));
   console.error(`[pipeline] ${size}: Python reference…`);
   const m = await measure(python, [join(projectRoot(), 'bench', 'python', 'pipeline_reference.py'), specFile], {});
-  if (m.code !== 0) throw new Error(`pipeline_reference.py exited ${m.code}`);
+  if (m.code !== 0) throw new Error(`pipeline_reference.py exited ${m.code}: ${m.stderr.slice(-2000)}`);
   const r = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as {
     steps: Record<string, number>;
     roc_auc: number;
