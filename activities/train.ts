@@ -18,7 +18,7 @@ import {
   type CalibrationBin,
   type LiftRow,
 } from '../ml/metrics';
-import { permutationImportance } from '../ml/importance';
+import { permutationImportanceAsync } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import {
   concatSequences,
@@ -118,7 +118,10 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
 
     if (s.kind === 'holdout') {
       // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
-      const permutation = permutationImportance(clf, xTest, yTest, { seed });
+      const permutation = await permutationImportanceAsync(clf, xTest, yTest, {
+        seed,
+        onFeature: (done, total) => heartbeat({ model: name, phase: 'importance', done, total }),
+      });
       w.check();
       writeJsonAtomic(
         join(dir, `${name}.importance.json`),
