@@ -131,12 +131,23 @@ async function ours(size: string, cache: string) {
     [join(projectRoot(), 'bin', 'funnelcast.js'), 'run', '--pipeline', file, '--json'],
     env,
   );
-  if (m.code !== 0)
-    throw new Error(`funnelcast run exited ${m.code}: ${m.stdout.slice(-2000)}\n${m.stderr.slice(-2000)}`);
-  const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as RunSummary;
-  const st = cli(['status', summary.runId, '--json'], env);
-  const steps = st.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
-  return { m, summary, steps, delay: loopDelay(delays) };
+  // A failed run still reports the steps it finished and what they cost, with the failure in the notes.
+  let summary: RunSummary | null = null;
+  let failure: string | null = null;
+  const last = m.stdout.trim().split('\n').at(-1) ?? '';
+  if (m.code === 0) summary = JSON.parse(last) as RunSummary;
+  else {
+    try {
+      failure = (JSON.parse(last) as { error?: string }).error ?? null;
+    } catch {
+      failure = null;
+    }
+    failure = `funnelcast run exited ${m.code}: ${failure ?? m.stderr.slice(-500)}`;
+  }
+  const runId = summary?.runId ?? new RegExp(`(bench_${size}-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
+  const st = runId ? cli(['status', runId, '--json'], env) : null;
+  const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
+  return { m, summary, failure, steps, delay: loopDelay(delays) };
 }
 
 interface StepTime {
@@ -204,9 +215,12 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const cache = join(projectRoot(), 'bench', '.cache', 'pipeline', size);
     mkdirSync(cache, { recursive: true });
     const o = await ours(size, cache);
-    const ref = py ? await reference(size, cache, o.summary, py) : null;
+    const ref = py && o.summary ? await reference(size, cache, o.summary, py) : null;
+    if (o.failure) notes.push(`${size}: ${o.failure} (the reference was not run)`);
     const refName = ref ? `pandas + scikit-learn ${ref.r.version} (n_jobs=2)` : undefined;
-    const dataset = `generated-${size} (${o.summary.extract.events ?? '?'} events, ${o.summary.features.trainingUsers} training users)`;
+    const dataset = o.summary
+      ? `generated-${size} (${o.summary.extract.events ?? '?'} events, ${o.summary.features.trainingUsers} training users)`
+      : `generated-${size} (run failed)`;
     for (const s of o.steps) {
       if (s.seconds == null) continue;
       const from = Date.parse(s.startedAt);
@@ -298,12 +312,12 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         name: total,
         dataset,
         metric: 'holdout ROC AUC (forest)',
-        ours: o.summary.model.holdout?.roc_auc ?? null,
+        ours: o.summary?.model.holdout?.roc_auc ?? null,
         reference: ref?.r.roc_auc ?? null,
         referenceName: refName,
         better: 'higher',
         note: ref
-          ? `Δ ${((o.summary.model.holdout?.roc_auc ?? 0) - ref.r.roc_auc).toFixed(4)} (target |Δ| ≤ 0.005)`
+          ? `Δ ${((o.summary?.model.holdout?.roc_auc ?? 0) - ref.r.roc_auc).toFixed(4)} (target |Δ| ≤ 0.005)`
           : '',
       }),
     );
