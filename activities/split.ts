@@ -2,9 +2,14 @@
  * The splits a model is trained and evaluated on (k-fold, holdout, rolling time), and the rows of each.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { selectLabels, selectRows, type FeatureMatrix, type FitOptions } from '../ml/classifier';
 import { holdoutByUser, holdoutSplit, stratifiedKFold } from '../ml/cv';
+import type { createClassifier } from '../ml/engines';
+import { RandomForest } from '../ml/forest';
+import { decodeRows } from '../ml/forest/binning';
 import type { ModelSpec } from '../pipelines/schema';
-import { readFeatureTable } from '../warehouse/matrix';
+import { acquireBinnedTable } from '../warehouse/binned';
+import { readFeatureTable, type FeatureEncoding } from '../warehouse/matrix';
 
 export type Split =
   | { kind: 'holdout' }
@@ -71,4 +76,60 @@ export async function readTabularSplit(conn: DuckDBConnection, featuresPath: str
       ? holdout(table.ids, y, model.holdout, seed)
       : stratifiedKFold(y, (s as { k: number }).k, seed)[(s as { i: number }).i]);
   return { table, y, train, test };
+}
+
+/** A fitted model's held-out rows: features, labels, user ids, and the encoding and size of what it trained on. */
+interface FittedSplit {
+  xTest: FeatureMatrix;
+  yTest: Uint8Array;
+  testIds: string[];
+  encoding: FeatureEncoding;
+  nTrain: number;
+  trainSeconds: number;
+}
+
+/**
+ * Fits `clf` on the split's training rows. The forest trains on the process's one binned copy of the table
+ * (warehouse/binned: 1 byte per value, shared by every fold and the holdout model, nothing copied per fold) and
+ * its held-out rows are decoded from the bins, which predicts exactly as the raw values would; other engines
+ * (and rolling time folds, which stack two tables) read the Float32 table and copy their rows.
+ */
+export async function fitOnSplit(
+  conn: DuckDBConnection,
+  input: { featuresPath: string; split: Split; model: ModelSpec },
+  clf: ReturnType<typeof createClassifier>,
+  opts: FitOptions,
+): Promise<FittedSplit> {
+  const s = input.split;
+  const seed = input.model.seed;
+  if (clf instanceof RandomForest && s.kind !== 'time') {
+    const { table: t, release } = await acquireBinnedTable(input.featuresPath, clf.params.maxBins);
+    try {
+      const { train, test } =
+        s.kind === 'holdout' ? holdout(t.ids, t.y, input.model.holdout, seed) : stratifiedKFold(t.y, s.k, seed)[s.i];
+      const started = performance.now();
+      await clf.fitBinned(t.bins, t.names, t.y, train, opts);
+      return {
+        xTest: { nRows: test.length, names: t.names, columns: decodeRows(t.bins, test) },
+        yTest: selectLabels(t.y, test),
+        testIds: Array.from(test, (i) => t.ids[i]),
+        encoding: t.encoding,
+        nTrain: train.length,
+        trainSeconds: (performance.now() - started) / 1000,
+      };
+    } finally {
+      release();
+    }
+  }
+  const { table, y, train, test } = await readTabularSplit(conn, input.featuresPath, s, input.model);
+  const started = performance.now();
+  await clf.fit(selectRows(table.x, train), selectLabels(y, train), opts);
+  return {
+    xTest: selectRows(table.x, test),
+    yTest: selectLabels(y, test),
+    testIds: Array.from(test, (i) => table.ids[i]),
+    encoding: table.encoding,
+    nTrain: train.length,
+    trainSeconds: (performance.now() - started) / 1000,
+  };
 }

@@ -5,7 +5,7 @@ import { ensureDir } from '../infra/paths';
 import { writeJsonAtomic, writeFileAtomic } from '../infra/atomic';
 import { withDuckDB } from '../warehouse/db';
 import { writeColumnsToParquet } from '../warehouse/parquet';
-import { selectLabels, selectRows } from '../ml/classifier';
+import type { FitOptions } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
 import { stratifiedKFold } from '../ml/cv';
 import {
@@ -18,7 +18,7 @@ import {
   type CalibrationBin,
   type LiftRow,
 } from '../ml/metrics';
-import { permutationImportance } from '../ml/importance';
+import { permutationImportanceAsync } from '../ml/importance';
 import type { CvSummary, TrainResult } from '../workflows/types';
 import {
   concatSequences,
@@ -35,7 +35,7 @@ import type { SerializedModel } from '../ml/classifier';
 import { blendProbability, type BlendPayload } from '../ml/scorer';
 import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, type AttemptWriter } from './context';
 
-import { holdout, readTabularSplit, splitName, type Split } from './split';
+import { fitOnSplit, holdout, splitName, type Split } from './split';
 
 export type { Split };
 
@@ -98,27 +98,30 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
   return withDuckDB(':memory:', async (conn) => {
     const s = input.split;
     const seed = input.model.seed;
-    const { table, y, train, test } = await readTabularSplit(conn, input.featuresPath, s, input.model);
     const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
-    const started = performance.now();
     const checkpointDir = join(dir, `${name}.checkpoint`);
-    await clf.fit(selectRows(table.x, train), selectLabels(y, train), {
-      onProgress: (p) => heartbeat({ model: name, ...p }),
+    let last: unknown = { model: name, phase: 'reading' };
+    const fitOptions: FitOptions = {
+      onProgress: (p) => heartbeat((last = { model: name, ...p })),
       signal: w.signal,
       writerTag: w.tag,
       checkpointDir,
-    });
+    };
+    // Reading the table and the work after the last tree (out-of-bag votes, calibration) report no progress of
+    // their own: a timer keeps heartbeating while they yield, so a slow, busy machine is not a dead worker.
+    const fitted = await withHeartbeat(fitOnSplit(conn, input, clf, fitOptions), () => last);
+    const { xTest, yTest, trainSeconds } = fitted;
     w.check(); // engines without a signal check of their own (mlrf) end here when the attempt was cancelled
     const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;
-    const trainSeconds = (performance.now() - started) / 1000;
-    const xTest = selectRows(table.x, test);
-    const yTest = selectLabels(y, test);
     const p = clf.predictProba(xTest);
     const metrics = evaluateBinary(yTest, p) as unknown as Record<string, number>;
 
     if (s.kind === 'holdout') {
       // Held-out permutation importances (AUC drop), beside the engine's own importances in the model file.
-      const permutation = permutationImportance(clf, xTest, yTest, { seed });
+      const permutation = await permutationImportanceAsync(clf, xTest, yTest, {
+        seed,
+        onFeature: (done, total) => heartbeat({ model: name, phase: 'importance', done, total }),
+      });
       w.check();
       writeJsonAtomic(
         join(dir, `${name}.importance.json`),
@@ -128,24 +131,17 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
     }
     const modelPath = join(dir, `${name}.model.json`);
     w.check();
-    writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: table.encoding }), w);
+    writeFileAtomic(modelPath, JSON.stringify({ ...clf.serialize(), encoding: fitted.encoding }), w);
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
-    await writePredictions(
-      conn,
-      predictionsPath,
-      Array.from(test, (i) => table.ids[i]),
-      yTest,
-      p,
-      w,
-    );
+    await writePredictions(conn, predictionsPath, fitted.testIds, yTest, p, w);
     const result: TrainResult = {
       engine: input.engine,
       split: splitName(s),
       modelPath,
       predictionsPath,
       metrics: scalarMetrics(metrics),
-      nTrain: train.length,
-      nTest: test.length,
+      nTrain: fitted.nTrain,
+      nTest: yTest.length,
       trainSeconds,
       reused: false,
       resumedFrom,

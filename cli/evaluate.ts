@@ -185,8 +185,11 @@ async function evaluate(o: EvaluateOptions) {
       const m = evaluateBinary(yTest, p);
       lifts.push(liftByDecile(yTest, p));
       calibrations.push(calibrationBins(yTest, p));
-      pooled.y.push(...yTest);
-      pooled.p.push(...p);
+      // One push per value: spreading a fold of a million rows into push() overflows the call stack.
+      for (let k = 0; k < p.length; k++) {
+        pooled.y.push(yTest[k]);
+        pooled.p.push(p[k]);
+      }
       folds.push({ ...(m as unknown as Record<string, number>), train_seconds, fold: i + 1 });
       if (!o.json)
         process.stderr.write(`  fold ${i + 1}/${o.k}: ROC AUC ${num(m.roc_auc)} (${train_seconds.toFixed(2)} s)\n`);

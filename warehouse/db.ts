@@ -1,6 +1,7 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { memoryBudget } from '../infra/memory';
 
 /**
  * Explicit DuckDB lifecycle, as in duckdb-node-neo's own examples: open, use one connection for one unit of
@@ -12,12 +13,16 @@ import { dirname } from 'node:path';
 const open = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
 
 /**
- * DuckDB's memory budget (FUNNELCAST_DUCKDB_MEMORY, default 2GB): DuckDB's own default is 80 % of RAM, too much
- * for a process that shares the machine with a Temporal worker training models. Past the budget DuckDB spills to
- * `<database>.tmp` beside the file (and to the system temp folder for :memory:).
+ * DuckDB's memory budget (FUNNELCAST_DUCKDB_MEMORY, default half of the process's FUNNELCAST_MEMORY budget, 2 GiB
+ * by default): DuckDB's own default is 80 % of RAM, too much for a process that shares the machine with a Temporal
+ * worker training models. Past the budget DuckDB spills to `<database>.tmp` beside the file (and to the system
+ * temp folder for :memory:).
  */
 export function duckdbOptions(): Record<string, string> {
-  return { memory_limit: process.env.FUNNELCAST_DUCKDB_MEMORY ?? '2GB' };
+  return {
+    memory_limit:
+      process.env.FUNNELCAST_DUCKDB_MEMORY ?? `${Math.max(64, Math.floor(memoryBudget() / 2 / 1024 ** 2))}MiB`,
+  };
 }
 
 export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {

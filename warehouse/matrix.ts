@@ -4,7 +4,8 @@
  * encoded over their most frequent values, and the label is read as 1/0, yes/no or true/false. The encoding
  * is returned so scoring applies exactly the same columns.
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBDataChunk } from '@duckdb/node-api';
+import { checkMemory } from '../infra/memory';
 import type { FeatureMatrix } from '../ml/classifier';
 import { quoteIdent, quoteLiteral } from './db';
 
@@ -52,11 +53,28 @@ function relation(file: string, delimiter?: string): string {
   return `read_csv(${quoteLiteral(file)}, delim=${quoteLiteral(delim)}, header=true, sample_size=-1)`;
 }
 
-export async function readFeatureTable(
+/** What one feature table's query yields: `__id, __label, c0 … c(k−1)` in file order, and its row count. */
+export interface FeatureQuery {
+  sql: string;
+  encoding: FeatureEncoding;
+  /** Rows of the table. */
+  n: number;
+  /** The temporary view over the file (with `__row`, 1-based), alive during the callback. */
+  view: string;
+  /** The SQL expression of each encoded column, over the view. */
+  exprs: string[];
+}
+
+/**
+ * Opens a feature table as a query (validating the label and applying or inferring the encoding) and runs `fn`
+ * on it; nothing is read into memory here, so callers stream the rows in chunks.
+ */
+export async function withFeatureQuery<T>(
   conn: DuckDBConnection,
   file: string,
-  opts: ReadOptions = {},
-): Promise<FeatureTable> {
+  opts: ReadOptions,
+  fn: (q: FeatureQuery) => Promise<T>,
+): Promise<T> {
   const rel = relation(file, opts.delimiter);
   const view = `ft_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   try {
@@ -108,35 +126,80 @@ export async function readFeatureTable(
       opts.idColumn && names.includes(opts.idColumn)
         ? `CAST(${quoteIdent(opts.idColumn)} AS VARCHAR)`
         : `CAST(__row AS VARCHAR)`;
-    const reader = await conn.runAndReadAll(
-      `SELECT ${idExpr} AS __id, ${labelExpr} AS __label${exprs.map((e, j) => `, ${e} AS c${j}`).join('')} FROM ${view} ORDER BY __row`,
-    );
-    const cols = reader.getColumns();
-    const n = reader.currentRowCount;
-    const columns = encoding.columns.map((_, j) => {
-      const src = cols[j + 2];
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = src[i];
-        out[i] = v == null ? NaN : Number(v);
-      }
-      return out;
-    });
-    const ids = cols[0].map((v) => String(v));
-    let y: Uint8Array | null = null;
-    if (opts.label) {
-      y = new Uint8Array(n);
-      let pos = 0;
-      for (let i = 0; i < n; i++) pos += y[i] = Number(cols[1][i]);
-      if (pos === 0 || pos === n)
-        throw new FeatureTableError(
-          `${file}: the label "${opts.label}" has a single class (${pos === 0 ? 'all 0' : 'all 1'}); a model needs both`,
-        );
-    }
-    return { x: { nRows: n, names: encoding.columns.map((c) => c.name), columns }, y, ids, encoding };
+    const n = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${view}`)).getRows()[0][0]);
+    // File order without ORDER BY: DuckDB keeps insertion order (preserve_insertion_order), and a sort here would
+    // make DuckDB hold the whole table before the first row comes out.
+    const sql = `SELECT ${idExpr} AS __id, ${labelExpr} AS __label${exprs.map((e, j) => `, ${e} AS c${j}`).join('')} FROM ${view}`;
+    return await fn({ sql, encoding, n, view, exprs });
   } finally {
     await conn.run(`DROP VIEW IF EXISTS ${view}`);
   }
+}
+
+/** Streams a query's result chunk by chunk (2,048 rows each): `onChunk(chunk, firstRow)`. */
+export async function streamChunks(
+  conn: DuckDBConnection,
+  sql: string,
+  onChunk: (chunk: DuckDBDataChunk, at: number) => void,
+): Promise<number> {
+  const result = await conn.stream(sql);
+  let at = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    onChunk(chunk, at);
+    at += chunk.rowCount;
+  }
+  return at;
+}
+
+/** Bytes a JS string id takes with its slot in an array (header, short payload, pointer): an estimate. */
+export const ID_BYTES = 48;
+
+/** The error for a label column with one class only (a model needs both), or null. */
+export function singleClassError(file: string, label: string, y: Uint8Array): FeatureTableError | null {
+  let pos = 0;
+  for (let i = 0; i < y.length; i++) pos += y[i];
+  if (pos > 0 && pos < y.length) return null;
+  return new FeatureTableError(
+    `${file}: the label "${label}" has a single class (${pos === 0 ? 'all 0' : 'all 1'}); a model needs both`,
+  );
+}
+
+/**
+ * The whole table as Float32 columns, streamed from DuckDB chunk by chunk (never a second, boxed copy of it).
+ * Refuses before allocating when the columns would not fit the memory budget (FUNNELCAST_MEMORY).
+ */
+export async function readFeatureTable(
+  conn: DuckDBConnection,
+  file: string,
+  opts: ReadOptions = {},
+): Promise<FeatureTable> {
+  return withFeatureQuery(conn, file, opts, async (q) => {
+    const n = q.n;
+    const nF = q.encoding.columns.length;
+    checkMemory(`${file} (${n} rows × ${nF} columns as Float32)`, n * (4 * nF + 1 + ID_BYTES), 'sample the table');
+    const columns = q.encoding.columns.map(() => new Float32Array(n));
+    const ids = new Array<string>(n);
+    const y = opts.label ? new Uint8Array(n) : null;
+    const read = await streamChunks(conn, q.sql, (chunk, at) => {
+      const id = chunk.getColumnValues(0);
+      for (let r = 0; r < id.length; r++) ids[at + r] = String(id[r]);
+      if (y) {
+        const lab = chunk.getColumnValues(1);
+        for (let r = 0; r < lab.length; r++) y[at + r] = Number(lab[r]);
+      }
+      for (let j = 0; j < nF; j++) {
+        const v = chunk.getColumnValues(j + 2);
+        const out = columns[j];
+        for (let r = 0; r < v.length; r++) out[at + r] = v[r] == null ? NaN : Number(v[r]);
+      }
+    });
+    if (read !== n) throw new Error(`${file}: read ${read} rows, expected ${n}`);
+    const single = y && singleClassError(file, opts.label!, y);
+    if (single) throw single;
+    return { x: { nRows: n, names: q.encoding.columns.map((c) => c.name), columns }, y, ids, encoding: q.encoding };
+  });
 }
 
 async function inferEncoding(

@@ -12,8 +12,45 @@ export const MISSING_BIN = 255;
 export interface Bins {
   /** edges[j][b] = the largest value in bin b of feature j (Float32, as the data); bin b holds v ≤ edges[j][b]. */
   edges: Float32Array[];
-  /** codes[j][i] = bin of row i for feature j (MISSING_BIN for NaN). */
+  /** codes[j][i] = bin of row i for feature j (MISSING_BIN for NaN): views into `shared`. */
   codes: Uint8Array[];
+  /**
+   * All codes, column-major (feature j's rows at j·nRows), in one SharedArrayBuffer: tree worker threads and
+   * every fold trained on the same table read this one allocation (1 byte per value instead of a Float32 copy).
+   */
+  shared: Uint8Array;
+  nRows: number;
+}
+
+/** nRows × nFeatures codes in one SharedArrayBuffer, with a view per feature. */
+export function allocateBins(nRows: number, edges: Float32Array[]): Bins {
+  const shared = new Uint8Array(new SharedArrayBuffer(Math.max(1, nRows * edges.length)));
+  const codes = edges.map((_, j) => shared.subarray(j * nRows, (j + 1) * nRows));
+  return { edges, codes, shared, nRows };
+}
+
+/** Bins rows [from, from + m) of feature j from `values` (one chunk of a column read as a stream). */
+export function binInto(bins: Bins, j: number, from: number, values: ArrayLike<number>, m = values.length): void {
+  const out = bins.codes[j];
+  const ej = bins.edges[j];
+  for (let r = 0; r < m; r++) out[from + r] = binOf(ej, values[r]);
+}
+
+/**
+ * Rows `rows` of binned data as Float32 columns, each code replaced by its bin's upper edge (NaN for missing).
+ * A tree's threshold is an edge, and edge[c] ≤ edge[b] exactly when c ≤ b, so a forest grown on these bins
+ * predicts the decoded rows exactly as it predicts the raw ones.
+ */
+export function decodeRows(bins: Bins, rows: ArrayLike<number>): Float32Array[] {
+  return bins.codes.map((c, j) => {
+    const e = bins.edges[j];
+    const out = new Float32Array(rows.length);
+    for (let k = 0; k < rows.length; k++) {
+      const code = c[rows[k]];
+      out[k] = code === MISSING_BIN ? NaN : e[code];
+    }
+    return out;
+  });
 }
 
 /** Bin edges from (a sample of) a column: distinct values when few, else quantiles. */
@@ -57,12 +94,7 @@ export function binOf(edges: Float32Array, v: number): number {
 }
 
 export function binMatrix(x: FeatureMatrix, maxBins: number, edges?: Float32Array[]): Bins {
-  const e = edges ?? x.columns.map((c) => binEdges(c, maxBins));
-  const codes = x.columns.map((col, j) => {
-    const out = new Uint8Array(x.nRows);
-    const ej = e[j];
-    for (let i = 0; i < x.nRows; i++) out[i] = binOf(ej, col[i]);
-    return out;
-  });
-  return { edges: e, codes };
+  const bins = allocateBins(x.nRows, edges ?? x.columns.map((c) => binEdges(c, maxBins)));
+  x.columns.forEach((col, j) => binInto(bins, j, 0, col, x.nRows));
+  return bins;
 }

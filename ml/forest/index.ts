@@ -7,20 +7,25 @@
  * Determinism: tree t is grown from deriveSeed(seed, t) alone, so the forest is the same whichever thread
  * grows which tree.
  *
+ * Scale: each tree draws at most `maxSamples` rows (scikit-learn's max_samples; by default 500,000), so a tree's
+ * cost stops growing with the table while the forest still sees every row across its trees; and fitBinned trains
+ * on rows of one shared binned table, so cross-validation folds share one allocation instead of a copy each.
+ *
  * Probabilities: the mean of the trees' leaf rates is not a probability (votes are pulled toward the middle, and
  * class weights shift them), so predictProba applies Platt scaling fitted on the out-of-bag votes (ml/calibration);
  * without bootstrap, on 3-fold cross-fitted forests. predictUncalibrated gives the raw vote mean.
  */
 import os from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../../infra/atomic';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
+import { selectLabels } from '../classifier';
 import type { ForestParams } from '../../pipelines/schema/model';
-import { deriveSeed, mulberry32 } from '../random';
-import { binMatrix } from './binning';
-import { buildForestTree, leafOfBinned, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
+import { DEFAULT_CLASS_WEIGHT, DEFAULT_MAX_SAMPLES } from '../../pipelines/schema/model';
+import { deriveSeed } from '../random';
+import { stratifiedKFold } from '../cv';
+import { binMatrix, decodeRows, type Bins } from './binning';
+import { buildForestTree, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
+import { growInWorkers, loadCheckpoint, oobRowsOf, outOfBag, saveCheckpointTree } from './grow';
 import {
   explainTrees,
   FOREST_FORMAT_VERSION,
@@ -31,9 +36,7 @@ import {
   type PredictTree,
   type SerializedTree,
 } from './predictor';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { applyCalibration, crossFittedScores, fitCalibration, type Calibration } from '../calibration';
-import { DEFAULT_CLASS_WEIGHT } from '../../pipelines/schema/model';
 
 export const DEFAULT_FOREST_PARAMS: ForestParams = {
   nTrees: 100,
@@ -45,6 +48,7 @@ export const DEFAULT_FOREST_PARAMS: ForestParams = {
   classWeight: DEFAULT_CLASS_WEIGHT,
   bootstrap: true,
   maxBins: 255,
+  maxSamples: DEFAULT_MAX_SAMPLES,
 };
 
 export function resolveMtry(maxFeatures: ForestParams['maxFeatures'], nFeatures: number): number {
@@ -90,187 +94,166 @@ export class RandomForest implements Classifier {
   }
 
   async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
+    if (y.length !== x.nRows) throw new Error(`labels (${y.length}) and rows (${x.nRows}) differ`);
+    await this.fitBinned(binMatrix(x, this.params.maxBins), x.names, y, null, options, () =>
+      this.crossFittedVotes(x, y, options.signal),
+    );
+  }
+
+  /**
+   * Fits on rows `rows` (null = all) of an already binned table, without copying it: every fold of a run trains on
+   * the same shared codes (1 byte per value), rows outside the fold simply weigh 0 and are never drawn. `y` covers
+   * the whole table; out-of-bag probabilities (oobProba) are for the rows oobRowsOf picks.
+   */
+  async fitBinned(
+    bins: Bins,
+    names: string[],
+    y: Uint8Array,
+    rows: Uint32Array | null,
+    options: FitOptions = {},
+    crossFitted?: () => Promise<Float64Array>,
+  ): Promise<void> {
     const p = this.params;
-    const n = x.nRows;
+    const n = bins.nRows;
     if (y.length !== n) throw new Error(`labels (${y.length}) and rows (${n}) differ`);
-    this.featureNames = [...x.names];
-    const bins = binMatrix(x, p.maxBins);
-    let nPos = 0;
-    for (let i = 0; i < n; i++) nPos += y[i];
-    const wPos = p.classWeight === 'balanced' && nPos > 0 ? n / (2 * nPos) : 1;
-    const wNeg = p.classWeight === 'balanced' && nPos < n ? n / (2 * (n - nPos)) : 1;
-    const weight = new Float32Array(new SharedArrayBuffer(4 * n));
-    for (let i = 0; i < n; i++)
-      weight[i] = (y[i] === 1 ? wPos : wNeg) * (options.sampleWeight ? options.sampleWeight[i] : 1);
+    this.featureNames = [...names];
+    const weight = trainingWeights(y, rows, p.classWeight, options.sampleWeight);
+    const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y, weight, rowSet: rows };
     const treeParams: TreeParams = {
       maxDepth: p.maxDepth,
       minSamplesLeaf: p.minSamplesLeaf,
       minSamplesSplit: p.minSamplesSplit,
-      mtry: resolveMtry(p.maxFeatures, x.columns.length),
+      mtry: resolveMtry(p.maxFeatures, bins.codes.length),
       criterion: p.criterion,
     };
-    const jobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({
+    const m = rows ? rows.length : n;
+    const samples = resolveMaxSamples(p.maxSamples, m);
+    const allJobs: BuildJob[] = Array.from({ length: p.nTrees }, (_, t) => ({
       treeIndex: t,
       seed: deriveSeed(this.seed, t),
       bootstrap: p.bootstrap,
+      ...(p.bootstrap && samples < m ? { samples } : {}),
     }));
-    const trees: TreeArrays[] = new Array(p.nTrees);
-    // Per-tree importances and out-of-bag sums are added up in tree order at the end, so the result does not
-    // depend on which thread finished first or on a resume after a crash.
-    const treeImportance: ArrayLike<number>[] = new Array(p.nTrees);
-    const oobSum = new Float64Array(n);
-    const oobCnt = new Uint32Array(n);
+    const { trees, importance } = await this.growAll(data, bins, treeParams, allJobs, samples, options);
+    this.trees = trees;
+    preparePrediction(this.trees);
+    const total = importance.reduce((a, b) => a + b, 0) || 1;
+    this.impurityImportance = Array.from(importance, (v) => v / total);
+    let oobRows: Uint32Array | null = null;
+    if (p.bootstrap) {
+      oobRows = oobRowsOf(rows, n);
+      ({ proba: this.oobProba, score: this.oobScore } = await outOfBag(data, allJobs, trees, oobRows));
+    }
+    if (this.uncalibratedPart) return;
+    if (oobRows) this.calibration = fitCalibration(this.oobProba!, selectLabels(y, oobRows), 'out-of-bag');
+    else {
+      const votes = crossFitted ? await crossFitted() : await this.crossFittedBinned(bins, names, y, rows, options);
+      this.calibration = fitCalibration(votes, rows ? selectLabels(y, rows) : y, 'cross-fitted');
+    }
+  }
+
+  /** Grows every tree not already in the checkpoint folder, on this thread or on worker threads. */
+  private async growAll(
+    data: TreeData,
+    bins: Bins,
+    treeParams: TreeParams,
+    allJobs: BuildJob[],
+    samples: number,
+    options: FitOptions,
+  ): Promise<{ trees: TreeArrays[]; importance: Float64Array }> {
+    const nTrees = allJobs.length;
+    const trees: TreeArrays[] = new Array(nTrees);
+    // Per-tree importances are added up in tree order at the end, so the result does not depend on which thread
+    // finished first or on a resume after a crash.
+    const treeImportance: ArrayLike<number>[] = new Array(nTrees);
     let done = 0;
-    const report = () => options.onProgress?.({ done, total: p.nTrees, unit: 'trees' });
+    const report = () => options.onProgress?.({ done, total: nTrees, unit: 'trees' });
     // Resume: trees saved by an earlier attempt are reused; their out-of-bag rows are found again by replaying
     // the tree's bootstrap draw from its seed.
     const ckpt = options.checkpointDir;
-    const saved = ckpt ? loadCheckpoint(ckpt, p.nTrees) : new Map<number, { tree: TreeArrays; importance: number[] }>();
+    const saved = ckpt ? loadCheckpoint(ckpt, nTrees) : new Map<number, { tree: TreeArrays; importance: number[] }>();
     for (const [t, c] of saved) {
       trees[t] = c.tree;
       treeImportance[t] = c.importance;
       done++;
     }
     this.resumedTrees = saved.size;
-    const save = (t: number, tree: TreeArrays, imp: ArrayLike<number>) => {
-      if (ckpt)
-        writeFileAtomic(
-          join(ckpt, `tree-${String(t).padStart(5, '0')}.json`),
-          JSON.stringify({
-            tree: { ...serializeTree(tree), bin: Buffer.from(tree.bin).toString('base64') },
-            importance: Array.from(imp),
-          }),
-          { signal: options.signal, tag: options.writerTag },
-        );
+    const onTree = (t: number, tree: TreeArrays, imp: ArrayLike<number>) => {
+      trees[t] = tree;
+      treeImportance[t] = imp;
+      if (ckpt) saveCheckpointTree(ckpt, t, tree, imp, options);
+      done++;
+      report();
     };
-    jobs.splice(0, jobs.length, ...jobs.filter((j) => !saved.has(j.treeIndex)));
-    const threads = n * jobs.length < 200_000 || jobs.length === 0 ? 1 : Math.min(this.threads, jobs.length);
+    const jobs = allJobs.filter((j) => !saved.has(j.treeIndex));
+    // Work per tree grows with the rows it draws: small fits stay on this thread (starting workers costs more).
+    const threads = samples * jobs.length < 200_000 || jobs.length === 0 ? 1 : Math.min(this.threads, jobs.length);
     const builtBy = new Set<number>();
-
     if (threads <= 1) {
-      const yShared = y;
-      const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y: yShared, weight };
       for (const job of jobs) {
         if (options.signal?.aborted) throw new Error('training cancelled');
         const r = buildForestTree(data, job, treeParams);
         if (options.signal?.aborted) throw new Error('training cancelled');
-        trees[job.treeIndex] = r.tree;
-        treeImportance[job.treeIndex] = r.importance;
-        save(job.treeIndex, r.tree, r.importance);
-        done++;
-        report();
+        onTree(job.treeIndex, r.tree, r.importance);
         // Yield to the event loop between trees so heartbeats and cancellation get through.
         if (done % 5 === 0) await nextTurn();
       }
     } else {
-      await this.fitInWorkers(bins, y, weight, treeParams, jobs, threads, options, (t, r, imp, threadId) => {
+      const g = { bins, y: data.y, weight: data.weight, rowSet: data.rowSet ?? null, params: treeParams };
+      await growInWorkers(g, jobs, threads, options, (t, r, imp, threadId) => {
         builtBy.add(threadId);
-        trees[t] = r;
-        treeImportance[t] = imp;
-        save(t, r, imp);
-        done++;
-        report();
+        onTree(t, r, imp);
       });
     }
-    const importance = new Float64Array(x.columns.length);
-    for (const imp of treeImportance) for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
-    const allJobs: BuildJob[] = trees.map((_, t) => ({
-      treeIndex: t,
-      seed: deriveSeed(this.seed, t),
-      bootstrap: p.bootstrap,
-    }));
-    if (p.bootstrap) {
-      const data: TreeData = { nRows: n, codes: bins.codes, edges: bins.edges, y, weight };
-      for (let t = 0; t < trees.length; t++) replayOob(data, allJobs[t], trees[t], oobSum, oobCnt);
-    }
-
-    this.trees = trees;
-    preparePrediction(this.trees);
-    const total = importance.reduce((a, b) => a + b, 0) || 1;
-    this.impurityImportance = Array.from(importance, (v) => v / total);
-    if (p.bootstrap) ({ proba: this.oobProba, score: this.oobScore } = outOfBag(oobSum, oobCnt, y));
     this.workerThreadsUsed = builtBy.size;
-    if (this.uncalibratedPart) return;
-    this.calibration = p.bootstrap
-      ? fitCalibration(this.oobProba!, y, 'out-of-bag')
-      : fitCalibration(await this.crossFittedVotes(x, y, options.signal), y, 'cross-fitted');
+    const importance = new Float64Array(bins.codes.length);
+    for (const imp of treeImportance) for (let j = 0; j < importance.length; j++) importance[j] += imp[j];
+    return { trees, importance };
   }
 
   /** Vote means of 3 forests, each grown without one third of the rows and asked about that third. */
   private async crossFittedVotes(x: FeatureMatrix, y: Uint8Array, signal?: AbortSignal): Promise<Float64Array> {
-    const create = () => {
-      const f = new RandomForest(this.params, this.seed, this.threads);
-      // Each part predicts its raw votes (no calibration of its own): the calibration is fitted on them.
-      f.uncalibratedPart = true;
-      return f;
-    };
-    return crossFittedScores(create, x, y, 3, this.seed, signal);
+    return crossFittedScores(() => this.part(), x, y, 3, this.seed, signal);
   }
 
-  private fitInWorkers(
-    bins: { codes: Uint8Array[]; edges: Float32Array[] },
+  /** As crossFittedVotes, on the shared binned rows (no copy of the table per part). */
+  private async crossFittedBinned(
+    bins: Bins,
+    names: string[],
     y: Uint8Array,
-    weight: Float32Array,
-    params: TreeParams,
-    jobs: BuildJob[],
-    threads: number,
+    rows: Uint32Array | null,
     options: FitOptions,
-    onTree: (t: number, tree: TreeArrays, importance: Float64Array, threadId: number) => void,
-  ): Promise<void> {
-    const n = y.length;
-    const nF = bins.codes.length;
-    const codes = new SharedArrayBuffer(n * nF);
-    const codesView = new Uint8Array(codes);
-    bins.codes.forEach((c, j) => codesView.set(c, j * n));
-    const ySab = new SharedArrayBuffer(n);
-    new Uint8Array(ySab).set(y);
-    const workerFile = join(__dirname, 'tree-worker.js');
-    const workers: Worker[] = [];
-    return new Promise<void>((resolve, reject) => {
-      let finished = 0;
-      let failed = false;
-      const stopAll = (e: Error) => {
-        if (failed) return;
-        failed = true;
-        options.signal?.removeEventListener('abort', onAbort);
-        for (const w of workers) void w.terminate();
-        reject(e);
-      };
-      const onAbort = () => stopAll(new Error('training cancelled'));
-      // A signal that fired before this point dispatches no 'abort' event any more: start no worker at all.
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      for (let k = 0; k < threads; k++) {
-        // Round-robin assignment: which worker grows a tree never changes the tree (its seed does).
-        const mine = jobs.filter((_, t) => t % threads === k);
-        const w = new Worker(workerFile, {
-          workerData: {
-            nRows: n,
-            nFeatures: nF,
-            codes,
-            y: ySab,
-            weight: weight.buffer,
-            edges: bins.edges,
-            params,
-            jobs: mine,
-          },
-        });
-        workers.push(w);
-        w.on('message', (m: { type: string; index: number; tree: TreeArrays; importance: Float64Array }) => {
-          // Trees still queued from a terminated worker are dropped: nothing is saved after a cancellation.
-          if (failed) return;
-          if (m.type === 'tree') onTree(m.index, m.tree, m.importance, w.threadId);
-          else {
-            if (++finished === threads) {
-              options.signal?.removeEventListener('abort', onAbort);
-              for (const ww of workers) void ww.terminate();
-              resolve();
-            }
-          }
-        });
-        w.on('error', (e) => stopAll(e));
-      }
-    });
+  ): Promise<Float64Array> {
+    const all = rows ?? Uint32Array.from({ length: bins.nRows }, (_, i) => i);
+    const yRows = selectLabels(y, all);
+    const out = new Float64Array(all.length).fill(NaN);
+    let nPos = 0;
+    for (let k = 0; k < yRows.length; k++) nPos += yRows[k];
+    if (Math.min(nPos, yRows.length - nPos) < 3) return out;
+    for (const s of stratifiedKFold(yRows, 3, this.seed)) {
+      const f = this.part();
+      await f.fitBinned(
+        bins,
+        names,
+        y,
+        Uint32Array.from(s.train, (k) => all[k]),
+        { signal: options.signal },
+      );
+      const xs = decodeRows(
+        bins,
+        Array.from(s.test, (k) => all[k]),
+      );
+      const v = f.predictUncalibrated({ nRows: s.test.length, names, columns: xs });
+      s.test.forEach((k, j) => (out[k] = v[j]));
+    }
+    return out;
+  }
+
+  /** A part of a cross-fit: predicts its raw votes (no calibration of its own), the calibration is fitted on them. */
+  private part(): RandomForest {
+    const f = new RandomForest(this.params, this.seed, this.threads);
+    f.uncalibratedPart = true;
+    return f;
   }
 
   /** Calibrated probability of the positive class (see the calibration note at the top). */
@@ -324,52 +307,35 @@ export class RandomForest implements Classifier {
   }
 }
 
-function loadCheckpoint(dir: string, nTrees: number): Map<number, { tree: TreeArrays; importance: number[] }> {
-  const out = new Map<number, { tree: TreeArrays; importance: number[] }>();
-  if (!existsSync(dir)) {
-    mkdirSync(dir, { recursive: true });
-    return out;
+/** Per-row weights over the whole table: class weight × sample weight on the training rows, 0 elsewhere. */
+function trainingWeights(
+  y: Uint8Array,
+  rows: Uint32Array | null,
+  classWeight: ForestParams['classWeight'],
+  sampleWeight?: Float32Array,
+): Float32Array {
+  const n = y.length;
+  const m = rows ? rows.length : n;
+  let nPos = 0;
+  for (let k = 0; k < m; k++) nPos += y[rows ? rows[k] : k];
+  const wPos = classWeight === 'balanced' && nPos > 0 ? m / (2 * nPos) : 1;
+  const wNeg = classWeight === 'balanced' && nPos < m ? m / (2 * (m - nPos)) : 1;
+  const weight = new Float32Array(new SharedArrayBuffer(4 * n));
+  for (let k = 0; k < m; k++) {
+    const i = rows ? rows[k] : k;
+    weight[i] = (y[i] === 1 ? wPos : wNeg) * (sampleWeight ? sampleWeight[k] : 1);
   }
-  for (const f of readdirSync(dir)) {
-    const m = /^tree-(\d+)\.json$/.exec(f);
-    if (!m || Number(m[1]) >= nTrees) continue;
-    const c = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
-      tree: SerializedTree & { bin: string };
-      importance: number[];
-    };
-    const bin = Buffer.from(c.tree.bin, 'base64');
-    out.set(Number(m[1]), {
-      tree: { ...deserializeTree(c.tree), bin: new Uint8Array(bin.buffer, bin.byteOffset, bin.length) } as TreeArrays,
-      importance: c.importance,
-    });
-  }
-  return out;
+  return weight;
 }
 
-/** Out-of-bag vote means (NaN for rows every tree drew) and accuracy at threshold 0.5. */
-function outOfBag(oobSum: Float64Array, oobCnt: Uint32Array, y: Uint8Array) {
-  let correct = 0,
-    counted = 0;
-  const proba = new Float64Array(y.length).fill(NaN);
-  for (let i = 0; i < y.length; i++) {
-    if (oobCnt[i] === 0) continue;
-    proba[i] = oobSum[i] / oobCnt[i];
-    counted++;
-    if ((proba[i] >= 0.5 ? 1 : 0) === y[i]) correct++;
-  }
-  return { proba, score: counted ? correct / counted : null };
-}
-
-/** Adds a saved tree's out-of-bag predictions, replaying its bootstrap draw (same seed, same draw). */
-function replayOob(data: TreeData, job: BuildJob, tree: TreeArrays, oobSum: Float64Array, oobCnt: Uint32Array) {
-  const rng = mulberry32(job.seed);
-  const counts = new Uint16Array(data.nRows);
-  for (let k = 0; k < data.nRows; k++) counts[Math.floor(rng() * data.nRows)]++;
-  for (let i = 0; i < data.nRows; i++) {
-    if (counts[i] !== 0) continue;
-    oobSum[i] += tree.value[leafOfBinned(tree, data.codes, i)];
-    oobCnt[i]++;
-  }
+/**
+ * Bootstrap draws per tree from `maxSamples`: a fraction of the training rows when ≤ 1, a count when larger (at
+ * most the rows there are), all rows when absent — scikit-learn's max_samples.
+ */
+export function resolveMaxSamples(maxSamples: number | null | undefined, rows: number): number {
+  if (maxSamples == null) return rows;
+  const k = maxSamples <= 1 ? Math.round(maxSamples * rows) : Math.round(maxSamples);
+  return Math.max(1, Math.min(rows, k));
 }
 
 /** Reorders a matrix's columns to the model's feature order (by name), failing clearly on a missing feature. */

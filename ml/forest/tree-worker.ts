@@ -11,6 +11,8 @@ export interface WorkerInput {
   codes: SharedArrayBuffer;
   y: SharedArrayBuffer;
   weight: SharedArrayBuffer;
+  /** The training rows (Uint32) when they are a subset of the shared table. */
+  rowSet: SharedArrayBuffer | null;
   edges: Float32Array[];
   params: TreeParams;
   jobs: BuildJob[];
@@ -24,6 +26,7 @@ const data: TreeData = {
   edges: w.edges,
   y: new Uint8Array(w.y),
   weight: new Float32Array(w.weight),
+  rowSet: w.rowSet ? new Uint32Array(w.rowSet) : null,
 };
 for (const job of w.jobs) {
   const r = buildForestTree(data, job, w.params);

@@ -39,6 +39,11 @@ export interface TreeData {
   /** Per-row weight: class weight × sample weight (the bootstrap multiplies it by the draw count). */
   weight: Float32Array;
   nRows: number;
+  /**
+   * The training rows when they are a subset of the binned table (a fold of the one shared matrix); null = all.
+   * Rows outside it have weight 0 and are never drawn.
+   */
+  rowSet?: Uint32Array | null;
 }
 
 const impurity = (criterion: 'gini' | 'entropy', pos: number, total: number): number => {
@@ -254,33 +259,36 @@ export interface BuildJob {
   treeIndex: number;
   seed: number;
   bootstrap: boolean;
+  /** Bootstrap draws for this tree (scikit-learn's max_samples); absent = as many as training rows. */
+  samples?: number;
 }
 
-/** Grows one tree of the forest from its own seed, and its out-of-bag predictions. */
-export function buildForestTree(
-  data: TreeData,
-  job: BuildJob,
-  p: TreeParams,
-  oobSum?: Float64Array,
-  oobCnt?: Uint32Array,
-): GrowResult {
-  const rng = mulberry32(job.seed);
+/**
+ * The tree's bootstrap draw: per-row draw counts (1 for every row without bootstrap), from its seed alone, so
+ * the out-of-bag rows can be found again later by replaying it. With all rows and no `samples` it is the draw
+ * forests made before maxSamples existed (same seed, same trees).
+ */
+export function drawCounts(data: TreeData, job: BuildJob, rng: () => number): Uint16Array {
   const n = data.nRows;
   const counts = new Uint16Array(n);
-  if (job.bootstrap) for (let k = 0; k < n; k++) counts[Math.floor(rng() * n)]++;
-  else counts.fill(1);
+  if (!job.bootstrap) return counts.fill(1);
+  const set = data.rowSet ?? null;
+  const m = set ? set.length : n;
+  const draws = job.samples ?? m;
+  if (set) for (let k = 0; k < draws; k++) counts[set[Math.floor(rng() * m)]]++;
+  else for (let k = 0; k < draws; k++) counts[Math.floor(rng() * m)]++;
+  return counts;
+}
+
+/** Grows one tree of the forest from its own seed (its out-of-bag rows are found later by replaying the draw). */
+export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams): GrowResult {
+  const rng = mulberry32(job.seed);
+  const n = data.nRows;
+  const counts = drawCounts(data, job, rng);
   let m = 0;
   for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) m++;
   const rows = new Uint32Array(m);
   m = 0;
   for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) rows[m++] = i;
-  const res = growTree(data, rows, counts, p, rng);
-  if (job.bootstrap && oobSum && oobCnt) {
-    for (let i = 0; i < n; i++) {
-      if (counts[i] !== 0) continue;
-      oobSum[i] += res.tree.value[leafOfBinned(res.tree, data.codes, i)];
-      oobCnt[i]++;
-    }
-  }
-  return res;
+  return growTree(data, rows, counts, p, rng);
 }
