@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { diskFullError } from '../infra/disk-full';
 import { dirname, join } from 'node:path';
 import type { ModelSpec } from '../pipelines/schema';
 import { ensureDir } from '../infra/paths';
@@ -80,6 +81,10 @@ export async function trainModel(input: TrainInput): Promise<TrainResult> {
       if (input.engine === 'lstm') return await trainLstmOnSplit(input, at);
       if (input.engine === 'blend') return await trainBlendOnSplit(input, at);
       return await trainTabular(input, at);
+    } catch (e) {
+      // A full disk is said as such (an activity failure, retried: the run finishes once space is freed); the
+      // atomic writes leave no partial model file behind.
+      throw diskFullError(e, `writing the ${name} model under ${dir}`, 'no partial model file kept') ?? e;
     } finally {
       w.release();
     }
