@@ -57,7 +57,8 @@ export class InputError extends Error {
  * activity cancelled, not failed and retried. Other errors pass through.
  */
 export function asCancellation(e: unknown): unknown {
-  const signal = Context.current().cancellationSignal;
+  // The thread-aware signal: on an activity thread there is no Context.current() (activities/offthread.ts).
+  const signal = cancellationSignal();
   return signal.aborted && signal.reason instanceof CancelledFailure ? signal.reason : e;
 }
 

@@ -10,6 +10,7 @@ import { allocateBins, binEdges, binInto, type Bins } from '../ml/forest/binning
 import { checkMemory, memoryBudget } from '../infra/memory';
 import { withDuckDB } from './db';
 import {
+  FeatureTableError,
   ID_BYTES,
   singleClassError,
   streamChunks,
@@ -110,7 +111,14 @@ export async function acquireBinnedTable(
   label = 'label',
   idColumn = 'user_id',
 ): Promise<{ table: BinnedTable; release: () => void }> {
-  const st = statSync(file);
+  // A missing table is the same bad input the float reader reports (FeatureTableError: not retried).
+  const st = (() => {
+    try {
+      return statSync(file);
+    } catch (e) {
+      throw new FeatureTableError(`cannot read ${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  })();
   const key = JSON.stringify([file, st.size, st.mtimeMs, maxBins, label, idColumn]);
   const cached = cache.get(key);
   const entry: Entry = cached ?? {
