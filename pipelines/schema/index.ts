@@ -135,14 +135,7 @@ export const pipelineDefinition = z
       });
     // Deciles count from the top (1 = top 10 %) since December 2026; a definition filtering on one must say it
     // means that order, so one written for the old order (10 = top) fails here rather than selecting the bottom.
-    const usesDecile = (f: CampaignFilter): boolean =>
-      'all' in f
-        ? f.all.some(usesDecile)
-        : 'any' in f
-          ? f.any.some(usesDecile)
-          : 'not' in f
-            ? usesDecile(f.not)
-            : 'field' in f && f.field.endsWith('_decile');
+    const usesDecile = (f: CampaignFilter) => someField(f, (field) => field.endsWith('_decile'));
     if (d.segments.deciles !== '1-is-top')
       d.campaigns.forEach((c, i) => {
         if (usesDecile(c.filter))
@@ -156,22 +149,8 @@ export const pipelineDefinition = z
           });
       });
     // A campaign cannot filter on churn risk the pipeline does not model.
-    const usesChurn = (f: CampaignFilter): boolean =>
-      'all' in f
-        ? f.all.some(usesChurn)
-        : 'any' in f
-          ? f.any.some(usesChurn)
-          : 'not' in f
-            ? usesChurn(f.not)
-            : 'field' in f && f.field.startsWith('churn_risk');
-    const usesClv = (f: CampaignFilter): boolean =>
-      'all' in f
-        ? f.all.some(usesClv)
-        : 'any' in f
-          ? f.any.some(usesClv)
-          : 'not' in f
-            ? usesClv(f.not)
-            : 'field' in f && (CLV_FIELDS as readonly string[]).includes(f.field);
+    const usesChurn = (f: CampaignFilter) => someField(f, (field) => field.startsWith('churn_risk'));
+    const usesClv = (f: CampaignFilter) => someField(f, (field) => (CLV_FIELDS as readonly string[]).includes(field));
     if (!d.clv)
       d.campaigns.forEach((c, i) => {
         if (c.rankBy === 'clv' || usesClv(c.filter))
@@ -197,6 +176,14 @@ export const pipelineDefinition = z
           });
       });
   });
+
+/** Whether any leaf of a campaign filter names a field for which `test` holds (all / any / not walked). */
+function someField(f: CampaignFilter, test: (field: string) => boolean): boolean {
+  if ('all' in f) return f.all.some((g) => someField(g, test));
+  if ('any' in f) return f.any.some((g) => someField(g, test));
+  if ('not' in f) return someField(f.not, test);
+  return 'field' in f && test(f.field);
+}
 
 /** The definition as written in the file (defaults optional). */
 export type PipelineInput = z.input<typeof pipelineDefinition>;
