@@ -15,7 +15,7 @@ import { finishRun } from './finish';
 import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { withFaults } from './faults';
-import { offThread, publishesOffThread, scoresOffThread, trainsOffThread } from './offthread';
+import { alwaysThread, offThread, publishingIsolation, scoringIsolation, trainingIsolation } from './offthread';
 
 /**
  * The CPU-heavy activities: the worker serves them on their own task queue (`<queue>-cpu`) with a concurrency
@@ -32,10 +32,10 @@ export function createActivities() {
     buildFeatures,
     fitCustomerValue,
     // Their bodies run on worker threads (activities/offthread.ts): the main thread only waits and heartbeats.
-    trainModel: offThread('trainModel', trainModel, trainsOffThread),
-    summariseFolds: offThread('summariseFolds', summariseFolds, () => true),
-    publishModel: offThread('publishModel', publishModel, publishesOffThread),
-    scoreUsers: offThread('scoreUsers', scoreUsers, scoresOffThread),
+    trainModel: offThread('trainModel', trainModel, trainingIsolation),
+    summariseFolds: offThread('summariseFolds', summariseFolds, alwaysThread),
+    publishModel: offThread('publishModel', publishModel, publishingIsolation),
+    scoreUsers: offThread('scoreUsers', scoreUsers, scoringIsolation),
     buildSegments,
     finishRun,
     deliverToWebhook,

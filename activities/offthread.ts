@@ -3,11 +3,12 @@
  * only waits: the body (reading the feature table into a matrix, training, metrics, scoring and reasons) runs on
  * a thread of its own (infra/threads), so the worker's event loop keeps answering workflow tasks and heartbeats
  * however long a step computes. Meanwhile this thread relays the body's heartbeats and repeats the last one every
- * few seconds (the first before the first tree), and a cancellation aborts the body's signal and, if it has not
+ * second (the first before the first tree), and a cancellation aborts the body's signal and, if it has not
  * stopped within the grace period, terminates the thread: a cancelled attempt really stops.
  *
- * Bodies that use TensorFlow.js stay on the main thread (tfjs-node must be used from one thread only): the LSTM
- * and blend engines, and scoring with a model that needs sequences. They yield between batches.
+ * Bodies that use TensorFlow.js (the LSTM and blend engines, and scoring or publishing with a model that needs
+ * sequences) run in a child process of their own instead: tfjs-node must be used from one thread only, and on the
+ * main thread their synchronous kernels delayed heartbeats and cancellation by seconds (a cancel took 5.8 s).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -25,16 +26,22 @@ export interface ActivityThreadJob {
   info: ThreadActivityContext['info'];
 }
 
-const KEEPALIVE_MS = 5_000;
+// A cancellation reaches an activity only in the reply to a heartbeat: the body may report rarely (an LSTM epoch
+// takes seconds), so the last details are repeated every second (the worker sends at most one per second anyway,
+// maxHeartbeatThrottleInterval in worker.ts). At 5 s a cancel waited up to 5 s for the next heartbeat.
+const KEEPALIVE_MS = 1_000;
 
-/** `onMain` as an activity whose body runs on a worker thread when `wantsThread(input)` (see the note above). */
+/** Where a body runs: a worker thread, or a child process when it uses TensorFlow.js (see the note above). */
+export type Isolation = 'thread' | 'process';
+
+/** `onMain` as an activity whose body runs where `isolation(input)` says (see the note above). */
 export function offThread<I, O>(
   body: ThreadBody,
   onMain: (input: I) => Promise<O>,
-  wantsThread: (input: I) => boolean,
+  isolation: (input: I) => Isolation,
 ): (input: I) => Promise<O> {
   return async (input: I) => {
-    if (process.env.FUNNELCAST_OFF_THREAD === '0' || !wantsThread(input)) return onMain(input);
+    if (process.env.FUNNELCAST_OFF_THREAD === '0') return onMain(input);
     const ctx = Context.current();
     const { attempt, activityId, activityType, workflowExecution, heartbeatDetails } = ctx.info;
     // Until the body reports, the previous attempt's details are repeated (where a retry resumes from).
@@ -50,6 +57,7 @@ export function offThread<I, O>(
       return await runInThread<O, ActivityThreadJob>({
         file: join(__dirname, 'thread-entry.js'),
         input: job,
+        isolation: isolation(input),
         signal: ctx.cancellationSignal,
         onProgress: (d) => {
           last = d;
@@ -76,22 +84,28 @@ function fromThread(e: unknown): unknown {
   });
 }
 
-/** The TensorFlow.js engines: their training stays on the main thread. */
-export const trainsOffThread = (input: { engine: string }) => input.engine !== 'lstm' && input.engine !== 'blend';
+const tfjsEngine = (engine: string | undefined) => engine === 'lstm' || engine === 'blend';
 
-/** Scoring off the main thread unless the version's model needs sequences (lstm, blend). */
-export const scoresOffThread = (input: { versionDir: string }) => tabularModel(input.versionDir);
+/** The TensorFlow.js engines train in a process of their own. */
+export const trainingIsolation = (input: { engine: string }): Isolation =>
+  tfjsEngine(input.engine) ? 'process' : 'thread';
 
-/** Publishing re-scores the champion on this run's holdout rows: off the main thread unless it needs sequences. */
-export function publishesOffThread(input: { loaded: { definition: { name: string } } }): boolean {
+/** Scoring with a model that needs sequences (lstm, blend) runs in a process of its own. */
+export const scoringIsolation = (input: { versionDir: string }): Isolation =>
+  tabularModel(input.versionDir) ? 'thread' : 'process';
+
+/** Publishing re-scores the champion on this run's holdout rows: in a process when the champion needs sequences. */
+export function publishingIsolation(input: { loaded: { definition: { name: string } } }): Isolation {
   try {
     const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
     const champ = registry.champion();
-    return !champ || tabularModel(registry.versionDir(champ.version));
+    return !champ || tabularModel(registry.versionDir(champ.version)) ? 'thread' : 'process';
   } catch {
-    return false; // the body reports a broken registry itself, on the main thread as before
+    return 'process'; // the body reports a broken registry itself
   }
 }
+
+export const alwaysThread = (): Isolation => 'thread';
 
 /** Whether the model.json in `dir` is of a tabular engine, read from its first bytes (the engine comes first). */
 function tabularModel(dir: string): boolean {
@@ -105,8 +119,8 @@ function tabularModel(dir: string): boolean {
       closeSync(fd);
     }
   } catch {
-    return false; // the body reports the missing model itself, on the main thread as before
+    return false; // the body reports the missing model itself
   }
   const engine = /"engine"\s*:\s*"([^"]+)"/.exec(head)?.[1];
-  return engine !== undefined && engine !== 'lstm' && engine !== 'blend';
+  return engine !== undefined && !tfjsEngine(engine);
 }

@@ -2,12 +2,15 @@
  * CPU-heavy work off the Node main thread: `runInThread` runs one job in a fresh worker thread and `ThreadPool`
  * bounds how many run at once. The main thread only waits on a message port, so its event loop stays free for
  * Temporal's workflow tasks and heartbeats however long the job computes.
+ * With `isolation: 'process'` the job runs in a child process instead, over the same protocol: for code that must
+ * not share a process with other threads using it (TensorFlow.js's native backend is used from one thread only).
  *
  * A job file calls `serveThread(fn)`: fn gets the job's input and a context with `progress` (posted to the
  * caller's `onProgress`, e.g. to heartbeat) and `signal` (aborted when the caller's signal fires). A job that does
  * not stop within `graceMs` of the abort is terminated: a cancelled job really stops, even in a synchronous loop.
  * Errors come back with their name, message, stack and own fields (`ThreadError`), so callers can map them.
  */
+import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData, type Transferable } from 'node:worker_threads';
 
@@ -21,6 +24,8 @@ export interface ThreadJob<I> {
   signal?: AbortSignal;
   /** How long an aborted job may take to stop on its own before it is terminated (default 5 s). */
   graceMs?: number;
+  /** A worker thread (default) or a child process of its own (`transfer` does not apply: input is copied). */
+  isolation?: 'thread' | 'process';
 }
 
 export interface ThreadContext {
@@ -45,10 +50,50 @@ type FromThread =
   | { type: 'result'; value: unknown }
   | { type: 'error'; error: Record<string, unknown> };
 
+/** Either kind of job runner, seen from the caller: send it messages, hear from it, stop it. */
+interface JobChannel {
+  post(m: unknown): void;
+  onMessage(fn: (m: FromThread) => void): void;
+  onError(fn: (e: Error) => void): void;
+  onExit(fn: (code: number | null) => void): void;
+  stop(): void;
+}
+
+function threadChannel<I>(job: ThreadJob<I>): JobChannel {
+  const worker = new Worker(job.file, { workerData: job.input, transferList: job.transfer });
+  return {
+    post: (m) => worker.postMessage(m),
+    onMessage: (fn) => worker.on('message', fn),
+    onError: (fn) => worker.on('error', fn),
+    onExit: (fn) => worker.on('exit', fn),
+    stop: () => void worker.terminate(), // helper threads the job started (forest predictors) end with it
+  };
+}
+
+function processChannel<I>(job: ThreadJob<I>): JobChannel {
+  // No inherited --test/--inspect flags: the child only runs the job file. Structured clone ('advanced') keeps typed
+  // arrays and error fields as a thread's messages do.
+  const child = fork(job.file, [], {
+    execArgv: [],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  child.send({ type: 'job', input: job.input });
+  return {
+    post: (m) => {
+      if (child.connected) child.send(m as object);
+    },
+    onMessage: (fn) => child.on('message', fn as (m: unknown) => void),
+    onError: (fn) => child.on('error', fn),
+    onExit: (fn) => child.on('exit', fn),
+    stop: () => void child.kill('SIGKILL'),
+  };
+}
+
 export function runInThread<O, I = unknown>(job: ThreadJob<I>): Promise<O> {
   return new Promise<O>((resolve, reject) => {
     if (job.signal?.aborted) return reject(abortReason(job.signal));
-    const worker = new Worker(job.file, { workerData: job.input, transferList: job.transfer });
+    const channel = job.isolation === 'process' ? processChannel(job) : threadChannel(job);
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
     const finish = (fn: () => void) => {
@@ -57,22 +102,22 @@ export function runInThread<O, I = unknown>(job: ThreadJob<I>): Promise<O> {
       job.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
       fn();
-      void worker.terminate(); // helper threads the job started (forest predictors) end with it
+      channel.stop();
     };
     const onAbort = () => {
-      worker.postMessage({ type: 'abort' });
+      channel.post({ type: 'abort' });
       killTimer = setTimeout(() => finish(() => reject(abortReason(job.signal!))), job.graceMs ?? 5_000);
     };
     job.signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: FromThread) => {
+    channel.onMessage((m) => {
       if (m.type === 'progress') {
         if (!settled) job.onProgress?.(m.data);
       } else if (m.type === 'result') finish(() => resolve(m.value as O));
       else finish(() => reject(new ThreadError(String(m.error.message ?? 'thread failed'), m.error)));
     });
-    worker.on('error', (e) => finish(() => reject(e)));
-    worker.on('exit', (code) =>
-      finish(() => reject(job.signal?.aborted ? abortReason(job.signal) : new Error(`thread exited (${code})`))),
+    channel.onError((e) => finish(() => reject(e)));
+    channel.onExit((code) =>
+      finish(() => reject(job.signal?.aborted ? abortReason(job.signal) : new Error(`job exited (${code})`))),
     );
   });
 }
@@ -81,21 +126,32 @@ function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'cancelled'));
 }
 
-/** The thread side of runInThread: runs `fn` on the job's input and posts its result or error back. */
+/** The job side of runInThread, in a worker thread or a child process: runs `fn` on the job's input, posts back. */
 export function serveThread<I, O>(fn: (input: I, ctx: ThreadContext) => Promise<O> | O): void {
-  if (isMainThread || !parentPort) throw new Error('serveThread runs in a worker thread (see runInThread)');
-  const port = parentPort;
+  const inChild = isMainThread && typeof process.send === 'function';
+  if (!inChild && (isMainThread || !parentPort))
+    throw new Error('serveThread runs in a worker thread or child process (see runInThread)');
+  const post = inChild ? (m: unknown) => process.send!(m) : (m: unknown) => parentPort!.postMessage(m);
   const abort = new AbortController();
-  port.on('message', (m: { type: string }) => {
+  const ctx: ThreadContext = { progress: (data) => post({ type: 'progress', data }), signal: abort.signal };
+  const run = (input: I) =>
+    Promise.resolve()
+      .then(() => fn(input, ctx))
+      .then(
+        (value) => post({ type: 'result', value }),
+        (e: unknown) => post({ type: 'error', error: errorFields(e) }),
+      );
+  const onMessage = (m: { type: string; input?: I }) => {
     if (m.type === 'abort') abort.abort(new Error('cancelled'));
-  });
-  const ctx: ThreadContext = { progress: (data) => port.postMessage({ type: 'progress', data }), signal: abort.signal };
-  Promise.resolve()
-    .then(() => fn(workerData as I, ctx))
-    .then(
-      (value) => port.postMessage({ type: 'result', value }),
-      (e: unknown) => port.postMessage({ type: 'error', error: errorFields(e) }),
-    );
+    else if (m.type === 'job' && inChild) void run(m.input as I);
+  };
+  if (inChild) {
+    process.on('message', onMessage);
+    process.on('disconnect', () => process.exit(0)); // the caller went away: so does the job
+  } else {
+    parentPort!.on('message', onMessage);
+    void run(workerData as I);
+  }
 }
 
 function errorFields(e: unknown): Record<string, unknown> {

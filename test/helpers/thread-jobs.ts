@@ -1,4 +1,4 @@
-/** Worker-thread jobs for test/unit/infra/threads.test.ts (compiled beside it into dist/test/helpers). */
+/** Worker-thread (and child-process) jobs for test/unit/infra/threads.test.ts (compiled beside it into dist/test/helpers). */
 import { serveThread } from '../../infra/threads';
 
 export type TestJob =
@@ -6,9 +6,11 @@ export type TestJob =
   | { kind: 'progress'; steps: number }
   | { kind: 'spin'; ms: number }
   | { kind: 'fail' }
-  | { kind: 'watch' };
+  | { kind: 'watch' }
+  | { kind: 'pid' };
 
 serveThread(async (job: TestJob, ctx) => {
+  if (job.kind === 'pid') return process.pid;
   if (job.kind === 'sum') return job.values.reduce((a, b) => a + b, 0);
   if (job.kind === 'progress') {
     for (let i = 1; i <= job.steps; i++) ctx.progress({ done: i });

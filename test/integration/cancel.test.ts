@@ -86,18 +86,22 @@ describe('cancel during training (real Temporal + DuckDB)', { timeout: 600_000 }
     assert.equal((await handle.describe()).raw.pendingActivities?.length ?? 0, 0);
     const reg = join(paths.registry(name), 'versions');
     assert.deepEqual(existsSync(reg) ? readdirSync(reg) : [], [], 'nothing published');
-    return seconds;
+    return `${seconds.toFixed(1)} s: ${story}`;
   };
 
-  it('forest folds: cancelled within 5 s, status exits 5', async () => {
-    await cancelDuringTraining('heavyforest', { forest: { nTrees: 2000, maxDepth: 20, minSamplesLeaf: 1 } });
+  it('forest folds: cancelled within 5 s, status exits 5', async (t) => {
+    const seconds = await cancelDuringTraining('heavyforest', {
+      forest: { nTrees: 2000, maxDepth: 20, minSamplesLeaf: 1 },
+    });
+    t.diagnostic(`cancelled after ${seconds}`);
   });
 
-  it('LSTM folds: cancelled within 5 s, status exits 5', async () => {
-    await cancelDuringTraining('heavylstm', {
+  it('LSTM folds: cancelled within 5 s, status exits 5', async (t) => {
+    const seconds = await cancelDuringTraining('heavylstm', {
       engine: 'lstm',
       baselines: [],
       lstm: { epochs: 300, batchSize: 64 },
     });
+    t.diagnostic(`cancelled after ${seconds}`);
   });
 });

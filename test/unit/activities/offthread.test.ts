@@ -12,7 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { trainModel, type TrainInput } from '../../../activities/train';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
-import { offThread, scoresOffThread, trainsOffThread } from '../../../activities/offthread';
+import { offThread, scoringIsolation, trainingIsolation } from '../../../activities/offthread';
 import { modelSpec } from '../../../pipelines/schema/model';
 import type { LoadedPipeline } from '../../../pipelines/load';
 import type { FeatureRef, TrainResult } from '../../../workflows/types';
@@ -45,8 +45,8 @@ const input = (featuresPath: string, engine: string): TrainInput => ({
 
 const env = () =>
   new MockActivityEnvironment({ attempt: 1, heartbeatTimeoutMs: 30_000 }, { logger: new DefaultLogger('ERROR') });
-const trainOffThread = offThread('trainModel', trainModel, trainsOffThread);
-const scoreOffThread = offThread('scoreUsers', scoreUsers, scoresOffThread);
+const trainOffThread = offThread('trainModel', trainModel, trainingIsolation);
+const scoreOffThread = offThread('scoreUsers', scoreUsers, scoringIsolation);
 
 async function rows(file: string): Promise<unknown[][]> {
   return withDuckDB(':memory:', async (c) =>
@@ -87,9 +87,15 @@ describe('activity bodies on worker threads', () => {
     assert.equal(b.users, 8_000);
     assert.deepEqual(await rows(b.scoresPath), await rows(a.scoresPath));
     assert.deepEqual(await rows(b.reasonsPath), await rows(a.reasonsPath));
-    assert.equal(scoresOffThread({ versionDir }), true);
+    assert.equal(scoringIsolation({ versionDir }), 'thread');
     mkdirSync(join(versionDir, 'lstm'));
-    assert.equal(scoresOffThread({ versionDir: join(versionDir, 'lstm') }), false, 'no model: stays on main');
+    assert.equal(scoringIsolation({ versionDir: join(versionDir, 'lstm') }), 'process', 'no model: the body says so');
+  });
+
+  it('trains the TensorFlow.js engines in a child process, never on the main thread', () => {
+    assert.equal(trainingIsolation({ engine: 'forest' }), 'thread');
+    assert.equal(trainingIsolation({ engine: 'lstm' }), 'process');
+    assert.equal(trainingIsolation({ engine: 'blend' }), 'process');
   });
 
   it('keeps bad input non-retryable across the thread', async () => {

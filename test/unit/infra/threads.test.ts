@@ -6,10 +6,10 @@ import { runInThread, ThreadError, ThreadPool } from '../../../infra/threads';
 import type { TestJob } from '../../helpers/thread-jobs';
 
 const file = join(__dirname, '..', '..', 'helpers', 'thread-jobs.js');
-const run = <O>(
-  input: TestJob,
-  extra: { onProgress?: (d: unknown) => void; signal?: AbortSignal; graceMs?: number } = {},
-) => runInThread<O, TestJob>({ file, input, ...extra });
+type Extra = { onProgress?: (d: unknown) => void; signal?: AbortSignal; graceMs?: number };
+const run = <O>(input: TestJob, extra: Extra = {}) => runInThread<O, TestJob>({ file, input, ...extra });
+const runInProcess = <O>(input: TestJob, extra: Extra = {}) =>
+  runInThread<O, TestJob>({ file, input, ...extra, isolation: 'process' });
 
 describe('runInThread / ThreadPool', () => {
   it('returns the job result and relays progress in order', async () => {
@@ -65,5 +65,25 @@ describe('runInThread / ThreadPool', () => {
     assert.ok(peak <= 2 && peak >= 1, `peak ${peak}`);
     assert.equal(pool.active, 0);
     assert.throws(() => new ThreadPool(0), /at least one slot/);
+  });
+
+  it('runs a job in a child process of its own with the same protocol: result, progress, errors, abort', async () => {
+    const pid = await runInProcess<number>({ kind: 'pid' });
+    assert.ok(pid > 0 && pid !== process.pid, `ran in process ${pid}, not ${process.pid}`);
+    assert.equal(await runInProcess<number>({ kind: 'sum', values: Float64Array.from([1, 2, 3.5]) }), 6.5);
+    const seen: unknown[] = [];
+    assert.equal(await runInProcess<string>({ kind: 'progress', steps: 2 }, { onProgress: (d) => seen.push(d) }), 'ok');
+    assert.deepEqual(seen, [{ done: 1 }, { done: 2 }]);
+    const e = (await runInProcess({ kind: 'fail' }).catch((x: unknown) => x)) as ThreadError;
+    assert.ok(e instanceof ThreadError);
+    assert.equal(e.fields.type, 'InputError');
+    const a = new AbortController();
+    setTimeout(() => a.abort(new Error('cancelled by test')), 300);
+    await assert.rejects(runInProcess({ kind: 'watch' }, { signal: a.signal }), /stopped by abort/);
+    const b = new AbortController();
+    setTimeout(() => b.abort(new Error('cancelled by test')), 300);
+    const started = Date.now();
+    await assert.rejects(runInProcess({ kind: 'spin', ms: 60_000 }, { signal: b.signal, graceMs: 200 }), /cancelled/);
+    assert.ok(Date.now() - started < 5_000, 'the spinning process was killed, not waited for');
   });
 });
