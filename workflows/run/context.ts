@@ -1,0 +1,68 @@
+/**
+ * What every step of a run shares inside the workflow: the activity proxies (I/O and CPU queues, with the worker's
+ * event-loop delay recorded under the step that called them) and the progress the `progress` query returns.
+ */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { cpuOptions, ioOptions, measured } from '../proxies';
+import type { RunInput, RunSummary, StepProgress } from '../types';
+
+export const STEPS = [
+  'definition',
+  'extract',
+  'features',
+  'cross-validate',
+  'train',
+  'publish',
+  'score',
+  'segments',
+  'report',
+];
+
+export interface RunContext {
+  io: Activities;
+  training: Activities;
+  progress: StepProgress;
+  eventLoop: NonNullable<RunSummary['eventLoop']>;
+  /** Enters a step: what `status` and the progress query show. */
+  step(name: string, detail?: string): void;
+}
+
+export function runContext(input: RunInput): RunContext {
+  const startedMs = input.plan ? Date.parse(input.plan.plannedAt) : Date.now();
+  const progress: StepProgress = {
+    runId: null,
+    pipeline: input.pipeline,
+    cutoff: input.cutoff ?? null,
+    step: 'starting',
+    stepsDone: 0,
+    stepsTotal: STEPS.length,
+    detail: '',
+    rows: 0,
+    foldsDone: 0,
+    foldsTotal: 0,
+    startedAt: new Date(startedMs).toISOString(),
+    history: [],
+  };
+  const eventLoop: RunContext['eventLoop'] = { maxDelayMs: 0, byStep: {} };
+  // Recorded under the step current when the activity was called.
+  const begin = () => {
+    const current = progress.step;
+    return (ms: number) => {
+      eventLoop.maxDelayMs = Math.max(eventLoop.maxDelayMs, ms);
+      eventLoop.byStep[current] = Math.max(eventLoop.byStep[current] ?? 0, ms);
+    };
+  };
+  return {
+    io: measured(proxyActivities<Activities>(ioOptions), begin),
+    training: measured(proxyActivities<Activities>(cpuOptions(workflowInfo().taskQueue)), begin),
+    progress,
+    eventLoop,
+    step: (name, detail = '') => {
+      progress.step = name;
+      progress.detail = detail;
+      progress.stepsDone = Math.max(0, STEPS.indexOf(name));
+      progress.history.push({ step: name, at: new Date().toISOString(), detail });
+    },
+  };
+}
