@@ -75,7 +75,7 @@ export function balancedClassWeight(labels: Uint8Array, rows: ArrayLike<number>)
   };
 }
 
-export async function trainLstm(opts: {
+export interface LstmTrainOptions {
   sequences: Sequences;
   vocabSize: number;
   outDir: string;
@@ -88,38 +88,53 @@ export async function trainLstm(opts: {
   signal?: AbortSignal;
   /** Goes into temp names, so two attempts of one training never share a temp file. */
   writerTag?: string;
-}): Promise<LstmTrainResult> {
-  const writer: Writer = { signal: opts.signal, tag: opts.writerTag };
-  const { backend } = await selectBackend();
+}
+
+/** Where training stands after each epoch: what the checkpoint's state.json holds and a resumed call starts from. */
+interface EpochState {
+  epoch: number;
+  bestEpoch: number;
+  bestValAuc: number;
+  history: LstmTrainResult['history'];
+}
+
+/** The seeded training sample (stratified, at most maxTrainSequences) and its first 15 % held out for validation. */
+function trainingRows(opts: LstmTrainOptions) {
   const s = opts.sequences;
-  const p = opts.params;
-  const rng = mulberry32(opts.seed);
   const available = shuffle(
     Uint32Array.from(opts.trainRows ?? Uint32Array.from({ length: s.ids.length }, (_, i) => i)),
-    rng,
+    mulberry32(opts.seed),
   );
-  const rows = stratifiedSample(available, s.labels, p.maxTrainSequences);
+  const rows = stratifiedSample(available, s.labels, opts.params.maxTrainSequences);
   const nVal = Math.max(1, Math.floor(rows.length * 0.15));
-  const val = rows.subarray(0, nVal);
-  const train = Uint32Array.from(rows.subarray(nVal));
-  const classWeight = balancedClassWeight(s.labels, train);
+  return { available, rows, val: rows.subarray(0, nVal), train: Uint32Array.from(rows.subarray(nVal)) };
+}
 
-  const ckpt = join(opts.outDir, 'checkpoint');
+/** A fresh model, or the checkpoint's weights and optimizer moments when an earlier call was interrupted. */
+async function modelFromCheckpoint(opts: LstmTrainOptions, ckpt: string) {
   const state = existsSync(join(ckpt, 'state.json'))
-    ? (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as {
-        epoch: number;
-        bestEpoch: number;
-        bestValAuc: number;
-        history: LstmTrainResult['history'];
-      })
+    ? (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as EpochState)
     : null;
-  const model = createLstmModel(p, opts.vocabSize, s.length, opts.seed);
+  const model = createLstmModel(opts.params, opts.vocabSize, opts.sequences.length, opts.seed);
   if (state) {
     const saved = await loadModel(ckpt);
     model.setWeights(saved.getWeights());
     saved.dispose();
     await restoreOptimizer(model, join(ckpt, 'optimizer.json'));
   }
+  return { model, state };
+}
+
+export async function trainLstm(opts: LstmTrainOptions): Promise<LstmTrainResult> {
+  const writer: Writer = { signal: opts.signal, tag: opts.writerTag };
+  const { backend } = await selectBackend();
+  const s = opts.sequences;
+  const p = opts.params;
+  const { available, rows, val, train } = trainingRows(opts);
+  const classWeight = balancedClassWeight(s.labels, train);
+
+  const ckpt = join(opts.outDir, 'checkpoint');
+  const { model, state } = await modelFromCheckpoint(opts, ckpt);
   // On tfjs-node the LSTM trains through TensorFlow's fused kernels (one native op per layer forward, one
   // backward: ~5x tfjs-layers' per-step ops); elsewhere through fit(). See trainEpoch.
   const history = state?.history ?? [];
@@ -147,7 +162,7 @@ export async function trainLstm(opts: {
     }
     await saveModel(model, ckpt, writer);
     await saveOptimizer(model, join(ckpt, 'optimizer.json'), writer);
-    writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history }, writer);
+    writeJsonAtomic(join(ckpt, 'state.json'), { epoch, bestEpoch, bestValAuc, history } satisfies EpochState, writer);
     opts.onEpoch?.({ epoch, epochs: p.epochs, loss, valAuc });
     if (epoch - bestEpoch >= p.patience && p.patience > 0) break; // early stopping on validation AUC
   }
