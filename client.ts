@@ -47,6 +47,10 @@ const COMMANDS: Record<string, Command> = {
   status: { summary: 'show the live progress of a run', load: async () => (await import('./cli/runs')).statusCommand },
   runs: { summary: 'list recent runs', load: async () => (await import('./cli/runs')).runsCommand },
   cancel: { summary: 'cancel a run cleanly', load: async () => (await import('./cli/runs')).cancelCommand },
+  rerun: {
+    summary: 're-execute a run from a step, reusing the earlier steps when the inputs are the same',
+    load: async () => (await import('./cli/rerun')).rerunCommand,
+  },
   deliveries: {
     summary: "every webhook delivery of a pipeline's lists: when, where, rows, checksum, outcome",
     load: async () => (await import('./cli/deliveries')).deliveriesCommand,

@@ -16,6 +16,7 @@ import { createActivities, CPU_ACTIVITIES } from './activities';
 import { cpuSlots } from './infra/capacity';
 import { measureEventLoopDelay } from './infra/event-loop';
 import { ensureServer, TASK_QUEUE, temporalNamespace } from './infra/temporal';
+import { ensureSearchAttributes } from './infra/search-attributes';
 import { cpuQueue, EVENT_LOOP_FIELD, MEASURED_ACTIVITIES } from './workflows/queues';
 
 export type WorkerRole = 'both' | 'io' | 'cpu';
@@ -79,6 +80,8 @@ export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker>
     ...(s.identity ? { identity: s.identity } : {}),
   };
   const workers: Worker[] = [];
+  // The workflows set funnelcast's search attributes (workflows/tags.ts): they must exist on the namespace first.
+  if (role !== 'cpu') await ensureSearchAttributes(s.connection.operatorService, common.namespace!);
   if (role !== 'cpu')
     workers.push(
       await Worker.create({

@@ -14,6 +14,7 @@ import { buildSegments } from './segments';
 import { finishRun } from './finish';
 import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
+import { prepareRerun } from './rerun';
 import { withFaults } from './faults';
 import { alwaysThread, offThread, publishingIsolation, scoringIsolation, trainingIsolation } from './offthread';
 
@@ -41,6 +42,7 @@ export function createActivities() {
     deliverToWebhook,
     deliverToBucket,
     findCompletedRuns,
+    prepareRerun,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
   return process.env.FUNNELCAST_FAULTS ? withFaults(activities) : activities;

@@ -161,6 +161,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     `funnelcast run ${s.runId}: pipeline ${s.pipeline}, cutoff ${s.cutoff}, horizon ${s.horizon} (${s.seconds.toFixed(1)} s)`,
     `  (trained at ${s.trainingCutoff}, one horizon before the cutoff, as a live run on that date would; scored at ${s.cutoff})`,
     ...(s.cutoffNote ? [`  (${s.cutoffNote})`] : []),
+    ...(s.rerun ? [`  (rerun of ${s.rerun.of} from ${s.rerun.from}: ${s.rerun.note})`] : []),
     '',
     `  extract    read ${int(s.extract.read)} = loaded ${int(s.extract.loaded)} + duplicates ${int(s.extract.duplicates)} + quarantined ${int(s.extract.quarantined)}` +
       `  (${int(s.extract.users)} users, ${int(s.extract.events)} events in ${s.extract.database})`,

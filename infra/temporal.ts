@@ -7,6 +7,7 @@
  * `startDevServer` joins or starts the home's `temporal server start-dev` (SQLite under the state folder), which
  * stops when the last process of that home using it is gone. When TEMPORAL_ADDRESS is set nothing is started.
  */
+import { searchAttributeFlags } from './search-attribute-keys';
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -200,6 +201,7 @@ async function joinOrStart(o: {
   const uiPort = o.port + 1000;
   const args = ['server', 'start-dev', '--db-filename', o.dbFile, '--ip', o.host, '--port', String(o.port)];
   args.push('--ui-port', String(uiPort), '--log-level', 'warn', '--namespace', DEFAULT_NAMESPACE);
+  args.push(...searchAttributeFlags());
   const cfg: GuardConfig = { cli, args, home, dir: o.dir, dbFile: o.dbFile, logFile, port: o.port, uiPort };
   const guard = spawn(process.execPath, [join(__dirname, 'server-guard.js'), JSON.stringify(cfg)], {
     detached: true,

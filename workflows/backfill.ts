@@ -18,6 +18,7 @@ import type { Activities } from '../activities';
 import type { RunSummary } from './types';
 import { retrainWorkflow } from './retrain';
 import { answers, planRuns } from './plan';
+import { tagWorkflow, withOutcome } from './tags';
 
 export interface BackfillInput {
   pipeline: string;
@@ -63,6 +64,10 @@ export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
 const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
 export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRow[]> {
+  return withOutcome(() => backfillSteps(input));
+}
+
+async function backfillSteps(input: BackfillInput): Promise<BackfillRow[]> {
   const progress: BackfillProgress = {
     phase: 'planning',
     total: input.cutoffs.length,
@@ -77,6 +82,7 @@ export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRo
   const planned = await planRuns(input.pipeline, input.cutoffs, undefined, { backtest: true });
   input.cutoffs.forEach((c, i) => (progress.runIds[c] = planned[i].run.runId));
   const name = planned[0].loaded.definition.name;
+  tagWorkflow({ pipeline: name, kind: 'backfill', engine: planned[0].loaded.definition.model.engine });
   const plans = new Map(input.cutoffs.map((c, i) => [c, planned[i]]));
   const already = await io.findCompletedRuns({ pipeline: name, runIds: planned.map((p) => p.run.runId) });
 

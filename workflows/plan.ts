@@ -21,12 +21,24 @@ export async function planRun(input: RunInput, step: (name: string) => void = ()
   // definition's `clock: "data"`, from the data's last complete day: activities/definition.ts).
   const scheduled = workflowInfo().typedSearchAttributes.get(SCHEDULED_START);
   const cutoff = input.cutoff ?? scheduled?.toISOString();
-  return (
+  const plan = (
     await planRuns(input.pipeline, [cutoff], step, {
       replaceIncomparable: input.replaceIncomparable,
       scheduled: !input.cutoff && !!scheduled,
+      // A rerun of a backfill's run plans it as the backtest it was, so the same inputs give the same key.
+      backtest: input.trigger === 'backfill',
     })
   )[0];
+  if (!input.rerun) return plan;
+  // A rerun runs under its own id; the origin's results before `from` are linked in when the inputs are the same.
+  const { run, rerun } = await io.prepareRerun({
+    planned: plan.run,
+    of: input.rerun.of,
+    from: input.rerun.from,
+    hasPublish: !!input.rerun.publish,
+    nonce: plan.plannedAt,
+  });
+  return { ...plan, run, rerun };
 }
 
 /** Plans for several cutoffs of one pipeline (a backfill): one extraction, every id keyed on the same contents. */

@@ -15,11 +15,17 @@ import { runContext, STEPS } from './run/context';
 import { crossValidate, cvSplits, requireTrainable, trainHoldout, type TrainCommon } from './run/train';
 import { noLists, scoreAndDeliver } from './run/lists';
 import { runSummary } from './run/summary';
+import { runKind } from '../infra/search-attribute-keys';
+import { tagWorkflow, withOutcome } from './tags';
 import type { RunInput, RunSummary, StepProgress } from './types';
 
 export const progressQuery = defineQuery<StepProgress>('progress');
 
 export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
+  return withOutcome(() => retrainSteps(input));
+}
+
+async function retrainSteps(input: RunInput): Promise<RunSummary> {
   const ctx = runContext(input);
   const { io, progress, step } = ctx;
   setHandler(progressQuery, () => progress);
@@ -31,6 +37,8 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   progress.rows = extract.read;
   progress.runId = run.runId;
   progress.cutoff = run.cutoff;
+  const kind = runKind(input.trigger, input.rerun?.of);
+  tagWorkflow({ pipeline: def.name, cutoff: run.cutoff, kind, engine: def.model.engine, outcome: 'running' });
 
   step('features', `cutoff ${run.cutoff}`);
   const features = await io.buildFeatures({ loaded, cutoff: run.cutoff, runDir: run.runDir });
@@ -72,22 +80,26 @@ export async function retrainWorkflow(input: RunInput): Promise<RunSummary> {
   const models = await trainHoldout(ctx, plan, common, crossValidated.engine, trainSet);
 
   step('publish');
-  const publish = await io.publishModel({
-    loaded,
-    runId: run.runId,
-    cutoff: run.cutoff,
-    trainingCutoff,
-    runDir: run.runDir,
-    trained: models.main,
-    cv: crossValidated.cv,
-    baselines: models.baselines,
-    churn: models.churn,
-    extract,
-    features: trainSet,
-    // A backfill only measures the past: its versions are backtests whatever their cutoff.
-    backtest: input.trigger === 'backfill' ? 'run by a backfill' : null,
-    replaceIncomparable: input.replaceIncomparable,
-  });
+  // A rerun from a later step on the same inputs keeps the origin's decision (and the version it scored with).
+  const reusedPublish = plan.rerun?.reused.includes('publish') ? input.rerun?.publish : null;
+  const publish =
+    reusedPublish ??
+    (await io.publishModel({
+      loaded,
+      runId: run.runId,
+      cutoff: run.cutoff,
+      trainingCutoff,
+      runDir: run.runDir,
+      trained: models.main,
+      cv: crossValidated.cv,
+      baselines: models.baselines,
+      churn: models.churn,
+      extract,
+      features: trainSet,
+      // A backfill only measures the past: its versions are backtests whatever their cutoff.
+      backtest: input.trigger === 'backfill' ? 'run by a backfill' : null,
+      replaceIncomparable: input.replaceIncomparable,
+    }));
 
   const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv);
 

@@ -12,6 +12,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { answers, planRun } from './plan';
 import { retrainWorkflow } from './retrain';
+import { runKind } from '../infra/search-attribute-keys';
+import { tagWorkflow } from './tags';
 import type { RunInput, StartedRun } from './types';
 
 const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
@@ -22,6 +24,13 @@ export async function startRunWorkflow(input: RunInput & { wait?: boolean }): Pr
   const { runId, cutoff } = plan.run;
   // Schedules list their actions by this workflow's id: the memo tells `schedule describe` which run it started.
   upsertMemo({ runId });
+  const def = plan.loaded.definition;
+  tagWorkflow({
+    pipeline: def.name,
+    cutoff,
+    kind: runKind(runInput.trigger, runInput.rerun?.of),
+    engine: def.model.engine,
+  });
   const finished = (await io.findCompletedRuns({ pipeline: plan.loaded.definition.name, runIds: [runId] }))[runId];
   if (answers(finished, runInput.trainOnly)) return { runId, cutoff, started: false, summary: finished };
   try {

@@ -24,6 +24,28 @@ export interface RunInput {
    * workflow id = run id (workflows/start.ts, backfill); without it the retrain workflow plans for itself.
    */
   plan?: RunPlan;
+  /** `funnelcast rerun`: the run this one re-executes from a step (recorded in its summary and search attributes). */
+  rerun?: RerunRequest;
+}
+
+/** The steps a run can be re-executed from (`funnelcast rerun <run> --from <step>`), in pipeline order. */
+export const RERUN_STEPS = ['features', 'cross-validate', 'train', 'publish', 'score', 'segments', 'report'] as const;
+export type RerunStep = (typeof RERUN_STEPS)[number];
+
+export interface RerunRequest {
+  /** The run re-executed. */
+  of: string;
+  from: RerunStep;
+  /** The origin's publish result (from its history), reused when re-running from a later step on the same inputs. */
+  publish?: PublishResult | null;
+}
+
+/** What a rerun reused: only steps before `from`, and only when its inputs are the origin's (same run key). */
+export interface RerunPlan {
+  of: string;
+  from: RerunStep;
+  reused: RerunStep[];
+  note: string;
 }
 
 /** What planning a run decided: the definition it runs, what extraction loaded, and its id, cutoff and folder. */
@@ -33,6 +55,7 @@ export interface RunPlan {
   loaded: LoadedPipeline;
   extract: ExtractCounts;
   run: ResolvedRun;
+  rerun?: RerunPlan;
 }
 
 /** What starting a run returned: its id, and its summary when it had already finished. */
@@ -230,6 +253,8 @@ export interface ExportRef {
 
 export interface RunSummary {
   runId: string;
+  /** A rerun: the run it re-executed, from which step, and what it reused. */
+  rerun?: RerunPlan | null;
   pipeline: string;
   cutoff: string;
   /** Where the model was trained: the cutoff itself, or one horizon earlier when its labels are not observed yet. */

@@ -23,6 +23,8 @@ export interface RunContext {
   io: Activities;
   training: Activities;
   progress: StepProgress;
+  /** The CPU queue's trainModel with a one-line summary the Web UI shows ("fold 2/5 · forest"). */
+  trainAs(summary: string): Activities['trainModel'];
   eventLoop: NonNullable<RunSummary['eventLoop']>;
   /** Enters a step: what `status` and the progress query show. */
   step(name: string, detail?: string): void;
@@ -56,6 +58,8 @@ export function runContext(input: RunInput): RunContext {
   return {
     io: measured(proxyActivities<Activities>(ioOptions), begin),
     training: measured(proxyActivities<Activities>(cpuOptions(workflowInfo().taskQueue)), begin),
+    trainAs: (summary) =>
+      measured(proxyActivities<Activities>({ ...cpuOptions(workflowInfo().taskQueue), summary }), begin).trainModel,
     progress,
     eventLoop,
     step: (name, detail = '') => {

@@ -22,6 +22,7 @@ export function runSummary(ctx: RunContext, p: SummaryParts): RunSummary {
   const { scoring } = p.lists;
   return {
     runId: run.runId,
+    rerun: p.plan.rerun ?? null,
     pipeline: loaded.definition.name,
     cutoff: run.cutoff,
     trainingCutoff: run.trainingCutoff,

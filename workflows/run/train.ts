@@ -9,11 +9,15 @@ import { chooseEngine } from '../auto';
 import { allStopped } from '../settle';
 import type { CvSummary, EngineSelection, FeatureRef, RunInput, RunPlan, TrainResult } from '../types';
 import type { RunContext } from './context';
+import { tagWorkflow } from '../tags';
 
 type TrainArgs = Parameters<Activities['trainModel']>[0];
 /** What every training call of a run shares: the training table and the model section of the definition. */
 export type TrainCommon = Omit<TrainArgs, 'engine' | 'split'>;
 type Split = TrainArgs['split'];
+
+/** "fold 2/5" of a CV split (the holdout is named by the caller). */
+const foldName = (s: Split) => ('i' in s ? `fold ${s.i + 1}/${s.k}` : s.kind);
 
 /** Fails the run (not retryable) when the training table has no observed outcomes or only one class. */
 export function requireTrainable(plan: RunPlan, trainSet: FeatureRef, trigger: RunInput['trigger']): void {
@@ -94,23 +98,31 @@ export async function crossValidate(
         splits,
       },
       {
-        trainFold: (e, split) => ctx.training.trainModel({ ...common, engine: e, split: split as Split }),
+        trainFold: (e, split) =>
+          ctx.trainAs(`auto: ${foldName(split as Split)} · ${e}`)({
+            ...common,
+            engine: e,
+            split: split as Split,
+          }),
         summarise: (_e, results) => ctx.io.summariseFolds({ strategy: def.cv.strategy, results }),
         now: () => Date.now(),
         all: (folds) => allStopped(folds),
       },
     );
     engine = selection.chosen;
+    tagWorkflow({ engine });
   }
   if (!splits.length) return { engine, selection, cv: null };
   ctx.progress.foldsTotal = splits.length;
   ctx.step('cross-validate', `${splits.length} folds (${def.cv.strategy})`);
   const folds = await allStopped(
     splits.map((split) =>
-      ctx.training.trainModel({ ...common, engine, split }).then((r) => {
-        ctx.progress.foldsDone++;
-        return r;
-      }),
+      ctx
+        .trainAs(`${foldName(split)} · ${engine}`)({ ...common, engine, split })
+        .then((r) => {
+          ctx.progress.foldsDone++;
+          return r;
+        }),
     ),
   );
   return { engine, selection, cv: await ctx.io.summariseFolds({ strategy: def.cv.strategy, results: folds }) };
@@ -137,7 +149,12 @@ export async function trainHoldout(
   const holdout = { kind: 'holdout' as const };
   // The blend's parts are trained first (in parallel, as activities of their own) and reported as baselines; the
   // blend activity then reuses their results and only averages.
-  const train = (e: string) => ctx.training.trainModel({ ...common, engine: e, split: holdout });
+  const train = (e: string) =>
+    ctx.trainAs(e === engine ? `holdout · ${e}` : `holdout · ${e} (baseline)`)({
+      ...common,
+      engine: e,
+      split: holdout,
+    });
   const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
   const partsDone = allStopped(parts.map(train));
   // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
@@ -148,7 +165,7 @@ export async function trainHoldout(
     allStopped(def.model.baselines.filter((b) => b !== engine && !parts.includes(b)).map(train)),
     partsDone.then(() => train(engine)),
     churnTrainable
-      ? ctx.training.trainModel({
+      ? ctx.trainAs('holdout · forest (churn risk)')({
           ...common,
           featuresPath: churnSet.featuresPath,
           engine: 'forest',
