@@ -17,6 +17,7 @@ import type {
 import { activityAttempt, failFastOnBadInput, InputError, withHeartbeat } from './context';
 import { compareWithChampion } from './champion';
 import { sanityWarnings } from '../registry/sanity';
+import { noiseWarnings } from './noise-checks';
 import { evaluateBinary } from '../ml/metrics';
 
 /** The code version recorded in lineage: the git commit when available, else the package version. */
@@ -94,6 +95,9 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       holdout: input.trained.metrics,
       baselines,
     });
+    // Not objections (the gate ignores them): a difference within noise, a label rate that moved since the champion.
+    const { trained, features, trainingCutoff } = input;
+    warnings.push(...(await noiseWarnings(registry, { comparison, trained, features, trainingCutoff })));
     const f1 = await f1AtOutOfFoldThreshold(input);
     const sources = await withDuckDB(input.extract.database, async (conn) =>
       (
@@ -249,6 +253,7 @@ function versionInfo(
       pipelineSha256: input.loaded.hash,
       cutoff: input.cutoff,
       trainingCutoff: input.trainingCutoff,
+      labelRate: input.features.labelRate,
       horizon: def.label.horizon,
       labelEvent: def.label.event,
       sources,

@@ -16,6 +16,7 @@ import { TASK_QUEUE } from '../infra/temporal';
 import type { RunInput } from '../workflows/types';
 import { withSession } from './session';
 import { scheduledRunOutcome, triggerAndWait } from './schedule-runs';
+import { scheduleInWords } from './schedule-words';
 import { describeFacts } from './runs';
 import { runFacts } from './run-history';
 import { EXIT, table, UsageError, print } from './format';
@@ -120,7 +121,8 @@ function scheduleOptions(s: ScheduleSettings, paused = false) {
     },
     policies: { overlap: s.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: toMs(s.catchupWindow) },
     memo: { funnelcast: s },
-    state: { paused, note: paused ? 'created paused' : undefined },
+    // The Web UI shows the note: the schedule in words, not its calendar spec.
+    state: { paused, note: `${scheduleInWords(s)}${paused ? ' (created paused)' : ''}` },
   };
 }
 
@@ -190,14 +192,11 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         } catch (e) {
           if (!(e instanceof ScheduleAlreadyRunning)) throw e;
         }
-        out(
-          `Created schedule ${scheduleIdFor(s.pipeline)} (${s.cron ? `cron "${s.cron}"` : `every ${s.every}`}, ${s.timezone}, overlap ${s.overlap}).`,
-          {
-            scheduleId: scheduleIdFor(s.pipeline),
-            created: true,
-            settings: s,
-          },
-        );
+        out(`Created schedule ${scheduleIdFor(s.pipeline)} (${scheduleInWords(s)}, overlap ${s.overlap}).`, {
+          scheduleId: scheduleIdFor(s.pipeline),
+          created: true,
+          settings: s,
+        });
         return EXIT.ok;
       }
       case 'update': {
@@ -227,7 +226,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
           rows.push({
             scheduleId: sch.scheduleId,
             pipeline: s?.pipeline ?? '?',
-            when: s ? (s.cron ? `cron ${s.cron}` : `every ${s.every}`) : '?',
+            when: s ? scheduleInWords(s) : '?',
             timezone: s?.timezone ?? '',
             paused: d.state.paused,
             nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
@@ -263,6 +262,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         const info = {
           scheduleId: d.scheduleId,
           settings: s,
+          inWords: s ? scheduleInWords(s) : null,
           paused: d.state.paused,
           note: d.state.note,
           nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
@@ -286,7 +286,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
         };
         out(
           [
-            `${d.scheduleId}: ${s ? (s.cron ? `cron "${s.cron}"` : `every ${s.every}`) : ''} ${s?.timezone ?? ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
+            `${d.scheduleId}: ${s ? scheduleInWords(s) : ''}${s?.cron ? ` (cron "${s.cron}")` : ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
             `  pipeline  ${s?.pipelineFile}`,
             `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
             `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId} ${r.outcome}${r.failure ? ` (${r.failure})` : ''}`).join('\n            ') || '—'}`,

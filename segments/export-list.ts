@@ -79,7 +79,9 @@ export async function writeList(
   const parquetPath = join(x.outDir, 'exports', `${c.name}.parquet`);
   const readmePath = join(x.outDir, 'exports', `${c.name}.README.txt`);
   // Keep the raw user ids aside (exports may hash them) to measure realised conversions; export the rest.
-  await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_ids AS SELECT __uid FROM campaign_rows`);
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE campaign_ids AS SELECT __uid${def.clv ? ', clv' : ''} FROM campaign_rows`,
+  );
   await conn.run(`ALTER TABLE campaign_rows DROP COLUMN __uid`);
   // Readable headers and values first, then spreadsheet-safe text (segments/csv-safe.ts); Parquet stays exact.
   await conn.run(`CREATE OR REPLACE TEMP TABLE campaign_csv AS ${await humanCsvSelect(conn, def, 'campaign_rows')}`);
@@ -108,6 +110,7 @@ export async function writeList(
         list: c.name,
         formats: up.formats,
         contact: up,
+        withValue: !!def.clv,
         crashBeforeRenameOf: x.crashBeforeRenameOf,
       })
     : [];

@@ -7,6 +7,10 @@
  *   the country code, no `+`, no leading zeros.
  * - Mailchimp (`Email Address`) and HubSpot (`Email`) import plain addresses (trimmed, lower-cased): only when the
  *   pipeline allows that column in exports (`export.allowPii`), which the schema checks.
+ * With customer lifetime value (`clv` in the definition), each format that has a place for a value carries the
+ * predicted CLV over the clv horizon, in the pipeline's currency, 2 decimals (empty when the model has none):
+ * Meta's `value` column (value-based custom audiences and lookalikes), Mailchimp's `CLV` merge field, HubSpot's
+ * `Customer lifetime value` property. Google Ads Customer Match's layout has no value column, so none is added.
  * Rows without a usable identifier are counted in the manifest, never silently dropped.
  * Each rule is written once in TypeScript (tests, documented examples) and once in SQL (the export); a test keeps
  * both identical on the vendors' examples.
@@ -29,13 +33,15 @@ interface FormatSpec {
   gmailDots: boolean;
   /** 'e164' = "+4420…", 'digits' = "4420…" (Meta). */
   phoneStyle: 'e164' | 'digits';
+  /** The column of the customer's predicted lifetime value, where the tool has one. */
+  value?: string;
 }
 
 export const FORMAT_SPECS: Record<UploadFormat, FormatSpec> = {
   google_ads: { email: 'Email', phone: 'Phone', hashed: true, gmailDots: true, phoneStyle: 'e164' },
-  meta: { email: 'email', phone: 'phone', hashed: true, gmailDots: false, phoneStyle: 'digits' },
-  mailchimp: { email: 'Email Address', hashed: false, gmailDots: false, phoneStyle: 'e164' },
-  hubspot: { email: 'Email', hashed: false, gmailDots: false, phoneStyle: 'e164' },
+  meta: { email: 'email', phone: 'phone', hashed: true, gmailDots: false, phoneStyle: 'digits', value: 'value' },
+  mailchimp: { email: 'Email Address', hashed: false, gmailDots: false, phoneStyle: 'e164', value: 'CLV' },
+  hubspot: { email: 'Email', hashed: false, gmailDots: false, phoneStyle: 'e164', value: 'Customer lifetime value' },
 };
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
@@ -104,8 +110,8 @@ export interface UploadFile {
 }
 
 /**
- * Writes `<list>.<format>.csv` from the temp table `campaign_ids (__uid)` of the list just written, reading the
- * contact columns from the latest customers row of each user.
+ * Writes `<list>.<format>.csv` from the temp table `campaign_ids (__uid[, clv])` of the list just written, reading
+ * the contact columns from the latest customers row of each user; `withValue`: campaign_ids has the `clv` column.
  */
 export async function writeUploads(
   conn: DuckDBConnection,
@@ -114,6 +120,7 @@ export async function writeUploads(
     list: string;
     formats: readonly UploadFormat[];
     contact: { email?: string; phone?: string; defaultCountryCode?: string };
+    withValue?: boolean;
     crashBeforeRenameOf?: string;
   },
 ): Promise<UploadFile[]> {
@@ -122,7 +129,7 @@ export async function writeUploads(
       ? `(SELECT json_extract_string(attributes, ${quoteLiteral(`$."${col}"`)}) FROM customers cu WHERE cu.user_id = c.__uid ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1)`
       : 'CAST(NULL AS VARCHAR)';
   await conn.run(
-    `CREATE OR REPLACE TEMP TABLE upload_contacts AS SELECT row_number() OVER () AS k, ${attr(opts.contact.email)} AS email, ${attr(opts.contact.phone)} AS phone FROM campaign_ids c`,
+    `CREATE OR REPLACE TEMP TABLE upload_contacts AS SELECT row_number() OVER () AS k, ${attr(opts.contact.email)} AS email, ${attr(opts.contact.phone)} AS phone, ${opts.withValue ? 'round(c.clv, 2)' : 'CAST(NULL AS DOUBLE)'} AS value FROM campaign_ids c`,
   );
   const out: UploadFile[] = [];
   for (const format of opts.formats) {
@@ -137,11 +144,14 @@ export async function writeUploads(
       cols.push(`${spec.hashed ? `sha256(${v})` : v} AS ${quoteIdent(spec.phone)}`);
     }
     if (!cols.length) continue;
-    await conn.run(`CREATE OR REPLACE TEMP TABLE upload_all AS SELECT k, ${cols.join(', ')} FROM upload_contacts`);
     const names = cols.map((c) => c.slice(c.lastIndexOf(' AS ') + 4));
+    // The value is not an identifier: a row is usable by its e-mail or phone only.
     const usable = names.map((n) => `${n} IS NOT NULL`).join(' OR ');
+    if (spec.value && opts.withValue) cols.push(`value AS ${quoteIdent(spec.value)}`);
+    await conn.run(`CREATE OR REPLACE TEMP TABLE upload_all AS SELECT k, ${cols.join(', ')} FROM upload_contacts`);
+    const columns = cols.map((c) => c.slice(c.lastIndexOf(' AS ') + 4));
     await conn.run(
-      `CREATE OR REPLACE TEMP TABLE upload_rows AS SELECT ${names.join(', ')} FROM upload_all WHERE ${usable} ORDER BY k`,
+      `CREATE OR REPLACE TEMP TABLE upload_rows AS SELECT ${columns.join(', ')} FROM upload_all WHERE ${usable} ORDER BY k`,
     );
     const path = join(opts.outDir, 'exports', `${opts.list}.${format}.csv`);
     await copyAtomic(conn, await csvSafeSelect(conn, 'upload_rows'), path, 'csv', opts.crashBeforeRenameOf);

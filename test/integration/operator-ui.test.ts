@@ -117,11 +117,17 @@ describe(
     });
 
     it('tags runs with pipeline, cutoff, kind, engine and outcome; `temporal workflow list --query` filters by them', async () => {
-      const q = `FunnelcastPipeline = 'opsui' AND FunnelcastCutoff = '${CUTOFF}' AND FunnelcastKind = 'live'`;
+      const q = `FunnelcastPipeline = 'opsui' AND FunnelcastCutoff >= '${CUTOFF}' AND FunnelcastCutoff < '2024-03-02T00:00:00Z' AND FunnelcastKind = 'live'`;
       const done = `${q} AND FunnelcastEngine = 'forest' AND FunnelcastOutcome = 'succeeded' AND WorkflowType = 'retrainWorkflow'`;
       const ids = await until('the run in the visibility store', 30_000, async () => {
         const found = await list(done);
         return found.length ? found : undefined;
+      }).catch(async (e: Error) => {
+        const seen = [];
+        for await (const w of env.client.workflow.list({ query: `FunnelcastPipeline = 'opsui'` }))
+          seen.push({ id: w.workflowId, type: w.type, sa: w.typedSearchAttributes });
+        for (const part of q.split(' AND ')) seen.push({ part, n: (await list(part)).length });
+        throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
       });
       assert.deepEqual(ids, [origin.runId]);
       assert.deepEqual(await list(`FunnelcastPipeline = 'other'`), []);
@@ -165,6 +171,10 @@ describe(
       );
       assert.equal(again.model.holdout?.roc_auc, origin.model.holdout?.roc_auc);
       assert.notEqual(again.publish!.version, origin.publish!.version, 'publish re-executed: a new version');
+      // The same model re-published against itself as champion: a difference of 0 is within noise, and said so.
+      const noise = again.publish!.warnings!.find((w) => w.kind === 'auc-difference-within-noise');
+      assert.ok(noise, JSON.stringify(again.publish!.warnings));
+      assert.match(noise.message, /95% CI \[\+0\.000, \+0\.000\] \(DeLong\)/);
       await until(
         'the rerun tagged as such',
         30_000,

@@ -178,4 +178,72 @@ describe('upload files', () => {
       );
     });
   });
+  it('carry the predicted customer lifetime value where the tool has a value column (Meta, Mailchimp, HubSpot)', async () => {
+    const def = parsePipeline({ ...base, clv: { horizon: '52w' } });
+    await withDuckDB(':memory:', async (conn) => {
+      await ensureWarehouseSchema(conn);
+      const dir = tempDir();
+      const contacts: [string, string | null, number | null][] = [
+        ['u1', 'a@example.com', 120.456],
+        ['u2', 'b@example.com', null],
+        ['u3', null, 80],
+      ];
+      for (const [u, email] of contacts) {
+        await conn.run(
+          `INSERT INTO events VALUES ($u, TIMESTAMP '2024-01-10', 'view', NULL, NULL, NULL, NULL, 'gen', 0, hash($u))`,
+          { u },
+        );
+        await conn.run(`INSERT INTO customers VALUES ($u, NULL, json_object('email', $e), 'c.csv', 0)`, {
+          u,
+          e: email,
+        });
+      }
+      const cutoff = new Date('2024-02-01T00:00:00Z');
+      const f = await buildFeatures(conn, def, { cutoff, outDir: dir });
+      const ids = contacts.map((c) => c[0]);
+      const scoresPath = join(dir, 'scores.parquet');
+      await writeColumnsToParquet(conn, scoresPath, [
+        { name: 'user_id', type: 'VARCHAR', values: ids },
+        { name: 'propensity', type: 'DOUBLE', values: [0.9, 0.8, 0.7] },
+        { name: 'model_version', type: 'VARCHAR', values: ids.map(() => 'v1') },
+      ]);
+      const clvPath = join(dir, 'clv.parquet');
+      await writeColumnsToParquet(conn, clvPath, [
+        { name: 'user_id', type: 'VARCHAR', values: ids },
+        { name: 'clv', type: 'DOUBLE', values: contacts.map((c) => c[2] ?? NaN) },
+        { name: 'p_alive', type: 'DOUBLE', values: [0.9, 0.5, 0.8] },
+        { name: 'expected_purchases', type: 'DOUBLE', values: [2, 1, 1] },
+      ]);
+      const r = await buildSegments(conn, {
+        definition: def,
+        runId: 'up',
+        cutoff,
+        featuresPath: f.featuresPath,
+        scoresPath,
+        clvPath,
+        outDir: join(dir, 'out'),
+        modelVersion: 'v1',
+        seed: 1,
+      });
+      const files = Object.fromEntries(r.campaigns[0].uploads.map((u) => [u.format, u.path]));
+      const lines = (format: string) => readFileSync(files[format], 'utf8').trim().split('\n');
+      assert.deepEqual(lines('google_ads'), [
+        'Email,Phone',
+        `${sha256Hex('a@example.com')},`,
+        `${sha256Hex('b@example.com')},`,
+      ]);
+      assert.deepEqual(lines('meta'), [
+        'email,phone,value',
+        `${sha256Hex('a@example.com')},,120.46`,
+        `${sha256Hex('b@example.com')},,`,
+      ]);
+      assert.deepEqual(lines('mailchimp'), ['Email Address,CLV', 'a@example.com,120.46', 'b@example.com,']);
+      assert.deepEqual(lines('hubspot'), ['Email,Customer lifetime value', 'a@example.com,120.46', 'b@example.com,']);
+      // u3 has a value but no e-mail: counted as without an identifier, not uploaded for its value alone.
+      assert.deepEqual(
+        r.campaigns[0].uploads.map((u) => u.withoutIdentifier),
+        [1, 1, 1, 1],
+      );
+    });
+  });
 });
