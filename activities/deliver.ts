@@ -4,7 +4,7 @@
  * acknowledged (heartbeat details), and a destination that refuses for good gets a dead-letter record and a
  * non-retryable failure, which the workflow records without failing the run.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure } from '@temporalio/activity';
 import { funnelcastHome } from '../infra/paths';
 import { withDuckDB } from '../warehouse/db';
 import {
@@ -67,11 +67,13 @@ export async function deliverToWebhook(input: WebhookDeliveryInput): Promise<Del
     appendDeliveryLog(p.log, entry);
     return entry;
   } catch (e) {
-    if (!(e instanceof DeliveryRefused)) throw e; // transient: Temporal retries the activity with backoff
-    const entry: DeliveryLogEntry = { ...base, batches: 0, checksum: '', outcome: 'dead-letter', reason: e.message };
+    // Transient: Temporal retries the activity with backoff, except after its last attempt, which gives up for good.
+    if (!(e instanceof DeliveryRefused) && !lastAttempt()) throw e;
+    const reason = e instanceof DeliveryRefused ? e.message : `gave up after ${attempts()}: ${(e as Error).message}`;
+    const entry: DeliveryLogEntry = { ...base, batches: 0, checksum: '', outcome: 'dead-letter', reason };
     writeDeadLetter(p.deadLetter(input.runId, input.list), { ...entry, parquetPath: input.parquetPath });
     appendDeliveryLog(p.log, entry);
-    throw ApplicationFailure.nonRetryable(e.message, 'DeliveryRefused');
+    throw ApplicationFailure.nonRetryable(reason, 'DeliveryRefused');
   }
 }
 
@@ -84,18 +86,58 @@ export async function deliverToBucket(input: {
   manifestPath: string;
 }): Promise<{ keys: string[]; bytes: number }> {
   // Loaded on first use: workers of pipelines without a bucket never pay for the AWS SDK.
-  const { uploadToBucket } = await import('../segments/bucket');
-  const r = await uploadToBucket({ ...input, onFile: (key) => heartbeat({ uploaded: key }) });
-  appendDeliveryLog(deliveryPaths(funnelcastHome(), input.pipeline).log, {
-    at: new Date().toISOString(),
+  const { uploadToBucket, objectKey } = await import('../segments/bucket');
+  const log = deliveryPaths(funnelcastHome(), input.pipeline).log;
+  const base = {
     runId: input.runId,
     list: `${input.files.length} files + manifest`,
-    destination: `s3://${input.target.bucket}/${r.keys[0]?.split('/').slice(0, -1).join('/') ?? ''}`,
-    mode: 'full',
+    destination: `s3://${input.target.bucket}/${objectKey(input.target, input.pipeline, input.runId, '')}`.replace(
+      /\/$/,
+      '',
+    ),
+    mode: 'full' as const,
     rows: 0,
-    batches: r.keys.length,
     checksum: '',
-    outcome: 'delivered',
-  });
+  };
+  let r: { keys: string[]; bytes: number };
+  try {
+    r = await uploadToBucket({ ...input, onFile: (key) => heartbeat({ uploaded: key }) });
+  } catch (e) {
+    // A store that refuses for good (no such bucket, access denied, bad credentials) is not retried for minutes:
+    // the refusal is logged and reported at once. Anything else (5xx, network) is retried by Temporal.
+    const refusal =
+      permanentRefusal(e) ?? (lastAttempt() ? `gave up after ${attempts()}: ${(e as Error).message}` : null);
+    if (!refusal) throw e;
+    const reason = `s3://${input.target.bucket}: ${refusal}`;
+    appendDeliveryLog(log, { ...base, at: new Date().toISOString(), batches: 0, outcome: 'dead-letter', reason });
+    throw ApplicationFailure.nonRetryable(reason, 'BucketRefused');
+  }
+  appendDeliveryLog(log, { ...base, at: new Date().toISOString(), batches: r.keys.length, outcome: 'delivered' });
   return r;
+}
+
+/** This attempt is the retry policy's last: its failure is final, so it is logged as a dead letter. */
+function lastAttempt(): boolean {
+  const info = activityInfo();
+  const max = info.retryPolicy?.maximumAttempts;
+  return !!max && info.attempt >= max;
+}
+const attempts = () => `${activityInfo().attempt} attempts`;
+
+const PERMANENT = new Set([
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidBucketName',
+  'AllAccessDisabled',
+]);
+
+/** The store's error name and message when it refused for good (a 4xx other than timeouts and throttling). */
+function permanentRefusal(e: unknown): string | null {
+  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = err.$metadata?.httpStatusCode;
+  const permanent =
+    PERMANENT.has(err.name ?? '') || (status != null && status >= 400 && status < 500 && ![408, 429].includes(status));
+  return permanent ? `${err.name ?? 'refused'} (HTTP ${status ?? '?'}): ${err.message ?? ''}`.trim() : null;
 }

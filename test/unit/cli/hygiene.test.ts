@@ -50,6 +50,8 @@ const COMMANDS = [
   'status',
   'runs',
   'cancel',
+  'rerun',
+  'deliveries',
 ];
 
 describe('CLI hygiene (spawned binary, real pipes)', { timeout: 120_000 }, () => {
@@ -68,6 +70,9 @@ describe('CLI hygiene (spawned binary, real pipes)', { timeout: 120_000 }, () =>
     const flag = await cli(['run', '--pipline', 'sample']);
     assert.equal(flag.code, 2);
     assert.match(flag.err, /unknown option --pipline\. Did you mean --pipeline\?/);
+    const step = await cli(['rerun', 'sample-20240430T000000Z-0123456789', '--from', 'trian']);
+    assert.equal(step.code, 2);
+    assert.match(step.err, /--from must be one of features, cross-validate, train, publish, score, segments, report/);
     const far = await cli(['xyzzy']);
     assert.doesNotMatch(far.err, /Did you mean/);
     assert.equal(closest('stauts', COMMANDS), 'status');
