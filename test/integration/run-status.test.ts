@@ -6,6 +6,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../infra/root';
+import { tempDir } from '../helpers/warehouse';
 import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createWorker, type FunnelcastWorker } from '../../worker';
@@ -145,5 +150,31 @@ describe('status, cancel, runs list and backfill progress (real Temporal + DuckD
     const done = await runCli(cancelCommand, [runId]);
     assert.equal(done.code, 1);
     assert.match(done.out, /already finished \(completed\)/);
+  });
+  it("exit codes: one walk through the README's table, each documented code produced by a real command", async () => {
+    const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
+    const table = /\*\*Exit codes\.\*\* (.*?)\.\n/s.exec(readme)![1];
+    const documented = [...table.matchAll(/(\d) ([a-z ]+)/g)].map((m) => Number(m[1]));
+    // The spawned binary for what fails before any server is reached (usage, a bad definition).
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [join(projectRoot(), 'bin', 'funnelcast.js'), ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, FUNNELCAST_HOME: tempDir('fc-exit-') },
+      }).status;
+    const bad = join(tempDir('fc-exit-def-'), 'bad.json');
+    writeFileSync(bad, JSON.stringify({ name: 'bad', label: { event: 'x', horizon: 'soon' } }));
+    const finished = (JSON.parse((await runCli(runsCommand, ['list', '--json'])).out) as RunRow[]).find(
+      (r) => r.outcome === 'COMPLETED',
+    )!.run;
+    const walked: Record<number, number> = {
+      0: (await runCli(statusCommand, [finished])).code,
+      1: (await runCli(statusCommand, ['failing-run'])).code,
+      2: cli('status', '--bogus')!,
+      3: cli('run', '--pipeline', bad)!,
+      4: (await runCli(statusCommand, ['no-such-run'])).code,
+      5: (await runCli(statusCommand, ['cancelled-run'])).code,
+    };
+    assert.deepEqual(documented, [0, 1, 2, 3, 4, 5], table);
+    for (const code of documented) assert.equal(walked[code], code, `exit code ${code} (${table})`);
   });
 });
