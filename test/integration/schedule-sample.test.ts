@@ -52,6 +52,10 @@ describe('schedules on the bundled sample (real Temporal + DuckDB)', { timeout: 
     assert.ok(existsSync(j.summary.reportPath), 'the run wrote its report');
 
     const d = JSON.parse((await schedule('describe', '--pipeline', 'sample', '--json')).out);
+    // In words, in the CLI and in the schedule's note (what the Temporal Web UI shows), not calendar JSON.
+    assert.equal(d.inWords, 'every day at 00:00 UTC');
+    assert.equal(d.note, 'every day at 00:00 UTC');
+    assert.match((await schedule('list')).out, /retrain-sample\s+sample\s+every day at 00:00 UTC/);
     assert.deepEqual(
       (d.recentRuns as { runId: string; outcome: string }[]).map((r) => [r.runId, r.outcome]),
       [
