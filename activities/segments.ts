@@ -25,6 +25,7 @@ export interface SegmentsRef {
       rows: number;
       expectedConversions: number;
       realisedConversions: number | null;
+      control?: { share: number; rows: number };
     }[];
     sampleRows: Record<string, unknown>[];
     clusters: SegmentsResult['clusters']['descriptions'];
@@ -104,6 +105,7 @@ export async function buildSegments(input: {
         csvPath: c.csvPath,
         parquetPath: c.parquetPath,
         otherFiles: [c.readmePath, ...c.uploads.map((u) => u.path)],
+        control: { share: c.control.share, rows: c.control.rows },
       })),
       marketer: {
         segmentSizes: r.segmentSizes,
@@ -115,6 +117,7 @@ export async function buildSegments(input: {
           rows: c.rows,
           expectedConversions: c.expectedConversions,
           realisedConversions: c.realisedConversions,
+          control: { share: c.control.share, rows: c.control.rows },
         })),
         sampleRows: r.sampleRows,
         clusters: r.clusters.descriptions,

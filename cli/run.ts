@@ -1,6 +1,7 @@
 /**
  * `funnelcast run`: runs the retraining pipeline once as a Temporal workflow and prints what it produced.
  */
+import { controlSplitWords } from '../lift/words';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
@@ -208,6 +209,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
       `  campaign   ${e.campaign}: ${int(e.rows)} users, ~${e.expectedConversions.toFixed(1)} expected conversions within ${s.horizon} of the cutoff (baseline propensity, not incremental)` +
         `${e.realisedConversions != null ? `, ${int(e.realisedConversions)} realised` : ''}, action "${e.action}"`,
     );
+    if (e.control) lines.push(`             ${controlSplitWords(e.control, e.rows)}`);
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);
   }

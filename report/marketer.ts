@@ -3,14 +3,17 @@
  * conversions" mean; RFM segments in value order (best first, not alphabetical); clusters described in words.
  */
 import { RFM_VALUE_ORDER } from '../segments/segment-lists';
+import { controlSplitWords } from '../lift/words';
 import { barChart, escapeHtml, table } from './charts';
 
 type Realised = { realisedConversions?: number | null }; // at a past cutoff: list users who converted in the horizon
+type Control = { control?: { share: number; rows: number } }; // the held-out users (never delivered)
 export interface MarketerData {
   segmentSizes: Record<string, Record<string, number>>;
   campaigns: (Record<'name' | 'action', string> &
     Record<'rows' | 'expectedConversions', number> &
-    Realised & { description?: string; kind?: 'campaign' | 'rfm_segment' | 'cluster' })[];
+    Realised &
+    Control & { description?: string; kind?: 'campaign' | 'rfm_segment' | 'cluster' })[];
   sampleRows: Record<string, unknown>[];
   clusters?: { cluster: number; size: number; distinguishing: { feature: string; z: number }[]; inWords?: string }[];
 }
@@ -44,6 +47,7 @@ export function marketerSection(m: MarketerData, d: { cutoff: string; horizon: s
         'users',
         `expected conversions ${from} → ${to}`,
         `realised conversions (past cutoffs only)`,
+        'control group (held out, not delivered)',
       ],
       lists.map((c) => [
         c.name,
@@ -52,6 +56,7 @@ export function marketerSection(m: MarketerData, d: { cutoff: string; horizon: s
         c.rows,
         c.expectedConversions,
         c.realisedConversions ?? '—',
+        c.control ? controlSplitWords(c.control, c.rows) : '—',
       ]),
     );
   return `<section><h2>For marketers</h2>

@@ -13,6 +13,7 @@ import { compileFilter } from './campaigns';
 import { csvSafeSelect } from './csv-safe';
 import { copyAtomic, humanCsvSelect, listMeaning, listReadme, type ListMeaning } from './lists';
 import { writeUploads, type UploadFile } from './upload';
+import { fractionColumn, splitControl, type ControlGroup } from './control';
 
 export interface CampaignExport {
   name: string;
@@ -30,6 +31,8 @@ export interface CampaignExport {
   sha256: { csv: string; parquet: string };
   /** The list in the import formats of export.uploads (Google Ads, Meta, Mailchimp, HubSpot). */
   uploads: UploadFile[];
+  /** The held-out users (segments/control.ts): `rows` above counts only the delivered (treatment) users. */
+  control: ControlGroup;
 }
 
 export interface ListContext {
@@ -60,8 +63,10 @@ export async function writeList(
 ): Promise<CampaignExport> {
   const def = x.definition;
   const f = compileFilter(c.filter);
+  const frac = fractionColumn(c);
   const params: Record<string, string | number> = {
     ...f.params,
+    ...frac.params,
     cutoff: x.cutoff.toISOString(),
     action: c.action,
     ...(x.salt !== undefined ? { salt: x.salt } : {}),
@@ -71,10 +76,12 @@ export async function writeList(
       `, (SELECT json_extract_string(attributes, ${quoteLiteral(`$."${p}"`)}) FROM customers cu WHERE cu.user_id = segments.user_id ORDER BY cu.valid_from DESC NULLS LAST LIMIT 1) AS ${quoteIdent(p)}`,
   );
   const select = `SELECT ${x.idExpr} AS user_id, round(propensity, 6) AS propensity,${def.churn ? ' round(churn_risk, 6) AS churn_risk,' : ''}${def.clv ? ' round(clv, 2) AS clv, round(p_alive, 4) AS p_alive, round(expected_purchases, 4) AS expected_purchases,' : ''} rfm_segment, funnel_stage, propensity_decile, cluster,
-                    reason_1, reason_2, reason_3, why_1, why_2, why_3, $action AS action, segments.user_id AS __uid ${pii.join('')}
+                    reason_1, reason_2, reason_3, why_1, why_2, why_3, $action AS action, segments.user_id AS __uid, ${frac.sql} AS __frac ${pii.join('')}
                   FROM segments WHERE ${f.sql} ORDER BY ${RANK_ORDER[c.rankBy]}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
   const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
   await conn.run(sql, usedParams(sql, params));
+  // The cap chose the campaign's users; the control group is held out of them, so the list is the treatment arm.
+  const control = await splitControl(conn, x, c);
   const csvPath = join(x.outDir, 'exports', `${c.name}.csv`);
   const parquetPath = join(x.outDir, 'exports', `${c.name}.parquet`);
   const readmePath = join(x.outDir, 'exports', `${c.name}.README.txt`);
@@ -134,5 +141,6 @@ export async function writeList(
     readmePath,
     sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
     uploads,
+    control,
   };
 }

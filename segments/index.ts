@@ -261,6 +261,16 @@ export async function buildSegments(
       expectedConversions: Number(c.expectedConversions.toFixed(4)),
       expectedConversionsMeaning: c.meaning.expectedConversions,
       realisedConversions: c.realisedConversions,
+      // The held-out users: never delivered; `rows` above counts the delivered (treatment) users only.
+      control: {
+        share: c.control.share,
+        salt: c.control.salt,
+        rows: c.control.rows,
+        realisedConversions: c.control.realisedConversions,
+        file: c.control.share > 0 ? basename(c.control.file) : null,
+        sha256: c.control.sha256,
+        note: c.control.share > 0 ? 'held out, not delivered' : 'no control group: lift cannot be measured',
+      },
       files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet`, readme: `${c.name}.README.txt` },
       uploads: c.uploads.map((u) => ({
         format: u.format,

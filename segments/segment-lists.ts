@@ -74,6 +74,8 @@ export function segmentListSpecs(
         description: `Every user the RFM map calls "${s}" (docs/segments.md has the rule)`,
         filter: { field: 'rfm_segment', op: 'eq', value: s },
         rankBy: 'propensity',
+        // Segment lists are not campaigns: nothing is held out of them.
+        control: { share: 0, salt: '' },
         action: RFM_ACTIONS[s],
       });
   if (kinds.includes('cluster'))
@@ -84,6 +86,8 @@ export function segmentListSpecs(
         description: `Behaviour cluster ${c.cluster}: ${clusterInWords(c.distinguishing)}`,
         filter: { field: 'cluster', op: 'eq', value: c.cluster },
         rankBy: 'propensity',
+        // Segment lists are not campaigns: nothing is held out of them.
+        control: { share: 0, salt: '' },
         action: 'review',
       });
   return out;

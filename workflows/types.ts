@@ -249,6 +249,8 @@ export interface ExportRef {
   parquetPath: string;
   /** Every other file of the list: README, upload formats (delivered with it). */
   otherFiles?: string[];
+  /** The held-out control group (never delivered): its share and users; `rows` counts the delivered users. */
+  control?: { share: number; rows: number };
 }
 
 export interface RunSummary {

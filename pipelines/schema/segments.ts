@@ -84,6 +84,41 @@ export function unknownRfmNames(f: CampaignFilter): string[] {
   return values.map(String).filter((v) => !(RFM_SEGMENT_NAMES as readonly string[]).includes(v));
 }
 
+/**
+ * The campaign's control group (lift/assignment.ts): `share` of the selected users are held out, chosen by a
+ * salted hash of (campaign, user) so re-runs agree; 0 means no control group (lift cannot then be measured).
+ */
+export const controlSpec = z
+  .object({
+    share: z
+      .number({ message: 'control.share must be a number from 0 to 0.9 (0.1 = hold out 10 %)' })
+      .min(0, 'control.share must be from 0 to 0.9 (0 = no control group)')
+      .max(0.9, 'control.share must be from 0 to 0.9: a campaign must deliver to someone'),
+    /** Change it to draw a new control group for the campaign (assignments are otherwise stable across runs). */
+    salt: z.string().max(64).default(''),
+  })
+  .strict()
+  .default({ share: 0.1, salt: '' });
+
+const money = (what: string) =>
+  z
+    .number({ message: `${what} must be a number (in the campaign's currency)` })
+    .finite(`${what} must be a finite number`)
+    .min(0, `${what} must be a non-negative number`);
+
+/** What a campaign costs and what a conversion is worth, for its measured ROI and CAC (lift/measure.ts). */
+export const economicsSpec = z
+  .object({
+    /** ISO 4217 code: costs and values are in this currency. */
+    currency: z.string({ message: 'economics.currency is required: an ISO 4217 code such as "EUR"' }).regex(/^[A-Z]{3}$/, 'economics.currency must be an ISO 4217 code such as "EUR" or "USD"'),
+    costPerContact: money('economics.costPerContact'),
+    /** A cost paid once per send, whatever the list's size. */
+    fixedCost: money('economics.fixedCost').default(0),
+    /** What one conversion is worth, or "label_revenue": the revenue of the label events in the window. */
+    value: z.union([money('economics.value'), z.literal('label_revenue')]).default('label_revenue'),
+  })
+  .strict();
+
 export const campaignSpec = z
   .object({
     name: safeName,
@@ -94,6 +129,10 @@ export const campaignSpec = z
     /** Keep only the top-N users by `rankBy`. */
     cap: z.number().int().min(1).max(10_000_000).optional(),
     action: z.string().max(200).default('review'),
+    control: controlSpec,
+    economics: economicsSpec.optional(),
+    /** How long after the cutoff conversions count towards the campaign's measured lift (default: label.horizon). */
+    measureWindow: duration.optional(),
   })
   .strict();
 
@@ -205,5 +244,6 @@ export const exportSpec = z
   .strict();
 
 export type CampaignSpec = z.infer<typeof campaignSpec>;
+export type CampaignEconomics = z.infer<typeof economicsSpec>;
 export type SegmentSpec = z.infer<typeof segmentSpec>;
 export type ExportSpec = z.infer<typeof exportSpec>;

@@ -15,6 +15,7 @@ import { sha256File } from '../../../registry';
 import { chooseK, kmeans } from '../../../ml/kmeans';
 import { mulberry32 } from '../../../ml/random';
 import { tempDir } from '../../helpers/warehouse';
+import { isControl } from '../../../lift/assignment';
 
 describe('RFM segment rules', () => {
   it('name every (R, FM) cell exactly once, with all 11 standard names', () => {
@@ -162,7 +163,7 @@ describe('segments and exports', () => {
       const expected = (
         await conn.runAndReadAll(
           `WITH pct AS (SELECT user_id, 100.0 * percent_rank() OVER (ORDER BY propensity) AS p FROM read_parquet('${w.scoresPath}'))
-           SELECT sha256('pepper' || user_id) FROM pct
+           SELECT sha256('pepper' || user_id), user_id FROM pct
            WHERE p >= 30
              AND user_id IN (SELECT user_id FROM events WHERE event = 'cart' AND ts >= TIMESTAMP '2024-01-25' AND ts < TIMESTAMP '2024-02-01')
              AND user_id NOT IN (SELECT user_id FROM events WHERE event = 'buy' AND ts >= TIMESTAMP '2024-01-25' AND ts < TIMESTAMP '2024-02-01')
@@ -170,21 +171,34 @@ describe('segments and exports', () => {
         )
       )
         .getRows()
-        .map((x) => String(x[0]));
+        .map((x) => [String(x[0]), String(x[1])]);
+      // The default control group (10 %) is held out of the selection by the salted hash of (campaign, user),
+      // computed here independently in TypeScript: the delivered list is the rest.
+      const held = (u: string) => isControl(0.1, '', 'carted_not_bought', u);
+      const expectedDelivered = expected.filter(([, u]) => !held(u)).map(([h]) => h);
+      const expectedControl = expected.filter(([, u]) => held(u)).map(([h]) => h);
       const c0 = r.campaigns[0];
-      const got = (await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${c0.parquetPath}') ORDER BY 1`))
-        .getRows()
-        .map((x) => String(x[0]));
-      assert.ok(expected.length > 0);
-      assert.deepEqual(got, expected);
-      const csv = (await conn.runAndReadAll(`SELECT "User ID" FROM read_csv('${c0.csvPath}') ORDER BY 1`))
-        .getRows()
-        .map((x) => String(x[0]));
-      assert.deepEqual(csv, expected, 'the CSV round-trips to the same users');
-      assert.equal(r.campaigns[1].rows, 15, 'the cap keeps the top 15');
+      const ids = async (sql: string) => (await conn.runAndReadAll(sql)).getRows().map((x) => String(x[0]));
+      const got = await ids(`SELECT user_id FROM read_parquet('${c0.parquetPath}') ORDER BY 1`);
+      assert.ok(expectedDelivered.length > 0 && expectedControl.length > 0);
+      assert.deepEqual(got, expectedDelivered);
+      assert.deepEqual(await ids(`SELECT user_id FROM read_parquet('${c0.control.file}') ORDER BY 1`), expectedControl);
+      assert.equal(c0.control.rows, expectedControl.length);
+      const csv = await ids(`SELECT "User ID" FROM read_csv('${c0.csvPath}') ORDER BY 1`);
+      assert.deepEqual(csv, expectedDelivered, 'the CSV round-trips to the same users, none of the control group');
+      const arms = (
+        await ids(`SELECT user_id || ':' || arm FROM read_parquet('${c0.control.assignmentsPath}')`)
+      ).sort();
+      assert.deepEqual(arms, expected.map(([, u]) => `${u}:${held(u) ? 'control' : 'treatment'}`).sort());
+      const top = r.campaigns[1];
+      assert.equal(top.rows + top.control.rows, 15, 'the cap keeps the top 15, the control group is held out of them');
 
       const manifest = JSON.parse(readFileSync(r.manifestPath, 'utf8'));
       assert.equal(manifest.campaigns[0].rows, c0.rows);
+      assert.deepEqual(
+        [manifest.campaigns[0].control.share, manifest.campaigns[0].control.rows, manifest.campaigns[0].control.file],
+        [0.1, expectedControl.length, 'carted_not_bought.control.parquet'],
+      );
       const again = await run();
       assert.deepEqual(
         again.campaigns.map((c) => c.sha256),
