@@ -8,12 +8,13 @@
  * Written by hand because no installed library simulates clickstreams; the output is streamed, so 10M events
  * need little memory.
  */
-import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { mulberry32, normal, type Rng } from '../ml/random';
+import { applyCampaign, type SimulatedCampaign, type TruthRow } from './campaign-sim';
 
 export interface GeneratorOptions {
   users: number;
@@ -32,6 +33,9 @@ export interface GeneratorOptions {
    * an unparseable timestamp or a negative revenue (which extraction must quarantine). 0 = clean.
    */
   messiness?: number;
+  /** A delivered campaign with a known effect per segment (data/campaign-sim.ts); its truth rows go to `onTruth`. */
+  campaign?: SimulatedCampaign;
+  onTruth?: (t: TruthRow) => void;
 }
 
 export interface GeneratorStats {
@@ -87,7 +91,7 @@ export function* generateEventLines(o: GeneratorOptions, stats?: GeneratorStats)
     // Engaged users return sooner: mean gap between sessions in days.
     const meanGap = 14 / (0.5 + 2 * sigmoid(z));
     let t = start + firstDay * DAY + hourOfDay(rng) * 3_600_000 + Math.floor(rng() * 3_600_000);
-    const lines: string[] = [];
+    let lines: string[] = [];
     let cartedRecently = 0;
     for (let s = 0; s < sessions; s++) {
       if (s > 0) {
@@ -127,6 +131,16 @@ export function* generateEventLines(o: GeneratorOptions, stats?: GeneratorStats)
         revenue += amount;
       }
     }
+    if (o.campaign) {
+      const applied = applyCampaign(o.campaign, o.seed, uid, lines, fmt);
+      // Purchases the campaign added or removed count in the stats like any other.
+      const bought = (ls: string[]) => ls.filter((l) => l.split(',')[2] === 'transaction');
+      const spent = (ls: string[]) => bought(ls).reduce((a, l) => a + Number(l.split(',')[4]), 0);
+      counts.transaction += bought(applied.lines).length - bought(lines).length;
+      revenue += spent(applied.lines) - spent(lines);
+      lines = applied.lines;
+      o.onTruth?.(applied.truth);
+    }
     for (const l of lines) {
       yield l;
       if (messy > 0 && rng() < messy) {
@@ -160,7 +174,11 @@ export const GENERATED_HEADER = 'user_id,timestamp,event,item_id,revenue,session
 export async function writeEventsCsv(file: string, o: GeneratorOptions): Promise<GeneratorStats> {
   mkdirSync(dirname(file), { recursive: true });
   const stats: GeneratorStats = { users: 0, events: 0, byEvent: {}, revenue: 0 };
-  const lines = generateEventLines(o, stats);
+  const truth: string[] = [];
+  const lines = generateEventLines(
+    o.campaign ? { ...o, onTruth: (t) => truth.push(`${t.user},${t.segment},${t.arm},${t.y0},${t.y1}`) } : o,
+    stats,
+  );
   const chunks = Readable.from(
     (function* () {
       let buf = GENERATED_HEADER + '\n';
@@ -180,5 +198,16 @@ export async function writeEventsCsv(file: string, o: GeneratorOptions): Promise
   if (file.endsWith('.gz')) await pipeline(chunks, createGzip({ level: 6 }), out);
   else await pipeline(chunks, out);
   renameSync(tmp, file);
+  if (o.campaign) writeCampaignTruth(dirname(file), truth);
   return stats;
+}
+
+/**
+ * Beside the events of a simulated campaign: `truth.csv` (user_id, segment, arm, y0, y1: both potential outcomes,
+ * data/campaign-sim.ts) and `customers.csv` (user_id, segment: a static attribute a pipeline can load).
+ */
+function writeCampaignTruth(dir: string, rows: string[]): void {
+  writeFileSync(join(dir, 'truth.csv'), ['user_id,segment,arm,y0,y1', ...rows, ''].join('\n'));
+  const customers = rows.map((r) => r.split(',').slice(0, 2).join(','));
+  writeFileSync(join(dir, 'customers.csv'), ['user_id,segment', ...customers, ''].join('\n'));
 }

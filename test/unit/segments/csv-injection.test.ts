@@ -34,7 +34,14 @@ const def = parsePipeline({
   },
   label: { event: 'buy', horizon: '7d' },
   features: { windows: ['7d'], funnel: ['view', 'cart', 'buy'] },
-  campaigns: [{ name: 'everyone', filter: { field: 'propensity', op: 'gte', value: 0 }, action: '=not-a-formula' }],
+  campaigns: [
+    {
+      name: 'everyone',
+      filter: { field: 'propensity', op: 'gte', value: 0 },
+      action: '=not-a-formula',
+      control: { share: 0 }, // every user on the list: the test is about the CSV's text
+    },
+  ],
   export: { hashUserIds: false, allowPii: ['email'] },
 });
 

@@ -61,8 +61,11 @@ for (const name of ['online_retail', 'cdnow']) {
           // CDNOW's CLV-ranked list needs the CLV columns this test does not fit: test/integration/clv.test.ts checks it.
           if (c.rankBy === 'clv') continue;
           const exp = r.campaigns.find((x) => x.name === c.name)!;
+          // The campaign selected the delivered list and its held-out control group together (segments/control.ts).
           const got = (
-            await conn.runAndReadAll(`SELECT user_id FROM read_parquet('${exp.parquetPath}') ORDER BY user_id`)
+            await conn.runAndReadAll(
+              `SELECT user_id FROM read_parquet(['${exp.parquetPath}', '${exp.control.file}']) ORDER BY user_id`,
+            )
           )
             .getRows()
             .map((x) => String(x[0]));
