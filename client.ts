@@ -51,6 +51,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 're-execute a run from a step, reusing the earlier steps when the inputs are the same',
     load: async () => (await import('./cli/rerun')).rerunCommand,
   },
+  measure: {
+    summary: "measure a run's delivered campaigns: lift vs control with 95 % intervals, ROI, CAC",
+    load: async () => (await import('./cli/measure')).measureCommand,
+  },
   deliveries: {
     summary: "every webhook delivery of a pipeline's lists: when, where, rows, checksum, outcome",
     load: async () => (await import('./cli/deliveries')).deliveriesCommand,

@@ -9,6 +9,8 @@ import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
 import type { SegmentsRef } from './segments';
 import { RUN_FILE } from './runs';
 import { clvOverview } from '../warehouse/clv';
+import { campaignHistory } from '../lift/results';
+import type { LiftReportData } from '../report/lift';
 
 /**
  * Writes the HTML report and run.json (last: its presence marks the run finished), and returns the final summary.
@@ -112,6 +114,7 @@ export async function finishRun(input: {
     marketer: input.marketer,
     clv,
     webhook: s.webhook,
+    lift: await liftReport(s),
     lineage: {
       pipeline: input.loaded.file,
       pipelineSha256: input.loaded.hash,
@@ -130,4 +133,14 @@ export async function finishRun(input: {
   };
   writeJsonAtomic(join(s.runDir, RUN_FILE), final);
   return final;
+}
+
+/** Every measured send of the pipeline so far (the warehouse's campaign_results) and this run's unmeasured ones. */
+async function liftReport(s: RunSummary): Promise<LiftReportData | null> {
+  const unmeasured = (s.measurement ?? [])
+    .filter((m) => m.status !== 'measured')
+    .map((m) => ({ runId: m.runId, campaign: m.campaign, reason: m.reason ?? m.status }));
+  const db = s.extract.database;
+  const measured = db && existsSync(db) ? await withDuckDB(db, (conn) => campaignHistory(conn)) : [];
+  return measured.length || unmeasured.length ? { measured, unmeasured } : null;
 }

@@ -15,6 +15,7 @@ import { finishRun } from './finish';
 import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { prepareRerun } from './rerun';
+import { measureCampaigns } from './measure';
 import { withFaults } from './faults';
 import { alwaysThread, offThread, publishingIsolation, scoringIsolation, trainingIsolation } from './offthread';
 
@@ -43,6 +44,7 @@ export function createActivities() {
     deliverToBucket,
     findCompletedRuns,
     prepareRerun,
+    measureCampaigns,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
   return process.env.FUNNELCAST_FAULTS ? withFaults(activities) : activities;

@@ -1,4 +1,6 @@
 /** How a campaign's split and measured lift are said to people (CLI, report, README). */
+import type { CampaignMeasurement } from './run';
+import type { LiftResult } from './measure';
 
 /** "450 delivered, 50 held out as control (10 %)", or why there is no control group. */
 export function controlSplitWords(control: { share: number; rows: number }, delivered: number): string {
@@ -6,4 +8,35 @@ export function controlSplitWords(control: { share: number; rows: number }, deli
     return `${delivered.toLocaleString('en-US')} delivered, no control group: lift cannot be measured`;
   const pct = Math.round(control.share * 1000) / 10;
   return `${delivered.toLocaleString('en-US')} delivered, ${control.rows.toLocaleString('en-US')} held out as control (${pct} %)`;
+}
+
+const pts = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(2)} pts`;
+const signed = (x: number, d = 2) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(d)}`;
+const interval = (i: { low: number; high: number }, f: (x: number) => string) => `[${f(i.low)}, ${f(i.high)}]`;
+
+/** One campaign's measurement in a few lines (CLI and run summary). */
+export function measurementLines(c: CampaignMeasurement): string[] {
+  const head = `${c.campaign}: ${c.window.length} window ${c.window.from.slice(0, 10)} → ${c.window.to.slice(0, 10)}`;
+  if (!c.result) return [`${head}: ${c.status === 'pending' ? 'not yet measurable' : 'no lift'}: ${c.reason}`];
+  const r = c.result;
+  const cur = r.currency ?? '';
+  const money = (x: number) => `${signed(x)}${cur ? ` ${cur}` : ''}`;
+  const figure = (name: string, f: LiftResult['roi'], fmt: (x: number) => string) =>
+    f.value === null
+      ? `${name} ${f.reason}`
+      : `${name} ${fmt(f.value)}${'interval' in f && f.interval ? ` ${interval(f.interval, fmt)}` : ''}`;
+  return [
+    head,
+    `  treatment ${r.treatment.users.toLocaleString('en-US')} users, ${(r.treatment.rate * 100).toFixed(2)} % converted, ${r.treatment.revenuePerUser.toFixed(2)}${cur ? ` ${cur}` : ''} per user; ` +
+      `control ${r.control.users.toLocaleString('en-US')} users, ${(r.control.rate * 100).toFixed(2)} %, ${r.control.revenuePerUser.toFixed(2)}${cur ? ` ${cur}` : ''} per user`,
+    `  lift ${pts(r.absoluteLift.estimate)} ${interval(r.absoluteLift, pts)} (95 %)` +
+      (r.relativeLift
+        ? `, relative ${signed(r.relativeLift.estimate * 100, 1)} % ${interval(r.relativeLift, (x) => `${signed(x * 100, 1)} %`)}`
+        : '') +
+      `; revenue per user ${money(r.revenuePerUserLift.estimate)} ${interval(r.revenuePerUserLift, money)} (Welch)`,
+    `  incremental ${signed(r.incrementalConversions.estimate, 1)} conversions ${interval(r.incrementalConversions, (x) => signed(x, 1))}, ` +
+      `revenue ${money(r.incrementalRevenue.estimate)}; cost ${r.cost === null ? '— (no economics)' : `${r.cost.toFixed(2)} ${cur}`}`,
+    `  ${figure('ROI', r.roi, (x) => `${signed(x * 100, 1)} %`)}`,
+    `  ${figure('CAC', r.cac, (x) => `${x.toFixed(2)} ${cur}`)}`,
+  ];
 }

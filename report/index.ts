@@ -6,6 +6,7 @@
 import { writeFileAtomic } from '../infra/atomic';
 import { barChart, escapeHtml, f3, lineChart, table } from './charts';
 import { marketerSection, type MarketerData } from './marketer';
+import { liftSection, type LiftReportData } from './lift';
 
 export { barChart, escapeHtml, lineChart } from './charts';
 import { renderClvSection, type ClvReportData } from './clv';
@@ -81,6 +82,8 @@ export interface RunReportData {
   clv?: ClvReportData | null;
   /** Webhook deliveries of this run's lists (export.webhook). */
   webhook?: { list: string; outcome: string; rows: number; batches: number; reason?: string }[];
+  /** Measured sends (lift vs control) and those not measurable yet (report/lift.ts). */
+  lift?: LiftReportData | null;
   lineage: Record<string, unknown>;
 }
 
@@ -316,6 +319,7 @@ export function renderRunReport(d: RunReportData): string {
   const m = d.marketer;
   const marketer =
     (m ? marketerSection(m, d) : '') +
+    liftSection(d.lift) +
     (d.webhook?.length
       ? `<section><h2>Deliveries</h2>${table(
           ['list', 'outcome', 'rows', 'batches', 'why'],

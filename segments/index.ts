@@ -271,6 +271,8 @@ export async function buildSegments(
         sha256: c.control.sha256,
         note: c.control.share > 0 ? 'held out, not delivered' : 'no control group: lift cannot be measured',
       },
+      // How `measure` prices and times this send (lift/run.ts), fixed when the list was made.
+      measurement: measurementTerms(def, c.name),
       files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet`, readme: `${c.name}.README.txt` },
       uploads: c.uploads.map((u) => ({
         format: u.format,
@@ -293,4 +295,10 @@ export async function buildSegments(
     changeReport,
     sampleRows,
   };
+}
+
+/** A campaign's measurement window and economics as the definition states them when its list is made. */
+function measurementTerms(def: PipelineDefinition, name: string) {
+  const spec = def.campaigns.find((c) => c.name === name);
+  return spec ? { window: spec.measureWindow ?? def.label.horizon, economics: spec.economics ?? null } : undefined;
 }

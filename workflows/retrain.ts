@@ -103,8 +103,13 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
 
   const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv);
 
+  // Earlier sends whose measurement window has passed in the data this run loaded: lift against their control groups.
+  const measurement = input.trainOnly ? [] : await io.measureCampaigns({ loaded, runDir: run.runDir });
   step('report');
-  const summary = runSummary(ctx, { plan, features, trainSet, crossValidated, models, clv, publish, lists });
+  const summary: RunSummary = {
+    ...runSummary(ctx, { plan, features, trainSet, crossValidated, models, clv, publish, lists }),
+    measurement,
+  };
   const finished = await io.finishRun({
     loaded,
     summary,

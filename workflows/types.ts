@@ -308,6 +308,8 @@ export interface RunSummary {
   webhook?: WebhookOutcome[];
   /** The upload of the run's files to `export.bucket`. */
   bucket?: BucketOutcome;
+  /** Earlier runs' campaigns measured on this run's data (activities/measure.ts): lift vs control, or why not. */
+  measurement?: MeasuredCampaignRef[];
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;
@@ -317,4 +319,16 @@ export interface RunSummary {
    * seconds Temporal times workflow tasks and heartbeats out. Absent in runs finished before it was measured.
    */
   eventLoop?: { maxDelayMs: number; byStep: Record<string, number> };
+}
+
+/** One earlier send's campaign as a run's measurement step found it (activities/measure.ts, lift/run.ts). */
+export interface MeasuredCampaignRef {
+  runId: string;
+  campaign: string;
+  cutoff: string;
+  status: 'measured' | 'pending' | 'no_control';
+  reason: string | null;
+  /** Absolute conversion lift (treatment − control) with its 95 % interval. */
+  lift: { estimate: number; low: number; high: number } | null;
+  measurementPath: string;
 }
