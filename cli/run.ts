@@ -1,7 +1,7 @@
 /**
  * `funnelcast run`: runs the retraining pipeline once as a Temporal workflow and prints what it produced.
  */
-import { controlSplitWords } from '../lift/words';
+import { controlSplitWords, measuredLine } from '../lift/words';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
@@ -213,6 +213,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);
   }
+  for (const m of s.measurement ?? []) lines.push(`  measured   ${measuredLine(m)}`);
   if (s.delivery)
     lines.push(
       s.delivery.delivered

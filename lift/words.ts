@@ -1,6 +1,7 @@
 /** How a campaign's split and measured lift are said to people (CLI, report, README). */
 import type { CampaignMeasurement } from './run';
 import type { LiftResult } from './measure';
+import type { MeasuredCampaignRef } from '../workflows/types';
 
 /** "450 delivered, 50 held out as control (10 %)", or why there is no control group. */
 export function controlSplitWords(control: { share: number; rows: number }, delivered: number): string {
@@ -39,4 +40,11 @@ export function measurementLines(c: CampaignMeasurement): string[] {
     `  ${figure('ROI', r.roi, (x) => `${signed(x * 100, 1)} %`)}`,
     `  ${figure('CAC', r.cac, (x) => `${x.toFixed(2)} ${cur}`)}`,
   ];
+}
+
+/** One earlier send as a run's measurement step found it (the run summary's `measured` lines). */
+export function measuredLine(m: MeasuredCampaignRef): string {
+  const what = `${m.campaign} sent ${m.cutoff.slice(0, 10)} (run ${m.runId})`;
+  if (!m.lift) return `${what}: ${m.reason}`;
+  return `${what}: conversion lift ${pts(m.lift.estimate)} ${interval(m.lift, pts)} (95 %); details in ${m.measurementPath}`;
 }
