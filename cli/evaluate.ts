@@ -45,6 +45,9 @@ predictions: debiased calibration error, plug-in ECE beside its chance level, ex
 with the range chance alone allows, log loss vs the base rate's, and reliability bins.
 Probabilities are calibrated whatever --class-weight (default none, as in pipelines): see docs/calibration.md.
 
+With --uplift --treatment <column> [--control <value>]: cross-validates uplift models instead (see
+funnelcast evaluate --uplift --help).
+
 Examples:
   funnelcast evaluate --data features.parquet --label label --model rf --folds 5
   funnelcast evaluate --data bank.csv --label y --model lr --exclude duration
@@ -135,6 +138,8 @@ function parseOptions(argv: string[]): EvaluateOptions | null {
 }
 
 export async function evaluateCommand(argv: string[]): Promise<number> {
+  // Uplift (treatment vs control) is its own evaluation: cli/evaluate-uplift.ts.
+  if (argv.includes('--uplift')) return (await import('./evaluate-uplift')).evaluateUpliftCommand(argv);
   const o = parseOptions(argv);
   if (!o) {
     print(EVALUATE_HELP);
