@@ -106,6 +106,7 @@ export async function buildSegments(input: {
         parquetPath: c.parquetPath,
         otherFiles: [c.readmePath, ...c.uploads.map((u) => u.path)],
         control: { share: c.control.share, rows: c.control.rows },
+        backtest: c.backtest,
       })),
       marketer: {
         segmentSizes: r.segmentSizes,

@@ -1,7 +1,7 @@
 /**
  * `funnelcast run`: runs the retraining pipeline once as a Temporal workflow and prints what it produced.
  */
-import { controlSplitWords, measuredLine } from '../lift/words';
+import { backtestWords, controlSplitWords, measuredLine } from '../lift/words';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
@@ -210,6 +210,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
         `${e.realisedConversions != null ? `, ${int(e.realisedConversions)} realised` : ''}, action "${e.action}"`,
     );
     if (e.control) lines.push(`             ${controlSplitWords(e.control, e.rows)}`);
+    if (e.backtest) lines.push(`             ${backtestWords(e.backtest)}`);
     lines.push(`             ${e.csvPath}`);
     lines.push(`             ${e.parquetPath}`);
   }

@@ -1,7 +1,7 @@
 /** How a campaign's split and measured lift are said to people (CLI, report, README). */
 import type { CampaignMeasurement } from './run';
 import type { LiftResult } from './measure';
-import type { MeasuredCampaignRef } from '../workflows/types';
+import type { ExportRef, MeasuredCampaignRef } from '../workflows/types';
 
 /** "450 delivered, 50 held out as control (10 %)", or why there is no control group. */
 export function controlSplitWords(control: { share: number; rows: number }, delivered: number): string {
@@ -47,4 +47,11 @@ export function measuredLine(m: MeasuredCampaignRef): string {
   const what = `${m.campaign} sent ${m.cutoff.slice(0, 10)} (run ${m.runId})`;
   if (!m.lift) return `${what}: ${m.reason}`;
   return `${what}: conversion lift ${pts(m.lift.estimate)} ${interval(m.lift, pts)} (95 %); details in ${m.measurementPath}`;
+}
+
+/** "backtest: 12.0 % converted vs 3.1 % for a random list of the same size (3.9×); realised / expected 0.95". */
+export function backtestWords(b: NonNullable<ExportRef['backtest']>): string {
+  const over = b.liftOverRandom === null ? '' : ` (${b.liftOverRandom.toFixed(2)}× a random list)`;
+  const cal = b.realisedOverExpected === null ? '' : `; realised / expected ${b.realisedOverExpected.toFixed(2)}`;
+  return `backtest: ${(b.realisedRate * 100).toFixed(1)} % converted vs ${(b.randomRate * 100).toFixed(1)} % for a random list of the same size${over}${cal}`;
 }

@@ -33,6 +33,19 @@ export interface CampaignExport {
   uploads: UploadFile[];
   /** The held-out users (segments/control.ts): `rows` above counts only the delivered (treatment) users. */
   control: ControlGroup;
+  /** At a past cutoff: the list against a random list of the same size and against its own expectation. */
+  backtest: ListBacktest | null;
+}
+
+export interface ListBacktest {
+  /** Share of the list's users who converted in [cutoff, cutoff + horizon). */
+  realisedRate: number;
+  /** Share of every scored user who converted: what a random list of the same size realises on average. */
+  randomRate: number;
+  /** realisedRate / randomRate: how much better than a random list the targeting did. */
+  liftOverRandom: number | null;
+  /** Realised / expected conversions: 1 when the expectation (sum of calibrated propensities) was right. */
+  realisedOverExpected: number | null;
 }
 
 export interface ListContext {
@@ -110,6 +123,7 @@ export async function writeList(
         ).getRows()[0][0],
       )
     : null;
+  const backtest = realised === null ? null : await listBacktest(conn, x.featuresPath, rows, realised, expected);
   const up = def.export.uploads;
   const uploads = up
     ? await writeUploads(conn, {
@@ -142,5 +156,30 @@ export async function writeList(
     sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
     uploads,
     control,
+    backtest,
+  };
+}
+
+/** The realised conversion rate of a list beside a random list's (the base rate of every scored user). */
+async function listBacktest(
+  conn: DuckDBConnection,
+  featuresPath: string,
+  rows: number,
+  realised: number,
+  expected: number,
+): Promise<ListBacktest> {
+  const randomRate = Number(
+    (
+      await conn.runAndReadAll(
+        `SELECT coalesce(avg(f.label), 0) FROM read_parquet(${quoteLiteral(featuresPath)}) f JOIN segments s USING (user_id)`,
+      )
+    ).getRows()[0][0],
+  );
+  const realisedRate = rows ? realised / rows : 0;
+  return {
+    realisedRate,
+    randomRate,
+    liftOverRandom: randomRate > 0 && rows ? realisedRate / randomRate : null,
+    realisedOverExpected: expected > 0 ? realised / expected : null,
   };
 }

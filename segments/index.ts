@@ -271,6 +271,7 @@ export async function buildSegments(
         sha256: c.control.sha256,
         note: c.control.share > 0 ? 'held out, not delivered' : 'no control group: lift cannot be measured',
       },
+      backtest: c.backtest,
       // How `measure` prices and times this send (lift/run.ts), fixed when the list was made.
       measurement: measurementTerms(def, c.name),
       files: { csv: `${c.name}.csv`, parquet: `${c.name}.parquet`, readme: `${c.name}.README.txt` },

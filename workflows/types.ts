@@ -251,6 +251,13 @@ export interface ExportRef {
   otherFiles?: string[];
   /** The held-out control group (never delivered): its share and users; `rows` counts the delivered users. */
   control?: { share: number; rows: number };
+  /** At a past cutoff: realised rate against a random list of the same size, and realised / expected. */
+  backtest?: {
+    realisedRate: number;
+    randomRate: number;
+    liftOverRandom: number | null;
+    realisedOverExpected: number | null;
+  } | null;
 }
 
 export interface RunSummary {

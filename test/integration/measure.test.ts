@@ -107,6 +107,26 @@ describe('campaign measurement recovers a known lift (real Temporal + DuckDB)', 
     assert.deepEqual(sent.exports.find((e) => e.campaign === 'no_holdout')!.control, { share: 0, rows: 0 });
   });
 
+  it('backtests each list of a past cutoff against a random list of the same size', async () => {
+    const promo = sent.exports.find((e) => e.campaign === 'promo')!;
+    const b = promo.backtest!;
+    assert.equal(b.realisedRate, promo.realisedConversions! / promo.rows);
+    // Independently: the share of all scored users who converted in the horizon.
+    const base = await withDuckDB(':memory:', async (conn) =>
+      Number(
+        (
+          await conn.runAndReadAll(
+            `SELECT avg(f.label) FROM read_parquet($f) f JOIN read_parquet($s) s USING (user_id)`,
+            { f: sent.features.featuresPath, s: sent.segmentsPath! },
+          )
+        ).getRows()[0][0],
+      ),
+    );
+    assert.ok(Math.abs(b.randomRate - base) < 1e-12, `${b.randomRate} vs ${base}`);
+    assert.ok(b.liftOverRandom! > 1, `the top deciles beat a random list: ${b.liftOverRandom}`);
+    assert.ok(Math.abs(b.realisedOverExpected! - promo.realisedConversions! / promo.expectedConversions) < 1e-12);
+  });
+
   it("the later run's measurement step measures the send, and its interval contains the true lift", async () => {
     const found = later.measurement!.find((m) => m.runId === sent.runId && m.campaign === 'promo')!;
     assert.equal(found.status, 'measured', JSON.stringify(found));

@@ -294,7 +294,9 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
            AND user_id NOT IN (SELECT user_id FROM read_parquet('${summary.segmentsPath}') WHERE rfm_segment = 'Lost') ORDER BY 1`,
       );
       const keep = summary.exports.find((e) => e.campaign === 'keep_customers')!;
-      const exported = await q(`SELECT user_id FROM read_parquet('${keep.parquetPath}')`);
+      // The campaign's users: the delivered list and its held-out control group (docs/measurement.md).
+      const control = keep.parquetPath.replace(/\.parquet$/, '.control.parquet');
+      const exported = await q(`SELECT user_id FROM read_parquet(['${keep.parquetPath}', '${control}'])`);
       assert.ok(exported.length > 0);
       assert.deepEqual([...exported].sort(), top30);
       const risks = (await conn.runAndReadAll(`SELECT churn_risk FROM read_parquet('${keep.parquetPath}')`))
