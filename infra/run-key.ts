@@ -66,7 +66,17 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The folders whose code computes a run's results (the CLI, infra and tests change none). */
-const RESULT_CODE = ['activities', 'ml', 'pipelines', 'registry', 'report', 'segments', 'warehouse', 'workflows'];
+const RESULT_CODE = [
+  'activities',
+  'lift',
+  'ml',
+  'pipelines',
+  'registry',
+  'report',
+  'segments',
+  'warehouse',
+  'workflows',
+];
 let cachedResultCodeHash: string | null = null;
 
 /** The running build's code version (computed once per process): its compiled files beside this one. */
