@@ -53,7 +53,9 @@ export class OnlineFeatures {
     eventTypes: string[];
     featureNames: string[];
   }): Promise<OnlineFeatures> {
-    const instance = await DuckDBInstance.create(':memory:', duckdbOptions());
+    // One thread: a request's batch is a few hundred rows, where DuckDB's per-query thread start-up costs more
+    // than it saves (and the worker's training shares the cores).
+    const instance = await DuckDBInstance.create(':memory:', { ...duckdbOptions(), threads: '1' });
     const conn = await instance.connect();
     try {
       await conn.run(`SET TimeZone = 'UTC'`);

@@ -48,6 +48,8 @@ export class OnlineScorer {
   private async drain(): Promise<void> {
     this.running = true;
     try {
+      // Let the requests that arrived in the same turn of the event loop join the first batch.
+      await new Promise((r) => setImmediate(r));
       while (this.pending.length) {
         const batch = this.takeBatch();
         try {
