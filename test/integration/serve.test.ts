@@ -37,6 +37,8 @@ function pipelineFile(): string {
   def.model.forest = { nTrees: 30, maxDepth: 8, minSamplesLeaf: 5 };
   // Any later live model replaces the champion: the switch test needs the pointer to move.
   def.registry = { primaryMetric: 'roc_auc', tolerance: 1, replaceIncomparable: true };
+  // The switch test's second run trains ten days later: drift is the drift test's subject, not this one's.
+  def.drift = { accept: true };
   delete def.export;
   const file = join(mkdtempSync(join(tmpdir(), 'fc-serve-')), 'serve_sample.json');
   writeFileSync(file, JSON.stringify(def));
