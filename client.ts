@@ -44,6 +44,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run the pipeline for each past cutoff in a range',
     load: async () => (await import('./cli/backfill')).backfillCommand,
   },
+  serve: {
+    summary: "serve the champion's scores over HTTP (real-time scoring, campaign membership, metrics)",
+    load: async () => (await import('./cli/serve')).serveCommand,
+  },
   status: { summary: 'show the live progress of a run', load: async () => (await import('./cli/runs')).statusCommand },
   runs: { summary: 'list recent runs', load: async () => (await import('./cli/runs')).runsCommand },
   cancel: { summary: 'cancel a run cleanly', load: async () => (await import('./cli/runs')).cancelCommand },

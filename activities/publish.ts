@@ -61,6 +61,8 @@ export async function publishModel(input: {
   backtest?: string | null;
   /** Let the gate replace a champion that cannot be compared on these rows (recorded in the history). */
   replaceIncomparable?: boolean;
+  /** Drift the run was told to accept (`run --accept-drift`): recorded with the champion move. */
+  driftNote?: string | null;
 }): Promise<PublishResult> {
   return withHeartbeat(publish(input), () => ({ step: 'publish' }));
 }
@@ -120,6 +122,7 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       replaceIncomparable: input.replaceIncomparable ?? def.registry.replaceIncomparable,
       sanity: warnings,
       by: input.runId,
+      note: input.driftNote ?? null,
       crashBeforeChampion: crashBeforeChampion(),
     });
     // What scores this run's users: a backtest scores with its own model (what a live run on that date would

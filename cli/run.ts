@@ -12,7 +12,7 @@ import { InterruptedError, withSession } from './session';
 import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 
-export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable]
+export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable] [--accept-drift]
 
 Runs the whole pipeline once: extract → features at the cutoff → cross-validate → train → publish a model
 version → score users → segments and campaign exports → HTML report.
@@ -27,6 +27,8 @@ Options:
   --train-only            stop after publishing the model (no scoring or exports)
   --replace-incomparable  let this run's model replace a champion that cannot be compared on its held-out
                           users (other features or holdout); recorded in "funnelcast models history"
+  --accept-drift          publish and deliver although the drift checks against the champion block (the drift
+                          is recorded in "funnelcast models history")
   --json                  print one JSON object (absolute paths included) on stdout
   --no-worker             do not start an in-process worker (workers run elsewhere)
 
@@ -53,6 +55,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       'train-only': { type: 'boolean', default: false },
       'replace-incomparable': { type: 'boolean', default: false },
+      'accept-drift': { type: 'boolean', default: false },
       'no-worker': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -67,6 +70,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const cutoff = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
   const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
   if (values['replace-incomparable']) input.replaceIncomparable = true;
+  if (values['accept-drift']) input.acceptDrift = true;
 
   let workflowId = planWorkflowId(loaded.definition.name, cutoff, Date.now());
   let stopWatching = async (): Promise<void> => undefined;
@@ -194,6 +198,8 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
       `  churn      ${m.churn.engine} on ${int(m.churn.users)} customers (churn rate ${pct(m.churn.churnRate)}): ` +
         (m.churn.metrics ? `holdout ROC AUC ${num(m.churn.metrics.roc_auc)}` : (m.churn.note ?? 'not trained')),
     );
+  if (s.drift && s.drift.level !== 'ok')
+    lines.push(`  drift      ${s.drift.accepted ? 'accepted: ' : ''}${s.drift.message} (${s.drift.reportPath})`);
   if (s.publish) {
     lines.push(`  registry   ${s.publish.version} (${s.publish.kind}): ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);

@@ -82,6 +82,8 @@ export interface PublishOptions {
   replaceIncomparable?: boolean;
   /** The model's failed sanity checks (registry/sanity.ts): the gate then keeps it a challenger. */
   sanity?: SanityWarning[];
+  /** Said with the pointer move in the champion history (e.g. the drift a run was told to accept). */
+  note?: string | null;
   /** Who publishes: the run id unless told otherwise. */
   by?: string;
   /** Crash injection for tests: stop after writing the version, before moving the champion. */
@@ -257,7 +259,7 @@ export class ModelRegistry {
           metric,
           value: opts.primaryValue,
           since: new Date().toISOString(),
-          reason: g.reason,
+          reason: opts.note ? `${g.reason}; ${opts.note}` : g.reason,
           decision: g.decision,
           cutoff: opts.cutoff,
           liveCutoff: laterOf(frontier, opts.cutoff),

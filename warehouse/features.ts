@@ -85,14 +85,37 @@ async function rows(conn: DuckDBConnection, sql: string, params?: Record<string,
   return (await conn.runAndReadAll(sql, params)).getRows();
 }
 
-export async function buildFeatures(
+/** Options of the feature table: the batch path uses the defaults; online scoring (serve/) sets all three. */
+export interface FeatureTableOptions {
+  cutoff: Date;
+  /** The table (or view) holding the events: `events` in the warehouse; a request's history + recent events online. */
+  eventsTable?: string;
+  /** The event types to make per-type features for, in column order (default: the 20 most frequent before T). */
+  eventTypes?: string[];
+  /** Compute the label from the horizon (default true); online scoring has no future to read. */
+  withLabel?: boolean;
+}
+
+export interface FeatureTable {
+  eventTypes: string[];
+  docs: Record<string, string>;
+  attributes: Awaited<ReturnType<typeof customerAttributeColumns>>;
+  labelled: boolean;
+  T: string;
+  T2: string;
+}
+
+/**
+ * Creates the temp table `features_out` (user_id, label, features) at the cutoff: the one definition of every
+ * feature, shared by the batch path (buildFeatures) and online scoring (serve/online.ts), so both agree exactly.
+ */
+export async function createFeatureTable(
   conn: DuckDBConnection,
   def: PipelineDefinition,
-  opts: { cutoff: Date; outDir: string },
-): Promise<FeatureBuildResult> {
-  const started = performance.now();
-  mkdirSync(opts.outDir, { recursive: true });
+  opts: FeatureTableOptions,
+): Promise<FeatureTable> {
   await conn.run(`SET TimeZone = 'UTC'`);
+  const eventsTable = quoteIdent(opts.eventsTable ?? 'events');
   const T = opts.cutoff.toISOString();
   const horizonMs = durationMs(def.label.horizon);
   const T2 = new Date(opts.cutoff.getTime() + horizonMs).toISOString();
@@ -105,15 +128,20 @@ export async function buildFeatures(
   // not a copy: every reader scans `events` with the filter pushed down. (Views take no bound parameters; T is
   // an ISO string made here from a Date.)
   await conn.run(
-    `CREATE OR REPLACE TEMP VIEW events_before AS SELECT * FROM events WHERE ts < CAST(${quoteLiteral(T)} AS TIMESTAMP)`,
+    `CREATE OR REPLACE TEMP VIEW events_before AS SELECT * FROM ${eventsTable} WHERE ts < CAST(${quoteLiteral(T)} AS TIMESTAMP)`,
   );
   const activeFilter = def.features.activeWithin
     ? `WHERE user_id IN (SELECT DISTINCT user_id FROM events_before WHERE ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(def.features.activeWithin)}))`
     : '';
 
-  const eventTypes = (
-    await rows(conn, `SELECT event, count(*) FROM events_before GROUP BY event ORDER BY count(*) DESC, event LIMIT 20`)
-  ).map((r) => String(r[0]));
+  const eventTypes =
+    opts.eventTypes?.slice() ??
+    (
+      await rows(
+        conn,
+        `SELECT event, count(*) FROM events_before GROUP BY event ORDER BY count(*) DESC, event LIMIT 20`,
+      )
+    ).map((r) => String(r[0]));
   const funnel = def.features.funnel;
   for (const f of funnel) if (!eventTypes.includes(f)) eventTypes.push(f);
   if (!eventTypes.includes(purchase)) eventTypes.push(purchase);
@@ -253,13 +281,12 @@ export async function buildFeatures(
   // Labels: the explicit labels source's outcomes in [T, T + horizon) (a user without one there: 0), else "did
   // <label.event> in [T, T + horizon)". Either way only once the loaded data covers T + horizon.
   const hasLabels = def.sources.labels !== undefined;
-  const observed = await observedUntil(conn, hasLabels);
-  const labelled = observed >= Date.parse(T2);
+  const labelled = opts.withLabel !== false && (await observedUntil(conn, hasLabels)) >= Date.parse(T2);
   const labelSql = !labelled
     ? 'CAST(NULL AS INTEGER)'
     : hasLabels
       ? 'CAST(coalesce(l.label, 0) AS INTEGER)'
-      : `CAST(u.user_id IN (SELECT user_id FROM events WHERE event = $e AND ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)) AS INTEGER)`;
+      : `CAST(u.user_id IN (SELECT user_id FROM ${eventsTable} WHERE event = $e AND ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP)) AS INTEGER)`;
   const labelsInHorizon = `(SELECT user_id, max(label) AS label FROM labels WHERE ts >= CAST($t AS TIMESTAMP) AND ts < CAST($t2 AS TIMESTAMP) GROUP BY user_id)`;
 
   const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
@@ -269,6 +296,19 @@ export async function buildFeatures(
      FROM u ${cust ? 'LEFT JOIN customers_at c USING (user_id)' : ''} ${hasLabels && labelled ? `LEFT JOIN ${labelsInHorizon} l USING (user_id)` : ''}
      ORDER BY u.user_id`;
   await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t: T, t2: T2 }));
+  return { eventTypes, docs, attributes, labelled, T, T2 };
+}
+
+export async function buildFeatures(
+  conn: DuckDBConnection,
+  def: PipelineDefinition,
+  opts: { cutoff: Date; outDir: string },
+): Promise<FeatureBuildResult> {
+  const started = performance.now();
+  mkdirSync(opts.outDir, { recursive: true });
+  const { eventTypes, docs, attributes, labelled, T, T2 } = await createFeatureTable(conn, def, opts);
+  const purchase = def.label.event;
+  const funnel = def.features.funnel;
   const featuresPath = join(opts.outDir, 'features.parquet');
   await conn.run(`COPY features_out TO ${quoteLiteral(featuresPath)} (FORMAT parquet, COMPRESSION zstd)`);
   const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`))

@@ -24,6 +24,7 @@ export async function planRun(input: RunInput, step: (name: string) => void = ()
   const plan = (
     await planRuns(input.pipeline, [cutoff], step, {
       replaceIncomparable: input.replaceIncomparable,
+      acceptDrift: input.acceptDrift,
       scheduled: !input.cutoff && !!scheduled,
       // A rerun of a backfill's run plans it as the backtest it was, so the same inputs give the same key.
       backtest: input.trigger === 'backfill',
@@ -46,7 +47,7 @@ export async function planRuns(
   pipeline: string,
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
-  overrides: { replaceIncomparable?: boolean; backtest?: boolean; scheduled?: boolean } = {},
+  overrides: { replaceIncomparable?: boolean; acceptDrift?: boolean; backtest?: boolean; scheduled?: boolean } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
@@ -57,6 +58,9 @@ export async function planRuns(
     const def = loaded.definition;
     loaded = { ...loaded, definition: { ...def, registry: { ...def.registry, replaceIncomparable: true } } };
   }
+  // `run --accept-drift` likewise: drift.accept for this run (a new run, since the blocked one stays blocked).
+  if (overrides.acceptDrift)
+    loaded = { ...loaded, definition: { ...loaded.definition, drift: { ...loaded.definition.drift, accept: true } } };
   step('extract');
   const extract = await io.extractSources({ loaded });
   // One cutoff resolves through resolveCutoff, the activity retrain workflows have always called at this point, so

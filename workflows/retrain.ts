@@ -17,6 +17,7 @@ import { noLists, scoreAndDeliver } from './run/lists';
 import { runSummary } from './run/summary';
 import { runKind } from '../infra/search-attribute-keys';
 import { tagWorkflow, withOutcome } from './tags';
+import { driftGate } from './run/drift';
 import type { RunInput, RunSummary, StepProgress } from './types';
 
 export const progressQuery = defineQuery<StepProgress>('progress');
@@ -79,9 +80,13 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
   const crossValidated = await crossValidate(ctx, plan, common, await cvSplits(ctx, plan, trainSet));
   const models = await trainHoldout(ctx, plan, common, crossValidated.engine, trainSet);
 
-  step('publish');
   // A rerun from a later step on the same inputs keeps the origin's decision (and the version it scored with).
   const reusedPublish = plan.rerun?.reused.includes('publish') ? input.rerun?.publish : null;
+  // Drift against the champion blocks publishing and delivery (not for a rerun whose publish passed it already).
+  const { note: driftNote, drift } = reusedPublish
+    ? { note: null, drift: null }
+    : await driftGate(ctx, plan, trainSet, input.trigger);
+  step('publish');
   const publish =
     reusedPublish ??
     (await io.publishModel({
@@ -99,6 +104,7 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
       // A backfill only measures the past: its versions are backtests whatever their cutoff.
       backtest: input.trigger === 'backfill' ? 'run by a backfill' : null,
       replaceIncomparable: input.replaceIncomparable,
+      driftNote,
     }));
 
   const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv);
@@ -109,6 +115,7 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
   const summary: RunSummary = {
     ...runSummary(ctx, { plan, features, trainSet, crossValidated, models, clv, publish, lists }),
     measurement,
+    drift,
   };
   const finished = await io.finishRun({
     loaded,

@@ -19,6 +19,8 @@ export interface RunInput {
   trainOnly?: boolean;
   /** Let the gate replace a champion that cannot be compared on this run's rows (else registry.replaceIncomparable). */
   replaceIncomparable?: boolean;
+  /** Publish and deliver although the drift checks block (else drift.accept in the definition). */
+  acceptDrift?: boolean;
   /**
    * The planned run (definition, extraction, content-addressed id) when a planning workflow started this one with
    * workflow id = run id (workflows/start.ts, backfill); without it the retrain workflow plans for itself.
@@ -307,6 +309,8 @@ export interface RunSummary {
   /** Customer lifetime value at the cutoff, when the pipeline defines `clv`. */
   clv?: ClvRef | null;
   publish: PublishResult | null;
+  /** The drift checks against the champion before publishing (null: not checked, e.g. a backfill). */
+  drift?: { level: 'ok' | 'warn' | 'block'; message: string; reportPath: string | null; accepted?: boolean } | null;
   scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];
   /** The stable folder the lists were delivered to (pipeline `export.destination`), or why they were not. */

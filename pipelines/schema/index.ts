@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { safeName } from './common';
 import { sources } from './sources';
 import { churnSpec, featureSpec, labelSpec } from './features';
-import { cvSpec, modelSpec, registrySpec } from './model';
+import { cvSpec, driftSpec, modelSpec, registrySpec } from './model';
 import {
   campaignSpec,
   exportSpec,
@@ -40,6 +40,7 @@ export const pipelineDefinition = z
     model: modelSpec.default({}),
     cv: cvSpec.default({}),
     registry: registrySpec.default({}),
+    drift: driftSpec.default({}),
     segments: segmentSpec.default({}),
     campaigns: z
       .array(campaignSpec)

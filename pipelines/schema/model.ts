@@ -166,3 +166,21 @@ export type LstmParams = z.infer<typeof lstmParams>;
 export type ModelSpec = z.infer<typeof modelSpec>;
 export type CvSpec = z.infer<typeof cvSpec>;
 export type RegistrySpec = z.infer<typeof registrySpec>;
+
+/**
+ * Drift checks before publishing (ml/drift.ts): PSI of each feature against the champion's training data, the label
+ * rate and the row count (current / reference, either way). A check at or past `block*` stops publishing and
+ * delivery; `accept` (set by `run --accept-drift`, recorded in the champion history) lets the run go on.
+ */
+export const driftSpec = z
+  .object({
+    warnPsi: z.number().positive().default(0.1),
+    blockPsi: z.number().positive().default(0.25),
+    warnLabelRateRatio: z.number().min(1).default(1.5),
+    blockLabelRateRatio: z.number().min(1).default(3),
+    warnRowsRatio: z.number().min(1).default(1.5),
+    blockRowsRatio: z.number().min(1).default(3),
+    accept: z.boolean().default(false),
+  })
+  .strict();
+export type DriftSpec = z.infer<typeof driftSpec>;

@@ -1,0 +1,70 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedPipeline } from '../pipelines/load';
+import { paths } from '../infra/paths';
+import { ModelRegistry } from '../registry';
+import { withDuckDB, quoteLiteral } from '../warehouse/db';
+import { readFeatureTable } from '../warehouse/matrix';
+import { dataDrift, driftMessage, worstLevel, type DriftLevel } from '../ml/drift';
+import { driftHtml } from '../report/drift';
+import { failFastOnBadInput, heartbeat } from './context';
+
+export interface DriftResult {
+  level: DriftLevel;
+  message: string;
+  /** The champion compared with (null: none yet, or it is this run's own version). */
+  champion: string | null;
+  reportPath: string | null;
+  /** What moved (warn or block), by how much: the payload carries these, never the columns. */
+  moved: { name: string; kind: string; value: number; level: DriftLevel }[];
+}
+
+/**
+ * Before publishing: this run's training table against the champion's (the run that published it), by the
+ * definition's drift thresholds. Writes drift.json and drift.html (a chart per drifted feature) in the run folder.
+ */
+export async function checkDrift(input: {
+  loaded: LoadedPipeline;
+  runId: string;
+  runDir: string;
+  trainingFeaturesPath: string;
+}): Promise<DriftResult> {
+  return failFastOnBadInput(async () => {
+    const def = input.loaded.definition;
+    const registry = new ModelRegistry(paths.registry(def.name));
+    const champion = registry.champion()?.version ?? null;
+    const none = (message: string): DriftResult => ({ level: 'ok', message, champion, reportPath: null, moved: [] });
+    if (!champion) return none('no champion to compare with');
+    const championRun = registry.info(champion).runId;
+    if (championRun === input.runId) return none('the champion is this run’s own model');
+    const refPath = join(paths.runDir(def.name, championRun), 'training-features', 'features.parquet');
+    if (!existsSync(refPath)) return none(`the champion's training data (${refPath}) is gone: not compared`);
+    const checks = await withDuckDB(':memory:', async (conn) => {
+      const read = (f: string) => readFeatureTable(conn, f, { idColumn: 'user_id', exclude: ['label'] });
+      const rate = async (f: string) =>
+        Number((await conn.runAndReadAll(`SELECT avg(label) FROM read_parquet(${quoteLiteral(f)})`)).getRows()[0][0]);
+      const [ref, cur] = [await read(refPath), await read(input.trainingFeaturesPath)];
+      heartbeat({ read: ref.x.nRows + cur.x.nRows });
+      const cols = (t: typeof ref) => Object.fromEntries(t.x.names.map((n, j) => [n, t.x.columns[j]]));
+      return dataDrift(
+        {
+          reference: cols(ref),
+          current: cols(cur),
+          referenceLabelRate: await rate(refPath),
+          currentLabelRate: await rate(input.trainingFeaturesPath),
+          referenceRows: ref.x.nRows,
+          currentRows: cur.x.nRows,
+        },
+        def.drift,
+      );
+    });
+    const message = driftMessage(checks);
+    writeFileSync(join(input.runDir, 'drift.json'), JSON.stringify({ champion, message, checks }, null, 2) + '\n');
+    const reportPath = join(input.runDir, 'drift.html');
+    writeFileSync(reportPath, driftHtml({ runId: input.runId, champion, message, checks }));
+    const moved = checks
+      .filter((c) => c.level !== 'ok')
+      .map((c) => ({ name: c.name, kind: c.kind, value: c.value, level: c.level }));
+    return { level: worstLevel(checks), message, champion, reportPath, moved };
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * POST /v1/score: requests are queued and computed in micro-batches (requests with the same as-of time and
+ * distinct users), each batch with one run of the shared feature SQL and one call of the model. A batch is bound
+ * to the snapshot its requests started on, so a champion switch never mixes versions inside a response.
+ */
+import { durationMs } from '../pipelines/schema';
+import { columnSafe } from '../warehouse/names';
+import type { PipelineDefinition } from '../pipelines/schema';
+import type { OnlineRequest } from './online';
+import type { ServingState } from './state';
+import type { ScoringData } from '../ml/scorer';
+
+export interface OnlineScore {
+  userId: string;
+  propensity: number;
+  churnRisk: number | null;
+  reasons: { feature: string; value: number }[];
+  features: Record<string, number>;
+  modelVersion: string;
+  asOf: string;
+}
+
+interface Pending {
+  req: OnlineRequest;
+  resolve: (s: OnlineScore | null) => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_BATCH = 256;
+
+export class OnlineScorer {
+  private pending: Pending[] = [];
+  private running = false;
+
+  constructor(
+    private readonly state: ServingState,
+    private readonly def: PipelineDefinition,
+  ) {}
+
+  /** The user's score from history + the request's events; null when the user has no events at all. */
+  score(req: OnlineRequest): Promise<OnlineScore | null> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ req, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      // Let the requests that arrived in the same turn of the event loop join the first batch.
+      await new Promise((r) => setImmediate(r));
+      while (this.pending.length) {
+        const batch = this.takeBatch();
+        try {
+          const out = await this.scoreBatch(batch.map((p) => p.req));
+          batch.forEach((p, i) => p.resolve(out[i]));
+        } catch (e) {
+          batch.forEach((p) => p.reject(e));
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** The oldest request's as-of time, and every other queued request at it for another user (up to MAX_BATCH). */
+  private takeBatch(): Pending[] {
+    const asOf = this.pending[0].req.asOf;
+    const users = new Set<string>();
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const p of this.pending) {
+      if (batch.length < MAX_BATCH && p.req.asOf === asOf && !users.has(p.req.userId)) {
+        users.add(p.req.userId);
+        batch.push(p);
+      } else rest.push(p);
+    }
+    this.pending = rest;
+    return batch;
+  }
+
+  private async scoreBatch(reqs: OnlineRequest[]): Promise<(OnlineScore | null)[]> {
+    const s = this.state;
+    const asOf = reqs[0].asOf;
+    const { x, rowOf } = await s.online.compute(reqs, asOf);
+    const ids = Array.from({ length: x.nRows }, (_, i) => String(i));
+    const d = { x, ids };
+    const p = x.nRows ? s.model.predict(d) : new Float64Array(0);
+    const ex = x.nRows ? s.model.explain?.(d, 3) : undefined;
+    const churn = s.churnModel && x.nRows ? this.churnRisk(d) : null;
+    return reqs.map((r, k) => {
+      const i = rowOf[k];
+      if (i == null) return null;
+      const features = Object.fromEntries(x.names.map((n, j) => [n, x.columns[j][i]]));
+      return {
+        userId: r.userId,
+        propensity: p[i],
+        churnRisk: churn && !Number.isNaN(churn[i]) ? churn[i] : null,
+        reasons: (ex?.names[i] ?? []).map((f) => ({ feature: f, value: features[f] ?? NaN })),
+        features,
+        modelVersion: s.version,
+        asOf: new Date(asOf).toISOString(),
+      };
+    });
+  }
+
+  /** Churn risk for the customers at as-of, by the rule the batch scoring uses (activities/score.ts). */
+  private churnRisk(d: ScoringData) {
+    const spec = this.def.churn;
+    const out = new Float64Array(d.x.nRows).fill(NaN);
+    if (!spec || !this.state.churnModel) return out;
+    const c = columnSafe(spec.customersOf ?? this.def.label.event);
+    const n = d.x.names.indexOf(`n_${c}_total`);
+    const since = d.x.names.indexOf(`days_since_last_${c}`);
+    if (n < 0 || since < 0) return out;
+    const within = durationMs(spec.within) / 86_400_000;
+    const q = this.state.churnModel.predict(d);
+    for (let i = 0; i < d.x.nRows; i++) if (d.x.columns[n][i] > 0 && d.x.columns[since][i] <= within) out[i] = q[i];
+    return out;
+  }
+}

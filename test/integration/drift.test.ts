@@ -1,0 +1,114 @@
+/**
+ * Issue 24, drift checks before publishing, on a real Temporal dev server: after a champion is trained, a run on
+ * the same data (another seed) passes the checks and publishes; events appended to the source that shift
+ * behaviour (a burst of views for a third of the users before the training cutoff) block the next run before it
+ * publishes or delivers, naming the features and PSI, with drift.html charts; `--accept-drift` (acceptDrift)
+ * publishes anyway and the champion history records the accepted drift.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
+import { createWorker, type FunnelcastWorker } from '../../worker';
+import { projectRoot } from '../../infra/root';
+import { paths } from '../../infra/paths';
+import { ModelRegistry } from '../../registry';
+import type { RunSummary } from '../../workflows/types';
+import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+
+const CUTOFF = '2024-04-30T00:00:00Z';
+
+describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  let worker: FunnelcastWorker;
+  let connection: NativeConnection;
+  let running: Promise<void>;
+  const taskQueue = uniqueQueue('drift');
+  let dir: string;
+  let events: string;
+
+  /** The sample definition (same name, so one warehouse and registry) with this seed, over the CSV copy. */
+  const pipeline = (seed: number) => {
+    const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
+    def.name = 'drift_sample';
+    def.sources.events.path = events;
+    def.model.seed = seed;
+    def.model.forest = { nTrees: 20, maxDepth: 8, minSamplesLeaf: 5 };
+    def.registry = { primaryMetric: 'roc_auc', tolerance: 1, replaceIncomparable: true };
+    delete def.export;
+    const file = join(dir, `drift_sample-${seed}.json`);
+    writeFileSync(file, JSON.stringify(def));
+    return file;
+  };
+  const run = (seed: number, extra: Record<string, unknown> = {}) =>
+    env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-drift-${seed}-${Date.now()}`,
+      args: [{ pipeline: pipeline(seed), trigger: 'test', cutoff: CUTOFF, ...extra }],
+    }) as Promise<RunSummary>;
+
+  before(async () => {
+    useTempHome();
+    dir = mkdtempSync(join(tmpdir(), 'fc-drift-'));
+    events = join(dir, 'events.csv');
+    writeFileSync(events, gunzipSync(readFileSync(join(projectRoot(), 'data', 'sample', 'events.csv.gz'))));
+    env = await startTestServer();
+    connection = await NativeConnection.connect({ address: env.address });
+    worker = await createWorker({ connection, taskQueue });
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await connection?.close();
+    await env?.teardown();
+  });
+
+  it('unchanged data passes; shifted data is blocked naming what moved; --accept-drift publishes, recorded', async () => {
+    const first = await run(1);
+    const registry = new ModelRegistry(paths.registry('drift_sample'));
+    assert.equal(registry.champion()?.version, first.publish!.version);
+
+    // The same data (another seed, so another run): nothing moved, the run publishes and delivers its lists.
+    const same = await run(2);
+    assert.ok(same.scoring, 'the unchanged run scored and made its lists');
+    const sameDrift = JSON.parse(readFileSync(join(same.runDir, 'drift.json'), 'utf8'));
+    assert.equal(sameDrift.message, 'no drift');
+    assert.equal(same.drift?.level, 'ok');
+
+    // A third of the users suddenly view 30 more items in the month before the training cutoff (2024-03-31).
+    const lines: string[] = [];
+    for (let u = 0; u < 4000; u += 3)
+      for (let k = 0; k < 30; k++) {
+        const ts = new Date(Date.parse('2024-03-02T00:00:00Z') + ((u * 37 + k * 86_400_000) % (28 * 86_400_000)));
+        lines.push(`u${String(u).padStart(6, '0')},${ts.toISOString()},view,shift${k},,shift-u${u}-s${k}`);
+      }
+    appendFileSync(events, lines.join('\n') + '\n');
+    const versionsBefore = registry.versions().length;
+    const blocked = await run(3).then(
+      () => assert.fail('the shifted run published'),
+      (e: unknown) => e,
+    );
+    assert.ok(blocked instanceof WorkflowFailedError);
+    const message = String((blocked.cause as Error).message);
+    assert.match(message, /drift checks blocked publishing and delivery: blocked: /);
+    assert.match(message, /n_view_total PSI \d\.\d{3} \(block\)/);
+    assert.equal(registry.versions().length, versionsBefore, 'nothing was published');
+    const runDir = /charts in (\S+)\)/.exec(message)![1];
+    assert.ok(existsSync(runDir));
+    assert.match(readFileSync(runDir, 'utf8'), /<svg[^>]+aria-label="n_view_total"/);
+
+    const accepted = await run(3, { acceptDrift: true });
+    assert.ok(accepted.scoring, 'accepted drift publishes and delivers');
+    assert.equal(accepted.drift?.accepted, true, 'the summary says the drift was accepted');
+    const last = registry.history().at(-1)!;
+    assert.equal(last.version, accepted.publish!.version);
+    assert.match(last.reason, /drift accepted \(--accept-drift\): blocked: .*n_view_total PSI/);
+  });
+});
