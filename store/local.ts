@@ -46,7 +46,8 @@ export class LocalStore implements ArtifactStore {
           throw new PreconditionFailedError(key, `changed (etag ${now?.etag ?? 'none'}, expected ${opts.ifMatch})`);
         return write();
       },
-      { timeoutMs: 60_000, what: `store object ${key}` },
+      // Waiting writers of one pointer are normal (compare-and-swap races): no message per wait.
+      { timeoutMs: 60_000, what: `store object ${key}`, log: () => undefined },
     );
   }
 
