@@ -3,9 +3,8 @@
  * server and runs a worker until Ctrl-C, so schedules fire and other `funnelcast` commands attach to it.
  */
 import { parseArgs } from 'node:util';
-import { TASK_QUEUE } from '../infra/temporal';
 import { funnelcastHome } from '../infra/paths';
-import { runWorkerUntilStopped } from '../worker';
+import { kindsOf, queuesOf, runWorkerUntilStopped } from '../worker';
 import { EXIT, print } from './format';
 
 export const UP_HELP = `Usage: funnelcast up
@@ -26,7 +25,7 @@ export async function upCommand(argv: string[]): Promise<number> {
   }
   await runWorkerUntilStopped(
     (server) =>
-      `funnelcast is up: Temporal ${server.address}${server.uiUrl ? ` (Web UI ${server.uiUrl})` : ''}, task queue "${TASK_QUEUE}", state ${funnelcastHome()}\n` +
+      `funnelcast is up: Temporal ${server.address}${server.uiUrl ? ` (Web UI ${server.uiUrl})` : ''}, ${queuesOf(kindsOf('both'))}, state ${funnelcastHome()}\n` +
       `Press Ctrl-C to stop.\n`,
   );
   return EXIT.ok;
