@@ -15,7 +15,7 @@ import { NativeConnection, Worker, type ActivityInterceptorsFactory, type Worker
 import { createActivities } from './activities';
 import { cpuSlots } from './infra/capacity';
 import { measureEventLoopDelay } from './infra/event-loop';
-import { ensureServer, TASK_QUEUE, temporalNamespace } from './infra/temporal';
+import { ensureServer, TASK_QUEUE, temporalConnectionOptions, temporalNamespace } from './infra/temporal';
 import { ensureSearchAttributes } from './infra/search-attributes';
 import {
   activityKind,
@@ -155,7 +155,10 @@ export async function runWorkerUntilStopped(
   role: WorkerRole | QueueKind[] = 'both',
 ): Promise<void> {
   const server = await ensureServer();
-  const connection = await NativeConnection.connect({ address: server.address });
+  const connection = await NativeConnection.connect({
+    address: server.address,
+    ...(server.embedded ? {} : temporalConnectionOptions()),
+  });
   const queues = Array.isArray(role) ? role : kindsOf(role);
   const worker = await createWorker({ connection, queues });
   const stop = () => worker.shutdown();

@@ -19,8 +19,11 @@ import type { ArtifactStore } from './types';
 
 const KEY = /^(runs|registry|warehouse|exports)\/[^\0]+$/;
 const LOCAL_ONLY = /^(warehouse|exports)\//;
-/** Per-attempt scratch files: claims, temps, locks. Never artifacts. */
-const SCRATCH = /(\.attempt|\.lock|\.tmp-[^/]*|\.wal)$|\/\.tmp-|\/\.locks\//;
+/**
+ * Per-attempt scratch: claims, temps, locks, and training checkpoints (rewritten and removed while a concurrent
+ * activity of the same run may be walking the folder). Never artifacts.
+ */
+const SCRATCH = /(\.attempt|\.lock|\.tmp-[^/]*|\.wal)$|\/\.tmp-|\/\.locks\/|\.checkpoint(\/|$)/;
 
 export interface BoundaryStats {
   put: number;
@@ -85,7 +88,8 @@ export class StoreBoundary {
     for (const file of files) {
       const k = this.keyOf(file)!;
       if (SCRATCH.test(k)) continue;
-      const body = readFileSync(file);
+      const body = readIfStill(file);
+      if (!body) continue; // removed since the walk (a concurrent attempt's temp): nothing to hand on
       const sha = sha256Hex(body);
       if ((await this.store.head(k))?.sha256 === sha) continue;
       await this.store.put(k, body);
@@ -115,12 +119,27 @@ export class StoreBoundary {
 }
 
 function walk(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const p = join(dir, name);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.flatMap((name) => {
+    const p = join(dir, name);
+    const st = statSync(p, { throwIfNoEntry: false });
+    return !st ? [] : st.isDirectory() ? walk(p) : [p];
+  });
+}
+
+function readIfStill(file: string): Buffer | null {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
 }
 
 /** A copy of a JSON-like value with every string passed through `f` (payloads are plain JSON). */
