@@ -110,7 +110,13 @@ export async function startObjectServer(o: { dir: string; bucket: string; port?:
     forcePathStyle: true,
     credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
   });
-  await client.send(new CreateBucketCommand({ Bucket: o.bucket })).finally(() => client.destroy());
+  await client
+    .send(new CreateBucketCommand({ Bucket: o.bucket }))
+    .catch((e: Error) => {
+      // A restart over the same folder finds its bucket there.
+      if (e.name !== 'BucketAlreadyOwnedByYou' && e.name !== 'BucketAlreadyExists') throw e;
+    })
+    .finally(() => client.destroy());
   return {
     endpoint,
     accessKey,
