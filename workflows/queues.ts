@@ -29,6 +29,9 @@ const KIND: Record<string, QueueKind> = {
   fitCustomerValue: 'warehouse',
   buildSegments: 'warehouse',
   publishModel: 'warehouse',
+  measureCampaigns: 'warehouse',
+  // The report reads the warehouse's campaign history (activities/finish.ts).
+  finishRun: 'warehouse',
 };
 
 export const activityKind = (name: string): QueueKind => KIND[name] ?? 'io';

@@ -17,11 +17,13 @@ describe('task queues by kind', () => {
       'buildFeatures',
       'buildSegments',
       'extractSources',
+      'finishRun',
       'fitCustomerValue',
+      'measureCampaigns',
       'publishModel',
       'resolveRuns',
     ]);
-    assert.ok(byKind.io?.includes('loadDefinition') && byKind.io.includes('finishRun'));
+    assert.ok(byKind.io?.includes('loadDefinition') && byKind.io.includes('deliverToBucket'));
     assert.equal(byKind.workflows, undefined, 'no activity on the workflow queue: workflows are never blocked');
   });
 
