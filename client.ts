@@ -16,6 +16,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'start the embedded Temporal server + a worker and keep them running (for schedules)',
     load: async () => (await import('./cli/up')).upCommand,
   },
+  worker: {
+    summary: 'serve chosen task queues (--queues workflows,io,cpu,warehouse) on this machine',
+    load: async () => (await import('./cli/worker')).workerCommand,
+  },
+  warehouse: {
+    summary: "snapshot a pipeline's DuckDB warehouse to the artifact store, or restore it on this machine",
+    load: async () => (await import('./cli/warehouse')).warehouseCommand,
+  },
   extract: {
     summary: "load a pipeline's sources into DuckDB and print the row accounting",
     load: async () => (await import('./cli/extract')).extractCommand,

@@ -12,12 +12,20 @@
  *   npm run worker -- --io-only            # only the workflows and I/O steps
  */
 import { NativeConnection, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, CPU_ACTIVITIES } from './activities';
+import { createActivities } from './activities';
 import { cpuSlots } from './infra/capacity';
 import { measureEventLoopDelay } from './infra/event-loop';
-import { ensureServer, TASK_QUEUE, temporalNamespace } from './infra/temporal';
+import { ensureServer, TASK_QUEUE, temporalConnectionOptions, temporalNamespace } from './infra/temporal';
 import { ensureSearchAttributes } from './infra/search-attributes';
-import { cpuQueue, EVENT_LOOP_FIELD, MEASURED_ACTIVITIES } from './workflows/queues';
+import {
+  activityKind,
+  cpuQueue,
+  EVENT_LOOP_FIELD,
+  MEASURED_ACTIVITIES,
+  QUEUE_KINDS,
+  queueFor,
+  type QueueKind,
+} from './workflows/queues';
 
 export type WorkerRole = 'both' | 'io' | 'cpu';
 
@@ -27,6 +35,8 @@ export interface WorkerSettings {
   namespace?: string;
   /** Which queues this process serves (default both). */
   role?: WorkerRole;
+  /** The kinds of work this process serves (workflows/queues.ts); overrides `role`. Default: all four. */
+  queues?: QueueKind[];
   /** Concurrent I/O activities (default FUNNELCAST_ACTIVITY_CONCURRENCY or 4). */
   maxConcurrentActivityTaskExecutions?: number;
   /** Concurrent CPU activities (default from the cores and FUNNELCAST_MEMORY: infra/capacity.ts). */
@@ -61,13 +71,18 @@ const eventLoopProbe: ActivityInterceptorsFactory = (ctx) => ({
   },
 });
 
+/** The queue kinds of a role: `io` is everything but training and scoring; `cpu` only those. */
+export const kindsOf = (role: WorkerRole): QueueKind[] =>
+  role === 'cpu' ? ['cpu'] : role === 'io' ? ['workflows', 'io', 'warehouse'] : [...QUEUE_KINDS];
+
 export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker> {
   const all = createActivities();
-  const cpuNames = new Set<string>(CPU_ACTIVITIES);
-  const pick = (cpu: boolean) => Object.fromEntries(Object.entries(all).filter(([n]) => cpuNames.has(n) === cpu));
+  const of = (kind: QueueKind) => Object.fromEntries(Object.entries(all).filter(([n]) => activityKind(n) === kind));
   const taskQueue = s.taskQueue ?? TASK_QUEUE;
-  const role = s.role ?? 'both';
+  const kinds = s.queues ?? kindsOf(s.role ?? 'both');
   const cpuConcurrency = s.cpuConcurrency ?? cpuSlots().slots;
+  const ioConcurrency =
+    s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4);
   const common: Partial<WorkerOptions> = {
     connection: s.connection,
     namespace: s.namespace ?? temporalNamespace(),
@@ -81,27 +96,20 @@ export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker>
   };
   const workers: Worker[] = [];
   // The workflows set funnelcast's search attributes (workflows/tags.ts): they must exist on the namespace first.
-  if (role !== 'cpu') await ensureSearchAttributes(s.connection.operatorService, common.namespace!);
-  if (role !== 'cpu')
+  if (kinds.includes('workflows')) await ensureSearchAttributes(s.connection.operatorService, common.namespace!);
+  for (const kind of kinds)
     workers.push(
       await Worker.create({
         ...common,
         connection: s.connection,
-        taskQueue,
-        workflowsPath: require.resolve('./workflows'),
-        activities: pick(false),
-        maxConcurrentActivityTaskExecutions:
-          s.maxConcurrentActivityTaskExecutions ?? Number(process.env.FUNNELCAST_ACTIVITY_CONCURRENCY ?? 4),
-      }),
-    );
-  if (role !== 'io')
-    workers.push(
-      await Worker.create({
-        ...common,
-        connection: s.connection,
-        taskQueue: cpuQueue(taskQueue),
-        activities: pick(true),
-        maxConcurrentActivityTaskExecutions: cpuConcurrency,
+        taskQueue: queueFor(taskQueue, kind),
+        ...(kind === 'workflows'
+          ? { workflowsPath: require.resolve('./workflows') }
+          : {
+              activities: of(kind),
+              // Training and scoring take the CPU slots; the warehouse steps share the I/O limit.
+              maxConcurrentActivityTaskExecutions: kind === 'cpu' ? cpuConcurrency : ioConcurrency,
+            }),
       }),
     );
   return together(workers, cpuConcurrency);
@@ -144,11 +152,15 @@ function together(workers: Worker[], cpuConcurrency: number): FunnelcastWorker {
  */
 export async function runWorkerUntilStopped(
   banner: (server: { address: string; uiUrl: string }) => string,
-  role: WorkerRole = 'both',
+  role: WorkerRole | QueueKind[] = 'both',
 ): Promise<void> {
   const server = await ensureServer();
-  const connection = await NativeConnection.connect({ address: server.address });
-  const worker = await createWorker({ connection, role });
+  const connection = await NativeConnection.connect({
+    address: server.address,
+    ...(server.embedded ? {} : temporalConnectionOptions()),
+  });
+  const queues = Array.isArray(role) ? role : kindsOf(role);
+  const worker = await createWorker({ connection, queues });
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -161,13 +173,12 @@ export async function runWorkerUntilStopped(
   }
 }
 
-function queuesOf(role: WorkerRole): string {
-  const cpu = `"${cpuQueue(TASK_QUEUE)}" (${cpuSlots().slots} at once)`;
-  return role === 'cpu'
-    ? `task queue ${cpu}`
-    : role === 'io'
-      ? `task queue "${TASK_QUEUE}"`
-      : `task queues "${TASK_QUEUE}" and ${cpu}`;
+/** The task queues a worker of these kinds serves, for its banner. */
+export function queuesOf(kinds: QueueKind[]): string {
+  const names = kinds.map((k) =>
+    k === 'cpu' ? `"${cpuQueue(TASK_QUEUE)}" (${cpuSlots().slots} at once)` : `"${queueFor(TASK_QUEUE, k)}"`,
+  );
+  return `task queue${names.length > 1 ? 's' : ''} ${names.join(', ')}`;
 }
 
 async function main() {
@@ -180,7 +191,7 @@ async function main() {
   const role: WorkerRole = args[0] === '--cpu-only' ? 'cpu' : args[0] === '--io-only' ? 'io' : 'both';
   await runWorkerUntilStopped(
     (server) =>
-      `funnelcast worker on ${server.address}, ${queuesOf(role)}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`,
+      `funnelcast worker on ${server.address}, ${queuesOf(kindsOf(role))}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}\n`,
     role,
   );
 }

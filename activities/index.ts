@@ -19,6 +19,7 @@ import { prepareRerun } from './rerun';
 import { measureCampaigns } from './measure';
 import { withFaults } from './faults';
 import { alwaysThread, offThread, publishingIsolation, scoringIsolation, trainingIsolation } from './offthread';
+import { withStore } from './store-boundary';
 
 /**
  * The CPU-heavy activities: the worker serves them on their own task queue (`<queue>-cpu`) with a concurrency
@@ -49,7 +50,8 @@ export function createActivities() {
     measureCampaigns,
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
-  return process.env.FUNNELCAST_FAULTS ? withFaults(activities) : activities;
+  // With FUNNELCAST_STORE, payloads carry store keys and each worker fetches and puts the files (store-boundary.ts).
+  return withStore(process.env.FUNNELCAST_FAULTS ? withFaults(activities) : activities);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

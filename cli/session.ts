@@ -6,7 +6,7 @@
 import { inspect } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogEntry } from '@temporalio/worker';
-import { ensureServer, temporalNamespace, type DevServer } from '../infra/temporal';
+import { ensureServer, temporalConnectionOptions, temporalNamespace, type DevServer } from '../infra/temporal';
 import { createWorker } from '../worker';
 
 export interface Session {
@@ -104,14 +104,20 @@ async function withServer<T>(
   opts: { worker?: 'auto' | 'yes' | 'no' },
   fn: (s: Session) => Promise<T>,
 ): Promise<T> {
-  const connection = await Connection.connect({ address: server.address });
+  const connection = await Connection.connect({
+    address: server.address,
+    ...(server.embedded ? {} : temporalConnectionOptions()),
+  });
   const client = new Client({ connection, namespace: temporalNamespace() });
   // Any process of this home may serve its embedded server: a run then never depends on another command staying
   // up (a concurrent run, or a killed one whose workflow this run adopts).
   const wantWorker = opts.worker === 'yes' || ((opts.worker ?? 'auto') === 'auto' && server.embedded);
   try {
     if (!wantWorker) return await fn({ client, server, inProcessWorker: false });
-    const native = await NativeConnection.connect({ address: server.address });
+    const native = await NativeConnection.connect({
+      address: server.address,
+      ...(server.embedded ? {} : temporalConnectionOptions()),
+    });
     try {
       const worker = await createWorker({ connection: native });
       return await worker.runUntil(fn({ client, server, inProcessWorker: true }));

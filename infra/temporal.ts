@@ -9,7 +9,7 @@
  */
 import { searchAttributeFlags } from './search-attribute-keys';
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -274,4 +274,31 @@ export function temporalCliForTests(): string {
 
 export function temporalNamespace(): string {
   return process.env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE;
+}
+
+/**
+ * TLS and credentials for an external cluster (Temporal Cloud, a self-hosted cluster behind mTLS), from the
+ * environment as Temporal's own tools name them: TEMPORAL_TLS_CERT / TEMPORAL_TLS_KEY (client certificate files),
+ * TEMPORAL_TLS_CA (server CA file), TEMPORAL_TLS=true (TLS with the system CAs), TEMPORAL_API_KEY. Nothing set and
+ * the connection is plain, as the embedded dev server needs.
+ */
+export function temporalConnectionOptions(env: NodeJS.ProcessEnv = process.env): {
+  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer } | boolean;
+  apiKey?: string;
+} {
+  const cert = env.TEMPORAL_TLS_CERT;
+  const key = env.TEMPORAL_TLS_KEY;
+  if (!!cert !== !!key) throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
+  const ca = env.TEMPORAL_TLS_CA;
+  const apiKey = env.TEMPORAL_API_KEY || undefined;
+  const tls =
+    cert || ca
+      ? {
+          ...(cert ? { clientCertPair: { crt: readFileSync(cert), key: readFileSync(key!) } } : {}),
+          ...(ca ? { serverRootCACertificate: readFileSync(ca) } : {}),
+        }
+      : env.TEMPORAL_TLS === 'true' || apiKey
+        ? true
+        : undefined;
+  return { ...(tls ? { tls } : {}), ...(apiKey ? { apiKey } : {}) };
 }

@@ -5,16 +5,9 @@
  * with the same id (same definition, data and cutoff) already finished, so repeating a backfill adds nothing while
  * a backfill of another definition (another engine, other parameters) or after new data runs again.
  */
-import {
-  ParentClosePolicy,
-  defineQuery,
-  executeChild,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ParentClosePolicy, defineQuery, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities';
+import { routed } from './proxies';
 import type { RunSummary } from './types';
 import { retrainWorkflow } from './retrain';
 import { answers, planRuns } from './plan';
@@ -61,7 +54,7 @@ export interface BackfillProgress {
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('progress');
 
-const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
+const io = routed({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
 export async function backfillWorkflow(input: BackfillInput): Promise<BackfillRow[]> {
   return withOutcome(() => backfillSteps(input));

@@ -3,11 +3,11 @@
  * (transient refusals), resuming after the last acknowledged batch. A destination that refuses for good has a
  * dead-letter record (written by the activity); the run records the outcome and goes on.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { routed } from './proxies';
 import type { BucketOutcome, ExportRef, WebhookOutcome } from './types';
 
-const delivery = proxyActivities<Activities>({
+const delivery = routed({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },

@@ -3,12 +3,12 @@
  * and the content-addressed run id (activities/definition.ts). The retrain workflow runs the plan it is given, so
  * the id it runs under is the one computed from the data it reads.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
-import type { Activities } from '../activities';
+import { routed } from './proxies';
 import type { RunInput, RunPlan, RunSummary } from './types';
 
-const io = proxyActivities<Activities>({
+const io = routed({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },

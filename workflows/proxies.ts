@@ -2,9 +2,23 @@
  * How the retrain workflow calls its activities: the options of the I/O and CPU queues, and the proxy that takes
  * the worker's event-loop measurement off each result (worker.ts adds it) and records it per step.
  */
-import { ActivityCancellationType } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { cpuQueue, EVENT_LOOP_FIELD } from './queues';
+import { activityKind, EVENT_LOOP_FIELD, queueFor, type QueueKind } from './queues';
+
+/**
+ * The activities with these options, each sent to the task queue of its kind (workflows/queues.ts): a warehouse
+ * step reaches the worker that holds the DuckDB file whichever proxy the workflow calls it through.
+ */
+export function routed(options: ActivityOptions): Activities {
+  // The run's queue is known only inside a workflow (module-level proxies exist before): looked up per call.
+  const proxyOf = (kind: QueueKind) =>
+    proxyActivities<Activities>({ ...options, taskQueue: queueFor(workflowInfo().taskQueue, kind) });
+  return new Proxy({} as Activities, {
+    get: (_target, name) =>
+      typeof name === 'string' ? proxyOf(activityKind(name))[name as keyof Activities] : undefined,
+  });
+}
 
 /**
  * Short I/O steps: retried quickly; invalid input fails at once (non-retryable failures from the activity). A
@@ -20,11 +34,10 @@ export const ioOptions = {
 
 /**
  * Training, scoring, segments: long, heartbeating (a killed worker is noticed within the heartbeat timeout and the
- * fold retried), on the CPU queue of the run's task queue (workflows/queues.ts).
+ * fold retried); each still goes to the queue of its kind (routed).
  */
-export const cpuOptions = (taskQueue: string) =>
+export const cpuOptions = () =>
   ({
-    taskQueue: cpuQueue(taskQueue),
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '4 hours',
     heartbeatTimeout: '30 seconds',

@@ -7,16 +7,16 @@
  * Starting the same run twice returns the same run: a finished one is returned as it is, a running one is
  * attached to (the child start fails with "already started" and the caller follows the id).
  */
-import { ParentClosePolicy, proxyActivities, startChild, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, startChild, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities';
+import { routed } from './proxies';
 import { answers, planRun } from './plan';
 import { retrainWorkflow } from './retrain';
 import { runKind } from '../infra/search-attribute-keys';
 import { tagWorkflow } from './tags';
 import type { RunInput, StartedRun } from './types';
 
-const io = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
+const io = routed({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 5 } });
 
 export async function startRunWorkflow(input: RunInput & { wait?: boolean }): Promise<StartedRun> {
   const { wait, ...runInput } = input;

@@ -93,7 +93,7 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
     assert.equal(retried.length, 0, 'activity attempts after a failure or timeout');
   });
 
-  it('routes training, scoring and segments to the CPU queue, the rest to the run queue', async () => {
+  it('routes training and scoring to the CPU queue, the steps that open the warehouse to its queue, the rest to I/O', async () => {
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const queues = new Map<string, Set<string>>();
     for (const e of history.events ?? []) {
@@ -102,9 +102,9 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
       const name = a.activityType?.name ?? '?';
       queues.set(name, (queues.get(name) ?? new Set()).add(a.taskQueue?.name ?? '?'));
     }
-    for (const cpu of ['trainModel', 'scoreUsers', 'buildSegments'])
+    for (const cpu of ['trainModel', 'scoreUsers'])
       assert.deepEqual([...(queues.get(cpu) ?? [])], [`${taskQueue}-cpu`], cpu);
-    for (const io of ['buildFeatures', 'publishModel', 'finishRun'])
-      assert.deepEqual([...(queues.get(io) ?? [])], [taskQueue], io);
+    for (const wh of ['buildFeatures', 'publishModel', 'buildSegments', 'finishRun'])
+      assert.deepEqual([...(queues.get(wh) ?? [])], [`${taskQueue}-warehouse`], wh);
   });
 });

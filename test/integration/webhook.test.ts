@@ -20,7 +20,8 @@ import { funnelcastHome } from '../../infra/paths';
 import { deliveryPaths, readDeliveryLog, signBody } from '../../segments/webhook';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
-import S3rver from 's3rver';
+import { startTestObjectServer } from '../helpers/object-store';
+import type { ObjectServer } from '../../store/versitygw';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { bucketClient } from '../../segments/bucket';
 
@@ -73,21 +74,16 @@ describe(
     const taskQueue = uniqueQueue('webhook');
     const { server, got } = receiver();
     let summary: RunSummary;
-    const s3 = new S3rver({
-      port: 0,
-      address: '127.0.0.1',
-      silent: true,
-      directory: mkdtempSync(join(tmpdir(), 'fc-s3-')),
-      configureBuckets: [{ name: 'marketing-lists', configs: [] }],
-    });
+    let s3: ObjectServer;
     let endpoint = '';
 
     before(async () => {
       useTempHome();
-      // A real S3-compatible server (s3rver) reached through the AWS SDK, with its fixed development credentials.
-      endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
-      process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-      process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+      // A real S3-compatible server people run in production (Versity Gateway), reached through the AWS SDK.
+      s3 = await startTestObjectServer('marketing-lists');
+      endpoint = s3.endpoint;
+      process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+      process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
       process.env.FUNNELCAST_WEBHOOK_SECRET = SECRET;
       await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
       const port = (server.address() as AddressInfo).port;
@@ -120,7 +116,7 @@ describe(
       await connection?.close();
       await env?.teardown();
       server.close();
-      await s3.close();
+      await s3?.stop();
     });
 
     it('uploads every list file and the manifest to the bucket, byte for byte', async () => {

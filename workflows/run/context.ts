@@ -2,9 +2,8 @@
  * What every step of a run shares inside the workflow: the activity proxies (I/O and CPU queues, with the worker's
  * event-loop delay recorded under the step that called them) and the progress the `progress` query returns.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { cpuOptions, ioOptions, measured } from '../proxies';
+import { cpuOptions, ioOptions, measured, routed } from '../proxies';
 import type { RunInput, RunSummary, StepProgress } from '../types';
 
 export const STEPS = [
@@ -56,10 +55,9 @@ export function runContext(input: RunInput): RunContext {
     };
   };
   return {
-    io: measured(proxyActivities<Activities>(ioOptions), begin),
-    training: measured(proxyActivities<Activities>(cpuOptions(workflowInfo().taskQueue)), begin),
-    trainAs: (summary) =>
-      measured(proxyActivities<Activities>({ ...cpuOptions(workflowInfo().taskQueue), summary }), begin).trainModel,
+    io: measured(routed(ioOptions), begin),
+    training: measured(routed(cpuOptions()), begin),
+    trainAs: (summary) => measured(routed({ ...cpuOptions(), summary }), begin).trainModel,
     progress,
     eventLoop,
     step: (name, detail = '') => {

@@ -40,6 +40,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 const COMMANDS = [
   'run',
   'up',
+  'worker',
+  'warehouse',
   'extract',
   'features',
   'generate',

@@ -1,0 +1,40 @@
+/**
+ * The activities as workers that share only Temporal and the artifact store see them (FUNNELCAST_STORE set): each
+ * activity's arguments arrive with keys, which are fetched into this worker's home; its result leaves with keys,
+ * and the files behind them (and everything new in the run folders it was given) are put in the store first. So no
+ * payload carries a path of one machine, and any worker can take any step. Without FUNNELCAST_STORE nothing is
+ * wrapped: one machine, one home, the paths are valid everywhere they are read.
+ */
+import { funnelcastHome } from '../infra/paths';
+import { openCache, openStore, StoreBoundary } from '../store';
+
+type Activity = (...args: never[]) => Promise<unknown>;
+
+export function boundaryFromEnv(): StoreBoundary | null {
+  if (!process.env.FUNNELCAST_STORE) return null;
+  return new StoreBoundary(openStore(), openCache(), funnelcastHome());
+}
+
+export function withStore<T extends Record<string, Activity>>(activities: T, boundary = boundaryFromEnv()): T {
+  if (!boundary) return activities;
+  const wrapped: Record<string, Activity> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      const local = (await boundary.inward(args)) as never[];
+      const result = await fn(...local);
+      // Folders handed in (a run folder, a version folder) hold outputs the result may not name: put them too.
+      for (const a of args) for (const key of keysIn(a, boundary)) await boundary.putPath(key);
+      return boundary.outward(result);
+    };
+  }
+  return wrapped as T;
+}
+
+function keysIn(value: unknown, b: StoreBoundary): string[] {
+  const keys: string[] = [];
+  JSON.stringify(value ?? null, (_k, v: unknown) => {
+    if (typeof v === 'string' && b.isKey(v)) keys.push(v);
+    return v;
+  });
+  return keys;
+}

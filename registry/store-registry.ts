@@ -1,0 +1,230 @@
+/**
+ * The model registry in the artifact store, for workers on several machines (the local-folder registry in
+ * index.ts serialises writers with a lock file, which only works on one machine). Under `registry/<pipeline>/`:
+ *
+ *   numbers/v0007                 create-once claim of a version number (two publishers never share one)
+ *   versions/v0007-<runId>/…      the version's files, version.json, and manifest.json written last (immutable)
+ *   decisions/v0007-<runId>.json  the gate's decision (create-once)
+ *   champion.json                 the pointer, moved only by compare-and-swap on its ETag (If-Match / If-None-Match)
+ *   history/<at>-<version>.json   one object per move of the pointer (no shared file to append to)
+ *
+ * A publisher reads the pointer with its ETag, runs the gate on what it read and writes the pointer on that ETag
+ * only: of two concurrent publishes that both compared with the same champion, the store lets exactly one write;
+ * the other gets ChampionMovedError, and its retry compares with the new champion (as the local registry does).
+ */
+import { readFileSync } from 'node:fs';
+import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
+import { gate, movesPointer } from './gate';
+import type { DecisionRecord, HistoryEntry, VersionKind } from './history';
+import type { ChampionPointer, PublishOptions, PublishOutcome, VersionInfo } from './index';
+import { sanityRefusal } from './sanity';
+
+/** The pointer moved between this publisher's read and its write: compare with the new champion and try again. */
+export class ChampionMovedError extends Error {
+  constructor(seen: string | null, now: string | null) {
+    super(
+      `the champion changed while this run compared with it (${seen ?? 'none'} → ${now ?? 'none'}); retrying compares again`,
+    );
+    this.name = 'ChampionMovedError';
+  }
+}
+
+type StorePublish = Omit<PublishOptions, 'files' | 'crashBeforeChampion'> & { files: { name: string; path: string }[] };
+export type StorePublishOutcome = Omit<PublishOutcome, 'versionDir'> & { versionKey: string };
+
+const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
+  !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
+
+export class StoreRegistry {
+  constructor(
+    readonly store: ArtifactStore,
+    readonly pipeline: string,
+    /** Tests only: runs after the gate decided on the pointer as read and before it is written (to force a race). */
+    private readonly beforePointerWrite: () => Promise<void> = async () => undefined,
+  ) {}
+
+  key(...parts: string[]): string {
+    return joinKey('registry', this.pipeline, ...parts);
+  }
+
+  /** Published versions (those whose manifest is written), oldest first. */
+  async versions(): Promise<string[]> {
+    const keys = await this.store.list(this.key('versions') + '/');
+    return keys
+      .filter((k) => k.endsWith('/manifest.json'))
+      .map((k) => k.split('/').at(-2)!)
+      .filter((v) => /^v\d{4,}-/.test(v))
+      .sort();
+  }
+
+  async champion(): Promise<ChampionPointer | null> {
+    return (await readJson<ChampionPointer>(this.store, this.key('champion.json')))?.value ?? null;
+  }
+
+  async history(): Promise<HistoryEntry[]> {
+    const keys = await this.store.list(this.key('history') + '/');
+    const out: HistoryEntry[] = [];
+    for (const k of keys) out.push((await readJson<HistoryEntry>(this.store, k))!.value);
+    return out;
+  }
+
+  async decision(version: string): Promise<DecisionRecord | null> {
+    return (await readJson<DecisionRecord>(this.store, this.key('decisions', `${version}.json`)))?.value ?? null;
+  }
+
+  /** Publishes the version (or finds this run's earlier publish of the same bytes) and runs the gate for it. */
+  async publish(opts: StorePublish): Promise<StorePublishOutcome> {
+    const modelSha = opts.files.map((f) => sha256Hex(readFileSync(f.path))).join(',');
+    const version = (await this.findPublished(opts.runId, modelSha)) ?? (await this.writeVersion(opts, modelSha));
+    const versionKey = this.key('versions', version);
+    const recorded = await this.decision(version);
+    if (recorded)
+      return {
+        version,
+        versionKey,
+        kind: recorded.kind,
+        decision: recorded.decision,
+        reason: `${recorded.reason} (decided by an earlier attempt of this run)`,
+        champion: (await this.champion())?.version ?? null,
+      };
+    return { version, versionKey, ...(await this.decide(version, opts)) };
+  }
+
+  private async findPublished(runId: string, modelSha: string): Promise<string | undefined> {
+    for (const v of (await this.versions()).filter((x) => x.endsWith(`-${runId}`))) {
+      const info = await readJson<VersionInfo & { modelSha?: string }>(
+        this.store,
+        this.key('versions', v, 'version.json'),
+      );
+      if (info?.value.modelSha === modelSha) return v;
+    }
+    return undefined;
+  }
+
+  /** Claims the next free number (create-once), then writes the version's objects with its manifest last. */
+  private async writeVersion(opts: StorePublish, modelSha: string): Promise<string> {
+    const claimed = await this.store.list(this.key('numbers') + '/');
+    let n = claimed.reduce((m, k) => Math.max(m, Number(/v(\d+)$/.exec(k)?.[1] ?? 0)), 0) + 1;
+    for (; ; n++) {
+      try {
+        await this.store.put(this.key('numbers', `v${String(n).padStart(4, '0')}`), Buffer.from(opts.runId), {
+          ifNoneMatch: '*',
+        });
+        break;
+      } catch (e) {
+        if (!(e instanceof PreconditionFailedError)) throw e;
+      }
+    }
+    const version = `v${String(n).padStart(4, '0')}-${opts.runId}`;
+    const info = { ...opts.info, version, runId: opts.runId, createdAt: new Date().toISOString(), modelSha };
+    await this.store.put(
+      this.key('versions', version, 'version.json'),
+      Buffer.from(JSON.stringify(info, null, 2) + '\n'),
+    );
+    await publishSet(this.store, this.key('versions', version), opts.files);
+    return version;
+  }
+
+  /** The gate on the pointer as read, and the pointer written on exactly that ETag when the gate moves it. */
+  private async decide(version: string, opts: StorePublish) {
+    const by = opts.by ?? opts.runId;
+    const read = await readJson<ChampionPointer>(this.store, this.key('champion.json'));
+    const champ = read?.value ?? null;
+    const standing = opts.champion.kind === 'none' ? null : opts.champion.version;
+    if ((champ?.version ?? null) !== standing) throw new ChampionMovedError(standing, champ?.version ?? null);
+    const frontier = champ ? (champ.liveCutoff ?? champ.cutoff ?? null) : null;
+    const backtestWhy =
+      opts.backtest ??
+      (frontier && Date.parse(opts.cutoff) < Date.parse(frontier)
+        ? `cutoff ${opts.cutoff} is older than the live champion's ${frontier}`
+        : null);
+    const metric = opts.info.primaryMetric;
+    const g = gate({
+      metric,
+      challenger: opts.primaryValue,
+      champion: opts.champion,
+      tolerance: opts.tolerance,
+      replaceIncomparable: opts.replaceIncomparable,
+      backtest: backtestWhy ? { why: backtestWhy } : null,
+      refusal: sanityRefusal(opts.sanity ?? []),
+    });
+    const kind: VersionKind = backtestWhy ? 'backtest' : 'live';
+    let now = champ?.version ?? null;
+    if (movesPointer(g.decision)) {
+      const p: ChampionPointer = {
+        version,
+        metric,
+        value: opts.primaryValue,
+        since: new Date().toISOString(),
+        reason: g.reason,
+        decision: g.decision,
+        cutoff: opts.cutoff,
+        liveCutoff: laterOf(frontier, opts.cutoff),
+        by,
+      };
+      await this.beforePointerWrite();
+      await this.swapPointer(p, read?.etag ?? null, standing);
+      await this.appendMove(p, g.decision === 'replaced' ? 'replace-incomparable' : 'gate', standing);
+      now = version;
+    }
+    await this.record({ version, kind, ...g, opts, by, champion: standing });
+    return { kind, ...g, champion: now };
+  }
+
+  private async swapPointer(p: ChampionPointer, etag: string | null, seen: string | null): Promise<void> {
+    const body = Buffer.from(JSON.stringify(p, null, 2) + '\n');
+    try {
+      await this.store.put(this.key('champion.json'), body, etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    } catch (e) {
+      if (!(e instanceof PreconditionFailedError)) throw e;
+      throw new ChampionMovedError(seen, (await this.champion())?.version ?? null);
+    }
+  }
+
+  private async appendMove(p: ChampionPointer, action: HistoryEntry['action'], previous: string | null) {
+    const e: HistoryEntry = {
+      at: p.since,
+      action,
+      version: p.version,
+      previous,
+      cutoff: p.cutoff ?? null,
+      metric: p.metric,
+      value: p.value,
+      reason: p.reason,
+      by: p.by ?? 'unknown',
+    };
+    const name = `${p.since.replace(/[-:.]/g, '')}-${p.version}.json`;
+    await this.store.put(this.key('history', name), Buffer.from(JSON.stringify(e) + '\n'), { ifNoneMatch: '*' });
+  }
+
+  private async record(r: {
+    version: string;
+    kind: VersionKind;
+    decision: DecisionRecord['decision'];
+    reason: string;
+    opts: StorePublish;
+    by: string;
+    champion: string | null;
+  }) {
+    const c = r.opts.champion;
+    const rec: DecisionRecord = {
+      version: r.version,
+      kind: r.kind,
+      decision: r.decision,
+      reason: r.reason,
+      cutoff: r.opts.cutoff,
+      metric: r.opts.info.primaryMetric,
+      value: r.opts.primaryValue,
+      champion: r.champion,
+      championValue: c.kind === 'same-rows' ? c.value : null,
+      sameRows: c.kind === 'same-rows',
+      decidedAt: new Date().toISOString(),
+      by: r.by,
+    };
+    const key = this.key('decisions', `${r.version}.json`);
+    await this.store.put(key, Buffer.from(JSON.stringify(rec, null, 2) + '\n'), { ifNoneMatch: '*' }).catch((e) => {
+      // An earlier attempt of this run recorded it first: the record is immutable, keep that one.
+      if (!(e instanceof PreconditionFailedError)) throw e;
+    });
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * A worker's local cache of store objects, keyed by content hash: `<cache>/sha256/<hex>`. `fetchFile` asks the
+ * store what the key holds now (its SHA-256), uses the cached copy only when a file with exactly that hash is
+ * there, and otherwise downloads, checks the hash and renames the copy into place: a missing or damaged entry is
+ * fetched, never assumed. Several workers may share nothing but the store; each has its own cache.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../infra/atomic';
+import { sha256Hex } from './local';
+import type { ArtifactStore } from './types';
+
+export class MissingObjectError extends Error {
+  constructor(store: ArtifactStore, key: string) {
+    super(`${store.url}: no object "${key}" (an earlier step did not write it, or it was deleted)`);
+    this.name = 'MissingObjectError';
+  }
+}
+
+export interface CacheStats {
+  hits: number;
+  fetched: number;
+  bytesFetched: number;
+}
+
+export class ContentCache {
+  readonly stats: CacheStats = { hits: 0, fetched: 0, bytesFetched: 0 };
+
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, 'sha256'), { recursive: true });
+  }
+
+  pathOf(sha256: string): string {
+    return join(this.dir, 'sha256', sha256);
+  }
+
+  /** A local path holding the bytes of `key` as the store has them now. */
+  async fetchFile(store: ArtifactStore, key: string): Promise<string> {
+    const info = await store.head(key);
+    if (!info) throw new MissingObjectError(store, key);
+    if (info.sha256 && this.holds(info.sha256)) {
+      this.stats.hits++;
+      return this.pathOf(info.sha256);
+    }
+    const got = await store.get(key);
+    if (!got) throw new MissingObjectError(store, key);
+    const sha = sha256Hex(got.body);
+    if (got.info.sha256 && got.info.sha256 !== sha)
+      throw new Error(`${store.url}/${key}: its bytes hash to ${sha}, its metadata says ${got.info.sha256}`);
+    writeFileAtomic(this.pathOf(sha), got.body);
+    this.stats.fetched++;
+    this.stats.bytesFetched += got.body.length;
+    return this.pathOf(sha);
+  }
+
+  /** A cached entry counts only when its bytes still hash to its name (a truncated copy is fetched again). */
+  private holds(sha256: string): boolean {
+    const p = this.pathOf(sha256);
+    return existsSync(p) && sha256Hex(readFileSync(p)) === sha256;
+  }
+
+  /** Records bytes this worker just wrote to the store, so reading them back costs no download. */
+  remember(body: Uint8Array): string {
+    const sha = sha256Hex(body);
+    if (!existsSync(this.pathOf(sha))) writeFileAtomic(this.pathOf(sha), body);
+    return sha;
+  }
+}

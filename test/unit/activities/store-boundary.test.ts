@@ -1,0 +1,87 @@
+/**
+ * Activities on two "machines" (two homes, two caches, no shared folder) that share only a real S3-compatible
+ * store (Versity Gateway), run under MockActivityEnvironment: what one returns carries store keys and no path of its
+ * machine, and the other receives paths on its own machine holding the same bytes, fetched from the store.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { ContentCache, StoreBoundary, type ArtifactStore } from '../../../store';
+import { withStore } from '../../../activities/store-boundary';
+import type { ObjectServer } from '../../../store/versitygw';
+import { s3StoreOn, startTestObjectServer } from '../../helpers/object-store';
+
+interface Ref {
+  featuresPath: string;
+  runDir: string;
+  database: string;
+}
+
+/** A feature step as a worker runs it: writes into its run folder and returns paths (as the real ones do). */
+const produce = async (a: { runDir: string }): Promise<Ref> => {
+  mkdirSync(a.runDir, { recursive: true });
+  writeFileSync(join(a.runDir, 'features.parquet'), Buffer.from('PAR1 rows PAR1'));
+  writeFileSync(join(a.runDir, 'funnel.json'), '{"stages":3}'); // an output the result does not name
+  writeFileSync(join(a.runDir, 'features.attempt'), 'claim'); // scratch: never an artifact
+  return { featuresPath: join(a.runDir, 'features.parquet'), runDir: a.runDir, database: '' };
+};
+
+const consume = async (r: Ref) => ({
+  features: readFileSync(r.featuresPath, 'utf8'),
+  funnel: readFileSync(join(r.runDir, 'funnel.json'), 'utf8'),
+  scratch: existsSync(join(r.runDir, 'features.attempt')),
+  path: r.featuresPath,
+  database: r.database,
+});
+
+type Consumed = Awaited<ReturnType<typeof consume>>;
+
+const env = () => new MockActivityEnvironment({ attempt: 1 }, { logger: new DefaultLogger('WARN') });
+
+describe('activities behind the store boundary: two machines, one S3 store', { timeout: 120_000 }, () => {
+  let server: ObjectServer;
+  let store: ArtifactStore;
+  before(async () => {
+    server = await startTestObjectServer('boundary');
+    store = s3StoreOn(server, 'fc');
+  });
+  after(async () => server?.stop());
+
+  it('hands keys across, never paths, and the other machine reads the same bytes', async () => {
+    const homes = [mkdtempSync(join(tmpdir(), 'fc-m1-')), mkdtempSync(join(tmpdir(), 'fc-m2-'))];
+    const machine = (home: string) =>
+      withStore({ produce, consume }, new StoreBoundary(store, new ContentCache(join(home, 'cache')), home));
+    const [m1, m2] = homes.map(machine) as [ReturnType<typeof machine>, ReturnType<typeof machine>];
+
+    const ref = await env().run(m1.produce, { runDir: join(homes[0]!, 'runs', 'p', 'r1') });
+    assert.deepEqual(ref, {
+      featuresPath: 'runs/p/r1/features.parquet',
+      runDir: 'runs/p/r1',
+      database: '',
+    });
+    assert.ok(!JSON.stringify(ref).includes(homes[0]!), 'no path of machine 1 in the payload');
+    assert.deepEqual(await store.list('runs/p/r1/'), ['runs/p/r1/features.parquet', 'runs/p/r1/funnel.json']);
+
+    const got = (await env().run(m2.consume, { ...ref, database: 'warehouse/p.duckdb' })) as Consumed;
+    assert.equal(got.features, 'PAR1 rows PAR1');
+    assert.equal(got.funnel, '{"stages":3}');
+    assert.equal(got.scratch, false);
+    assert.equal(got.path, 'runs/p/r1/features.parquet', 'its own local path went back out as the key');
+    assert.equal(got.database, 'warehouse/p.duckdb', 'the warehouse is never copied object by object');
+    assert.ok(existsSync(join(homes[1]!, 'runs', 'p', 'r1', 'features.parquet')));
+  });
+
+  it('a missing object is fetched again, never assumed: a deleted local copy comes back from the store', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'fc-m3-'));
+    const b = new StoreBoundary(store, new ContentCache(join(home, 'cache')), home);
+    const acts = withStore({ consume }, b);
+    const ref = { featuresPath: 'runs/p/r1/features.parquet', runDir: 'runs/p/r1', database: '' };
+    assert.equal(((await env().run(acts.consume, ref)) as Consumed).features, 'PAR1 rows PAR1');
+    writeFileSync(join(home, 'runs', 'p', 'r1', 'features.parquet'), 'torn');
+    assert.equal(((await env().run(acts.consume, ref)) as Consumed).features, 'PAR1 rows PAR1');
+  });
+});
