@@ -6,6 +6,8 @@ import { z } from 'zod';
  * unweighted training is what scikit-learn does by default, so the bench compares like with like.
  */
 export const DEFAULT_CLASS_WEIGHT = 'none' as const;
+/** Rows the logistic baseline fits its coefficients on unless a definition says otherwise (ml/logistic). */
+export const DEFAULT_LOGISTIC_MAX_ROWS = 100_000;
 /**
  * Bootstrap rows per tree (scikit-learn's max_samples) unless a definition says otherwise: tables up to this size
  * are drawn in full as before; above it each tree draws this many, so training time stops growing with the
@@ -71,6 +73,8 @@ export const logisticParams = z
     l2: z.number().min(0).max(1e6).default(1),
     maxIter: z.number().int().min(1).max(10_000).default(200),
     classWeight,
+    /** Rows the coefficients are fitted on (a stratified sample above it; the calibration sees every row). */
+    maxRows: z.number().int().min(1000).max(100_000_000).default(DEFAULT_LOGISTIC_MAX_ROWS),
   })
   .strict();
 
