@@ -290,5 +290,39 @@ export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams): G
   const rows = new Uint32Array(m);
   m = 0;
   for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) rows[m++] = i;
-  return growTree(data, rows, counts, p, rng);
+  if (m * COMPACT_BELOW > n) return growTree(data, rows, counts, p, rng);
+  // The tree sees a small part of a large table (maxSamples): its rows are copied into compact columns first, so
+  // the histogram loops read a few hundred KB per feature instead of jumping across the whole table (at 3.26 M
+  // rows × 35 features every read missed the cache: a tree cost 2.5× as much as on a 326k-row table). Same rows
+  // in the same order, same arithmetic: the tree is identical.
+  const local = compactRows(data, rows);
+  const localCounts = new Uint16Array(m);
+  for (let k = 0; k < m; k++) localCounts[k] = counts[rows[k]];
+  return growTree(
+    local,
+    Uint32Array.from({ length: m }, (_, k) => k),
+    localCounts,
+    p,
+    rng,
+  );
+}
+
+/** A tree's rows are compacted when they are fewer than a quarter of the table's. */
+const COMPACT_BELOW = 4;
+
+/** The codes, labels and weights of `rows` only, as a table of their own (row k = rows[k]). */
+export function compactRows(data: TreeData, rows: Uint32Array): TreeData {
+  const m = rows.length;
+  const codes = data.codes.map((c) => {
+    const out = new Uint8Array(m);
+    for (let k = 0; k < m; k++) out[k] = c[rows[k]];
+    return out;
+  });
+  const y = new Uint8Array(m);
+  const weight = new Float32Array(m);
+  for (let k = 0; k < m; k++) {
+    y[k] = data.y[rows[k]];
+    weight[k] = data.weight[rows[k]];
+  }
+  return { nRows: m, codes, edges: data.edges, y, weight, rowSet: null };
 }
