@@ -134,20 +134,30 @@ async function ours(size: string, cache: string) {
   // A failed run still reports the steps it finished and what they cost, with the failure in the notes.
   let summary: RunSummary | null = null;
   let failure: string | null = null;
-  const last = m.stdout.trim().split('\n').at(-1) ?? '';
-  if (m.code === 0) summary = JSON.parse(last) as RunSummary;
-  else {
-    try {
-      failure = (JSON.parse(last) as { error?: string }).error ?? null;
-    } catch {
-      failure = null;
-    }
-    failure = `funnelcast run exited ${m.code}: ${failure ?? m.stderr.slice(-500)}`;
-  }
+  const printed = lastJsonObject(m.stdout) as (RunSummary & { error?: string }) | null;
+  if (m.code === 0 && printed) summary = printed;
+  else failure = `funnelcast run exited ${m.code}: ${printed?.error ?? m.stderr.slice(-500)}`;
   const runId = summary?.runId ?? new RegExp(`(bench_${size}-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
   const st = runId ? cli(['status', runId, '--json'], env) : null;
   const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
   return { m, summary, failure, steps, delay: loopDelay(delays) };
+}
+
+/**
+ * The last JSON object a command printed: `run --json` prints its summary indented over many lines (and an error
+ * as one line), so the object starts at the last line that opens one and parses to the end of the output.
+ */
+export function lastJsonObject(stdout: string): Record<string, unknown> | null {
+  const lines = stdout.trimEnd().split('\n');
+  for (let k = lines.length - 1; k >= 0; k--) {
+    if (!lines[k].startsWith('{')) continue;
+    try {
+      return JSON.parse(lines.slice(k).join('\n')) as Record<string, unknown>;
+    } catch {
+      // not the start of the object (a nested line that happens to begin with a brace): look further up
+    }
+  }
+  return null;
 }
 
 interface StepTime {

@@ -106,31 +106,33 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
   const histNeg = new Float64Array(256);
   const histCnt = new Uint32Array(256);
   const mtry = Math.max(1, Math.min(nFeatures, p.mtry));
-  const w = (i: number) => data.weight[i] * counts[i];
-
-  const stack: { start: number; end: number; depth: number; id: number }[] = [];
-  {
-    let pos = 0,
-      tot = 0;
-    for (let k = 0; k < rows.length; k++) {
+  // weight × draw count of every row, multiplied once per tree instead of at each of the ~90 reads of a row (the
+  // same double product, so the same sums).
+  const wt = new Float64Array(data.nRows);
+  for (let k = 0; k < rows.length; k++) wt[rows[k]] = data.weight[rows[k]] * counts[rows[k]];
+  const w = (i: number) => wt[i];
+  const sums = (s: number, e: number) => {
+    let cp = 0,
+      ct = 0;
+    for (let k = s; k < e; k++) {
       const i = rows[k];
-      tot += w(i);
-      if (data.y[i] === 1) pos += w(i);
+      ct += w(i);
+      if (data.y[i] === 1) cp += w(i);
     }
-    stack.push({ start: 0, end: rows.length, depth: 0, id: b.node(tot > 0 ? pos / tot : 0) });
+    return { pos: cp, tot: ct };
+  };
+
+  // Each node carries its weighted positives and total (summed in row order when it was made), so popping it does
+  // not walk its rows again.
+  const stack: { start: number; end: number; depth: number; id: number; pos: number; tot: number }[] = [];
+  {
+    const r = sums(0, rows.length);
+    stack.push({ start: 0, end: rows.length, depth: 0, id: b.node(r.tot > 0 ? r.pos / r.tot : 0), ...r });
   }
 
   while (stack.length) {
-    const { start, end, depth, id } = stack.pop()!;
+    const { start, end, depth, id, pos, tot } = stack.pop()!;
     const nNode = end - start;
-    let pos = 0,
-      tot = 0;
-    for (let k = start; k < end; k++) {
-      const i = rows[k];
-      const wi = w(i);
-      tot += wi;
-      if (data.y[i] === 1) pos += wi;
-    }
     if (depth >= p.maxDepth || nNode < p.minSamplesSplit || nNode < 2 * p.minSamplesLeaf || pos <= 0 || pos >= tot)
       continue;
     const parentImp = impurity(p.criterion, pos, tot);
@@ -212,25 +214,17 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
       }
     }
     importance[bestF] += bestGain;
-    const childValue = (s: number, e: number) => {
-      let cp = 0,
-        ct = 0;
-      for (let k = s; k < e; k++) {
-        const i = rows[k];
-        ct += w(i);
-        if (data.y[i] === 1) cp += w(i);
-      }
-      return ct > 0 ? cp / ct : 0;
-    };
-    const L = b.node(childValue(start, lo));
-    const R = b.node(childValue(lo, end));
+    const l = sums(start, lo);
+    const r = sums(lo, end);
+    const L = b.node(l.tot > 0 ? l.pos / l.tot : 0);
+    const R = b.node(r.tot > 0 ? r.pos / r.tot : 0);
     b.feature[id] = bestF;
     b.bin[id] = bestBin;
     b.threshold[id] = data.edges[bestF][bestBin];
     b.missingLeft[id] = bestMissLeft;
     b.left[id] = L;
     b.right[id] = R;
-    stack.push({ start: lo, end, depth: depth + 1, id: R }, { start, end: lo, depth: depth + 1, id: L });
+    stack.push({ start: lo, end, depth: depth + 1, id: R, ...r }, { start, end: lo, depth: depth + 1, id: L, ...l });
   }
   return { tree: b.done(), importance };
 }
@@ -290,5 +284,39 @@ export function buildForestTree(data: TreeData, job: BuildJob, p: TreeParams): G
   const rows = new Uint32Array(m);
   m = 0;
   for (let i = 0; i < n; i++) if (counts[i] > 0 && data.weight[i] > 0) rows[m++] = i;
-  return growTree(data, rows, counts, p, rng);
+  if (m * COMPACT_BELOW > n) return growTree(data, rows, counts, p, rng);
+  // The tree sees a small part of a large table (maxSamples): its rows are copied into compact columns first, so
+  // the histogram loops read a few hundred KB per feature instead of jumping across the whole table (at 3.26 M
+  // rows × 35 features every read missed the cache: a tree cost 2.5× as much as on a 326k-row table). Same rows
+  // in the same order, same arithmetic: the tree is identical.
+  const local = compactRows(data, rows);
+  const localCounts = new Uint16Array(m);
+  for (let k = 0; k < m; k++) localCounts[k] = counts[rows[k]];
+  return growTree(
+    local,
+    Uint32Array.from({ length: m }, (_, k) => k),
+    localCounts,
+    p,
+    rng,
+  );
+}
+
+/** A tree's rows are compacted when they are fewer than a quarter of the table's. */
+const COMPACT_BELOW = 4;
+
+/** The codes, labels and weights of `rows` only, as a table of their own (row k = rows[k]). */
+export function compactRows(data: TreeData, rows: Uint32Array): TreeData {
+  const m = rows.length;
+  const codes = data.codes.map((c) => {
+    const out = new Uint8Array(m);
+    for (let k = 0; k < m; k++) out[k] = c[rows[k]];
+    return out;
+  });
+  const y = new Uint8Array(m);
+  const weight = new Float32Array(m);
+  for (let k = 0; k < m; k++) {
+    y[k] = data.y[rows[k]];
+    weight[k] = data.weight[rows[k]];
+  }
+  return { nRows: m, codes, edges: data.edges, y, weight, rowSet: null };
 }

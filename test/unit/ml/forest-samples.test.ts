@@ -61,15 +61,16 @@ describe('forest row subsampling (maxSamples)', () => {
     assert.ok(Math.abs(sub.mean - rate) < 0.02, `calibrated mean ${sub.mean} vs rate ${rate}`);
   });
 
-  it('resolves like max_samples: a fraction ≤ 1, a count above, capped at the rows; the default caps at 500k', () => {
+  it('resolves like max_samples: a fraction ≤ 1, a count above, capped at the rows; the default caps at 100k', () => {
     assert.equal(resolveMaxSamples(null, 1000), 1000);
     assert.equal(resolveMaxSamples(0.25, 1000), 250);
     assert.equal(resolveMaxSamples(1, 1000), 1000);
     assert.equal(resolveMaxSamples(300, 1000), 300);
     assert.equal(resolveMaxSamples(5000, 1000), 1000);
     const d = forestParams.parse({}).maxSamples;
-    assert.equal(resolveMaxSamples(d, 375_000), 375_000, 'tables up to 500k rows train as before');
-    assert.equal(resolveMaxSamples(d, 2_440_000), 500_000);
+    assert.equal(resolveMaxSamples(d, 90_000), 90_000, 'tables up to 100k rows train as before');
+    assert.equal(resolveMaxSamples(d, 241_686), 100_000, 'the 1 M-event table');
+    assert.equal(resolveMaxSamples(d, 2_440_000), 100_000);
   });
 });
 
