@@ -96,7 +96,7 @@ export const modelSpec = z
   .object({
     /**
      * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm = the sequence model
-     * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities; auto = cross-validate
+     * (TensorFlow.js); blend = the mean log-odds of `blend.parts` (the forest and the LSTM unless given); auto = cross-validate
      * `auto.candidates` on the run's folds and train the best by the registry's primary metric; boosted =
      * gradient-boosted trees (ml/boosted).
      */
@@ -116,6 +116,18 @@ export const modelSpec = z
           .min(1)
           .max(24 * 60)
           .default(120),
+      })
+      .strict()
+      .default({}),
+    blend: z
+      .object({
+        /** The engines the blend averages (equal weights on their log-odds), each trained on the same rows. */
+        parts: z
+          .array(z.enum(['forest', 'lstm', 'boosted', 'logistic']))
+          .min(2)
+          .max(4)
+          .refine((c) => new Set(c).size === c.length, 'blend parts must be different engines')
+          .default(['forest', 'lstm']),
       })
       .strict()
       .default({}),

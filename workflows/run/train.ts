@@ -155,7 +155,7 @@ export async function trainHoldout(
       engine: e,
       split: holdout,
     });
-  const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
+  const parts: string[] = engine === 'blend' ? [...(def.model.blend?.parts ?? ['forest', 'lstm'])] : [];
   const partsDone = allStopped(parts.map(train));
   // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
   const churnSet = trainSet.churn;
