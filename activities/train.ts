@@ -50,6 +50,8 @@ export interface TrainInput {
   split: Split;
   /** What the label means: conversion (default) or churn (featuresPath is then the churn training table). */
   target?: 'conversion' | 'churn';
+  /** A model.search trial: its settings are in `model`, and its files are named apart from the run's own. */
+  variant?: string;
 }
 
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
@@ -66,7 +68,7 @@ function engineParams(model: ModelSpec, engine: string): Record<string, unknown>
  */
 export async function trainModel(input: TrainInput): Promise<TrainResult> {
   return failFastOnBadInput(async () => {
-    const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${splitName(input.split)}`;
+    const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${input.variant ? `${input.variant}-` : ''}${splitName(input.split)}`;
     if (input.target === 'churn' && !['forest', 'logistic', 'mlrf', 'boosted'].includes(input.engine))
       throw new InputError(`the churn model is tabular: engine ${input.engine} cannot train it`);
     const dir = ensureDir(join(input.runDir, 'models'));

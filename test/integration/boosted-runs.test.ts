@@ -1,5 +1,6 @@
 /**
- * A blend of chosen parts in a real run (real Temporal dev server, real DuckDB, the bundled sample):
+ * Boosted trees in real runs: `model.search` tunes the boosted engine on the run's folds, and a blend of chosen parts
+ * in a real run (real Temporal dev server, real DuckDB, the bundled sample):
  * `model.blend.parts: ["forest", "boosted"]` trains both parts on the holdout split, reports them beside the blend,
  * publishes a blend of exactly those two (no LSTM, so scoring reads no sequences) and scores every user with it.
  */
@@ -17,23 +18,28 @@ import { blendOf } from '../../ml/scorer';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 
-function blendPipeline(): string {
+function samplePipeline(name: string, patch: (d: Record<string, any>) => void): string {
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
-  def.name = 'sample_blend_boosted';
+  def.name = name;
   def.sources.events.path = join(projectRoot(), 'data', 'sample', 'events.csv.gz');
-  def.model = {
-    engine: 'blend',
-    seed: 42,
-    blend: { parts: ['forest', 'boosted'] },
-    forest: { nTrees: 30, maxDepth: 8 },
-    boosted: { nRounds: 40 },
-    baselines: ['logistic'],
-  };
-  def.cv = { strategy: 'none' };
-  const file = join(mkdtempSync(join(tmpdir(), 'fc-blend-')), 'sample_blend_boosted.json');
+  patch(def);
+  const file = join(mkdtempSync(join(tmpdir(), `fc-${name}-`)), `${name}.json`);
   writeFileSync(file, JSON.stringify(def));
   return file;
 }
+
+const blendPipeline = () =>
+  samplePipeline('sample_blend_boosted', (def) => {
+    def.model = {
+      engine: 'blend',
+      seed: 42,
+      blend: { parts: ['forest', 'boosted'] },
+      forest: { nTrees: 30, maxDepth: 8 },
+      boosted: { nRounds: 40 },
+      baselines: ['logistic'],
+    };
+    def.cv = { strategy: 'none' };
+  });
 
 async function scores(file: string): Promise<Map<string, number>> {
   return withDuckDB(':memory:', async (c) => {
@@ -42,12 +48,12 @@ async function scores(file: string): Promise<Map<string, number>> {
   });
 }
 
-describe('engine "blend" with boosted trees as a part (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
+describe('boosted trees searched, and as a blend part (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
   let worker: FunnelcastWorker;
   let connection: NativeConnection;
   let running: Promise<void>;
-  const taskQueue = uniqueQueue('blend');
+  const taskQueue = uniqueQueue('boosted-runs');
 
   before(async () => {
     useTempHome();
@@ -98,5 +104,40 @@ describe('engine "blend" with boosted trees as a part (real Temporal + DuckDB)',
       ),
     );
     assert.equal(scored, s.scoring.users);
+  });
+
+  it('searches the boosted settings on the CV folds (model.search) and trains with the best trial', async () => {
+    const file = samplePipeline('sample_boosted_search', (def) => {
+      def.model = {
+        engine: 'boosted',
+        seed: 42,
+        boosted: { nRounds: 40 },
+        search: { trials: 3, seed: 5, budgetMinutes: 30, space: { numLeaves: [4, 8, 63], minDataInLeaf: [5, 40] } },
+        baselines: [],
+      };
+      def.cv = { strategy: 'kfold', folds: 2 };
+    });
+    const s: RunSummary = await env.client.workflow.execute('retrainWorkflow', {
+      taskQueue,
+      workflowId: `test-boosted-search-${Date.now()}`,
+      args: [{ pipeline: file, trigger: 'test' }],
+    });
+    const search = s.model.search!;
+    assert.ok(search, 'the summary says what was searched');
+    assert.equal(search.engine, 'boosted');
+    assert.equal(search.trials.length, 3);
+    assert.deepEqual(search.trials[0].params, { minDataInLeaf: 20, numLeaves: 31 }, 'trial 0: the definition');
+    const best = search.trials.reduce((a, b, i) => (b.mean > search.trials[a].mean ? i : a), 0);
+    assert.equal(search.chosen, best);
+    // The CV reported is the kept trial's folds, and the published model has its settings.
+    assert.equal(s.model.cv!.mean.roc_auc, search.trials[best].mean);
+    const models = join(s.runDir, 'models');
+    const m = JSON.parse(readFileSync(join(models, 'boosted-holdout.model.json'), 'utf8'));
+    assert.equal(m.payload.params.numLeaves, search.trials[best].params.numLeaves);
+    assert.equal(m.payload.params.minDataInLeaf, search.trials[best].params.minDataInLeaf);
+    assert.equal(m.payload.params.nRounds, 40);
+    // Each trial's folds are files of their own.
+    assert.equal(readdirSync(models).filter((f) => /^boosted-.*fold.*\.result\.json$/.test(f)).length, 6);
+    assert.match(readFileSync(s.reportPath!, 'utf8'), /model\.search, seed 5/);
   });
 });
