@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_SEARCH_SPACES, searchTrials } from '../../../ml/search';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../../infra/root';
+import { pipelineDefinition } from '../../../pipelines/schema';
 import { modelSpec } from '../../../pipelines/schema/model';
 import { searchParams } from '../../../workflows/auto';
 import type { CvSummary, TrainResult } from '../../../workflows/types';
@@ -82,5 +86,15 @@ describe('model.search', () => {
         .success,
       false,
     );
+  });
+
+  it('needs CV folds: a definition with model.search and cv.strategy "none" is refused, saying why', () => {
+    const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
+    def.model = { ...(def.model ?? {}), engine: 'boosted', search: { trials: 3 } };
+    assert.ok(pipelineDefinition.safeParse(def).success);
+    def.cv = { strategy: 'none' };
+    const r = pipelineDefinition.safeParse(def);
+    assert.equal(r.success, false);
+    assert.match(JSON.stringify(r.error?.issues), /cv\.strategy/);
   });
 });
