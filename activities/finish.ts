@@ -86,6 +86,7 @@ export async function finishRun(input: {
       churn: s.model.churn,
       lstmTrainSequences: s.model.lstmTrainSequences,
       selection: s.model.selection,
+      search: s.model.search,
     },
     curves,
     importances,

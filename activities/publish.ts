@@ -96,6 +96,7 @@ async function publish(input: PublishInput): Promise<PublishResult> {
       tolerance: def.registry.tolerance,
       holdout: input.trained.metrics,
       baselines,
+      parts: input.trained.components?.map((c) => c.engine),
     });
     // Not objections (the gate ignores them): a difference within noise, a label rate that moved since the champion.
     const { trained, features, trainingCutoff } = input;

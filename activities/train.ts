@@ -33,7 +33,7 @@ import {
   trainLstm,
 } from '../ml/lstm';
 import type { SerializedModel } from '../ml/classifier';
-import { blendProbability, type BlendPayload } from '../ml/scorer';
+import { blendOf, type BlendPayload } from '../ml/scorer';
 import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, type AttemptWriter } from './context';
 
 import { fitOnSplit, holdout, splitName, type Split } from './split';
@@ -50,6 +50,8 @@ export interface TrainInput {
   split: Split;
   /** What the label means: conversion (default) or churn (featuresPath is then the churn training table). */
   target?: 'conversion' | 'churn';
+  /** A model.search trial: its settings are in `model`, and its files are named apart from the run's own. */
+  variant?: string;
 }
 
 function engineParams(model: ModelSpec, engine: string): Record<string, unknown> {
@@ -66,7 +68,7 @@ function engineParams(model: ModelSpec, engine: string): Record<string, unknown>
  */
 export async function trainModel(input: TrainInput): Promise<TrainResult> {
   return failFastOnBadInput(async () => {
-    const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${splitName(input.split)}`;
+    const name = `${input.target === 'churn' ? 'churn-' : ''}${input.engine}-${input.variant ? `${input.variant}-` : ''}${splitName(input.split)}`;
     if (input.target === 'churn' && !['forest', 'logistic', 'mlrf', 'boosted'].includes(input.engine))
       throw new InputError(`the churn model is tabular: engine ${input.engine} cannot train it`);
     const dir = ensureDir(join(input.runDir, 'models'));
@@ -271,29 +273,43 @@ async function trainLstmOnSplit(input: TrainInput, { name, dir, resultFile, w }:
 }
 
 /**
- * The blend: the forest and the LSTM trained on the same split (each reused when already trained, e.g. as the
- * run's baselines), and the mean of their log-odds (blendProbability) evaluated on the same held-out users.
+ * The blend: its parts (`model.blend.parts`, the forest and the LSTM unless given) trained on the same split (each
+ * reused when already trained, e.g. as the run's baselines), and the mean of their log-odds (blendOf) evaluated
+ * on the same held-out users.
  */
 async function trainBlendOnSplit(input: TrainInput, { name, dir, resultFile, w }: AttemptFiles) {
-  const forest = await trainModel({ ...input, engine: 'forest' });
-  const lstm = await trainModel({ ...input, engine: 'lstm' });
+  const engines: string[] = input.model.blend?.parts ?? ['forest', 'lstm'];
+  const parts: TrainResult[] = [];
+  for (const engine of engines) parts.push(await trainModel({ ...input, engine }));
   return withDuckDB(':memory:', async (conn) => {
     const read = async (f: string) =>
       (await conn.runAndReadAll(`SELECT user_id, label, score FROM read_parquet($p)`, { p: f })).getRows();
-    const lstmScore = new Map((await read(lstm.predictionsPath!)).map((r) => [String(r[0]), Number(r[2])]));
-    const rows = await read(forest.predictionsPath!);
-    const combine = { weights: { forest: 0.5, lstm: 0.5 }, combine: 'logit' as const };
+    const scores = await Promise.all(
+      parts.map(async (r) => new Map((await read(r.predictionsPath!)).map((x) => [String(x[0]), Number(x[2])]))),
+    );
+    // The users, labels and order of the first part; every other part must have held out the same users.
+    const rows = await read(parts[0].predictionsPath!);
+    const weights = engines.map(() => 1 / engines.length);
+    const combine = { weights: Object.fromEntries(engines.map((e, k) => [e, weights[k]])), combine: 'logit' as const };
     const ids = rows.map((r) => String(r[0]));
     const y = Uint8Array.from(rows, (r) => Number(r[1]));
-    const p = Float64Array.from(rows, (r) => {
-      const l = lstmScore.get(String(r[0]));
-      if (l === undefined) throw new Error(`user ${String(r[0])} is held out for the forest but not for the LSTM`);
-      return blendProbability(Number(r[2]), l, combine);
+    const ps = new Float64Array(engines.length);
+    const p = Float64Array.from(ids, (id) => {
+      scores.forEach((m, k) => {
+        const v = m.get(id);
+        if (v === undefined)
+          throw new Error(`user ${id} is held out for the ${engines[0]} but not for the ${engines[k]}`);
+        ps[k] = v;
+      });
+      return blendOf(ps, weights, 'logit');
     });
     const metrics = evaluateBinary(y, p) as unknown as Record<string, number>;
-    const f = JSON.parse(readFileSync(forest.modelPath, 'utf8')) as SerializedModel & { encoding?: unknown };
-    const l = JSON.parse(readFileSync(lstm.modelPath, 'utf8')) as SerializedModel;
-    const payload: BlendPayload = { ...combine, forest: f, lstm: l };
+    const models = parts.map(
+      (r) => JSON.parse(readFileSync(r.modelPath, 'utf8')) as SerializedModel & { encoding?: unknown },
+    );
+    // The feature names and encoding the scorer reads come from a tabular part (the LSTM reads sequences).
+    const tabular = engines.findIndex((e) => e !== 'lstm');
+    const payload: BlendPayload = { ...combine, parts: Object.fromEntries(engines.map((e, k) => [e, models[k]])) };
     const modelPath = join(dir, `${name}.model.json`);
     w.check();
     writeFileAtomic(
@@ -301,32 +317,29 @@ async function trainBlendOnSplit(input: TrainInput, { name, dir, resultFile, w }
       JSON.stringify({
         engine: 'blend',
         formatVersion: 1,
-        featureNames: f.featureNames,
+        featureNames: models[tabular].featureNames,
         payload,
-        encoding: f.encoding,
+        encoding: models[tabular].encoding,
       }),
       w,
     );
-    const forestImportance = forest.modelPath.replace(/\.model\.json$/, '.importance.json');
-    if (existsSync(forestImportance))
-      writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(forestImportance, 'utf8'), w);
+    const importance = parts[tabular].modelPath.replace(/\.model\.json$/, '.importance.json');
+    if (existsSync(importance))
+      writeFileAtomic(join(dir, `${name}.importance.json`), readFileSync(importance, 'utf8'), w);
     const predictionsPath = join(dir, `${name}.predictions.parquet`);
     await writePredictions(conn, predictionsPath, ids, y, p, w);
     const result: TrainResult = {
       engine: 'blend',
-      split: forest.split,
+      split: parts[0].split,
       modelPath,
       predictionsPath,
       metrics: scalarMetrics(metrics),
-      nTrain: forest.nTrain,
+      nTrain: parts[tabular].nTrain,
       nTest: ids.length,
-      trainSeconds: forest.trainSeconds + lstm.trainSeconds,
-      backend: lstm.backend,
+      trainSeconds: parts.reduce((a, r) => a + r.trainSeconds, 0),
+      backend: parts.find((r) => r.engine === 'lstm')?.backend ?? parts[tabular].backend,
       reused: false,
-      components: [
-        { engine: 'forest', metrics: forest.metrics },
-        { engine: 'lstm', metrics: lstm.metrics },
-      ],
+      components: parts.map((r) => ({ engine: r.engine, metrics: r.metrics })),
     };
     w.check();
     writeJsonAtomic(resultFile, result, w);

@@ -180,6 +180,12 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
       `             ${m.cv.folds.length}-fold ${m.cv.strategy} CV ROC AUC ${num(m.cv.mean.roc_auc)} ± ${num(m.cv.std.roc_auc)}`,
     );
   if (m.selection) lines.push(selectionLine(m.selection));
+  if (m.search) {
+    const k = m.search.trials[m.search.chosen];
+    lines.push(
+      `             search: kept trial ${m.search.chosen} of ${m.search.trials.length} (CV ${m.search.metric} ${num(k.mean)}): ${JSON.stringify(k.params)}`,
+    );
+  }
   for (const b of m.baselines)
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
   const seqs = m.lstmTrainSequences;

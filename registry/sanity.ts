@@ -14,6 +14,8 @@ export interface SanityInput {
   tolerance: number;
   holdout: Record<string, number> | null;
   baselines: { engine: string; metrics: Record<string, number> | null }[];
+  /** A blend's parts (the forest and the LSTM when not given). */
+  parts?: string[];
 }
 
 /** Positives a holdout needs before a baseline's lead is trusted enough to refuse the model. */
@@ -45,7 +47,8 @@ export function sanityWarnings(s: SanityInput): SanityWarning[] {
     if (better <= s.tolerance) continue;
     const positives = s.holdout?.positives;
     const noisy = positives != null && positives < MIN_POSITIVES;
-    const what = s.engine === 'blend' && ['forest', 'lstm'].includes(b.engine) ? 'its part' : 'its baseline';
+    const what =
+      s.engine === 'blend' && (s.parts ?? ['forest', 'lstm']).includes(b.engine) ? 'its part' : 'its baseline';
     out.push({
       kind: 'baseline-beats-model',
       refuses: !noisy,

@@ -10,7 +10,8 @@ import { liftSection, type LiftReportData } from './lift';
 
 export { barChart, escapeHtml, lineChart } from './charts';
 import { renderClvSection, type ClvReportData } from './clv';
-import type { EngineSelection } from '../workflows/types';
+import type { EngineSelection, ParamSearch } from '../workflows/types';
+import { searchTable } from './search';
 
 export interface RunReportData {
   pipeline: string;
@@ -44,6 +45,8 @@ export interface RunReportData {
     baselines?: { engine: string; metrics: Record<string, number> | null }[];
     /** engine "auto": the candidates' cross-validated primary metric and the one chosen. */
     selection?: EngineSelection | null;
+    /** model.search: the trials and the settings kept. */
+    search?: ParamSearch | null;
     /** The LSTM's training sample when it did not use every sequence (model.lstm.maxTrainSequences). */
     lstmTrainSequences?: { available: number; used: number } | null;
     churn?: { engine: string; users: number; churnRate: number; metrics: Record<string, number> | null } | null;
@@ -349,7 +352,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border-bottom:1
 <main>
 <section class="cards">${cards.map(([k, v]) => `<div class="card"><b${v.length > 14 ? ' class="long"' : ''}>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</section>
 <section><h2>Champion / challenger</h2>${championSection}</section>
-<section><h2>Model quality</h2>${selectionTable(d.metrics.selection)}${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
+<section><h2>Model quality</h2>${selectionTable(d.metrics.selection)}${searchTable(d.metrics.search)}${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], metricRows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
 ${renderClvSection(d.clv)}
 <section><h2>Lineage</h2>${table(

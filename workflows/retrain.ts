@@ -78,7 +78,14 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
     model: def.model,
   };
   const crossValidated = await crossValidate(ctx, plan, common, await cvSplits(ctx, plan, trainSet));
-  const models = await trainHoldout(ctx, plan, common, crossValidated.engine, trainSet);
+  // The chosen engine trains with the settings model.search kept (the definition's when there was no search).
+  const models = await trainHoldout(
+    ctx,
+    plan,
+    { ...common, model: crossValidated.model },
+    crossValidated.engine,
+    trainSet,
+  );
 
   // A rerun from a later step on the same inputs keeps the origin's decision (and the version it scored with).
   const reusedPublish = plan.rerun?.reused.includes('publish') ? input.rerun?.publish : null;

@@ -180,6 +180,19 @@ export interface EngineSelection {
   budgetSeconds: number;
 }
 
+/** What `model.search` tried and kept (in the run summary and the report). */
+export interface ParamSearch {
+  engine: string;
+  metric: string;
+  seed: number;
+  /** Index into `trials` of the settings the model trained with. */
+  chosen: number;
+  trials: { params: Record<string, number | string>; mean: number; std: number; seconds: number }[];
+  /** Trials not cross-validated because the time budget was spent. */
+  skipped: number;
+  budgetSeconds: number;
+}
+
 export interface CvSummary {
   strategy: string;
   folds: Record<string, number>[];
@@ -296,6 +309,7 @@ export interface RunSummary {
     /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
     /** With engine "auto": the candidates' cross-validated scores and the one chosen. */
     selection?: EngineSelection | null;
+    search?: ParamSearch | null;
     lstmTrainSequences?: { available: number; used: number } | null;
     /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
     churn?: {

@@ -51,6 +51,13 @@ export const pipelineDefinition = z
   })
   .strict()
   .superRefine((d, ctx) => {
+    // model.search scores its trials on the run's CV folds: without folds it would be silently skipped.
+    if (d.model.search && d.cv.strategy === 'none')
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['model', 'search'],
+        message: 'model.search tries settings on the CV folds: set cv.strategy to "kfold" or "time"',
+      });
     // PII stays out of features (one-hot column names would carry its values into reasons) and out of exports
     // unless it is a declared PII column the pipeline explicitly allows.
     const cust = d.sources.customers?.columns;

@@ -101,7 +101,7 @@ export const modelSpec = z
   .object({
     /**
      * forest = ours (default); mlrf = ml-random-forest (reference); logistic = baseline; lstm = the sequence model
-     * (TensorFlow.js); blend = the average of the forest's and the LSTM's probabilities; auto = cross-validate
+     * (TensorFlow.js); blend = the mean log-odds of `blend.parts` (the forest and the LSTM unless given); auto = cross-validate
      * `auto.candidates` on the run's folds and train the best by the registry's primary metric; boosted =
      * gradient-boosted trees (ml/boosted).
      */
@@ -124,6 +124,51 @@ export const modelSpec = z
       })
       .strict()
       .default({}),
+    blend: z
+      .object({
+        /** The engines the blend averages (equal weights on their log-odds), each trained on the same rows. */
+        parts: z
+          .array(z.enum(['forest', 'lstm', 'boosted', 'logistic']))
+          .min(2)
+          .max(4)
+          .refine((c) => new Set(c).size === c.length, 'blend parts must be different engines')
+          .default(['forest', 'lstm']),
+      })
+      .strict()
+      .default({}),
+    /**
+     * A budgeted random search over the engine's settings on the run's CV folds (ml/search.ts): trial 0 is the
+     * definition's settings, the others are drawn from `space` (default: DEFAULT_SEARCH_SPACES) by `seed`; the best
+     * by the primary metric trains the model. Trials start while `budgetMinutes` lasts.
+     */
+    search: z
+      .object({
+        budgetMinutes: z
+          .number()
+          .min(1)
+          .max(24 * 60)
+          .default(30),
+        trials: z.number().int().min(2).max(100).default(8),
+        seed: z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1)
+          .default(1),
+        space: z
+          .record(
+            z.string(),
+            z.union([
+              z.array(z.union([z.number(), z.string()])).min(1),
+              z
+                .object({ min: z.number(), max: z.number(), log: z.boolean().optional(), int: z.boolean().optional() })
+                .strict(),
+            ]),
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
     seed: z
       .number()
       .int()
@@ -142,7 +187,40 @@ export const modelSpec = z
       .max(5)
       .default(['logistic']),
   })
-  .strict();
+  .strict()
+  .superRefine(checkSearch);
+
+const SEARCHABLE: Record<string, z.ZodTypeAny> = {
+  forest: forestParams,
+  boosted: boostedParams,
+  logistic: logisticParams,
+};
+
+/** model.search tunes forest, boosted or logistic (or auto's choice among them), inside each setting's own limits. */
+function checkSearch(
+  m: { engine: string; search?: { space?: Record<string, unknown> }; auto: { candidates: string[] } },
+  ctx: z.RefinementCtx,
+) {
+  if (!m.search) return;
+  const engines = m.engine === 'auto' ? m.auto.candidates.filter((e) => e in SEARCHABLE) : [m.engine];
+  if (!engines.length || !engines.every((e) => e in SEARCHABLE))
+    return ctx.addIssue({
+      code: 'custom',
+      path: ['search'],
+      message: `model.search tunes forest, boosted or logistic, not ${m.engine}`,
+    });
+  for (const [k, d] of Object.entries(m.search.space ?? {})) {
+    const values = Array.isArray(d) ? d : [(d as { min: number }).min, (d as { max: number }).max];
+    const ok = engines.some((e) => values.every((v) => SEARCHABLE[e].safeParse({ [k]: v }).success));
+    const r = Array.isArray(d) ? null : (d as { min: number; max: number; log?: boolean });
+    if (!ok || (r && (r.min > r.max || (r.log && r.min <= 0))))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['search', 'space', k],
+        message: `${k}: not a setting of ${engines.join(' or ')} with these values`,
+      });
+  }
+}
 
 export const cvSpec = z
   .object({

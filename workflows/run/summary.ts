@@ -47,6 +47,7 @@ export function runSummary(ctx: RunContext, p: SummaryParts): RunSummary {
       baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
       trainSeconds: main.trainSeconds,
       selection: p.crossValidated.selection,
+      search: p.crossValidated.search,
       // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
       lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
       churn: churnSet

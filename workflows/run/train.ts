@@ -5,9 +5,10 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { chooseEngine } from '../auto';
+import { DEFAULT_SEARCH_SPACES, searchTrials } from '../../ml/search';
+import { chooseEngine, searchParams } from '../auto';
 import { allStopped } from '../settle';
-import type { CvSummary, EngineSelection, FeatureRef, RunInput, RunPlan, TrainResult } from '../types';
+import type { CvSummary, EngineSelection, FeatureRef, ParamSearch, RunInput, RunPlan, TrainResult } from '../types';
 import type { RunContext } from './context';
 import { tagWorkflow } from '../tags';
 
@@ -76,6 +77,49 @@ export interface CrossValidated {
   engine: string;
   selection: EngineSelection | null;
   cv: CvSummary | null;
+  /** model.search: the trials, and the model section with the kept trial's settings (the definition's without). */
+  search: ParamSearch | null;
+  model: TrainCommon['model'];
+}
+
+/**
+ * model.search: the engine's settings tuned on the run's folds (workflows/auto.ts); the kept trial's settings and
+ * the variant naming its fold files, so the CV step below reuses its folds.
+ */
+async function searchSettings(ctx: RunContext, plan: RunPlan, common: TrainCommon, engine: string, splits: Split[]) {
+  const def = plan.loaded.definition;
+  const want = def.model.search;
+  if (!want || !splits.length || !DEFAULT_SEARCH_SPACES[engine])
+    return { search: null, model: common.model, variant: null };
+  ctx.step('cross-validate', `searching ${engine} settings (${want.trials} trials, seed ${want.seed})`);
+  const current = def.model[engine as 'forest'] as Record<string, unknown>;
+  const space = want.space
+    ? Object.fromEntries(Object.entries(want.space).filter(([k]) => k in current))
+    : DEFAULT_SEARCH_SPACES[engine];
+  return searchParams(
+    {
+      engine,
+      model: common.model,
+      trials: searchTrials(space, want.trials, want.seed, current),
+      seed: want.seed,
+      budgetMs: want.budgetMinutes * 60_000,
+      metric: def.registry.primaryMetric,
+      splits,
+    },
+    {
+      trainFold: (model, variant, split) =>
+        ctx.trainAs(`${foldName(split as Split)} · ${engine} · ${variant ?? 'defined settings'}`)({
+          ...common,
+          model,
+          engine,
+          split: split as Split,
+          ...(variant ? { variant } : {}),
+        }),
+      summarise: (results) => ctx.io.summariseFolds({ strategy: def.cv.strategy, results }),
+      now: () => Date.now(),
+      all: (folds) => allStopped(folds),
+    },
+  );
 }
 
 /** "auto": cross-validates the candidates and goes on with the best; then the chosen engine's folds. */
@@ -112,20 +156,22 @@ export async function crossValidate(
     engine = selection.chosen;
     tagWorkflow({ engine });
   }
-  if (!splits.length) return { engine, selection, cv: null };
+  const { search, model, variant } = await searchSettings(ctx, plan, common, engine, splits);
+  if (!splits.length) return { engine, selection, cv: null, search, model };
   ctx.progress.foldsTotal = splits.length;
   ctx.step('cross-validate', `${splits.length} folds (${def.cv.strategy})`);
   const folds = await allStopped(
     splits.map((split) =>
       ctx
-        .trainAs(`${foldName(split)} · ${engine}`)({ ...common, engine, split })
+        .trainAs(`${foldName(split)} · ${engine}`)({ ...common, model, engine, split, ...(variant ? { variant } : {}) })
         .then((r) => {
           ctx.progress.foldsDone++;
           return r;
         }),
     ),
   );
-  return { engine, selection, cv: await ctx.io.summariseFolds({ strategy: def.cv.strategy, results: folds }) };
+  const cv = await ctx.io.summariseFolds({ strategy: def.cv.strategy, results: folds });
+  return { engine, selection, cv, search, model };
 }
 
 export interface HoldoutModels {
@@ -155,7 +201,7 @@ export async function trainHoldout(
       engine: e,
       split: holdout,
     });
-  const parts: string[] = engine === 'blend' ? ['forest', 'lstm'] : [];
+  const parts: string[] = engine === 'blend' ? [...(def.model.blend?.parts ?? ['forest', 'lstm'])] : [];
   const partsDone = allStopped(parts.map(train));
   // The churn-risk model (when the pipeline defines churn): a forest on the customers' rows, trained alongside.
   const churnSet = trainSet.churn;
