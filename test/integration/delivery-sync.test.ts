@@ -1,6 +1,6 @@
 /**
  * Issue 21, delivery end to end on a real Temporal dev server, real DuckDB, a real HTTP receiver and a real
- * S3-compatible store (s3rver):
+ * S3-compatible store (Versity Gateway, test/helpers/object-store.ts):
  * - webhook "changes" mode: the first delivery of a list sends every user as `add`; the next run (another cutoff)
  *   sends only the users who joined (`add`) and left (`remove`) since that delivery, each exactly once through
  *   failing requests, so the receiver's copy ends equal to the new list;
@@ -18,7 +18,6 @@ import type { AddressInfo } from 'node:net';
 import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DuckDBInstance } from '@duckdb/node-api';
-import S3rver from 's3rver';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
@@ -27,6 +26,8 @@ import { deliveryPaths, readDeliveryLog, signBody } from '../../segments/webhook
 import { bucketClient } from '../../segments/bucket';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { startTestObjectServer } from '../helpers/object-store';
+import type { ObjectServer } from '../../store/versitygw';
 
 const SECRET = 'whsec-sync';
 type Row = { op: 'add' | 'remove'; user_id: string };
@@ -82,13 +83,7 @@ describe('webhook changes mode and bucket retries (real Temporal + DuckDB + HTTP
   const hook = receiver();
   let s3Port = 0;
   const proxy = flakyProxy(() => s3Port, 4);
-  const s3 = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: mkdtempSync(join(tmpdir(), 'fc-s3-sync-')),
-    configureBuckets: [{ name: 'lists', configs: [] }],
-  });
+  let s3: ObjectServer;
   let proxyUrl = '';
   let first: RunSummary;
   let second: RunSummary;
@@ -136,10 +131,11 @@ describe('webhook changes mode and bucket retries (real Temporal + DuckDB + HTTP
 
   before(async () => {
     useTempHome('funnelcast-sync-');
-    s3Port = (await s3.run()).port;
+    s3 = await startTestObjectServer('lists');
+    s3Port = Number(new URL(s3.endpoint).port);
     proxyUrl = `http://127.0.0.1:${await listen(proxy.server)}`;
-    process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-    process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
     process.env.FUNNELCAST_WEBHOOK_SECRET = SECRET;
     await listen(hook.server);
     env = await startTestServer();
@@ -157,7 +153,7 @@ describe('webhook changes mode and bucket retries (real Temporal + DuckDB + HTTP
     await env?.teardown();
     hook.server.close();
     proxy.server.close();
-    await s3.close();
+    await s3?.stop();
   });
 
   it('sends the whole list first, then only who joined and left, each row once through failures', async () => {

@@ -7,19 +7,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
-import S3rver from 's3rver';
 import { deliverToBucket, deliverToWebhook } from '../../../activities/deliver';
 import { deliveryPaths, readDeliveryLog } from '../../../segments/webhook';
 import { withDuckDB } from '../../../warehouse/db';
 import { writeColumnsToParquet } from '../../../warehouse/parquet';
 import { tempDir } from '../../helpers/warehouse';
+import { startTestObjectServer } from '../../helpers/object-store';
+import type { ObjectServer } from '../../../store/versitygw';
 
 const env = (attempt: number) =>
   new MockActivityEnvironment({ attempt, retryPolicy: { maximumAttempts: 3 } } as never, {
@@ -31,27 +31,23 @@ describe('a delivery that outlasts its retries is logged as a dead letter', { ti
   let url = '';
   let home = '';
   let parquetPath = '';
-  const s3 = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: mkdtempSync(join(tmpdir(), 'fc-s3-la-')),
-  });
+  let s3: ObjectServer;
   let endpoint = '';
 
   before(async () => {
     home = tempDir('fc-last-');
     process.env.FUNNELCAST_HOME = home;
     process.env.FC_TEST_SECRET = 'x';
-    process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-    process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+    s3 = await startTestObjectServer('unused');
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
     server = createServer((req, res) => {
       req.resume();
       req.on('end', () => res.writeHead(503).end());
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
+    endpoint = s3.endpoint;
     parquetPath = join(home, 'list.parquet');
     await withDuckDB(':memory:', (conn) =>
       writeColumnsToParquet(conn, parquetPath, [
@@ -68,7 +64,7 @@ describe('a delivery that outlasts its retries is logged as a dead letter', { ti
   });
   after(async () => {
     server.close();
-    await s3.close();
+    await s3?.stop();
   });
 
   it('webhook: attempts before the last are retryable and log nothing; the last logs and dead-letters', async () => {
