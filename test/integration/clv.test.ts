@@ -127,7 +127,9 @@ describe('customer lifetime value in a run (real Temporal + DuckDB)', { timeout:
         const rows = (
           await conn.runAndReadAll(`SELECT clv, p_alive FROM read_parquet($f)`, { f: list.parquetPath })
         ).getRows();
-        assert.equal(rows.length, 200);
+        // The campaign's top 200, less its control group (10 % by default, held out and never delivered).
+        assert.equal(rows.length + list.control!.rows, 200);
+        assert.ok(list.control!.rows > 0 && list.control!.share === 0.1);
         for (let i = 1; i < rows.length; i++) assert.ok(Number(rows[i - 1][0]) >= Number(rows[i][0]), 'ranked by clv');
         assert.ok(rows.every((r) => Number(r[1]) >= 0.5));
       });
