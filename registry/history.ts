@@ -10,6 +10,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Decision } from './gate';
+import type { PublishOptions } from './index';
 
 export type VersionKind = 'live' | 'backtest';
 
@@ -89,4 +90,31 @@ export const decisionPath = (version: string) => join('decisions', `${version}.j
 export function previousChampion(history: HistoryEntry[], current: string | null): string | null {
   const appointed = [...history].reverse().find((h) => h.version === current && h.action !== 'rollback');
   return appointed?.previous ?? null;
+}
+
+/** What publishing decided about a version, as both registries (local folder and object store) record it. */
+export function decisionRecord(r: {
+  version: string;
+  kind: VersionKind;
+  decision: DecisionRecord['decision'];
+  reason: string;
+  by: string;
+  champion: string | null;
+  opts: Pick<PublishOptions, 'champion' | 'cutoff' | 'info' | 'primaryValue'>;
+}): DecisionRecord {
+  const c = r.opts.champion;
+  return {
+    version: r.version,
+    kind: r.kind,
+    decision: r.decision,
+    reason: r.reason,
+    cutoff: r.opts.cutoff,
+    metric: r.opts.info.primaryMetric,
+    value: r.opts.primaryValue,
+    champion: r.champion,
+    championValue: c.kind === 'same-rows' ? c.value : null,
+    sameRows: c.kind === 'same-rows',
+    decidedAt: new Date().toISOString(),
+    by: r.by,
+  };
 }

@@ -24,6 +24,7 @@ import {
   type HistoryAction,
   type HistoryEntry,
   type VersionKind,
+  decisionRecord,
 } from './history';
 
 export * from './gate';
@@ -283,21 +284,7 @@ export class ModelRegistry {
     by: string;
     champion: string | null;
   }) {
-    const c = r.opts.champion;
-    const rec: DecisionRecord = {
-      version: r.version,
-      kind: r.kind,
-      decision: r.decision,
-      reason: r.reason,
-      cutoff: r.opts.cutoff,
-      metric: r.opts.info.primaryMetric,
-      value: r.opts.primaryValue,
-      champion: r.champion,
-      championValue: c.kind === 'same-rows' ? c.value : null,
-      sameRows: c.kind === 'same-rows',
-      decidedAt: new Date().toISOString(),
-      by: r.by,
-    };
+    const rec = decisionRecord(r);
     this.storage.writeJson(decisionPath(r.version), rec);
   }
 

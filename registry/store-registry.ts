@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
 import { gate, movesPointer } from './gate';
-import type { DecisionRecord, HistoryEntry, VersionKind } from './history';
+import { decisionRecord, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
 import type { ChampionPointer, PublishOptions, PublishOutcome, VersionInfo } from './index';
 import { sanityRefusal } from './sanity';
 
@@ -206,21 +206,7 @@ export class StoreRegistry {
     by: string;
     champion: string | null;
   }) {
-    const c = r.opts.champion;
-    const rec: DecisionRecord = {
-      version: r.version,
-      kind: r.kind,
-      decision: r.decision,
-      reason: r.reason,
-      cutoff: r.opts.cutoff,
-      metric: r.opts.info.primaryMetric,
-      value: r.opts.primaryValue,
-      champion: r.champion,
-      championValue: c.kind === 'same-rows' ? c.value : null,
-      sameRows: c.kind === 'same-rows',
-      decidedAt: new Date().toISOString(),
-      by: r.by,
-    };
+    const rec = decisionRecord(r);
     const key = this.key('decisions', `${r.version}.json`);
     await this.store.put(key, Buffer.from(JSON.stringify(rec, null, 2) + '\n'), { ifNoneMatch: '*' }).catch((e) => {
       // An earlier attempt of this run recorded it first: the record is immutable, keep that one.
