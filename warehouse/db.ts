@@ -100,3 +100,8 @@ export function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
   });
   return next;
 }
+
+/** The rows of a query's result, all read at once (small results: counts, column lists, dates). */
+export async function rows(conn: DuckDBConnection, sql: string, params?: Record<string, string | number>) {
+  return (await conn.runAndReadAll(sql, params)).getRows();
+}
