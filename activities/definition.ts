@@ -69,9 +69,12 @@ export async function resolveRuns(input: {
         const iso = cutoff.toISOString();
         const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash(), backtest: input.backtest });
         const runId = runIdFor(def.name, iso, key);
+        const trainingCutoff = await trainingCutoffFor(conn, def, cutoff);
+        const lag = await dataLagNote(conn, cutoff, trainingCutoff, def.label.horizon);
+        if (lag) cutoffNote = cutoffNote ? `${cutoffNote}; ${lag}` : lag;
         runs.push({
           cutoff: iso,
-          trainingCutoff: (await trainingCutoffFor(conn, def, cutoff)).toISOString(),
+          trainingCutoff: trainingCutoff.toISOString(),
           horizonMs,
           key,
           runId,
@@ -102,6 +105,28 @@ async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ c
     `clock "data": scheduled at ${scheduled.toISOString()}; the data's last event is ${new Date(Number(last)).toISOString()}, ` +
     `so the cutoff is the end of its last complete day, ${cutoff.toISOString()}`;
   return { cutoff, note };
+}
+
+/**
+ * When the data stops before the cutoff (a live feed lags the clock; a schedule on data that ended), the model
+ * trains more than one horizon before the cutoff, at the last date whose outcomes the data has observed: said in
+ * the run's summary, naming the data's last event, since "one horizon before the cutoff" would be wrong.
+ */
+async function dataLagNote(
+  conn: DuckDBConnection,
+  cutoff: Date,
+  trainingCutoff: Date,
+  horizon: string,
+): Promise<string | null> {
+  if (trainingCutoff.getTime() >= cutoff.getTime() - durationMs(horizon)) return null;
+  const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
+  const last = r.getRows()[0]?.[0];
+  if (last == null) return null;
+  return (
+    `the data's last event is ${new Date(Number(last)).toISOString()}, so outcomes are observed until ` +
+    `${new Date(trainingCutoff.getTime() + durationMs(horizon)).toISOString()}: the model trains at ` +
+    `${trainingCutoff.toISOString()}, one horizon (${horizon}) before that, and scores every user at the cutoff`
+  );
 }
 
 function parseCutoff(given: string): Date {
