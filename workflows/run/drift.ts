@@ -27,7 +27,10 @@ export async function driftGate(
   const summary = { level: drift.level, message: drift.message, reportPath: drift.reportPath };
   if (drift.level !== 'block') return { note: null, drift: summary };
   const apart = elapsedApart(drift.championTrainingCutoff, run.trainingCutoff, run.horizonMs);
-  if (apart) return { note: null, drift: { ...summary, level: 'warn', message: `${drift.message} (${apart})` } };
+  if (apart) {
+    const message = `${apart}; what moved: ${drift.message.replace(/^blocked: /, '')}`;
+    return { note: null, drift: { ...summary, level: 'warn', message } };
+  }
   if (!loaded.definition.drift.accept)
     throw ApplicationFailure.nonRetryable(
       `drift checks blocked publishing and delivery: ${drift.message} (against ${drift.champion}; charts in ${drift.reportPath}). ` +
