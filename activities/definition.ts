@@ -22,7 +22,7 @@ export interface ResolvedRun {
   /** `<pipeline>-<cutoff>-<key>`: also the run's workflow id. */
   runId: string;
   runDir: string;
-  /** How the cutoff was chosen when it is not simply the one asked for (a scheduled run on the data's clock). */
+  /** How the cutoff was chosen (a scheduled run on the data's clock) and where the model trains when the data stops before the cutoff. */
   cutoffNote?: string | null;
 }
 
@@ -92,7 +92,7 @@ const DAY_MS = 86_400_000;
 /**
  * A scheduled time read on the data's clock (`clock: "data"`): the last complete day of the loaded events (the day
  * of the last event has not ended in the data), or the scheduled time when that is earlier. Data that stopped in
- * the past (the bundled sample ends in 2024-05) then behaves as live data: every scheduled run scores its users
+ * the past then behaves as live data: every scheduled run scores its users
  * at the end of the data, where their behaviour is, not years after it.
  */
 async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ cutoff: Date; note: string }> {

@@ -28,7 +28,12 @@ export async function extractSources(input: {
           last = { step: 'extract', live: 'generating' };
           last = {
             step: 'extract',
-            live: await appendLiveDays(liveEvents, def.sources.events.live!, new Date(input.liveUntil)),
+            live: await appendLiveDays(
+              liveEvents,
+              def.sources.events.live!,
+              new Date(input.liveUntil),
+              cancellationSignal(),
+            ),
           };
         }
         return withDuckDB(database, (conn) =>

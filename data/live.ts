@@ -72,7 +72,13 @@ export interface LiveAppend {
  * Appends to `file` every whole day from `spec.from` (or the day after the last one appended) that ended at or
  * before `until`. Idempotent: the same `until` twice appends nothing the second time.
  */
-export async function appendLiveDays(file: string, spec: LiveSpec, until: Date): Promise<LiveAppend> {
+export async function appendLiveDays(
+  file: string,
+  spec: LiveSpec,
+  until: Date,
+  /** Stops between months (a cancelled activity); what was appended is recorded, so the next call resumes. */
+  signal?: AbortSignal,
+): Promise<LiveAppend> {
   mkdirSync(dirname(file), { recursive: true });
   const stateFile = `${file}.json`;
   const saved: LiveState | null = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) : null;
@@ -100,6 +106,7 @@ export async function appendLiveDays(file: string, spec: LiveSpec, until: Date):
     // Between months the event loop turns, so the activity's heartbeats go out during a long catch-up.
     await new Promise((r) => setImmediate(r));
     writeJsonAtomic(stateFile, { through: through!, bytes: statSync(file).size } satisfies LiveState);
+    signal?.throwIfAborted();
   }
   return { file, days, events, through };
 }
