@@ -74,8 +74,8 @@ async function done(c: Cli, timeoutMs = 600_000): Promise<{ code: number | strin
 describe("the README's operator commands on the bundled sample (real processes)", { timeout: 1_500_000 }, () => {
   it('run, up, schedule create, list, trigger (a live run today: model, lists, report), describe', async () => {
     const commands = readmeCommands();
-    const find = (words: string) => {
-      const c = commands.find((a) => a.join(' ').startsWith(words));
+    const find = (words: string, subs: Record<string, string> = {}) => {
+      const c = commands.find((a) => a.join(' ').startsWith(words))?.map((w) => subs[w] ?? w);
       assert.ok(c, `the README has a "npx funnelcast ${words}" command`);
       assert.doesNotMatch(c.join(' '), /["'$<]/, `a README command this test runs as plain words: ${c.join(' ')}`);
       return c;
@@ -111,11 +111,30 @@ describe("the README's operator commands on the bundled sample (real processes)"
       assert.ok(summary.scoring.users > 3000 && summary.exports.length > 0, 'every user scored, lists written');
       assert.ok(existsSync(summary.reportPath), 'the run wrote its report');
       assert.equal(summary.drift.level, 'warn', JSON.stringify(summary.drift));
-      assert.match(summary.drift.message, /^not blocking: the champion was trained at 2024-03-31\S+, \d+ days from this run's/);
+      assert.match(
+        summary.drift.message,
+        /^not blocking: the champion was trained at 2024-03-31\S+, \d+ days from this run's/,
+      );
 
       const described = await done(cli(find('schedule describe'), home, port));
       assert.equal(described.code, 0, described.err);
       assert.match(described.out, new RegExp(`→ ${runId} COMPLETED`));
+
+      // The guide's next commands on what these two runs made (v0001 at the 2024 cutoff, v0002 live today).
+      const ran = async (words: string, subs: Record<string, string> = {}) => {
+        const r = await done(cli(find(words, subs), home, port));
+        assert.equal(r.code, 0, `${words}: ${r.out}\n${r.err}`);
+        return r.out;
+      };
+      assert.match(await ran('runs list'), new RegExp(runId));
+      assert.match(await ran('status', { '<run>': runId }), new RegExp(runId));
+      assert.match(await ran('models list'), /v0002/);
+      assert.match(await ran('models show v0002'), /v0002/);
+      // Trained 31 months apart: v0001 is re-scored on v0002's held-out rows, and both compared on them.
+      const compared = await ran('models compare v0001 v0002');
+      assert.match(compared, /Compared on the same \d+ held-out rows .*re-scored on v0002/);
+      await ran('models rollback');
+      assert.match(await ran('models history'), /rollback/);
     } finally {
       up.child.kill('SIGINT');
       await up.exit;
