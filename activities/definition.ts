@@ -22,7 +22,7 @@ export interface ResolvedRun {
   /** `<pipeline>-<cutoff>-<key>`: also the run's workflow id. */
   runId: string;
   runDir: string;
-  /** How the cutoff was chosen when it is not simply the one asked for (a scheduled run on the data's clock). */
+  /** How the cutoff was chosen (a scheduled run on the data's clock) and where the model trains when the data stops before the cutoff. */
   cutoffNote?: string | null;
 }
 
@@ -69,9 +69,12 @@ export async function resolveRuns(input: {
         const iso = cutoff.toISOString();
         const key = runKey({ definition: def, cutoff: iso, files, code: resultCodeHash(), backtest: input.backtest });
         const runId = runIdFor(def.name, iso, key);
+        const trainingCutoff = await trainingCutoffFor(conn, def, cutoff);
+        const lag = await dataLagNote(conn, cutoff, trainingCutoff, def.label.horizon);
+        if (lag) cutoffNote = cutoffNote ? `${cutoffNote}; ${lag}` : lag;
         runs.push({
           cutoff: iso,
-          trainingCutoff: (await trainingCutoffFor(conn, def, cutoff)).toISOString(),
+          trainingCutoff: trainingCutoff.toISOString(),
           horizonMs,
           key,
           runId,
@@ -89,7 +92,7 @@ const DAY_MS = 86_400_000;
 /**
  * A scheduled time read on the data's clock (`clock: "data"`): the last complete day of the loaded events (the day
  * of the last event has not ended in the data), or the scheduled time when that is earlier. Data that stopped in
- * the past (the bundled sample ends in 2024-05) then behaves as live data: every scheduled run scores its users
+ * the past then behaves as live data: every scheduled run scores its users
  * at the end of the data, where their behaviour is, not years after it.
  */
 async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ cutoff: Date; note: string }> {
@@ -102,6 +105,28 @@ async function onDataClock(conn: DuckDBConnection, scheduled: Date): Promise<{ c
     `clock "data": scheduled at ${scheduled.toISOString()}; the data's last event is ${new Date(Number(last)).toISOString()}, ` +
     `so the cutoff is the end of its last complete day, ${cutoff.toISOString()}`;
   return { cutoff, note };
+}
+
+/**
+ * When the data stops before the cutoff (a live feed lags the clock; a schedule on data that ended), the model
+ * trains more than one horizon before the cutoff, at the last date whose outcomes the data has observed: said in
+ * the run's summary, naming the data's last event, since "one horizon before the cutoff" would be wrong.
+ */
+async function dataLagNote(
+  conn: DuckDBConnection,
+  cutoff: Date,
+  trainingCutoff: Date,
+  horizon: string,
+): Promise<string | null> {
+  if (trainingCutoff.getTime() >= cutoff.getTime() - durationMs(horizon)) return null;
+  const r = await conn.runAndReadAll(`SELECT epoch_ms(max(ts)) FROM events`);
+  const last = r.getRows()[0]?.[0];
+  if (last == null) return null;
+  return (
+    `the data's last event is ${new Date(Number(last)).toISOString()}, so outcomes are observed until ` +
+    `${new Date(trainingCutoff.getTime() + durationMs(horizon)).toISOString()}: the model trains at ` +
+    `${trainingCutoff.toISOString()}, one horizon (${horizon}) before that, and scores every user at the cutoff`
+  );
 }
 
 function parseCutoff(given: string): Date {

@@ -14,6 +14,8 @@ export interface DriftResult {
   message: string;
   /** The champion compared with (null: none yet, or it is this run's own version). */
   champion: string | null;
+  /** Where the champion was trained (its lineage), so the workflow can weigh drift by the time between the two. */
+  championTrainingCutoff?: string | null;
   reportPath: string | null;
   /** What moved (warn or block), by how much: the payload carries these, never the columns. */
   moved: { name: string; kind: string; value: number; level: DriftLevel }[];
@@ -65,6 +67,7 @@ export async function checkDrift(input: {
     const moved = checks
       .filter((c) => c.level !== 'ok')
       .map((c) => ({ name: c.name, kind: c.kind, value: c.value, level: c.level }));
-    return { level: worstLevel(checks), message, champion, reportPath, moved };
+    const championTrainingCutoff = (registry.info(champion).lineage.trainingCutoff as string | undefined) ?? null;
+    return { level: worstLevel(checks), message, champion, championTrainingCutoff, reportPath, moved };
   });
 }

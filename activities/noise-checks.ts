@@ -3,7 +3,13 @@
  * DeLong interval on the same held-out users, and did the label rate move a lot since the champion was trained.
  */
 import type { ModelRegistry } from '../registry';
-import { delongDifference, labelRateWarning, withinNoiseWarning } from '../registry/noise';
+import {
+  delongDifference,
+  delongInterval,
+  fewPositivesWarning,
+  labelRateWarning,
+  withinNoiseWarning,
+} from '../registry/noise';
 import type { SanityWarning } from '../registry/sanity';
 import { withDuckDB } from '../warehouse/db';
 import type { ChampionComparison, FeatureRef, TrainResult } from '../workflows/types';
@@ -18,6 +24,19 @@ export async function noiseWarnings(
   },
 ): Promise<SanityWarning[]> {
   const out: SanityWarning[] = [];
+  if (o.trained.predictionsPath) {
+    const rows = await withDuckDB(':memory:', async (conn) =>
+      (
+        await conn.runAndReadAll(`SELECT label, score FROM read_parquet($a)`, { a: o.trained.predictionsPath! })
+      ).getRows(),
+    );
+    const auc = delongInterval(
+      Float64Array.from(rows, (r) => Number(r[0])),
+      Float64Array.from(rows, (r) => Number(r[1])),
+    );
+    const w = fewPositivesWarning(auc, o.trained.engine);
+    if (w) out.push(w);
+  }
   const c = o.comparison;
   if (c?.sameRows && c.predictionsPath && o.trained.predictionsPath) {
     const rows = await withDuckDB(':memory:', async (conn) =>

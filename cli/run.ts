@@ -5,6 +5,7 @@ import { backtestWords, controlSplitWords, measuredLine } from '../lift/words';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
+import { durationMs } from '../pipelines/schema';
 import { TASK_QUEUE } from '../infra/temporal';
 import { cutoffStamp } from '../infra/paths';
 import type { RunInput, RunSummary, StartedRun, StepProgress } from '../workflows/types';
@@ -164,7 +165,10 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   const h = m.holdout ?? {};
   const lines = [
     `funnelcast run ${s.runId}: pipeline ${s.pipeline}, cutoff ${s.cutoff}, horizon ${s.horizon} (${s.seconds.toFixed(1)} s)`,
-    `  (trained at ${s.trainingCutoff}, one horizon before the cutoff, as a live run on that date would; scored at ${s.cutoff})`,
+    // When the data stops before the cutoff the model trains earlier still, and the cutoff note says why.
+    Date.parse(s.cutoff) - Date.parse(s.trainingCutoff) === durationMs(s.horizon)
+      ? `  (trained at ${s.trainingCutoff}, one horizon before the cutoff, as a live run on that date would; scored at ${s.cutoff})`
+      : `  (trained at ${s.trainingCutoff}; scored at ${s.cutoff})`,
     ...(s.cutoffNote ? [`  (${s.cutoffNote})`] : []),
     ...(s.rerun ? [`  (rerun of ${s.rerun.of} from ${s.rerun.from}: ${s.rerun.note})`] : []),
     '',

@@ -42,8 +42,10 @@ All actions take --json.
 
 Creating a schedule that exists with the same settings does nothing; with other settings it asks for update.
 Scheduled runs only fire while a worker runs (funnelcast up, or npm run worker). A scheduled run's cutoff is its
-scheduled time; a pipeline with "clock": "data" (the bundled sample, whose data ends in 2024-05) uses the last
-complete day of its data instead, so it behaves as live data. describe lists the recent runs with their outcomes.
+scheduled time; it trains one horizon before the cutoff, or before the data's last day when the data stops earlier
+(the summary says so). The bundled sample's live feed appends its synthetic events day by day up to the scheduled
+time first, so its scheduled runs score today. A pipeline with "clock": "data" uses the last complete day of its
+data as the cutoff instead. describe lists the recent runs with their outcomes.
 
 Examples:
   funnelcast schedule create --pipeline sample --cron "0 3 * * 1" --timezone Europe/Paris
@@ -138,10 +140,12 @@ async function storedSettings(client: Client, pipeline: string): Promise<Schedul
   }
 }
 
-export async function scheduleCommand(argv: string[]): Promise<number> {
-  const [action, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
+type Values = ReturnType<typeof parseScheduleArgs>;
+type Out = (human: string, json: unknown) => void;
+
+function parseScheduleArgs(args: string[]) {
+  return parseArgs({
+    args,
     options: {
       pipeline: { type: 'string' },
       cron: { type: 'string' },
@@ -155,160 +159,38 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
-  });
+  }).values;
+}
+
+const pipelineName = (values: Values) => {
+  if (!values.pipeline) throw new UsageError('--pipeline is required');
+  return loadPipeline(values.pipeline).definition.name;
+};
+
+export async function scheduleCommand(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const values = parseScheduleArgs(rest);
   if (!action || values.help || action === '--help') {
     print(SCHEDULE_HELP);
     return action ? EXIT.ok : EXIT.usage;
   }
-  const out = (human: string, json: unknown) =>
-    print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
-  const pipelineName = () => {
-    if (!values.pipeline) throw new UsageError('--pipeline is required');
-    return loadPipeline(values.pipeline).definition.name;
-  };
-
+  const out: Out = (human, json) => print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   return withSession({ worker: 'no' }, async ({ client }) => {
     switch (action) {
-      case 'create': {
-        const s = settingsFrom(values);
-        const existing = await storedSettings(client, s.pipeline);
-        if (existing) {
-          if (sameSettings(existing, s)) {
-            out(`Schedule ${scheduleIdFor(s.pipeline)} already exists with these settings: nothing to do.`, {
-              scheduleId: scheduleIdFor(s.pipeline),
-              created: false,
-              unchanged: true,
-            });
-            return EXIT.ok;
-          }
-          process.stderr.write(
-            `Schedule ${scheduleIdFor(s.pipeline)} exists with other settings:\n  now: ${JSON.stringify(existing)}\n  new: ${JSON.stringify(s)}\n` +
-              `Use \`funnelcast schedule update\` with the same options to change it.\n`,
-          );
-          return EXIT.usage;
-        }
-        try {
-          await client.schedule.create(scheduleOptions(s, values.paused));
-        } catch (e) {
-          if (!(e instanceof ScheduleAlreadyRunning)) throw e;
-        }
-        out(`Created schedule ${scheduleIdFor(s.pipeline)} (${scheduleInWords(s)}, overlap ${s.overlap}).`, {
-          scheduleId: scheduleIdFor(s.pipeline),
-          created: true,
-          settings: s,
-        });
-        return EXIT.ok;
-      }
-      case 'update': {
-        const s = settingsFrom(values);
-        const handle = client.schedule.getHandle(scheduleIdFor(s.pipeline));
-        const o = scheduleOptions(s);
-        await handle.update((prev) => ({
-          ...prev,
-          spec: o.spec,
-          action: o.action,
-          policies: { ...prev.policies, ...o.policies },
-          memo: o.memo,
-        }));
-        out(`Updated schedule ${scheduleIdFor(s.pipeline)}.`, {
-          scheduleId: scheduleIdFor(s.pipeline),
-          updated: true,
-          settings: s,
-        });
-        return EXIT.ok;
-      }
-      case 'list': {
-        const rows: Record<string, unknown>[] = [];
-        for await (const sch of client.schedule.list()) {
-          if (!sch.scheduleId.startsWith('retrain-')) continue;
-          const d = await client.schedule.getHandle(sch.scheduleId).describe();
-          const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
-          rows.push({
-            scheduleId: sch.scheduleId,
-            pipeline: s?.pipeline ?? '?',
-            when: s ? scheduleInWords(s) : '?',
-            timezone: s?.timezone ?? '',
-            paused: d.state.paused,
-            nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
-            lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-          });
-        }
-        out(
-          rows.length === 0
-            ? 'No retrain schedules. Create one with: funnelcast schedule create --pipeline <p> --every 1d'
-            : table(
-                ['schedule', 'pipeline', 'when', 'tz', 'paused', 'next run', 'last run'],
-                rows.map(
-                  (r) =>
-                    [
-                      r.scheduleId,
-                      r.pipeline,
-                      r.when,
-                      r.timezone,
-                      String(r.paused),
-                      r.nextRun ?? '—',
-                      r.lastRun ?? '—',
-                    ] as string[],
-                ),
-              ),
-          rows,
-        );
-        return EXIT.ok;
-      }
-      case 'describe': {
-        const name = pipelineName();
-        const d = await client.schedule.getHandle(scheduleIdFor(name)).describe();
-        const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
-        const info = {
-          scheduleId: d.scheduleId,
-          settings: s,
-          inWords: s ? scheduleInWords(s) : null,
-          paused: d.state.paused,
-          note: d.state.note,
-          nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
-          recentRuns: await Promise.all(
-            d.info.recentActions.map(async (a) => {
-              const o = await scheduledRunOutcome(client, a.action.workflow.workflowId);
-              return {
-                scheduledAt: a.scheduledAt.toISOString(),
-                takenAt: a.takenAt.toISOString(),
-                workflowId: a.action.workflow.workflowId,
-                executionId: a.action.workflow.firstExecutionRunId,
-                runId: o.runId,
-                outcome: o.outcome,
-                failure: o.failure ? `${o.failure.step}: ${o.failure.message}` : null,
-              };
-            }),
-          ),
-          running: d.info.runningActions.map((a) => a.workflow.workflowId),
-          missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
-          skippedOverlap: d.info.numActionsSkippedOverlap,
-        };
-        out(
-          [
-            `${d.scheduleId}: ${s ? scheduleInWords(s) : ''}${s?.cron ? ` (cron "${s.cron}")` : ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
-            `  pipeline  ${s?.pipelineFile}`,
-            `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
-            `  recent    ${info.recentRuns.map((r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId} ${r.outcome}${r.failure ? ` (${r.failure})` : ''}`).join('\n            ') || '—'}`,
-            `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,
-          ].join('\n'),
-          info,
-        );
-        return EXIT.ok;
-      }
+      case 'create':
+        return createSchedule(client, values, out);
+      case 'update':
+        return updateSchedule(client, values, out);
+      case 'list':
+        return listSchedules(client, out);
+      case 'describe':
+        return describeSchedule(client, pipelineName(values), out);
       case 'trigger':
-        return trigger(client, pipelineName(), !values['no-wait'], out);
+        return trigger(client, pipelineName(values), !values['no-wait'], out);
       case 'pause':
       case 'unpause':
-      case 'delete': {
-        const name = pipelineName();
-        const handle = client.schedule.getHandle(scheduleIdFor(name));
-        if (action === 'pause') await handle.pause(values.note ?? 'paused from the funnelcast CLI');
-        if (action === 'unpause') await handle.unpause(values.note ?? 'unpaused from the funnelcast CLI');
-        if (action === 'delete') await handle.delete();
-        out(`${action}: ${scheduleIdFor(name)} done.`, { scheduleId: scheduleIdFor(name), action, ok: true });
-        return EXIT.ok;
-      }
+      case 'delete':
+        return changeState(client, action, values, out);
       default:
         throw new UsageError(`unknown schedule action "${action}"\n\n${SCHEDULE_HELP}`);
     }
@@ -321,13 +203,148 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
   });
 }
 
-/** `schedule trigger`: starts a run now and (unless --no-wait) reports how it really ended, with the run's exit code. */
-async function trigger(
+/** `schedule create`: the same settings twice do nothing; other settings ask for `update`. */
+async function createSchedule(client: Client, values: Values, out: Out): Promise<number> {
+  const s = settingsFrom(values);
+  const id = scheduleIdFor(s.pipeline);
+  const existing = await storedSettings(client, s.pipeline);
+  if (existing) {
+    if (sameSettings(existing, s)) {
+      out(`Schedule ${id} already exists with these settings: nothing to do.`, {
+        scheduleId: id,
+        created: false,
+        unchanged: true,
+      });
+      return EXIT.ok;
+    }
+    process.stderr.write(
+      `Schedule ${id} exists with other settings:\n  now: ${JSON.stringify(existing)}\n  new: ${JSON.stringify(s)}\n` +
+        `Use \`funnelcast schedule update\` with the same options to change it.\n`,
+    );
+    return EXIT.usage;
+  }
+  try {
+    await client.schedule.create(scheduleOptions(s, values.paused));
+  } catch (e) {
+    if (!(e instanceof ScheduleAlreadyRunning)) throw e;
+  }
+  out(`Created schedule ${id} (${scheduleInWords(s)}, overlap ${s.overlap}).`, {
+    scheduleId: id,
+    created: true,
+    settings: s,
+  });
+  return EXIT.ok;
+}
+
+async function updateSchedule(client: Client, values: Values, out: Out): Promise<number> {
+  const s = settingsFrom(values);
+  const handle = client.schedule.getHandle(scheduleIdFor(s.pipeline));
+  const o = scheduleOptions(s);
+  await handle.update((prev) => ({
+    ...prev,
+    spec: o.spec,
+    action: o.action,
+    policies: { ...prev.policies, ...o.policies },
+    memo: o.memo,
+  }));
+  out(`Updated schedule ${scheduleIdFor(s.pipeline)}.`, {
+    scheduleId: scheduleIdFor(s.pipeline),
+    updated: true,
+    settings: s,
+  });
+  return EXIT.ok;
+}
+
+/** `schedule list`: every retrain schedule, in words, with its next and last run. */
+async function listSchedules(client: Client, out: Out): Promise<number> {
+  const rows: Record<string, unknown>[] = [];
+  for await (const sch of client.schedule.list()) {
+    if (!sch.scheduleId.startsWith('retrain-')) continue;
+    const d = await client.schedule.getHandle(sch.scheduleId).describe();
+    const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
+    rows.push({
+      scheduleId: sch.scheduleId,
+      pipeline: s?.pipeline ?? '?',
+      when: s ? scheduleInWords(s) : '?',
+      timezone: s?.timezone ?? '',
+      paused: d.state.paused,
+      nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
+      lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+    });
+  }
+  const cells = (r: Record<string, unknown>) =>
+    [r.scheduleId, r.pipeline, r.when, r.timezone, String(r.paused), r.nextRun ?? '—', r.lastRun ?? '—'] as string[];
+  out(
+    rows.length === 0
+      ? 'No retrain schedules. Create one with: funnelcast schedule create --pipeline <p> --every 1d'
+      : table(['schedule', 'pipeline', 'when', 'tz', 'paused', 'next run', 'last run'], rows.map(cells)),
+    rows,
+  );
+  return EXIT.ok;
+}
+
+/** `schedule describe`: settings in words, the next runs, and the recent runs with their outcomes. */
+async function describeSchedule(client: Client, name: string, out: Out): Promise<number> {
+  const d = await client.schedule.getHandle(scheduleIdFor(name)).describe();
+  const s = (d.memo as { funnelcast?: ScheduleSettings } | undefined)?.funnelcast;
+  const info = {
+    scheduleId: d.scheduleId,
+    settings: s,
+    inWords: s ? scheduleInWords(s) : null,
+    paused: d.state.paused,
+    note: d.state.note,
+    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
+    recentRuns: await Promise.all(
+      d.info.recentActions.map(async (a) => {
+        const o = await scheduledRunOutcome(client, a.action.workflow.workflowId);
+        return {
+          scheduledAt: a.scheduledAt.toISOString(),
+          takenAt: a.takenAt.toISOString(),
+          workflowId: a.action.workflow.workflowId,
+          executionId: a.action.workflow.firstExecutionRunId,
+          runId: o.runId,
+          outcome: o.outcome,
+          failure: o.failure ? `${o.failure.step}: ${o.failure.message}` : null,
+        };
+      }),
+    ),
+    running: d.info.runningActions.map((a) => a.workflow.workflowId),
+    missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
+    skippedOverlap: d.info.numActionsSkippedOverlap,
+  };
+  const recent = info.recentRuns.map(
+    (r) => `${r.scheduledAt} → ${r.runId ?? r.workflowId} ${r.outcome}${r.failure ? ` (${r.failure})` : ''}`,
+  );
+  out(
+    [
+      `${d.scheduleId}: ${s ? scheduleInWords(s) : ''}${s?.cron ? ` (cron "${s.cron}")` : ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
+      `  pipeline  ${s?.pipelineFile}`,
+      `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
+      `  recent    ${recent.join('\n            ') || '—'}`,
+      `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,
+    ].join('\n'),
+    info,
+  );
+  return EXIT.ok;
+}
+
+async function changeState(
   client: Client,
-  pipeline: string,
-  wait: boolean,
-  out: (human: string, json: unknown) => void,
+  action: 'pause' | 'unpause' | 'delete',
+  values: Values,
+  out: Out,
 ): Promise<number> {
+  const name = pipelineName(values);
+  const handle = client.schedule.getHandle(scheduleIdFor(name));
+  if (action === 'pause') await handle.pause(values.note ?? 'paused from the funnelcast CLI');
+  if (action === 'unpause') await handle.unpause(values.note ?? 'unpaused from the funnelcast CLI');
+  if (action === 'delete') await handle.delete();
+  out(`${action}: ${scheduleIdFor(name)} done.`, { scheduleId: scheduleIdFor(name), action, ok: true });
+  return EXIT.ok;
+}
+
+/** `schedule trigger`: starts a run now and (unless --no-wait) reports how it really ended, with the run's exit code. */
+async function trigger(client: Client, pipeline: string, wait: boolean, out: Out): Promise<number> {
   const id = scheduleIdFor(pipeline);
   const o = await triggerAndWait(client, client.schedule.getHandle(id), {
     wait,

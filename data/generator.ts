@@ -65,6 +65,58 @@ function item(rng: Rng, n: number): number {
   return Math.min(n - 1, Math.floor(n * Math.pow(rng(), 2.2)));
 }
 
+/** Where a session starts and what the user brings to it: their latent intent and whether they carted lately. */
+export interface SessionStart {
+  uid: string;
+  sid: string;
+  /** Latent intent: raises carting and buying. */
+  z: number;
+  /** Start time (ms). */
+  t: number;
+  items: number;
+  fmt: 'iso' | 'epoch_ms';
+  cartedRecently: number;
+}
+
+/**
+ * One session's events (views, maybe add-to-carts, maybe one purchase), as CSV lines in time order. Shared by the
+ * whole-period generator and the live sample's per-day source (data/live.ts), so both behave alike.
+ */
+export function sessionLines(
+  rng: Rng,
+  s: SessionStart,
+  counts: Record<string, number>,
+): { lines: string[]; t: number; cartedRecently: number; revenue: number } {
+  const { uid, sid, z, items, fmt } = s;
+  const lines: string[] = [];
+  let t = s.t;
+  let revenue = 0;
+  const stamp = (ms: number) => (fmt === 'iso' ? new Date(ms).toISOString().replace('.000Z', 'Z') : String(ms));
+  const views = 1 + Math.floor(-Math.log(1 - rng()) * (0.5 + 1.0 * sigmoid(z)));
+  let carted = -1;
+  for (let v = 0; v < views; v++) {
+    t += Math.floor(-Math.log(1 - rng()) * 90_000);
+    const it = item(rng, items);
+    lines.push(`${uid},${stamp(t)},view,i${it},,${sid}`);
+    counts.view++;
+    if (rng() < sigmoid(-4.65 + 1.3 * z + 0.8 * s.cartedRecently)) {
+      t += Math.floor(-Math.log(1 - rng()) * 30_000);
+      lines.push(`${uid},${stamp(t)},addtocart,i${it},,${sid}`);
+      counts.addtocart++;
+      carted = it;
+    }
+  }
+  const cartedRecently = carted >= 0 ? 1 : s.cartedRecently * 0.5;
+  if (carted >= 0 && rng() < sigmoid(-1.45 + 0.9 * z)) {
+    t += Math.floor(-Math.log(1 - rng()) * 120_000);
+    const amount = Math.round(Math.exp(3.4 + 0.7 * normal(rng)) * 100) / 100;
+    lines.push(`${uid},${stamp(t)},transaction,i${carted},${amount.toFixed(2)},${sid}`);
+    counts.transaction++;
+    revenue += amount;
+  }
+  return { lines, t, cartedRecently, revenue };
+}
+
 /**
  * Yields CSV lines (no header), one user at a time, so callers can stream them to a file. Events of a user are in
  * time order; users are in id order.
@@ -104,32 +156,11 @@ export function* generateEventLines(o: GeneratorOptions, stats?: GeneratorStats)
         t = Math.floor(t / DAY) * DAY + hour * 3_600_000 + Math.floor(rng() * 3_600_000);
       }
       if (t >= start + days * DAY) break;
-      const sid = `${uid}-s${s}`;
-      const views = 1 + Math.floor(-Math.log(1 - rng()) * (0.5 + 1.0 * sigmoid(z)));
-      let carted = -1;
-      for (let v = 0; v < views; v++) {
-        t += Math.floor(-Math.log(1 - rng()) * 90_000);
-        const it = item(rng, items);
-        const ts = fmt === 'iso' ? new Date(t).toISOString().replace('.000Z', 'Z') : String(t);
-        lines.push(`${uid},${ts},view,i${it},,${sid}`);
-        counts.view++;
-        if (rng() < sigmoid(-4.65 + 1.3 * z + 0.8 * cartedRecently)) {
-          t += Math.floor(-Math.log(1 - rng()) * 30_000);
-          const ts2 = fmt === 'iso' ? new Date(t).toISOString().replace('.000Z', 'Z') : String(t);
-          lines.push(`${uid},${ts2},addtocart,i${it},,${sid}`);
-          counts.addtocart++;
-          carted = it;
-        }
-      }
-      cartedRecently = carted >= 0 ? 1 : cartedRecently * 0.5;
-      if (carted >= 0 && rng() < sigmoid(-1.45 + 0.9 * z)) {
-        t += Math.floor(-Math.log(1 - rng()) * 120_000);
-        const amount = Math.round(Math.exp(3.4 + 0.7 * normal(rng)) * 100) / 100;
-        const ts3 = fmt === 'iso' ? new Date(t).toISOString().replace('.000Z', 'Z') : String(t);
-        lines.push(`${uid},${ts3},transaction,i${carted},${amount.toFixed(2)},${sid}`);
-        counts.transaction++;
-        revenue += amount;
-      }
+      const r = sessionLines(rng, { uid, sid: `${uid}-s${s}`, z, t, items, fmt, cartedRecently }, counts);
+      lines.push(...r.lines);
+      t = r.t;
+      cartedRecently = r.cartedRecently;
+      revenue += r.revenue;
     }
     if (o.campaign) {
       const applied = applyCampaign(o.campaign, o.seed, uid, lines, fmt);

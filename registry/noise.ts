@@ -7,7 +7,7 @@
  * - the label rate at the training cutoff against the champion's: a rate that moved by half or more means the two
  *   models were measured on different populations (or the label or data changed), so their metrics compare poorly.
  */
-import type { SanityWarning } from './sanity';
+import { MIN_POSITIVES, type SanityWarning } from './sanity';
 
 type Vec = ArrayLike<number>;
 
@@ -118,5 +118,39 @@ export function labelRateWarning(
       `the label rate is ${pc(now.rate)} at training cutoff ${now.cutoff.slice(0, 10)}, ${pc(then)} for champion ` +
       `${champion.version}${champion.cutoff ? ` (trained at ${champion.cutoff.slice(0, 10)})` : ''}: ` +
       `×${factor.toFixed(2)}; the two were measured on different populations (check the data and the label)`,
+  };
+}
+
+/** One model's ROC AUC with DeLong's 95 % interval (its variance from the placement values). */
+export function delongInterval(y: Vec, s: Vec): { auc: number; low: number; high: number; positives: number } | null {
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let i = 0; i < y.length; i++) (y[i] === 1 ? pos : neg).push(s[i]);
+  if (pos.length < 2 || neg.length < 2) return null;
+  const c = components(pos, neg);
+  const variance = covariance(c.v10, c.v10) / pos.length + covariance(c.v01, c.v01) / neg.length;
+  const half = 1.959964 * Math.sqrt(Math.max(variance, 0));
+  return { auc: c.auc, low: Math.max(0, c.auc - half), high: Math.min(1, c.auc + half), positives: pos.length };
+}
+
+/**
+ * A holdout with fewer than MIN_POSITIVES positives measures the model's AUC loosely: said with the interval, so a
+ * reader sees how far the metric (and a comparison made on it) can move by chance.
+ */
+export function fewPositivesWarning(
+  auc: { auc: number; low: number; high: number; positives: number } | null,
+  engine: string,
+): SanityWarning | null {
+  if (!auc || auc.positives >= MIN_POSITIVES) return null;
+  return {
+    kind: 'few-positives',
+    refuses: false,
+    engine,
+    metric: 'roc_auc',
+    model: auc.auc,
+    baseline: 0,
+    message:
+      `the holdout has only ${auc.positives} positives (fewer than ${MIN_POSITIVES}): its metrics are noisy; ` +
+      `ROC AUC ${auc.auc.toFixed(3)}, 95% CI [${auc.low.toFixed(3)}, ${auc.high.toFixed(3)}] (DeLong)`,
   };
 }

@@ -22,7 +22,7 @@ export interface SanityInput {
 export const MIN_POSITIVES = 100;
 
 export interface SanityWarning {
-  kind: 'baseline-beats-model' | 'auc-difference-within-noise' | 'label-rate-shift';
+  kind: 'baseline-beats-model' | 'auc-difference-within-noise' | 'label-rate-shift' | 'few-positives';
   /** Whether the gate refuses the model for it (false on a noisy holdout: fewer than MIN_POSITIVES positives). */
   refuses: boolean;
   /** The baseline (or blend part) that did better. */

@@ -14,6 +14,7 @@
  * - Timestamps are parsed one way per column of a file (extract/timestamps.ts), never guessed per value.
  * All heavy lifting is DuckDB SQL; JavaScript only assembles statements from validated identifiers.
  */
+import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { LoadedPipeline } from '../pipelines/load';
 import { eventReferences, unknownEventMessage } from '../pipelines/schema';
@@ -84,6 +85,8 @@ export async function extractPipeline(
   const sources: SourceReport[] = [];
   try {
     sources.push(await extractSource(conn, 'events', s.events, loaded, opts));
+    if (opts.liveEvents && existsSync(opts.liveEvents))
+      sources.push(await extractSource(conn, 'events', { ...s.events, path: opts.liveEvents }, loaded, opts));
     if (s.customers) sources.push(await extractSource(conn, 'customers', s.customers, loaded, opts));
     if (s.labels) sources.push(await extractSource(conn, 'labels', s.labels, loaded, opts));
   } catch (e) {

@@ -26,6 +26,8 @@ export async function planRun(input: RunInput, step: (name: string) => void = ()
       replaceIncomparable: input.replaceIncomparable,
       acceptDrift: input.acceptDrift,
       scheduled: !input.cutoff && !!scheduled,
+      // A live demo source (the sample's) is appended up to the scheduled time before extraction.
+      ...(!input.cutoff && scheduled ? { liveUntil: scheduled.toISOString() } : {}),
       // A rerun of a backfill's run plans it as the backtest it was, so the same inputs give the same key.
       backtest: input.trigger === 'backfill',
     })
@@ -47,7 +49,13 @@ export async function planRuns(
   pipeline: string,
   cutoffs: (string | undefined)[],
   step: (name: string) => void = () => {},
-  overrides: { replaceIncomparable?: boolean; acceptDrift?: boolean; backtest?: boolean; scheduled?: boolean } = {},
+  overrides: {
+    replaceIncomparable?: boolean;
+    acceptDrift?: boolean;
+    backtest?: boolean;
+    scheduled?: boolean;
+    liveUntil?: string;
+  } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
@@ -62,7 +70,10 @@ export async function planRuns(
   if (overrides.acceptDrift)
     loaded = { ...loaded, definition: { ...loaded.definition, drift: { ...loaded.definition.drift, accept: true } } };
   step('extract');
-  const extract = await io.extractSources({ loaded });
+  const extract = await io.extractSources({
+    loaded,
+    ...(overrides.liveUntil ? { liveUntil: overrides.liveUntil } : {}),
+  });
   // One cutoff resolves through resolveCutoff, the activity retrain workflows have always called at this point, so
   // runs started before content keys still replay after an upgrade.
   const runs =

@@ -283,7 +283,7 @@ export interface RunSummary {
   cutoff: string;
   /** Where the model was trained: the cutoff itself, or one horizon earlier when its labels are not observed yet. */
   trainingCutoff: string;
-  /** How the cutoff was chosen when it is not the one asked for (a scheduled run on the data's clock). */
+  /** How the cutoff was chosen when it is not the one asked for (the data's clock), and where the model trains when the data stops before the cutoff. */
   cutoffNote?: string | null;
   horizon: string;
   runDir: string;

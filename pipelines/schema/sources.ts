@@ -75,6 +75,20 @@ export const eventsSource = z
     dedupe: z.boolean().default(true),
     /** Event types whose revenue may be negative (returns, refunds). Elsewhere negative revenue is quarantined. */
     negativeRevenueEvents: z.array(z.string().min(1).max(64)).max(16).default([]),
+    /**
+     * A live demo feed (data/live.ts): synthetic events generated per day from `seed` for users u000000 … and
+     * appended, whole days up to a scheduled run's time, to `<home>/live/<pipeline>/events.csv`, which extraction
+     * loads after `path`. Same seed, same days, same events. The bundled sample uses it so schedules have fresh data.
+     */
+    live: z
+      .object({
+        seed: z.number().int().nonnegative(),
+        users: z.number().int().positive().max(1_000_000),
+        from: z.string().date(),
+        engagement: z.number().positive().max(100).default(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type EventsSource = z.infer<typeof eventsSource>;

@@ -39,6 +39,8 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Rows with a timestamp later than this are quarantined as "timestamp in the future" (default: now + 1 day). */
   futureAfter?: Date;
+  /** The live demo feed's file (sources.events.live, data/live.ts): loaded as events after the source's own files. */
+  liveEvents?: string;
   /** For tests only: runs inside a file's transaction between staging and load. */
   hooks?: ExtractHooks;
 }

@@ -26,6 +26,11 @@ export async function driftGate(
   });
   const summary = { level: drift.level, message: drift.message, reportPath: drift.reportPath };
   if (drift.level !== 'block') return { note: null, drift: summary };
+  const apart = elapsedApart(drift.championTrainingCutoff, run.trainingCutoff, run.horizonMs);
+  if (apart) {
+    const message = `${apart}; what moved: ${drift.message.replace(/^blocked: /, '')}`;
+    return { note: null, drift: { ...summary, level: 'warn', message } };
+  }
   if (!loaded.definition.drift.accept)
     throw ApplicationFailure.nonRetryable(
       `drift checks blocked publishing and delivery: ${drift.message} (against ${drift.champion}; charts in ${drift.reportPath}). ` +
@@ -33,4 +38,22 @@ export async function driftGate(
       'DriftBlocked',
     );
   return { note: `drift accepted (--accept-drift): ${drift.message}`, drift: { ...summary, accepted: true } };
+}
+
+/**
+ * Drift blocks a publish when the data moved between two retrains. Against a champion trained more than one horizon
+ * before this run's training cutoff it measures elapsed time instead: features counted in days (tenure, days since
+ * the last event) move with the clock for the same people, so every later run would be blocked, and an unattended
+ * schedule (or the sample's first live run after a run at its 2024 cutoff) could never publish again. Then drift is
+ * reported as a warning and the champion gate (the metric on the same held-out users) decides; between consecutive
+ * scheduled runs (a day or a week apart) the block stands.
+ */
+export function elapsedApart(championCutoff: string | null | undefined, trainingCutoff: string, horizonMs: number) {
+  if (!championCutoff) return null;
+  const gap = Math.abs(Date.parse(trainingCutoff) - Date.parse(championCutoff));
+  if (!(gap > horizonMs)) return null;
+  return (
+    `not blocking: the champion was trained at ${championCutoff}, ${Math.round(gap / 86_400_000)} days from this ` +
+    `run's training cutoff, more than one horizon: drift against it measures elapsed time, and the champion gate decides`
+  );
 }

@@ -6,8 +6,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createClassifier } from '../../../ml/engines';
+import { holdoutByUser } from '../../../ml/cv';
+import { selectLabels, selectRows } from '../../../ml/classifier';
 import { modelsCommand } from '../../../cli/models';
 import { runCli } from '../../helpers/cli';
 import { ModelRegistry, previousChampion } from '../../../registry';
@@ -131,5 +134,81 @@ describe('models compare, show, rollback --to, promote --reason', () => {
     assert.match(history.at(-2)!.reason, /rolled back from v0002-sample-r2: v2 is worse/);
     assert.match(history.at(-1)!.reason, /promoted by hand: campaign test \(although v0002-sample-r2 is worse/);
     delete process.env.FUNNELCAST_REGISTRY;
+  });
+
+  it("versions trained at other cutoffs: the older is re-scored on the newer one's held-out rows, side by side", async () => {
+    process.env.FUNNELCAST_REGISTRY = tempDir('fc-models-rescore-');
+    process.env.FUNNELCAST_HOME = tempDir('fc-models-home-');
+    const reg = new ModelRegistry(paths.registry('sample'));
+    // 2,000 users; feature a predicts the label, b is noise. Both versions hold out users by the same hash.
+    const users = Array.from({ length: 2000 }, (_, i) => `u${String(i).padStart(4, '0')}`);
+    const { y, a, b } = (() => {
+      let t = 7;
+      const r = () => ((t = (Math.imul(t, 1103515245) + 12345) >>> 0), t / 2 ** 32);
+      const a = Float32Array.from(users, () => r());
+      const b = Float32Array.from(users, () => r());
+      return { a, b, y: Uint8Array.from(a, (v) => (r() < v * 0.6 ? 1 : 0)) };
+    })();
+    const held = holdoutByUser(users, 0.2, 42);
+    const x = { nRows: users.length, names: ['a', 'b'], columns: [a, b] };
+    const version = async (i: number, trainingCutoff: string, cols: number[]) => {
+      const clf = createClassifier('logistic', {}, 42);
+      const xs = { ...x, columns: x.columns.map((c, j) => (cols.includes(j) ? c : new Float32Array(c.length))) };
+      const train = selectRows(xs, held.train);
+      await clf.fit(train, selectLabels(y, held.train));
+      const test = selectRows(xs, held.test);
+      const dir = tempDir('fc-ver-');
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(clf.serialize()));
+      const preds = join(dir, 'holdout-predictions.parquet');
+      const runId = `sample-r${i}`;
+      const table = join(paths.runDir('sample', runId), 'training-features', 'features.parquet');
+      mkdirSync(dirname(table), { recursive: true });
+      await withDuckDB(':memory:', async (conn) => {
+        await writeColumnsToParquet(conn, preds, [
+          { name: 'user_id', type: 'VARCHAR', values: Array.from(held.test, (k) => users[k]) },
+          { name: 'label', type: 'INTEGER', values: selectLabels(y, held.test) },
+          { name: 'score', type: 'DOUBLE', values: clf.predictProba(test) },
+        ]);
+        await writeColumnsToParquet(conn, table, [
+          { name: 'user_id', type: 'VARCHAR', values: users },
+          { name: 'label', type: 'INTEGER', values: y },
+          { name: 'a', type: 'DOUBLE', values: Float64Array.from(a) },
+          { name: 'b', type: 'DOUBLE', values: Float64Array.from(b) },
+        ]);
+      });
+      const champ = reg.champion();
+      await reg.publish({
+        runId,
+        files: [
+          { name: 'model.json', from: join(dir, 'model.json') },
+          { name: 'holdout-predictions.parquet', from: preds },
+        ],
+        info: {
+          engine: 'logistic',
+          primaryMetric: 'roc_auc',
+          metrics: { holdout: { roc_auc: 0.5 } },
+          lineage: { cutoff: `2024-05-0${i}`, trainingCutoff, holdoutRows: held.test.length },
+          params: { holdout: 0.2, seed: 42 },
+          featureNames: ['a', 'b'],
+        },
+        primaryValue: 0.5,
+        cutoff: `2024-05-0${i}T00:00:00.000Z`,
+        champion: champ ? { kind: 'same-rows', version: champ.version, value: 0 } : { kind: 'none' },
+        tolerance: 0,
+      });
+    };
+    await version(1, '2024-03-01T00:00:00.000Z', [1]); // trained on the noise only
+    await version(2, '2024-04-01T00:00:00.000Z', [0, 1]); // later, and on the signal
+    const c = await run(['compare', 'v0001', 'v0002', '--json']);
+    assert.equal(c.code, 0, c.out);
+    const j = JSON.parse(c.out);
+    assert.equal(j.sameRows, true, j.why);
+    assert.equal(j.common, held.test.length);
+    assert.match(j.why, /v0001-sample-r1 re-scored on v0002-sample-r2's held-out rows at 2024-04-01/);
+    assert.ok(j.metrics.b.roc_auc > 0.7 && j.metrics.a.roc_auc < 0.6, JSON.stringify(j.metrics));
+    assert.ok(Math.abs(j.metrics.diff.roc_auc - (j.metrics.b.roc_auc - j.metrics.a.roc_auc)) < 1e-12);
+    const human = (await run(['compare', 'v0002', 'v0001'])).out;
+    assert.match(human, new RegExp(`Compared on the same ${held.test.length} held-out rows`));
+    assert.match(human, /roc_auc\s+0\.\d+\s+0\.\d+\s+-0\.\d+/);
   });
 });

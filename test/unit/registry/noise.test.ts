@@ -4,7 +4,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { delongDifference, labelRateWarning, withinNoiseWarning } from '../../../registry/noise';
+import {
+  delongDifference,
+  delongInterval,
+  fewPositivesWarning,
+  labelRateWarning,
+  withinNoiseWarning,
+} from '../../../registry/noise';
 import { rocAuc } from '../../../ml/metrics';
 
 /** mulberry32: a seeded generator, so the data and the bootstrap are the same on every run. */
@@ -88,5 +94,21 @@ describe('noise checks', () => {
     assert.match(up!.message, /label rate is 8\.0% at training cutoff 2024-04-01, 4\.0% for champion v0003 .*×2\.00/);
     assert.ok(labelRateWarning({ rate: 0.02, cutoff: '2024-04-01T00:00:00.000Z' }, champion));
     assert.equal(labelRateWarning({ rate: 0.02, cutoff: '2024-04-01' }, { ...champion, rate: null }), null);
+  });
+
+  it("a holdout under 100 positives is warned about with the AUC's own DeLong interval; 100 or more is not", () => {
+    const small = data(230, 3, 0.5); // ~23 positives, like the sample's holdout
+    const auc = delongInterval(small.y, small.a)!;
+    assert.ok(Math.abs(auc.auc - rocAuc(small.y, small.a)) < 1e-12, 'the AUC itself');
+    assert.ok(auc.low < auc.auc && auc.auc < auc.high);
+    const w = fewPositivesWarning(auc, 'forest')!;
+    assert.equal(w.kind, 'few-positives');
+    assert.match(
+      w.message,
+      /only \d+ positives \(fewer than 100\).*ROC AUC 0\.\d{3}, 95% CI \[0\.\d{3}, 0\.\d{3}\] \(DeLong\)/,
+    );
+    const large = delongInterval(...(({ y, a }) => [y, a] as const)(data(5000, 3, 0.5)))!;
+    assert.ok(large.positives >= 100 && fewPositivesWarning(large, 'forest') === null);
+    assert.ok(large.high - large.low < (auc.high - auc.low) / 2, 'more positives, a narrower interval');
   });
 });

@@ -169,6 +169,16 @@ describe('run report', () => {
     assert.ok(!renderRunReport(sample()).includes('customer attributes'), 'no line without attributes');
   });
 
+  it("shows the publish step's sanity warnings (few positives with the AUC interval, baseline ahead)", () => {
+    const d = sample();
+    const warnings = [
+      'the holdout has only 23 positives (fewer than 100): its metrics are noisy; ROC AUC 0.679, 95% CI [0.571, 0.787] (DeLong)',
+      'its baseline logistic beats the forest model',
+    ];
+    const html = renderRunReport({ ...d, champion: { ...d.champion!, warnings } });
+    for (const w of warnings) assert.ok(html.includes(`<strong>Warning:</strong> ${w}`), w);
+  });
+
   it('escapes every text that comes from data', () => {
     const html = renderRunReport(sample());
     assert.ok(!html.includes('<script>alert'));
