@@ -143,5 +143,7 @@ async function liftReport(s: RunSummary): Promise<LiftReportData | null> {
     .map((m) => ({ runId: m.runId, campaign: m.campaign, reason: m.reason ?? m.status }));
   const db = s.extract.database;
   const measured = db && existsSync(db) ? await withDuckDB(db, (conn) => campaignHistory(conn)) : [];
-  return measured.length || unmeasured.length ? { measured, unmeasured } : null;
+  return measured.length || unmeasured.length || s.uplift || s.nextBestAction
+    ? { measured, unmeasured, uplift: s.uplift, nextBestAction: s.nextBestAction }
+    : null;
 }

@@ -3,7 +3,9 @@
  * its 95 % interval around a zero line, oldest send first, so a campaign's lift reads both per campaign and over
  * time; sends without a measurement say why (window not passed, no control group).
  */
+import type { RunSummary } from '../workflows/types';
 import { escapeHtml, table } from './charts';
+import { nextBestActionSection, upliftSection } from './uplift';
 
 export interface LiftReportRow {
   campaign: string;
@@ -18,6 +20,9 @@ export interface LiftReportData {
   measured: LiftReportRow[];
   /** Sends this run looked at without a lift, and why. */
   unmeasured: { runId: string; campaign: string; reason: string }[];
+  /** This run's uplift models and their predictions before send (report/uplift.ts). */
+  uplift?: RunSummary['uplift'];
+  nextBestAction?: RunSummary['nextBestAction'];
 }
 
 const pts = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(2)} pts`;
@@ -45,7 +50,12 @@ export function liftChart(rows: LiftReportRow[]): string {
 }
 
 export function liftSection(d: LiftReportData | null | undefined): string {
-  if (!d || (!d.measured.length && !d.unmeasured.length)) return '';
+  if (!d) return '';
+  return measuredSection(d) + upliftSection(d.uplift) + nextBestActionSection(d.nextBestAction);
+}
+
+function measuredSection(d: LiftReportData): string {
+  if (!d.measured.length && !d.unmeasured.length) return '';
   return `<section><h2>Measured campaigns</h2>
     ${d.measured.length ? liftChart(d.measured) : '<p>No send has been measured yet.</p>'}
     <p class="meaning">Each send's delivered list against its control group (held out, never delivered) over the

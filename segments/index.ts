@@ -96,6 +96,8 @@ export async function buildSegments(
     reasonsPath?: string;
     /** clv.parquet (activities/clv.ts) when the pipeline defines clv: customers' value columns join the segments. */
     clvPath?: string;
+    /** uplift.parquet (user_id, campaign, uplift) when a campaign ranks by uplift (lift/pipeline-uplift.ts). */
+    upliftPath?: string;
     outDir: string;
     modelVersion: string;
     previousRunDir?: string;
@@ -224,6 +226,10 @@ export async function buildSegments(
     salt: def.export.hashUserIds ? salt : undefined,
     piiCols: def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [],
   };
+  if (opts.upliftPath)
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE uplift_scores AS SELECT * FROM read_parquet(${quoteLiteral(opts.upliftPath)})`,
+    );
   const campaigns: CampaignExport[] = [];
   for (const c of [...def.campaigns, ...segmentListSpecs(def.export.segmentLists, descriptions)])
     campaigns.push(await writeList(conn, ctx, c));
@@ -285,7 +291,15 @@ export async function buildSegments(
       sha256: c.sha256,
     })),
   });
-  for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows', 'campaign_ids', 'campaign_csv'])
+  for (const t of [
+    'seg_base',
+    'seg_scored',
+    'seg_clusters',
+    'campaign_rows',
+    'campaign_ids',
+    'campaign_csv',
+    'uplift_scores',
+  ])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
   return {
     segmentsPath,
