@@ -72,6 +72,7 @@ describe(
     const taskQueue = uniqueQueue('uplift');
     let dir: string;
     let refused: unknown;
+    let sent: RunSummary;
     let later: RunSummary;
     const segmentOf = new Map<string, string>();
 
@@ -109,7 +110,7 @@ describe(
         }) as Promise<RunSummary>;
       // Before any send was measured, ranking by uplift has nothing to learn from.
       refused = await run(definition(dir, 'too-early.json', 'uplift'), SENT).catch((e: unknown) => e);
-      await run(definition(dir, 'sent.json', 'propensity'), SENT);
+      sent = await run(definition(dir, 'sent.json', 'propensity'), SENT);
       later = await run(definition(dir, 'later.json', 'uplift'), LATER);
     });
 
@@ -204,6 +205,20 @@ describe(
       const html = readFileSync(later.reportPath!, 'utf8');
       assert.match(html, /Uplift targeting/);
       assert.match(html, /Before the send \(predictions, not measurements\)/);
+    });
+
+    it("reports the past cutoff's targeting backtests and the later run's lift over time", () => {
+      const html = readFileSync(sent.reportPath!, 'utf8');
+      assert.match(html, /Backtests of targeting/);
+      const promo = sent.exports.find((e) => e.campaign === 'promo')!;
+      assert.ok(
+        html.includes(
+          `<td>promo</td><td>${promo.rows.toLocaleString('en-US')}</td><td>${promo.expectedConversions.toFixed(1)}</td>`,
+        ),
+      );
+      const laterHtml = readFileSync(later.reportPath!, 'utf8');
+      assert.match(laterHtml, /Conversion lift over time/);
+      assert.equal((laterHtml.match(/<circle cx=[^>]*><title>(promo|banner) 2024-04-01/g) ?? []).length, 2);
     });
 
     it('names the next best action per segment: promo for A, banner for B, not enough evidence for C', (t) => {
