@@ -49,9 +49,10 @@ export function createActivities() {
     findCompletedRuns,
     prepareRerun,
     measureCampaigns,
-    trainUplift,
+    // Forests and a tree search: off the main thread too, so heartbeats keep flowing on large sends.
+    trainUplift: offThread('trainUplift', trainUplift, alwaysThread),
     forecastUplift,
-    nextBestAction,
+    nextBestAction: offThread('nextBestAction', nextBestAction, alwaysThread),
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
   // With FUNNELCAST_STORE, payloads carry store keys and each worker fetches and puts the files (store-boundary.ts).

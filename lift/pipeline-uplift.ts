@@ -30,6 +30,8 @@ export class UpliftInputError extends Error {
 /** The forest settings of the uplift models: shallow, large leaves (an effect is a difference of two noisy rates). */
 export const UPLIFT_FOREST = { nTrees: 100, maxDepth: 6, minSamplesLeaf: 40 };
 const HOLDOUT = 0.3;
+/** At most this many users of a campaign's sends train and evaluate its model (a seeded reservoir sample beyond). */
+export const MAX_UPLIFT_ROWS = 300_000;
 
 export interface UpliftEvaluation {
   users: number;
@@ -134,9 +136,9 @@ async function fitCampaign(
   record: Omit<CampaignUpliftModel, 'scored' | 'meanUplift'>;
 }> {
   const file = join(x.dir, `sends-${x.campaign}.parquet`);
-  await conn.run(
-    `COPY (${sendRowsSql(x.sends, x.columns, x.def.label.event)}) TO ${quoteLiteral(file)} (FORMAT parquet)`,
-  );
+  const rows = `SELECT * FROM (${sendRowsSql(x.sends, x.columns, x.def.label.event)}) USING SAMPLE reservoir(${MAX_UPLIFT_ROWS} ROWS) REPEATABLE (${x.def.model.seed})`;
+  // In a fixed order: the forests' draws are by row index, so the same sends give the same model.
+  await conn.run(`COPY (${rows} ORDER BY __run, user_id) TO ${quoteLiteral(file)} (FORMAT parquet)`);
   try {
     const d = await readSends(conn, file);
     const test = d.ids.map((u, i) => (holdoutFraction(u) < HOLDOUT ? i : -1)).filter((i) => i >= 0);
