@@ -26,8 +26,9 @@ export function backtestChart(rows: BacktestRow[]): string {
   const W = 700;
   const left = 50;
   const top = 24;
-  const H = 240;
-  const bottom = 40;
+  const H = 300;
+  // Room for the list names, slanted so long ones do not overlap.
+  const bottom = 100;
   const value = (r: BacktestRow, k: (typeof SERIES)[number]['key']) =>
     k === 'expected' ? r.expected : k === 'realised' ? r.realised : r.backtest.randomRate * r.rows;
   const max = Math.max(1e-9, ...rows.flatMap((r) => SERIES.map((s) => value(r, s.key))));
@@ -40,13 +41,13 @@ export function backtestChart(rows: BacktestRow[]): string {
       const v = value(r, s.key);
       return `<rect x="${(x0 + k * w).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(w - 2).toFixed(1)}" height="${(H - bottom - y(v)).toFixed(1)}" fill="${s.color}"><title>${escapeHtml(`${r.campaign}: ${s.name} ${v.toFixed(1)}`)}</title></rect>`;
     });
-    return `${rects.join('')}<text class="tick" x="${(left + (i + 0.5) * group).toFixed(1)}" y="${H - bottom + 14}" text-anchor="middle">${escapeHtml(r.campaign)}</text>`;
+    return `${rects.join('')}<text class="tick" transform="translate(${(left + (i + 0.5) * group).toFixed(1)},${H - bottom + 12}) rotate(-35)" text-anchor="end">${escapeHtml(r.campaign)}</text>`;
   });
   const legend = SERIES.map(
     (s, k) =>
       `<rect x="${left + k * 190}" y="4" width="10" height="10" fill="${s.color}"/><text class="label" x="${left + k * 190 + 14}" y="13">${escapeHtml(s.name)}</text>`,
   );
-  const axis = `<path class="axis" d="M${left},${top - 4} V${H - bottom} H${W - 10}"/><text class="tick" x="${left - 6}" y="${top + 4}" text-anchor="end">${max.toFixed(0)}</text><text class="tick" x="${left - 6}" y="${H - bottom}" text-anchor="end">0</text>`;
+  const axis = `<path class="axis" fill="none" d="M${left},${top - 4} V${H - bottom} H${W - 10}"/><text class="tick" x="${left - 6}" y="${top + 4}" text-anchor="end">${max.toFixed(0)}</text><text class="tick" x="${left - 6}" y="${H - bottom}" text-anchor="end">0</text>`;
   const title = 'Conversions per list at this past cutoff: expected, realised, and a random list of the same size';
   return `<figure class="wide"><figcaption>${escapeHtml(title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">${axis}${bars.join('')}${legend.join('')}</svg></figure>`;
 }

@@ -65,7 +65,9 @@ export function liftOverTimeChart(rows: LiftReportRow[]): string {
   const [t0, t1] = [Math.min(...t), Math.max(...t)];
   const lo = Math.min(0, ...rows.map((r) => r.low));
   const hi = Math.max(0, ...rows.map((r) => r.high));
-  const x = (v: number) => left + (t1 > t0 ? ((v - t0) / (t1 - t0)) * (W - left - right) : (W - left - right) / 2);
+  // 20 px inside the axes on both sides, so the first and last sends' whiskers clear them.
+  const span = W - left - right - 40;
+  const x = (v: number) => left + 20 + (t1 > t0 ? ((v - t0) / (t1 - t0)) * span : span / 2);
   const y = (v: number) => top + ((hi - v) / (hi - lo || 1)) * (H - top - bottom);
   const campaigns = [...new Set(rows.map((r) => r.campaign))];
   const series = campaigns.map((c, k) => {
@@ -86,7 +88,7 @@ export function liftOverTimeChart(rows: LiftReportRow[]): string {
     (d) =>
       `<text class="tick" x="${x(Date.parse(`${d}T00:00:00Z`)).toFixed(1)}" y="${H - bottom + 14}" text-anchor="middle">${escapeHtml(d)}</text>`,
   );
-  const axis = `<path class="axis" d="M${left},${top} V${H - bottom} H${W - right}"/><path d="M${left},${y(0).toFixed(1)} H${W - right}" stroke="#888" stroke-dasharray="3,3"/><text class="tick" x="${left - 6}" y="${y(0) + 3}" text-anchor="end">0</text><text class="tick" x="${left - 6}" y="${y(hi) + 8}" text-anchor="end">${escapeHtml(pts(hi))}</text><text class="tick" x="${left - 6}" y="${y(lo)}" text-anchor="end">${escapeHtml(pts(lo))}</text>`;
+  const axis = `<path class="axis" fill="none" d="M${left},${top} V${H - bottom} H${W - right}"/><path d="M${left},${y(0).toFixed(1)} H${W - right}" stroke="#888" stroke-dasharray="3,3"/><text class="tick" x="${left - 6}" y="${y(0) + 3}" text-anchor="end">0</text><text class="tick" x="${left - 6}" y="${y(hi) + 8}" text-anchor="end">${escapeHtml(pts(hi))}</text><text class="tick" x="${left - 6}" y="${y(lo)}" text-anchor="end">${escapeHtml(pts(lo))}</text>`;
   const title = 'Conversion lift over time: each send at its cutoff, with its 95 % interval';
   return `<figure class="wide"><figcaption>${escapeHtml(title)}</figcaption><svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">${axis}${ticks.join('')}${series.join('')}</svg></figure>`;
 }
