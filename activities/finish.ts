@@ -143,5 +143,20 @@ async function liftReport(s: RunSummary): Promise<LiftReportData | null> {
     .map((m) => ({ runId: m.runId, campaign: m.campaign, reason: m.reason ?? m.status }));
   const db = s.extract.database;
   const measured = db && existsSync(db) ? await withDuckDB(db, (conn) => campaignHistory(conn)) : [];
-  return measured.length || unmeasured.length ? { measured, unmeasured } : null;
+  const backtests = s.exports.flatMap((e) =>
+    e.backtest && e.realisedConversions != null
+      ? [
+          {
+            campaign: e.campaign,
+            rows: e.rows,
+            expected: e.expectedConversions,
+            realised: e.realisedConversions,
+            backtest: e.backtest,
+          },
+        ]
+      : [],
+  );
+  return measured.length || unmeasured.length || s.uplift || s.nextBestAction || backtests.length
+    ? { measured, unmeasured, uplift: s.uplift, nextBestAction: s.nextBestAction, backtests }
+    : null;
 }

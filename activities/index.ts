@@ -17,6 +17,7 @@ import { deliverToBucket, deliverToWebhook } from './deliver';
 import { findCompletedRuns } from './runs';
 import { prepareRerun } from './rerun';
 import { measureCampaigns } from './measure';
+import { forecastUplift, nextBestAction, trainUplift } from './uplift';
 import { withFaults } from './faults';
 import { alwaysThread, offThread, publishingIsolation, scoringIsolation, trainingIsolation } from './offthread';
 import { withStore } from './store-boundary';
@@ -48,6 +49,10 @@ export function createActivities() {
     findCompletedRuns,
     prepareRerun,
     measureCampaigns,
+    // Forests and a tree search: off the main thread too, so heartbeats keep flowing on large sends.
+    trainUplift: offThread('trainUplift', trainUplift, alwaysThread),
+    forecastUplift,
+    nextBestAction: offThread('nextBestAction', nextBestAction, alwaysThread),
   };
   // Reliability tests inject failures through FUNNELCAST_FAULTS; production workers never set it.
   // With FUNNELCAST_STORE, payloads carry store keys and each worker fetches and puts the files (store-boundary.ts).

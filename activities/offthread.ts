@@ -18,7 +18,8 @@ import { paths } from '../infra/paths';
 import { ModelRegistry } from '../registry';
 import type { ThreadActivityContext } from './context';
 
-export type ThreadBody = 'trainModel' | 'scoreUsers' | 'publishModel' | 'summariseFolds';
+export type ThreadBody =
+  'trainModel' | 'scoreUsers' | 'publishModel' | 'summariseFolds' | 'trainUplift' | 'nextBestAction';
 
 export interface ActivityThreadJob {
   body: ThreadBody;

@@ -58,6 +58,7 @@ export async function buildSegments(input: {
   scoresPath: string;
   reasonsPath: string;
   clvPath?: string;
+  upliftPath?: string;
   modelVersion: string;
   /** The features at the cutoff carry observed outcomes (a past cutoff): record each list's realised conversions. */
   outcomesObserved?: boolean;
@@ -74,6 +75,7 @@ export async function buildSegments(input: {
           scoresPath: input.scoresPath,
           reasonsPath: input.reasonsPath,
           clvPath: input.clvPath,
+          upliftPath: input.upliftPath,
           outDir: input.runDir,
           modelVersion: input.modelVersion,
           outcomesObserved: input.outcomesObserved,

@@ -5,8 +5,9 @@ import type { ActivityThreadJob } from './offthread';
 import { scoreUsers } from './score';
 import { summariseFolds, trainModel } from './train';
 import { publishModel } from './publish';
+import { nextBestAction, trainUplift } from './uplift';
 
-const bodies = { trainModel, scoreUsers, publishModel, summariseFolds } as const;
+const bodies = { trainModel, scoreUsers, publishModel, summariseFolds, trainUplift, nextBestAction } as const;
 
 serveThread((job: ActivityThreadJob, t) => {
   useThreadContext({ info: job.info, heartbeat: t.progress, signal: t.signal });

@@ -1,7 +1,7 @@
 /**
  * `funnelcast run`: runs the retraining pipeline once as a Temporal workflow and prints what it produced.
  */
-import { backtestWords, controlSplitWords, measuredLine } from '../lift/words';
+import { backtestWords, controlSplitWords, measuredLine, nextBestActionLines, upliftLines } from '../lift/words';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadPipeline } from '../pipelines/load';
@@ -231,6 +231,8 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     lines.push(`             ${e.parquetPath}`);
   }
   for (const m of s.measurement ?? []) lines.push(`  measured   ${measuredLine(m)}`);
+  for (const l of s.uplift ? upliftLines(s.uplift) : []) lines.push(`  uplift     ${l}`);
+  for (const l of s.nextBestAction ? nextBestActionLines(s.nextBestAction) : []) lines.push(`  next best  ${l}`);
   if (s.delivery)
     lines.push(
       s.delivery.delivered

@@ -35,6 +35,11 @@ export interface GeneratorOptions {
   messiness?: number;
   /** A delivered campaign with a known effect per segment (data/campaign-sim.ts); its truth rows go to `onTruth`. */
   campaign?: SimulatedCampaign;
+  /**
+   * Several campaigns (actions), applied in order, each with its own control group; give them the same segment
+   * names in the same order so a user's segment is the same in all. Truth rows (`onTruth`) are the first one's.
+   */
+  campaigns?: SimulatedCampaign[];
   onTruth?: (t: TruthRow) => void;
 }
 
@@ -162,15 +167,15 @@ export function* generateEventLines(o: GeneratorOptions, stats?: GeneratorStats)
       cartedRecently = r.cartedRecently;
       revenue += r.revenue;
     }
-    if (o.campaign) {
-      const applied = applyCampaign(o.campaign, o.seed, uid, lines, fmt);
+    for (const [k, sim] of (o.campaigns ?? (o.campaign ? [o.campaign] : [])).entries()) {
+      const applied = applyCampaign(sim, o.seed, uid, lines, fmt);
       // Purchases the campaign added or removed count in the stats like any other.
       const bought = (ls: string[]) => ls.filter((l) => l.split(',')[2] === 'transaction');
       const spent = (ls: string[]) => bought(ls).reduce((a, l) => a + Number(l.split(',')[4]), 0);
       counts.transaction += bought(applied.lines).length - bought(lines).length;
       revenue += spent(applied.lines) - spent(lines);
       lines = applied.lines;
-      o.onTruth?.(applied.truth);
+      if (k === 0) o.onTruth?.(applied.truth);
     }
     for (const l of lines) {
       yield l;
@@ -207,7 +212,9 @@ export async function writeEventsCsv(file: string, o: GeneratorOptions): Promise
   const stats: GeneratorStats = { users: 0, events: 0, byEvent: {}, revenue: 0 };
   const truth: string[] = [];
   const lines = generateEventLines(
-    o.campaign ? { ...o, onTruth: (t) => truth.push(`${t.user},${t.segment},${t.arm},${t.y0},${t.y1}`) } : o,
+    o.campaign || o.campaigns?.length
+      ? { ...o, onTruth: (t) => truth.push(`${t.user},${t.segment},${t.arm},${t.y0},${t.y1}`) }
+      : o,
     stats,
   );
   const chunks = Readable.from(
@@ -229,7 +236,7 @@ export async function writeEventsCsv(file: string, o: GeneratorOptions): Promise
   if (file.endsWith('.gz')) await pipeline(chunks, createGzip({ level: 6 }), out);
   else await pipeline(chunks, out);
   renameSync(tmp, file);
-  if (o.campaign) writeCampaignTruth(dirname(file), truth);
+  if (o.campaign || o.campaigns?.length) writeCampaignTruth(dirname(file), truth);
   return stats;
 }
 

@@ -1,7 +1,8 @@
 /** How a campaign's split and measured lift are said to people (CLI, report, README). */
 import type { CampaignMeasurement } from './run';
 import type { LiftResult } from './measure';
-import type { ExportRef, MeasuredCampaignRef } from '../workflows/types';
+import type { ExportRef, MeasuredCampaignRef, RunSummary } from '../workflows/types';
+import type { UpliftForecast } from './forecast';
 
 /** "450 delivered, 50 held out as control (10 %)", or why there is no control group. */
 export function controlSplitWords(control: { share: number; rows: number }, delivered: number): string {
@@ -54,4 +55,43 @@ export function backtestWords(b: NonNullable<ExportRef['backtest']>): string {
   const over = b.liftOverRandom === null ? '' : ` (${b.liftOverRandom.toFixed(2)}× a random list)`;
   const cal = b.realisedOverExpected === null ? '' : `; realised / expected ${b.realisedOverExpected.toFixed(2)}`;
   return `backtest: ${(b.realisedRate * 100).toFixed(1)} % converted vs ${(b.randomRate * 100).toFixed(1)} % for a random list of the same size${over}${cal}`;
+}
+
+/** A run's uplift models and their predictions before send (CLI summary lines; each says it is a prediction). */
+export function upliftLines(u: NonNullable<RunSummary['uplift']>): string[] {
+  const lines: string[] = [];
+  for (const m of u.campaigns) {
+    const sends = m.sends.map((s) => `${s.cutoff.slice(0, 10)} (${s.treatment + s.control} users)`).join(', ');
+    const p = m.propensityHoldout;
+    lines.push(
+      `${m.campaign}: T-learner trained on ${m.trainUsers.toLocaleString('en-US')} users of the measured sends ${sends}; ` +
+        `held-out Qini ${m.holdout.qini.toFixed(3)}, AUUC ${m.holdout.auuc.toFixed(3)}, uplift@30 % ${pts(m.holdout.upliftAt30)}` +
+        (p ? ` (propensity ranking: Qini ${p.qini.toFixed(3)}, uplift@30 % ${pts(p.upliftAt30)})` : ''),
+    );
+    const f = u.forecast.find((x) => x.campaign === m.campaign);
+    if (f) lines.push(`  PREDICTED ${forecastWords(f)}`);
+  }
+  return lines;
+}
+
+/** "+12.3 incremental conversions, revenue +456.00 EUR, cost 80.00 EUR, ROI +470.0 %, CAC 6.50 EUR over 400 delivered". */
+export function forecastWords(f: UpliftForecast): string {
+  const cur = f.currency ? ` ${f.currency}` : '';
+  const fig = (name: string, x: UpliftForecast['roi'], fmt: (v: number) => string) =>
+    x.value === null ? `${name} — (${x.reason})` : `${name} ${fmt(x.value)}`;
+  return (
+    `for the ${f.delivered.toLocaleString('en-US')} delivered users: ${signed(f.incrementalConversions, 1)} incremental conversions` +
+    (f.incrementalRevenue === null ? '' : `, revenue ${signed(f.incrementalRevenue)}${cur}`) +
+    (f.cost === null ? '' : `, cost ${f.cost.toFixed(2)}${cur}`) +
+    `, ${fig('ROI', f.roi, (v) => `${signed(v * 100, 1)} %`)}, ${fig('CAC', f.cac, (v) => `${v.toFixed(2)}${cur}`)}`
+  );
+}
+
+/** One line per segment: its next best action with the evidence, or "not enough evidence" and why. */
+export function nextBestActionLines(n: NonNullable<RunSummary['nextBestAction']>): string[] {
+  return n.segments.map(
+    (s) =>
+      `${s.segment} (${s.users.toLocaleString('en-US')} users of the sends): ` +
+      (s.best ? `${s.best.campaign} ("${s.best.action}"): ${s.reason}` : s.reason),
+  );
 }

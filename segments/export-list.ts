@@ -67,6 +67,8 @@ const RANK_ORDER: Record<string, string> = {
   propensity: 'segments.propensity DESC',
   churn_risk: 'segments.churn_risk DESC NULLS LAST',
   clv: 'segments.clv DESC NULLS LAST',
+  // The campaign's own predicted uplift (lift/pipeline-uplift.ts), loaded as uplift_scores by buildSegments.
+  uplift: `(SELECT u.uplift FROM uplift_scores u WHERE u.user_id = segments.user_id AND u.campaign = $campaign) DESC NULLS LAST`,
 };
 
 export async function writeList(
@@ -82,6 +84,7 @@ export async function writeList(
     ...frac.params,
     cutoff: x.cutoff.toISOString(),
     action: c.action,
+    campaign: c.name,
     ...(x.salt !== undefined ? { salt: x.salt } : {}),
   };
   const pii = x.piiCols.map(

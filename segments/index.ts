@@ -96,6 +96,8 @@ export async function buildSegments(
     reasonsPath?: string;
     /** clv.parquet (activities/clv.ts) when the pipeline defines clv: customers' value columns join the segments. */
     clvPath?: string;
+    /** uplift.parquet (user_id, campaign, uplift) when a campaign ranks by uplift (lift/pipeline-uplift.ts). */
+    upliftPath?: string;
     outDir: string;
     modelVersion: string;
     previousRunDir?: string;
@@ -224,6 +226,15 @@ export async function buildSegments(
     salt: def.export.hashUserIds ? salt : undefined,
     piiCols: def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [],
   };
+  // What rankBy "uplift" orders by (segments/export-list.ts); empty when no campaign ranks by uplift.
+  const byUplift = def.campaigns.find((c) => c.rankBy === 'uplift');
+  if (byUplift && !opts.upliftPath)
+    throw new Error(`campaign "${byUplift.name}" ranks by uplift, but the run has no uplift scores (the uplift step)`);
+  await conn.run(
+    opts.upliftPath
+      ? `CREATE OR REPLACE TEMP TABLE uplift_scores AS SELECT * FROM read_parquet(${quoteLiteral(opts.upliftPath)})`
+      : `CREATE OR REPLACE TEMP TABLE uplift_scores (user_id VARCHAR, campaign VARCHAR, uplift DOUBLE)`,
+  );
   const campaigns: CampaignExport[] = [];
   for (const c of [...def.campaigns, ...segmentListSpecs(def.export.segmentLists, descriptions)])
     campaigns.push(await writeList(conn, ctx, c));
@@ -287,6 +298,7 @@ export async function buildSegments(
   });
   for (const t of ['seg_base', 'seg_scored', 'seg_clusters', 'campaign_rows', 'campaign_ids', 'campaign_csv'])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  await conn.run(`DROP TABLE IF EXISTS uplift_scores`);
   return {
     segmentsPath,
     segmentSizes,

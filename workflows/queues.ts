@@ -30,6 +30,9 @@ const KIND: Record<string, QueueKind> = {
   buildSegments: 'warehouse',
   publishModel: 'warehouse',
   measureCampaigns: 'warehouse',
+  // The measured sends' outcomes come from the warehouse's events.
+  trainUplift: 'warehouse',
+  nextBestAction: 'warehouse',
   // The report reads the warehouse's campaign history (activities/finish.ts).
   finishRun: 'warehouse',
 };

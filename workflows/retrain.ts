@@ -9,7 +9,7 @@
  * Folds fan out as separate activities so they spread over workers and a failed fold retries alone. The steps'
  * workflow-side code is in workflows/run/ (context, training, lists, summary); this function only sequences them.
  */
-import { defineQuery, setHandler } from '@temporalio/workflow';
+import { defineQuery, patched, setHandler } from '@temporalio/workflow';
 import { planRun } from './plan';
 import { runContext, STEPS } from './run/context';
 import { crossValidate, cvSplits, requireTrainable, trainHoldout, type TrainCommon } from './run/train';
@@ -55,6 +55,18 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
     folder: 'training-features',
   });
   requireTrainable(plan, trainSet, input.trigger);
+
+  // Earlier sends whose measurement window has passed in the data this run loaded: lift against their control
+  // groups. The uplift models of campaigns that rank by uplift learn from those sends, before any training, so a
+  // campaign with nothing to learn from stops the run as bad input at once. (Runs started before this order
+  // measured after the lists: the patch keeps their histories replaying.)
+  const early = !input.trainOnly && patched('measure-and-uplift-before-training');
+  if (early) step('features', 'measuring earlier sends; uplift models of campaigns that rank by uplift');
+  const earlyMeasurement = early ? await io.measureCampaigns({ loaded, runDir: run.runDir }) : null;
+  const uplift = early
+    ? await io.trainUplift({ loaded, runId: run.runId, runDir: run.runDir, featuresPath: features.featuresPath })
+    : null;
+  const nextBest = early ? await io.nextBestAction({ loaded, runId: run.runId, runDir: run.runDir }) : null;
 
   // Customer lifetime value (when defined) at the cutoff, backtested at the training cutoff: before training, so a
   // fit that cannot be trusted fails the run before anything is published.
@@ -114,14 +126,18 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
       driftNote,
     }));
 
-  const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv);
+  const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv, uplift?.path);
+  // What each list ranked by uplift is predicted to add, before it is sent.
+  const forecast = uplift && lists.scoring ? await io.forecastUplift({ loaded, runDir: run.runDir, uplift }) : [];
 
-  // Earlier sends whose measurement window has passed in the data this run loaded: lift against their control groups.
-  const measurement = input.trainOnly ? [] : await io.measureCampaigns({ loaded, runDir: run.runDir });
+  const measurement =
+    earlyMeasurement ?? (input.trainOnly ? [] : await io.measureCampaigns({ loaded, runDir: run.runDir }));
   step('report');
   const summary: RunSummary = {
     ...runSummary(ctx, { plan, features, trainSet, crossValidated, models, clv, publish, lists }),
     measurement,
+    uplift: uplift ? { ...uplift, forecast } : null,
+    nextBestAction: nextBest,
     drift,
   };
   const finished = await io.finishRun({

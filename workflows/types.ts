@@ -7,6 +7,9 @@ import type { LoadedPipeline } from '../pipelines/load';
 import type { ResolvedRun } from '../activities/definition';
 import type { Decision } from '../registry/gate';
 import type { SanityWarning } from '../registry/sanity';
+import type { RunUplift } from '../lift/pipeline-uplift';
+import type { UpliftForecast } from '../lift/forecast';
+import type { NextBestActions } from '../lift/next-best-action';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
@@ -335,6 +338,10 @@ export interface RunSummary {
   bucket?: BucketOutcome;
   /** Earlier runs' campaigns measured on this run's data (activities/measure.ts): lift vs control, or why not. */
   measurement?: MeasuredCampaignRef[];
+  /** The uplift models of campaigns that rank by uplift, and what each list is predicted to add (predictions). */
+  uplift?: (RunUplift & { forecast: UpliftForecast[] }) | null;
+  /** Per segment, the action with the best measured incremental response, or "not enough evidence". */
+  nextBestAction?: NextBestActions | null;
   segmentsPath: string | null;
   reportPath: string | null;
   manifestPath: string | null;

@@ -110,7 +110,9 @@ const money = (what: string) =>
 export const economicsSpec = z
   .object({
     /** ISO 4217 code: costs and values are in this currency. */
-    currency: z.string({ message: 'economics.currency is required: an ISO 4217 code such as "EUR"' }).regex(/^[A-Z]{3}$/, 'economics.currency must be an ISO 4217 code such as "EUR" or "USD"'),
+    currency: z
+      .string({ message: 'economics.currency is required: an ISO 4217 code such as "EUR"' })
+      .regex(/^[A-Z]{3}$/, 'economics.currency must be an ISO 4217 code such as "EUR" or "USD"'),
     costPerContact: money('economics.costPerContact'),
     /** A cost paid once per send, whatever the list's size. */
     fixedCost: money('economics.fixedCost').default(0),
@@ -124,8 +126,11 @@ export const campaignSpec = z
     name: safeName,
     description: z.string().max(500).optional(),
     filter: campaignFilter,
-    /** Order of the list (highest first), and what `cap` keeps the top of: propensity, or churn risk. */
-    rankBy: z.enum(['propensity', 'churn_risk', 'clv']).default('propensity'),
+    /**
+     * Order of the list (highest first), and what `cap` keeps the top of: propensity, churn risk, customer value, or
+     * the uplift predicted from this campaign's measured sends (lift/pipeline-uplift.ts: needs one at least).
+     */
+    rankBy: z.enum(['propensity', 'churn_risk', 'clv', 'uplift']).default('propensity'),
     /** Keep only the top-N users by `rankBy`. */
     cap: z.number().int().min(1).max(10_000_000).optional(),
     action: z.string().max(200).default('review'),

@@ -34,6 +34,8 @@ export async function scoreAndDeliver(
   features: FeatureRef,
   publish: PublishResult,
   clv: ClvRef | null,
+  /** Predicted uplift per user and campaign (lift/pipeline-uplift.ts), when a campaign ranks by it. */
+  upliftPath?: string,
 ): Promise<Lists> {
   const { loaded, run } = plan;
   const def = loaded.definition;
@@ -56,6 +58,7 @@ export async function scoreAndDeliver(
     scoresPath: scoring.scoresPath,
     reasonsPath: scoring.reasonsPath,
     clvPath: clv?.clvPath,
+    ...(upliftPath ? { upliftPath } : {}),
     modelVersion: scoring.modelVersion,
     outcomesObserved: features.labelled,
   });

@@ -20,8 +20,10 @@ describe('task queues by kind', () => {
       'finishRun',
       'fitCustomerValue',
       'measureCampaigns',
+      'nextBestAction',
       'publishModel',
       'resolveRuns',
+      'trainUplift',
     ]);
     assert.ok(byKind.io?.includes('loadDefinition') && byKind.io.includes('deliverToBucket'));
     assert.equal(byKind.workflows, undefined, 'no activity on the workflow queue: workflows are never blocked');
