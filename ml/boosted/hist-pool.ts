@@ -17,9 +17,16 @@ import type { GrowOps } from './grow';
 import { featureParts, type Arena, type Hist, type KernelExports } from './kernel';
 import type { WasmMemory, WasmModule } from './wasm';
 
-/** Below these many rows the calling thread works alone (a hand-off costs more than it saves). */
-const HIST_SPLIT_ROWS = 8192;
-const PARTITION_SPLIT_ROWS = 65536;
+/**
+ * Below these sizes the calling thread works alone. A hand-off is a futex wake and a wait; on a loaded machine each
+ * one can cost a scheduling delay of a millisecond, so only work of about a millisecond or more is shared out:
+ * histograms of at least 2^20 (row, feature) additions (~1.6 ms), partitions of at least 2^18 rows (~0.5 ms).
+ * That is about 10 hand-offs per tree at 500k rows instead of 35. (Tests lower them to share small data out.)
+ */
+export const handOff = {
+  histWork: 1 << 20,
+  partitionRows: 1 << 18,
+};
 
 /** A helper's share takes well under a second even at millions of rows: far longer means the helper died. */
 const HELPER_TIMEOUT_MS = 60_000;
@@ -109,7 +116,7 @@ export class HistPool implements GrowOps {
   build(start: number, end: number, h: Hist): void {
     const nParts = this.ranges ? this.ranges.length : this.arena.parts.length;
     const args = (p: number) => [start, end, h.ptr, ...(this.ranges ? this.ranges[p] : [0, 0])];
-    const helpers = end - start >= HIST_SPLIT_ROWS ? Math.min(this.workers.length, nParts - 1) : 0;
+    const helpers = (end - start) * this.nSel >= handOff.histWork ? Math.min(this.workers.length, nParts - 1) : 0;
     for (let w = 0; w < helpers; w++) this.post(w, JOB_HIST, args(w + 1));
     // The shares no helper took run here, in order.
     for (let p = 0; p < nParts; p++) if (p === 0 || p > helpers) runJob(this.arena.kernel, p, JOB_HIST, args(p));
@@ -119,7 +126,7 @@ export class HistPool implements GrowOps {
   partition(start: number, end: number, feature: number, bin: number, missLeft: number): number {
     const a = this.arena;
     const col = a.layout.cols + feature * a.layout.nRows;
-    const helpers = end - start >= PARTITION_SPLIT_ROWS ? this.workers.length : 0;
+    const helpers = end - start >= handOff.partitionRows ? this.workers.length : 0;
     const cut = (p: number) => start + Math.floor(((end - start) * p) / (helpers + 1));
     for (let w = 0; w < helpers; w++) this.post(w, JOB_PARTITION, [cut(w + 1), cut(w + 2), col, bin, missLeft]);
     const lefts = [a.kernel.partition(start, cut(1), col, bin, missLeft)];

@@ -1,6 +1,6 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HistPool } from '../../../ml/boosted/hist-pool';
+import { handOff, HistPool } from '../../../ml/boosted/hist-pool';
 import { Arena, arenaLayout, BINS, featureParts, type Hist } from '../../../ml/boosted/kernel';
 import { mulberry32 } from '../../../ml/random';
 
@@ -58,6 +58,11 @@ function assertSameBins(h: Hist, want: { gh: Float64Array; count: Int32Array }, 
 }
 
 describe('boosted trees: the WebAssembly kernel', () => {
+  // Share out every histogram and partition of these test sizes (the defaults share only the largest).
+  const defaults = { ...handOff };
+  before(() => Object.assign(handOff, { histWork: 1000, partitionRows: 1000 }));
+  after(() => Object.assign(handOff, defaults));
+
   it('builds a histogram bit for bit as a row-by-row sum, however the features are shared out between threads', async () => {
     const F = 7;
     const a = filledArena(30_000, F, 3, (rng) => Math.fround(rng() - 0.4));
@@ -108,7 +113,7 @@ describe('boosted trees: the WebAssembly kernel', () => {
   });
 
   it('partitions rows stably by a split, missing codes to the chosen side, in pieces on helper threads', async () => {
-    const n = 150_000;
+    const n = 40_000;
     const a = filledArena(n, 3, 3, () => 0);
     for (const threads of [1, 3])
       for (const missLeft of [0, 1]) {

@@ -8,6 +8,7 @@ import type { FeatureMatrix } from '../../../ml/classifier';
 import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { BoostedTrees } from '../../../ml/boosted';
 import { logLossGradients } from '../../../ml/boosted/boost';
+import { handOff } from '../../../ml/boosted/hist-pool';
 import { bestSplit } from '../../../ml/boosted/grow';
 import { BINS, type Hist } from '../../../ml/boosted/kernel';
 import { createClassifier, deserializeClassifier, TABULAR_ENGINES } from '../../../ml/engines';
@@ -221,8 +222,12 @@ describe('boosted trees: the engine', () => {
     assert.equal(rocAuc(yTest, p).toFixed(6), rocAuc(yTest, raw).toFixed(6), 'calibration keeps the ranking');
   });
 
-  it('shares histograms and partitions with helper threads without changing a byte', async () => {
-    const big = synthetic(160_000, 11);
+  it('shares histograms and partitions with helper threads without changing a byte', async (t) => {
+    const big = synthetic(80_000, 11);
+    // Share out every histogram and partition of at least 4096 rows (the defaults would share only the largest).
+    const defaults = { ...handOff };
+    Object.assign(handOff, { histWork: 4096, partitionRows: 4096 });
+    t.after(() => Object.assign(handOff, defaults));
     for (const params of [{ nRounds: 3 }, { nRounds: 3, featureSubsample: 0.6, rowSubsample: 0.9 }]) {
       const fits = [1, 2, 3].map((threads) => new BoostedTrees({ ...params, earlyStoppingRounds: 0 }, 2, threads));
       for (const m of fits) await m.fit(big.x, big.y);
