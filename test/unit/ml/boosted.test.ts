@@ -121,7 +121,7 @@ describe('boosted trees: the engine', () => {
     const auc = rocAuc(yTest, a.predictProba(xTest));
     assert.ok(auc > 0.8, `holdout AUC ${auc}`);
     // Small batches are scored on this thread, large ones with the prediction helpers: the same bits.
-    const big = repeatRows(xTest, Math.ceil(200_000 / xTest.nRows));
+    const big = repeatRows(xTest, Math.ceil(5_000_000 / a.trees.length / xTest.nRows));
     const many = a.predictMargin(big);
     const few = a.predictMargin(xTest);
     for (let i = 0; i < xTest.nRows; i++) assert.equal(many[i], few[i]);
