@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
@@ -34,9 +35,12 @@ const PARAMS = { ...DEFAULT_BOOSTED_PARAMS, nRounds: 500, earlyStoppingRounds: 2
 
 interface Reference {
   train_seconds: number;
+  /** CPU seconds of every thread of the process while training. */
+  train_cpu_seconds: number;
   predict_seconds: number;
   roc_auc: number;
   rounds: number;
+  rounds_grown: number;
   version: string;
 }
 
@@ -82,7 +86,12 @@ function references(
   };
   writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
   const script = join(projectRoot(), 'bench', 'python', 'boosted_lgb_xgb.py');
-  const r = spawnSync(py, [script, join(dir, 'spec.json')], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(py, [script, join(dir, 'spec.json')], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    // Waiting OpenMP threads sleep instead of spinning on cores other jobs (and the other thread) need.
+    env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+  });
   if (r.status === 0) return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, Reference>;
   notes.push(`LightGBM/XGBoost failed on ${dataset}: ${r.stderr.slice(-300)}`);
   return null;
@@ -107,9 +116,14 @@ async function measureSplit(
   const fit = v.train.map((i) => split.train[i]);
   const valid = v.valid.map((i) => split.train[i]);
   const model = new BoostedTrees(PARAMS, seed, 2);
+  const load = os.loadavg()[0];
   let t = performance.now();
+  const cpu0 = process.cpuUsage();
   await model.fit(xTrain, yTrain);
   const train = (performance.now() - t) / 1000;
+  const cpuUsed = process.cpuUsage(cpu0);
+  // Every thread of the process (the helper threads too), as Python's process_time on the other side.
+  const trainCpu = (cpuUsed.user + cpuUsed.system) / 1e6;
   let p: Float64Array = new Float64Array(0);
   let predict = Infinity;
   for (let rep = 0; rep < 3; rep++) {
@@ -119,11 +133,23 @@ async function measureSplit(
   }
   const auc = rocAuc(yTest, p);
   console.error(
-    `${dataset} split ${seed}: ours ${train.toFixed(2)} s, ${model.bestRound} rounds, AUC ${auc.toFixed(4)}`,
+    `${dataset} split ${seed}: ours ${train.toFixed(2)} s (${trainCpu.toFixed(2)} CPU s), ${model.bestRound} rounds, AUC ${auc.toFixed(4)}, load ${load.toFixed(1)}`,
   );
   const name = seed === SEED ? dataset : `${dataset}-split${seed}`;
   const refs = py ? references(py, name, x, y, { fit, valid, test: Array.from(split.test) }, seed, notes) : null;
-  return { train, predict, auc, rounds: model.bestRound, threaded: model.threaded, testRows: split.test.length, refs };
+  const loads = [load, os.loadavg()[0]];
+  return {
+    train,
+    trainCpu,
+    predict,
+    auc,
+    rounds: model.bestRound,
+    grown: model.roundsGrown,
+    threaded: model.threaded,
+    testRows: split.test.length,
+    refs,
+    loads,
+  };
 }
 
 /** Mean and standard error of the per-split differences ours − reference, and how many splits each side won. */
@@ -158,6 +184,10 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
             refAucs,
           )}`
         : '';
+    const perRound = r
+      ? `; per round grown: ours ${(first.trainCpu / first.grown).toFixed(3)}, ${lib} ${(r.train_cpu_seconds / r.rounds_grown).toFixed(3)} CPU s`
+      : '';
+    const load = `load average ${first.loads.map((l) => l.toFixed(1)).join(' → ')} on ${os.cpus().length} cores`;
     rows.push(
       row({
         name: 'boosted',
@@ -167,7 +197,17 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
         reference: r?.train_seconds ?? null,
         referenceName,
         better: 'lower',
-        note: `${rounds}; ours ${first.threaded ? 'with' : 'without'} the helper thread`,
+        note: `${rounds}; ours ${first.threaded ? 'with the helper thread' : 'on one thread'}; ${load}`,
+      }),
+      row({
+        name: 'boosted',
+        dataset,
+        metric: 'train CPU seconds (every thread)',
+        ours: first.trainCpu,
+        reference: r?.train_cpu_seconds ?? null,
+        referenceName,
+        better: 'lower',
+        note: `rounds grown: ours ${first.grown}, ${lib} ${r?.rounds_grown ?? '—'}${perRound}`,
       }),
       row({
         name: 'boosted',

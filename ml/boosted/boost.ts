@@ -12,8 +12,9 @@ import type { BoostedParams } from '../../pipelines/schema/model';
 import type { FitOptions } from '../classifier';
 import { deriveSeed, mulberry32 } from '../random';
 import type { BinnedRows, BoostData } from './data';
-import { growTree, HIST_STRIDE, leafOfCodes, type BoostTree } from './grow';
+import { growTree, leafOfCodes, type BoostTree } from './grow';
 import { HistPool } from './hist-pool';
+import { Arena, arenaLayout, featureParts } from './kernel';
 import { loadChunks, saveChunk } from './checkpoint';
 
 export interface BoostResult {
@@ -40,23 +41,36 @@ export function addTree(t: BoostTree, rows: BinnedRows, F: number, score: Float6
   for (let i = 0; i < rows.nRows; i++) score[i] += t.value[leafOfCodes(t, rows.codes, F, i)];
 }
 
+/** Adds each leaf's value to the scores of its rows (rows[start, end) of the round's rows). */
+function addLeaves(
+  t: BoostTree,
+  leaves: { node: number; start: number; end: number }[],
+  rows: Uint32Array,
+  score: Float64Array,
+) {
+  for (const l of leaves) {
+    const v = t.value[l.node];
+    for (let k = l.start; k < l.end; k++) score[rows[k]] += v;
+  }
+}
+
 /**
  * Gradient and hessian of the weighted binary log loss w·[log(1 + e^s) − y·s] at each score s: w·(p − y) and
- * w·p(1 − p), p = σ(s) (the hessian kept above 1e-16 so a leaf of confident rows still has a finite value).
+ * w·p(1 − p), p = σ(s) (the hessian kept above 1e-16 so a leaf of confident rows still has a finite value), as
+ * pairs: row i's gradient at gh[2i], its hessian at gh[2i + 1] (the histogram kernel loads both at once).
  */
-export function logLossGradients(
-  score: Float64Array,
-  y: Uint8Array,
-  weight: Float32Array,
-  grad: Float32Array,
-  hess: Float32Array,
-): void {
+export function logLossGradients(score: Float64Array, y: Uint8Array, weight: Float32Array, gh: Float32Array): void {
   for (let i = 0; i < score.length; i++) {
     const pr = sigmoid(score[i]);
     const w = weight[i];
-    grad[i] = (pr - y[i]) * w;
-    hess[i] = Math.max(pr * (1 - pr), 1e-16) * w;
+    gh[2 * i] = (pr - y[i]) * w;
+    gh[2 * i + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
   }
+}
+
+/** Feature j of row i at [j·n + i]: the partitions read one feature's codes of ascending rows. */
+function columnMajor(codes: Uint8Array, n: number, F: number, out: Uint8Array): void {
+  for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) out[j * n + i] = codes[i * F + j];
 }
 
 function logLoss(y: Uint8Array, score: Float64Array): number {
@@ -105,10 +119,6 @@ function checkpointKey(d: BoostData, p: BoostedParams, seed: number): string {
   return h.digest('hex');
 }
 
-function shared(bytes: number) {
-  return new SharedArrayBuffer(Math.max(8, bytes));
-}
-
 export async function boost(
   d: BoostData,
   p: BoostedParams,
@@ -132,23 +142,11 @@ export async function boost(
   const vScore = valid ? new Float64Array(valid.nRows).fill(bias) : null;
   const stopEarly = valid !== null && p.earlyStoppingRounds > 0;
 
-  const codes = shared(n * F);
-  new Uint8Array(codes).set(d.train.codes);
-  const s = {
-    codes,
-    nFeatures: F,
-    grad: shared(4 * n),
-    hess: shared(4 * n),
-    rows: shared(4 * n),
-    feats: shared(4 * F),
-    hist: shared(8 * F * HIST_STRIDE),
-    control: shared(4 * 8),
-  };
-  const grad = new Float32Array(s.grad);
-  const hess = new Float32Array(s.hess);
-  const rows = new Uint32Array(s.rows);
-  const scratch = new Uint32Array(n);
-  const binned = new Uint8Array(codes);
+  // A tree holds at most one histogram per leaf, and one more while a leaf is split.
+  const arena = new Arena(arenaLayout(n, F, p.numLeaves + 1), featureParts(F, threads));
+  arena.codes.set(d.train.codes);
+  columnMajor(d.train.codes, n, F, arena.cols);
+  const { gh, rows } = arena;
 
   const dir = options.checkpointDir;
   const key = dir ? checkpointKey(d, p, seed) : '';
@@ -163,37 +161,33 @@ export async function boost(
   let bestRound = resumed.state?.bestRound ?? 0;
   let saved = trees.length;
   const gp = { ...p };
-  const histPool: Float64Array[] = [];
-  const pool = new HistPool(s, threads);
+  const pool = new HistPool(arena, threads);
+  const threaded = pool.threaded;
   try {
     for (let r = trees.length; r < p.nRounds; r++) {
       if (stopEarly && r - bestRound >= p.earlyStoppingRounds) break;
       if (options.signal?.aborted) throw new Error('training cancelled');
-      logLossGradients(score, y, weight, grad, hess);
+      logLossGradients(score, y, weight, gh);
       const rng = mulberry32(deriveSeed(seed, r));
       const m = drawRows(rows, n, p.rowSubsample, rng);
       const feats = drawFeatures(F, p.featureSubsample, rng);
+      pool.setFeatures(feats);
       const leaves: { node: number; start: number; end: number }[] = [];
       const tree = growTree(
         {
-          codes: binned,
-          nFeatures: F,
           nBins: d.nBins,
           edges: d.edges,
-          grad,
-          hess,
+          gh,
           rows: rows.subarray(0, m),
-          scratch,
           feats: feats ?? Int32Array.from({ length: F }, (_, j) => j),
-          build: pool.builder(feats),
-          pool: histPool,
+          hists: pool,
         },
         gp,
         leaves,
       );
       trees.push(tree);
       // Rows of the round are in their leaves already; other rows (row subsampling) walk the tree.
-      if (m === n) for (const l of leaves) for (let k = l.start; k < l.end; k++) score[rows[k]] += tree.value[l.node];
+      if (m === n) addLeaves(tree, leaves, rows, score);
       else addTree(tree, d.train, F, score);
       if (valid && vScore) {
         addTree(tree, valid, F, vScore);
@@ -240,6 +234,6 @@ export async function boost(
     validLoss: valid && validScores ? logLoss(valid.y, validScores) : null,
     validScores,
     resumedRounds,
-    threaded: pool.threaded,
+    threaded,
   };
 }

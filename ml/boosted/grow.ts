@@ -5,11 +5,13 @@
  * for the smaller child and the larger one's is the parent's minus it (the histogram subtraction trick).
  * Missing values (MISSING_BIN) are tried on both sides of every split.
  *
- * Pure and synchronous: the histogram of a row range is built by `build`, which the caller may share out
- * between threads (see hist-pool.ts), so the tree is the same whichever thread adds which rows.
+ * Pure and synchronous: histograms are built by the WebAssembly kernel (kernel.ts) through `hists`, which may
+ * share a histogram's features out between threads (hist-pool.ts); each feature's sums are the same whichever
+ * thread adds them, so the tree is too.
  */
 import { MISSING_BIN } from '../forest/binning';
 import type { TreeArrays } from '../forest/tree';
+import { BINS, type Hist } from './kernel';
 
 export interface GrowParams {
   numLeaves: number;
@@ -22,62 +24,27 @@ export interface GrowParams {
   learningRate: number;
 }
 
-/** Three numbers per (feature, bin): gradient sum, hessian sum, count; 256 bins per feature (MISSING_BIN last). */
-export const HIST_STRIDE = 256 * 3;
-
-/** Builds the histogram of rows[start, end) into `hist` (zeroed by the callee), for the features `feats`. */
-export type BuildHistogram = (rows: Uint32Array, start: number, end: number, hist: Float64Array) => void;
+/**
+ * The kernel's work on ranges of the tree's rows (hist-pool.ts): histogram buffers, building one, subtracting,
+ * partitioning the rows by a split.
+ */
+export interface GrowOps {
+  take(): Hist;
+  release(h: Hist): void;
+  /** The histogram of rows[start, end) for the tree's features. */
+  build(start: number, end: number, h: Hist): void;
+  /** parent −= child, for the tree's features. */
+  subtract(parent: Hist, child: Hist): void;
+  /**
+   * Partitions rows[start, end) by the split (code ≤ bin goes left, missing codes left when missLeft = 1), left
+   * rows first, each side keeping its order; returns where the right rows begin.
+   */
+  partition(start: number, end: number, feature: number, bin: number, missLeft: number): number;
+}
 
 /** A boosting tree: the forest's flat arrays (value = every node's Newton step × learning rate) and split gains. */
 export interface BoostTree extends TreeArrays {
   gain: Float32Array;
-}
-
-/**
- * Adds rows[start, end) into `hist`, row by row over the chosen features (row-major codes: one cache line per
- * row, LightGBM's "row-wise" histogram). `feats` = null means every feature.
- */
-export function addHistogram(
-  codes: Uint8Array,
-  nFeatures: number,
-  feats: Int32Array | null,
-  grad: Float32Array,
-  hess: Float32Array,
-  rows: Uint32Array,
-  start: number,
-  end: number,
-  hist: Float64Array,
-): void {
-  const F = nFeatures;
-  if (feats === null) {
-    for (let k = start; k < end; k++) {
-      const i = rows[k];
-      const g = grad[i];
-      const h = hess[i];
-      const b = i * F;
-      for (let j = 0; j < F; j++) {
-        const o = ((j << 8) | codes[b + j]) * 3;
-        hist[o] += g;
-        hist[o + 1] += h;
-        hist[o + 2] += 1;
-      }
-    }
-    return;
-  }
-  const nSel = feats.length;
-  for (let k = start; k < end; k++) {
-    const i = rows[k];
-    const g = grad[i];
-    const h = hess[i];
-    const b = i * F;
-    for (let t = 0; t < nSel; t++) {
-      const j = feats[t];
-      const o = ((j << 8) | codes[b + j]) * 3;
-      hist[o] += g;
-      hist[o + 1] += h;
-      hist[o + 2] += 1;
-    }
-  }
 }
 
 export interface Split {
@@ -95,7 +62,7 @@ const leafScore = (g: number, h: number, l2: number) => (h + l2 > 0 ? (g * g) / 
 
 /** The best split of a leaf with sums (g, h, c), or null when none gains more than minGainToSplit. */
 export function bestSplit(
-  hist: Float64Array,
+  hist: Hist,
   feats: Int32Array,
   nBins: Int32Array,
   g: number,
@@ -106,23 +73,24 @@ export function bestSplit(
   const parent = leafScore(g, h, p.l2);
   let best: Split | null = null;
   let bestGain = p.minGainToSplit;
+  const { gh, count } = hist;
   for (let t = 0; t < feats.length; t++) {
     const j = feats[t];
-    const base = j * HIST_STRIDE;
-    const m = base + MISSING_BIN * 3;
-    const mg = hist[m];
-    const mh = hist[m + 1];
-    const mc = hist[m + 2];
+    const base = j * BINS;
+    const m = base + MISSING_BIN;
+    const mg = gh[2 * m];
+    const mh = gh[2 * m + 1];
+    const mc = count[m];
     let lg = 0;
     let lh = 0;
     let lc = 0;
     const nb = nBins[j];
     for (let bin = 0; bin < nb - 1; bin++) {
-      const o = base + bin * 3;
-      if (hist[o + 2] === 0 && bin > 0) continue; // same partition as the previous boundary
-      lg += hist[o];
-      lh += hist[o + 1];
-      lc += hist[o + 2];
+      const o = base + bin;
+      if (count[o] === 0 && bin > 0) continue; // same partition as the previous boundary
+      lg += gh[2 * o];
+      lh += gh[2 * o + 1];
+      lc += count[o];
       for (let side = 0; side < (mc > 0 ? 2 : 1); side++) {
         const GL = side === 1 ? lg + mg : lg;
         const HL = side === 1 ? lh + mh : lh;
@@ -151,7 +119,7 @@ interface Leaf {
   depth: number;
   g: number;
   h: number;
-  hist: Float64Array | null;
+  hist: Hist | null;
   split: Split | null;
 }
 
@@ -192,22 +160,16 @@ class Nodes {
 }
 
 export interface GrowInput {
-  /** Row-major bin codes of every training row. */
-  codes: Uint8Array;
-  nFeatures: number;
   nBins: Int32Array;
   edges: Float32Array[];
-  grad: Float32Array;
-  hess: Float32Array;
+  /** Each training row's gradient and hessian, as pairs. */
+  gh: Float32Array;
   /** The rows of this round (partitioned in place into the leaves: each leaf owns rows[start, end)). */
   rows: Uint32Array;
-  /** As long as `rows`: where a partition parks the right rows. */
-  scratch: Uint32Array;
   /** The features of this tree, ascending. */
   feats: Int32Array;
-  build: BuildHistogram;
-  /** Histogram buffers kept from tree to tree (a tree needs up to one per open leaf). */
-  pool: Float64Array[];
+  /** Histograms of the tree's features over ranges of `rows`, and partitions of them. */
+  hists: GrowOps;
 }
 
 /** Grows one tree; `leaves` receives each leaf's node and row range (for the caller's score update). */
@@ -217,9 +179,7 @@ export function growTree(
   leaves: { node: number; start: number; end: number }[],
 ): BoostTree {
   const nodes = new Nodes();
-  const pool = d.pool;
-  const histSize = d.nFeatures * HIST_STRIDE;
-  const take = () => pool.pop() ?? new Float64Array(histSize);
+  const hists = d.hists;
   const value = (g: number, h: number) => (h + p.l2 > 0 ? (-g / (h + p.l2)) * p.learningRate : 0);
   const splittable = (depth: number, n: number) => (p.maxDepth === 0 || depth < p.maxDepth) && n >= 2 * p.minDataInLeaf;
   const withSplit = (leaf: Leaf) => {
@@ -229,9 +189,11 @@ export function growTree(
 
   let g0 = 0;
   let h0 = 0;
-  for (let k = 0; k < d.rows.length; k++) {
-    g0 += d.grad[d.rows[k]];
-    h0 += d.hess[d.rows[k]];
+  const { gh, rows } = d;
+  for (let k = 0; k < rows.length; k++) {
+    const i = rows[k];
+    g0 += gh[2 * i];
+    h0 += gh[2 * i + 1];
   }
   const open: Leaf[] = [];
   const root: Leaf = {
@@ -245,8 +207,8 @@ export function growTree(
     split: null,
   };
   if (p.numLeaves > 1 && splittable(0, d.rows.length)) {
-    root.hist = take();
-    d.build(d.rows, 0, d.rows.length, root.hist);
+    root.hist = hists.take();
+    hists.build(0, d.rows.length, root.hist);
   }
   open.push(withSplit(root));
   const closed: Leaf[] = [];
@@ -257,7 +219,7 @@ export function growTree(
     if (at < 0) break;
     const leaf = open.splice(at, 1)[0];
     const s = leaf.split!;
-    const mid = partition(d, leaf.start, leaf.end, s);
+    const mid = hists.partition(leaf.start, leaf.end, s.feature, s.bin, s.missingLeft);
     const gr = leaf.g - s.gl;
     const hr = leaf.h - s.hl;
     const L: Leaf = {
@@ -294,45 +256,23 @@ export function growTree(
     if (canL || canR) {
       // The smaller child's histogram from its rows; the larger one's by subtraction, in the parent's buffer.
       const [small, large] = L.end - L.start <= R.end - R.start ? [L, R] : [R, L];
-      small.hist = take();
-      d.build(d.rows, small.start, small.end, small.hist);
-      for (let k = 0; k < histSize; k++) parentHist[k] -= small.hist[k];
+      small.hist = hists.take();
+      hists.build(small.start, small.end, small.hist);
+      hists.subtract(parentHist, small.hist);
       large.hist = parentHist;
       for (const c of [L, R])
         if (!(c === L ? canL : canR)) {
-          pool.push(c.hist!);
+          hists.release(c.hist!);
           c.hist = null;
         }
-    } else pool.push(parentHist);
+    } else hists.release(parentHist);
     for (const c of [L, R]) (c.hist ? open : closed).push(withSplit(c));
   }
   for (const leaf of [...open, ...closed]) {
     leaves.push({ node: leaf.node, start: leaf.start, end: leaf.end });
-    if (leaf.hist) pool.push(leaf.hist);
+    if (leaf.hist) hists.release(leaf.hist);
   }
   return nodes.done();
-}
-
-/**
- * Partitions rows[start, end) by the split, left rows first, each side keeping its order (ascending rows read
- * the codes and gradients nearly sequentially when the children's histograms are built); returns where the
- * right rows begin.
- */
-function partition(d: GrowInput, start: number, end: number, s: Split): number {
-  const { codes, rows, scratch, nFeatures: F } = d;
-  const j = s.feature;
-  const bin = s.bin;
-  const missLeft = s.missingLeft === 1;
-  let lo = start;
-  let r = 0;
-  for (let k = start; k < end; k++) {
-    const i = rows[k];
-    const c = codes[i * F + j];
-    if (c === MISSING_BIN ? missLeft : c <= bin) rows[lo++] = i;
-    else scratch[r++] = i;
-  }
-  rows.set(scratch.subarray(0, r), lo);
-  return lo;
 }
 
 /** The leaf a row of row-major binned codes reaches. */

@@ -1,115 +1,181 @@
 /**
- * Histograms shared out between the main thread and one helper thread: every histogram of a large row range is
- * built as two halves, the first on the calling thread and the second on the helper (on the calling thread too
- * when there is no helper), then added up first half + second half. The halves depend on the range alone, never
- * on which thread computed them, so the trees are the same bytes with or without the helper.
+ * The kernel's work shared out between the calling thread and helper threads (kernel.ts, on the arena's shared
+ * memory), so that both of the bench's threads work on what a boosting round spends most of its time on:
+ * - a histogram by feature: with t threads the tree's features are cut into t consecutive ranges and each thread
+ *   adds every row into its own features. A feature's sums are the same whichever thread adds them;
+ * - a partition by rows: each thread partitions a consecutive piece of the leaf's rows, and the pieces' left rows,
+ *   then their right rows, are put back in order: the same rows in the same order as one thread's partition.
+ * So the trees are the same bytes with or without helpers.
  *
- * The helper waits on a shared control word (Atomics), not on messages: a histogram takes milliseconds, and a
- * message round trip would cost a good part of that.
+ * A helper waits on its control words (Atomics), not on messages: a histogram takes milliseconds, and a message
+ * round trip would cost a good part of that.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { addHistogram, type BuildHistogram } from './grow';
+import type { GrowOps } from './grow';
+import { featureParts, type Arena, type Hist, type KernelExports } from './kernel';
+import type { WasmMemory, WasmModule } from './wasm';
 
-/** Below this many rows a histogram is one piece on the calling thread (a hand-off costs more than it saves). */
-const SPLIT_MIN_ROWS = 8192;
+/**
+ * Below these sizes the calling thread works alone. A hand-off is a futex wake and a wait; on a loaded machine each
+ * one can cost a scheduling delay of a millisecond, so only work of about a millisecond or more is shared out:
+ * histograms of at least 2^20 (row, feature) additions (~1.6 ms), partitions of at least 2^18 rows (~0.5 ms).
+ * That is about 10 hand-offs per tree at 500k rows instead of 35. (Tests lower them to share small data out.)
+ */
+export const handOff = {
+  histWork: 1 << 20,
+  partitionRows: 1 << 18,
+};
 
-/** A half histogram takes well under a second even at millions of rows: far longer means the helper died. */
+/** A helper's share takes well under a second even at millions of rows: far longer means the helper died. */
 const HELPER_TIMEOUT_MS = 60_000;
 
-/** Control words: generation, start, mid, end, generation done, feature count (0 = all), stop. */
+/** Control words of a helper: generation, job, its five arguments, done, stop, result. */
 export const C_GEN = 0;
-export const C_START = 1;
-export const C_MID = 2;
-export const C_END = 3;
-export const C_DONE = 4;
-export const C_NFEATS = 5;
-export const C_STOP = 6;
+export const C_JOB = 1;
+export const C_ARGS = 2;
+export const C_DONE = 7;
+export const C_STOP = 8;
+export const C_RESULT = 9;
+const C_WORDS = 10;
+/** Jobs: a histogram share (args start, end, hist, t0, t1; t1 = 0: the helper's unrolled part), a partition. */
+export const JOB_HIST = 0;
+export const JOB_PARTITION = 1;
 
-export interface SharedHistInput {
-  codes: SharedArrayBuffer;
-  nFeatures: number;
-  grad: SharedArrayBuffer;
-  hess: SharedArrayBuffer;
-  rows: SharedArrayBuffer;
-  feats: SharedArrayBuffer;
-  hist: SharedArrayBuffer;
+export interface HelperData {
+  memory: WasmMemory;
+  module: WasmModule;
   control: SharedArrayBuffer;
+  /** Which buildPart<p> this helper runs when t1 = 0. */
+  part: number;
 }
 
-export class HistPool {
-  private worker: Worker | null = null;
-  /** Whether a helper thread was started (it takes the second halves). */
-  readonly threaded: boolean;
-  private readonly control: Int32Array;
-  private readonly feats: Int32Array;
-  private readonly other: Float64Array;
+/** Runs one job with its arguments; returns the partition's left count (0 for a histogram). */
+export function runJob(k: KernelExports, part: number, job: number, a: ArrayLike<number>): number {
+  if (job === JOB_PARTITION) return k.partition(a[0], a[1], a[2], a[3], a[4]);
+  if (a[4] > 0) k.build(a[0], a[1], a[2], a[3], a[4]);
+  else k[`buildPart${part}`](a[0], a[1], a[2], 0, 0);
+  return 0;
+}
+
+export class HistPool implements GrowOps {
+  private readonly workers: Worker[] = [];
+  private readonly controls: Int32Array[] = [];
   private gen = 0;
+  private failure: Error | null = null;
+  /** Feature ranges of the tree's feature list (null: every feature, the arena's unrolled parts). */
+  private ranges: [number, number][] | null = null;
+  private nSel = 0;
 
   constructor(
-    private readonly shared: SharedHistInput,
+    private readonly arena: Arena,
     threads: number,
   ) {
-    this.control = new Int32Array(shared.control);
-    this.feats = new Int32Array(shared.feats);
-    this.other = new Float64Array(shared.hist);
     const file = join(__dirname, 'hist-worker.js');
-    if (threads >= 2 && existsSync(file)) {
-      this.worker = new Worker(file, { workerData: shared });
-      this.worker.unref();
-      this.worker.on('error', () => (this.worker = null));
-    }
-    this.threaded = this.worker !== null;
+    const helpers = Math.min(threads, arena.parts.length) - 1;
+    if (helpers > 0 && existsSync(file))
+      for (let p = 1; p <= helpers; p++) {
+        const control = new SharedArrayBuffer(4 * C_WORDS);
+        const data: HelperData = { memory: arena.memory, module: arena.module, control, part: p };
+        const w = new Worker(file, { workerData: data });
+        w.unref();
+        w.on('error', (e) => (this.failure = e));
+        this.workers.push(w);
+        this.controls.push(new Int32Array(control));
+      }
+    this.setFeatures(null);
   }
 
-  /** The histogram builder for one tree's features (null: all). */
-  builder(feats: Int32Array | null): BuildHistogram {
-    const s = this.shared;
-    if (feats) this.feats.set(feats);
-    const nFeats = feats ? feats.length : 0;
-    const codes = new Uint8Array(s.codes);
-    const grad = new Float32Array(s.grad);
-    const hess = new Float32Array(s.hess);
-    const local = feats ? this.feats.subarray(0, nFeats) : null;
-    return (rows, start, end, hist) => {
-      hist.fill(0);
-      if (end - start < SPLIT_MIN_ROWS) {
-        addHistogram(codes, s.nFeatures, local, grad, hess, rows, start, end, hist);
-        return;
+  /** Whether helper threads take shares of the work. */
+  get threaded(): boolean {
+    return this.workers.length > 0;
+  }
+
+  /** The tree's features (null: all of them); written into the arena for the kernel. */
+  setFeatures(feats: Int32Array | null): void {
+    const F = this.arena.layout.nFeatures;
+    this.nSel = feats ? feats.length : F;
+    if (feats) this.arena.feats.set(feats);
+    else for (let j = 0; j < F; j++) this.arena.feats[j] = j;
+    this.ranges = feats ? featureParts(feats.length, this.arena.parts.length) : null;
+  }
+
+  take(): Hist {
+    return this.arena.take();
+  }
+
+  release(h: Hist): void {
+    this.arena.release(h);
+  }
+
+  subtract(parent: Hist, child: Hist): void {
+    this.arena.kernel.subtract(parent.ptr, child.ptr, 0, this.nSel);
+  }
+
+  build(start: number, end: number, h: Hist): void {
+    const nParts = this.ranges ? this.ranges.length : this.arena.parts.length;
+    const args = (p: number) => [start, end, h.ptr, ...(this.ranges ? this.ranges[p] : [0, 0])];
+    const helpers = (end - start) * this.nSel >= handOff.histWork ? Math.min(this.workers.length, nParts - 1) : 0;
+    for (let w = 0; w < helpers; w++) this.post(w, JOB_HIST, args(w + 1));
+    // The shares no helper took run here, in order.
+    for (let p = 0; p < nParts; p++) if (p === 0 || p > helpers) runJob(this.arena.kernel, p, JOB_HIST, args(p));
+    this.wait(helpers);
+  }
+
+  partition(start: number, end: number, feature: number, bin: number, missLeft: number): number {
+    const a = this.arena;
+    const col = a.layout.cols + feature * a.layout.nRows;
+    const helpers = end - start >= handOff.partitionRows ? this.workers.length : 0;
+    const cut = (p: number) => start + Math.floor(((end - start) * p) / (helpers + 1));
+    for (let w = 0; w < helpers; w++) this.post(w, JOB_PARTITION, [cut(w + 1), cut(w + 2), col, bin, missLeft]);
+    const lefts = [a.kernel.partition(start, cut(1), col, bin, missLeft)];
+    this.wait(helpers);
+    for (let w = 0; w < helpers; w++) lefts.push(this.controls[w][C_RESULT]);
+    // Each piece's left rows are at the front of the piece, its right rows in scratch at the piece's start.
+    let at = start;
+    for (let p = 0; p <= helpers; p++) {
+      a.rows.copyWithin(at, cut(p), cut(p) + lefts[p]);
+      at += lefts[p];
+    }
+    const mid = at;
+    for (let p = 0; p <= helpers; p++) {
+      a.rows.set(a.scratch.subarray(cut(p), cut(p + 1) - lefts[p]), at);
+      at += cut(p + 1) - cut(p) - lefts[p];
+    }
+    return mid;
+  }
+
+  private post(w: number, job: number, args: number[]): void {
+    const c = this.controls[w];
+    c[C_JOB] = job;
+    for (let k = 0; k < args.length; k++) c[C_ARGS + k] = args[k];
+    Atomics.store(c, C_GEN, ++this.gen);
+    Atomics.notify(c, C_GEN);
+  }
+
+  /** Waits for the first `helpers` helpers to finish their last job. */
+  private wait(helpers: number): void {
+    const since = performance.now();
+    for (let w = 0; w < helpers; w++) {
+      const c = this.controls[w];
+      const gen = Atomics.load(c, C_GEN);
+      while (Atomics.load(c, C_DONE) !== gen) {
+        Atomics.wait(c, C_DONE, Atomics.load(c, C_DONE), 50);
+        if (this.failure) throw new Error(`a boosting helper thread failed: ${this.failure.message}`);
+        if (performance.now() - since > HELPER_TIMEOUT_MS)
+          throw new Error('a boosting helper thread stopped answering (see the worker log); training stopped');
       }
-      const mid = start + ((end - start) >> 1);
-      const other = this.other;
-      if (this.worker) {
-        const c = this.control;
-        c[C_START] = start;
-        c[C_MID] = mid;
-        c[C_END] = end;
-        c[C_NFEATS] = nFeats;
-        Atomics.store(c, C_GEN, ++this.gen);
-        Atomics.notify(c, C_GEN);
-        addHistogram(codes, s.nFeatures, local, grad, hess, rows, start, mid, hist);
-        const since = performance.now();
-        while (Atomics.load(c, C_DONE) !== this.gen) {
-          Atomics.wait(c, C_DONE, Atomics.load(c, C_DONE), 50);
-          if (performance.now() - since > HELPER_TIMEOUT_MS)
-            throw new Error('the boosting histogram thread stopped answering (see the worker log); training stopped');
-        }
-      } else {
-        addHistogram(codes, s.nFeatures, local, grad, hess, rows, start, mid, hist);
-        other.fill(0);
-        addHistogram(codes, s.nFeatures, local, grad, hess, rows, mid, end, other);
-      }
-      for (let k = 0; k < hist.length; k++) hist[k] += other[k];
-    };
+    }
   }
 
   async close(): Promise<void> {
-    if (!this.worker) return;
-    Atomics.store(this.control, C_STOP, 1);
-    Atomics.store(this.control, C_GEN, ++this.gen);
-    Atomics.notify(this.control, C_GEN);
-    await this.worker.terminate();
-    this.worker = null;
+    for (const c of this.controls) {
+      Atomics.store(c, C_STOP, 1);
+      Atomics.store(c, C_GEN, ++this.gen);
+      Atomics.notify(c, C_GEN);
+    }
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
   }
 }

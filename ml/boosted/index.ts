@@ -39,8 +39,12 @@ import { prepareData } from './data';
 
 export const BOOSTED_FORMAT_VERSION = 1;
 
-/** Batches of at least this many rows are shared with the forest's prediction helper threads. */
-const THREADED_PREDICT_ROWS = 200_000;
+/**
+ * Batches of at least this many (row, tree) visits (~0.25 s on one thread) are shared with the forest's prediction
+ * helper threads. Counted in rows alone (200k), 125k held-out rows of a 253-tree model were scored on one thread
+ * in 3.6 s while LightGBM used two (bench/results/boosted.md, 500k rows).
+ */
+const THREADED_PREDICT_WORK = 5_000_000;
 
 export const DEFAULT_BOOSTED_PARAMS: BoostedParams = {
   nRounds: 500,
@@ -145,7 +149,7 @@ export class BoostedTrees implements Classifier {
     const xa = alignColumns(x, this.featureNames);
     let out: Float64Array;
     if (k === 0) out = new Float64Array(x.nRows);
-    else if (x.nRows >= THREADED_PREDICT_ROWS) out = predictTrees(this.trees, xa);
+    else if (x.nRows * k >= THREADED_PREDICT_WORK) out = predictTrees(this.trees, xa);
     else {
       // A batch of this size takes milliseconds on this thread: handing blocks to the prediction helper costs more
       // when the machine is busy. The same kernel and tree order, divided by k as predictTrees does: same bits.

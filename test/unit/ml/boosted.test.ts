@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,9 @@ import type { FeatureMatrix } from '../../../ml/classifier';
 import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { BoostedTrees } from '../../../ml/boosted';
 import { logLossGradients } from '../../../ml/boosted/boost';
-import { bestSplit, HIST_STRIDE } from '../../../ml/boosted/grow';
+import { handOff } from '../../../ml/boosted/hist-pool';
+import { bestSplit } from '../../../ml/boosted/grow';
+import { BINS, type Hist } from '../../../ml/boosted/kernel';
 import { createClassifier, deserializeClassifier, TABULAR_ENGINES } from '../../../ml/engines';
 import { holdoutSplit } from '../../../ml/cv';
 import { rocAuc } from '../../../ml/metrics';
@@ -36,9 +39,10 @@ describe('boosted trees: the maths', () => {
     const score = Float64Array.from([0, 0, Math.log(3), -2]);
     const y = Uint8Array.from([1, 0, 1, 0]);
     const w = Float32Array.from([1, 2, 1, 0.5]);
-    const g = new Float32Array(4);
-    const h = new Float32Array(4);
-    logLossGradients(score, y, w, g, h);
+    const gh = new Float32Array(8);
+    logLossGradients(score, y, w, gh);
+    const g = gh.filter((_, k) => k % 2 === 0);
+    const h = gh.filter((_, k) => k % 2 === 1);
     const p3 = 0.75;
     const p4 = 1 / (1 + Math.exp(2));
     assert.deepEqual(Array.from(g), [Math.fround(-0.5), Math.fround(1), Math.fround(p3 - 1), Math.fround(0.5 * p4)]);
@@ -52,8 +56,11 @@ describe('boosted trees: the maths', () => {
 
   it('scores a split by G²/(H + λ) of the children minus the parent, and finds the best boundary', () => {
     // One feature, bins 0..3: rows in bins 0, 1 have gradient −1, in bins 2, 3 gradient +1; hessian 1, count 1.
-    const hist = new Float64Array(HIST_STRIDE);
-    [-1, -1, 1, 1].forEach((g, b) => hist.set([g * 2, 2, 2], b * 3));
+    const hist: Hist = { ptr: 0, gh: new Float64Array(2 * BINS), count: new Int32Array(BINS) };
+    [-1, -1, 1, 1].forEach((g, b) => {
+      hist.gh.set([g * 2, 2], 2 * b);
+      hist.count[b] = 2;
+    });
     const p = {
       numLeaves: 31,
       maxDepth: 0,
@@ -114,7 +121,7 @@ describe('boosted trees: the engine', () => {
     const auc = rocAuc(yTest, a.predictProba(xTest));
     assert.ok(auc > 0.8, `holdout AUC ${auc}`);
     // Small batches are scored on this thread, large ones with the prediction helpers: the same bits.
-    const big = repeatRows(xTest, Math.ceil(200_000 / xTest.nRows));
+    const big = repeatRows(xTest, Math.ceil(5_000_000 / a.trees.length / xTest.nRows));
     const many = a.predictMargin(big);
     const few = a.predictMargin(xTest);
     for (let i = 0; i < xTest.nRows; i++) assert.equal(many[i], few[i]);
@@ -215,15 +222,35 @@ describe('boosted trees: the engine', () => {
     assert.equal(rocAuc(yTest, p).toFixed(6), rocAuc(yTest, raw).toFixed(6), 'calibration keeps the ranking');
   });
 
-  it('shares histograms with a helper thread without changing a byte', async () => {
-    const big = synthetic(60_000, 11);
-    const one = new BoostedTrees({ nRounds: 4, earlyStoppingRounds: 0 }, 2, 1);
-    const two = new BoostedTrees({ nRounds: 4, earlyStoppingRounds: 0 }, 2, 2);
-    await one.fit(big.x, big.y);
-    await two.fit(big.x, big.y);
-    assert.equal(one.threaded, false);
-    assert.equal(two.threaded, true);
-    assert.equal(json(one), json(two));
+  it('shares histograms and partitions with helper threads without changing a byte', async (t) => {
+    const big = synthetic(80_000, 11);
+    // Share out every histogram and partition of at least 4096 rows (the defaults would share only the largest).
+    const defaults = { ...handOff };
+    Object.assign(handOff, { histWork: 4096, partitionRows: 4096 });
+    t.after(() => Object.assign(handOff, defaults));
+    for (const params of [{ nRounds: 3 }, { nRounds: 3, featureSubsample: 0.6, rowSubsample: 0.9 }]) {
+      const fits = [1, 2, 3].map((threads) => new BoostedTrees({ ...params, earlyStoppingRounds: 0 }, 2, threads));
+      for (const m of fits) await m.fit(big.x, big.y);
+      assert.deepEqual(
+        fits.map((m) => m.threaded),
+        [false, true, true],
+      );
+      assert.equal(json(fits[1]), json(fits[0]), `one helper, ${JSON.stringify(params)}`);
+      assert.equal(json(fits[2]), json(fits[0]), `two helpers, ${JSON.stringify(params)}`);
+    }
+  });
+
+  it('grows the same trees as the engine did before its histograms moved to WebAssembly', async () => {
+    // Fingerprints of the models the JavaScript histograms grew (commit 6cdfe16): the kernel adds the same
+    // numbers in the same order, so the published model did not change with it.
+    const { x: x20, y: y20 } = synthetic(20_000, 13);
+    const sha = (m: BoostedTrees) => createHash('sha256').update(json(m)).digest('hex');
+    const sampled = new BoostedTrees({ nRounds: 30, rowSubsample: 0.8, featureSubsample: 0.8 }, 7);
+    const all = new BoostedTrees({ nRounds: 30 }, 7);
+    await sampled.fit(x20, y20);
+    await all.fit(x20, y20);
+    assert.equal(sha(sampled), '595ec4e54ee5492a39d2b783252d1dd0237bf3fa79958a4132e2c5a880a2e3b1');
+    assert.equal(sha(all), '82f9e8f7f7bdb26061ba6f3acba4b3d5484a1aa7707191a6c382cceae32c5aa9');
   });
 
   it('is a registered engine of the pipeline schema: created, saved and loaded by name', async () => {
