@@ -210,6 +210,9 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   if (s.drift && s.drift.level !== 'ok')
     lines.push(`  drift      ${s.drift.accepted ? 'accepted: ' : ''}${s.drift.message} (${s.drift.reportPath})`);
+  const sd = s.drift?.score;
+  if (sd && sd.level !== 'ok')
+    lines.push(`  drift      scores: ${sd.accepted ? 'accepted: ' : ''}${sd.message} (${sd.reportPath})`);
   if (s.publish) {
     lines.push(`  registry   ${s.publish.version} (${s.publish.kind}): ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);

@@ -19,6 +19,9 @@ export interface DriftThresholds {
   /** Row count change (current / reference, either way) that warns and that blocks. */
   warnRowsRatio: number;
   blockRowsRatio: number;
+  /** PSI of the score distribution that warns and that blocks delivery (default: warnPsi and blockPsi). */
+  scoreWarnPsi?: number;
+  scoreBlockPsi?: number;
 }
 
 export const DEFAULT_DRIFT: DriftThresholds = {
@@ -158,18 +161,15 @@ export function dataDrift(input: DriftInput, t: DriftThresholds = DEFAULT_DRIFT)
   return checks;
 }
 
-/** The pre-delivery check: PSI of the score distribution. */
+/** The pre-delivery check: PSI of the score distribution (this run's scores against the champion's). */
 export function scoreDrift(reference: ArrayLike<number>, current: ArrayLike<number>, t = DEFAULT_DRIFT): DriftCheck {
   const bins = psi(reference, current);
-  return {
-    kind: 'score',
-    name: 'score',
-    value: bins.psi,
-    reference: null,
-    current: null,
-    level: psiLevel(bins.psi, t),
-    bins,
-  };
+  const level = psiLevel(bins.psi, {
+    ...t,
+    warnPsi: t.scoreWarnPsi ?? t.warnPsi,
+    blockPsi: t.scoreBlockPsi ?? t.blockPsi,
+  });
+  return { kind: 'score', name: 'score', value: bins.psi, reference: null, current: null, level, bins };
 }
 
 export function worstLevel(checks: DriftCheck[]): DriftLevel {

@@ -63,6 +63,13 @@ function metrics(app: FastifyInstance, holder: StateHolder) {
     help: 'Champion switches since start',
     registers: [registry],
   });
+  const batches = new Histogram({
+    name: 'funnelcast_online_batch_size',
+    help: 'POST /v1/score requests computed together in one feature batch',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  holder.onBatch = (n) => batches.observe(n);
   app.addHook('onResponse', async (req, reply) => {
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
     requests.inc(labels);

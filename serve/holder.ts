@@ -18,6 +18,8 @@ export class StateHolder {
   /** Why there is no snapshot (for /readyz), or the last failed reload. */
   notReadyReason = 'loading the champion';
   switches = 0;
+  /** Told the size of every POST batch of every snapshot. */
+  onBatch?: (size: number) => void;
 
   constructor(private readonly def: PipelineDefinition) {}
 
@@ -40,7 +42,12 @@ export class StateHolder {
   /** Installs a new snapshot in one assignment; the old one is disposed after its last request. */
   install(state: ServingState): void {
     const old = this.current;
-    this.current = { state, scorer: new OnlineScorer(state, this.def), refs: 0, retired: false };
+    this.current = {
+      state,
+      scorer: new OnlineScorer(state, this.def, (n) => this.onBatch?.(n)),
+      refs: 0,
+      retired: false,
+    };
     if (old) {
       this.switches++;
       old.retired = true;

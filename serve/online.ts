@@ -30,6 +30,14 @@ export interface OnlineRequest {
 
 const COLUMNS = `user_id VARCHAR, ts TIMESTAMP, event VARCHAR, item_id VARCHAR, revenue DOUBLE, session_id VARCHAR, source_file VARCHAR, source_line BIGINT`;
 
+/**
+ * A batch's history: its users as an IN list of bound values, which DuckDB answers from the index on the user (an
+ * IN over a subquery or a join scans the whole table instead).
+ */
+const historySql = (n: number) =>
+  `SELECT * FROM hist WHERE user_id IN (${Array.from({ length: n }, (_, k) => `$u${k}`).join(', ')})`;
+const userParams = (ids: string[]) => Object.fromEntries(ids.map((u, k) => [`u${k}`, u]));
+
 export class OnlineFeatures {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -67,8 +75,10 @@ export class OnlineFeatures {
       );
       if (opts.def.sources.customers) await conn.run(`CREATE TABLE customers AS SELECT * FROM wh.customers`);
       await conn.run(`DETACH wh`);
-      await conn.run(`CREATE TABLE req_new (${COLUMNS})`);
-      await conn.run(`CREATE TABLE req_ids (user_id VARCHAR)`);
+      // An ART index on the user: a batch's history is then an index lookup per user. Without it every batch
+      // scanned the whole history (2.3 M rows for 1 M users: ~130 ms of CPU per batch, measured).
+      await conn.run(`CREATE INDEX hist_user ON hist (user_id)`);
+      await conn.run(`CREATE TABLE batch_events (${COLUMNS})`);
       const users = Number((await conn.runAndReadAll(`SELECT count(DISTINCT user_id) FROM hist`)).getRows()[0][0]);
       return new OnlineFeatures(instance, conn, opts.def, opts.eventTypes, opts.featureNames, users);
     } catch (e) {
@@ -78,14 +88,6 @@ export class OnlineFeatures {
     }
   }
 
-  /** Whether the user has history before the cutoff. */
-  async hasHistory(userId: string): Promise<boolean> {
-    return this.serial(async () => {
-      const r = await this.conn.runAndReadAll(`SELECT count(*) FROM hist WHERE user_id = $u`, { u: userId });
-      return Number(r.getRows()[0][0]) > 0;
-    });
-  }
-
   /**
    * The feature rows of requests that share one as-of time and name distinct users, in request order; a user
    * with no events at all before as-of gets no row (null).
@@ -93,21 +95,13 @@ export class OnlineFeatures {
   async compute(reqs: OnlineRequest[], asOf: number): Promise<{ x: FeatureMatrix; rowOf: (number | null)[] }> {
     return this.serial(async () => {
       const conn = this.conn;
-      await conn.run(`DELETE FROM req_new`);
-      await conn.run(`DELETE FROM req_ids`);
-      const ids = await conn.createAppender('req_ids');
-      const ev = await conn.createAppender('req_new');
-      reqs.forEach((r, k) => {
-        ids.appendVarchar(r.userId);
-        ids.endRow();
-        r.events.forEach((e, i) => appendEvent(ev, r.userId, e, k, i));
-      });
-      ids.closeSync();
+      // The batch's events: the requests' recent events, then the history of their users. One table emptied and
+      // refilled (not replaced) per batch: each statement of a batch costs milliseconds whatever its rows.
+      await conn.run(`DELETE FROM batch_events`);
+      const ev = await conn.createAppender('batch_events');
+      reqs.forEach((r, k) => r.events.forEach((e, i) => appendEvent(ev, r.userId, e, k, i)));
       ev.closeSync();
-      await conn.run(
-        `CREATE OR REPLACE TABLE batch_events AS
-         SELECT * FROM hist WHERE user_id IN (SELECT user_id FROM req_ids) UNION ALL SELECT * FROM req_new`,
-      );
+      await conn.run(`INSERT INTO batch_events ${historySql(reqs.length)}`, userParams(reqs.map((r) => r.userId)));
       await createFeatureTable(conn, this.def, {
         cutoff: new Date(asOf),
         eventsTable: 'batch_events',
@@ -127,6 +121,16 @@ export class OnlineFeatures {
       };
       return { x, rowOf: reqs.map((r) => index.get(r.userId) ?? null) };
     });
+  }
+
+  /** How DuckDB ran a batch's history lookup (EXPLAIN ANALYZE): an index scan, not a scan of the whole history. */
+  async historyPlan(userIds: string[]): Promise<string> {
+    return this.serial(async () =>
+      (await this.conn.runAndReadAll(`EXPLAIN ANALYZE ${historySql(userIds.length)}`, userParams(userIds)))
+        .getRows()
+        .map((r) => String(r[1]))
+        .join('\n'),
+    );
   }
 
   /** One statement sequence at a time on the one connection (DuckDB's rule). */

@@ -2,10 +2,11 @@
  * The scoring routes, each with a JSON schema for its params and body. Bad input is a 4xx naming the field
  * (schema errors by their path, semantic errors by `field`); a handler never lets bad input reach a 500.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { PipelineDefinition } from '../pipelines/schema';
 import type { StateHolder, Snapshot } from './holder';
 import type { RecentEvent } from './online';
+import { reasonsJson, reasonsOf, type ServingState } from './state';
 
 /** A request error with its HTTP status and the field it is about. */
 export class BadRequest extends Error {
@@ -95,6 +96,18 @@ export function recentEvents(body: ScoreBody, cutoff: string, knownEvents: Set<s
   return { asOf, events };
 }
 
+const num = (x: number) => (Number.isNaN(x) ? 'null' : String(x));
+
+/** GET …/score's body: the user's row from the snapshot's arrays and the snapshot's prebuilt constant tail. */
+export function userScoreJson(st: ServingState, id: string, i: number): string {
+  const u = st.users;
+  return (
+    `{"userId":${JSON.stringify(id)},"propensity":${num(u.propensity[i])},"decile":${u.decile[i] || 'null'},` +
+    `"segment":${u.segment[i] < 0 ? 'null' : u.textJson[u.segment[i]]},"churnRisk":${num(u.churn[i])},` +
+    `"clv":${num(u.clv[i])},"reasons":${reasonsJson(u, i)}${st.scoreTail}`
+  );
+}
+
 export function registerScoreRoutes(app: FastifyInstance, holder: StateHolder, def: PipelineDefinition) {
   // The event types a request may send: the source's declared list, else the ones the model has features for.
   const declared = def.sources.events.eventTypes;
@@ -112,29 +125,19 @@ export function registerScoreRoutes(app: FastifyInstance, holder: StateHolder, d
     }
   };
 
+  // A map lookup and a body assembled from the snapshot's prebuilt parts (no serializer, no await): the GET is
+  // the hot path, and it reads only immutable arrays, so it needs no reference on the snapshot.
   app.get<{ Params: { id: string } }>(
     '/v1/users/:id/score',
     { schema: { params: { type: 'object', required: ['id'], properties: { id: idParam } } } },
-    async (req: FastifyRequest<{ Params: { id: string } }>, reply) =>
-      withSnapshot(reply, (s) => {
-        const st = s.state;
-        const i = st.users.index.get(req.params.id);
-        if (i === undefined)
-          throw new BadRequest(404, 'id', `user "${req.params.id}" was not scored at the cutoff ${st.cutoff}`);
-        const u = st.users;
-        return {
-          userId: req.params.id,
-          propensity: u.propensity[i],
-          decile: u.decile[i] || null,
-          segment: u.segment[i],
-          churnRisk: Number.isNaN(u.churn[i]) ? null : u.churn[i],
-          clv: Number.isNaN(u.clv[i]) ? null : u.clv[i],
-          reasons: u.why[i],
-          modelVersion: st.version,
-          cutoff: st.cutoff,
-          runId: st.runId,
-        };
-      }),
+    (req, reply) => {
+      const st = holder.snapshot?.state;
+      if (!st) return reply.code(503).send({ error: 'not_ready', message: holder.notReadyReason });
+      const i = st.users.index.get(req.params.id);
+      if (i === undefined)
+        throw new BadRequest(404, 'id', `user "${req.params.id}" was not scored at the cutoff ${st.cutoff}`);
+      return reply.type('application/json; charset=utf-8').send(userScoreJson(st, req.params.id, i));
+    },
   );
 
   app.get<{ Params: { name: string; id: string } }>(
@@ -167,7 +170,7 @@ export function registerScoreRoutes(app: FastifyInstance, holder: StateHolder, d
           userId: req.params.id,
           member,
           why: member
-            ? { list: c.description ?? c.name, action: c.action, reasons: st.users.why[i] }
+            ? { list: c.description ?? c.name, action: c.action, reasons: reasonsOf(st.users, i) }
             : `not on the list "${c.name}" scored at ${st.cutoff}${c.description ? ` (${c.description})` : ''}`,
           modelVersion: st.version,
           cutoff: st.cutoff,

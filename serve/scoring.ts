@@ -9,12 +9,24 @@ import type { PipelineDefinition } from '../pipelines/schema';
 import type { OnlineRequest } from './online';
 import type { ServingState } from './state';
 import type { ScoringData } from '../ml/scorer';
+import { featurePhrase, phraseText, reasonValueColumn } from '../segments/dictionary';
+
+/** A reason as the lists write it (segments/lists.ts reasonPhraseSql renders the same template in SQL). */
+export function reasonWords(def: PipelineDefinition, name: string, features: Record<string, number>): string {
+  const p = featurePhrase(name, def);
+  const value = features[reasonValueColumn(name)];
+  if (!p || value === undefined) return name;
+  return phraseText(p, value, { tenureDays: features.tenure_days, stages: def.features.funnel });
+}
 
 export interface OnlineScore {
   userId: string;
   propensity: number;
   churnRisk: number | null;
-  reasons: { feature: string; value: number }[];
+  /** The top-3 reasons in the words GET …/score and the lists use (segments/dictionary.ts). */
+  reasons: string[];
+  /** The same reasons as the model names them, with the user's value. */
+  reasonFeatures: { feature: string; value: number }[];
   features: Record<string, number>;
   modelVersion: string;
   asOf: string;
@@ -27,6 +39,7 @@ interface Pending {
 }
 
 const MAX_BATCH = 256;
+const BATCH_WINDOW_MS = 5;
 
 export class OnlineScorer {
   private pending: Pending[] = [];
@@ -35,6 +48,8 @@ export class OnlineScorer {
   constructor(
     private readonly state: ServingState,
     private readonly def: PipelineDefinition,
+    /** Told each batch's size (the /metrics histogram: how well requests coalesce). */
+    private readonly onBatch?: (size: number) => void,
   ) {}
 
   /** The user's score from history + the request's events; null when the user has no events at all. */
@@ -48,10 +63,13 @@ export class OnlineScorer {
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      // Let the requests that arrived in the same turn of the event loop join the first batch.
-      await new Promise((r) => setImmediate(r));
       while (this.pending.length) {
+        // A few milliseconds for the requests on their way to join the batch: its cost is mostly per statement, not
+        // per user. Without the window, 64 clients split into two alternating halves (one computing while the other's
+        // answers go out and their next requests come in): batches of 31 on average, measured, at twice the CPU.
+        if (this.pending.length < MAX_BATCH) await new Promise((r) => setTimeout(r, BATCH_WINDOW_MS));
         const batch = this.takeBatch();
+        this.onBatch?.(batch.length);
         try {
           const out = await this.scoreBatch(batch.map((p) => p.req));
           batch.forEach((p, i) => p.resolve(out[i]));
@@ -97,7 +115,8 @@ export class OnlineScorer {
         userId: r.userId,
         propensity: p[i],
         churnRisk: churn && !Number.isNaN(churn[i]) ? churn[i] : null,
-        reasons: (ex?.names[i] ?? []).map((f) => ({ feature: f, value: features[f] ?? NaN })),
+        reasons: (ex?.names[i] ?? []).filter((f) => f).map((f) => reasonWords(this.def, f, features)),
+        reasonFeatures: (ex?.names[i] ?? []).map((f) => ({ feature: f, value: features[reasonValueColumn(f)] ?? NaN })),
         features,
         modelVersion: s.version,
         asOf: new Date(asOf).toISOString(),

@@ -20,8 +20,44 @@ export interface UserRows {
   decile: Int32Array;
   churn: Float64Array;
   clv: Float64Array;
-  segment: (string | null)[];
-  why: (string | null)[][];
+  /**
+   * The distinct segment names and reason phrases, each with its JSON text. Users point into them: a million
+   * users' phrases are a few thousand strings, so the heap (and every garbage collection) stays small.
+   */
+  texts: string[];
+  textJson: string[];
+  /** Per user, an index into texts (-1: none). */
+  segment: Int32Array;
+  /** Three per user (why_1, why_2, why_3), indexes into texts (-1: none). */
+  why: Int32Array;
+}
+
+/** The user's reasons in words (the lists' why_1..3). */
+export function reasonsOf(u: UserRows, i: number): string[] {
+  const out: string[] = [];
+  for (let k = 3 * i; k < 3 * i + 3; k++) if (u.why[k] >= 0) out.push(u.texts[u.why[k]]);
+  return out;
+}
+
+/** The same as JSON, from the prebuilt JSON of each phrase. */
+export function reasonsJson(u: UserRows, i: number): string {
+  const parts: string[] = [];
+  for (let k = 3 * i; k < 3 * i + 3; k++) if (u.why[k] >= 0) parts.push(u.textJson[u.why[k]]);
+  return `[${parts.join(',')}]`;
+}
+
+/** A table of distinct strings: code(s) is its index (-1 for null). */
+function textTable() {
+  const codes = new Map<string, number>();
+  const texts: string[] = [];
+  const code = (v: unknown): number => {
+    if (v == null) return -1;
+    const s = String(v);
+    let c = codes.get(s);
+    if (c === undefined) codes.set(s, (c = texts.push(s) - 1));
+    return c;
+  };
+  return { texts, code };
 }
 
 export interface Campaign {
@@ -43,6 +79,8 @@ export interface ServingState {
   campaigns: Map<string, Campaign>;
   online: OnlineFeatures;
   loadedAt: string;
+  /** The end of every GET …/score body (model version, cutoff, run), serialised once. */
+  scoreTail: string;
 }
 
 interface RunJson {
@@ -126,6 +164,7 @@ export async function loadServingState(loaded: LoadedPipeline): Promise<ServingS
     campaigns,
     online,
     loadedAt: new Date().toISOString(),
+    scoreTail: `,"modelVersion":${JSON.stringify(version)},"cutoff":${JSON.stringify(run.cutoff)},"runId":${JSON.stringify(run.runId)}}`,
   };
 }
 
@@ -154,15 +193,19 @@ async function readLists(loaded: LoadedPipeline, run: RunJson) {
     const c = seg.getColumns();
     const n = seg.currentRowCount;
     const num = (col: unknown[]) => Float64Array.from(col, (v) => (v == null ? NaN : Number(v)));
-    const str = (col: unknown[]) => col.map((v) => (v == null ? null : String(v)));
+    const { texts, code } = textTable();
+    const why = new Int32Array(3 * n);
+    for (let i = 0; i < n; i++) for (let k = 0; k < 3; k++) why[3 * i + k] = code(c[6 + k][i]);
     const users: UserRows = {
       index: new Map(c[0].map((id, i) => [String(id), i])),
       propensity: num(c[1]),
       decile: Int32Array.from(c[2], (v) => (v == null ? 0 : Number(v))),
       churn: num(c[3]),
       clv: num(c[4]),
-      segment: str(c[5]),
-      why: Array.from({ length: n }, (_, i) => [c[6][i], c[7][i], c[8][i]].filter((w) => w != null).map(String)),
+      segment: Int32Array.from(c[5], code),
+      why,
+      texts,
+      textJson: texts.map((t) => JSON.stringify(t)),
     };
     const campaigns = new Map<string, Campaign>();
     for (const e of run.exports ?? []) {

@@ -126,7 +126,9 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
       driftNote,
     }));
 
-  const lists = input.trainOnly ? noLists() : await scoreAndDeliver(ctx, plan, features, publish, clv, uplift?.path);
+  const lists = input.trainOnly
+    ? noLists()
+    : await scoreAndDeliver(ctx, plan, features, publish, clv, uplift?.path, drift != null);
   // What each list ranked by uplift is predicted to add, before it is sent.
   const forecast = uplift && lists.scoring ? await io.forecastUplift({ loaded, runDir: run.runDir, uplift }) : [];
 
@@ -138,7 +140,7 @@ async function retrainSteps(input: RunInput): Promise<RunSummary> {
     measurement,
     uplift: uplift ? { ...uplift, forecast } : null,
     nextBestAction: nextBest,
-    drift,
+    drift: drift && lists.scoreDrift ? { ...drift, score: lists.scoreDrift } : drift,
   };
   const finished = await io.finishRun({
     loaded,

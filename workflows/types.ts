@@ -222,6 +222,16 @@ export interface ChampionComparison {
   predictionsPath: string | null;
 }
 
+/** The pre-delivery check of the score distribution (workflows/run/drift.ts scoreDriftGate). */
+export interface ScoreDrift {
+  level: 'ok' | 'warn' | 'block';
+  message: string;
+  reportPath: string | null;
+  /** PSI when it moved (warn or block). */
+  psi: number | null;
+  accepted?: boolean;
+}
+
 export interface PublishResult {
   version: string;
   versionDir: string;
@@ -327,7 +337,14 @@ export interface RunSummary {
   clv?: ClvRef | null;
   publish: PublishResult | null;
   /** The drift checks against the champion before publishing (null: not checked, e.g. a backfill). */
-  drift?: { level: 'ok' | 'warn' | 'block'; message: string; reportPath: string | null; accepted?: boolean } | null;
+  drift?: {
+    level: 'ok' | 'warn' | 'block';
+    message: string;
+    reportPath: string | null;
+    accepted?: boolean;
+    /** The score distribution against the champion's, before delivery (absent: not compared). */
+    score?: ScoreDrift | null;
+  } | null;
   scoring: { scoresPath: string; users: number; modelVersion: string; churnScored?: number } | null;
   exports: ExportRef[];
   /** The stable folder the lists were delivered to (pipeline `export.destination`), or why they were not. */

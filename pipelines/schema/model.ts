@@ -252,8 +252,8 @@ export type RegistrySpec = z.infer<typeof registrySpec>;
 
 /**
  * Drift checks before publishing (ml/drift.ts): PSI of each feature against the champion's training data, the label
- * rate and the row count (current / reference, either way). A check at or past `block*` stops publishing and
- * delivery; `accept` (set by `run --accept-drift`, recorded in the champion history) lets the run go on.
+ * rate and the row count (current / reference, either way); before delivery, PSI of the scores against the
+ * champion's. A check at or past `block*` stops publishing (or delivery); `accept` (set by `run --accept-drift`, recorded in the champion history) lets the run go on.
  */
 export const driftSpec = z
   .object({
@@ -263,6 +263,9 @@ export const driftSpec = z
     blockLabelRateRatio: z.number().min(1).default(3),
     warnRowsRatio: z.number().min(1).default(1.5),
     blockRowsRatio: z.number().min(1).default(3),
+    /** PSI of the score distribution before delivery (default: warnPsi / blockPsi). */
+    scoreWarnPsi: z.number().positive().optional(),
+    scoreBlockPsi: z.number().positive().optional(),
     accept: z.boolean().default(false),
   })
   .strict();

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -33,23 +33,24 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
   let events: string;
 
   /** The sample definition (same name, so one warehouse and registry) with this seed, over the CSV copy. */
-  const pipeline = (seed: number) => {
+  const pipeline = (seed: number, over: { drift?: object; forest?: object } = {}) => {
     const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
     def.name = 'drift_sample';
     def.sources.events.path = events;
     def.model.seed = seed;
-    def.model.forest = { nTrees: 20, maxDepth: 8, minSamplesLeaf: 5 };
+    def.model.forest = over.forest ?? { nTrees: 20, maxDepth: 8, minSamplesLeaf: 5 };
     def.registry = { primaryMetric: 'roc_auc', tolerance: 1, replaceIncomparable: true };
+    if (over.drift) def.drift = over.drift;
     delete def.export;
     const file = join(dir, `drift_sample-${seed}.json`);
     writeFileSync(file, JSON.stringify(def));
     return file;
   };
-  const run = (seed: number, extra: Record<string, unknown> = {}) =>
+  const run = (seed: number, extra: Record<string, unknown> = {}, over: Parameters<typeof pipeline>[1] = {}) =>
     env.client.workflow.execute('retrainWorkflow', {
       taskQueue,
       workflowId: `test-drift-${seed}-${Date.now()}`,
-      args: [{ pipeline: pipeline(seed), trigger: 'test', cutoff: CUTOFF, ...extra }],
+      args: [{ pipeline: pipeline(seed, over), trigger: 'test', cutoff: CUTOFF, ...extra }],
     }) as Promise<RunSummary>;
 
   before(async () => {
@@ -110,5 +111,27 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     const last = registry.history().at(-1)!;
     assert.equal(last.version, accepted.publish!.version);
     assert.match(last.reason, /drift accepted \(--accept-drift\): blocked: .*n_view_total PSI/);
+    assert.ok(accepted.drift?.score, 'the accepted run compared its scores with the champion before delivery');
+
+    // Before delivery, the scores against the champion's: the same data (features unchanged) scored by a much
+    // coarser forest moves the score distribution, and a definition with a tight score threshold stops the lists.
+    const coarse = {
+      drift: { warnPsi: 50, blockPsi: 100, scoreWarnPsi: 0.00001, scoreBlockPsi: 0.00002 },
+      forest: { nTrees: 3, maxDepth: 2, minSamplesLeaf: 50 },
+    };
+    const held = await run(4, {}, coarse).then(
+      () => assert.fail('the run whose scores moved delivered its lists'),
+      (e: unknown) => e,
+    );
+    assert.ok(held instanceof WorkflowFailedError);
+    const heldMessage = String((held.cause as Error).message);
+    assert.match(heldMessage, /drift checks blocked delivery: blocked: score PSI \d\.\d{3} \(block\)/);
+    const chart = /chart in (\S+)\)/.exec(heldMessage)![1];
+    assert.match(readFileSync(chart, 'utf8'), /<svg[^>]+aria-label="score"/);
+    assert.ok(!existsSync(join(dirname(chart), 'segments.parquet')), 'no list was built');
+    const delivered = await run(4, { acceptDrift: true }, coarse);
+    assert.ok(delivered.scoring && delivered.exports?.length, 'accepted score drift delivers');
+    assert.equal(delivered.drift?.score?.accepted, true);
+    assert.equal(delivered.drift?.score?.level, 'block');
   });
 });

@@ -23,6 +23,7 @@ import { readFeatureTable } from '../../warehouse/matrix';
 import { loadScorer } from '../../ml/scorer';
 import { ModelRegistry } from '../../registry';
 import { createScoringService, type ScoringService } from '../../serve/app';
+import { reasonWords } from '../../serve/scoring';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, until, useTempHome } from '../helpers/temporal';
 import { fuzzBodies } from '../helpers/fuzz';
@@ -112,6 +113,8 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
     assert.equal(chosen.length, 1000);
     assert.ok(chosen.filter((u) => recent.has(u)).length > 200, 'many of the users send recent events');
     let worst = 0;
+    let worded = 0;
+    const def = loadPipeline(file).definition;
     for (let s = 0; s < chosen.length; s += 50) {
       const part = chosen.slice(s, s + 50);
       const got = await Promise.all(
@@ -122,12 +125,15 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
             body: JSON.stringify({ userId: u, asOf: LATER, events: recent.get(u) ?? [] }),
           });
           assert.equal(res.status, 200, await res.clone().text());
-          return ((await res.json()) as { propensity: number }).propensity;
+          const body = (await res.json()) as OnlineBody;
+          worded += checkReasons(body, def) ? 1 : 0;
+          return body.propensity;
         }),
       );
       part.forEach((u, i) => (worst = Math.max(worst, Math.abs(got[i] - batch.get(u)!))));
     }
     assert.ok(worst <= 1e-9, `largest online − batch difference ${worst}`);
+    assert.ok(worded > 900, `${worded} of 1,000 POST answers gave their top-3 reasons in words`);
   });
 
   it('bad input is a 4xx naming the field, never a 500', async () => {
@@ -226,6 +232,28 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
     assert.equal(versions.lastIndexOf(v1) < versions.length - 1, true);
   });
 });
+
+interface OnlineBody {
+  propensity: number;
+  reasons: string[];
+  reasonFeatures: { feature: string; value: number }[];
+  features: Record<string, number>;
+}
+
+/**
+ * POST gives its reasons in words like GET and the lists: each one the dictionary's phrase of the model's reason
+ * with the user's value (never a bare feature name). True when the user has three reasons.
+ */
+function checkReasons(body: OnlineBody, def: ReturnType<typeof loadPipeline>['definition']): boolean {
+  assert.equal(body.reasons.length, body.reasonFeatures.filter((r) => r.feature).length);
+  body.reasons.forEach((words, k) => {
+    const f = body.reasonFeatures[k].feature;
+    assert.equal(typeof words, 'string');
+    assert.notEqual(words, f, `reason ${f} is not in words`);
+    assert.equal(words, reasonWords(def, f, body.features));
+  });
+  return body.reasons.length === 3;
+}
 
 async function querySegments(run: RunSummary, sql: string) {
   const db = await DuckDBInstance.create(':memory:');

@@ -3,8 +3,8 @@
  * (the run fails naming what moved and by how much) unless the run was told to accept it (`run --accept-drift`:
  * drift.accept), and then the champion history records the accepted drift.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import type { FeatureRef, RunInput, RunPlan, RunSummary } from '../types';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
+import type { FeatureRef, RunInput, RunPlan, RunSummary, ScoreDrift } from '../types';
 import type { RunContext } from './context';
 
 /** Checks drift; returns the note the publish step records with the pointer move (null unless accepted) and the summary's line. */
@@ -38,6 +38,41 @@ export async function driftGate(
       'DriftBlocked',
     );
   return { note: `drift accepted (--accept-drift): ${drift.message}`, drift: { ...summary, accepted: true } };
+}
+
+/**
+ * Before delivery: this run's scores against those of the last lists delivered (the latest finished live run). A
+ * blocking shift stops the run before any list is built or delivered, naming the PSI, unless the run was told to
+ * accept drift. Only when the pre-publish checks ran (`checked`: not a backfill nor a rerun past publish).
+ */
+export async function scoreDriftGate(
+  ctx: RunContext,
+  plan: RunPlan,
+  scoresPath: string,
+  checked: boolean,
+): Promise<ScoreDrift | null> {
+  // patched: a run started before this check existed replays without it (its history has no such activity).
+  if (!checked || !patched('funnelcast-score-drift')) return null;
+  const { loaded, run } = plan;
+  ctx.step('score', 'score drift against the last delivered lists');
+  const d = await ctx.io.checkScoreDrift({ loaded, runId: run.runId, runDir: run.runDir, scoresPath });
+  const psi = d.moved[0]?.value ?? null;
+  const summary: ScoreDrift = { level: d.level, message: d.message, reportPath: d.reportPath, psi };
+  if (d.level !== 'block') return summary;
+  // As before publishing: against lists scored more than one horizon earlier the scores' shift is elapsed time.
+  if (elapsedApart(d.championTrainingCutoff, run.cutoff, run.horizonMs))
+    return {
+      ...summary,
+      level: 'warn',
+      message: `not blocking: the last delivered lists were scored at ${d.championTrainingCutoff}, more than one horizon before this run's cutoff; what moved: ${d.message.replace(/^blocked: /, '')}`,
+    };
+  if (!loaded.definition.drift.accept)
+    throw ApplicationFailure.nonRetryable(
+      `drift checks blocked delivery: ${d.message} (this run's scores against those of ${d.champion}; chart in ${d.reportPath}). ` +
+        `Check the data and the model; funnelcast run --accept-drift delivers anyway`,
+      'DriftBlocked',
+    );
+  return { ...summary, accepted: true };
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import type { Activities } from '../../activities';
 import { deliverToBucketStep, deliverToWebhooks } from '../deliver';
-import type { ClvRef, ExportRef, FeatureRef, PublishResult, RunPlan, RunSummary } from '../types';
+import type { ClvRef, ExportRef, FeatureRef, PublishResult, RunPlan, RunSummary, ScoreDrift } from '../types';
+import { scoreDriftGate } from './drift';
 import type { RunContext } from './context';
 
 export interface Lists {
@@ -15,6 +16,8 @@ export interface Lists {
   webhook: RunSummary['webhook'];
   bucket: RunSummary['bucket'];
   marketer: Awaited<ReturnType<Activities['buildSegments']>>['marketer'] | null;
+  /** The score drift check before delivery (null: nothing to compare with). */
+  scoreDrift?: ScoreDrift | null;
 }
 
 /** A train-only run's: nothing scored or delivered (a fresh object each time: summaries never share one). */
@@ -36,6 +39,8 @@ export async function scoreAndDeliver(
   clv: ClvRef | null,
   /** Predicted uplift per user and campaign (lift/pipeline-uplift.ts), when a campaign ranks by it. */
   upliftPath?: string,
+  /** Whether the drift checks ran before publishing: then the scores are checked before delivery too. */
+  driftChecked = false,
 ): Promise<Lists> {
   const { loaded, run } = plan;
   const def = loaded.definition;
@@ -48,6 +53,7 @@ export async function scoreAndDeliver(
     versionDir: publish.scoreWith.versionDir,
     version: publish.scoreWith.version,
   });
+  const scoreDrift = await scoreDriftGate(ctx, plan, scoring.scoresPath, driftChecked);
   ctx.step('segments');
   const seg = await ctx.training.buildSegments({
     loaded,
@@ -87,5 +93,6 @@ export async function scoreAndDeliver(
     webhook,
     bucket,
     marketer: seg.marketer,
+    scoreDrift,
   };
 }

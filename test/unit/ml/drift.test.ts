@@ -1,6 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { binShares, dataDrift, decileEdges, driftMessage, psi, scoreDrift, worstLevel } from '../../../ml/drift';
+import {
+  binShares,
+  dataDrift,
+  decileEdges,
+  DEFAULT_DRIFT,
+  driftMessage,
+  psi,
+  scoreDrift,
+  worstLevel,
+} from '../../../ml/drift';
 import { mulberry32, normal } from '../../../ml/random';
 
 const sample = (n: number, seed: number, shift = 0, scale = 1) => {
@@ -88,5 +97,23 @@ describe('drift checks with thresholds', () => {
     };
     assert.equal(scoreDrift(ref, cur, t).level, 'warn');
     assert.equal(scoreDrift(ref, cur, { ...t, blockPsi: 0.06 }).level, 'block');
+  });
+
+  it("the score check before delivery has its own thresholds (scoreWarnPsi / scoreBlockPsi), else the features'", () => {
+    const cur = sample(5000, 11, 0.3);
+    const ref = sample(5000, 12);
+    const t = { ...DEFAULT_DRIFT, warnPsi: 0.05, blockPsi: 0.5 };
+    assert.equal(scoreDrift(ref, cur, t).level, 'warn', "no score thresholds: the features' apply");
+    assert.equal(scoreDrift(ref, cur, { ...t, scoreBlockPsi: 0.06 }).level, 'block');
+    assert.equal(scoreDrift(ref, cur, { ...t, scoreWarnPsi: 5, scoreBlockPsi: 6 }).level, 'ok');
+    // The features keep theirs.
+    const checks = dataDrift(
+      { reference: { a: ref }, current: { a: cur }, referenceRows: 5000, currentRows: 5000 },
+      {
+        ...t,
+        scoreBlockPsi: 0.06,
+      },
+    );
+    assert.equal(checks[0].level, 'warn');
   });
 });
