@@ -10,7 +10,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Decision } from './gate';
-import type { PublishOptions } from './index';
+import type { PublishOptions } from './types';
 
 export type VersionKind = 'live' | 'backtest';
 

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
 import { gate, movesPointer } from './gate';
 import { decisionRecord, previousChampion, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
-import type { ChampionPointer, PublishOptions, PublishOutcome, VersionInfo } from './index';
+import { laterOf, type ChampionPointer, type PublishOptions, type PublishOutcome, type VersionInfo } from './types';
 import { sanityRefusal } from './sanity';
 
 /** The pointer moved between this publisher's read and its write: compare with the new champion and try again. */
@@ -31,9 +31,6 @@ export class ChampionMovedError extends Error {
 
 type StorePublish = Omit<PublishOptions, 'files'> & { files: { name: string; path: string }[] };
 export type StorePublishOutcome = Omit<PublishOutcome, 'versionDir'> & { versionKey: string };
-
-const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
-  !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
 
 function parsePointer(body: Buffer): ChampionPointer | null {
   try {
