@@ -3,7 +3,7 @@
  * own FUNNELCAST_HOME) with the store on a real S3 server (Versity Gateway) and is stopped after some trees;
  * attempt 2 on machine B, which shares nothing with A but the store, resumes from A's trees and ends with the same
  * model as an uninterrupted fit. The checkpoint is gone from the store once the fold's result is written.
- * Before, checkpoints stayed in A's home: B started from tree 0.
+ * The same for the boosted engine's chunks of rounds. Before, checkpoints stayed in A's home: B started from tree 0.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,13 +34,18 @@ async function featureTable(rows: number): Promise<string> {
 }
 
 const machine = () => mkdtempSync(join(tmpdir(), 'fc-ckpt-home-'));
-const input = (home: string, featuresPath: string): TrainInput => ({
+const input = (home: string, featuresPath: string, engine: string): TrainInput => ({
   runDir: join(home, 'runs', 'ckpt', 'run1'),
   featuresPath,
   sequencesPath: '',
   vocabPath: '',
-  model: modelSpec.parse({ engine: 'forest', seed: 7, forest: { nTrees: 40, maxDepth: 6 } }),
-  engine: 'forest',
+  model: modelSpec.parse({
+    engine,
+    seed: 7,
+    forest: { nTrees: 40, maxDepth: 6 },
+    boosted: { nRounds: 60, earlyStoppingRounds: 0, checkpointEvery: 5 },
+  }),
+  engine,
   split: { kind: 'fold', strategy: 'kfold', k: 3, i: 1 },
 });
 const attempt = (n: number) =>
@@ -60,32 +65,39 @@ describe('training checkpoints in the artifact store', { timeout: 180_000 }, () 
     await server?.stop();
   });
 
-  it('a retry on another worker resumes from the trees the lost attempt stored', async () => {
-    const features = await featureTable(3_000);
-    process.env.FUNNELCAST_HOME = machine();
-    delete process.env.FUNNELCAST_STORE;
-    const reference: TrainResult = await attempt(1).run(trainModel, input(process.env.FUNNELCAST_HOME, features));
+  for (const [engine, stopAt, minStored] of [
+    ['forest', 15, 10],
+    ['boosted', 30, 3],
+  ] as const)
+    it(`${engine}: a retry on another worker resumes from the trees the lost attempt stored`, async () => {
+      const features = await featureTable(3_000);
+      process.env.FUNNELCAST_HOME = machine();
+      delete process.env.FUNNELCAST_STORE;
+      const reference: TrainResult = await attempt(1).run(
+        trainModel,
+        input(process.env.FUNNELCAST_HOME, features, engine),
+      );
 
-    Object.assign(process.env, server.env('fc'), { FUNNELCAST_STORE: `s3://${server.bucket}/fc` });
-    const store = new S3Store(s3Location(`s3://${server.bucket}/fc`));
-    const prefix = 'checkpoints/runs/ckpt/run1/models/forest-fold2of3.checkpoint/';
-    process.env.FUNNELCAST_HOME = machine();
-    const first = attempt(1);
-    let stopped = false;
-    first.on('heartbeat', (d: { done?: number }) => {
-      if (!stopped && (d.done ?? 0) >= 15) {
-        stopped = true;
-        first.cancel('TIMED_OUT'); // the worker is lost: its home goes with it
-      }
+      Object.assign(process.env, server.env('fc'), { FUNNELCAST_STORE: `s3://${server.bucket}/fc` });
+      const store = new S3Store(s3Location(`s3://${server.bucket}/fc`));
+      const prefix = `checkpoints/runs/ckpt/run1/models/${engine}-fold2of3.checkpoint/`;
+      process.env.FUNNELCAST_HOME = machine();
+      const first = attempt(1);
+      let stopped = false;
+      first.on('heartbeat', (d: { done?: number }) => {
+        if (!stopped && (d.done ?? 0) >= stopAt) {
+          stopped = true;
+          first.cancel('TIMED_OUT'); // the worker is lost: its home goes with it
+        }
+      });
+      await assert.rejects(first.run(trainModel, input(process.env.FUNNELCAST_HOME, features, engine)));
+      const stored = await store.list(prefix);
+      assert.ok(stored.length >= minStored, `the stopped attempt stored its trees: ${stored.length}`);
+
+      process.env.FUNNELCAST_HOME = machine();
+      const retry: TrainResult = await attempt(2).run(trainModel, input(process.env.FUNNELCAST_HOME, features, engine));
+      assert.ok(retry.resumedFrom! >= minStored, `resumed from ${retry.resumedFrom} trees`);
+      assert.deepEqual(retry.metrics, reference.metrics, 'the same model as an uninterrupted fit');
+      assert.deepEqual(await store.list(prefix), [], 'the checkpoint is deleted once the result is written');
     });
-    await assert.rejects(first.run(trainModel, input(process.env.FUNNELCAST_HOME, features)));
-    const stored = await store.list(prefix);
-    assert.ok(stored.length >= 10, `the stopped attempt stored its trees: ${stored.length}`);
-
-    process.env.FUNNELCAST_HOME = machine();
-    const retry: TrainResult = await attempt(2).run(trainModel, input(process.env.FUNNELCAST_HOME, features));
-    assert.ok(retry.resumedFrom! >= stored.length, `resumed from ${retry.resumedFrom} trees`);
-    assert.deepEqual(retry.metrics, reference.metrics, 'the same model as an uninterrupted fit');
-    assert.deepEqual(await store.list(prefix), [], 'the checkpoint is deleted once the result is written');
-  });
 });
