@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { paths } from '../infra/paths';
-import { ModelRegistry } from '../registry';
+import { openRegistry } from '../registry/open';
 import { withDuckDB, quoteLiteral } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
 import { dataDrift, driftMessage, scoreDrift, worstLevel, type DriftLevel } from '../ml/drift';
@@ -33,7 +33,7 @@ export async function checkDrift(input: {
 }): Promise<DriftResult> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
-    const registry = new ModelRegistry(paths.registry(def.name));
+    const registry = await openRegistry(def.name);
     const champion = registry.champion()?.version ?? null;
     const none = (message: string): DriftResult => ({ level: 'ok', message, champion, reportPath: null, moved: [] });
     if (!champion) return none('no champion to compare with');

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
-import { paths } from '../infra/paths';
 import { projectRoot } from '../infra/root';
-import { ModelRegistry, type ChampionStanding, type VersionInfo } from '../registry';
+import { type ChampionStanding, type VersionInfo } from '../registry';
+import { openRegistry } from '../registry/open';
 import { withDuckDB } from '../warehouse/db';
 import type {
   ChampionComparison,
@@ -80,7 +80,7 @@ function crashBeforeChampion(): boolean {
 async function publish(input: PublishInput): Promise<PublishResult> {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
-    const registry = new ModelRegistry(paths.registry(def.name));
+    const registry = await openRegistry(def.name);
     const metric = def.registry.primaryMetric;
     const primary = input.trained.metrics?.[metric];
     if (primary == null || !Number.isFinite(primary))

@@ -5,6 +5,8 @@
  * payload carries a path of one machine, and any worker can take any step. Without FUNNELCAST_STORE nothing is
  * wrapped: one machine, one home, the paths are valid everywhere they are read.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
 import { openCache, openStore, StoreBoundary } from '../store';
 
@@ -24,10 +26,20 @@ export function withStore<T extends Record<string, Activity>>(activities: T, bou
       const result = await fn(...local);
       // Folders handed in (a run folder, a version folder) hold outputs the result may not name: put them too.
       for (const a of args) for (const key of keysIn(a, boundary)) await boundary.putPath(key);
-      return boundary.outward(result);
+      const out = await boundary.outward(result);
+      recordStats(boundary);
+      return out;
     };
   }
   return wrapped as T;
+}
+
+/** FUNNELCAST_STORE_STATS=<dir>: this process's bytes through the store, rewritten after each activity (the bench). */
+function recordStats(boundary: StoreBoundary): void {
+  const dir = process.env.FUNNELCAST_STORE_STATS;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(boundary.stats));
 }
 
 function keysIn(value: unknown, b: StoreBoundary): string[] {

@@ -37,6 +37,7 @@ import { blendOf, type BlendPayload } from '../ml/scorer';
 import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, type AttemptWriter } from './context';
 
 import { fitOnSplit, holdout, splitName, type Split } from './split';
+import { CheckpointSync } from './checkpoint-store';
 
 export type { Split };
 
@@ -107,16 +108,24 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
     const seed = input.model.seed;
     const clf = createClassifier(input.engine as 'forest', engineParams(input.model, input.engine), seed);
     const checkpointDir = join(dir, `${name}.checkpoint`);
+    const stored = CheckpointSync.forDir(checkpointDir); // workers sharing a store: resume from any worker's trees
+    await stored?.restore();
     let last: unknown = { model: name, phase: 'reading' };
     const fitOptions: FitOptions = {
-      onProgress: (p) => heartbeat((last = { model: name, ...p })),
+      onProgress: (p) => {
+        heartbeat((last = { model: name, ...p }));
+        stored?.poke();
+      },
       signal: w.signal,
       writerTag: w.tag,
       checkpointDir,
     };
     // Reading the table and the work after the last tree (out-of-bag votes, calibration) report no progress of
     // their own: a timer keeps heartbeating while they yield, so a slow, busy machine is not a dead worker.
-    const fitted = await withHeartbeat(fitOnSplit(conn, input, clf, fitOptions), () => last);
+    const fitted = await withHeartbeat(fitOnSplit(conn, input, clf, fitOptions), () => last).catch(async (e) => {
+      await stored?.flush().catch(() => undefined); // a stopped attempt leaves its trees for the retry
+      throw e;
+    });
     const { xTest, yTest, trainSeconds } = fitted;
     w.check(); // engines without a signal check of their own (mlrf) end here when the attempt was cancelled
     const resumedFrom = (clf as { resumedTrees?: number }).resumedTrees ?? 0;
@@ -156,6 +165,7 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
     w.check();
     writeJsonAtomic(resultFile, result, w);
     rmSync(checkpointDir, { recursive: true, force: true });
+    await stored?.finish();
     return result;
   });
 }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { writeResults, type BenchRow } from './harness';
 
 export interface Suite {
-  run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }>;
+  /** `name`: the results' file name when a mode of the suite is not the suite's headline (default: the suite). */
+  run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[]; name?: string }>;
 }
 
 async function main() {
@@ -24,9 +25,9 @@ async function main() {
   }
   const mod = (await import(modPath)) as Suite;
   const startedAt = new Date().toISOString();
-  const { rows, notes } = await mod.run(args);
+  const { rows, notes, name } = await mod.run(args);
   const out = writeResults({
-    suite,
+    suite: name ?? suite,
     startedAt,
     machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}` },
     rows,

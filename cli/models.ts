@@ -4,8 +4,8 @@ import { userInfo } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPipeline } from '../pipelines/load';
-import { paths } from '../infra/paths';
-import { ModelRegistry, type VersionInfo } from '../registry';
+import { type ModelRegistry, type VersionInfo } from '../registry';
+import { openRegistry } from '../registry/open';
 import { EXIT, int, num, table, UsageError, print } from './format';
 import { compareVersions, formatComparison } from './models-compare';
 import { worseBy } from '../registry/compare';
@@ -53,7 +53,7 @@ export async function modelsCommand(argv: string[]): Promise<number> {
   }
   const def = loadPipeline(values.pipeline!).definition;
   const name = def.name;
-  const reg = new ModelRegistry(paths.registry(name));
+  const reg = await openRegistry(name);
   const out = (human: string, json: unknown) =>
     print(values.json ? JSON.stringify(json, null, 2) + '\n' : human + '\n');
   const champ = action === 'list' || action === 'show' ? reg.champion() : null;

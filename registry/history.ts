@@ -7,10 +7,10 @@
  *                            presence means "the pointer has been decided for this version": a retried publish
  *                            that finds a version without it runs the gate again instead of skipping it.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Decision } from './gate';
-import type { PublishOptions } from './index';
+import type { PublishOptions } from './types';
 
 export type VersionKind = 'live' | 'backtest';
 
@@ -53,32 +53,48 @@ export function appendHistory(root: string, e: HistoryEntry): void {
   appendFileSync(join(root, HISTORY_FILE), JSON.stringify(e) + '\n');
 }
 
-/** The history, oldest first. Lines written before it recorded actions (plain pointers) are read as 'unknown'. */
+/**
+ * The history, oldest first: the lines of champion-history.jsonl (the local folder's) and the entries under
+ * history/ (one object per move: the registry in the artifact store, mirrored). Lines written before it recorded
+ * actions (plain pointers) are read as 'unknown'.
+ */
 export function readHistory(root: string): HistoryEntry[] {
   const file = join(root, HISTORY_FILE);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l, i) => {
-      let o: Record<string, unknown>;
-      try {
-        o = JSON.parse(l) as Record<string, unknown>;
-      } catch (e) {
-        throw new Error(`${file} line ${i + 1} is not valid JSON (${(e as Error).message})`);
-      }
-      return {
-        at: String(o.at ?? o.since ?? ''),
-        action: (o.action as HistoryAction) ?? 'unknown',
-        version: String(o.version),
-        previous: (o.previous as string | null) ?? null,
-        cutoff: (o.cutoff as string | null) ?? null,
-        metric: String(o.metric ?? ''),
-        value: Number(o.value),
-        reason: String(o.reason ?? ''),
-        by: String(o.by ?? 'unknown'),
-      };
-    });
+  const lines = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l, i) => ({ text: l, where: `${file} line ${i + 1}` }))
+        .filter((l) => l.text.trim())
+    : [];
+  const dir = join(root, 'history');
+  const objects = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((n) => n.endsWith('.json'))
+        .sort()
+        .map((n) => ({ text: readFileSync(join(dir, n), 'utf8'), where: join(dir, n) }))
+    : [];
+  const entries = [...lines, ...objects].map((l) => historyEntry(l.text, l.where));
+  return objects.length && lines.length ? entries.sort((a, b) => Date.parse(a.at) - Date.parse(b.at)) : entries;
+}
+
+function historyEntry(text: string, where: string): HistoryEntry {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${where} is not valid JSON (${(e as Error).message})`);
+  }
+  return {
+    at: String(o.at ?? o.since ?? ''),
+    action: (o.action as HistoryAction) ?? 'unknown',
+    version: String(o.version),
+    previous: (o.previous as string | null) ?? null,
+    cutoff: (o.cutoff as string | null) ?? null,
+    metric: String(o.metric ?? ''),
+    value: Number(o.value),
+    reason: String(o.reason ?? ''),
+    by: String(o.by ?? 'unknown'),
+  };
 }
 
 export const decisionPath = (version: string) => join('decisions', `${version}.json`);

@@ -12,9 +12,12 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { LocalStorage, withLockFile, type RegistryStorage } from './storage';
+import { LocalStore, PreconditionFailedError } from '../store';
+import { ChampionMovedError, type StoreRegistry } from './store-registry';
+import { mirrorRegistry } from './mirror';
 import { sha256File, verifyManifest, type ManifestFile } from './manifest';
-import { sanityRefusal, type SanityWarning } from './sanity';
-import { gate, movesPointer, type ChampionStanding, type Decision, type GateDecision } from './gate';
+import { sanityRefusal } from './sanity';
+import { gate, movesPointer, type Decision, type GateDecision } from './gate';
 import {
   appendHistory,
   decisionPath,
@@ -33,73 +36,26 @@ export * from './storage';
 export * from './manifest';
 export * from './sanity';
 
-export interface VersionInfo {
-  version: string;
-  runId: string;
-  createdAt: string;
-  engine: string;
-  primaryMetric: string;
-  metrics: Record<string, unknown>;
-  lineage: Record<string, unknown>;
-  params: unknown;
-  featureNames: string[];
-}
-
-export interface ChampionPointer {
-  version: string;
-  metric: string;
-  value: number;
-  since: string;
-  reason: string;
-  /** The gate decision (or hand action) that put this version here. */
-  decision?: Decision | 'promote' | 'rollback';
-  /** The version's cutoff: the date its lists were scored at. */
-  cutoff?: string | null;
-  /**
-   * The latest cutoff at which a live run or a person moved the pointer (kept across rollbacks): a run at an
-   * older cutoff is a backtest and cannot move the pointer.
-   */
-  liveCutoff?: string | null;
-  /** The run id, or the person, that moved it. */
-  by?: string;
-}
-
-const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
-  !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
-
-export interface PublishOptions {
-  runId: string;
-  files: { name: string; from: string }[];
-  info: Omit<VersionInfo, 'version' | 'createdAt' | 'runId'>;
-  primaryValue: number;
-  /** The run's cutoff (the date its lists are scored at): a run older than the live champion's is a backtest. */
-  cutoff: string;
-  /** The standing champion against this model's held-out rows, computed by the caller (who can score). */
-  champion: ChampionStanding;
-  tolerance: number;
-  /** A reason that makes this run a backtest whatever its cutoff (e.g. it was started by a backfill). */
-  backtest?: string | null;
-  /** Allow the gate to replace a champion that cannot be compared (recorded in the history). */
-  replaceIncomparable?: boolean;
-  /** The model's failed sanity checks (registry/sanity.ts): the gate then keeps it a challenger. */
-  sanity?: SanityWarning[];
-  /** Said with the pointer move in the champion history (e.g. the drift a run was told to accept). */
-  note?: string | null;
-  /** Who publishes: the run id unless told otherwise. */
-  by?: string;
-  /** Crash injection for tests: stop after writing the version, before moving the champion. */
-  crashBeforeChampion?: boolean;
-}
-
-export type PublishOutcome = { version: string; versionDir: string; kind: VersionKind } & GateDecision & {
-    champion: string | null;
-  };
+export * from './types';
+import { laterOf, type ChampionPointer, type PublishOptions, type PublishOutcome, type VersionInfo } from './types';
 
 export class ModelRegistry {
   readonly storage: RegistryStorage;
+  /** The same folder as an artifact store: the champion pointer is written by compare-and-swap on it. */
+  private readonly pointerStore: LocalStore;
 
-  constructor(root: string, storage?: RegistryStorage) {
+  /**
+   * `shared`: the registry in the artifact store that this folder mirrors (registry/shared.ts). Publishes,
+   * promotions and rollbacks then go to the store (compare-and-swap on its pointer) and this folder is refreshed
+   * after; without it the folder is the registry.
+   */
+  constructor(
+    root: string,
+    storage?: RegistryStorage,
+    readonly shared?: StoreRegistry,
+  ) {
     this.storage = storage ?? new LocalStorage(root);
+    this.pointerStore = new LocalStore(this.storage.root);
   }
 
   get root() {
@@ -131,7 +87,10 @@ export class ModelRegistry {
   /** The champion pointer; a damaged pointer file is an error that names the file and how to repair it. */
   champion(): ChampionPointer | null {
     if (!this.storage.exists('champion.json')) return null;
-    const text = this.storage.readText('champion.json');
+    return this.parsePointer(this.storage.readText('champion.json'));
+  }
+
+  private parsePointer(text: string): ChampionPointer {
     try {
       const p = JSON.parse(text) as ChampionPointer;
       if (typeof p?.version !== 'string') throw new Error('it has no "version"');
@@ -145,6 +104,14 @@ export class ModelRegistry {
         { name: 'InputError' },
       );
     }
+  }
+
+  /** The pointer and the ETag it was read with, in one read: the write that follows is conditional on it. */
+  private async readPointer(): Promise<{ value: ChampionPointer | null; etag: string | null }> {
+    const got = await this.pointerStore.get('champion.json');
+    return got
+      ? { value: this.parsePointer(got.body.toString('utf8')), etag: got.info.etag }
+      : { value: null, etag: null };
   }
 
   /** The gate's recorded decision for a version (null: not decided yet, or published before decisions were kept). */
@@ -170,7 +137,8 @@ export class ModelRegistry {
    * crash between the version folder and the pointer must not skip the gate).
    */
   async publish(opts: PublishOptions): Promise<PublishOutcome> {
-    return this.withLock(() => {
+    if (this.shared) return this.publishShared(this.shared, opts);
+    return this.withLock(async () => {
       const modelSha = opts.files.map((f) => sha256File(f.from)).join(',');
       const version = this.findPublished(opts.runId, modelSha) ?? this.writeVersion(opts, modelSha);
       const versionDir = join(this.root, 'versions', version);
@@ -185,8 +153,18 @@ export class ModelRegistry {
           champion: this.champion()?.version ?? null,
         };
       if (opts.crashBeforeChampion) throw new Error('injected crash before the champion pointer moved');
-      return { version, versionDir, ...this.decide(version, opts) };
+      return { version, versionDir, ...(await this.decide(version, opts)) };
     });
+  }
+
+  private async publishShared(shared: StoreRegistry, opts: PublishOptions): Promise<PublishOutcome> {
+    try {
+      const r = await shared.publish({ ...opts, files: opts.files.map((f) => ({ name: f.name, path: f.from })) });
+      const { versionKey: _, ...rest } = r;
+      return { ...rest, versionDir: join(this.root, 'versions', r.version) };
+    } finally {
+      await mirrorRegistry(shared, this.root);
+    }
   }
 
   private findPublished(runId: string, modelSha: string): string | undefined {
@@ -219,9 +197,13 @@ export class ModelRegistry {
   }
 
   /** Runs the gate for a published version (under the lock), moves the pointer when it says so, records both. */
-  private decide(version: string, opts: PublishOptions): { kind: VersionKind; champion: string | null } & GateDecision {
+  private async decide(
+    version: string,
+    opts: PublishOptions,
+  ): Promise<{ kind: VersionKind; champion: string | null } & GateDecision> {
     const by = opts.by ?? opts.runId;
-    let champ = this.champion();
+    const read = await this.readPointer();
+    let champ = read.value;
     const metric = opts.info.primaryMetric;
     if (champ?.version === version) {
       // An earlier attempt moved the pointer and crashed before recording the decision: finish recording it (and
@@ -234,9 +216,7 @@ export class ModelRegistry {
     const standingVersion = opts.champion.kind === 'none' ? null : opts.champion.version;
     if ((champ?.version ?? null) !== standingVersion)
       // The pointer moved since the caller compared (a concurrent run): its comparison is stale, compare again.
-      throw new Error(
-        `the champion changed while this run compared with it (${standingVersion ?? 'none'} → ${champ?.version ?? 'none'}); retrying compares again`,
-      );
+      throw new ChampionMovedError(standingVersion, champ?.version ?? null);
     const frontier = champ ? (champ.liveCutoff ?? champ.cutoff ?? this.cutoffOf(champ.version)) : null;
     const backtestWhy =
       opts.backtest ??
@@ -254,7 +234,7 @@ export class ModelRegistry {
     });
     const kind: VersionKind = backtestWhy ? 'backtest' : 'live';
     if (movesPointer(g.decision)) {
-      this.setChampion(
+      await this.setChampion(
         {
           version,
           metric,
@@ -268,6 +248,7 @@ export class ModelRegistry {
         },
         g.decision === 'replaced' ? 'replace-incomparable' : 'gate',
         champ?.version ?? null,
+        read.etag,
       );
       champ = this.champion();
     }
@@ -288,9 +269,19 @@ export class ModelRegistry {
     this.storage.writeJson(decisionPath(r.version), rec);
   }
 
-  /** Moves the champion pointer (atomic rename), then appends the move to champion-history.jsonl. */
-  private setChampion(p: ChampionPointer, action: HistoryAction, previous: string | null) {
-    this.storage.writeJson('champion.json', p);
+  /**
+   * Moves the champion pointer by compare-and-swap on the ETag it was read with (null: it did not exist), then
+   * appends the move to champion-history.jsonl. A pointer moved in between (by a writer that did not take this
+   * folder's lock) fails the write: the caller's decision was made on a champion that is no longer there.
+   */
+  private async setChampion(p: ChampionPointer, action: HistoryAction, previous: string | null, etag: string | null) {
+    const body = Buffer.from(JSON.stringify(p, null, 2) + '\n');
+    try {
+      await this.pointerStore.put('champion.json', body, etag ? { ifMatch: etag } : { ifNoneMatch: '*' });
+    } catch (e) {
+      if (!(e instanceof PreconditionFailedError)) throw e;
+      throw new ChampionMovedError(previous, this.championVersionOrNull());
+    }
     this.appendMove(p, action, previous);
   }
 
@@ -324,7 +315,11 @@ export class ModelRegistry {
     version: string,
     opts: { reason?: string; by?: string; action?: 'promote' | 'rollback' } = {},
   ): Promise<ChampionPointer> {
-    return this.withLock(() => {
+    if (this.shared) {
+      const shared = this.shared;
+      return shared.promote(version, opts).finally(() => mirrorRegistry(shared, this.root));
+    }
+    return this.withLock(async () => {
       const dir = this.versionDir(version);
       const name = basename(dir);
       const d = this.decision(name);
@@ -333,6 +328,7 @@ export class ModelRegistry {
       const info = this.info(name);
       const value = Number((info.metrics as { holdout?: Record<string, number> }).holdout?.[info.primaryMetric] ?? NaN);
       let before: ChampionPointer | null = null;
+      const etag = (await this.pointerStore.head('champion.json'))?.etag ?? null;
       try {
         before = this.champion();
       } catch {
@@ -351,7 +347,7 @@ export class ModelRegistry {
         liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
         by: opts.by ?? 'unknown',
       };
-      this.setChampion(p, action, this.championVersionOrNull());
+      await this.setChampion(p, action, this.championVersionOrNull(), etag);
       return p;
     });
   }
@@ -362,6 +358,10 @@ export class ModelRegistry {
    * the champions instead of toggling between the last two.
    */
   async rollback(by = 'unknown', opts: { to?: string; reason?: string } = {}): Promise<ChampionPointer> {
+    if (this.shared) {
+      const shared = this.shared;
+      return shared.rollback(by, opts).finally(() => mirrorRegistry(shared, this.root));
+    }
     const current = this.championVersionOrNull();
     const target = opts.to ?? previousChampion(this.history(), current);
     if (!target)

@@ -13,8 +13,12 @@ export const sha256File = (file: string) => createHash('sha256').update(readFile
 
 /** Recomputes the checksums of a version folder against its manifest; returns the files that differ or are gone. */
 export function verifyManifest(dir: string): string[] {
-  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: ManifestFile[] };
+  // A version published to the artifact store names its files `name` (store/index.ts publishSet), a local one `path`.
+  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    files: (Omit<ManifestFile, 'path'> & { path?: string; name?: string })[];
+  };
   return m.files
-    .filter((f) => !existsSync(join(dir, f.path)) || sha256File(join(dir, f.path)) !== f.sha256)
+    .map((f) => ({ ...f, path: f.path ?? f.name ?? '' }))
+    .filter((f) => !f.path || !existsSync(join(dir, f.path)) || sha256File(join(dir, f.path)) !== f.sha256)
     .map((f) => f.path);
 }

@@ -15,8 +15,8 @@
 import { readFileSync } from 'node:fs';
 import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
 import { gate, movesPointer } from './gate';
-import { decisionRecord, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
-import type { ChampionPointer, PublishOptions, PublishOutcome, VersionInfo } from './index';
+import { decisionRecord, previousChampion, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
+import { laterOf, type ChampionPointer, type PublishOptions, type PublishOutcome, type VersionInfo } from './types';
 import { sanityRefusal } from './sanity';
 
 /** The pointer moved between this publisher's read and its write: compare with the new champion and try again. */
@@ -29,11 +29,17 @@ export class ChampionMovedError extends Error {
   }
 }
 
-type StorePublish = Omit<PublishOptions, 'files' | 'crashBeforeChampion'> & { files: { name: string; path: string }[] };
+type StorePublish = Omit<PublishOptions, 'files'> & { files: { name: string; path: string }[] };
 export type StorePublishOutcome = Omit<PublishOutcome, 'versionDir'> & { versionKey: string };
 
-const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
-  !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
+function parsePointer(body: Buffer): ChampionPointer | null {
+  try {
+    const p = JSON.parse(body.toString('utf8')) as ChampionPointer;
+    return typeof p?.version === 'string' ? p : null;
+  } catch {
+    return null;
+  }
+}
 
 export class StoreRegistry {
   constructor(
@@ -87,6 +93,7 @@ export class StoreRegistry {
         reason: `${recorded.reason} (decided by an earlier attempt of this run)`,
         champion: (await this.champion())?.version ?? null,
       };
+    if (opts.crashBeforeChampion) throw new Error('injected crash before the champion pointer moved');
     return { version, versionKey, ...(await this.decide(version, opts)) };
   }
 
@@ -130,6 +137,7 @@ export class StoreRegistry {
     const by = opts.by ?? opts.runId;
     const read = await readJson<ChampionPointer>(this.store, this.key('champion.json'));
     const champ = read?.value ?? null;
+    if (champ?.version === version) return this.finishRecording(version, champ, opts, by);
     const standing = opts.champion.kind === 'none' ? null : opts.champion.version;
     if ((champ?.version ?? null) !== standing) throw new ChampionMovedError(standing, champ?.version ?? null);
     const frontier = champ ? (champ.liveCutoff ?? champ.cutoff ?? null) : null;
@@ -156,7 +164,7 @@ export class StoreRegistry {
         metric,
         value: opts.primaryValue,
         since: new Date().toISOString(),
-        reason: g.reason,
+        reason: opts.note ? `${g.reason}; ${opts.note}` : g.reason,
         decision: g.decision,
         cutoff: opts.cutoff,
         liveCutoff: laterOf(frontier, opts.cutoff),
@@ -169,6 +177,83 @@ export class StoreRegistry {
     }
     await this.record({ version, kind, ...g, opts, by, champion: standing });
     return { kind, ...g, champion: now };
+  }
+
+  /**
+   * An earlier attempt moved the pointer to this version and crashed before recording the decision: record it now
+   * (and the history entry when the crash came before it), without running the gate against itself.
+   */
+  private async finishRecording(version: string, champ: ChampionPointer, opts: StorePublish, by: string) {
+    const decision = (champ.decision as DecisionRecord['decision'] | undefined) ?? 'promoted';
+    if ((await this.history()).at(-1)?.version !== version) await this.appendMove(champ, 'gate', null);
+    await this.record({ version, kind: 'live', decision, reason: champ.reason, opts, by, champion: null });
+    return { kind: 'live' as VersionKind, decision, reason: champ.reason, champion: version };
+  }
+
+  /** The full name of a version given as `v0002` or `v0002-<runId>`; NotFound when none is published. */
+  async resolve(version: string): Promise<string> {
+    const v = (await this.versions()).find((x) => x === version || x.startsWith(`${version}-`));
+    if (!v)
+      throw Object.assign(new Error(`no model version "${version}" in ${this.store.url}/${this.key()}`), {
+        name: 'NotFound',
+      });
+    return v;
+  }
+
+  /**
+   * Makes a version champion by hand. The pointer is written on the ETag it was read with: when it moved in
+   * between (a publish, another promote), `expect` (the champion the caller decided against) tells whether the
+   * decision still stands; without `expect` a promotion by hand simply reads again and applies.
+   */
+  async promote(
+    version: string,
+    opts: { reason?: string; by?: string; action?: 'promote' | 'rollback'; expect?: string | null } = {},
+  ): Promise<ChampionPointer> {
+    const name = await this.resolve(version);
+    const d = await this.decision(name);
+    const why = d?.kind === 'backtest' && (/^backtest \(.*?\), never serving/.exec(d.reason)?.[0] ?? 'backtest');
+    if (why) throw Object.assign(new Error(`${name} is a ${why}: it cannot be promoted`), { name: 'InputError' });
+    const info = (await readJson<VersionInfo>(this.store, this.key('versions', name, 'version.json')))!.value;
+    const value = Number((info.metrics as { holdout?: Record<string, number> }).holdout?.[info.primaryMetric] ?? NaN);
+    const cutoff = typeof info.lineage.cutoff === 'string' ? info.lineage.cutoff : null;
+    for (let attempt = 0; ; attempt++) {
+      const got = await this.store.get(this.key('champion.json'));
+      const before = got ? parsePointer(got.body) : null; // a damaged pointer is what a promotion repairs
+      const read = got ? { etag: got.info.etag } : null;
+      if (opts.expect !== undefined && (before?.version ?? null) !== opts.expect)
+        throw new ChampionMovedError(opts.expect, before?.version ?? null);
+      const p: ChampionPointer = {
+        version: name,
+        metric: info.primaryMetric,
+        value,
+        since: new Date().toISOString(),
+        reason: opts.reason ?? 'promoted by hand',
+        decision: opts.action ?? 'promote',
+        cutoff,
+        liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
+        by: opts.by ?? 'unknown',
+      };
+      try {
+        await this.swapPointer(p, read?.etag ?? null, before?.version ?? null);
+      } catch (e) {
+        if (e instanceof ChampionMovedError && opts.expect === undefined && attempt < 5) continue;
+        throw e;
+      }
+      await this.appendMove(p, opts.action ?? 'promote', before?.version ?? null);
+      return p;
+    }
+  }
+
+  /** Back to `to`, or to the champion the current one replaced when it was appointed (see previousChampion). */
+  async rollback(by = 'unknown', opts: { to?: string; reason?: string } = {}): Promise<ChampionPointer> {
+    const current = (await this.champion())?.version ?? null;
+    const target = opts.to ?? previousChampion(await this.history(), current);
+    if (!target)
+      throw Object.assign(new Error(`no earlier champion to roll back to from ${current ?? 'none'}`), {
+        name: 'NotFound',
+      });
+    const why = `rolled back from ${current}${opts.reason ? `: ${opts.reason}` : ''}`;
+    return this.promote(target, { reason: why, by, action: 'rollback', expect: current });
   }
 
   private async swapPointer(p: ChampionPointer, etag: string | null, seen: string | null): Promise<void> {

@@ -17,6 +17,7 @@ import { row, type BenchRow } from '../harness';
 import { TreeSampler, windowOf, type Sample } from '../process-tree';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
+import { storeRuns } from './pipeline-store';
 
 const USERS: Record<string, number> = { '1m': 430_000, '3m': 1_290_000, '10m': 4_291_845, '30m': 12_875_535 };
 const MB = 1024 * 1024;
@@ -30,7 +31,7 @@ interface Measured {
 }
 
 /** Runs a command with the bench's tag in its environment, sampling its process tree until it exits. */
-function measure(cmd: string, args: string[], env: Record<string, string>): Promise<Measured> {
+export function measure(cmd: string, args: string[], env: Record<string, string>): Promise<Measured> {
   const tag = `FUNNELCAST_BENCH_TAG=${randomBytes(6).toString('hex')}`;
   const sampler = new TreeSampler(tag);
   const started = performance.now();
@@ -63,7 +64,7 @@ const cli = (args: string[], env: Record<string, string>) =>
     maxBuffer: 1 << 26,
   });
 
-function events(size: string, cache: string): string {
+export function events(size: string, cache: string): string {
   const dir = join(cache, 'events');
   const file = join(dir, 'events.csv.gz');
   if (!existsSync(file)) {
@@ -75,7 +76,7 @@ function events(size: string, cache: string): string {
 }
 
 /** pipelines/sample.json pointing at the generated events (forest 100 trees depth 10, 3-fold CV, logistic, churn). */
-function pipelineFile(size: string, eventsFile: string, cache: string): string {
+export function pipelineFile(size: string, eventsFile: string, cache: string): string {
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8')) as Record<string, any>;
   def.name = `bench_${size}`;
   def.sources.events.path = eventsFile;
@@ -105,7 +106,7 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** A port whose Web UI port (+1000) is free too: a server of an earlier bench run may still be shutting down. */
-async function freePort(from: number): Promise<number> {
+export async function freePort(from: number): Promise<number> {
   for (let p = from; p < from + 50; p++) if ((await portFree(p)) && (await portFree(p + 1000))) return p;
   throw new Error(`no free port pair in ${from}…${from + 49}`);
 }
@@ -214,6 +215,7 @@ const REFERENCE_STEP: Record<string, string> = {
 
 export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const flag = (name: string) => args.includes(name);
+  if (flag('--stores')) return storeRuns(args);
   const at = args.indexOf('--sizes');
   const sizes = at >= 0 ? args[at + 1].split(',') : ['1m', '10m'];
   if (flag('--with-30m') && !sizes.includes('30m')) sizes.push('30m');

@@ -18,6 +18,9 @@ export async function startTestServer(
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeReady = true;
   }
+  // CI's run against the official Temporal server on PostgreSQL (scripts/temporal-postgres.sh) instead of the dev server.
+  const external = process.env.FUNNELCAST_TEST_TEMPORAL_ADDRESS;
+  if (external) return TestWorkflowEnvironment.createFromExistingServer({ address: external });
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliForTests() },

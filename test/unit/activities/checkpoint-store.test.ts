@@ -1,0 +1,103 @@
+/**
+ * A fold's training checkpoint survives the loss of the worker that wrote it: attempt 1 trains on machine A (its
+ * own FUNNELCAST_HOME) with the store on a real S3 server (Versity Gateway) and is stopped after some trees;
+ * attempt 2 on machine B, which shares nothing with A but the store, resumes from A's trees and ends with the same
+ * model as an uninterrupted fit. The checkpoint is gone from the store once the fold's result is written.
+ * The same for the boosted engine's chunks of rounds. Before, checkpoints stayed in A's home: B started from tree 0.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { trainModel, type TrainInput } from '../../../activities/train';
+import { modelSpec } from '../../../pipelines/schema/model';
+import { withDuckDB } from '../../../warehouse/db';
+import { S3Store, s3Location } from '../../../store';
+import type { ObjectServer } from '../../../store/versitygw';
+import { startTestObjectServer } from '../../helpers/object-store';
+import type { TrainResult } from '../../../workflows/types';
+
+async function featureTable(rows: number): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'fc-ckpt-data-')), 'features.parquet');
+  await withDuckDB(':memory:', (conn) =>
+    conn.run(`COPY (
+      SELECT 'u' || i AS user_id, CASE WHEN f1 + 0.6 * f2 + 0.5 * noise > 1.15 THEN 1 ELSE 0 END AS label, f1, f2, f3
+      FROM (SELECT i, (hash(i) % 1000) / 1000.0 AS f1, (hash(i * 7 + 1) % 1000) / 1000.0 AS f2,
+                   (hash(i * 11 + 3) % 1000) / 1000.0 AS f3, (hash(i * 13 + 5) % 1000) / 1000.0 AS noise
+            FROM range(${rows}) t(i))
+    ) TO '${file}' (FORMAT parquet)`),
+  );
+  return file;
+}
+
+const machine = () => mkdtempSync(join(tmpdir(), 'fc-ckpt-home-'));
+const input = (home: string, featuresPath: string, engine: string): TrainInput => ({
+  runDir: join(home, 'runs', 'ckpt', 'run1'),
+  featuresPath,
+  sequencesPath: '',
+  vocabPath: '',
+  model: modelSpec.parse({
+    engine,
+    seed: 7,
+    forest: { nTrees: 40, maxDepth: 6 },
+    boosted: { nRounds: 60, earlyStoppingRounds: 0, checkpointEvery: 5 },
+  }),
+  engine,
+  split: { kind: 'fold', strategy: 'kfold', k: 3, i: 1 },
+});
+const attempt = (n: number) =>
+  new MockActivityEnvironment(
+    { attempt: n, activityId: 'train-fold2', heartbeatTimeoutMs: 30_000 },
+    { logger: new DefaultLogger('ERROR') },
+  );
+
+describe('training checkpoints in the artifact store', { timeout: 180_000 }, () => {
+  let server: ObjectServer;
+  const saved = { ...process.env };
+  before(async () => {
+    server = await startTestObjectServer('ckpt');
+  });
+  after(async () => {
+    process.env = saved;
+    await server?.stop();
+  });
+
+  for (const [engine, stopAt, minStored] of [
+    ['forest', 15, 10],
+    ['boosted', 30, 3],
+  ] as const)
+    it(`${engine}: a retry on another worker resumes from the trees the lost attempt stored`, async () => {
+      const features = await featureTable(3_000);
+      process.env.FUNNELCAST_HOME = machine();
+      delete process.env.FUNNELCAST_STORE;
+      const reference: TrainResult = await attempt(1).run(
+        trainModel,
+        input(process.env.FUNNELCAST_HOME, features, engine),
+      );
+
+      Object.assign(process.env, server.env('fc'), { FUNNELCAST_STORE: `s3://${server.bucket}/fc` });
+      const store = new S3Store(s3Location(`s3://${server.bucket}/fc`));
+      const prefix = `checkpoints/runs/ckpt/run1/models/${engine}-fold2of3.checkpoint/`;
+      process.env.FUNNELCAST_HOME = machine();
+      const first = attempt(1);
+      let stopped = false;
+      first.on('heartbeat', (d: { done?: number }) => {
+        if (!stopped && (d.done ?? 0) >= stopAt) {
+          stopped = true;
+          first.cancel('TIMED_OUT'); // the worker is lost: its home goes with it
+        }
+      });
+      await assert.rejects(first.run(trainModel, input(process.env.FUNNELCAST_HOME, features, engine)));
+      const stored = await store.list(prefix);
+      assert.ok(stored.length >= minStored, `the stopped attempt stored its trees: ${stored.length}`);
+
+      process.env.FUNNELCAST_HOME = machine();
+      const retry: TrainResult = await attempt(2).run(trainModel, input(process.env.FUNNELCAST_HOME, features, engine));
+      assert.ok(retry.resumedFrom! >= minStored, `resumed from ${retry.resumedFrom} trees`);
+      assert.deepEqual(retry.metrics, reference.metrics, 'the same model as an uninterrupted fit');
+      assert.deepEqual(await store.list(prefix), [], 'the checkpoint is deleted once the result is written');
+    });
+});
