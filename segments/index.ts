@@ -12,7 +12,7 @@ import { sha256File } from '../registry';
 import { quoteIdent, quoteLiteral } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { clusterDistancesSql, clusterInputsSql, clusterSql, fitClusters, type ClusterModel } from './clusters';
-import { writeList, type CampaignExport, type ListContext } from './export-list';
+import { randomRate, writeList, type CampaignExport, type ListContext } from './export-list';
 import { copyAtomic, percentSql as percent, reasonPhraseSql } from './lists';
 import { listsManifest } from './manifest';
 import { clusterInWords, segmentListSpecs } from './segment-lists';
@@ -244,6 +244,8 @@ async function writeLists(
     idExpr: def.export.hashUserIds ? `sha256($salt || user_id)` : 'user_id',
     salt: def.export.hashUserIds ? salt : undefined,
     piiCols: def.sources.customers && def.export.allowPii.length ? def.export.allowPii : [],
+    // Computed once for every list (it joins every user with the features), not once per list.
+    randomRate: o.outcomesObserved ? await randomRate(conn, o.featuresPath) : undefined,
   };
   // What rankBy "uplift" orders by (segments/export-list.ts); empty when no campaign ranks by uplift.
   const byUplift = def.campaigns.find((c) => c.rankBy === 'uplift');
