@@ -17,6 +17,7 @@ import { cpuSlots } from './infra/capacity';
 import { measureEventLoopDelay } from './infra/event-loop';
 import { ensureServer, TASK_QUEUE, temporalConnectionOptions, temporalNamespace } from './infra/temporal';
 import { ensureSearchAttributes } from './infra/search-attributes';
+import { workflowBundleOption } from './infra/workflow-bundle';
 import {
   activityKind,
   cpuQueue,
@@ -95,6 +96,8 @@ export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker>
     ...(s.identity ? { identity: s.identity } : {}),
   };
   const workers: Worker[] = [];
+  // The prebuilt workflow bundle (or one made on a worker thread): webpack on this thread blocked its loop 1.3 s.
+  const workflowCode = kinds.includes('workflows') ? await workflowBundleOption() : null;
   // The workflows set funnelcast's search attributes (workflows/tags.ts): they must exist on the namespace first.
   if (kinds.includes('workflows')) await ensureSearchAttributes(s.connection.operatorService, common.namespace!);
   for (const kind of kinds)
@@ -104,7 +107,7 @@ export async function createWorker(s: WorkerSettings): Promise<FunnelcastWorker>
         connection: s.connection,
         taskQueue: queueFor(taskQueue, kind),
         ...(kind === 'workflows'
-          ? { workflowsPath: require.resolve('./workflows') }
+          ? workflowCode!
           : {
               activities: of(kind),
               // Training and scoring take the CPU slots; the warehouse steps share the I/O limit.

@@ -60,6 +60,8 @@ export interface ListContext {
   idExpr: string;
   salt?: string;
   piiCols: string[];
+  /** Share of every scored user who converted (a random list's rate), when outcomes are observed: one join per run. */
+  randomRate?: number;
 }
 
 /** List order (highest first) for each `rankBy`; ties by user id. */
@@ -126,7 +128,10 @@ export async function writeList(
         ).getRows()[0][0],
       )
     : null;
-  const backtest = realised === null ? null : await listBacktest(conn, x.featuresPath, rows, realised, expected);
+  const backtest =
+    realised === null
+      ? null
+      : listBacktest(x.randomRate ?? (await randomRate(conn, x.featuresPath)), rows, realised, expected);
   const up = def.export.uploads;
   const uploads = up
     ? await writeUploads(conn, {
@@ -163,21 +168,16 @@ export async function writeList(
   };
 }
 
-/** The realised conversion rate of a list beside a random list's (the base rate of every scored user). */
-async function listBacktest(
-  conn: DuckDBConnection,
-  featuresPath: string,
-  rows: number,
-  realised: number,
-  expected: number,
-): Promise<ListBacktest> {
-  const randomRate = Number(
-    (
-      await conn.runAndReadAll(
-        `SELECT coalesce(avg(f.label), 0) FROM read_parquet(${quoteLiteral(featuresPath)}) f JOIN segments s USING (user_id)`,
-      )
-    ).getRows()[0][0],
+/** Share of every scored user (the `segments` table) who converted: what a random list realises on average. */
+export async function randomRate(conn: DuckDBConnection, featuresPath: string): Promise<number> {
+  const r = await conn.runAndReadAll(
+    `SELECT coalesce(avg(f.label), 0) FROM read_parquet(${quoteLiteral(featuresPath)}) f JOIN segments s USING (user_id)`,
   );
+  return Number(r.getRows()[0][0]);
+}
+
+/** The realised conversion rate of a list beside a random list's (the base rate of every scored user). */
+function listBacktest(randomRate: number, rows: number, realised: number, expected: number): ListBacktest {
   const realisedRate = rows ? realised / rows : 0;
   return {
     realisedRate,

@@ -80,6 +80,8 @@ export function pipelineFile(size: string, eventsFile: string, cache: string): s
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8')) as Record<string, any>;
   def.name = `bench_${size}`;
   def.sources.events.path = eventsFile;
+  // Only the generated events: the sample's live demo feed (scheduled runs) has no place in a measurement.
+  delete def.sources.events.live;
   def.export = { destination: `bench_${size}` };
   const file = join(cache, `bench_${size}.json`);
   writeFileSync(file, JSON.stringify(def, null, 2));

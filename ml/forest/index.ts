@@ -7,8 +7,9 @@
  * Determinism: tree t is grown from deriveSeed(seed, t) alone, so the forest is the same whichever thread
  * grows which tree.
  *
- * Scale: each tree draws at most `maxSamples` rows (scikit-learn's max_samples; by default 500,000), so a tree's
- * cost stops growing with the table while the forest still sees every row across its trees; and fitBinned trains
+ * Scale: each tree draws at most `maxSamples` rows (scikit-learn's max_samples; by default the larger of 100,000
+ * and 10 % of the rows), so a tree's cost grows far slower than the table while the forest still sees every row
+ * across its trees; and fitBinned trains
  * on rows of one shared binned table, so cross-validation folds share one allocation instead of a copy each.
  *
  * Probabilities: the mean of the trees' leaf rates is not a probability (votes are pulled toward the middle, and
@@ -20,7 +21,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
 import { selectLabels } from '../classifier';
 import type { ForestParams } from '../../pipelines/schema/model';
-import { DEFAULT_CLASS_WEIGHT, DEFAULT_MAX_SAMPLES } from '../../pipelines/schema/model';
+import { DEFAULT_CLASS_WEIGHT, DEFAULT_MAX_SAMPLES, DEFAULT_MAX_SAMPLES_FRACTION } from '../../pipelines/schema/model';
 import { deriveSeed } from '../random';
 import { stratifiedKFold } from '../cv';
 import { binMatrix, decodeRows, type Bins } from './binning';
@@ -48,7 +49,7 @@ export const DEFAULT_FOREST_PARAMS: ForestParams = {
   classWeight: DEFAULT_CLASS_WEIGHT,
   bootstrap: true,
   maxBins: 255,
-  maxSamples: DEFAULT_MAX_SAMPLES,
+  maxSamples: 'auto',
 };
 
 export function resolveMtry(maxFeatures: ForestParams['maxFeatures'], nFeatures: number): number {
@@ -330,10 +331,13 @@ function trainingWeights(
 
 /**
  * Bootstrap draws per tree from `maxSamples`: a fraction of the training rows when ≤ 1, a count when larger (at
- * most the rows there are), all rows when absent — scikit-learn's max_samples.
+ * most the rows there are), all rows when absent — scikit-learn's max_samples; 'auto' scales with the table
+ * (pipelines/schema/model.ts: DEFAULT_MAX_SAMPLES).
  */
-export function resolveMaxSamples(maxSamples: number | null | undefined, rows: number): number {
+export function resolveMaxSamples(maxSamples: ForestParams['maxSamples'] | undefined, rows: number): number {
   if (maxSamples == null) return rows;
+  if (maxSamples === 'auto')
+    return Math.min(rows, Math.max(DEFAULT_MAX_SAMPLES, Math.round(DEFAULT_MAX_SAMPLES_FRACTION * rows)));
   const k = maxSamples <= 1 ? Math.round(maxSamples * rows) : Math.round(maxSamples);
   return Math.max(1, Math.min(rows, k));
 }

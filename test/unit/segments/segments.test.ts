@@ -233,6 +233,39 @@ describe('segments and exports', () => {
     });
   });
 
+  it('fit the clusters on a sample of the users and put every user in one (issue 17)', async () => {
+    await withDuckDB(':memory:', async (conn) => {
+      const dir = tempDir();
+      const w = await world(conn, dir);
+      const r = await buildSegments(conn, {
+        definition: parsePipeline({ ...def, export: { hashUserIds: false } }),
+        runId: 'seg-sample',
+        cutoff: w.cutoff,
+        featuresPath: w.featuresPath,
+        scoresPath: w.scoresPath,
+        outDir: join(dir, 'out'),
+        modelVersion: 'v0001',
+        seed: 1,
+        clusterSample: 60,
+      });
+      const users = JSON.parse(readFileSync(r.manifestPath, 'utf8')).segments.users;
+      assert.ok(users > 150);
+      assert.equal(r.clusters.fittedOn, 60, 'k and the centroids come from the sample only');
+      const [n, clustered] = (
+        await conn.runAndReadAll(
+          `SELECT count(*), count(*) FILTER (cluster BETWEEN 1 AND ${r.clusters.k}) FROM read_parquet('${r.segmentsPath}')`,
+        )
+      )
+        .getRows()[0]
+        .map(Number);
+      assert.deepEqual([n, clustered], [users, users], 'every user is in one of the k clusters');
+      assert.equal(
+        r.clusters.descriptions.reduce((a, d) => a + d.size, 0),
+        users,
+      );
+    });
+  });
+
   it('exports no PII column unless the pipeline allows it, and never as a feature or reason', async () => {
     const withCustomers = (allowPii: string[]) =>
       parsePipeline({
