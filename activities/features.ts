@@ -4,7 +4,7 @@ import { ensureDir, paths } from '../infra/paths';
 import { withDuckDB } from '../warehouse/db';
 import { buildFeatures as buildFeatureTables } from '../warehouse/features';
 import type { FeatureRef } from '../workflows/types';
-import { failFastOnBadInput, withHeartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, withHeartbeat } from './context';
 import { writeJsonAtomic } from '../infra/atomic';
 
 /** Point-in-time features, labels and sequences at the cutoff, written as Parquet under the run folder. */
@@ -18,8 +18,10 @@ export async function buildFeatures(input: {
     const def = input.loaded.definition;
     const outDir = ensureDir(join(input.runDir, input.folder ?? 'features'));
     const r = await withHeartbeat(
-      withDuckDB(paths.warehouse(def.name), (conn) =>
-        buildFeatureTables(conn, def, { cutoff: new Date(input.cutoff), outDir }),
+      withDuckDB(
+        paths.warehouse(def.name),
+        (conn) => buildFeatureTables(conn, def, { cutoff: new Date(input.cutoff), outDir }),
+        cancellationSignal(),
       ),
       () => ({ step: 'features' }),
     );

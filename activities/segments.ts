@@ -6,7 +6,7 @@ import { withDuckDB } from '../warehouse/db';
 import { buildSegments as buildSegmentTables, type SegmentsResult } from '../segments';
 import type { ExportRef } from '../workflows/types';
 import { deliverExports, type Delivery } from '../segments/deliver';
-import { failFastOnBadInput, withHeartbeat } from './context';
+import { cancellationSignal, failFastOnBadInput, withHeartbeat } from './context';
 
 export interface SegmentsRef {
   segmentsPath: string;
@@ -66,22 +66,25 @@ export async function buildSegments(input: {
   return failFastOnBadInput(async () => {
     const def = input.loaded.definition;
     const r = await withHeartbeat(
-      withDuckDB(paths.warehouse(def.name), (conn) =>
-        buildSegmentTables(conn, {
-          definition: def,
-          runId: input.runId,
-          cutoff: new Date(input.cutoff),
-          featuresPath: input.featuresPath,
-          scoresPath: input.scoresPath,
-          reasonsPath: input.reasonsPath,
-          clvPath: input.clvPath,
-          upliftPath: input.upliftPath,
-          outDir: input.runDir,
-          modelVersion: input.modelVersion,
-          outcomesObserved: input.outcomesObserved,
-          previousRunDir: previousRunDir(input.runDir),
-          seed: def.model.seed,
-        }),
+      withDuckDB(
+        paths.warehouse(def.name),
+        (conn) =>
+          buildSegmentTables(conn, {
+            definition: def,
+            runId: input.runId,
+            cutoff: new Date(input.cutoff),
+            featuresPath: input.featuresPath,
+            scoresPath: input.scoresPath,
+            reasonsPath: input.reasonsPath,
+            clvPath: input.clvPath,
+            upliftPath: input.upliftPath,
+            outDir: input.runDir,
+            modelVersion: input.modelVersion,
+            outcomesObserved: input.outcomesObserved,
+            previousRunDir: previousRunDir(input.runDir),
+            seed: def.model.seed,
+          }),
+        cancellationSignal(),
       ),
       () => ({ step: 'segments' }),
     );

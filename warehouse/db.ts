@@ -25,12 +25,16 @@ export function duckdbOptions(): Record<string, string> {
   };
 }
 
-export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+export async function withDuckDB<T>(
+  file: string,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
   if (file === ':memory:') {
     const instance = await DuckDBInstance.create(':memory:', duckdbOptions());
     const conn = await instance.connect();
     try {
-      return await fn(conn);
+      return await interruptible(conn, fn, signal);
     } finally {
       conn.closeSync();
       instance.closeSync();
@@ -47,7 +51,7 @@ export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) =
     const instance = await entry.instance;
     const conn = await instance.connect();
     try {
-      return await fn(conn);
+      return await interruptible(conn, fn, signal);
     } finally {
       conn.closeSync();
     }
@@ -56,6 +60,35 @@ export async function withDuckDB<T>(file: string, fn: (conn: DuckDBConnection) =
       open.delete(file);
       (await entry.instance.catch(() => null))?.closeSync();
     }
+  }
+}
+
+/**
+ * Runs `fn` on `conn` and, once `signal` aborts, interrupts the connection's statement: a cancelled activity stops
+ * a long query (a feature table over millions of users runs for a minute) instead of waiting for it. The interrupt
+ * is repeated until `fn` settles, because an abort that lands between two statements would otherwise let the next
+ * one run to its end; `fn` then throws the signal's reason, not DuckDB's "Interrupted".
+ */
+async function interruptible<T>(
+  conn: DuckDBConnection,
+  fn: (conn: DuckDBConnection) => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (!signal) return fn(conn);
+  signal.throwIfAborted();
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    conn.interrupt();
+    timer = setInterval(() => conn.interrupt(), 50);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(conn);
+  } catch (e) {
+    throw signal.aborted ? signal.reason : e;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    clearInterval(timer);
   }
 }
 
