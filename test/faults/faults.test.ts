@@ -360,12 +360,14 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
 
   it('two runs of the same pipeline at once keep the registry and exports consistent', async () => {
     const file = pipelineFile(dir, 'twins', (d) => (d.cv = { strategy: 'none' }));
+    // Whichever publishes second is checked for drift against the first: ten days move tenure-like features past
+    // the default block (PSI 0.48), which is right but not what this test is about, so the drift is accepted.
     const [a, b] = (await Promise.all(
       ['2024-04-20T00:00:00Z', '2024-04-30T00:00:00Z'].map((cutoff, i) =>
         env.client.workflow.execute('retrainWorkflow', {
           taskQueue,
           workflowId: `twins-${i}-${Date.now()}`,
-          args: [{ pipeline: file, cutoff }],
+          args: [{ pipeline: file, cutoff, acceptDrift: true }],
         }),
       ),
     )) as RunSummary[];
