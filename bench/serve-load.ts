@@ -5,7 +5,8 @@
  */
 import autocannon from 'autocannon';
 
-interface Job {
+/** What bench/suites/serve.ts asks of this process (as JSON in argv[2]). */
+export interface Job {
   url: string;
   token: string;
   kind: 'get' | 'post';

@@ -37,7 +37,14 @@ export * from './manifest';
 export * from './sanity';
 
 export * from './types';
-import { laterOf, type ChampionPointer, type PublishOptions, type PublishOutcome, type VersionInfo } from './types';
+import {
+  laterOf,
+  promotedPointer,
+  type ChampionPointer,
+  type PublishOptions,
+  type PublishOutcome,
+  type VersionInfo,
+} from './types';
 
 export class ModelRegistry {
   readonly storage: RegistryStorage;
@@ -336,17 +343,7 @@ export class ModelRegistry {
       }
       const cutoff = this.cutoffOf(name);
       const action = opts.action ?? 'promote';
-      const p: ChampionPointer = {
-        version: name,
-        metric: info.primaryMetric,
-        value,
-        since: new Date().toISOString(),
-        reason: opts.reason ?? 'promoted by hand',
-        decision: action,
-        cutoff,
-        liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
-        by: opts.by ?? 'unknown',
-      };
+      const p = promotedPointer(name, info, value, cutoff, before, opts);
       await this.setChampion(p, action, this.championVersionOrNull(), etag);
       return p;
     });

@@ -16,7 +16,14 @@ import { readFileSync } from 'node:fs';
 import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
 import { gate, movesPointer } from './gate';
 import { decisionRecord, previousChampion, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
-import { laterOf, type ChampionPointer, type PublishOptions, type PublishOutcome, type VersionInfo } from './types';
+import {
+  laterOf,
+  promotedPointer,
+  type ChampionPointer,
+  type PublishOptions,
+  type PublishOutcome,
+  type VersionInfo,
+} from './types';
 import { sanityRefusal } from './sanity';
 
 /** The pointer moved between this publisher's read and its write: compare with the new champion and try again. */
@@ -222,17 +229,7 @@ export class StoreRegistry {
       const read = got ? { etag: got.info.etag } : null;
       if (opts.expect !== undefined && (before?.version ?? null) !== opts.expect)
         throw new ChampionMovedError(opts.expect, before?.version ?? null);
-      const p: ChampionPointer = {
-        version: name,
-        metric: info.primaryMetric,
-        value,
-        since: new Date().toISOString(),
-        reason: opts.reason ?? 'promoted by hand',
-        decision: opts.action ?? 'promote',
-        cutoff,
-        liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
-        by: opts.by ?? 'unknown',
-      };
+      const p = promotedPointer(name, info, value, cutoff, before, opts);
       try {
         await this.swapPointer(p, read?.etag ?? null, before?.version ?? null);
       } catch (e) {

@@ -65,3 +65,25 @@ export type PublishOutcome = { version: string; versionDir: string; kind: Versio
 /** The later of two ISO dates (either may be missing). */
 export const laterOf = (a: string | null | undefined, b: string | null | undefined) =>
   !a ? (b ?? null) : !b ? a : Date.parse(a) >= Date.parse(b) ? a : b;
+
+/** The pointer a promotion writes (both registries): `before` gives the live frontier the new champion carries on. */
+export function promotedPointer(
+  version: string,
+  info: { primaryMetric: string },
+  value: number,
+  cutoff: string | null,
+  before: ChampionPointer | null,
+  opts: { reason?: string; action?: ChampionPointer['decision']; by?: string },
+): ChampionPointer {
+  return {
+    version,
+    metric: info.primaryMetric,
+    value,
+    since: new Date().toISOString(),
+    reason: opts.reason ?? 'promoted by hand',
+    decision: opts.action ?? 'promote',
+    cutoff,
+    liveCutoff: laterOf(before?.liveCutoff ?? before?.cutoff, cutoff),
+    by: opts.by ?? 'unknown',
+  };
+}

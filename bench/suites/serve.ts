@@ -17,6 +17,7 @@ import { projectRoot } from '../../infra/root';
 import { loadPipeline } from '../../pipelines/load';
 import { championVersion, runScoredWith } from '../../serve/state';
 import { withDuckDB, quoteLiteral } from '../../warehouse/db';
+import type { Job } from '../serve-load';
 
 const TOKEN = 'bench-token';
 
@@ -54,15 +55,7 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-interface LoadJob {
-  url: string;
-  kind: 'get' | 'post';
-  connections: number;
-  seconds: number;
-  maxRequests: number;
-  ids: string[];
-  events?: object[];
-}
+type LoadJob = Omit<Job, 'token'>;
 
 /** Runs the load generator in its own process and returns autocannon's result. */
 function load(job: LoadJob): Promise<autocannon.Result> {
