@@ -149,3 +149,18 @@ export async function checkScoreDrift(input: {
     return { level: check.level, message, champion: against, championTrainingCutoff: ref.cutoff, reportPath, moved };
   });
 }
+
+/**
+ * A run told to accept drift (`run --accept-drift`) that the check before delivery would have blocked: the champion
+ * history records it (action accept-drift, by the run, with the PSI), as a publish records accepted feature drift.
+ */
+export async function recordAcceptedDrift(input: {
+  loaded: LoadedPipeline;
+  runId: string;
+  /** The version that scored the delivered lists. */
+  version: string;
+  note: string;
+}): Promise<void> {
+  const registry = await openRegistry(input.loaded.definition.name);
+  await registry.recordAcceptedDrift({ version: input.version, reason: input.note, by: input.runId });
+}

@@ -11,6 +11,8 @@ import { RUN_FILE } from './runs';
 import { clvOverview } from '../warehouse/clv';
 import { campaignHistory } from '../lift/results';
 import type { LiftReportData } from '../report/lift';
+import type { DriftReportData } from '../report/drift';
+import type { DriftCheck } from '../ml/drift';
 
 /**
  * Writes the HTML report and run.json (last: its presence marks the run finished), and returns the final summary.
@@ -116,6 +118,7 @@ export async function finishRun(input: {
     clv,
     webhook: s.webhook,
     lift: await liftReport(s),
+    drift: driftReport(s),
     lineage: {
       pipeline: input.loaded.file,
       pipelineSha256: input.loaded.hash,
@@ -159,4 +162,31 @@ async function liftReport(s: RunSummary): Promise<LiftReportData | null> {
   return measured.length || unmeasured.length || s.uplift || s.nextBestAction || backtests.length
     ? { measured, unmeasured, uplift: s.uplift, nextBestAction: s.nextBestAction, backtests }
     : null;
+}
+
+/**
+ * The drift checks this run made, from the files they wrote in its folder (drift.json before publishing,
+ * score-drift.json before delivery); a check that compared with nothing wrote none and is left out.
+ */
+function driftReport(s: RunSummary): DriftReportData | null {
+  const read = <T>(name: string): T | null => {
+    const f = join(s.runDir, name);
+    return s.drift && existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as T) : null;
+  };
+  const f = read<{ champion: string | null; message: string; checks: DriftCheck[] }>('drift.json');
+  const sc = read<{ against: { version: string; runId: string }; message: string; check: DriftCheck }>(
+    'score-drift.json',
+  );
+  if (!f && !sc) return null;
+  return {
+    features: f ? { ...f, accepted: s.drift?.accepted === true } : null,
+    score: sc
+      ? {
+          against: `${sc.against.version}, run ${sc.against.runId}`,
+          message: sc.message,
+          accepted: s.drift?.score?.accepted === true,
+          check: sc.check,
+        }
+      : null,
+  };
 }

@@ -9,7 +9,7 @@ import { buildFeatures } from './features';
 import { fitCustomerValue } from './clv';
 import { summariseFolds, trainModel } from './train';
 import { publishModel } from './publish';
-import { checkDrift, checkScoreDrift } from './drift';
+import { checkDrift, checkScoreDrift, recordAcceptedDrift } from './drift';
 import { scoreUsers } from './score';
 import { buildSegments } from './segments';
 import { finishRun } from './finish';
@@ -38,6 +38,7 @@ export function createActivities() {
     fitCustomerValue,
     checkDrift,
     checkScoreDrift,
+    recordAcceptedDrift,
     // Their bodies run on worker threads (activities/offthread.ts): the main thread only waits and heartbeats.
     trainModel: offThread('trainModel', trainModel, trainingIsolation),
     summariseFolds: offThread('summariseFolds', summariseFolds, alwaysThread),

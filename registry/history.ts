@@ -14,7 +14,12 @@ import type { PublishOptions } from './types';
 
 export type VersionKind = 'live' | 'backtest';
 
-export type HistoryAction = 'gate' | 'promote' | 'rollback' | 'replace-incomparable' | 'unknown';
+/**
+ * `accept-drift` is not a move: the champion stays, and the entry records that a run delivered its lists although
+ * its scores drifted past the block threshold (`run --accept-drift` on the check before delivery, which runs after
+ * the pointer was decided, so it cannot ride on the move itself as the feature drift note does).
+ */
+export type HistoryAction = 'gate' | 'promote' | 'rollback' | 'replace-incomparable' | 'accept-drift' | 'unknown';
 
 export interface HistoryEntry {
   at: string;
@@ -104,7 +109,9 @@ export const decisionPath = (version: string) => join('decisions', `${version}.j
  * rollback (a rollback to it says what it replaced last, not what came before it). Null when none is known.
  */
 export function previousChampion(history: HistoryEntry[], current: string | null): string | null {
-  const appointed = [...history].reverse().find((h) => h.version === current && h.action !== 'rollback');
+  const appointed = [...history]
+    .reverse()
+    .find((h) => h.version === current && h.action !== 'rollback' && h.action !== 'accept-drift');
   return appointed?.previous ?? null;
 }
 
@@ -131,6 +138,29 @@ export function decisionRecord(r: {
     championValue: c.kind === 'same-rows' ? c.value : null,
     sameRows: c.kind === 'same-rows',
     decidedAt: new Date().toISOString(),
+    by: r.by,
+  };
+}
+
+/**
+ * The history entry for drift a run accepted before delivery (no pointer move: `previous` is the champion at the
+ * time, `version` the version that scored the lists). Null when the history already holds it for this run, so a
+ * retried activity records it once.
+ */
+export function acceptedDriftEntry(
+  history: HistoryEntry[],
+  r: { version: string; champion: string | null; reason: string; by: string; decision: DecisionRecord | null },
+): HistoryEntry | null {
+  if (history.some((h) => h.action === 'accept-drift' && h.by === r.by && h.version === r.version)) return null;
+  return {
+    at: new Date().toISOString(),
+    action: 'accept-drift',
+    version: r.version,
+    previous: r.champion,
+    cutoff: r.decision?.cutoff ?? null,
+    metric: r.decision?.metric ?? '',
+    value: r.decision?.value ?? NaN,
+    reason: r.reason,
     by: r.by,
   };
 }

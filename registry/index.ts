@@ -19,6 +19,7 @@ import { sha256File, verifyManifest, type ManifestFile } from './manifest';
 import { sanityRefusal } from './sanity';
 import { gate, movesPointer, type Decision, type GateDecision } from './gate';
 import {
+  acceptedDriftEntry,
   appendHistory,
   decisionPath,
   previousChampion,
@@ -129,6 +130,20 @@ export class ModelRegistry {
 
   history(): HistoryEntry[] {
     return readHistory(this.root);
+  }
+
+  /** Drift a run accepted before delivering its lists, in the champion history (history.ts acceptedDriftEntry). */
+  async recordAcceptedDrift(r: { version: string; reason: string; by: string }): Promise<void> {
+    const shared = this.shared;
+    if (shared) return shared.recordAcceptedDrift(r).finally(() => mirrorRegistry(shared, this.root));
+    return this.withLock(() => {
+      const e = acceptedDriftEntry(this.history(), {
+        ...r,
+        champion: this.championVersionOrNull(),
+        decision: this.decision(r.version),
+      });
+      if (e) appendHistory(this.root, e);
+    });
   }
 
   /** The version's cutoff (run cutoff), from its lineage. */

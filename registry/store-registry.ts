@@ -15,7 +15,14 @@
 import { readFileSync } from 'node:fs';
 import { joinKey, PreconditionFailedError, publishSet, readJson, sha256Hex, type ArtifactStore } from '../store';
 import { gate, movesPointer } from './gate';
-import { decisionRecord, previousChampion, type DecisionRecord, type HistoryEntry, type VersionKind } from './history';
+import {
+  acceptedDriftEntry,
+  decisionRecord,
+  previousChampion,
+  type DecisionRecord,
+  type HistoryEntry,
+  type VersionKind,
+} from './history';
 import {
   laterOf,
   promotedPointer,
@@ -275,8 +282,20 @@ export class StoreRegistry {
       reason: p.reason,
       by: p.by ?? 'unknown',
     };
-    const name = `${p.since.replace(/[-:.]/g, '')}-${p.version}.json`;
+    await this.putHistory(e);
+  }
+
+  /** One object per entry, named by its time so a listing is in order; create-once. */
+  private async putHistory(e: HistoryEntry) {
+    const name = `${e.at.replace(/[-:.]/g, '')}-${e.version}.json`;
     await this.store.put(this.key('history', name), Buffer.from(JSON.stringify(e) + '\n'), { ifNoneMatch: '*' });
+  }
+
+  /** Drift a run accepted before delivering its lists (no pointer move; once per run and version). */
+  async recordAcceptedDrift(r: { version: string; reason: string; by: string }): Promise<void> {
+    const champion = (await this.champion())?.version ?? null;
+    const e = acceptedDriftEntry(await this.history(), { ...r, champion, decision: await this.decision(r.version) });
+    if (e) await this.putHistory(e);
   }
 
   private async record(r: {

@@ -9,6 +9,7 @@ import { championSection, metricRows, modelCharts, summaryCards } from './model'
 import { PAGE_STYLE } from './style';
 import { marketerSection, type MarketerData } from './marketer';
 import { liftSection, type LiftReportData } from './lift';
+import { driftSection, type DriftReportData } from './drift';
 
 export { barChart, escapeHtml, lineChart } from './charts';
 import { renderClvSection, type ClvReportData } from './clv';
@@ -89,6 +90,8 @@ export interface RunReportData {
   webhook?: { list: string; outcome: string; rows: number; batches: number; reason?: string }[];
   /** Measured sends (lift vs control) and those not measurable yet (report/lift.ts). */
   lift?: LiftReportData | null;
+  /** The drift checks before publishing and before delivery, when they compared with something (report/drift.ts). */
+  drift?: DriftReportData | null;
   lineage: Record<string, unknown>;
 }
 
@@ -138,6 +141,7 @@ export function renderRunReport(d: RunReportData): string {
 <section><h2>Model quality</h2>${selectionTable(d.metrics.selection)}${searchTable(d.metrics.search)}${table(['metric', 'holdout', 'CV mean', 'CV std', ...(d.metrics.baselines ?? []).map((b) => `baseline ${b.engine}`)], rows)}<div class="charts">${charts.join('')}</div></section>
 ${marketer}
 ${renderClvSection(d.clv)}
+${driftSection(d.drift)}
 <section><h2>Lineage</h2>${table(
     ['what', 'value'],
     Object.entries(d.lineage).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : v]),

@@ -3,7 +3,8 @@
  * the same data (another seed) passes the checks and publishes; events appended to the source that shift
  * behaviour (a burst of views for a third of the users before the training cutoff) block the next run before it
  * publishes or delivers, naming the features and PSI, with drift.html charts; `--accept-drift` (acceptDrift)
- * publishes anyway and the champion history records the accepted drift.
+ * publishes anyway and the champion history records the accepted drift. The same for the scores before delivery:
+ * the accepted score drift is an accept-drift entry of the history, and report.html charts the score distribution.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,7 +109,11 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     const accepted = await run(3, { acceptDrift: true });
     assert.ok(accepted.scoring, 'accepted drift publishes and delivers');
     assert.equal(accepted.drift?.accepted, true, 'the summary says the drift was accepted');
-    const last = registry.history().at(-1)!;
+    // The pointer's move (its scores moved too, so an accept-drift entry for the scores may follow it).
+    const last = registry
+      .history()
+      .filter((h) => h.action !== 'accept-drift')
+      .at(-1)!;
     assert.equal(last.version, accepted.publish!.version);
     assert.match(last.reason, /drift accepted \(--accept-drift\): blocked: .*n_view_total PSI/);
     assert.ok(accepted.drift?.score, 'the accepted run compared its scores with the champion before delivery');
@@ -133,5 +138,20 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     assert.ok(delivered.scoring && delivered.exports?.length, 'accepted score drift delivers');
     assert.equal(delivered.drift?.score?.accepted, true);
     assert.equal(delivered.drift?.score?.level, 'block');
+    // The accepted score drift is in the champion history (the pointer did not move for it), by this run.
+    const scoreAccepted = registry.history().at(-1)!;
+    assert.equal(scoreAccepted.action, 'accept-drift');
+    assert.equal(scoreAccepted.by, delivered.runId);
+    assert.equal(scoreAccepted.version, delivered.scoring!.modelVersion);
+    assert.match(
+      scoreAccepted.reason,
+      /score drift accepted before delivery \(--accept-drift\): blocked: score PSI \d\.\d{3}/,
+    );
+    // And report.html shows the score distribution against the delivered lists', and says it was accepted.
+    const report = readFileSync(delivered.reportPath!, 'utf8');
+    const section = report.slice(report.indexOf('<h2>Drift</h2>'), report.indexOf('<h2>Lineage</h2>'));
+    assert.match(section, /<svg[^>]+aria-label="score"/);
+    assert.match(section, /Score distribution: this run against the last delivered lists/);
+    assert.match(section, /Accepted with --accept-drift/);
   });
 });

@@ -43,18 +43,19 @@ export async function driftGate(
 /**
  * Before delivery: this run's scores against those of the last lists delivered (the latest finished live run). A
  * blocking shift stops the run before any list is built or delivered, naming the PSI, unless the run was told to
- * accept drift. Only when the pre-publish checks ran (`checked`: not a backfill nor a rerun past publish).
+ * accept drift, and then the champion history records it. Only when the pre-publish checks ran (`checked`: not a backfill nor a rerun past publish).
  */
 export async function scoreDriftGate(
   ctx: RunContext,
   plan: RunPlan,
-  scoresPath: string,
+  scored: { scoresPath: string; modelVersion: string },
   checked: boolean,
 ): Promise<ScoreDrift | null> {
   // patched: a run started before this check existed replays without it (its history has no such activity).
   if (!checked || !patched('funnelcast-score-drift')) return null;
   const { loaded, run } = plan;
   ctx.step('score', 'score drift against the last delivered lists');
+  const { scoresPath, modelVersion: version } = scored;
   const d = await ctx.io.checkScoreDrift({ loaded, runId: run.runId, runDir: run.runDir, scoresPath });
   const psi = d.moved[0]?.value ?? null;
   const summary: ScoreDrift = { level: d.level, message: d.message, reportPath: d.reportPath, psi };
@@ -72,6 +73,14 @@ export async function scoreDriftGate(
         `Check the data and the model; funnelcast run --accept-drift delivers anyway`,
       'DriftBlocked',
     );
+  // patched: a run that accepted score drift before this was recorded replays without the activity.
+  if (patched('funnelcast-score-drift-history'))
+    await ctx.io.recordAcceptedDrift({
+      loaded,
+      runId: run.runId,
+      version,
+      note: `score drift accepted before delivery (--accept-drift): ${d.message} (against ${d.champion})`,
+    });
   return { ...summary, accepted: true };
 }
 

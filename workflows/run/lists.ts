@@ -53,7 +53,7 @@ export async function scoreAndDeliver(
     versionDir: publish.scoreWith.versionDir,
     version: publish.scoreWith.version,
   });
-  const scoreDrift = await scoreDriftGate(ctx, plan, scoring.scoresPath, driftChecked);
+  const scoreDrift = await scoreDriftGate(ctx, plan, scoring, driftChecked);
   ctx.step('segments');
   const seg = await ctx.training.buildSegments({
     loaded,

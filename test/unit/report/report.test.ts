@@ -14,6 +14,7 @@ import {
   rocCurve,
 } from '../../../ml/metrics';
 import { tempDir } from '../../helpers/warehouse';
+import { DEFAULT_DRIFT, dataDrift, driftMessage, scoreDrift } from '../../../ml/drift';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
@@ -177,6 +178,43 @@ describe('run report', () => {
     ];
     const html = renderRunReport({ ...d, champion: { ...d.champion!, warnings } });
     for (const w of warnings) assert.ok(html.includes(`<strong>Warning:</strong> ${w}`), w);
+  });
+
+  it('shows the drift checks: a chart per drifted feature and the score distribution against the delivered lists', () => {
+    const ref = Array.from({ length: 2000 }, (_, i) => ((i * 7919) % 1000) / 1000);
+    const moved = ref.map((v) => Math.min(0.999, v * 0.5 + 0.45));
+    const score = scoreDrift(ref, moved, DEFAULT_DRIFT);
+    const checks = dataDrift(
+      {
+        reference: { n_view_total: Float32Array.from(ref), tenure: Float32Array.from(ref) },
+        current: { n_view_total: Float32Array.from(moved), tenure: Float32Array.from(ref) },
+        referenceLabelRate: 0.1,
+        currentLabelRate: 0.1,
+        referenceRows: 2000,
+        currentRows: 2000,
+      },
+      DEFAULT_DRIFT,
+    );
+    assert.equal(score.level, 'block');
+    const html = renderRunReport({
+      ...sample(),
+      drift: {
+        features: { champion: 'v0001-s', message: driftMessage(checks), accepted: true, checks },
+        score: { against: 'v0001-s, run r1', message: driftMessage([score]), accepted: true, check: score },
+      },
+    });
+    const section = html.slice(html.indexOf('<h2>Drift</h2>'), html.indexOf('<h2>Lineage</h2>'));
+    assert.ok(section.length > 0, 'report.html has a drift section');
+    assert.match(section, /<svg[^>]+aria-label="n_view_total"/, 'the drifted feature has its chart');
+    assert.doesNotMatch(section, /aria-label="tenure"/, 'an unmoved feature has none');
+    assert.match(section, /Score distribution: this run against the last delivered lists \(v0001-s, run r1\)/);
+    assert.match(section, new RegExp(`PSI ${score.value.toFixed(3)} \\(block\\)`));
+    // The score chart: one grey (delivered lists) and one red (this run, blocking) bar per bin of the reference.
+    const chart = /<svg[^>]+aria-label="score"[^>]*>(.*?)<\/svg>/.exec(section)![1];
+    assert.equal((chart.match(/fill="#bbb"/g) ?? []).length, score.bins!.reference.length);
+    assert.equal((chart.match(/fill="#c0392b"/g) ?? []).length, score.bins!.current.length);
+    assert.match(section, /Accepted with --accept-drift \(recorded in the champion history\)/);
+    assert.equal(renderRunReport(sample()).includes('<h2>Drift</h2>'), false, 'no checks, no section');
   });
 
   it('escapes every text that comes from data', () => {
