@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LoadedPipeline } from '../pipelines/load';
 import { StateHolder } from './holder';
 import { BadRequest, registerScoreRoutes } from './routes';
@@ -49,7 +49,8 @@ function metrics(app: FastifyInstance, holder: StateHolder) {
     name: 'funnelcast_http_request_duration_seconds',
     help: 'HTTP request latency',
     labelNames,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    // Fine below 50 ms: the targets are p99 under 20 ms (GET) and 50 ms (POST), read from these buckets too.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
   const model = new Gauge({
@@ -70,6 +71,13 @@ function metrics(app: FastifyInstance, holder: StateHolder) {
     registers: [registry],
   });
   holder.onBatch = (n) => batches.observe(n);
+  // The process's own: garbage collection pauses by kind and the event loop's delay (p99 since the last scrape),
+  // so a latency tail can be told apart from time spent waiting for a core on a shared machine.
+  collectDefaultMetrics({
+    register: registry,
+    eventLoopMonitoringPrecision: 10,
+    gcDurationBuckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
+  });
   app.addHook('onResponse', async (req, reply) => {
     const labels = { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
     requests.inc(labels);

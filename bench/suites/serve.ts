@@ -18,6 +18,7 @@ import { loadPipeline } from '../../pipelines/load';
 import { championVersion, runScoredWith } from '../../serve/state';
 import { withDuckDB, quoteLiteral } from '../../warehouse/db';
 import type { Job } from '../serve-load';
+import { buckets, minus, quantileBound, samples, shareAbove } from '../prom';
 
 const TOKEN = 'bench-token';
 
@@ -103,10 +104,13 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   const loadBefore = os.loadavg()[0];
   try {
     const base = { url: server.url, seconds, ids };
+    const scrape = async () => (await fetch(`${server.url}/metrics`)).text();
+    const prom0 = await scrape(); // also resets the event loop delay's histogram: what follows is the GET phase's
     const cpu0 = cpuSeconds(pid);
     const get = await load({ ...base, kind: 'get', connections: 32, maxRequests: 200_000 });
     const cpuGet = cpuSeconds(pid) - cpu0;
     const loadGet = os.loadavg()[0];
+    const prom1 = await scrape();
     const afterGet = rssMiB(pid);
     const start = Date.parse(server.cutoff) + 86_400_000;
     const events = Array.from({ length: 50 }, (_, i) => ({
@@ -118,7 +122,8 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const post = await load({ ...base, kind: 'post', connections: 64, maxRequests: 50_000, events });
     const cpuPost = cpuSeconds(pid) - cpu1;
     const mem = rssMiB(pid);
-    const prom = await (await fetch(`${server.url}/metrics`)).text();
+    const prom = await scrape();
+    const inside = serverSide(prom0, prom1, prom);
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(prom)?.[1] ?? NaN);
     const meanBatch = metric('funnelcast_online_batch_size_sum') / metric('funnelcast_online_batch_size_count');
     const loadAfter = os.loadavg()[0];
@@ -136,6 +141,10 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         r('POST /v1/score (50 events)', 'p99 latency ms', post.latency.p99, 'lower', 'target < 50'),
         r('POST /v1/score (50 events)', 'non-2xx', post.non2xx + post.errors, 'lower'),
         r('POST /v1/score (50 events)', 'server CPU ms per request', perRequest(cpuPost, post), 'lower'),
+        r('GET /v1/users/:id/score', 'server-side p99 ms (histogram bound)', inside.getP99, 'lower', 'target < 20'),
+        r('GET /v1/users/:id/score', 'longest GC pause ms (bound)', inside.gcMax, 'lower'),
+        r('GET /v1/users/:id/score', 'event loop delay p99 ms', inside.loopP99, 'lower'),
+        r('POST /v1/score (50 events)', 'server-side p99 ms (histogram bound)', inside.postP99, 'lower', 'target < 50'),
         r('server memory', 'RSS MiB after GET', afterGet.rss, 'lower'),
         r('server memory', 'RSS MiB after POST (peak)', mem.peak, 'lower'),
         r('server start', 'seconds to ready', readySeconds, 'lower'),
@@ -144,6 +153,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         `autocannon in its own process against ${server.url}: GET ${seconds}s × 32 connections, POST ${seconds}s × 64 connections (50 events each, as of now); the server is another process`,
         `machine load average (1 min) ${loadBefore.toFixed(1)} before, ${loadGet.toFixed(1)} after GET, ${loadAfter.toFixed(1)} after POST, on ${os.cpus().length} cores shared with other work`,
         `server CPU: GET ${cpuGet.toFixed(1)} s for ${get.requests.total} requests, POST ${cpuPost.toFixed(1)} s for ${post.requests.total} requests (so one free core would serve about ${Math.round(get.requests.total / Math.max(cpuGet, 0.01))} GET/s and ${Math.round(post.requests.total / Math.max(cpuPost, 0.01))} POST/s)`,
+        `server side, from its own /metrics (the time from reading a request to sending its answer, without the time it waited to be read): GET p99 ≤ ${inside.getP99} ms, ${(100 * inside.getOver20).toFixed(2)} % of GETs over 20 ms; POST p99 ≤ ${inside.postP99} ms; during GET ${inside.gcCount} GC pauses, ${inside.gcMs.toFixed(0)} ms in all, the longest ≤ ${inside.gcMax} ms; event loop delay p99 ${inside.loopP99.toFixed(1)} ms`,
         `POST requests were computed in batches of ${meanBatch.toFixed(1)} on average (one feature SQL run per batch)`,
         `server RSS ${afterGet.rss.toFixed(0)} MiB after GET, ${mem.rss.toFixed(0)} MiB after POST, peak ${mem.peak.toFixed(0)} MiB; ready ${readySeconds.toFixed(1)} s after start`,
       ],
@@ -151,4 +161,25 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   } finally {
     server.child.kill('SIGTERM');
   }
+}
+
+/** The server's own view of the GET and POST phases, from its /metrics before GET, after GET and after POST. */
+function serverSide(before: string, afterGet: string, afterPost: string) {
+  const latency = 'funnelcast_http_request_duration_seconds';
+  const getRoute = 'route="/v1/users/:id/score"';
+  const get = minus(buckets(afterGet, latency, getRoute), buckets(before, latency, getRoute));
+  const postRoute = 'route="/v1/score"';
+  const post = minus(buckets(afterPost, latency, postRoute), buckets(afterGet, latency, postRoute));
+  const gc = minus(buckets(afterGet, 'nodejs_gc_duration_seconds'), buckets(before, 'nodejs_gc_duration_seconds'));
+  const sum = (t: string, n: string) => samples(t, n).reduce((a, x) => a + x.value, 0);
+  const gcMs = 1000 * (sum(afterGet, 'nodejs_gc_duration_seconds_sum') - sum(before, 'nodejs_gc_duration_seconds_sum'));
+  return {
+    getP99: 1000 * quantileBound(get, 0.99),
+    getOver20: shareAbove(get, 0.02),
+    postP99: 1000 * quantileBound(post, 0.99),
+    gcCount: Math.max(...gc.values(), 0),
+    gcMs,
+    gcMax: 1000 * quantileBound(gc, 1),
+    loopP99: 1000 * (samples(afterGet, 'nodejs_eventloop_lag_p99_seconds')[0]?.value ?? NaN),
+  };
 }

@@ -91,6 +91,9 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, new RegExp(`funnelcast_model_info\\{version="${first.publish!.version}"`));
     assert.match(metrics, /funnelcast_http_request_duration_seconds_bucket/);
+    // The process's own pauses and delays, to tell a latency tail from waiting for a core (the serve bench reads them).
+    assert.match(metrics, /^nodejs_gc_duration_seconds_bucket\{le="0.001",kind="\w+"\} \d+/m);
+    assert.match(metrics, /^nodejs_eventloop_lag_p99_seconds \d/m);
   });
 
   it('GET score answers the batch lists: propensity, decile, segment, reasons in words', async () => {
