@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../infra/atomic';
-import { joinKey, type StoreBoundary } from '../store';
+import { joinKey, type ArtifactStore, type StoreBoundary } from '../store';
 import { boundaryFromEnv } from './store-boundary';
 
 const CHECKPOINT_FILE = /^[\w-]+\.json$/; // not the `.tmp-…` names of a write in progress
@@ -20,7 +20,7 @@ export class CheckpointSync {
   private lastUpload = 0;
 
   constructor(
-    private readonly boundary: StoreBoundary,
+    private readonly boundary: StoreBoundary & { store: ArtifactStore },
     readonly dir: string,
     readonly prefix: string,
     private readonly everyMs = 2_000,
@@ -29,8 +29,8 @@ export class CheckpointSync {
   /** The sync for a checkpoint folder under this worker's home; null without a shared store. */
   static forDir(dir: string): CheckpointSync | null {
     const b = boundaryFromEnv();
-    const key = b?.keyOf(dir);
-    return b && key ? new CheckpointSync(b, dir, joinKey('checkpoints', key)) : null;
+    const key = b.keyOf(dir);
+    return hasStore(b) && key ? new CheckpointSync(b, dir, joinKey('checkpoints', key)) : null;
   }
 
   /** Copies into the folder the checkpoint files an earlier attempt (on any worker) stored. */
@@ -81,3 +81,5 @@ export class CheckpointSync {
     for (const key of await this.boundary.store.list(`${this.prefix}/`)) await this.boundary.store.delete(key);
   }
 }
+
+const hasStore = (b: StoreBoundary): b is StoreBoundary & { store: ArtifactStore } => b.store !== null;
