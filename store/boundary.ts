@@ -18,6 +18,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { funnelcastHome } from '../infra/paths';
 import { projectRoot } from '../infra/root';
 import type { ContentCache } from './cache';
 import { sha256Hex } from './local';
@@ -194,4 +195,9 @@ export function mapStrings(value: unknown, f: (s: string) => string): unknown {
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)]));
   return value;
+}
+
+/** Paths of this machine (its home, the package) → keys: for records other workers read, such as a run's run.json. */
+export function keysOnThisMachine<T>(value: T): T {
+  return new StoreBoundary(null, null, funnelcastHome).keys(value);
 }
