@@ -78,8 +78,8 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
   it('on the local store: keys in every payload; the CLI prints absolute paths resolved from them', async () => {
     const { home, cache, out } = await runSample({});
     const strings = await everyPayloadString();
-    assert.ok(strings.some((s) => s.value.startsWith('runs/sample/')), 'payloads decoded, keys found');
     assertNoLocalPaths(strings, [home, cache, projectRoot()]);
+    assert.ok(strings.some((s) => s.value.startsWith('runs/sample/')), 'payloads decoded, keys found');
     // The edge: --json prints absolute paths, of files that exist on this machine.
     const scores = (out.scoring as Json).scoresPath as string;
     assert.ok(scores.startsWith(join(home, 'runs', 'sample')) && existsSync(scores), scores);
