@@ -6,10 +6,10 @@
  * `checkpoints/<key of the folder>`, outside `runs/`, so the store boundary never copies them into a run folder,
  * and are deleted when the fold's result is written.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../infra/atomic';
-import { joinKey, type StoreBoundary } from '../store';
+import { joinKey, type ArtifactStore, type StoreBoundary } from '../store';
 import { boundaryFromEnv } from './store-boundary';
 
 const CHECKPOINT_FILE = /^[\w-]+\.json$/; // not the `.tmp-…` names of a write in progress
@@ -20,7 +20,7 @@ export class CheckpointSync {
   private lastUpload = 0;
 
   constructor(
-    private readonly boundary: StoreBoundary,
+    private readonly boundary: StoreBoundary & { store: ArtifactStore },
     readonly dir: string,
     readonly prefix: string,
     private readonly everyMs = 2_000,
@@ -29,8 +29,8 @@ export class CheckpointSync {
   /** The sync for a checkpoint folder under this worker's home; null without a shared store. */
   static forDir(dir: string): CheckpointSync | null {
     const b = boundaryFromEnv();
-    const key = b?.keyOf(dir);
-    return b && key ? new CheckpointSync(b, dir, joinKey('checkpoints', key)) : null;
+    const key = b.keyOf(dir);
+    return hasStore(b) && key ? new CheckpointSync(b, dir, joinKey('checkpoints', key)) : null;
   }
 
   /** Copies into the folder the checkpoint files an earlier attempt (on any worker) stored. */
@@ -80,4 +80,101 @@ export class CheckpointSync {
     await this.inFlight;
     for (const key of await this.boundary.store.list(`${this.prefix}/`)) await this.boundary.store.delete(key);
   }
+}
+
+const hasStore = (b: StoreBoundary): b is StoreBoundary & { store: ArtifactStore } => b.store !== null;
+
+/**
+ * The LSTM's checkpoint, which is rewritten after every epoch (weights, Adam's moments, state.json, and the best
+ * epoch's weights in `best/`): it is stored as whole epochs, `<prefix>/e<NNNNN>/<file>`, then `<prefix>/latest.json`
+ * naming the epoch, written last, so a retry on any worker restores one epoch's files and never a mix of two. The
+ * files are read when the epoch ends (before the next one rewrites them) and put while the next epoch trains.
+ */
+export class EpochCheckpointSync {
+  private chain: Promise<void> = Promise.resolve();
+  private storedEpoch = 0;
+
+  constructor(
+    private readonly boundary: StoreBoundary & { store: ArtifactStore },
+    readonly dir: string,
+    readonly prefix: string,
+  ) {}
+
+  /** The sync for an LSTM output folder under this worker's home; null without a shared store. */
+  static forDir(dir: string): EpochCheckpointSync | null {
+    const b = boundaryFromEnv();
+    const key = b.keyOf(dir);
+    return hasStore(b) && key ? new EpochCheckpointSync(b, dir, joinKey('checkpoints', key)) : null;
+  }
+
+  /** Writes the stored epoch's files into the folder unless it holds that epoch or a later one; returns the epoch. */
+  async restore(): Promise<number> {
+    const latest = await this.boundary.store.get(joinKey(this.prefix, 'latest.json'));
+    if (!latest) return 0;
+    const { epoch } = JSON.parse(latest.body.toString('utf8')) as { epoch: number };
+    this.storedEpoch = epoch;
+    if (localEpoch(this.dir) >= epoch) return 0;
+    const from = `${joinKey(this.prefix, epochName(epoch))}/`;
+    for (const key of await this.boundary.store.list(from)) {
+      const got = await this.boundary.store.get(key);
+      if (!got) throw new Error(`${key}: listed in the stored checkpoint of epoch ${epoch}, but gone`);
+      const file = join(this.dir, ...key.slice(from.length).split('/'));
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileAtomic(file, got.body);
+    }
+    return epoch;
+  }
+
+  /** Called when an epoch's files are written: reads them now, puts them after the uploads before it. */
+  saved(epoch: number): void {
+    let bodies: { rel: string; body: Buffer }[];
+    try {
+      const files = ['checkpoint', 'best'].flatMap((sub) => filesUnder(join(this.dir, sub), sub));
+      bodies = files.map((rel) => ({ rel, body: readFileSync(join(this.dir, ...rel.split('/'))) }));
+    } catch {
+      return; // unreadable now: the next epoch's files will be stored instead
+    }
+    // A failed upload costs only the resume on another worker; the next epoch tries again.
+    this.chain = this.chain.then(() => this.put(epoch, bodies).catch(() => undefined));
+  }
+
+  private async put(epoch: number, bodies: { rel: string; body: Buffer }[]): Promise<void> {
+    const prefix = joinKey(this.prefix, epochName(epoch));
+    for (const { rel, body } of bodies) await this.boundary.store.put(joinKey(prefix, rel), body);
+    await this.boundary.store.put(joinKey(this.prefix, 'latest.json'), Buffer.from(JSON.stringify({ epoch })));
+    const before = this.storedEpoch;
+    this.storedEpoch = epoch;
+    if (before && before !== epoch)
+      for (const key of await this.boundary.store.list(`${joinKey(this.prefix, epochName(before))}/`))
+        await this.boundary.store.delete(key);
+  }
+
+  /** Waits for the uploads in progress (an attempt that stops keeps its last whole epoch). */
+  async flush(): Promise<void> {
+    await this.chain;
+  }
+
+  /** The result is written: the checkpoint is of no further use anywhere. */
+  async finish(): Promise<void> {
+    await this.chain;
+    for (const key of await this.boundary.store.list(`${this.prefix}/`)) await this.boundary.store.delete(key);
+  }
+}
+
+const epochName = (epoch: number) => `e${String(epoch).padStart(5, '0')}`;
+
+function localEpoch(dir: string): number {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'checkpoint', 'state.json'), 'utf8')) as { epoch: number }).epoch;
+  } catch {
+    return 0;
+  }
+}
+
+/** Files under `dir` as `/`-joined names prefixed with `rel`, skipping a write in progress (`.tmp-…`). */
+function filesUnder(dir: string, rel: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => !e.name.includes('.tmp-'))
+    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${rel}/${e.name}`) : [`${rel}/${e.name}`]));
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
 import type { SegmentsRef } from './segments';
 import { RUN_FILE } from './runs';
+import { keysOnThisMachine } from '../store';
 import { clvOverview } from '../warehouse/clv';
 import { campaignHistory } from '../lift/results';
 import type { LiftReportData } from '../report/lift';
@@ -135,7 +136,8 @@ export async function finishRun(input: {
     manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null,
     seconds,
   };
-  writeJsonAtomic(join(s.runDir, RUN_FILE), final);
+  // Keys, not this machine's paths: a run.json is read by other workers and by serve on other machines.
+  writeJsonAtomic(join(s.runDir, RUN_FILE), keysOnThisMachine(final));
   return final;
 }
 

@@ -14,8 +14,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInThread, ThreadError } from '../infra/threads';
-import { paths } from '../infra/paths';
-import { ModelRegistry } from '../registry';
+import { openRegistry } from '../registry/open';
 import type { ThreadActivityContext } from './context';
 
 export type ThreadBody =
@@ -45,7 +44,7 @@ export type Isolation = 'thread' | 'process';
 export function offThread<I, O>(
   body: ThreadBody,
   onMain: (input: I) => Promise<O>,
-  isolation: (input: I) => Isolation,
+  isolation: (input: I) => Isolation | Promise<Isolation>,
 ): (input: I) => Promise<O> {
   return async (input: I) => {
     if (process.env.FUNNELCAST_OFF_THREAD === '0') return onMain(input);
@@ -64,7 +63,7 @@ export function offThread<I, O>(
       return await runInThread<O, ActivityThreadJob>({
         file: join(__dirname, 'thread-entry.js'),
         input: job,
-        isolation: isolation(input),
+        isolation: await isolation(input),
         signal: ctx.cancellationSignal,
         graceMs: CANCEL_GRACE_MS,
         onProgress: (d) => {
@@ -103,9 +102,11 @@ export const scoringIsolation = (input: { versionDir: string }): Isolation =>
   tabularModel(input.versionDir) ? 'thread' : 'process';
 
 /** Publishing re-scores the champion on this run's holdout rows: in a process when the champion needs sequences. */
-export function publishingIsolation(input: { loaded: { definition: { name: string } } }): Isolation {
+export async function publishingIsolation(input: { loaded: { definition: { name: string } } }): Promise<Isolation> {
   try {
-    const registry = new ModelRegistry(paths.registry(input.loaded.definition.name));
+    // Through the registry in the store when there is one: the champion may have moved by a publish on another
+    // worker since this worker's copy was refreshed (and its model may be one this worker has never fetched).
+    const registry = await openRegistry(input.loaded.definition.name);
     const champ = registry.champion();
     return !champ || tabularModel(registry.versionDir(champ.version)) ? 'thread' : 'process';
   } catch {

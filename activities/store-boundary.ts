@@ -1,9 +1,10 @@
 /**
- * The activities as workers that share only Temporal and the artifact store see them (FUNNELCAST_STORE set): each
- * activity's arguments arrive with keys, which are fetched into this worker's home; its result leaves with keys,
- * and the files behind them (and everything new in the run folders it was given) are put in the store first. So no
- * payload carries a path of one machine, and any worker can take any step. Without FUNNELCAST_STORE nothing is
- * wrapped: one machine, one home, the paths are valid everywhere they are read.
+ * The activities as workers that share only Temporal and the artifact store see them: each activity's arguments
+ * arrive with keys, which become this worker's paths (fetched into its home from the store when FUNNELCAST_STORE is
+ * set); its result leaves with keys, and with a store the files behind them (and everything new in the run folders
+ * it was given) are put in the store first. So no payload carries a path of one machine, and any worker can take
+ * any step. Without FUNNELCAST_STORE (one machine, the home is the store) the same keys cross Temporal and are only
+ * mapped: a history, a summary or a rerun means the same wherever it is read, and nothing is copied.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,13 +13,12 @@ import { openCache, openStore, StoreBoundary } from '../store';
 
 type Activity = (...args: never[]) => Promise<unknown>;
 
-export function boundaryFromEnv(): StoreBoundary | null {
-  if (!process.env.FUNNELCAST_STORE) return null;
+export function boundaryFromEnv(): StoreBoundary {
+  if (!process.env.FUNNELCAST_STORE) return new StoreBoundary(null, null, funnelcastHome);
   return new StoreBoundary(openStore(), openCache(), funnelcastHome());
 }
 
 export function withStore<T extends Record<string, Activity>>(activities: T, boundary = boundaryFromEnv()): T {
-  if (!boundary) return activities;
   const wrapped: Record<string, Activity> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
@@ -37,7 +37,7 @@ export function withStore<T extends Record<string, Activity>>(activities: T, bou
 /** FUNNELCAST_STORE_STATS=<dir>: this process's bytes through the store, rewritten after each activity (the bench). */
 function recordStats(boundary: StoreBoundary): void {
   const dir = process.env.FUNNELCAST_STORE_STATS;
-  if (!dir) return;
+  if (!dir || !boundary.store) return;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(boundary.stats));
 }

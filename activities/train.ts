@@ -30,7 +30,6 @@ import {
   readSequences,
   readVocab,
   remapTokens,
-  trainLstm,
 } from '../ml/lstm';
 import type { SerializedModel } from '../ml/classifier';
 import { blendOf, type BlendPayload } from '../ml/scorer';
@@ -38,6 +37,7 @@ import { claimFiles, failFastOnBadInput, heartbeat, InputError, withHeartbeat, t
 
 import { fitOnSplit, holdout, splitName, type Split } from './split';
 import { CheckpointSync } from './checkpoint-store';
+import { fitLstm } from './lstm-fit';
 
 export type { Split };
 
@@ -224,24 +224,16 @@ async function trainLstmOnSplit(input: TrainInput, { name, dir, resultFile, w }:
           : stratifiedKFold(seqs.labels, s.k, seed)[s.i];
     }
     const started = performance.now();
-    let last: unknown = { model: name, epoch: 0 };
-    const r = await withHeartbeat(
-      trainLstm({
-        sequences: seqs,
-        vocabSize: Object.keys(vocab).length,
-        outDir: join(dir, `${name}.lstm`),
-        params: input.model.lstm,
-        seed,
-        trainRows: split.train,
-        onEpoch: (e) => {
-          last = { model: name, ...e };
-          heartbeat(last);
-        },
-        signal: w.signal,
-        writerTag: w.tag,
-      }),
-      () => last,
-    );
+    const { r, finish } = await fitLstm(name, {
+      sequences: seqs,
+      vocabSize: Object.keys(vocab).length,
+      outDir: join(dir, `${name}.lstm`),
+      params: input.model.lstm,
+      seed,
+      trainRows: split.train,
+      signal: w.signal,
+      writerTag: w.tag,
+    });
     w.check();
     const trainSeconds = (performance.now() - started) / 1000;
     const { model } = await loadLstm(r.modelDir);
@@ -278,6 +270,7 @@ async function trainLstmOnSplit(input: TrainInput, { name, dir, resultFile, w }:
     };
     w.check();
     writeJsonAtomic(resultFile, result, w);
+    await finish();
     return result;
   });
 }

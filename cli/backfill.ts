@@ -13,6 +13,7 @@ import type { StepProgress } from '../workflows/types';
 import { scheduleIdFor } from './schedule';
 import { withSession } from './session';
 import { EXIT, int, num, pct, table, UsageError, print } from './format';
+import { forPeople, portable } from './edge';
 
 export const BACKFILL_HELP = `Usage: funnelcast backfill --pipeline <p> --from <date> --to <date> --every <interval> [--concurrency n] [--train-only] [--via-schedule] [--json]
 
@@ -73,7 +74,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     throw new UsageError('--concurrency must be an integer from 1 to 16');
   const loaded = loadPipeline(values.pipeline);
   const cutoffs = expandCutoffs(values.from, values.to, values.every);
-  const input: BackfillInput = { pipeline: loaded.file, cutoffs, concurrency, trainOnly: values['train-only'] };
+  const input: BackfillInput = { pipeline: portable(loaded.file), cutoffs, concurrency, trainOnly: values['train-only'] };
   // The definition's hash is in the id, so a backfill of another definition of the pipeline (another engine, other
   // parameters) over the same range does not attach to this one while it runs.
   const workflowId = backfillWorkflowId(loaded.definition.name, loaded.hash, cutoffs, values.every);
@@ -99,7 +100,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     const stop = values.json ? () => {} : followBackfill(client, workflowId);
     let rows: BackfillRow[];
     try {
-      rows = (await handle.result()) as BackfillRow[];
+      rows = forPeople((await handle.result()) as BackfillRow[]);
     } finally {
       stop();
     }

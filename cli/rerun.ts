@@ -18,6 +18,7 @@ import {
 import { withSession } from './session';
 import { EXIT, print, UsageError } from './format';
 import { formatSummary, watchProgress } from './run';
+import { forPeople, portable } from './edge';
 
 export const RERUN_HELP = `Usage: funnelcast rerun <run> --from <step> [--json] [--no-worker]
 
@@ -66,7 +67,7 @@ export async function rerunCommand(argv: string[]): Promise<number> {
       return EXIT.notFound;
     }
     const input: RunInput = {
-      pipeline: origin.input.plan?.loaded.file ?? origin.input.pipeline,
+      pipeline: portable(origin.input.plan?.loaded.file ?? origin.input.pipeline),
       cutoff: origin.input.plan?.run.cutoff ?? origin.input.cutoff,
       trigger: origin.input.trigger,
       trainOnly: origin.input.trainOnly,
@@ -82,7 +83,7 @@ export async function rerunCommand(argv: string[]): Promise<number> {
     if (!values.json) process.stderr.write(`  … rerun of ${of} from ${from}: run ${started.runId}\n`);
     const stop = watchProgress(() => handle.query('progress'), values.json);
     try {
-      const summary = (await handle.result()) as RunSummary;
+      const summary = forPeople((await handle.result()) as RunSummary);
       await stop();
       const ui = server.uiUrl ? `${server.uiUrl}/namespaces/default/workflows/${started.runId}` : null;
       print(

@@ -12,6 +12,7 @@ import type { RunInput, RunSummary, StartedRun, StepProgress } from '../workflow
 import { InterruptedError, withSession } from './session';
 import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
+import { forPeople, portable } from './edge';
 
 export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable] [--accept-drift]
 
@@ -69,7 +70,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Validate locally before anything starts: a bad definition is reported in a second, not after a server boot.
   const loaded = loadPipeline(values.pipeline!);
   const cutoff = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
-  const input: RunInput = { pipeline: loaded.file, cutoff, trigger: 'cli', trainOnly: values['train-only'] };
+  const input: RunInput = { pipeline: portable(loaded.file), cutoff, trigger: 'cli', trainOnly: values['train-only'] };
   if (values['replace-incomparable']) input.replaceIncomparable = true;
   if (values['accept-drift']) input.acceptDrift = true;
 
@@ -91,7 +92,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (!started.summary) stopWatching = watchProgress(() => handle.query<StepProgress>('progress'), values.json);
       let summary: RunSummary;
       try {
-        summary = started.summary ?? ((await handle.result()) as RunSummary);
+        summary = forPeople(started.summary ?? ((await handle.result()) as RunSummary));
       } finally {
         await stopWatching();
       }

@@ -11,6 +11,7 @@ import { withSession } from './session';
 import { backfillProgressLine } from './backfill';
 import { kindOf, runFacts, type RunFacts } from './run-history';
 import { EXIT, num, progressBar, table, UsageError, print } from './format';
+import { forPeople } from './edge';
 
 export const RUNS_HELP = `Usage:
   funnelcast runs list [--limit n] [--json]      recent runs, newest first: pipeline, cutoff, kind (live,
@@ -73,7 +74,7 @@ async function runRow(
   client: Client,
   w: { workflowId: string; type: string; status: { name: string }; startTime: Date; closeTime?: Date },
 ): Promise<RunRow> {
-  const facts = await runFacts(client, w.workflowId).catch(() => null);
+  const facts = forPeople(await runFacts(client, w.workflowId).catch(() => null));
   const input = facts?.input ?? null;
   const def = input?.plan?.loaded.definition;
   const s = w.type === 'retrainWorkflow' ? (facts?.summary ?? null) : null; // a backfill's result is its rows
@@ -202,7 +203,7 @@ async function statusOnce(
 ): Promise<{ status: string; facts: RunFacts }> {
   const d = await client.workflow.getHandle(id).describe();
   const status = d.status.name;
-  const facts = await runFacts(client, id);
+  const facts = forPeople(await runFacts(client, id));
   const backfill = d.type === 'backfillWorkflow';
   const live = status === 'RUNNING' ? (backfill ? null : await liveProgress(client, id)) : null;
   const backfillLine =

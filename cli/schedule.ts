@@ -20,6 +20,7 @@ import { scheduleInWords } from './schedule-words';
 import { describeFacts } from './runs';
 import { runFacts } from './run-history';
 import { EXIT, table, UsageError, print } from './format';
+import { forPeople, portable } from './edge';
 
 export const SCHEDULE_HELP = `Usage: funnelcast schedule <action> [options]
 
@@ -90,7 +91,7 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Sch
     throw new UsageError(`--catchup-window "${catchupWindow}": write a duration like 1h or 1d`);
   return {
     pipeline: loaded.definition.name,
-    pipelineFile: loaded.file,
+    pipelineFile: portable(loaded.file),
     cron,
     every,
     timezone: (values.timezone as string | undefined) ?? 'UTC',
@@ -318,7 +319,7 @@ async function describeSchedule(client: Client, name: string, out: Out): Promise
   out(
     [
       `${d.scheduleId}: ${s ? scheduleInWords(s) : ''}${s?.cron ? ` (cron "${s.cron}")` : ''}, overlap ${s?.overlap}, catch-up ${s?.catchupWindow}${d.state.paused ? ' (PAUSED)' : ''}`,
-      `  pipeline  ${s?.pipelineFile}`,
+      `  pipeline  ${forPeople(s?.pipelineFile)}`,
       `  next      ${info.nextRuns.slice(0, 3).join(', ') || '—'}`,
       `  recent    ${recent.join('\n            ') || '—'}`,
       `  skipped   ${info.skippedOverlap} (overlap), missed ${info.missedCatchupWindow} (outside catch-up window)`,

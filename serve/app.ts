@@ -9,7 +9,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { LoadedPipeline } from '../pipelines/load';
 import { StateHolder } from './holder';
 import { BadRequest, registerScoreRoutes } from './routes';
-import { championVersion, loadServingState, runScoredWith } from './state';
+import { loadServingState } from './state';
+import { championVersion, runScoredWith } from './runs';
 
 export interface ServeOptions {
   loaded: LoadedPipeline;
@@ -166,9 +167,9 @@ export async function createScoringService(opts: ServeOptions): Promise<ScoringS
 async function reload(loaded: LoadedPipeline, holder: StateHolder): Promise<boolean> {
   const pipeline = loaded.definition.name;
   try {
-    const version = championVersion(pipeline);
+    const version = await championVersion(pipeline);
     const cur = holder.snapshot?.state;
-    const run = version ? runScoredWith(pipeline, version) : null;
+    const run = version ? await runScoredWith(pipeline, version) : null;
     if (cur && (!version || !run || (cur.version === version && cur.runId === run.runId))) return false;
     holder.install(await loadServingState(loaded));
     holder.notReadyReason = '';

@@ -3,10 +3,11 @@
  * the latest live run scored with it, and the online feature store at that run's cutoff). The service swaps the
  * whole snapshot at once when the champion pointer moves, so no request ever mixes two versions.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ModelRegistry } from '../registry';
+import { openRegistry } from '../registry/open';
+import { runScoredWith, type RunJson } from './runs';
 import { paths } from '../infra/paths';
 import { loadScorer, type Scorer } from '../ml/scorer';
 import { columnSafe } from '../warehouse/names';
@@ -83,34 +84,6 @@ export interface ServingState {
   scoreTail: string;
 }
 
-interface RunJson {
-  runId: string;
-  cutoff: string;
-  segmentsPath?: string;
-  publish?: { kind?: string; scoreWith?: { version: string } };
-  exports?: { campaign: string; parquetPath: string }[];
-}
-
-/** The latest run that scored its lists with `version` (its run.json is written once the run finished). */
-export function runScoredWith(pipeline: string, version: string): RunJson | null {
-  const dir = join(paths.runDir(pipeline, ''));
-  if (!existsSync(dir)) return null;
-  const runs = readdirSync(dir)
-    .map((id) => join(dir, id, 'run.json'))
-    .filter((f) => existsSync(f))
-    .map((f) => ({ f, run: JSON.parse(readFileSync(f, 'utf8')) as RunJson, mtime: statSync(f).mtimeMs }))
-    .filter(
-      ({ run }) => run.publish?.scoreWith?.version === version && run.segmentsPath && existsSync(run.segmentsPath),
-    )
-    .sort((a, b) => Date.parse(b.run.cutoff) - Date.parse(a.run.cutoff) || b.mtime - a.mtime);
-  return runs[0]?.run ?? null;
-}
-
-/** The champion version, or null when the pipeline has none yet. */
-export function championVersion(pipeline: string): string | null {
-  return new ModelRegistry(paths.registry(pipeline)).champion()?.version ?? null;
-}
-
 /** The event types behind the model's per-type features, in the model's column order (from its vocabulary). */
 export function eventTypesOf(featureNames: string[], events: string[]): string[] {
   const bySafe = new Map(events.map((e) => [columnSafe(e), e]));
@@ -129,11 +102,12 @@ export class NotReady extends Error {
 
 export async function loadServingState(loaded: LoadedPipeline): Promise<ServingState> {
   const pipeline = loaded.definition.name;
-  const registry = new ModelRegistry(paths.registry(pipeline));
+  // Through the store's registry when there is one: the champion's files are fetched into this home's copy.
+  const registry = await openRegistry(pipeline);
   const version = registry.champion()?.version;
   if (!version)
     throw new NotReady(`pipeline "${pipeline}" has no champion yet: run funnelcast run --pipeline ${pipeline}`);
-  const run = runScoredWith(pipeline, version);
+  const run = await runScoredWith(pipeline, version);
   if (!run) throw new NotReady(`no finished run has scored lists with the champion ${version} yet`);
   const dir = registry.versionDir(version);
   const serialized = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Parameters<typeof loadScorer>[0];

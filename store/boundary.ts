@@ -10,15 +10,23 @@
  *
  * `warehouse/` keys are never copied: a pipeline's DuckDB file lives on the worker of the warehouse queue, and
  * the warehouse is moved between machines by snapshot (see warehouse snapshot), not object by object.
+ * `package/` keys name files of the installed funnelcast package (the bundled definitions and sample data): every
+ * worker has them under its own install folder, so they are mapped, never copied.
+ *
+ * On the local store (no FUNNELCAST_STORE: one machine, the home is the store) `store` is null: paths and keys are
+ * only mapped, nothing is copied, and payloads still carry keys, so a history means the same on any machine.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { funnelcastHome } from '../infra/paths';
+import { projectRoot } from '../infra/root';
 import type { ContentCache } from './cache';
 import { sha256Hex } from './local';
 import type { ArtifactStore } from './types';
 
-const KEY = /^(runs|registry|warehouse|exports)\/[^\0]+$/;
-const LOCAL_ONLY = /^(warehouse|exports)\//;
+const KEY = /^(runs|registry|warehouse|exports|package)\/[^\0]+$/;
+const LOCAL_ONLY = /^(warehouse|exports|package)\//;
+const PACKAGE = 'package';
 /**
  * Per-attempt scratch: claims, temps, locks, and training checkpoints (rewritten and removed while a concurrent
  * activity of the same run may be walking the folder). Never artifacts.
@@ -36,22 +44,50 @@ export class StoreBoundary {
   readonly stats: BoundaryStats = { put: 0, bytesPut: 0, fetched: 0, bytesFetched: 0 };
 
   constructor(
-    readonly store: ArtifactStore,
-    readonly cache: ContentCache,
-    readonly home: string,
-  ) {}
+    /** Null on the local store: the home is the store, keys are only mapped. */
+    readonly store: ArtifactStore | null,
+    readonly cache: ContentCache | null,
+    /** The worker's home, or how to find it when it is read (the local store follows FUNNELCAST_HOME as it is). */
+    home: string | (() => string),
+    /** The installed package's folder (bundled definitions and data), the same files on every worker. */
+    readonly packageRoot: string = projectRoot(),
+  ) {
+    this.homeOf = typeof home === 'string' ? () => home : home;
+  }
+
+  private readonly homeOf: () => string;
+
+  get home(): string {
+    return this.homeOf();
+  }
 
   isKey(s: string): boolean {
     return KEY.test(s) && !s.split('/').includes('..');
   }
 
+  /** The key of a path under the home, or of a package file (`package/…`); null for any other string. */
   keyOf(path: string): string | null {
-    if (!isAbsolute(path) || !path.startsWith(this.home + sep)) return null;
-    return relative(this.home, path).split(sep).join('/');
+    if (!isAbsolute(path)) return null;
+    if (path.startsWith(this.home + sep)) return relative(this.home, path).split(sep).join('/');
+    // The home may lie inside the package folder (the default ./.funnelcast): the home is checked first.
+    if (path === this.packageRoot || path.startsWith(this.packageRoot + sep))
+      return [PACKAGE, ...relative(this.packageRoot, path).split(sep)].filter(Boolean).join('/');
+    return null;
   }
 
   localPath(key: string): string {
-    return join(this.home, ...key.split('/'));
+    const parts = key.split('/');
+    return parts[0] === PACKAGE ? join(this.packageRoot, ...parts.slice(1)) : join(this.home, ...parts);
+  }
+
+  /** Keys → this worker's paths, without fetching anything (what people are shown at the edge). */
+  resolve<T>(value: T): T {
+    return mapStrings(value, (s) => (this.isKey(s) ? this.localPath(s) : s)) as T;
+  }
+
+  /** Paths → keys, without putting anything (inputs named at the edge, e.g. a bundled definition). */
+  keys<T>(value: T): T {
+    return mapStrings(value, (s) => this.keyOf(s) ?? s) as T;
   }
 
   /** Paths → keys in a result, putting the files behind each path in the store. */
@@ -81,7 +117,7 @@ export class StoreBoundary {
 
   /** Puts every artifact file under a key (a file, or a folder walked recursively) the store lacks. */
   async putPath(key: string): Promise<void> {
-    if (LOCAL_ONLY.test(key)) return;
+    if (!this.store || !this.cache || LOCAL_ONLY.test(key)) return;
     const path = this.localPath(key);
     if (!existsSync(path)) return;
     const files = statSync(path).isDirectory() ? walk(path) : [path];
@@ -101,6 +137,7 @@ export class StoreBoundary {
 
   /** Puts one file under a key of the caller's choosing (no check of where it is): counted like the others. */
   async putFile(key: string, file: string): Promise<void> {
+    if (!this.store) return;
     const body = readIfStill(file);
     if (!body) return; // removed since it was listed: nothing to hand on
     await this.store.put(key, body);
@@ -110,7 +147,7 @@ export class StoreBoundary {
 
   /** Makes this worker's copy of `key` (an object, or every object under it) hold the store's bytes. */
   async fetchKey(key: string): Promise<void> {
-    if (LOCAL_ONLY.test(key)) return;
+    if (!this.store || !this.cache || LOCAL_ONLY.test(key)) return;
     const single = await this.store.head(key);
     const keys = single ? [key] : await this.store.list(`${key}/`);
     for (const k of keys) {
@@ -158,4 +195,9 @@ export function mapStrings(value: unknown, f: (s: string) => string): unknown {
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)]));
   return value;
+}
+
+/** Paths of this machine (its home, the package) → keys: for records other workers read, such as a run's run.json. */
+export function keysOnThisMachine<T>(value: T): T {
+  return new StoreBoundary(null, null, funnelcastHome).keys(value);
 }

@@ -19,7 +19,7 @@ export { ContentCache, MissingObjectError } from './cache';
 export { LocalStore, sha256Hex } from './local';
 export { S3Store, s3Location } from './s3';
 export { casJson, readJson } from './pointer';
-export { StoreBoundary, mapStrings, type BoundaryStats } from './boundary';
+export { StoreBoundary, keysOnThisMachine, mapStrings, type BoundaryStats } from './boundary';
 
 export function openStore(url: string | undefined = process.env.FUNNELCAST_STORE): ArtifactStore {
   if (!url) return new LocalStore(join(funnelcastHome(), 'store'));

@@ -15,7 +15,7 @@ import type autocannon from 'autocannon';
 import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
 import { loadPipeline } from '../../pipelines/load';
-import { championVersion, runScoredWith } from '../../serve/state';
+import { championVersion, runScoredWith } from '../../serve/runs';
 import { withDuckDB, quoteLiteral } from '../../warehouse/db';
 import type { Job } from '../serve-load';
 import { buckets, minus, quantileBound, samples, shareAbove } from '../prom';
@@ -79,8 +79,8 @@ function load(job: LoadJob): Promise<autocannon.Result> {
 /** `n` scored users' ids, spread over the champion's list (read from the run's segments file). */
 async function userIds(pipeline: string, n: number): Promise<string[]> {
   const name = loadPipeline(pipeline).definition.name;
-  const version = championVersion(name);
-  const run = version ? runScoredWith(name, version) : null;
+  const version = await championVersion(name);
+  const run = version ? await runScoredWith(name, version) : null;
   if (!run?.segmentsPath) throw new Error(`pipeline ${name} has no scored champion in FUNNELCAST_HOME`);
   return withDuckDB(':memory:', async (conn) =>
     (

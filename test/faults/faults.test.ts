@@ -23,6 +23,7 @@ import { blendProbability, type BlendPayload } from '../../ml/scorer';
 import type { SerializedModel } from '../../ml/classifier';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
+import { forPeople, resolveIn } from '../../cli/edge';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
@@ -100,7 +101,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
       workflowId: `transient-${Date.now()}`,
       args: [{ pipeline: file }],
     });
-    const s = (await handle.result()) as RunSummary;
+    const s = (await handle.result().then(forPeople)) as RunSummary;
     process.env.FUNNELCAST_FAULTS = 'none:transient:0';
     assert.ok(s.publish && s.scoring && s.exports.length > 0);
     const history = await handle.fetchHistory();
@@ -163,7 +164,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const saved = ckptFiles();
     w1 = startWorkerProcess(env.address, q, home2);
     try {
-      const s = (await handle.result()) as RunSummary;
+      const s = (await handle.result().then(resolveIn(home2))) as RunSummary;
       const result = JSON.parse(
         readFileSync(join(s.runDir, 'models', 'forest-holdout.result.json'), 'utf8'),
       ) as TrainResult;
@@ -179,7 +180,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
         taskQueue,
         workflowId: `uninterrupted-${Date.now()}`,
         args: [{ pipeline: ref }],
-      })) as RunSummary;
+      }).then(forPeople)) as RunSummary;
       assert.equal(
         sha(join(s.runDir, 'models', 'forest-holdout.model.json')),
         sha(join(r2.runDir, 'models', 'forest-holdout.model.json')),
@@ -224,7 +225,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     const saved = epochsSaved();
     w1 = startWorkerProcess(env.address, q, home4);
     try {
-      const s = (await handle.result()) as RunSummary;
+      const s = (await handle.result().then(resolveIn(home4))) as RunSummary;
       const models = join(s.runDir, 'models');
       const lstm = JSON.parse(readFileSync(join(models, 'lstm-holdout.result.json'), 'utf8')) as TrainResult;
       assert.ok(lstm.resumedFrom! >= saved && saved >= 2, `resumed from epoch ${lstm.resumedFrom} (${saved} saved)`);
@@ -289,7 +290,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
         taskQueue,
         workflowId: `lstm-uninterrupted-${Date.now()}`,
         args: [{ pipeline: pipelineFile(dir, 'lstmref', blend) }],
-      })) as RunSummary;
+      }).then(forPeople)) as RunSummary;
       for (const f of ['lstm-holdout.model.json', 'blend-holdout.model.json', 'blend-holdout.predictions.parquet'])
         assert.equal(sha(join(models, f)), sha(join(r2.runDir, 'models', f)), f);
       assert.deepEqual(s.model.holdout, r2.model.holdout);
@@ -342,14 +343,14 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
     await new Promise((r) => w.once('exit', r));
     w = startWorkerProcess(env.address, q, home3);
     try {
-      const s = (await handle.result()) as RunSummary;
+      const s = (await handle.result().then(resolveIn(home3))) as RunSummary;
       const refFile = join(big, 'ref.json');
       writeFileSync(refFile, JSON.stringify(def('ref')));
       const ref = (await env.client.workflow.execute('retrainWorkflow', {
         taskQueue,
         workflowId: `extract-ref-${Date.now()}`,
         args: [{ pipeline: refFile, trainOnly: true }],
-      })) as RunSummary;
+      }).then(forPeople)) as RunSummary;
       assert.equal(s.extract.events, ref.extract.events, 'same rows in the warehouse as an uninterrupted extract');
       assert.equal(s.extract.read, s.extract.loaded + s.extract.duplicates + s.extract.quarantined);
       assert.ok(s.extract.events > 100_000);
@@ -368,7 +369,7 @@ describe('faults (real Temporal + DuckDB)', { timeout: 900_000 }, () => {
           taskQueue,
           workflowId: `twins-${i}-${Date.now()}`,
           args: [{ pipeline: file, cutoff, acceptDrift: true }],
-        }),
+        }).then(forPeople),
       ),
     )) as RunSummary[];
     const reg = new ModelRegistry(join(home, 'registry', 'twins'));

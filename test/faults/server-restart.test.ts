@@ -13,6 +13,7 @@ import { projectRoot } from '../../infra/root';
 import type { RunSummary, StepProgress } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
+import { forPeople } from '../../cli/edge';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -58,7 +59,7 @@ describe('Temporal server restart mid-run', { timeout: 600_000 }, () => {
     await new Promise((r) => setTimeout(r, 2000));
     env = await startTestServer({ dbFilename: db, port });
     try {
-      const summary = (await env.client.workflow.getHandle(workflowId).result()) as RunSummary;
+      const summary = (await env.client.workflow.getHandle(workflowId).result().then(forPeople)) as RunSummary;
       assert.ok(summary.publish?.version.startsWith('v0001'));
       assert.ok(summary.model.cv && summary.model.cv.folds.length === 3);
       assert.equal(

@@ -14,6 +14,7 @@ import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 function autoPipeline(): string {
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
@@ -54,7 +55,7 @@ describe('engine "auto" (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
       taskQueue,
       workflowId: `test-auto-${Date.now()}`,
       args: [{ pipeline: autoPipeline(), trigger: 'test' }],
-    });
+    }).then(forPeople);
     const sel = s.model.selection!;
     assert.ok(sel, 'the summary says how the engine was chosen');
     assert.equal(sel.metric, 'roc_auc');

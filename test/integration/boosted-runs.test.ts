@@ -17,6 +17,7 @@ import { withDuckDB } from '../../warehouse/db';
 import { blendOf } from '../../ml/scorer';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 function samplePipeline(name: string, patch: (d: Record<string, any>) => void): string {
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8'));
@@ -75,7 +76,7 @@ describe('boosted trees searched, and as a blend part (real Temporal + DuckDB)',
       taskQueue,
       workflowId: `test-blend-boosted-${Date.now()}`,
       args: [{ pipeline: blendPipeline(), trigger: 'test' }],
-    });
+    }).then(forPeople);
     assert.equal(s.model.engine, 'blend');
     assert.deepEqual(s.model.baselines.map((b) => b.engine).sort(), ['boosted', 'forest', 'logistic']);
     const models = join(s.runDir, 'models');
@@ -121,7 +122,7 @@ describe('boosted trees searched, and as a blend part (real Temporal + DuckDB)',
       taskQueue,
       workflowId: `test-boosted-search-${Date.now()}`,
       args: [{ pipeline: file, trigger: 'test' }],
-    });
+    }).then(forPeople);
     const search = s.model.search!;
     assert.ok(search, 'the summary says what was searched');
     assert.equal(search.engine, 'boosted');

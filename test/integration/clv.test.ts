@@ -18,6 +18,7 @@ import { paths } from '../../infra/paths';
 import { withDuckDB } from '../../warehouse/db';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 const elog = join(projectRoot(), '..', 'shared', 'datasets', 'cdnow', 'cdnowElog.csv');
 const noShared = !existsSync(elog) && `the CDNOW event log is absent (${elog})`;
@@ -95,7 +96,7 @@ describe('customer lifetime value in a run (real Temporal + DuckDB)', { timeout:
         taskQueue,
         workflowId: `test-clv-${Date.now()}`,
         args: [{ pipeline: cdnowFile(), trigger: 'test' }],
-      });
+      }).then(forPeople);
       const c = s.clv!;
       assert.ok(c, 'the summary carries the CLV fit');
       assert.equal(c.customers, 2357);
@@ -145,7 +146,7 @@ describe('customer lifetime value in a run (real Temporal + DuckDB)', { timeout:
         taskQueue,
         workflowId: `test-clv-norepeat-${Date.now()}`,
         args: [{ pipeline: noRepeatFile(), trigger: 'test' }],
-      }),
+      }).then(forPeople),
       (e: Error) => {
         assert.ok(e instanceof WorkflowFailedError);
         const cause = e.cause as (Error & { cause?: Error }) | undefined;

@@ -28,6 +28,7 @@ import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { startTestObjectServer } from '../helpers/object-store';
 import type { ObjectServer } from '../../store/versitygw';
+import { forPeople } from '../../cli/edge';
 
 const SECRET = 'whsec-sync';
 type Row = { op: 'add' | 'remove'; user_id: string };
@@ -112,7 +113,7 @@ describe('webhook changes mode and bucket retries (real Temporal + DuckDB + HTTP
       taskQueue,
       workflowId,
       args: [{ pipeline: file, cutoff, trigger: 'test' }],
-    })) as RunSummary;
+    }).then(forPeople)) as RunSummary;
   };
   const ids = async (parquet: string) => {
     const db = await DuckDBInstance.create(':memory:');

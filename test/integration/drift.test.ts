@@ -21,6 +21,7 @@ import { paths } from '../../infra/paths';
 import { ModelRegistry } from '../../registry';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 const CUTOFF = '2024-04-30T00:00:00Z';
 
@@ -52,7 +53,7 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
       taskQueue,
       workflowId: `test-drift-${seed}-${Date.now()}`,
       args: [{ pipeline: pipeline(seed, over), trigger: 'test', cutoff: CUTOFF, ...extra }],
-    }) as Promise<RunSummary>;
+    }).then(forPeople) as Promise<RunSummary>;
 
   before(async () => {
     useTempHome();

@@ -20,6 +20,7 @@ import { measureRun, type RunMeasurement } from '../../lift/run';
 import { loadPipeline } from '../../pipelines/load';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 const SENT = '2024-04-01T00:00:00Z';
 
@@ -91,7 +92,7 @@ describe('campaign measurement recovers a known lift (real Temporal + DuckDB)', 
         taskQueue,
         workflowId: `test-measure-${cutoff}-${Date.now()}`,
         args: [{ pipeline, cutoff, trigger: 'test' }],
-      }) as Promise<RunSummary>;
+      }).then(forPeople) as Promise<RunSummary>;
     sent = await run(SENT);
     later = await run('2024-05-20T00:00:00Z');
   });

@@ -15,6 +15,7 @@ import { createWorker, type FunnelcastWorker } from '../../worker';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -60,7 +61,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       taskQueue,
       workflowId: `test-pipeline-${Date.now()}`,
       args: [{ pipeline: 'sample', trigger: 'test' }],
-    });
+    }).then(forPeople);
   });
 
   after(async () => {
@@ -167,7 +168,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       workflowId: `test-second-${Date.now()}`,
       args: [{ pipeline: file, cutoff: '2024-05-01T00:00:00Z', trigger: 'test', trainOnly: true }],
     });
-    const s = (await handle.result()) as RunSummary;
+    const s = (await handle.result().then(forPeople)) as RunSummary;
     delete process.env.FUNNELCAST_FAULTS;
     const attempts = ((await handle.fetchHistory()).events ?? [])
       .filter((e) => e.activityTaskStartedEventAttributes)
@@ -210,7 +211,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
           trainOnly: true,
         },
       ],
-    })) as { status: string; modelVersion: string }[];
+    }).then(forPeople)) as { status: string; modelVersion: string }[];
     assert.deepEqual(
       rows.map((r) => r.status),
       ['done', 'done'],
@@ -238,7 +239,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
         taskQueue,
         workflowId: `test-incomparable-${Date.now()}`,
         args: [{ pipeline: file, cutoff, trigger: 'test', trainOnly: true, replaceIncomparable }],
-      })) as RunSummary;
+      }).then(forPeople)) as RunSummary;
     const kept = await run('2024-05-10T00:00:00Z');
     assert.equal(kept.publish!.decision, 'incomparable', kept.publish!.reason);
     assert.equal(kept.publish!.comparison!.sameRows, false);
@@ -319,7 +320,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       workflowId: `test-time-${Date.now()}`,
       // Training happens one horizon before the cutoff: a cutoff a horizon after the default keeps the folds in the data.
       args: [{ pipeline: file, cutoff: '2024-05-30T00:00:00Z', trainOnly: true }],
-    })) as RunSummary;
+    }).then(forPeople)) as RunSummary;
     assert.equal(s.model.cv!.strategy, 'time');
     assert.equal(s.model.cv!.folds.length, 3);
     assert.ok(s.model.cv!.mean.roc_auc > 0.55 && s.model.cv!.mean.roc_auc <= 1);
@@ -336,7 +337,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       taskQueue,
       workflowId: `test-boosted-${Date.now()}`,
       args: [{ pipeline: file, trigger: 'test' }],
-    })) as RunSummary;
+    }).then(forPeople)) as RunSummary;
     assert.equal(s.model.engine, 'boosted');
     const h = s.model.holdout!;
     assert.ok(h.roc_auc > 0.6 && h.roc_auc <= 1, `holdout AUC ${h.roc_auc}`);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../infra/root';
 import { portAnswers } from '../../infra/temporal';
 import { tempDir } from '../helpers/warehouse';
+import { resolveIn } from '../../cli/edge';
 
 /** The README's `npx funnelcast …` command lines (comments and a trailing `&` removed), in order. */
 function readmeCommands(): string[][] {
@@ -104,7 +105,7 @@ describe("the README's operator commands on the bundled sample (real processes)"
       // The live feed stops at the last whole day: the run says where it trained and why.
       assert.match(t.out, /the data's last event is \S+, so outcomes are observed until \S+: the model trains at/);
       const runId = /run (sample-\S+) COMPLETED/.exec(t.out)![1];
-      const summary = JSON.parse(readFileSync(join(home, 'runs', 'sample', runId, 'run.json'), 'utf8'));
+      const summary = resolveIn(home)(JSON.parse(readFileSync(join(home, 'runs', 'sample', runId, 'run.json'), 'utf8')));
       assert.ok(summary.extract.loaded > 300_000, 'the live feed was appended and loaded');
       assert.ok(Date.parse(summary.extract.maxTs) > Date.now() - 2 * 86_400_000, summary.extract.maxTs);
       assert.ok(summary.model.holdout.roc_auc > 0.6, `the live data is learnable: ${summary.model.holdout.roc_auc}`);

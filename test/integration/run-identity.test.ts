@@ -23,6 +23,7 @@ import type { BackfillRow } from '../../workflows/backfill';
 import { runCli } from '../helpers/cli';
 import { startTestServer, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
+import { forPeople } from '../../cli/edge';
 
 const CUTOFF = '2024-03-01T00:00:00.000Z';
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -135,7 +136,7 @@ describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 6
         taskQueue: TASK_QUEUE,
         workflowId: `plan-twice-${i}-${Date.now()}`,
         args: [{ pipeline: file, cutoff: CUTOFF, trainOnly: true, wait: false }],
-      }) as Promise<StartedRun>;
+      }).then(forPeople) as Promise<StartedRun>;
     const [a, b] = await Promise.all([start(1), start(2)]);
     assert.equal(a.runId, b.runId);
     assert.equal(
@@ -143,7 +144,7 @@ describe('content-addressed run identity (real Temporal + DuckDB)', { timeout: 6
       1,
       'one of them started it, the other attached or found it done',
     );
-    const summary = (await env.client.workflow.getHandle(a.runId).result()) as RunSummary;
+    const summary = (await env.client.workflow.getHandle(a.runId).result().then(forPeople)) as RunSummary;
     assert.equal(summary.runId, a.runId);
     assert.equal(await executions(a.runId), 1);
   });

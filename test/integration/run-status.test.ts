@@ -20,6 +20,7 @@ import { backfillCommand, backfillWorkflowId, expandCutoffs } from '../../cli/ba
 import { cancelCommand, runsCommand, statusCommand, type RunRow } from '../../cli/runs';
 import { runCli } from '../helpers/cli';
 import { startTestServer, until, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 describe('status, cancel, runs list and backfill progress (real Temporal + DuckDB)', { timeout: 600_000 }, () => {
   let env: TestWorkflowEnvironment;
@@ -121,7 +122,7 @@ describe('status, cancel, runs list and backfill progress (real Temporal + DuckD
     assert.match(stderr, /… \d\/2 cutoffs done · running: 2024-03-\d\d \w+/, 'the CLI printed live progress');
     assert.match(stderr, /… 2\/2 cutoffs done/);
 
-    const runId = loaded.definition.name && (await env.client.workflow.getHandle(id).result())[0].runId;
+    const runId = loaded.definition.name && (await env.client.workflow.getHandle(id).result().then(forPeople))[0].runId;
     const j = JSON.parse((await runCli(statusCommand, [runId, '--json'])).out);
     assert.equal(j.status, 'COMPLETED');
     assert.equal(j.summary.runId, runId);

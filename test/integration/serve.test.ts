@@ -27,6 +27,7 @@ import { reasonWords } from '../../serve/scoring';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, until, useTempHome } from '../helpers/temporal';
 import { fuzzBodies } from '../helpers/fuzz';
+import { forPeople } from '../../cli/edge';
 
 const TOKEN = 'test-token-24';
 const LATER = '2024-05-15T00:00:00.000Z';
@@ -69,7 +70,7 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
       taskQueue,
       workflowId: `test-serve-${Date.now()}`,
       args: [{ pipeline: file, trigger: 'test' }],
-    });
+    }).then(forPeople);
     service = await createScoringService({ loaded: loadPipeline(file), token: TOKEN, pollMs: 200 });
     await service.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(service.app.server.address() as AddressInfo).port}`;
@@ -204,7 +205,7 @@ describe('funnelcast serve on a real champion (real Temporal + DuckDB)', { timeo
       taskQueue,
       workflowId: `test-serve-2-${Date.now()}`,
       args: [{ pipeline: file, trigger: 'test', cutoff: '2024-05-10T00:00:00Z' }],
-    })) as RunSummary;
+    }).then(forPeople)) as RunSummary;
     const v2 = second.publish!.version;
     assert.equal(new ModelRegistry(paths.registry('serve_sample')).champion()?.version, v2);
     await until('the service to switch', 30_000, () => (service.holder.switches > 0 ? true : undefined));

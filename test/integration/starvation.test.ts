@@ -18,6 +18,7 @@ import { writeEventsCsv } from '../../data/generator';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
 import { tempDir } from '../helpers/warehouse';
+import { forPeople } from '../../cli/edge';
 
 const USERS = Number(process.env.FUNNELCAST_STARVATION_USERS ?? 150_000);
 
@@ -53,7 +54,7 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
         taskQueue,
         workflowId,
         args: [{ pipeline: file, trigger: 'test' }],
-      });
+      }).then(forPeople);
     } finally {
       probe.disable();
       measuredMaxMs = probe.max / 1e6 - 20;

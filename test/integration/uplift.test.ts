@@ -21,6 +21,7 @@ import { withDuckDB } from '../../warehouse/db';
 import { formatSummary } from '../../cli/run';
 import type { RunSummary } from '../../workflows/types';
 import { startTestServer, uniqueQueue, useTempHome } from '../helpers/temporal';
+import { forPeople } from '../../cli/edge';
 
 const SENT = '2024-04-01T00:00:00Z';
 const LATER = '2024-05-20T00:00:00Z';
@@ -107,7 +108,7 @@ describe(
           taskQueue,
           workflowId: `test-uplift-${cutoff}-${Date.now()}`,
           args: [{ pipeline, cutoff, trigger: 'test' }],
-        }) as Promise<RunSummary>;
+        }).then(forPeople) as Promise<RunSummary>;
       // Before any send was measured, ranking by uplift has nothing to learn from.
       refused = await run(definition(dir, 'too-early.json', 'uplift'), SENT).catch((e: unknown) => e);
       sent = await run(definition(dir, 'sent.json', 'propensity'), SENT);

@@ -24,6 +24,7 @@ import { startTestObjectServer } from '../helpers/object-store';
 import type { ObjectServer } from '../../store/versitygw';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { bucketClient } from '../../segments/bucket';
+import { forPeople } from '../../cli/edge';
 
 const SECRET = 'whsec-test';
 
@@ -107,7 +108,7 @@ describe(
         taskQueue,
         workflowId: `test-webhook-${Date.now()}`,
         args: [{ pipeline: file, trigger: 'test' }],
-      });
+      }).then(forPeople);
     });
 
     after(async () => {

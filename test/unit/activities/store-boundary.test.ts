@@ -85,3 +85,37 @@ describe('activities behind the store boundary: two machines, one S3 store', { t
     assert.equal(((await env().run(acts.consume, ref)) as Consumed).features, 'PAR1 rows PAR1');
   });
 });
+
+describe('activities behind the boundary on the local store (no FUNNELCAST_STORE)', () => {
+  it('hands keys across (home files and package files), copies nothing, and reads the files in place', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'fc-local-'));
+    const pkg = mkdtempSync(join(tmpdir(), 'fc-pkg-'));
+    writeFileSync(join(pkg, 'sample.json'), '{}');
+    const b = new StoreBoundary(null, null, home, pkg);
+    const acts = withStore({ produce, consume, echo: async (p: string) => p }, b);
+    const ref = await env().run(acts.produce, { runDir: join(home, 'runs', 'p', 'r1') });
+    assert.deepEqual(ref, { featuresPath: 'runs/p/r1/features.parquet', runDir: 'runs/p/r1', database: '' });
+    const got = (await env().run(acts.consume, ref)) as Consumed;
+    assert.equal(got.features, 'PAR1 rows PAR1', 'read where the producer wrote it');
+    assert.equal(got.path, 'runs/p/r1/features.parquet');
+    // A bundled definition: the package folder is the same on every worker, so its files travel as package keys.
+    assert.equal(await env().run(acts.echo, join(pkg, 'sample.json')), 'package/sample.json');
+    assert.equal(b.localPath('package/sample.json'), join(pkg, 'sample.json'));
+    assert.equal(await env().run(acts.echo, '/elsewhere/def.json'), '/elsewhere/def.json', 'other paths: as given');
+    assert.deepEqual(b.resolve({ p: 'runs/p/r1/features.parquet', n: 'sample' }), {
+      p: join(home, 'runs', 'p', 'r1', 'features.parquet'),
+      n: 'sample',
+    });
+    assert.deepEqual(b.keys([join(home, 'runs', 'x'), join(pkg, 'sample.json')]), ['runs/x', 'package/sample.json']);
+  });
+
+  it('follows FUNNELCAST_HOME as it is when the activity runs (the worker may be built before a test sets it)', () => {
+    const homes = [mkdtempSync(join(tmpdir(), 'fc-h1-')), mkdtempSync(join(tmpdir(), 'fc-h2-'))];
+    let i = 0;
+    const b = new StoreBoundary(null, null, () => homes[i]!);
+    assert.equal(b.localPath('runs/a'), join(homes[0]!, 'runs', 'a'));
+    i = 1;
+    assert.equal(b.keyOf(join(homes[1]!, 'runs', 'a')), 'runs/a');
+    assert.equal(b.keyOf(join(homes[0]!, 'runs', 'a')), null);
+  });
+});
