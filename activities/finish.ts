@@ -18,52 +18,37 @@ import type { DriftCheck } from '../ml/drift';
 /**
  * Writes the HTML report and run.json (last: its presence marks the run finished), and returns the final summary.
  */
-export async function finishRun(input: {
+export async function finishRun(input: FinishInput): Promise<RunSummary> {
+  const s = input.summary;
+  const reportPath = join(s.runDir, 'report.html');
+  await writeRunReport(reportPath, await reportData(input));
+  const seconds = (Date.now() - Date.parse(input.startedAt)) / 1000;
+  const final: RunSummary = {
+    ...s,
+    reportPath,
+    manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null,
+    seconds,
+  };
+  // Keys, not this machine's paths: a run.json is read by other workers and by serve on other machines.
+  writeJsonAtomic(join(s.runDir, RUN_FILE), keysOnThisMachine(final));
+  return final;
+}
+
+interface FinishInput {
   loaded: LoadedPipeline;
   summary: RunSummary;
   trained: TrainResult;
   features: FeatureRef;
   marketer: SegmentsRef['marketer'] | null;
   startedAt: string;
-}): Promise<RunSummary> {
+}
+
+type ReportData = Parameters<typeof writeRunReport>[1];
+
+/** Everything the report shows, gathered from the summary and the files the run wrote. */
+async function reportData(input: FinishInput): Promise<ReportData> {
   const s = input.summary;
-  let curves = null;
-  if (input.trained.predictionsPath) {
-    curves = await withDuckDB(':memory:', async (conn) => {
-      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, {
-        p: input.trained.predictionsPath!,
-      });
-      const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
-      return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
-    });
-  }
-  // The standing champion's ROC on the same held-out users, drawn over this model's.
-  const cmp = s.publish?.comparison ?? null;
-  let championRoc: { fpr: number[]; tpr: number[] } | null = null;
-  if (cmp?.predictionsPath && existsSync(cmp.predictionsPath)) {
-    championRoc = await withDuckDB(':memory:', async (conn) => {
-      const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, {
-        p: cmp.predictionsPath!,
-      });
-      const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
-      return rocCurve(y, p);
-    });
-  }
-  const model = JSON.parse(readFileSync(input.trained.modelPath, 'utf8')) as {
-    engine: string;
-    payload: { importances?: number[] };
-    featureNames: string[];
-  };
-  const importances = (model.payload.importances ?? [])
-    .map((v, j) => ({ name: model.featureNames[j], importance: v }))
-    .sort((a, b) => b.importance - a.importance);
-  const clvPath = s.clv?.clvPath;
-  const clv =
-    s.clv && clvPath && existsSync(clvPath)
-      ? { ref: s.clv, overview: await withDuckDB(':memory:', (conn) => clvOverview(conn, clvPath)) }
-      : null;
-  const reportPath = join(s.runDir, 'report.html');
-  await writeRunReport(reportPath, {
+  return {
     pipeline: s.pipeline,
     runId: s.runId,
     cutoff: s.cutoff,
@@ -91,32 +76,13 @@ export async function finishRun(input: {
       selection: s.model.selection,
       search: s.model.search,
     },
-    curves,
-    importances,
+    curves: input.trained.predictionsPath ? await heldOutCurves(input.trained.predictionsPath) : null,
+    importances: importancesOf(input.trained.modelPath),
     funnel: input.features.funnel,
     customerAttributes: input.features.customerAttributes ?? null,
-    champion: s.publish
-      ? {
-          decision: s.publish.decision,
-          reason: s.publish.reason,
-          version: s.publish.champion,
-          warnings: (s.publish.warnings ?? []).map((w) => w.message),
-          f1: s.publish.f1 ?? null,
-          comparison: cmp
-            ? {
-                version: cmp.version,
-                metric: cmp.metric,
-                tolerance: cmp.tolerance,
-                sameRows: cmp.sameRows,
-                why: cmp.why ?? null,
-                metrics: cmp.metrics,
-                roc: championRoc,
-              }
-            : null,
-        }
-      : null,
+    champion: await championReport(s),
     marketer: input.marketer,
-    clv,
+    clv: await clvReport(s),
     webhook: s.webhook,
     lift: await liftReport(s),
     drift: driftReport(s),
@@ -128,17 +94,65 @@ export async function finishRun(input: {
       warehouse: s.extract.database,
       modelVersion: s.publish?.versionDir ?? null,
     },
-  });
-  const seconds = (Date.now() - Date.parse(input.startedAt)) / 1000;
-  const final: RunSummary = {
-    ...s,
-    reportPath,
-    manifestPath: s.exports.length ? join(s.runDir, 'exports', 'manifest.json') : null,
-    seconds,
   };
-  // Keys, not this machine's paths: a run.json is read by other workers and by serve on other machines.
-  writeJsonAtomic(join(s.runDir, RUN_FILE), keysOnThisMachine(final));
-  return final;
+}
+
+/** Labels and scores of held-out users (a predictions Parquet), in user order. */
+async function labelsAndScores(path: string): Promise<[Float64Array, Float64Array]> {
+  return withDuckDB(':memory:', async (conn) => {
+    const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, { p: path });
+    const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
+    return [y, p];
+  });
+}
+
+async function heldOutCurves(path: string): Promise<ReportData['curves']> {
+  const [y, p] = await labelsAndScores(path);
+  return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
+}
+
+function importancesOf(modelPath: string): { name: string; importance: number }[] {
+  const model = JSON.parse(readFileSync(modelPath, 'utf8')) as {
+    payload: { importances?: number[] };
+    featureNames: string[];
+  };
+  return (model.payload.importances ?? [])
+    .map((v, j) => ({ name: model.featureNames[j], importance: v }))
+    .sort((a, b) => b.importance - a.importance);
+}
+
+/** The gate's decision, with the standing champion's ROC on the same held-out users drawn over this model's. */
+async function championReport(s: RunSummary): Promise<ReportData['champion']> {
+  if (!s.publish) return null;
+  const cmp = s.publish.comparison ?? null;
+  const championRoc =
+    cmp?.predictionsPath && existsSync(cmp.predictionsPath)
+      ? rocCurve(...(await labelsAndScores(cmp.predictionsPath)))
+      : null;
+  return {
+    decision: s.publish.decision,
+    reason: s.publish.reason,
+    version: s.publish.champion,
+    warnings: (s.publish.warnings ?? []).map((w) => w.message),
+    f1: s.publish.f1 ?? null,
+    comparison: cmp
+      ? {
+          version: cmp.version,
+          metric: cmp.metric,
+          tolerance: cmp.tolerance,
+          sameRows: cmp.sameRows,
+          why: cmp.why ?? null,
+          metrics: cmp.metrics,
+          roc: championRoc,
+        }
+      : null,
+  };
+}
+
+async function clvReport(s: RunSummary): Promise<ReportData['clv']> {
+  const clvPath = s.clv?.clvPath;
+  if (!s.clv || !clvPath || !existsSync(clvPath)) return null;
+  return { ref: s.clv, overview: await withDuckDB(':memory:', (conn) => clvOverview(conn, clvPath)) };
 }
 
 /** Every measured send of the pipeline so far (the warehouse's campaign_results) and this run's unmeasured ones. */

@@ -178,6 +178,15 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     `  features   ${int(s.features.users)} users scored × ${s.features.featureCount} features; trained on ${int(s.features.trainingUsers ?? s.features.users)} users, label rate ${pct(s.features.labelRate)} (${int(s.features.positives)} positives)`,
     `  model      ${m.engine}${m.backend ? ` [${m.backend}]` : ''}: holdout ROC AUC ${num(h.roc_auc)}, PR AUC ${num(h.pr_auc)}, log loss ${num(h.log_loss)}, trained in ${m.trainSeconds.toFixed(1)} s`,
   ];
+  lines.push(...modelLines(s), ...outputLines(s), ...deliveryLines(s), ...trailerLines(s, webUi));
+  return lines.join('\n') + '\n';
+}
+
+/** The model's details under its headline: calibration, CV, selection, baselines, warnings, churn, drift. */
+function modelLines(s: RunSummary): string[] {
+  const m = s.model;
+  const h = m.holdout ?? {};
+  const lines: string[] = [];
   const calibration = calibrationSummary(h);
   if (calibration) lines.push(`             ${calibration}`);
   if (m.cv)
@@ -214,6 +223,12 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   const sd = s.drift?.score;
   if (sd && sd.level !== 'ok')
     lines.push(`  drift      scores: ${sd.accepted ? 'accepted: ' : ''}${sd.message} (${sd.reportPath})`);
+  return lines;
+}
+
+/** What the run wrote: the registry version, the scores, CLV, each campaign's list, measurement and uplift. */
+function outputLines(s: RunSummary): string[] {
+  const lines: string[] = [];
   if (s.publish) {
     lines.push(`  registry   ${s.publish.version} (${s.publish.kind}): ${s.publish.decision} (${s.publish.reason})`);
     lines.push(`             ${s.publish.versionDir}`);
@@ -237,6 +252,12 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
   for (const m of s.measurement ?? []) lines.push(`  measured   ${measuredLine(m)}`);
   for (const l of s.uplift ? upliftLines(s.uplift) : []) lines.push(`  uplift     ${l}`);
   for (const l of s.nextBestAction ? nextBestActionLines(s.nextBestAction) : []) lines.push(`  next best  ${l}`);
+  return lines;
+}
+
+/** Where the lists went: a folder, a bucket, a webhook. */
+function deliveryLines(s: RunSummary): string[] {
+  const lines: string[] = [];
   if (s.delivery)
     lines.push(
       s.delivery.delivered
@@ -255,6 +276,11 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
         ? `  delivered  ${w.list} to the webhook: ${int(w.rows)} rows in ${int(w.batches)} batches`
         : `  delivered  ${w.list} NOT to the webhook (dead-letter record; funnelcast deliveries): ${w.reason}`,
     );
+  return lines;
+}
+
+function trailerLines(s: RunSummary, webUi: string | null): string[] {
+  const lines: string[] = [];
   if (s.reportPath) lines.push(`  report     ${s.reportPath}`);
   if (s.eventLoop)
     lines.push(
@@ -265,7 +291,7 @@ export function formatSummary(s: RunSummary, webUi: string | null): string {
     );
   if (s.manifestPath) lines.push(`  manifest   ${s.manifestPath}`);
   if (webUi) lines.push(`  Web UI     ${webUi}`);
-  return lines.join('\n') + '\n';
+  return lines;
 }
 
 /**
