@@ -238,7 +238,14 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const cache = join(projectRoot(), 'bench', '.cache', 'pipeline', size);
     mkdirSync(cache, { recursive: true });
     const o = await ours(size, cache, engine);
-    const ref = py && o.summary ? await reference(size, cache, o.summary, py) : null;
+    // A failed reference (pandas out of memory at a large size, say) is a note, not the loss of every size's figures.
+    const ref =
+      py && o.summary
+        ? await reference(size, cache, o.summary, py).catch((e: Error) => {
+            notes.push(`${size}: the reference failed: ${e.message.slice(-600)}`);
+            return null;
+          })
+        : null;
     if (o.failure) notes.push(`${size}: ${o.failure} (the reference was not run)`);
     const refName = ref ? `pandas + scikit-learn ${ref.r.version} (n_jobs=2)` : undefined;
     const dataset = o.summary
