@@ -6,9 +6,8 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { quoteIdent, withDuckDB } from '../warehouse/db';
-import { readFeatureTable } from '../warehouse/matrix';
-import { createClassifier, type TabularEngine } from '../ml/engines';
-import { selectLabels, selectRows, type FeatureMatrix } from '../ml/classifier';
+import { type TabularEngine } from '../ml/engines';
+import { selectLabels } from '../ml/classifier';
 import { stratifiedKFold, timeSplits } from '../ml/cv';
 import {
   aggregate,
@@ -28,6 +27,7 @@ import {
 } from '../ml/metrics';
 import { EXIT, num, table, UsageError, print } from './format';
 import { nonFeatureColumns, sniffDelimiter, tableRelation } from './evaluate-columns';
+import { readEvaluationTable } from './evaluate-folds';
 import { DEFAULT_CLASS_WEIGHT } from '../pipelines/schema/model';
 
 export const EVALUATE_HELP = `Usage: funnelcast evaluate --data <file.csv|.tsv|.parquet> --label <column> [--model forest|rf|boosted|gbm|logistic|lr|mlrf]
@@ -162,31 +162,26 @@ async function evaluate(o: EvaluateOptions) {
     for (const c of [...o.exclude, o.idColumn, o.timeColumn].filter((c): c is string => !!c))
       if (!columns.includes(c))
         throw new UsageError(`${o.file} has no column "${c}"; its columns are: ${columns.join(', ')}`);
-    const t = await readFeatureTable(conn, o.file, {
-      label: o.label,
-      idColumn: o.idColumn,
-      delimiter: delimiter ?? ',',
-      exclude: excluded.map((e) => e.column),
-    });
+    const params = o.engine === 'mlrf' ? {} : { classWeight: o.classWeight };
+    const t = await readEvaluationTable(
+      conn,
+      o.file,
+      { engine: o.engine, params, seed: o.seed },
+      { label: o.label, idColumn: o.idColumn, delimiter: delimiter ?? ',', exclude: excluded.map((e) => e.column) },
+    );
     let splits;
     if (o.strategy === 'time') {
       const col = quoteIdent(o.timeColumn!);
       const times = await conn.runAndReadAll(`SELECT epoch_ms(TRY_CAST(${col} AS TIMESTAMP)) FROM ${relation}`);
       splits = timeSplits(Float64Array.from(times.getColumns()[0], Number), o.k);
-    } else splits = stratifiedKFold(t.y!, o.k, o.seed);
-    const params = o.engine === 'mlrf' ? {} : { classWeight: o.classWeight };
+    } else splits = stratifiedKFold(t.y, o.k, o.seed);
     const folds: (Record<string, number> & { train_seconds: number })[] = [];
     const lifts: LiftRow[][] = [];
     const calibrations: CalibrationBin[][] = [];
     const pooled: { y: number[]; p: number[] } = { y: [], p: [] };
     for (const [i, s] of splits.entries()) {
-      const clf = createClassifier(o.engine, params, o.seed);
-      const x: FeatureMatrix = selectRows(t.x, s.train);
-      const started = performance.now();
-      await clf.fit(x, selectLabels(t.y!, s.train));
-      const train_seconds = (performance.now() - started) / 1000;
-      const yTest = selectLabels(t.y!, s.test);
-      const p = clf.predictProba(selectRows(t.x, s.test));
+      const { p, trainSeconds: train_seconds } = await t.fitAndPredict(s.train, s.test);
+      const yTest = selectLabels(t.y, s.test);
       const m = evaluateBinary(yTest, p);
       lifts.push(liftByDecile(yTest, p));
       calibrations.push(calibrationBins(yTest, p));
@@ -202,9 +197,9 @@ async function evaluate(o: EvaluateOptions) {
     return {
       file: o.file,
       delimiter: delimiter ?? null,
-      rows: t.x.nRows,
-      features: t.x.names.length,
-      featureNames: t.x.names,
+      rows: t.nRows,
+      features: t.names.length,
+      featureNames: t.names,
       excluded,
       engine: o.engine,
       classWeight: o.engine === 'mlrf' ? 'none' : o.classWeight,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- pipeline [--sizes 1m,10m] [--with-30m] [--no-reference]`: the whole `funnelcast run` (extract,
+ * `npm run bench -- pipeline [--sizes 1m,10m] [--with-30m] [--no-reference] [--engine blend]`: the whole `funnelcast run` (extract,
  * features, 3-fold CV, holdout forest + logistic + churn, publish, scoring with reasons, segments, exports, report)
  * on generated events — a copy of pipelines/sample.json pointing at them, as issue 17's user did — beside a
  * reference pipeline in Python doing the same job (bench/python/pipeline_reference.py: pandas features, scikit-learn
@@ -7,6 +7,10 @@
  * whole process tree (sampled from /proc: worker, DuckDB, threads and the Temporal dev server), plus the maximum
  * event-loop delay of every Node process and the held-out AUC. Sizes: 1m, 3m, 10m, 30m events (≈2.33 per user).
  * The headline is ours / reference wall time (issue 17's target: ≤ 0.5).
+ *
+ * `--engine blend` (or lstm, boosted…) runs the same pipeline with that model.engine, on tfjs-node
+ * (FUNNELCAST_TF_BACKEND=tensorflow; `npm run tfjs-node:build` first), and writes bench/results/pipeline-<engine>.*:
+ * the reference is a forest, so it is run only beside the forest (the default).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -76,14 +80,15 @@ export function events(size: string, cache: string): string {
 }
 
 /** pipelines/sample.json pointing at the generated events (forest 100 trees depth 10, 3-fold CV, logistic, churn). */
-export function pipelineFile(size: string, eventsFile: string, cache: string): string {
+export function pipelineFile(size: string, eventsFile: string, cache: string, engine = 'forest'): string {
   const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8')) as Record<string, any>;
-  def.name = `bench_${size}`;
+  def.name = engine === 'forest' ? `bench_${size}` : `bench_${size}_${engine}`;
+  def.model.engine = engine;
   def.sources.events.path = eventsFile;
   // Only the generated events: the sample's live demo feed (scheduled runs) has no place in a measurement.
   delete def.sources.events.live;
   def.export = { destination: `bench_${size}` };
-  const file = join(cache, `bench_${size}.json`);
+  const file = join(cache, `${def.name}.json`);
   writeFileSync(file, JSON.stringify(def, null, 2));
   return file;
 }
@@ -113,7 +118,7 @@ export async function freePort(from: number): Promise<number> {
   throw new Error(`no free port pair in ${from}…${from + 49}`);
 }
 
-async function ours(size: string, cache: string) {
+async function ours(size: string, cache: string, engine: string) {
   // A fresh home (warehouse, Temporal server): extract is measured too, and no earlier run is reused.
   for (const d of existsSync(cache) ? readdirSync(cache) : [])
     if (d.startsWith('home')) rmSync(join(cache, d), { recursive: true, force: true });
@@ -126,9 +131,11 @@ async function ours(size: string, cache: string) {
     FUNNELCAST_TASK_QUEUE: `bench-${size}`,
     FUNNELCAST_LOOP_DELAY_DIR: delays,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${join(__dirname, '..', 'loop-delay-probe.js')}`.trim(),
+    // The LSTM (alone or in the blend) is measured on the native backend, as issue 17 asks; a missing build fails.
+    ...(engine === 'forest' ? {} : { FUNNELCAST_TF_BACKEND: 'tensorflow' }),
   };
-  const file = pipelineFile(size, events(size, cache), cache);
-  console.error(`[pipeline] ${size}: funnelcast run…`);
+  const file = pipelineFile(size, events(size, cache), cache, engine);
+  console.error(`[pipeline] ${size}: funnelcast run (${engine})…`);
   const m = await measure(
     process.execPath,
     [join(projectRoot(), 'bin', 'funnelcast.js'), 'run', '--pipeline', file, '--json'],
@@ -140,7 +147,7 @@ async function ours(size: string, cache: string) {
   const printed = lastJsonObject(m.stdout) as (RunSummary & { error?: string }) | null;
   if (m.code === 0 && printed) summary = printed;
   else failure = `funnelcast run exited ${m.code}: ${printed?.error ?? m.stderr.slice(-500)}`;
-  const runId = summary?.runId ?? new RegExp(`(bench_${size}-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
+  const runId = summary?.runId ?? new RegExp(`(bench_${size}[a-z_]*-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
   const st = runId ? cli(['status', runId, '--json'], env) : null;
   const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
   return { m, summary, failure, steps, delay: loopDelay(delays) };
@@ -222,14 +229,23 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   const sizes = at >= 0 ? args[at + 1].split(',') : ['1m', '10m'];
   if (flag('--with-30m') && !sizes.includes('30m')) sizes.push('30m');
   for (const s of sizes) if (!USERS[s]) throw new Error(`unknown size ${s} (sizes: ${Object.keys(USERS).join(', ')})`);
-  const py = flag('--no-reference') ? null : python();
+  const e = args.indexOf('--engine');
+  const engine = e >= 0 ? args[e + 1] : 'forest';
+  const py = flag('--no-reference') || engine !== 'forest' ? null : python();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
   for (const size of sizes) {
     const cache = join(projectRoot(), 'bench', '.cache', 'pipeline', size);
     mkdirSync(cache, { recursive: true });
-    const o = await ours(size, cache);
-    const ref = py && o.summary ? await reference(size, cache, o.summary, py) : null;
+    const o = await ours(size, cache, engine);
+    // A failed reference (pandas out of memory at a large size, say) is a note, not the loss of every size's figures.
+    const ref =
+      py && o.summary
+        ? await reference(size, cache, o.summary, py).catch((e: Error) => {
+            notes.push(`${size}: the reference failed: ${e.message.slice(-600)}`);
+            return null;
+          })
+        : null;
     if (o.failure) notes.push(`${size}: ${o.failure} (the reference was not run)`);
     const refName = ref ? `pandas + scikit-learn ${ref.r.version} (n_jobs=2)` : undefined;
     const dataset = o.summary
@@ -325,7 +341,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
       row({
         name: total,
         dataset,
-        metric: 'holdout ROC AUC (forest)',
+        metric: `holdout ROC AUC (${engine})`,
         ours: o.summary?.model.holdout?.roc_auc ?? null,
         reference: ref?.r.roc_auc ?? null,
         referenceName: refName,
@@ -335,6 +351,18 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
           : '',
       }),
     );
+    const seqs = o.summary?.model.lstmTrainSequences;
+    if (seqs)
+      rows.push(
+        row({
+          name: total,
+          dataset,
+          metric: 'LSTM training sequences (stratified sample)',
+          ours: seqs.used,
+          reference: null,
+          note: `of ${seqs.available} (model.lstm.maxTrainSequences); every user scored, backend ${o.summary?.model.backend ?? '?'}`,
+        }),
+      );
   }
   notes.push(
     'Ours: `funnelcast run --pipeline <copy of pipelines/sample.json on the generated events> --json` on a fresh FUNNELCAST_HOME (its own embedded Temporal dev server); per-step times from `funnelcast status --json`, CPU and peak RSS of the whole process tree sampled every 200 ms from /proc (every process carrying the bench tag in its environment, the detached Temporal server included).',
@@ -342,5 +370,9 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     'Reference: bench/python/pipeline_reference.py — pandas features from the raw events at both cutoffs (features_pandas_full.py, which reads the CSV once per cutoff), scikit-learn RandomForestClassifier(100 trees, depth 10, min_samples_leaf 5, n_jobs=2) on the same training table funnelcast built, 3-fold CV and the holdout model on the same held-out users, scoring every user and a CSV per campaign (cart_abandoners/likely_buyers/win_back approximated from the table’s columns; no churn model, no reasons, no report). Its AUC is the issue’s yardstick: a forest trained on all training rows.',
     'Sizes: 1m = 430,000 users, 3m = 1,290,000, 10m = 4,291,845, 30m = 12,875,535 (funnelcast generate --seed 1, ≈2.33 events per user). 30m only with --with-30m.',
   );
-  return { rows, notes };
+  if (engine !== 'forest')
+    notes.push(
+      `model.engine "${engine}" on tfjs-node (FUNNELCAST_TF_BACKEND=tensorflow); no reference side (it is a forest: see pipeline.md).`,
+    );
+  return { rows, notes, ...(engine === 'forest' ? {} : { name: `pipeline-${engine}` }) };
 }
