@@ -125,12 +125,21 @@ describe('boosted trees: the engine', () => {
     // kernel it replaced (mean leaf value × trees + bias), large batches (the forest's helper threads) and small,
     // rows with missing values included, and every block's tail of fewer than eight rows.
     const big = repeatRows(xTest, Math.ceil(5_000_000 / a.trees.length / xTest.nRows));
-    for (const rows of [big, selectRows(xTest, Array.from({ length: 13 }, (_, i) => i))]) {
+    for (const rows of [
+      big,
+      selectRows(
+        xTest,
+        Array.from({ length: 13 }, (_, i) => i),
+      ),
+    ]) {
       const ours = a.predictMargin(rows);
       const forest = predictTrees(a.trees, rows);
       for (let i = 0; i < rows.nRows; i++) assert.equal(ours[i], forest[i] * a.trees.length + a.bias, `row ${i}`);
     }
-    assert.ok(big.columns[1].some((v) => Number.isNaN(v)), 'rows with missing values are compared');
+    assert.ok(
+      big.columns[1].some((v) => Number.isNaN(v)),
+      'rows with missing values are compared',
+    );
   });
 
   it('sends missing values to the side that fits them: rows missing x1 score high', async () => {
