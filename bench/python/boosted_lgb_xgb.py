@@ -1,7 +1,8 @@
 """LightGBM and XGBoost (`hist`) references for `npm run bench -- boosted`: read the same rows, the same fit /
 early-stopping validation / test split the TS side wrote, train with the settings it states (2 threads), and print
 one JSON line per library: train seconds (wall and CPU of every thread), predict seconds, held-out ROC AUC, rounds
-kept and grown, version. The TS side runs this with OMP_WAIT_POLICY=PASSIVE: on a shared machine, OpenMP threads
+kept and grown, version; with "equal_rounds" in the spec, also the train seconds of a fit of exactly that many rounds on
+the fit rows without early stopping (the same work on every side). The TS side runs this with OMP_WAIT_POLICY=PASSIVE: on a shared machine, OpenMP threads
 that spin while waiting burn the cores the other thread needs (LightGBM took 290 s of wall time for 40 s of work)."""
 import json, sys, time
 import numpy as np
@@ -27,6 +28,16 @@ def best_of_3(predict):
     return best, proba
 
 
+equal_rounds = spec.get("equal_rounds")
+
+
+def timed(fit):
+    """Wall and CPU seconds (every thread of the process) of fit()."""
+    t, c = time.perf_counter(), time.process_time()
+    result = fit()
+    return result, time.perf_counter() - t, time.process_time() - c
+
+
 if "lightgbm" in spec["libraries"]:
     import lightgbm as lgb
     params = dict(objective="binary", num_leaves=p["numLeaves"], learning_rate=p["learningRate"],
@@ -50,6 +61,9 @@ if "lightgbm" in spec["libraries"]:
                        # lgb.train keeps the best iteration's trees only: the rounds grown are the evaluations.
                        "rounds_grown": len(next(iter(history.values()))["binary_logloss"]),
                        "version": lgb.__version__}
+    if equal_rounds:
+        _, out["lightgbm"]["equal_train_seconds"], out["lightgbm"]["equal_train_cpu_seconds"] = timed(
+            lambda: lgb.train(params, lgb.Dataset(Xf, yf), num_boost_round=equal_rounds))
 
 if "xgboost" in spec["libraries"]:
     import xgboost as xgb
@@ -71,5 +85,8 @@ if "xgboost" in spec["libraries"]:
     out["xgboost"] = {"train_seconds": train, "train_cpu_seconds": cpu, "predict_seconds": predict,
                       "roc_auc": roc_auc_score(yt, proba), "rounds": it,
                       "rounds_grown": booster.num_boosted_rounds(), "version": xgb.__version__}
+    if equal_rounds:
+        _, out["xgboost"]["equal_train_seconds"], out["xgboost"]["equal_train_cpu_seconds"] = timed(
+            lambda: xgb.train(params, xgb.DMatrix(Xf, yf, nthread=threads), num_boost_round=equal_rounds))
 
 print(json.dumps(out))
