@@ -132,16 +132,22 @@ export class HistPool implements GrowOps {
     const lefts = [a.kernel.partition(start, cut(1), col, bin, missLeft)];
     this.wait(helpers);
     for (let w = 0; w < helpers; w++) lefts.push(this.controls[w][C_RESULT]);
-    // Each piece's left rows are at the front of the piece, its right rows in scratch at the piece's start.
+    // Each piece's left rows (and their gradient pairs) are at the front of the piece, its right rows in scratch
+    // (ghScratch) at the piece's start.
     let at = start;
     for (let p = 0; p <= helpers; p++) {
-      a.rows.copyWithin(at, cut(p), cut(p) + lefts[p]);
+      if (at !== cut(p)) {
+        a.rows.copyWithin(at, cut(p), cut(p) + lefts[p]);
+        a.gh.copyWithin(2 * at, 2 * cut(p), 2 * (cut(p) + lefts[p]));
+      }
       at += lefts[p];
     }
     const mid = at;
     for (let p = 0; p <= helpers; p++) {
-      a.rows.set(a.scratch.subarray(cut(p), cut(p + 1) - lefts[p]), at);
-      at += cut(p + 1) - cut(p) - lefts[p];
+      const to = cut(p + 1) - lefts[p];
+      a.rows.set(a.scratch.subarray(cut(p), to), at);
+      a.gh.set(a.ghScratch.subarray(2 * cut(p), 2 * to), 2 * at);
+      at += to - cut(p);
     }
     return mid;
   }
