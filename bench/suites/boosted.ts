@@ -127,7 +127,7 @@ async function equalWork(x: FeatureMatrix, y: Uint8Array, fit: number[], seed: n
   await model.fit(xFit, yFit);
   const cpu = process.cpuUsage(cpu0);
   if (model.roundsGrown !== EQUAL_ROUNDS) throw new Error(`equal work: ${model.roundsGrown} rounds grown`);
-  return { train: (performance.now() - t) / 1000, trainCpu: (cpu.user + cpu.system) / 1e6 };
+  return { train: (performance.now() - t) / 1000, trainCpu: (cpu.user + cpu.system) / 1e6, threaded: model.threaded };
 }
 
 /** One split (holdout by `seed`, then our validation rows by the same seed) measured on every side. */
@@ -255,7 +255,7 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
         reference: r?.train_seconds ?? null,
         referenceName: refName,
         better: 'lower',
-        note: `${rounds}; ours ${first.threaded ? 'with the helper thread' : 'on one thread'}; ${load}`,
+        note: `${rounds}; ours ${oursThreads(first.threaded)}; ${load}`,
       }),
       row({
         name: 'boosted',
@@ -293,15 +293,19 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
   return rows;
 }
 
+/** Whether our fit took its helper thread (only from 50k training rows, and only for a core the load leaves idle). */
+const oursThreads = (threaded: boolean) =>
+  threaded ? 'with the helper thread' : 'on one thread: no core idle for the helper, or under 50k training rows';
+
 /** The equal-work rows (EQUAL_ROUNDS rounds, no early stopping, the same fit rows on every side). */
 function equalRows(
   dataset: string,
-  ours: { train: number; trainCpu: number } | null,
+  ours: { train: number; trainCpu: number; threaded: boolean } | null,
   r: Reference | undefined,
   referenceName: string,
 ): BenchRow[] {
   if (!ours) return [];
-  const note = `equal work: ${EQUAL_ROUNDS} rounds on every side, no early stopping, the same fit rows, 2 threads`;
+  const note = `equal work: ${EQUAL_ROUNDS} rounds on every side, no early stopping, the same fit rows, 2 threads (ours ${oursThreads(ours.threaded)})`;
   return [
     row({
       name: 'boosted',

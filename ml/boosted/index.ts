@@ -36,6 +36,7 @@ import {
 } from '../forest/predictor';
 import { boost } from './boost';
 import { prepareData } from './data';
+import { freeThreads } from './hist-pool';
 import { boostedSums } from './predict';
 
 export const BOOSTED_FORMAT_VERSION = 1;
@@ -112,8 +113,9 @@ export class BoostedTrees implements Classifier {
       seed: this.seed,
       sampleWeight: options.sampleWeight,
     });
-    // A helper thread pays off only when histograms are large (see hist-pool.ts).
-    const threads = d.train.nRows >= 50_000 ? this.threads : 1;
+    // A helper thread pays off only when histograms are large and a core is idle for it (see hist-pool.ts).
+    const cores = os.availableParallelism?.() ?? os.cpus().length;
+    const threads = d.train.nRows >= 50_000 ? freeThreads(this.threads, os.loadavg()[0], cores) : 1;
     const r = await boost(d, p, this.seed, threads, options);
     this.trees = r.trees;
     this.bias = r.bias;

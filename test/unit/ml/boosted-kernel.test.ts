@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { handOff, HistPool } from '../../../ml/boosted/hist-pool';
+import { freeThreads, handOff, HistPool } from '../../../ml/boosted/hist-pool';
 import { Arena, arenaLayout, BINS, featureParts, type Hist } from '../../../ml/boosted/kernel';
 import { mulberry32 } from '../../../ml/random';
 
@@ -148,6 +148,22 @@ describe('boosted trees: the WebAssembly kernel', () => {
           await pool.close();
         }
       }
+  });
+
+  it('takes helper threads only for the cores the load average leaves idle', () => {
+    assert.equal(freeThreads(2, 0, 2), 2, 'an idle machine: the helper');
+    assert.equal(freeThreads(2, 0.9, 2), 2, 'a core and a bit idle');
+    assert.equal(freeThreads(2, 1.2, 2), 1, 'less than a core idle: the calling thread alone');
+    assert.equal(freeThreads(2, 17, 2), 1, 'the bench machine, loaded: still the calling thread');
+    assert.equal(freeThreads(8, 3.5, 8), 5);
+    assert.equal(freeThreads(1, 0, 8), 1, 'never more than asked for');
+    const dynamic = handOff.dynamic;
+    handOff.dynamic = false;
+    try {
+      assert.equal(freeThreads(2, 17, 2), 2, 'turned off: as asked');
+    } finally {
+      handOff.dynamic = dynamic;
+    }
   });
 
   it('grows its memory to the histograms a tree holds, and says so when rows × features exceed 4 GiB', () => {

@@ -241,7 +241,7 @@ describe('boosted trees: the engine', () => {
     const big = synthetic(80_000, 11);
     // Share out every histogram and partition of at least 4096 rows (the defaults would share only the largest).
     const defaults = { ...handOff };
-    Object.assign(handOff, { histWork: 4096, partitionRows: 4096 });
+    Object.assign(handOff, { histWork: 4096, partitionRows: 4096, dynamic: false });
     t.after(() => Object.assign(handOff, defaults));
     for (const params of [{ nRounds: 3 }, { nRounds: 3, featureSubsample: 0.6, rowSubsample: 0.9 }]) {
       const fits = [1, 2, 3].map((threads) => new BoostedTrees({ ...params, earlyStoppingRounds: 0 }, 2, threads));
