@@ -1,7 +1,8 @@
 """LightGBM and XGBoost (`hist`) references for `npm run bench -- boosted`: read the same rows, the same fit /
 early-stopping validation / test split the TS side wrote, train with the settings it states (2 threads), and print
 one JSON line per library: train seconds (wall and CPU of every thread), predict seconds, held-out ROC AUC, rounds
-kept and grown, version. The TS side runs this with OMP_WAIT_POLICY=PASSIVE: on a shared machine, OpenMP threads
+kept and grown, version; with "equal_rounds" in the spec, also the train seconds of a fit of exactly that many rounds on
+the fit rows without early stopping (the same work on every side). The TS side runs this with OMP_WAIT_POLICY=PASSIVE: on a shared machine, OpenMP threads
 that spin while waiting burn the cores the other thread needs (LightGBM took 290 s of wall time for 40 s of work)."""
 import json, sys, time
 import numpy as np
@@ -27,6 +28,18 @@ def best_of_3(predict):
     return best, proba
 
 
+equal_rounds = spec.get("equal_rounds")
+# "equal_only": the equal-work fits alone (the early-stopped fits' rows are kept from an earlier run).
+early = not spec.get("equal_only")
+
+
+def timed(fit):
+    """Wall and CPU seconds (every thread of the process) of fit()."""
+    t, c = time.perf_counter(), time.process_time()
+    result = fit()
+    return result, time.perf_counter() - t, time.process_time() - c
+
+
 if "lightgbm" in spec["libraries"]:
     import lightgbm as lgb
     params = dict(objective="binary", num_leaves=p["numLeaves"], learning_rate=p["learningRate"],
@@ -35,6 +48,10 @@ if "lightgbm" in spec["libraries"]:
                   seed=spec["seed"], deterministic=True, verbose=-1, metric="binary_logloss",
                   feature_fraction=p["featureSubsample"], bagging_fraction=p["rowSubsample"],
                   bagging_freq=1 if p["rowSubsample"] < 1 else 0)
+    out["lightgbm"] = {"version": lgb.__version__}
+
+
+def lightgbm_early_stopped():
     t, c = time.perf_counter(), time.process_time()
     dtrain = lgb.Dataset(Xf, yf, free_raw_data=False)
     dvalid = lgb.Dataset(Xv, yv, reference=dtrain)
@@ -45,22 +62,34 @@ if "lightgbm" in spec["libraries"]:
     train, cpu = time.perf_counter() - t, time.process_time() - c
     it = booster.best_iteration or booster.current_iteration()
     predict, proba = best_of_3(lambda: booster.predict(Xt, num_iteration=it, num_threads=threads))
-    out["lightgbm"] = {"train_seconds": train, "train_cpu_seconds": cpu, "predict_seconds": predict,
+    out["lightgbm"].update({"train_seconds": train, "train_cpu_seconds": cpu, "predict_seconds": predict,
                        "roc_auc": roc_auc_score(yt, proba), "rounds": it,
                        # lgb.train keeps the best iteration's trees only: the rounds grown are the evaluations.
                        "rounds_grown": len(next(iter(history.values()))["binary_logloss"]),
-                       "version": lgb.__version__}
+                       })
+
+
+if "lightgbm" in spec["libraries"]:
+    if early:
+        lightgbm_early_stopped()
+    if equal_rounds:
+        _, out["lightgbm"]["equal_train_seconds"], out["lightgbm"]["equal_train_cpu_seconds"] = timed(
+            lambda: lgb.train(params, lgb.Dataset(Xf, yf), num_boost_round=equal_rounds))
 
 if "xgboost" in spec["libraries"]:
     import xgboost as xgb
-    t, c = time.perf_counter(), time.process_time()
-    dtrain = xgb.DMatrix(Xf, yf, nthread=threads)
-    dvalid = xgb.DMatrix(Xv, yv, nthread=threads)
-    params = dict(objective="binary:logistic", tree_method="hist", grow_policy="lossguide",
+    xparams = dict(objective="binary:logistic", tree_method="hist", grow_policy="lossguide",
                   max_leaves=p["numLeaves"], max_depth=p["maxDepth"], eta=p["learningRate"], reg_lambda=p["l2"],
                   min_child_weight=p["minHessianInLeaf"], max_bin=p["maxBins"], nthread=threads, seed=spec["seed"],
                   subsample=p["rowSubsample"], colsample_bytree=p["featureSubsample"], eval_metric="logloss")
-    booster = xgb.train(params, dtrain, num_boost_round=p["nRounds"], evals=[(dvalid, "valid")],
+    out["xgboost"] = {"version": xgb.__version__}
+
+
+def xgboost_early_stopped():
+    t, c = time.perf_counter(), time.process_time()
+    dtrain = xgb.DMatrix(Xf, yf, nthread=threads)
+    dvalid = xgb.DMatrix(Xv, yv, nthread=threads)
+    booster = xgb.train(xparams, dtrain, num_boost_round=p["nRounds"], evals=[(dvalid, "valid")],
                         early_stopping_rounds=p["earlyStoppingRounds"], verbose_eval=False)
     train, cpu = time.perf_counter() - t, time.process_time() - c
     it = booster.best_iteration + 1
@@ -68,8 +97,16 @@ if "xgboost" in spec["libraries"]:
     # XGBoost's prediction cache.
     booster.set_param({"nthread": threads})
     predict, proba = best_of_3(lambda: booster.inplace_predict(Xt, iteration_range=(0, it)))
-    out["xgboost"] = {"train_seconds": train, "train_cpu_seconds": cpu, "predict_seconds": predict,
+    out["xgboost"].update({"train_seconds": train, "train_cpu_seconds": cpu, "predict_seconds": predict,
                       "roc_auc": roc_auc_score(yt, proba), "rounds": it,
-                      "rounds_grown": booster.num_boosted_rounds(), "version": xgb.__version__}
+                      "rounds_grown": booster.num_boosted_rounds()})
+
+
+if "xgboost" in spec["libraries"]:
+    if early:
+        xgboost_early_stopped()
+    if equal_rounds:
+        _, out["xgboost"]["equal_train_seconds"], out["xgboost"]["equal_train_cpu_seconds"] = timed(
+            lambda: xgb.train(xparams, xgb.DMatrix(Xf, yf, nthread=threads), num_boost_round=equal_rounds))
 
 print(json.dumps(out))

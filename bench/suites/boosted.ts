@@ -32,12 +32,30 @@ const SMALL_SPLITS = 25;
 /** The references run (`lightgbm-only` drops XGBoost: the 2.4M-row set takes an hour per library on this machine). */
 let LIBRARIES: ('lightgbm' | 'xgboost')[] = ['lightgbm', 'xgboost'];
 const PARAMS = { ...DEFAULT_BOOSTED_PARAMS, nRounds: 500, earlyStoppingRounds: 20, validationFraction: 0.1 };
+/**
+ * Early stopping makes the rounds grown differ between libraries (their trees differ a little, so their validation
+ * losses bottom out at other rounds: at 500k rows ours grew 273 rounds, LightGBM 203). The training-time target is
+ * about the engine, not that draw, so from EQUAL_WORK_ROWS rows every side also trains exactly EQUAL_ROUNDS rounds
+ * on the same fit rows without early stopping, all other settings the same: equal work, timed.
+ */
+const EQUAL_ROUNDS = 100;
+const EQUAL_WORK_ROWS = 400_000;
+/**
+ * `equal-only`: the equal-work fits alone, every other row of the data set kept from the previous results. For the
+ * 2.4M-row set, whose early-stopped fits on every side take longer than a bench run may hold the shared machine;
+ * valid while the engine grows the same bits as when those rows were measured (the fingerprint test pins them).
+ */
+let EQUAL_ONLY = false;
+const FLAGS = ['lightgbm-only', 'equal-only'];
 
 interface Reference {
   train_seconds: number;
   /** CPU seconds of every thread of the process while training. */
   train_cpu_seconds: number;
   predict_seconds: number;
+  /** Wall and CPU seconds of EQUAL_ROUNDS rounds without early stopping (large sets only). */
+  equal_train_seconds?: number;
+  equal_train_cpu_seconds?: number;
   roc_auc: number;
   rounds: number;
   rounds_grown: number;
@@ -62,6 +80,7 @@ function references(
   split: { fit: number[]; valid: number[]; test: number[] },
   seed: number,
   notes: string[],
+  equalRounds: number | null,
 ): Record<string, Reference> | null {
   const dir = join(projectRoot(), 'bench', '.cache', `boosted-${dataset}`);
   mkdirSync(dir, { recursive: true });
@@ -83,6 +102,8 @@ function references(
     seed,
     threads: 2,
     libraries: LIBRARIES,
+    equal_rounds: equalRounds,
+    equal_only: EQUAL_ONLY,
   };
   writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
   const script = join(projectRoot(), 'bench', 'python', 'boosted_lgb_xgb.py');
@@ -95,6 +116,18 @@ function references(
   if (r.status === 0) return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, Reference>;
   notes.push(`LightGBM/XGBoost failed on ${dataset}: ${r.stderr.slice(-300)}`);
   return null;
+}
+
+/** Ours on EQUAL_ROUNDS rounds of the fit rows without early stopping: wall and CPU seconds. */
+async function equalWork(x: FeatureMatrix, y: Uint8Array, fit: number[], seed: number) {
+  const model = new BoostedTrees({ ...PARAMS, nRounds: EQUAL_ROUNDS, earlyStoppingRounds: 0 }, seed, 2);
+  const [xFit, yFit] = [selectRows(x, fit), selectLabels(y, fit)];
+  const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  await model.fit(xFit, yFit);
+  const cpu = process.cpuUsage(cpu0);
+  if (model.roundsGrown !== EQUAL_ROUNDS) throw new Error(`equal work: ${model.roundsGrown} rounds grown`);
+  return { train: (performance.now() - t) / 1000, trainCpu: (cpu.user + cpu.system) / 1e6, threaded: model.threaded };
 }
 
 /** One split (holdout by `seed`, then our validation rows by the same seed) measured on every side. */
@@ -135,12 +168,16 @@ async function measureSplit(
   console.error(
     `${dataset} split ${seed}: ours ${train.toFixed(2)} s (${trainCpu.toFixed(2)} CPU s), ${model.bestRound} rounds, AUC ${auc.toFixed(4)}, load ${load.toFixed(1)}`,
   );
+  const equalRounds = x.nRows >= EQUAL_WORK_ROWS ? EQUAL_ROUNDS : null;
+  const equal = equalRounds ? await equalWork(x, y, fit, seed) : null;
   const name = seed === SEED ? dataset : `${dataset}-split${seed}`;
-  const refs = py ? references(py, name, x, y, { fit, valid, test: Array.from(split.test) }, seed, notes) : null;
+  const test = Array.from(split.test);
+  const refs = py ? references(py, name, x, y, { fit, valid, test }, seed, notes, equalRounds) : null;
   const loads = [load, os.loadavg()[0]];
   return {
     train,
     trainCpu,
+    equal,
     predict,
     auc,
     rounds: model.bestRound,
@@ -161,7 +198,28 @@ function pairedNote(ours: number[], ref: number[]): string {
   return `standard error of Δ ${(sd / Math.sqrt(d.length)).toFixed(4)}; ours higher on ${wins} of ${d.length} splits`;
 }
 
+const referenceName = (lib: string, r: Reference | undefined) =>
+  `${lib === 'lightgbm' ? 'LightGBM' : 'XGBoost hist lossguide'} ${r?.version ?? ''} (2 threads)`;
+
+/** The equal-work fits alone (`equal-only`), on the first split's fit rows. */
+async function compareEqualOnly(dataset: string, x: FeatureMatrix, y: Uint8Array, py: string | null, notes: string[]) {
+  const split = holdoutSplit(y, 0.25, SEED);
+  const v = validationRows(selectLabels(y, split.train), PARAMS.validationFraction, SEED);
+  const fit = v.train.map((i) => split.train[i]);
+  const valid = v.valid.map((i) => split.train[i]);
+  const load = os.loadavg()[0];
+  const equal = await equalWork(x, y, fit, SEED);
+  console.error(`${dataset} equal work: ours ${equal.train.toFixed(2)} s (${equal.trainCpu.toFixed(2)} CPU s)`);
+  const test = Array.from(split.test);
+  const refs = py ? references(py, dataset, x, y, { fit, valid, test }, SEED, notes, EQUAL_ROUNDS) : null;
+  notes.push(
+    `${dataset}: equal-work rows measured alone, load average ${load.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}.`,
+  );
+  return LIBRARIES.flatMap((lib) => equalRows(dataset, equal, refs?.[lib], referenceName(lib, refs?.[lib])));
+}
+
 async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: string | null, notes: string[]) {
+  if (EQUAL_ONLY) return compareEqualOnly(dataset, x, y, py, notes);
   // Small tables: one held-out AUC moves by ±0.01 with the split alone (a few hundred test rows), more than the
   // target gap; there every side is measured on the same SMALL_SPLITS splits and the mean AUC compared.
   const seeds = x.nRows <= SMALL_ROWS ? Array.from({ length: SMALL_SPLITS }, (_, k) => SEED + k) : [SEED];
@@ -175,7 +233,7 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
     const r = first.refs?.[lib];
     const refAucs = runs.map((m) => m.refs?.[lib]?.roc_auc ?? NaN);
     const refAuc = runs.every((m) => m.refs?.[lib]) ? mean(refAucs) : null;
-    const referenceName = `${lib === 'lightgbm' ? 'LightGBM' : 'XGBoost hist lossguide'} ${r?.version ?? ''} (2 threads)`;
+    const refName = referenceName(lib, r);
     const rounds = `rounds kept: ours ${first.rounds}, ${lib} ${r?.rounds ?? '—'}`;
     const perSplit =
       seeds.length > 1
@@ -195,9 +253,9 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
         metric: 'train seconds',
         ours: first.train,
         reference: r?.train_seconds ?? null,
-        referenceName,
+        referenceName: refName,
         better: 'lower',
-        note: `${rounds}; ours ${first.threaded ? 'with the helper thread' : 'on one thread'}; ${load}`,
+        note: `${rounds}; ours ${oursThreads(first.threaded)}; ${load}`,
       }),
       row({
         name: 'boosted',
@@ -205,17 +263,18 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
         metric: 'train CPU seconds (every thread)',
         ours: first.trainCpu,
         reference: r?.train_cpu_seconds ?? null,
-        referenceName,
+        referenceName: refName,
         better: 'lower',
         note: `rounds grown: ours ${first.grown}, ${lib} ${r?.rounds_grown ?? '—'}${perRound}`,
       }),
+      ...equalRows(dataset, first.equal, r, refName),
       row({
         name: 'boosted',
         dataset,
         metric: 'predict seconds (holdout, best of 3)',
         ours: first.predict,
         reference: r?.predict_seconds ?? null,
-        referenceName,
+        referenceName: refName,
         better: 'lower',
         note: `${first.testRows.toLocaleString('en-US')} rows`,
       }),
@@ -225,7 +284,7 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
         metric: seeds.length > 1 ? `holdout ROC AUC (mean of ${seeds.length} splits)` : 'holdout ROC AUC',
         ours: ourAuc,
         reference: refAuc,
-        referenceName,
+        referenceName: refName,
         better: 'higher',
         note: refAuc !== null ? `Δ ${(ourAuc - refAuc).toFixed(4)}${perSplit}` : undefined,
       }),
@@ -234,17 +293,56 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
   return rows;
 }
 
+/** Whether our fit took its helper thread (only from 50k training rows, and only for a core the load leaves idle). */
+const oursThreads = (threaded: boolean) =>
+  threaded ? 'with the helper thread' : 'on one thread: no core idle for the helper, or under 50k training rows';
+
+/** The equal-work rows (EQUAL_ROUNDS rounds, no early stopping, the same fit rows on every side). */
+function equalRows(
+  dataset: string,
+  ours: { train: number; trainCpu: number; threaded: boolean } | null,
+  r: Reference | undefined,
+  referenceName: string,
+): BenchRow[] {
+  if (!ours) return [];
+  const note = `equal work: ${EQUAL_ROUNDS} rounds on every side, no early stopping, the same fit rows, 2 threads (ours ${oursThreads(ours.threaded)})`;
+  return [
+    row({
+      name: 'boosted',
+      dataset,
+      metric: `train seconds, ${EQUAL_ROUNDS} rounds`,
+      ours: ours.train,
+      reference: r?.equal_train_seconds ?? null,
+      referenceName,
+      better: 'lower',
+      note,
+    }),
+    row({
+      name: 'boosted',
+      dataset,
+      metric: `train CPU seconds (every thread), ${EQUAL_ROUNDS} rounds`,
+      ours: ours.trainCpu,
+      reference: r?.equal_train_cpu_seconds ?? null,
+      referenceName,
+      better: 'lower',
+      note,
+    }),
+  ];
+}
+
 export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
   // `boosted 2400000 tables`: numbers are synthetic sizes (default 50k and 500k), `tables` adds the real tables
   // (included when no argument is given).
   if (args.includes('lightgbm-only')) LIBRARIES = ['lightgbm'];
+  EQUAL_ONLY = args.includes('equal-only');
   const given = args.filter((a) => /^\d+$/.test(a)).map(Number);
-  const sizes = given.length ? given : args.some((a) => a !== 'lightgbm-only') ? [] : [50_000, 500_000];
+  const sizes = given.length ? given : args.some((a) => !FLAGS.includes(a)) ? [] : [50_000, 500_000];
   const notes: string[] = [
     `Settings, both sides: ${JSON.stringify({ ...PARAMS, checkpointEvery: undefined })}; LightGBM: num_leaves, learning_rate, lambda_l2, min_data_in_leaf, min_sum_hessian_in_leaf, max_bin 255, early_stopping(20) on the same validation rows, num_threads 2, deterministic; XGBoost: tree_method hist, grow_policy lossguide, max_leaves, eta, reg_lambda, min_child_weight = min hessian (XGBoost has no min data per leaf), max_bin 255, nthread 2.`,
     `Tables of at most ${SMALL_ROWS.toLocaleString('en-US')} rows: held-out AUC is the mean over ${SMALL_SPLITS} splits (seeds ${SEED}–${SEED + SMALL_SPLITS - 1}), identical rows on every side; the note gives the standard error of the per-split difference ours − reference; times are the first split's.`,
     `Rows: holdout 25 % stratified (seed ${SEED}) for the test; of the rest, the 10 % our engine holds out for early stopping (validationRows, same seed) is every library's validation set, the other 90 % the fit rows.`,
     'Train seconds include binning on every side (LightGBM builds its Dataset inside the timing, XGBoost its DMatrix); predict seconds are the best of three calls on the held-out rows, from the raw float32 array on every side (XGBoost’s inplace_predict, which has no prediction cache).',
+    `Equal work (sets of at least ${EQUAL_WORK_ROWS.toLocaleString('en-US')} rows): besides the early-stopped fit, every side trains exactly ${EQUAL_ROUNDS} rounds on the same fit rows without early stopping (no validation set), the other settings as above, 2 threads; those rows name the rounds in the metric. The training-time target (≤ 1.5× LightGBM's) is read on them: with early stopping the rounds grown differ between libraries by the draw of where each one's validation loss bottoms out.`,
     'The machine is shared (2 cores, other jobs running): both sides ran one after the other in the same minute, so ratios are fairer than absolute seconds.',
   ];
   const py = python();
@@ -254,7 +352,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const { x, y } = synthetic(n, 7);
     rows.push(...(await compare(`synthetic-${n >= 1e6 ? `${n / 1e6}M` : `${n / 1000}k`}`, x, y, py, notes)));
   }
-  if (!args.some((a) => a !== 'lightgbm-only') || args.includes('tables'))
+  if (!args.some((a) => !FLAGS.includes(a)) || args.includes('tables'))
     for (const name of ['online_retail', 'cdnow_master']) {
       const t = await pipelineTable(name);
       if (t) rows.push(...(await compare(name, t.x, t.y, py, notes)));
@@ -271,9 +369,12 @@ function earlierRows(now: BenchRow[], notes: string[]): BenchRow[] {
   const file = join(projectRoot(), 'bench', 'results', 'boosted.json');
   if (!existsSync(file)) return [];
   const before = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; rows: BenchRow[] };
-  const measured = new Set(now.map((r) => r.dataset));
-  const kept = before.rows.filter((r) => !measured.has(r.dataset));
+  // A row is replaced by this run's row of the same data set, metric and reference.
+  const key = (r: BenchRow) => JSON.stringify([r.dataset, r.metric, r.referenceName]);
+  const measured = new Set(now.map(key));
+  const kept = before.rows.filter((r) => !measured.has(key(r)));
   const sets = [...new Set(kept.map((r) => r.dataset))];
-  if (sets.length) notes.push(`${sets.join(', ')}: measured in the earlier run of ${before.startedAt} (kept).`);
+  if (sets.length)
+    notes.push(`${sets.join(', ')}: rows this run did not measure are kept from the results of ${before.startedAt}.`);
   return kept;
 }

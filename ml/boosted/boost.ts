@@ -68,6 +68,16 @@ export function logLossGradients(score: Float64Array, y: Uint8Array, weight: Flo
   }
 }
 
+/** The gradient pairs of rows[0, m) in that order (all rows: a copy). */
+function orderGradients(ghRows: Float32Array, rows: Uint32Array, m: number, n: number, gh: Float32Array): void {
+  if (m === n) gh.set(ghRows);
+  else
+    for (let k = 0; k < m; k++) {
+      gh[2 * k] = ghRows[2 * rows[k]];
+      gh[2 * k + 1] = ghRows[2 * rows[k] + 1];
+    }
+}
+
 /** Feature j of row i at [j·n + i]: the partitions read one feature's codes of ascending rows. */
 function columnMajor(codes: Uint8Array, n: number, F: number, out: Uint8Array): void {
   for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) out[j * n + i] = codes[i * F + j];
@@ -147,6 +157,8 @@ export async function boost(
   arena.codes.set(d.train.codes);
   columnMajor(d.train.codes, n, F, arena.cols);
   const { gh, rows } = arena;
+  // Every row's gradient pair in row order; the arena's gh holds them in the order of the tree's rows.
+  const ghRows = new Float32Array(2 * n);
 
   const dir = options.checkpointDir;
   const key = dir ? checkpointKey(d, p, seed) : '';
@@ -167,9 +179,10 @@ export async function boost(
     for (let r = trees.length; r < p.nRounds; r++) {
       if (stopEarly && r - bestRound >= p.earlyStoppingRounds) break;
       if (options.signal?.aborted) throw new Error('training cancelled');
-      logLossGradients(score, y, weight, gh);
+      logLossGradients(score, y, weight, ghRows);
       const rng = mulberry32(deriveSeed(seed, r));
       const m = drawRows(rows, n, p.rowSubsample, rng);
+      orderGradients(ghRows, rows, m, n, gh);
       const feats = drawFeatures(F, p.featureSubsample, rng);
       pool.setFeatures(feats);
       const leaves: { node: number; start: number; end: number }[] = [];

@@ -162,7 +162,7 @@ class Nodes {
 export interface GrowInput {
   nBins: Int32Array;
   edges: Float32Array[];
-  /** Each training row's gradient and hessian, as pairs. */
+  /** The gradient and hessian of rows[k] as the pair k (moved with the rows by the partitions). */
   gh: Float32Array;
   /** The rows of this round (partitioned in place into the leaves: each leaf owns rows[start, end)). */
   rows: Uint32Array;
@@ -191,9 +191,8 @@ export function growTree(
   let h0 = 0;
   const { gh, rows } = d;
   for (let k = 0; k < rows.length; k++) {
-    const i = rows[k];
-    g0 += gh[2 * i];
-    h0 += gh[2 * i + 1];
+    g0 += gh[2 * k];
+    h0 += gh[2 * k + 1];
   }
   const open: Leaf[] = [];
   const root: Leaf = {

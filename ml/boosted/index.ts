@@ -3,8 +3,9 @@
  * loss, LightGBM's recipe — leaf-wise trees on the forest's quantile bins (ml/forest/binning.ts), a leaf limit and
  * an optional depth limit, learning rate, L2 on leaf values, min data / min hessian per leaf, row and feature
  * subsampling, missing values sent to the better side of each split, early stopping on a stratified validation
- * share of the training rows, gain importances, checkpoints every N rounds. Prediction and per-user reasons
- * (path contributions) run on the forest's packed trees, kernels and prediction threads (ml/forest/predictor.ts).
+ * share of the training rows, gain importances, checkpoints every N rounds. Prediction has its own kernel for
+ * lopsided leaf-wise trees (predict.ts); per-user reasons (path contributions) run on the forest's packed trees,
+ * kernels and prediction threads (ml/forest/predictor.ts).
  *
  * Written here because no well-kept JavaScript library does this at speed (checked on npm, 2026-12):
  * `ml-xgboost` (mljs) is an old XGBoost compiled to WebAssembly, single-threaded, exact split search only, without
@@ -23,12 +24,11 @@ import { DEFAULT_CLASS_WEIGHT } from '../../pipelines/schema/model';
 import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, SerializedModel } from '../classifier';
 import { applyCalibration, fitCalibration, type Calibration } from '../calibration';
 import { alignColumns } from '../forest';
-import { addContributions, newScratch, runRows, SUMS, toRowMajor } from '../forest/kernels';
+import { addContributions, toRowMajor } from '../forest/kernels';
 import {
   deserializeTree,
   explainTrees,
   packForest,
-  predictTrees,
   preparePrediction,
   serializeTree,
   type PredictTree,
@@ -36,15 +36,10 @@ import {
 } from '../forest/predictor';
 import { boost } from './boost';
 import { prepareData } from './data';
+import { freeThreads } from './hist-pool';
+import { boostedSums } from './predict';
 
 export const BOOSTED_FORMAT_VERSION = 1;
-
-/**
- * Batches of at least this many (row, tree) visits (~0.25 s on one thread) are shared with the forest's prediction
- * helper threads. Counted in rows alone (200k), 125k held-out rows of a 253-tree model were scored on one thread
- * in 3.6 s while LightGBM used two (bench/results/boosted.md, 500k rows).
- */
-const THREADED_PREDICT_WORK = 5_000_000;
 
 export const DEFAULT_BOOSTED_PARAMS: BoostedParams = {
   nRounds: 500,
@@ -118,8 +113,9 @@ export class BoostedTrees implements Classifier {
       seed: this.seed,
       sampleWeight: options.sampleWeight,
     });
-    // A helper thread pays off only when histograms are large (see hist-pool.ts).
-    const threads = d.train.nRows >= 50_000 ? this.threads : 1;
+    // A helper thread pays off only when histograms are large and a core is idle for it (see hist-pool.ts).
+    const cores = os.availableParallelism?.() ?? os.cpus().length;
+    const threads = d.train.nRows >= 50_000 ? freeThreads(this.threads, os.loadavg()[0], cores) : 1;
     const r = await boost(d, p, this.seed, threads, options);
     this.trees = r.trees;
     this.bias = r.bias;
@@ -146,23 +142,11 @@ export class BoostedTrees implements Classifier {
   /** Log-odds of the trees (before any calibration): bias + the sum of every tree's leaf value. */
   predictMargin(x: FeatureMatrix): Float64Array {
     const k = this.trees.length;
-    const xa = alignColumns(x, this.featureNames);
-    let out: Float64Array;
-    if (k === 0) out = new Float64Array(x.nRows);
-    else if (x.nRows * k >= THREADED_PREDICT_WORK) out = predictTrees(this.trees, xa);
-    else {
-      // A batch of this size takes milliseconds on this thread: handing blocks to the prediction helper costs more
-      // when the machine is busy. The same kernel and tree order, divided by k as predictTrees does: same bits.
-      out = new Float64Array(x.nRows);
-      const p = packForest(this.trees);
-      const scratch = newScratch(SUMS, 8192, xa.columns.length);
-      const sums = { sums: out, reasonIdx: new Int32Array(0), reasonValues: new Float64Array(0) };
-      for (let s = 0; s < x.nRows; s += 8192)
-        runRows(SUMS, p, xa.columns, s, Math.min(x.nRows, s + 8192), 0, scratch, sums, s);
-      for (let i = 0; i < out.length; i++) out[i] /= k;
-    }
-    // predictTrees returns the mean leaf value; boosting adds them up.
-    for (let i = 0; i < out.length; i++) out[i] = out[i] * k + this.bias;
+    if (k === 0) return new Float64Array(x.nRows).fill(this.bias);
+    const out = boostedSums(this.trees, alignColumns(x, this.featureNames));
+    // (sum / k) · k: the forest's predictTrees returned the mean leaf value, which this engine multiplied back; kept
+    // so that published models score the same bits as before predict.ts.
+    for (let i = 0; i < out.length; i++) out[i] = (out[i] / k) * k + this.bias;
     return out;
   }
 

@@ -7,10 +7,11 @@
  * - subtract(parent, child, t0, t1): parent −= child for the features feats[t0, t1);
  * - partition(start, end, col, bin, missLeft): moves the rows of rows[start, end) whose code in the column at byte
  *   `col` goes left (code ≤ bin, or missing and missLeft) to the front, in order, and writes the others in order to
- *   scratch[start…]; returns how many went left.
+ *   scratch[start…]; their gradient pairs (gh, in the order of rows) likewise, to ghScratch; returns how many went
+ *   left.
  */
 import type { ArenaLayout } from './kernel';
-import { I32, op, V128, wasmModule, type Code } from './wasm';
+import { I32, I64, op, V128, wasmModule, type Code } from './wasm';
 
 /** Bins per feature, MISSING_BIN (255) last. */
 export const BINS = 256;
@@ -107,14 +108,17 @@ function buildBody(l: ArenaLayout): Code {
   ];
 }
 
-/** Row k's index, its (gradient, hessian) pair as two doubles and the address of its codes; then `perRow`. */
+/**
+ * Row k's index, its (gradient, hessian) pair as two doubles (gh is in the order of rows: pair k, read in sequence)
+ * and the address of its codes; then `perRow`.
+ */
 function rowHead(l: ArenaLayout, perRow: Code): Code {
   const { get, set, i32 } = op;
   return [
     ...offsetOf(i32(l.rows), K, 2),
     ...op.load(),
     ...set(I),
-    ...offsetOf(i32(l.gh), I, 3),
+    ...offsetOf(i32(l.gh), K, 3),
     ...op.v128Load64Zero(),
     ...op.f64x2PromoteLowF32x4,
     ...set(GHV),
@@ -231,7 +235,7 @@ function subtractBody(l: ArenaLayout): Code {
 }
 
 // partition's parameters and locals.
-const [PSTART, PEND, PCOL, PBIN, PMISS, PK, LO, R, PI, LEFT] = Array.from({ length: 10 }, (_, i) => i);
+const [PSTART, PEND, PCOL, PBIN, PMISS, PK, LO, R, PI, LEFT, PG] = Array.from({ length: 11 }, (_, i) => i);
 
 function partitionBody(l: ArenaLayout): Code {
   const { get, set, tee, i32 } = op;
@@ -239,6 +243,9 @@ function partitionBody(l: ArenaLayout): Code {
     ...offsetOf(i32(l.rows), PK, 2),
     ...op.load(),
     ...set(PI),
+    ...offsetOf(i32(l.gh), PK, 3),
+    ...op.load64(),
+    ...set(PG),
     // left = code is missing ? missLeft : code <= bin (branch-free: the side is a coin toss for the predictor)
     ...get(PMISS),
     ...get(PCOL),
@@ -259,6 +266,13 @@ function partitionBody(l: ArenaLayout): Code {
     ...offsetOf(i32(l.scratch), R, 2),
     ...get(PI),
     ...op.store(),
+    // The row's gradient pair moves with it (8 bytes, in sequence), so histograms read gh in order.
+    ...offsetOf(i32(l.gh), LO, 3),
+    ...get(PG),
+    ...op.store64(),
+    ...offsetOf(i32(l.ghScratch), R, 3),
+    ...get(PG),
+    ...op.store64(),
     ...get(LO),
     ...get(LEFT),
     ...op.add,
@@ -295,7 +309,10 @@ export function kernelModule(l: ArenaLayout, parts: [number, number][]): Uint8Ar
         name: 'partition',
         params: [I32, I32, I32, I32, I32],
         results: [I32],
-        locals: [[5, I32]],
+        locals: [
+          [5, I32],
+          [1, I64],
+        ],
         body: partitionBody(l),
       },
       ...parts.map(([j0, j1], p) => ({

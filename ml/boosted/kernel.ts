@@ -7,7 +7,9 @@
  * of hist-pool.ts run the same compiled kernel on the same bytes without copies:
  * - codes: the training rows' bins, row-major (row i's features at i·F…), so a row's codes share a cache line;
  * - cols: the same bins column-major (feature j's at j·n…): a partition reads one feature of ascending rows;
- * - gh: each row's gradient and hessian as a Float32 pair (one 8-byte load, widened to two doubles at once);
+ * - gh: the gradient and hessian of rows[k] as the Float32 pair k (one 8-byte load, widened to two doubles at once):
+ *   in the order of rows, moved with them by the partitions (LightGBM's ordered gradients), so a histogram reads its
+ *   leaf's pairs in sequence instead of one cache miss per row at millions of rows; ghScratch as long;
  * - rows: the row indices of the tree, partitioned in place into the leaves (grow.ts), and scratch, as long;
  * - feats: the features of the tree;
  * - histograms: per feature 256 bins of (gradient, hessian) double pairs, then per feature 256 Int32 counts.
@@ -38,6 +40,7 @@ export interface ArenaLayout {
   codes: number;
   cols: number;
   gh: number;
+  ghScratch: number;
   rows: number;
   scratch: number;
   feats: number;
@@ -59,7 +62,8 @@ export function arenaLayout(nRows: number, nFeatures: number, nHists: number): A
   const codes = 0;
   const cols = align(codes + nRows * nFeatures);
   const gh = align(cols + nRows * nFeatures);
-  const rows = align(gh + 8 * nRows);
+  const ghScratch = align(gh + 8 * nRows);
+  const rows = align(ghScratch + 8 * nRows);
   const scratch = align(rows + 4 * nRows);
   const feats = align(scratch + 4 * nRows);
   const hists = align(feats + 4 * nFeatures);
@@ -73,7 +77,7 @@ export function arenaLayout(nRows: number, nFeatures: number, nHists: number): A
       `boosted trees: ${nRows} training rows × ${nFeatures} features need ${Math.ceil(end / 2 ** 20)} MiB of ` +
         'histogram memory, over the 4 GiB a WebAssembly memory holds; train on fewer rows or features, or use the forest engine',
     );
-  return { nRows, nFeatures, codes, cols, gh, rows, scratch, feats, hists, nHists, pages };
+  return { nRows, nFeatures, codes, cols, gh, ghScratch, rows, scratch, feats, hists, nHists, pages };
 }
 
 /** The kernel's functions (see kernel-code.ts). */
@@ -102,6 +106,7 @@ export class Arena {
   readonly codes: Uint8Array;
   readonly cols: Uint8Array;
   readonly gh: Float32Array;
+  readonly ghScratch: Float32Array;
   readonly rows: Uint32Array;
   readonly scratch: Uint32Array;
   readonly feats: Int32Array;
@@ -119,6 +124,7 @@ export class Arena {
     this.cols = new Uint8Array(buf, l.cols, l.nRows * l.nFeatures);
     this.scratch = new Uint32Array(buf, l.scratch, l.nRows);
     this.gh = new Float32Array(buf, l.gh, 2 * l.nRows);
+    this.ghScratch = new Float32Array(buf, l.ghScratch, 2 * l.nRows);
     this.rows = new Uint32Array(buf, l.rows, l.nRows);
     this.feats = new Int32Array(buf, l.feats, l.nFeatures);
     this.module = new wasm.Module(kernelModule(l, parts));

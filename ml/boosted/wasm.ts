@@ -54,6 +54,7 @@ const simd = (op: number, ...rest: Code): Code => [0xfd, ...uleb(op), ...rest];
 
 export const I32 = 0x7f;
 export const V128 = 0x7b;
+export const I64 = 0x7e;
 
 /** Instructions, by their text-format names. */
 export const op = {
@@ -75,6 +76,8 @@ export const op = {
   load: (offset = 0): Code => [0x28, ...mem(2, offset)],
   load8: (offset = 0): Code => [0x2d, ...mem(0, offset)],
   store: (offset = 0): Code => [0x36, ...mem(2, offset)],
+  load64: (offset = 0): Code => [0x29, ...mem(3, offset)],
+  store64: (offset = 0): Code => [0x37, ...mem(3, offset)],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   end: [0x0b],

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { handOff, HistPool } from '../../../ml/boosted/hist-pool';
+import { freeThreads, handOff, HistPool } from '../../../ml/boosted/hist-pool';
 import { Arena, arenaLayout, BINS, featureParts, type Hist } from '../../../ml/boosted/kernel';
 import { mulberry32 } from '../../../ml/random';
 
@@ -29,7 +29,10 @@ function drawRows(a: Arena, share: number, seed: number): number {
   return m;
 }
 
-/** The histogram as plain JavaScript adds it up: row by row in the given order, feature by feature. */
+/**
+ * The histogram as plain JavaScript adds it up: row by row in the given order, feature by feature; rows[k]'s gradient
+ * pair is the pair k (gh is in the order of rows).
+ */
 function reference(a: Arena, start: number, end: number, feats: number[]) {
   const F = a.layout.nFeatures;
   const gh = new Float64Array(F * BINS * 2);
@@ -38,8 +41,8 @@ function reference(a: Arena, start: number, end: number, feats: number[]) {
     const i = a.rows[k];
     for (const j of feats) {
       const b = j * BINS + a.codes[i * F + j];
-      gh[2 * b] += a.gh[2 * i];
-      gh[2 * b + 1] += a.gh[2 * i + 1];
+      gh[2 * b] += a.gh[2 * k];
+      gh[2 * b + 1] += a.gh[2 * k + 1];
       count[b]++;
     }
   }
@@ -119,6 +122,8 @@ describe('boosted trees: the WebAssembly kernel', () => {
       for (const missLeft of [0, 1]) {
         const m = drawRows(a, 0.9, 8);
         const before = Array.from(a.rows.subarray(0, m));
+        // Each row's gradient pair names its row: it must move with the row.
+        for (let k = 0; k < m; k++) a.gh.set([before[k], -before[k]], 2 * k);
         const goesLeft = (i: number) => {
           const c = a.codes[i * 3 + 1];
           return c === MISSING ? missLeft === 1 : c <= 30;
@@ -133,10 +138,32 @@ describe('boosted trees: the WebAssembly kernel', () => {
           const mid = pool.partition(7, m, 1, 30, missLeft);
           assert.equal(mid, 7 + before.slice(7).filter(goesLeft).length);
           assert.deepEqual(Array.from(a.rows.subarray(0, m)), want, `${threads} threads, missing left ${missLeft}`);
+          const pairs = Array.from(a.gh.subarray(0, 2 * m));
+          assert.deepEqual(
+            pairs,
+            want.flatMap((i) => [i, -i]),
+            `gradient pairs move with their rows, ${threads} threads`,
+          );
         } finally {
           await pool.close();
         }
       }
+  });
+
+  it('takes helper threads only for the cores the load average leaves idle', () => {
+    assert.equal(freeThreads(2, 0, 2), 2, 'an idle machine: the helper');
+    assert.equal(freeThreads(2, 0.9, 2), 2, 'a core and a bit idle');
+    assert.equal(freeThreads(2, 1.2, 2), 1, 'less than a core idle: the calling thread alone');
+    assert.equal(freeThreads(2, 17, 2), 1, 'the bench machine, loaded: still the calling thread');
+    assert.equal(freeThreads(8, 3.5, 8), 5);
+    assert.equal(freeThreads(1, 0, 8), 1, 'never more than asked for');
+    const dynamic = handOff.dynamic;
+    handOff.dynamic = false;
+    try {
+      assert.equal(freeThreads(2, 17, 2), 2, 'turned off: as asked');
+    } finally {
+      handOff.dynamic = dynamic;
+    }
   });
 
   it('grows its memory to the histograms a tree holds, and says so when rows × features exceed 4 GiB', () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FeatureMatrix } from '../../../ml/classifier';
 import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { BoostedTrees } from '../../../ml/boosted';
+import { predictTrees } from '../../../ml/forest/predictor';
 import { logLossGradients } from '../../../ml/boosted/boost';
 import { handOff } from '../../../ml/boosted/hist-pool';
 import { bestSplit } from '../../../ml/boosted/grow';
@@ -120,11 +121,25 @@ describe('boosted trees: the engine', () => {
     assert.notEqual(json(a), json(c), 'another seed draws other rows and features');
     const auc = rocAuc(yTest, a.predictProba(xTest));
     assert.ok(auc > 0.8, `holdout AUC ${auc}`);
-    // Small batches are scored on this thread, large ones with the prediction helpers: the same bits.
+    // The boosted kernel (early exit on lopsided trees, predict.ts) gives the same bits as the forest's fixed-depth
+    // kernel it replaced (mean leaf value × trees + bias), large batches (the forest's helper threads) and small,
+    // rows with missing values included, and every block's tail of fewer than eight rows.
     const big = repeatRows(xTest, Math.ceil(5_000_000 / a.trees.length / xTest.nRows));
-    const many = a.predictMargin(big);
-    const few = a.predictMargin(xTest);
-    for (let i = 0; i < xTest.nRows; i++) assert.equal(many[i], few[i]);
+    for (const rows of [
+      big,
+      selectRows(
+        xTest,
+        Array.from({ length: 13 }, (_, i) => i),
+      ),
+    ]) {
+      const ours = a.predictMargin(rows);
+      const forest = predictTrees(a.trees, rows);
+      for (let i = 0; i < rows.nRows; i++) assert.equal(ours[i], forest[i] * a.trees.length + a.bias, `row ${i}`);
+    }
+    assert.ok(
+      big.columns[1].some((v) => Number.isNaN(v)),
+      'rows with missing values are compared',
+    );
   });
 
   it('sends missing values to the side that fits them: rows missing x1 score high', async () => {
@@ -226,7 +241,7 @@ describe('boosted trees: the engine', () => {
     const big = synthetic(80_000, 11);
     // Share out every histogram and partition of at least 4096 rows (the defaults would share only the largest).
     const defaults = { ...handOff };
-    Object.assign(handOff, { histWork: 4096, partitionRows: 4096 });
+    Object.assign(handOff, { histWork: 4096, partitionRows: 4096, dynamic: false });
     t.after(() => Object.assign(handOff, defaults));
     for (const params of [{ nRounds: 3 }, { nRounds: 3, featureSubsample: 0.6, rowSubsample: 0.9 }]) {
       const fits = [1, 2, 3].map((threads) => new BoostedTrees({ ...params, earlyStoppingRounds: 0 }, 2, threads));
