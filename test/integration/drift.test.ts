@@ -49,11 +49,13 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     return file;
   };
   const run = (seed: number, extra: Record<string, unknown> = {}, over: Parameters<typeof pipeline>[1] = {}) =>
-    env.client.workflow.execute('retrainWorkflow', {
-      taskQueue,
-      workflowId: `test-drift-${seed}-${Date.now()}`,
-      args: [{ pipeline: pipeline(seed, over), trigger: 'test', cutoff: CUTOFF, ...extra }],
-    }).then(forPeople) as Promise<RunSummary>;
+    env.client.workflow
+      .execute('retrainWorkflow', {
+        taskQueue,
+        workflowId: `test-drift-${seed}-${Date.now()}`,
+        args: [{ pipeline: pipeline(seed, over), trigger: 'test', cutoff: CUTOFF, ...extra }],
+      })
+      .then(forPeople) as Promise<RunSummary>;
 
   before(async () => {
     useTempHome();
@@ -103,7 +105,8 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     assert.match(message, /drift checks blocked publishing and delivery: blocked: /);
     assert.match(message, /n_view_total PSI \d\.\d{3} \(block\)/);
     assert.equal(registry.versions().length, versionsBefore, 'nothing was published');
-    const runDir = /charts in (\S+)\)/.exec(message)![1];
+    // The message names the chart by its store key (payloads carry keys): a person's CLI resolves it in the home.
+    const runDir = forPeople(/charts in (\S+)\)/.exec(message)![1]);
     assert.ok(existsSync(runDir));
     assert.match(readFileSync(runDir, 'utf8'), /<svg[^>]+aria-label="n_view_total"/);
 
