@@ -80,39 +80,22 @@ export async function modelsCommand(argv: string[]): Promise<number> {
         out(formatComparison(c, [reg.info(version), reg.info(more[0])]), c);
         return EXIT.ok;
       }
-      case 'promote': {
+      case 'promote':
         if (!version) throw new UsageError('which version? funnelcast models promote <version>');
-        const sanity = ((reg.info(version).metrics.sanity ?? []) as { message: string }[]).map((w) => w.message);
-        const warning =
-          [await worseThanChampion(reg, version, def.registry.tolerance), ...sanity].filter(Boolean).join('; ') || null;
-        if (warning && !values.reason) {
-          process.stderr.write(`${warning}\nNot promoted. To promote it anyway, say why: --reason "<why>"\n`);
-          return EXIT.usage;
-        }
-        if (warning) process.stderr.write(`warning: ${warning}; promoting it as asked (${values.reason})\n`);
-        const reason = values.reason
-          ? `promoted by hand: ${values.reason}${warning ? ` (although ${warning})` : ''}`
-          : undefined;
-        const p = await reg.promote(version, { by, reason });
-        out(`${p.version} is now champion.${warning ? ` Warning: ${warning}.` : ''}`, { ...p, warning });
-        return EXIT.ok;
-      }
+        return await promoteVersion(reg, version, {
+          tolerance: def.registry.tolerance,
+          reason: values.reason,
+          by,
+          out,
+        });
       case 'rollback': {
         const p = await reg.rollback(by, { to: values.to, reason: values.reason });
         out(`Rolled back: ${p.version} is champion (${p.reason}).`, p);
         return EXIT.ok;
       }
-      case 'verify': {
+      case 'verify':
         if (!version) throw new UsageError('which version? funnelcast models verify <version>');
-        const bad = reg.verify(version);
-        out(
-          bad.length
-            ? `${version}: checksum mismatch in ${bad.join(', ')}`
-            : `${version}: every file matches its manifest checksum.`,
-          { version, ok: bad.length === 0, mismatched: bad },
-        );
-        return bad.length ? EXIT.failed : EXIT.ok;
-      }
+        return verifyVersion(reg, version, out);
       default:
         throw new UsageError(`unknown action "${action}"\n\n${MODELS_HELP}`);
     }
@@ -123,6 +106,43 @@ export async function modelsCommand(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+type Out = (human: string, json: unknown) => void;
+type Registry = Awaited<ReturnType<typeof openRegistry>>;
+
+/**
+ * Promotes a version by hand. One that is worse than the champion, or has sanity warnings, is promoted only with a
+ * reason, which the champion history records beside the warning.
+ */
+async function promoteVersion(
+  reg: Registry,
+  version: string,
+  o: { tolerance: number; reason: string | undefined; by: string; out: Out },
+): Promise<number> {
+  const sanity = ((reg.info(version).metrics.sanity ?? []) as { message: string }[]).map((w) => w.message);
+  const warning = [await worseThanChampion(reg, version, o.tolerance), ...sanity].filter(Boolean).join('; ') || null;
+  if (warning && !o.reason) {
+    process.stderr.write(`${warning}\nNot promoted. To promote it anyway, say why: --reason "<why>"\n`);
+    return EXIT.usage;
+  }
+  if (warning) process.stderr.write(`warning: ${warning}; promoting it as asked (${o.reason})\n`);
+  const reason = o.reason ? `promoted by hand: ${o.reason}${warning ? ` (although ${warning})` : ''}` : undefined;
+  const p = await reg.promote(version, { by: o.by, reason });
+  o.out(`${p.version} is now champion.${warning ? ` Warning: ${warning}.` : ''}`, { ...p, warning });
+  return EXIT.ok;
+}
+
+/** Checks every file of a version against its manifest's checksums. */
+function verifyVersion(reg: Registry, version: string, out: Out): number {
+  const bad = reg.verify(version);
+  out(
+    bad.length
+      ? `${version}: checksum mismatch in ${bad.join(', ')}`
+      : `${version}: every file matches its manifest checksum.`,
+    { version, ok: bad.length === 0, mismatched: bad },
+  );
+  return bad.length ? EXIT.failed : EXIT.ok;
 }
 
 const metricsOf = (i: VersionInfo) =>
