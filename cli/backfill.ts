@@ -74,7 +74,12 @@ export async function backfillCommand(argv: string[]): Promise<number> {
     throw new UsageError('--concurrency must be an integer from 1 to 16');
   const loaded = loadPipeline(values.pipeline);
   const cutoffs = expandCutoffs(values.from, values.to, values.every);
-  const input: BackfillInput = { pipeline: portable(loaded.file), cutoffs, concurrency, trainOnly: values['train-only'] };
+  const input: BackfillInput = {
+    pipeline: portable(loaded.file),
+    cutoffs,
+    concurrency,
+    trainOnly: values['train-only'],
+  };
   // The definition's hash is in the id, so a backfill of another definition of the pipeline (another engine, other
   // parameters) over the same range does not attach to this one while it runs.
   const workflowId = backfillWorkflowId(loaded.definition.name, loaded.hash, cutoffs, values.every);
@@ -109,34 +114,26 @@ export async function backfillCommand(argv: string[]): Promise<number> {
       process.stderr.write(
         `  … ${rows.length}/${rows.length} cutoffs done (${count('failed')} failed, ${count('skipped')} skipped)\n`,
       );
-    if (values.json) print(JSON.stringify({ workflowId, rows }, null, 2) + '\n');
-    else
-      print(
-        table(
-          [
-            'cutoff',
-            'status',
-            'users',
-            'label rate',
-            'ROC AUC',
-            'PR AUC',
-            'model',
-            'lists: expected → realised conversions',
-          ],
-          rows.map((r) => [
-            r.cutoff,
-            r.status,
-            int(r.users),
-            pct(r.labelRate),
-            num(r.rocAuc),
-            num(r.prAuc),
-            r.modelVersion ?? r.error ?? '—',
-            listsCell(r.lists),
-          ]),
-        ) + '\n',
-      );
+    print(values.json ? JSON.stringify({ workflowId, rows }, null, 2) + '\n' : backfillTable(rows) + '\n');
     return rows.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
   });
+}
+
+/** One line per cutoff: its status, data, model and lists (expected vs realised conversions). */
+function backfillTable(rows: BackfillRow[]): string {
+  return table(
+    ['cutoff', 'status', 'users', 'label rate', 'ROC AUC', 'PR AUC', 'model', 'lists: expected → realised conversions'],
+    rows.map((r) => [
+      r.cutoff,
+      r.status,
+      int(r.users),
+      pct(r.labelRate),
+      num(r.rocAuc),
+      num(r.prAuc),
+      r.modelVersion ?? r.error ?? '—',
+      listsCell(r.lists),
+    ]),
+  );
 }
 
 /** "likely_buyers 58.5 → 61, win_back 12.0 → —": expected within the horizon vs realised (— when not observed). */
