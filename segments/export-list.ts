@@ -73,11 +73,12 @@ const RANK_ORDER: Record<string, string> = {
   uplift: `(SELECT u.uplift FROM uplift_scores u WHERE u.user_id = segments.user_id AND u.campaign = $campaign) DESC NULLS LAST`,
 };
 
-export async function writeList(
+/** The campaign's users (filter, rank, cap) with their exported columns, as the temp table campaign_rows. */
+async function createCampaignRows(
   conn: DuckDBConnection,
   x: ListContext,
   c: CampaignSpec & { kind?: CampaignExport['kind'] },
-): Promise<CampaignExport> {
+): Promise<void> {
   const def = x.definition;
   const f = compileFilter(c.filter);
   const frac = fractionColumn(c);
@@ -98,6 +99,35 @@ export async function writeList(
                   FROM segments WHERE ${f.sql} ORDER BY ${RANK_ORDER[c.rankBy]}, segments.user_id ${c.cap ? `LIMIT ${c.cap}` : ''}`;
   const sql = `CREATE OR REPLACE TEMP TABLE campaign_rows AS ${select}`;
   await conn.run(sql, usedParams(sql, params));
+}
+
+/** Realised conversions of the list and its backtest against a random list, when outcomes are observed. */
+async function outcomes(conn: DuckDBConnection, x: ListContext, rows: number, expected: number) {
+  // Realised: the list's users whose label (a conversion in [cutoff, cutoff + horizon)) is 1, out of sample
+  // because the model that ranked them was trained one horizon earlier.
+  const realised = x.outcomesObserved
+    ? Number(
+        (
+          await conn.runAndReadAll(
+            `SELECT count(*) FROM campaign_ids c JOIN read_parquet(${quoteLiteral(x.featuresPath)}) f ON f.user_id = c.__uid WHERE f.label = 1`,
+          )
+        ).getRows()[0][0],
+      )
+    : null;
+  const backtest =
+    realised === null
+      ? null
+      : listBacktest(x.randomRate ?? (await randomRate(conn, x.featuresPath)), rows, realised, expected);
+  return { realised, backtest };
+}
+
+export async function writeList(
+  conn: DuckDBConnection,
+  x: ListContext,
+  c: CampaignSpec & { kind?: CampaignExport['kind'] },
+): Promise<CampaignExport> {
+  const def = x.definition;
+  await createCampaignRows(conn, x, c);
   // The cap chose the campaign's users; the control group is held out of them, so the list is the treatment arm.
   const control = await splitControl(conn, x, c);
   const csvPath = join(x.outDir, 'exports', `${c.name}.csv`);
@@ -117,21 +147,7 @@ export async function writeList(
   )
     .getRows()[0]
     .map(Number);
-  // Realised: the list's users whose label (a conversion in [cutoff, cutoff + horizon)) is 1, out of sample
-  // because the model that ranked them was trained one horizon earlier.
-  const realised = x.outcomesObserved
-    ? Number(
-        (
-          await conn.runAndReadAll(
-            `SELECT count(*) FROM campaign_ids c JOIN read_parquet(${quoteLiteral(x.featuresPath)}) f ON f.user_id = c.__uid WHERE f.label = 1`,
-          )
-        ).getRows()[0][0],
-      )
-    : null;
-  const backtest =
-    realised === null
-      ? null
-      : listBacktest(x.randomRate ?? (await randomRate(conn, x.featuresPath)), rows, realised, expected);
+  const { realised, backtest } = await outcomes(conn, x, rows, expected);
   const up = def.export.uploads;
   const uploads = up
     ? await writeUploads(conn, {
