@@ -90,6 +90,47 @@ async function scorerFor(kind: (typeof MODELS)[number], d: UpliftData, seed: num
   return (x) => forest.predictProba(x);
 }
 
+type FoldRow = { fold: number; model: string; qini: number; auuc: number; uplift_at_30: number };
+
+/** Each model's Qini, AUUC and uplift@30 % on each of k stratified folds (trained on the others). */
+async function crossValidate(d: UpliftData, k: number, seed: number, progress: boolean): Promise<FoldRow[]> {
+  const folds: FoldRow[] = [];
+  for (const [i, s] of stratifiedKFold(d.y, k, seed).entries()) {
+    const part = (rows: ArrayLike<number>): UpliftData => ({
+      x: selectRows(d.x, rows),
+      y: selectLabels(d.y, rows),
+      t: selectLabels(d.t, rows),
+    });
+    const [train, test] = [part(s.train), part(s.test)];
+    for (const model of MODELS) {
+      const score = (await scorerFor(model, train, seed))(test.x);
+      folds.push({
+        fold: i + 1,
+        model,
+        qini: qiniCoefficient(test.y, test.t, score),
+        auuc: upliftAuc(test.y, test.t, score),
+        uplift_at_30: upliftAtK(test.y, test.t, score, 0.3),
+      });
+    }
+    if (progress) process.stderr.write(`  fold ${i + 1}/${k} done\n`);
+  }
+  return folds;
+}
+
+/** Mean and standard deviation over the folds, per model. */
+function summarise(folds: FoldRow[]) {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = (xs: number[]) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+  return MODELS.map((model) => {
+    const f = folds.filter((r) => r.model === model);
+    const of = (key: 'qini' | 'auuc' | 'uplift_at_30') => ({
+      mean: mean(f.map((r) => r[key])),
+      std: std(f.map((r) => r[key])),
+    });
+    return { model, qini: of('qini'), auuc: of('auuc'), uplift_at_30: of('uplift_at_30') };
+  });
+}
+
 export async function evaluateUpliftCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -129,36 +170,8 @@ export async function evaluateUpliftCommand(argv: string[]): Promise<number> {
     control: values.control,
     exclude,
   });
-  const folds: { fold: number; model: string; qini: number; auuc: number; uplift_at_30: number }[] = [];
-  for (const [i, s] of stratifiedKFold(d.y, k, seed).entries()) {
-    const part = (rows: ArrayLike<number>): UpliftData => ({
-      x: selectRows(d.x, rows),
-      y: selectLabels(d.y, rows),
-      t: selectLabels(d.t, rows),
-    });
-    const [train, test] = [part(s.train), part(s.test)];
-    for (const model of MODELS) {
-      const score = (await scorerFor(model, train, seed))(test.x);
-      folds.push({
-        fold: i + 1,
-        model,
-        qini: qiniCoefficient(test.y, test.t, score),
-        auuc: upliftAuc(test.y, test.t, score),
-        uplift_at_30: upliftAtK(test.y, test.t, score, 0.3),
-      });
-    }
-    if (!values.json) process.stderr.write(`  fold ${i + 1}/${k} done\n`);
-  }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = (xs: number[]) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
-  const summary = MODELS.map((model) => {
-    const f = folds.filter((r) => r.model === model);
-    const of = (key: 'qini' | 'auuc' | 'uplift_at_30') => ({
-      mean: mean(f.map((r) => r[key])),
-      std: std(f.map((r) => r[key])),
-    });
-    return { model, qini: of('qini'), auuc: of('auuc'), uplift_at_30: of('uplift_at_30') };
-  });
+  const folds = await crossValidate(d, k, seed, !values.json);
+  const summary = summarise(folds);
   const treated = d.t.reduce((a, v) => a + v, 0);
   const result = {
     file,
