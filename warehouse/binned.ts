@@ -10,6 +10,7 @@ import { allocateBins, binEdges, binInto, type Bins } from '../ml/forest/binning
 import { checkMemory, memoryBudget } from '../infra/memory';
 import { withDuckDB } from './db';
 import {
+  chunkDoubles,
   FeatureTableError,
   ID_BYTES,
   singleClassError,
@@ -54,10 +55,7 @@ export async function readBinnedTable(
       conn,
       `SELECT ${q.exprs.map((e, j) => `${e} AS c${j}`).join(', ')} FROM ${q.view} WHERE (__row - 1) % ${stride} = 0`,
       (chunk, at) => {
-        for (let j = 0; j < nF; j++) {
-          const v = chunk.getColumnValues(j);
-          for (let r = 0; r < v.length; r++) sample[j][at + r] = v[r] == null ? NaN : Number(v[r]);
-        }
+        for (let j = 0; j < nF; j++) sample[j].set(chunkDoubles(chunk, j), at);
       },
     );
     const edges = sample.map((c) => binEdges(c.subarray(0, sampled), opts.maxBins));
@@ -69,15 +67,7 @@ export async function readBinnedTable(
       for (let r = 0; r < id.length; r++) ids[at + r] = String(id[r]);
       const lab = chunk.getColumnValues(1);
       for (let r = 0; r < lab.length; r++) y[at + r] = Number(lab[r]);
-      for (let j = 0; j < nF; j++) {
-        const v = chunk.getColumnValues(j + 2);
-        binInto(
-          bins,
-          j,
-          at,
-          v.map((x) => (x == null ? NaN : Number(x))),
-        );
-      }
+      for (let j = 0; j < nF; j++) binInto(bins, j, at, chunkDoubles(chunk, j + 2));
     });
     if (read !== n) throw new Error(`${file}: read ${read} rows, expected ${n}`);
     const single = singleClassError(file, opts.label, y);

@@ -12,6 +12,12 @@ import { DAY_MS } from './cutoffs';
 export class FeatureColumns {
   /** `a`: the aggregates over events_before. */
   readonly agg: string[] = [];
+  /**
+   * `d`: the DISTINCT counts, in a GROUP BY of their own joined to `a`. In one GROUP BY with ~25 other aggregates
+   * DuckDB's distinct handling made that aggregate 3× slower (10 M events: 38.6 CPU-s; apart: 12.2 + 7.1 + a 3.9
+   * join).
+   */
+  readonly distinct: string[] = [];
   /** The columns of `u`: aggregates by name and per-user expressions over a, r (RFM), s (sessions), fu (funnel). */
   readonly out: string[] = [];
   readonly docs: Record<string, string> = {};
@@ -19,6 +25,12 @@ export class FeatureColumns {
   add(name: string, sql: string, doc: string) {
     this.agg.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
     this.out.push(`a.${quoteIdent(name)}`);
+    this.docs[name] = doc;
+  }
+
+  addDistinct(name: string, sql: string, doc: string) {
+    this.distinct.push(`CAST(${sql} AS DOUBLE) AS ${quoteIdent(name)}`);
+    this.out.push(`d.${quoteIdent(name)}`);
     this.docs[name] = doc;
   }
 
@@ -59,14 +71,14 @@ export function baseColumns(c: FeatureColumns, def: PipelineDefinition): void {
   c.add('tenure_days', tenure, 'days from the first event to the cutoff');
   c.add('n_events_total', 'count(*)', 'events before the cutoff');
   c.add('revenue_total', 'coalesce(sum(revenue), 0)', 'revenue before the cutoff (returns count negative)');
-  c.add('distinct_items', 'count(DISTINCT item_id)', 'distinct items touched');
+  c.addDistinct('distinct_items', 'count(DISTINCT item_id)', 'distinct items touched');
   c.addPerUser(
     'n_sessions',
     'coalesce(s.n_sessions, 0)',
     `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`,
   );
   c.addPerUser('events_per_session', 'a.n_events_total / greatest(coalesce(s.n_sessions, 1), 1)', 'events per session');
-  c.add('active_days', 'count(DISTINCT CAST(ts AS DATE))', 'distinct days with an event');
+  c.addDistinct('active_days', 'count(DISTINCT CAST(ts AS DATE))', 'distinct days with an event');
 }
 
 /** Per event type: its count, the days since the last one, and its count in each window. `eParam` binds its name. */

@@ -124,7 +124,8 @@ export async function createFeatureTable(
 
   const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
      WITH a AS (SELECT user_id, ${cols.agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
-          u AS (SELECT a.user_id, ${cols.out.join(', ')} FROM a LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id) ${funnel.length ? 'LEFT JOIN funnel_users fu USING (user_id)' : ''})
+          d AS (SELECT user_id, ${cols.distinct.join(', ')} FROM events_before ${activeFilter} GROUP BY user_id),
+          u AS (SELECT a.user_id, ${cols.out.join(', ')} FROM a JOIN d USING (user_id) LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id) ${funnel.length ? 'LEFT JOIN funnel_users fu USING (user_id)' : ''})
      SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
      FROM u ${cust ? 'LEFT JOIN customers_at c USING (user_id)' : ''} ${hasLabels && labelled ? `LEFT JOIN ${labelsInHorizon} l USING (user_id)` : ''}
      ORDER BY u.user_id`;

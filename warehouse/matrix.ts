@@ -104,8 +104,9 @@ export async function withFeatureQuery<T>(
     const exprs = encoding.columns.map((c) => {
       if (!names.includes(c.source))
         throw new FeatureTableError(`${file} lacks the column "${c.source}" the model was trained with`);
+      // NULL is NaN already in SQL: every value of the column is then valid, and chunkDoubles reads DuckDB's buffer.
       return c.kind === 'numeric'
-        ? `CAST(TRY_CAST(${quoteIdent(c.source)} AS DOUBLE) AS DOUBLE)`
+        ? `coalesce(CAST(TRY_CAST(${quoteIdent(c.source)} AS DOUBLE) AS DOUBLE), CAST('NaN' AS DOUBLE))`
         : `CASE WHEN CAST(${quoteIdent(c.source)} AS VARCHAR) = ${quoteLiteral(c.value)} THEN 1.0 ELSE 0.0 END`;
     });
     const labelExpr = opts.label
@@ -153,6 +154,19 @@ export async function streamChunks(
   return at;
 }
 
+/**
+ * A DOUBLE column of a chunk whose values are never NULL (the feature expressions above turn NULL into NaN), as
+ * numbers. DuckDB's own Float64 buffer of the vector when the client exposes it: getColumnValues built a boxed
+ * array per column and chunk, and converting those took half the CPU of reading a 3.2 M-row table (10 of 18 s).
+ * The buffer is valid until the next chunk is fetched: callers copy or bin it before.
+ */
+export function chunkDoubles(chunk: DuckDBDataChunk, j: number): ArrayLike<number> {
+  const vector = chunk.getColumnVector(j);
+  const items = (vector as unknown as { items?: unknown }).items;
+  if (items instanceof Float64Array && items.length === chunk.rowCount) return items;
+  return chunk.getColumnValues(j).map((x) => (x == null ? NaN : Number(x))); // another client version: boxed
+}
+
 /** Bytes a JS string id takes with its slot in an array (header, short payload, pointer): an estimate. */
 export const ID_BYTES = 48;
 
@@ -190,9 +204,7 @@ export async function readFeatureTable(
         for (let r = 0; r < lab.length; r++) y[at + r] = Number(lab[r]);
       }
       for (let j = 0; j < nF; j++) {
-        const v = chunk.getColumnValues(j + 2);
-        const out = columns[j];
-        for (let r = 0; r < v.length; r++) out[at + r] = v[r] == null ? NaN : Number(v[r]);
+        columns[j].set(chunkDoubles(chunk, j + 2), at);
       }
     });
     if (read !== n) throw new Error(`${file}: read ${read} rows, expected ${n}`);

@@ -50,6 +50,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
   const taskQueue = uniqueQueue('pipeline');
   let summary: RunSummary;
   let second: RunSummary;
+  const firstId = `test-pipeline-${Date.now()}`;
 
   before(async () => {
     useTempHome();
@@ -59,7 +60,7 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
     running = worker.run();
     summary = await env.client.workflow.execute('retrainWorkflow', {
       taskQueue,
-      workflowId: `test-pipeline-${Date.now()}`,
+      workflowId: firstId,
       args: [{ pipeline: 'sample', trigger: 'test' }],
     }).then(forPeople);
   });
@@ -156,6 +157,29 @@ describe('retrain pipeline on the bundled sample (real Temporal + DuckDB)', { ti
       );
     }
     assert.ok(summary.exports.some((e) => e.realisedConversions! > 0));
+  });
+
+  it('trains the holdout models beside the cross-validation folds when the engine and its settings are fixed', async () => {
+    // Issue 17: the holdout models waited for every fold, so one CPU slot idled while the last fold ran alone.
+    const events = (await env.client.workflow.getHandle(firstId).fetchHistory()).events ?? [];
+    const label = (e: (typeof events)[number]) => {
+      const data = e.userMetadata?.summary?.data;
+      return data ? String(JSON.parse(Buffer.from(data).toString('utf8'))) : '';
+    };
+    const trained = new Map<string, string>(); // scheduled event id → the activity's summary
+    let firstHoldout = -1;
+    let lastFoldDone = -1;
+    events.forEach((e, i) => {
+      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel') {
+        trained.set(String(e.eventId), label(e));
+        if (firstHoldout < 0 && label(e).startsWith('holdout')) firstHoldout = i;
+      }
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done && trained.get(String(done.scheduledEventId))?.startsWith('fold')) lastFoldDone = i;
+    });
+    assert.ok(firstHoldout >= 0 && lastFoldDone >= 0, `holdout at ${firstHoldout}, last fold done at ${lastFoldDone}`);
+    assert.ok(firstHoldout < lastFoldDone, 'a holdout model was scheduled before the last fold finished');
+    assert.equal(summary.model.cv?.folds.length, 3);
   });
 
   it('gates a second, live model against the champion on the same held-out users, even when the first publish attempt crashed before the pointer moved', async () => {

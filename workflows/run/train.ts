@@ -189,9 +189,11 @@ export async function trainHoldout(
   common: TrainCommon,
   engine: string,
   trainSet: FeatureRef,
+  /** Whether this enters the `train` step (not when trained beside the folds: the caller enters it after them). */
+  enterStep = true,
 ): Promise<HoldoutModels> {
   const def = plan.loaded.definition;
-  ctx.step('train', `${engine} + baselines ${def.model.baselines.join(', ') || 'none'}`);
+  if (enterStep) ctx.step('train', `${engine} + baselines ${def.model.baselines.join(', ') || 'none'}`);
   const holdout = { kind: 'holdout' as const };
   // The blend's parts are trained first (in parallel, as activities of their own) and reported as baselines; the
   // blend activity then reuses their results and only averages.

@@ -4,6 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { lastJsonObject } from '../../../bench/suites/pipeline';
 
 describe('pipeline bench: the run summary', () => {
@@ -16,5 +20,29 @@ describe('pipeline bench: the run summary', () => {
   it('parses a one-line error, and gives null when nothing was printed', () => {
     assert.deepEqual(lastJsonObject('{"error":"extract failed"}\n'), { error: 'extract failed' });
     assert.equal(lastJsonObject('Error: cannot start the server\n'), null);
+  });
+});
+
+describe('pipeline bench: the event-loop probe', () => {
+  it('records how long the longest block of the main thread was and when it ended', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fc-probe-'));
+    const probe = join(__dirname, '..', '..', '..', 'bench', 'loop-delay-probe.js');
+    // Idle a little, then block the main thread for 400 ms, then let the timers see it before exiting.
+    const script = `setTimeout(() => { const t = Date.now(); while (Date.now() - t < 400); setTimeout(() => {}, 200); }, 200);`;
+    const before = Date.now();
+    const r = spawnSync(process.execPath, ['--require', probe, '-e', script], {
+      env: { ...process.env, FUNNELCAST_LOOP_DELAY_DIR: dir },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const [file] = readdirSync(dir);
+    const d = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      maxMs: number;
+      worstBlock: { ms: number; endedAt: string };
+    };
+    assert.ok(d.maxMs >= 350, `max delay ${d.maxMs} ms`);
+    assert.ok(d.worstBlock.ms >= 300 && d.worstBlock.ms <= d.maxMs + 60, `longest block ${d.worstBlock.ms} ms`);
+    const ended = Date.parse(d.worstBlock.endedAt);
+    assert.ok(ended >= before + 550 && ended <= Date.now(), `ended at ${d.worstBlock.endedAt}`);
   });
 });

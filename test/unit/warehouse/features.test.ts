@@ -77,6 +77,18 @@ describe('point-in-time features', () => {
     assert.equal(a.n_view_7d, 0);
     assert.equal(a.funnel_stage, 3);
     assert.equal(b.funnel_stage, 1);
+    // The DISTINCT counts come from a GROUP BY of their own (feature-columns.ts): same values, same column places.
+    assert.deepEqual(
+      rows.map((x) => [x.user_id, x.active_days, x.distinct_items]),
+      [
+        ['a', 3, 0], // Jan 1, 5 and 9; no item ids
+        ['b', 1, 0],
+        ['c', 1, 0],
+      ],
+    );
+    const at = (name: string) => r.featureNames.indexOf(name);
+    assert.equal(at('distinct_items'), at('revenue_total') + 1);
+    assert.equal(at('active_days'), at('events_per_session') + 1);
     assert.equal(a.label, 0);
     assert.equal(b.label, 1, 'b buys 2 days after the cutoff, within the 7-day horizon');
     assert.equal(r.users, 3);
