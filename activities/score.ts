@@ -11,6 +11,8 @@ import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, heartbeat, InputError } from './context';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { selectRows } from '../ml/classifier';
 
 export interface ScoreResult {
   scoresPath: string;
@@ -54,72 +56,10 @@ export async function scoreUsers(input: {
       const sequences = model.needsSequences
         ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
         : undefined;
-      const batch = 50_000;
-      const p = new Float64Array(t.x.nRows);
-      const r1: string[] = [],
-        r2: string[] = [],
-        r3: string[] = [];
-      const { selectRows } = await import('../ml/classifier');
-      for (let s = 0; s < t.x.nRows; s += batch) {
-        const idx = Array.from({ length: Math.min(batch, t.x.nRows - s) }, (_, k) => s + k);
-        const part = selectRows(t.x, idx);
-        const d = { x: part, ids: idx.map((i) => t.ids[i]), sequences };
-        p.set(model.predict(d), s);
-        const ex = model.explain?.(d, 3);
-        for (let k = 0; k < idx.length; k++) {
-          r1.push(ex?.names[k][0] ?? '');
-          r2.push(ex?.names[k][1] ?? '');
-          r3.push(ex?.names[k][2] ?? '');
-        }
-        heartbeat({ scored: s + idx.length, total: t.x.nRows });
-        // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
-        await nextTurn();
-        cancellationSignal().throwIfAborted(); // a cancelled or timed-out attempt scores no further batch
-      }
+      const { p, reasons } = await scoreInBatches(model, t, sequences);
       model.dispose();
-
-      // Churn risk for the customers at the cutoff (the same rule the churn model was trained on), NaN → NULL for
-      // everyone else; only when the champion version carries a churn model.
-      const churnFile = join(dir, 'churn-model.json');
-      const churnSpec = input.loaded.definition.churn;
-      let churn: Float64Array | null = null;
-      let churnScored = 0;
-      if (churnSpec && existsSync(churnFile)) {
-        const c = columnSafe(churnSpec.customersOf ?? input.loaded.definition.label.event);
-        const n = t.x.names.indexOf(`n_${c}_total`);
-        const since = t.x.names.indexOf(`days_since_last_${c}`);
-        if (n < 0 || since < 0) throw new Error(`the features have no n_${c}_total / days_since_last_${c} columns`);
-        const withinDays = durationMs(churnSpec.within) / 86_400_000;
-        const customers: number[] = [];
-        for (let i = 0; i < t.x.nRows; i++)
-          if (t.x.columns[n][i] > 0 && t.x.columns[since][i] <= withinDays) customers.push(i);
-        const churnModel = await loadScorer(JSON.parse(readFileSync(churnFile, 'utf8')));
-        churn = new Float64Array(t.x.nRows).fill(NaN);
-        for (let s = 0; s < customers.length; s += batch) {
-          const idx = customers.slice(s, s + batch);
-          const q = churnModel.predict({ x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]) });
-          idx.forEach((i, k) => (churn![i] = q[k]));
-          heartbeat({ churnScored: s + idx.length, customers: customers.length });
-          await nextTurn(); // as above
-          cancellationSignal().throwIfAborted();
-        }
-        churnModel.dispose();
-        churnScored = customers.length;
-      }
-      const scoresPath = join(input.runDir, 'scores.parquet');
-      const reasonsPath = join(input.runDir, 'reasons.parquet');
-      await writeColumnsToParquet(conn, scoresPath, [
-        { name: 'user_id', type: 'VARCHAR', values: t.ids },
-        { name: 'propensity', type: 'DOUBLE', values: p },
-        { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => version) },
-        ...(churn ? [{ name: 'churn_risk', type: 'DOUBLE' as const, values: churn }] : []),
-      ]);
-      await writeColumnsToParquet(conn, reasonsPath, [
-        { name: 'user_id', type: 'VARCHAR', values: t.ids },
-        { name: 'reason_1', type: 'VARCHAR', values: r1 },
-        { name: 'reason_2', type: 'VARCHAR', values: r2 },
-        { name: 'reason_3', type: 'VARCHAR', values: r3 },
-      ]);
+      const { churn, churnScored } = await churnRisks(input.loaded, join(dir, 'churn-model.json'), t);
+      const { scoresPath, reasonsPath } = await writeScores(conn, input.runDir, t, { version, p, churn, reasons });
       return {
         scoresPath,
         reasonsPath,
@@ -130,4 +70,83 @@ export async function scoreUsers(input: {
       };
     });
   });
+}
+
+type FeatureTable = Awaited<ReturnType<typeof readFeatureTable>>;
+type Scorer = Awaited<ReturnType<typeof loadScorer>>;
+const BATCH = 50_000;
+
+/** Every user's propensity and top-3 reasons, in batches that heartbeat and yield (a batch is synchronous). */
+async function scoreInBatches(
+  model: Scorer,
+  t: FeatureTable,
+  sequences: Parameters<Scorer['predict']>[0]['sequences'],
+) {
+  const p = new Float64Array(t.x.nRows);
+  const reasons: [string[], string[], string[]] = [[], [], []];
+  for (let s = 0; s < t.x.nRows; s += BATCH) {
+    const idx = Array.from({ length: Math.min(BATCH, t.x.nRows - s) }, (_, k) => s + k);
+    const d = { x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]), sequences };
+    p.set(model.predict(d), s);
+    const ex = model.explain?.(d, 3);
+    for (let k = 0; k < idx.length; k++) for (let j = 0; j < 3; j++) reasons[j].push(ex?.names[k][j] ?? '');
+    heartbeat({ scored: s + idx.length, total: t.x.nRows });
+    // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
+    await nextTurn();
+    cancellationSignal().throwIfAborted(); // a cancelled or timed-out attempt scores no further batch
+  }
+  return { p, reasons };
+}
+
+/**
+ * Churn risk for the customers at the cutoff (the same rule the churn model was trained on), NaN → NULL for
+ * everyone else; only when the champion version carries a churn model.
+ */
+async function churnRisks(loaded: LoadedPipeline, churnFile: string, t: FeatureTable) {
+  const churnSpec = loaded.definition.churn;
+  if (!churnSpec || !existsSync(churnFile)) return { churn: null, churnScored: 0 };
+  const c = columnSafe(churnSpec.customersOf ?? loaded.definition.label.event);
+  const n = t.x.names.indexOf(`n_${c}_total`);
+  const since = t.x.names.indexOf(`days_since_last_${c}`);
+  if (n < 0 || since < 0) throw new Error(`the features have no n_${c}_total / days_since_last_${c} columns`);
+  const withinDays = durationMs(churnSpec.within) / 86_400_000;
+  const customers: number[] = [];
+  for (let i = 0; i < t.x.nRows; i++)
+    if (t.x.columns[n][i] > 0 && t.x.columns[since][i] <= withinDays) customers.push(i);
+  const churnModel = await loadScorer(JSON.parse(readFileSync(churnFile, 'utf8')));
+  const churn = new Float64Array(t.x.nRows).fill(NaN);
+  for (let s = 0; s < customers.length; s += BATCH) {
+    const idx = customers.slice(s, s + BATCH);
+    const q = churnModel.predict({ x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]) });
+    idx.forEach((i, k) => (churn[i] = q[k]));
+    heartbeat({ churnScored: s + idx.length, customers: customers.length });
+    await nextTurn(); // as above
+    cancellationSignal().throwIfAborted();
+  }
+  churnModel.dispose();
+  return { churn, churnScored: customers.length };
+}
+
+/** scores.parquet (user_id, propensity, model_version[, churn_risk]) and reasons.parquet (top 3 reasons). */
+async function writeScores(
+  conn: DuckDBConnection,
+  runDir: string,
+  t: FeatureTable,
+  r: { version: string; p: Float64Array; churn: Float64Array | null; reasons: string[][] },
+) {
+  const scoresPath = join(runDir, 'scores.parquet');
+  const reasonsPath = join(runDir, 'reasons.parquet');
+  await writeColumnsToParquet(conn, scoresPath, [
+    { name: 'user_id', type: 'VARCHAR', values: t.ids },
+    { name: 'propensity', type: 'DOUBLE', values: r.p },
+    { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => r.version) },
+    ...(r.churn ? [{ name: 'churn_risk', type: 'DOUBLE' as const, values: r.churn }] : []),
+  ]);
+  await writeColumnsToParquet(conn, reasonsPath, [
+    { name: 'user_id', type: 'VARCHAR', values: t.ids },
+    { name: 'reason_1', type: 'VARCHAR', values: r.reasons[0] },
+    { name: 'reason_2', type: 'VARCHAR', values: r.reasons[1] },
+    { name: 'reason_3', type: 'VARCHAR', values: r.reasons[2] },
+  ]);
+  return { scoresPath, reasonsPath };
 }
