@@ -93,6 +93,30 @@ export interface GrowResult {
   importance: Float64Array;
 }
 
+/** Histogram buffers of one tree's growth, reused by every node and feature (256 bins at most). */
+interface Hist {
+  pos: Float64Array;
+  neg: Float64Array;
+  cnt: Uint32Array;
+}
+
+/** A node still to split: its rows are rows[start:end]; pos and tot are its weighted positives and total. */
+interface OpenNode {
+  start: number;
+  end: number;
+  depth: number;
+  id: number;
+  pos: number;
+  tot: number;
+}
+
+interface Split {
+  gain: number;
+  f: number;
+  bin: number;
+  missLeft: number;
+}
+
 /**
  * Grows a tree on the rows in `rows` with per-row multiplicities `counts` (bootstrap draws; 1 without
  * bootstrap). Rows are partitioned in place inside `rows`.
@@ -102,41 +126,37 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
   const b = new Builder();
   const importance = new Float64Array(nFeatures);
   const featIdx = Int32Array.from({ length: nFeatures }, (_, j) => j);
-  const histPos = new Float64Array(256);
-  const histNeg = new Float64Array(256);
-  const histCnt = new Uint32Array(256);
+  const hist: Hist = { pos: new Float64Array(256), neg: new Float64Array(256), cnt: new Uint32Array(256) };
   const mtry = Math.max(1, Math.min(nFeatures, p.mtry));
   // weight × draw count of every row, multiplied once per tree instead of at each of the ~90 reads of a row (the
   // same double product, so the same sums).
   const wt = new Float64Array(data.nRows);
   for (let k = 0; k < rows.length; k++) wt[rows[k]] = data.weight[rows[k]] * counts[rows[k]];
-  const w = (i: number) => wt[i];
   const sums = (s: number, e: number) => {
     let cp = 0,
       ct = 0;
     for (let k = s; k < e; k++) {
       const i = rows[k];
-      ct += w(i);
-      if (data.y[i] === 1) cp += w(i);
+      ct += wt[i];
+      if (data.y[i] === 1) cp += wt[i];
     }
     return { pos: cp, tot: ct };
   };
 
   // Each node carries its weighted positives and total (summed in row order when it was made), so popping it does
   // not walk its rows again.
-  const stack: { start: number; end: number; depth: number; id: number; pos: number; tot: number }[] = [];
+  const stack: OpenNode[] = [];
   {
     const r = sums(0, rows.length);
     stack.push({ start: 0, end: rows.length, depth: 0, id: b.node(r.tot > 0 ? r.pos / r.tot : 0), ...r });
   }
 
   while (stack.length) {
-    const { start, end, depth, id, pos, tot } = stack.pop()!;
+    const node = stack.pop()!;
+    const { start, end, depth, id, pos, tot } = node;
     const nNode = end - start;
     if (depth >= p.maxDepth || nNode < p.minSamplesSplit || nNode < 2 * p.minSamplesLeaf || pos <= 0 || pos >= tot)
       continue;
-    const parentImp = impurity(p.criterion, pos, tot);
-
     // Features for this split: a partial Fisher–Yates shuffle picks mtry of them.
     for (let k = 0; k < mtry; k++) {
       const r = k + Math.floor(rng() * (nFeatures - k));
@@ -144,89 +164,108 @@ export function growTree(data: TreeData, rows: Uint32Array, counts: Uint16Array,
       featIdx[k] = featIdx[r];
       featIdx[r] = t;
     }
-    let bestGain = 1e-12;
-    let bestF = -1,
-      bestBin = 0,
-      bestMissLeft = 0;
-    for (let k = 0; k < mtry; k++) {
-      const f = featIdx[k];
-      const codes = data.codes[f];
-      const nb = data.edges[f].length;
-      histPos.fill(0, 0, nb);
-      histNeg.fill(0, 0, nb);
-      histCnt.fill(0, 0, nb);
-      histPos[MISSING_BIN] = histNeg[MISSING_BIN] = histCnt[MISSING_BIN] = 0;
-      for (let q = start; q < end; q++) {
-        const i = rows[q];
-        const c = codes[i];
-        const wi = w(i);
-        if (data.y[i] === 1) histPos[c] += wi;
-        else histNeg[c] += wi;
-        histCnt[c]++;
-      }
-      const mPos = histPos[MISSING_BIN],
-        mNeg = histNeg[MISSING_BIN],
-        mCnt = histCnt[MISSING_BIN];
-      let lPos = 0,
-        lNeg = 0,
-        lCnt = 0;
-      for (let bin = 0; bin < nb - 1; bin++) {
-        lPos += histPos[bin];
-        lNeg += histNeg[bin];
-        lCnt += histCnt[bin];
-        if (histCnt[bin] === 0 && bin > 0) continue; // same partition as the previous boundary
-        for (let side = 0; side < (mCnt > 0 ? 2 : 1); side++) {
-          const missLeft = side === 1;
-          const LP = lPos + (missLeft ? mPos : 0),
-            LN = lNeg + (missLeft ? mNeg : 0),
-            LC = lCnt + (missLeft ? mCnt : 0);
-          const RC = nNode - LC;
-          if (LC < p.minSamplesLeaf || RC < p.minSamplesLeaf) continue;
-          const LW = LP + LN,
-            RW = tot - LW,
-            RP = pos - LP;
-          if (LW <= 0 || RW <= 0) continue;
-          const gain = parentImp * tot - impurity(p.criterion, LP, LW) * LW - impurity(p.criterion, RP, RW) * RW;
-          if (gain > bestGain) {
-            bestGain = gain;
-            bestF = f;
-            bestBin = bin;
-            bestMissLeft = missLeft ? 1 : mCnt > 0 ? 0 : LW >= RW ? 1 : 0;
-          }
-        }
-      }
-    }
-    if (bestF < 0) continue;
+    const best: Split = { gain: 1e-12, f: -1, bin: 0, missLeft: 0 };
+    const parentImp = impurity(p.criterion, pos, tot);
+    for (let k = 0; k < mtry; k++) scanFeature(data, rows, wt, node, featIdx[k], hist, p, parentImp, best);
+    if (best.f < 0) continue;
 
-    // Partition rows[start:end] in place: left rows first.
-    const codes = data.codes[bestF];
-    let lo = start,
-      hi = end - 1;
-    while (lo <= hi) {
-      const c = codes[rows[lo]];
-      const goLeft = c === MISSING_BIN ? bestMissLeft === 1 : c <= bestBin;
-      if (goLeft) lo++;
-      else {
-        const t = rows[lo];
-        rows[lo] = rows[hi];
-        rows[hi] = t;
-        hi--;
-      }
-    }
-    importance[bestF] += bestGain;
+    const lo = partition(rows, start, end, data.codes[best.f], best);
+    importance[best.f] += best.gain;
     const l = sums(start, lo);
     const r = sums(lo, end);
     const L = b.node(l.tot > 0 ? l.pos / l.tot : 0);
     const R = b.node(r.tot > 0 ? r.pos / r.tot : 0);
-    b.feature[id] = bestF;
-    b.bin[id] = bestBin;
-    b.threshold[id] = data.edges[bestF][bestBin];
-    b.missingLeft[id] = bestMissLeft;
+    b.feature[id] = best.f;
+    b.bin[id] = best.bin;
+    b.threshold[id] = data.edges[best.f][best.bin];
+    b.missingLeft[id] = best.missLeft;
     b.left[id] = L;
     b.right[id] = R;
     stack.push({ start: lo, end, depth: depth + 1, id: R, ...r }, { start, end: lo, depth: depth + 1, id: L, ...l });
   }
   return { tree: b.done(), importance };
+}
+
+/**
+ * The node's histogram of feature f, then every boundary between bins (missing values on either side) whose gain
+ * beats `best`, which it updates.
+ */
+function scanFeature(
+  data: TreeData,
+  rows: Uint32Array,
+  wt: Float64Array,
+  node: OpenNode,
+  f: number,
+  h: Hist,
+  p: TreeParams,
+  parentImp: number,
+  best: Split,
+): void {
+  const { start, end, pos, tot } = node;
+  const nNode = end - start;
+  const codes = data.codes[f];
+  const nb = data.edges[f].length;
+  h.pos.fill(0, 0, nb);
+  h.neg.fill(0, 0, nb);
+  h.cnt.fill(0, 0, nb);
+  h.pos[MISSING_BIN] = h.neg[MISSING_BIN] = h.cnt[MISSING_BIN] = 0;
+  for (let q = start; q < end; q++) {
+    const i = rows[q];
+    const c = codes[i];
+    const wi = wt[i];
+    if (data.y[i] === 1) h.pos[c] += wi;
+    else h.neg[c] += wi;
+    h.cnt[c]++;
+  }
+  const mPos = h.pos[MISSING_BIN],
+    mNeg = h.neg[MISSING_BIN],
+    mCnt = h.cnt[MISSING_BIN];
+  let lPos = 0,
+    lNeg = 0,
+    lCnt = 0;
+  for (let bin = 0; bin < nb - 1; bin++) {
+    lPos += h.pos[bin];
+    lNeg += h.neg[bin];
+    lCnt += h.cnt[bin];
+    if (h.cnt[bin] === 0 && bin > 0) continue; // same partition as the previous boundary
+    for (let side = 0; side < (mCnt > 0 ? 2 : 1); side++) {
+      const missLeft = side === 1;
+      const LP = lPos + (missLeft ? mPos : 0),
+        LN = lNeg + (missLeft ? mNeg : 0),
+        LC = lCnt + (missLeft ? mCnt : 0);
+      const RC = nNode - LC;
+      if (LC < p.minSamplesLeaf || RC < p.minSamplesLeaf) continue;
+      const LW = LP + LN,
+        RW = tot - LW,
+        RP = pos - LP;
+      if (LW <= 0 || RW <= 0) continue;
+      const gain = parentImp * tot - impurity(p.criterion, LP, LW) * LW - impurity(p.criterion, RP, RW) * RW;
+      if (gain > best.gain) {
+        best.gain = gain;
+        best.f = f;
+        best.bin = bin;
+        best.missLeft = missLeft ? 1 : mCnt > 0 ? 0 : LW >= RW ? 1 : 0;
+      }
+    }
+  }
+}
+
+/** Partitions rows[start:end] in place by the split, left rows first; returns where the right rows begin. */
+function partition(rows: Uint32Array, start: number, end: number, codes: Uint8Array, s: Split): number {
+  let lo = start,
+    hi = end - 1;
+  while (lo <= hi) {
+    const c = codes[rows[lo]];
+    const goLeft = c === MISSING_BIN ? s.missLeft === 1 : c <= s.bin;
+    if (goLeft) lo++;
+    else {
+      const t = rows[lo];
+      rows[lo] = rows[hi];
+      rows[hi] = t;
+      hi--;
+    }
+  }
+  return lo;
 }
 
 /** Leaf reached by row i of binned data. */
