@@ -138,25 +138,13 @@ export async function boost(
 ): Promise<BoostResult> {
   const n = d.train.nRows;
   const F = d.nFeatures;
-  const { y, weight } = d.train;
-  let wPos = 0;
-  let wAll = 0;
-  for (let i = 0; i < n; i++) {
-    wAll += weight[i];
-    wPos += y[i] * weight[i];
-  }
-  const base = Math.min(1 - 1e-12, Math.max(1e-12, wAll > 0 ? wPos / wAll : 0.5));
-  const bias = Math.log(base / (1 - base));
+  const bias = baseLogOdds(d.train);
   const score = new Float64Array(n).fill(bias);
   const valid = d.valid;
   const vScore = valid ? new Float64Array(valid.nRows).fill(bias) : null;
   const stopEarly = valid !== null && p.earlyStoppingRounds > 0;
 
-  // A tree holds at most one histogram per leaf, and one more while a leaf is split.
-  const arena = new Arena(arenaLayout(n, F, p.numLeaves + 1), featureParts(F, threads));
-  arena.codes.set(d.train.codes);
-  columnMajor(d.train.codes, n, F, arena.cols);
-  const { gh, rows } = arena;
+  const arena = trainingArena(d, p, threads);
   // Every row's gradient pair in row order; the arena's gh holds them in the order of the tree's rows.
   const ghRows = new Float32Array(2 * n);
 
@@ -179,29 +167,8 @@ export async function boost(
     for (let r = trees.length; r < p.nRounds; r++) {
       if (stopEarly && r - bestRound >= p.earlyStoppingRounds) break;
       if (options.signal?.aborted) throw new Error('training cancelled');
-      logLossGradients(score, y, weight, ghRows);
-      const rng = mulberry32(deriveSeed(seed, r));
-      const m = drawRows(rows, n, p.rowSubsample, rng);
-      orderGradients(ghRows, rows, m, n, gh);
-      const feats = drawFeatures(F, p.featureSubsample, rng);
-      pool.setFeatures(feats);
-      const leaves: { node: number; start: number; end: number }[] = [];
-      const tree = growTree(
-        {
-          nBins: d.nBins,
-          edges: d.edges,
-          gh,
-          rows: rows.subarray(0, m),
-          feats: feats ?? Int32Array.from({ length: F }, (_, j) => j),
-          hists: pool,
-        },
-        gp,
-        leaves,
-      );
+      const tree = growRound(d, gp, mulberry32(deriveSeed(seed, r)), { arena, pool, ghRows, score });
       trees.push(tree);
-      // Rows of the round are in their leaves already; other rows (row subsampling) walk the tree.
-      if (m === n) addLeaves(tree, leaves, rows, score);
-      else addTree(tree, d.train, F, score);
       if (valid && vScore) {
         addTree(tree, valid, F, vScore);
         const loss = logLoss(valid.y, vScore);
@@ -233,12 +200,7 @@ export async function boost(
   }
   if (options.signal?.aborted) throw new Error('training cancelled');
   const kept = stopEarly ? trees.slice(0, bestRound) : trees;
-  // The validation scores of the kept trees, replayed (the same sums as during training).
-  let validScores: Float64Array | null = null;
-  if (valid) {
-    validScores = new Float64Array(valid.nRows).fill(bias);
-    for (const t of kept) addTree(t, valid, F, validScores);
-  }
+  const validScores = valid ? replayScores(kept, valid, F, bias) : null;
   return {
     trees: kept,
     bias,
@@ -249,4 +211,77 @@ export async function boost(
     resumedRounds,
     threaded,
   };
+}
+
+/** The arena of a fit: the training codes row- and column-major, and room for one histogram per leaf (+1). */
+function trainingArena(d: BoostData, p: BoostedParams, threads: number): Arena {
+  const n = d.train.nRows;
+  const F = d.nFeatures;
+  // A tree holds at most one histogram per leaf, and one more while a leaf is split.
+  const arena = new Arena(arenaLayout(n, F, p.numLeaves + 1), featureParts(F, threads));
+  arena.codes.set(d.train.codes);
+  columnMajor(d.train.codes, n, F, arena.cols);
+  return arena;
+}
+
+/** The log-odds of the weighted positive rate: every row's score before the first tree. */
+function baseLogOdds(train: BoostData['train']): number {
+  const { y, weight, nRows } = train;
+  let wPos = 0;
+  let wAll = 0;
+  for (let i = 0; i < nRows; i++) {
+    wAll += weight[i];
+    wPos += y[i] * weight[i];
+  }
+  const base = Math.min(1 - 1e-12, Math.max(1e-12, wAll > 0 ? wPos / wAll : 0.5));
+  return Math.log(base / (1 - base));
+}
+
+/**
+ * One boosting round: log-loss gradients at the current scores, the round's rows and features drawn from its own
+ * seeded generator, a tree grown on them, and the training scores moved by it.
+ */
+function growRound(
+  d: BoostData,
+  p: BoostedParams,
+  rng: () => number,
+  s: { arena: Arena; pool: HistPool; ghRows: Float32Array; score: Float64Array },
+): BoostTree {
+  const n = d.train.nRows;
+  const F = d.nFeatures;
+  const { gh, rows } = s.arena;
+  logLossGradients(s.score, d.train.y, d.train.weight, s.ghRows);
+  const m = drawRows(rows, n, p.rowSubsample, rng);
+  orderGradients(s.ghRows, rows, m, n, gh);
+  const feats = drawFeatures(F, p.featureSubsample, rng);
+  s.pool.setFeatures(feats);
+  const leaves: { node: number; start: number; end: number }[] = [];
+  const tree = growTree(
+    {
+      nBins: d.nBins,
+      edges: d.edges,
+      gh,
+      rows: rows.subarray(0, m),
+      feats: feats ?? Int32Array.from({ length: F }, (_, j) => j),
+      hists: s.pool,
+    },
+    p,
+    leaves,
+  );
+  // Rows of the round are in their leaves already; other rows (row subsampling) walk the tree.
+  if (m === n) addLeaves(tree, leaves, rows, s.score);
+  else addTree(tree, d.train, F, s.score);
+  return tree;
+}
+
+/** The validation scores of the kept trees, replayed (the same sums as during training). */
+function replayScores(
+  kept: BoostTree[],
+  valid: NonNullable<BoostData['valid']>,
+  F: number,
+  bias: number,
+): Float64Array {
+  const scores = new Float64Array(valid.nRows).fill(bias);
+  for (const t of kept) addTree(t, valid, F, scores);
+  return scores;
 }
