@@ -217,54 +217,10 @@ export function growTree(
       if (open[k].split && (at < 0 || open[k].split!.gain > open[at].split!.gain)) at = k;
     if (at < 0) break;
     const leaf = open.splice(at, 1)[0];
-    const s = leaf.split!;
-    const mid = hists.partition(leaf.start, leaf.end, s.feature, s.bin, s.missingLeft);
-    const gr = leaf.g - s.gl;
-    const hr = leaf.h - s.hl;
-    const L: Leaf = {
-      node: nodes.add(value(s.gl, s.hl)),
-      start: leaf.start,
-      end: mid,
-      depth: leaf.depth + 1,
-      g: s.gl,
-      h: s.hl,
-      hist: null,
-      split: null,
-    };
-    const R: Leaf = {
-      node: nodes.add(value(gr, hr)),
-      start: mid,
-      end: leaf.end,
-      depth: leaf.depth + 1,
-      g: gr,
-      h: hr,
-      hist: null,
-      split: null,
-    };
-    const n = leaf.node;
-    nodes.feature[n] = s.feature;
-    nodes.bin[n] = s.bin;
-    nodes.threshold[n] = d.edges[s.feature][s.bin];
-    nodes.missingLeft[n] = s.missingLeft;
-    nodes.left[n] = L.node;
-    nodes.right[n] = R.node;
-    nodes.gain[n] = s.gain;
+    const [L, R] = splitLeaf(leaf, d, nodes, value);
     const canL = splittable(L.depth, L.end - L.start);
     const canR = splittable(R.depth, R.end - R.start);
-    const parentHist = leaf.hist!;
-    if (canL || canR) {
-      // The smaller child's histogram from its rows; the larger one's by subtraction, in the parent's buffer.
-      const [small, large] = L.end - L.start <= R.end - R.start ? [L, R] : [R, L];
-      small.hist = hists.take();
-      hists.build(small.start, small.end, small.hist);
-      hists.subtract(parentHist, small.hist);
-      large.hist = parentHist;
-      for (const c of [L, R])
-        if (!(c === L ? canL : canR)) {
-          hists.release(c.hist!);
-          c.hist = null;
-        }
-    } else hists.release(parentHist);
+    childHistograms(hists, leaf.hist!, [L, canL], [R, canR]);
     for (const c of [L, R]) (c.hist ? open : closed).push(withSplit(c));
   }
   for (const leaf of [...open, ...closed]) {
@@ -272,6 +228,57 @@ export function growTree(
     if (leaf.hist) hists.release(leaf.hist);
   }
   return nodes.done();
+}
+
+/**
+ * Partitions a leaf's rows by its best split and records the split in its node; returns the two children (their
+ * values from the split's gradient sums, no histograms yet).
+ */
+function splitLeaf(leaf: Leaf, d: GrowInput, nodes: Nodes, value: (g: number, h: number) => number): [Leaf, Leaf] {
+  const s = leaf.split!;
+  const mid = d.hists.partition(leaf.start, leaf.end, s.feature, s.bin, s.missingLeft);
+  const child = (start: number, end: number, g: number, h: number): Leaf => ({
+    node: nodes.add(value(g, h)),
+    start,
+    end,
+    depth: leaf.depth + 1,
+    g,
+    h,
+    hist: null,
+    split: null,
+  });
+  const L = child(leaf.start, mid, s.gl, s.hl);
+  const R = child(mid, leaf.end, leaf.g - s.gl, leaf.h - s.hl);
+  const n = leaf.node;
+  nodes.feature[n] = s.feature;
+  nodes.bin[n] = s.bin;
+  nodes.threshold[n] = d.edges[s.feature][s.bin];
+  nodes.missingLeft[n] = s.missingLeft;
+  nodes.left[n] = L.node;
+  nodes.right[n] = R.node;
+  nodes.gain[n] = s.gain;
+  return [L, R];
+}
+
+/**
+ * The histograms of the children that can still split: the smaller child's from its rows, the larger one's by
+ * subtraction, in the parent's buffer. A child that cannot split keeps none.
+ */
+function childHistograms(hists: GrowOps, parentHist: Hist, [L, canL]: [Leaf, boolean], [R, canR]: [Leaf, boolean]) {
+  if (!canL && !canR) {
+    hists.release(parentHist);
+    return;
+  }
+  const [small, large] = L.end - L.start <= R.end - R.start ? [L, R] : [R, L];
+  small.hist = hists.take();
+  hists.build(small.start, small.end, small.hist);
+  hists.subtract(parentHist, small.hist);
+  large.hist = parentHist;
+  for (const c of [L, R])
+    if (!(c === L ? canL : canR)) {
+      hists.release(c.hist!);
+      c.hist = null;
+    }
 }
 
 /** The leaf a row of row-major binned codes reaches. */
