@@ -159,12 +159,13 @@ async function trainModels(ctx: RunContext, plan: RunPlan, trainSet: FeatureRef)
   // runs alone (10 M events: CV 98 s at 1.7 cores, then the holdout models 63 s). Runs started before replay as
   // they ran (the patch).
   const fixed = def.model.engine !== 'auto' && !def.model.search && patched('holdout-beside-folds');
-  const beside = fixed ? trainHoldout(ctx, plan, common, def.model.engine, trainSet, false) : null;
+  // Without folds the holdout models are all the training there is: they enter the train step as they start.
+  const beside = fixed ? trainHoldout(ctx, plan, common, def.model.engine, trainSet, splits.length === 0) : null;
   const [crossValidated, besideModels] = await allStopped([
     crossValidate(ctx, plan, common, splits),
     beside ?? Promise.resolve(null),
   ] as const);
-  if (beside) ctx.step('train', `${def.model.engine} + baselines (trained beside the folds)`);
+  if (beside && splits.length) ctx.step('train', `${def.model.engine} + baselines (trained beside the folds)`);
   // The chosen engine trains with the settings model.search kept (the definition's when there was no search).
   const models =
     besideModels ??
