@@ -135,7 +135,7 @@ describe('drift checks before publish (real Temporal + DuckDB)', { timeout: 900_
     assert.ok(held instanceof WorkflowFailedError);
     const heldMessage = String((held.cause as Error).message);
     assert.match(heldMessage, /drift checks blocked delivery: blocked: score PSI \d\.\d{3} \(block\)/);
-    const chart = /chart in (\S+)\)/.exec(heldMessage)![1];
+    const chart = forPeople(/chart in (\S+)\)/.exec(heldMessage)![1]); // a store key, as above
     assert.match(readFileSync(chart, 'utf8'), /<svg[^>]+aria-label="score"/);
     assert.ok(!existsSync(join(dirname(chart), 'segments.parquet')), 'no list was built');
     const delivered = await run(4, { acceptDrift: true }, coarse);
