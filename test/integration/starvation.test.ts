@@ -50,11 +50,13 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
     const probe = monitorEventLoopDelay({ resolution: 20 });
     probe.enable();
     try {
-      summary = await env.client.workflow.execute('retrainWorkflow', {
-        taskQueue,
-        workflowId,
-        args: [{ pipeline: file, trigger: 'test' }],
-      }).then(forPeople);
+      summary = await env.client.workflow
+        .execute('retrainWorkflow', {
+          taskQueue,
+          workflowId,
+          args: [{ pipeline: file, trigger: 'test' }],
+        })
+        .then(forPeople);
     } finally {
       probe.disable();
       measuredMaxMs = probe.max / 1e6 - 20;
@@ -74,7 +76,8 @@ describe(`a run on ${USERS} generated users never starves the worker`, { timeout
     assert.ok(summary.extract.users > USERS * 0.5, `users ${summary.extract.users}`);
     assert.ok(measuredMaxMs < 1_000, `this process's event loop was blocked ${Math.round(measuredMaxMs)} ms`);
     assert.ok(summary.eventLoop, 'the run summary records the event-loop delay');
-    for (const step of ['cross-validate', 'train', 'score', 'segments'])
+    // The holdout models train beside the CV folds (a fixed engine): their delay is recorded under cross-validate.
+    for (const step of ['cross-validate', 'score', 'segments'])
       assert.ok(step in summary.eventLoop.byStep, `a delay for ${step}: ${JSON.stringify(summary.eventLoop)}`);
     assert.ok(summary.eventLoop.maxDelayMs < 1_000, `recorded ${JSON.stringify(summary.eventLoop)}`);
   });
