@@ -93,7 +93,16 @@ export class History {
         }
       }
       if (last !== null) ends.push(i);
-      return new History(ranges, Int32Array.from(ends), cols.ts, cols.event, cols.item, cols.revenue, cols.session, dict);
+      return new History(
+        ranges,
+        Int32Array.from(ends),
+        cols.ts,
+        cols.event,
+        cols.item,
+        cols.revenue,
+        cols.session,
+        dict,
+      );
     } finally {
       conn.closeSync();
       instance.closeSync();

@@ -129,7 +129,11 @@ export function baseColumns(c: FeatureColumns, def: PipelineDefinition): void {
     coalesce(ref('s.n_sessions'), num(0)),
     `sessions (source ids, else split after ${def.features.sessionGap} of inactivity)`,
   );
-  c.addPerUser('events_per_session', div(ref('a.n_events_total'), greatest(coalesce(ref('s.n_sessions'), num(1)), num(1))), 'events per session');
+  c.addPerUser(
+    'events_per_session',
+    div(ref('a.n_events_total'), greatest(coalesce(ref('s.n_sessions'), num(1)), num(1))),
+    'events per session',
+  );
   c.addDistinct('active_days', countDistinct('day'), 'distinct days with an event');
 }
 
@@ -144,11 +148,7 @@ export function eventTypeColumns(c: FeatureColumns, def: PipelineDefinition, eve
       `days since the last "${e}" (tenure + 1 when never)`,
     );
     for (const w of def.features.windows) {
-      c.add(
-        `n_${col}_${w}`,
-        count(isEvent(e), within(durationMs(w))),
-        `"${e}" events in the ${w} before the cutoff`,
-      );
+      c.add(`n_${col}_${w}`, count(isEvent(e), within(durationMs(w))), `"${e}" events in the ${w} before the cutoff`);
     }
   }
 }
@@ -181,14 +181,6 @@ export function timeOfDayColumns(c: FeatureColumns): void {
     ['evening', 18, 24],
   ];
   for (const [name, a, b] of hourBuckets)
-    c.add(
-      `share_${name}`,
-      share(hourIn(a, b)),
-      `share of events between ${a}:00 and ${b}:00 UTC`,
-    );
-  c.add(
-    'share_weekend',
-    share(weekend),
-    'share of events on Saturday or Sunday',
-  );
+    c.add(`share_${name}`, share(hourIn(a, b)), `share of events between ${a}:00 and ${b}:00 UTC`);
+  c.add('share_weekend', share(weekend), 'share of events on Saturday or Sunday');
 }

@@ -46,7 +46,9 @@ async function batchAndRecent(warehouse: string, def: PipelineDefinition) {
     await createFeatureTable(c, def, { cutoff: new Date(AS_OF), eventTypes: EVENT_TYPES, withLabel: false });
     const res = await c.runAndReadAll(`SELECT * EXCLUDE (label) FROM features_out ORDER BY user_id`);
     const names = res.columnNames().slice(1);
-    const rows = new Map(res.getRows().map((r) => [String(r[0]), r.slice(1).map((v) => (v == null ? NaN : Number(v)))]));
+    const rows = new Map(
+      res.getRows().map((r) => [String(r[0]), r.slice(1).map((v) => (v == null ? NaN : Number(v)))]),
+    );
     const ev = await c.runAndReadAll(
       `SELECT user_id, epoch_ms(ts), event, item_id, revenue, session_id FROM events
        WHERE ts >= CAST($a AS TIMESTAMP) AND ts < CAST($b AS TIMESTAMP) ORDER BY user_id, ts`,
@@ -96,7 +98,9 @@ describe('online features from the in-memory history + recent events (real DuckD
       });
       const users = Array.from({ length: 3000 }, (_, i) => `u${String(i).padStart(6, '0')}`);
       assert.ok(users.filter((u) => recent.get(u)?.length).length > 2000, 'most users send recent events');
-      const { x, rowOf } = online.compute(users.map((userId) => ({ userId, events: recent.get(userId) ?? [], asOf: AS_OF })));
+      const { x, rowOf } = online.compute(
+        users.map((userId) => ({ userId, events: recent.get(userId) ?? [], asOf: AS_OF })),
+      );
       assert.deepEqual(x.names, featureNames);
       assert.ok(batch.size > 1000, `${batch.size} users in the batch table`);
       users.forEach((u, k) => {
@@ -108,7 +112,11 @@ describe('online features from the in-memory history + recent events (real DuckD
           assert.equal(x.columns[j][i!], Math.fround(want[j]), `${u} ${n}: online ≠ batch`),
         );
       });
-      if (def === variant) assert.ok(rowOf.some((r) => r === null), 'the activity filter drops some users');
+      if (def === variant)
+        assert.ok(
+          rowOf.some((r) => r === null),
+          'the activity filter drops some users',
+        );
     });
   }
 });
