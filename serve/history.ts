@@ -5,6 +5,9 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { duckdbOptions, quoteLiteral } from '../warehouse/db';
+import { customerAttributeColumns } from '../warehouse/attributes';
+import type { PipelineDefinition } from '../pipelines/schema';
+import type { Expr } from '../warehouse/feature-expr';
 import type { UserEventsWithSessions } from '../warehouse/feature-user-values';
 
 /** A string column as indexes into its distinct values (-1 = NULL). */
@@ -38,75 +41,51 @@ export class History {
     private readonly revenue: Float64Array,
     private readonly session: Int32Array,
     private readonly dict: { event: Dictionary; item: Dictionary; session: Dictionary },
+    private readonly customers: Map<string, CustomerRow[]>,
+    /** The customer-attribute features, declared at the cutoff as the batch path declares them. */
+    readonly attributeDefs: { name: string; expr: Expr }[],
   ) {}
 
   get users(): number {
     return this.ranges.size;
   }
 
-  /** Reads the warehouse's events before `cutoff`, in user and time order (ties in source order, as the sequences). */
-  static async load(warehouse: string, cutoff: Date): Promise<History> {
+  /** Reads the warehouse's events before `cutoff` (and its customers, when the pipeline has them). */
+  static async load(warehouse: string, cutoff: Date, def: PipelineDefinition): Promise<History> {
     const instance = await DuckDBInstance.create(':memory:', { ...duckdbOptions(), threads: '1' });
     const conn = await instance.connect();
     try {
       await conn.run(`SET TimeZone = 'UTC'`);
       await conn.run(`ATTACH ${quoteLiteral(warehouse)} AS wh (READ_ONLY)`);
-      const n = Number(
-        (
-          await conn.runAndReadAll(`SELECT count(*) FROM wh.events WHERE ts < CAST($c AS TIMESTAMP)`, {
-            c: cutoff.toISOString(),
-          })
-        ).getRows()[0][0],
-      );
-      const cols = {
-        ts: new Float64Array(n),
-        event: new Int32Array(n),
-        item: new Int32Array(n),
-        revenue: new Float64Array(n),
-        session: new Int32Array(n),
-      };
-      const dict = { event: new Dictionary(), item: new Dictionary(), session: new Dictionary() };
-      const ranges = new Map<string, number>();
-      const ends: number[] = [];
-      // Microseconds as a DOUBLE: exact (below 2^53) and read without BigInt conversions.
-      const res = await conn.stream(
-        `SELECT user_id, CAST(epoch_us(ts) AS DOUBLE), event, item_id, revenue, session_id FROM wh.events
-         WHERE ts < CAST($c AS TIMESTAMP) ORDER BY user_id, ts, event, source_file, source_line`,
-        { c: cutoff.toISOString() },
-      );
-      let i = 0;
-      let last: string | null = null;
-      for (let chunk = await res.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await res.fetchChunk()) {
-        for (const [u, ts, event, item, revenue, session] of chunk.getRows()) {
-          const user = String(u);
-          if (user !== last) {
-            if (last !== null) ends.push(i);
-            ranges.set(user, ends.length);
-            last = user;
-          }
-          cols.ts[i] = Number(ts);
-          cols.event[i] = dict.event.code(event);
-          cols.item[i] = dict.item.code(item);
-          cols.revenue[i] = revenue == null ? NaN : Number(revenue);
-          cols.session[i] = dict.session.code(session);
-          i++;
-        }
-      }
-      if (last !== null) ends.push(i);
+      const e = await readEvents(conn, cutoff);
+      const { customers, attributeDefs } = await loadCustomers(conn, def, cutoff);
       return new History(
-        ranges,
-        Int32Array.from(ends),
-        cols.ts,
-        cols.event,
-        cols.item,
-        cols.revenue,
-        cols.session,
-        dict,
+        e.ranges,
+        Int32Array.from(e.ends),
+        e.cols.ts,
+        e.cols.event,
+        e.cols.item,
+        e.cols.revenue,
+        e.cols.session,
+        e.dict,
+        customers,
+        attributeDefs,
       );
     } finally {
       conn.closeSync();
       instance.closeSync();
     }
+  }
+
+  /**
+   * The user's customer attributes as of `asOfMs`, as customers_at picks them (warehouse/attributes.ts): the latest
+   * row valid before it (rows without a date last, then the last source line); null without one.
+   */
+  attributesAt(userId: string, asOfMs: number): Record<string, unknown> | null {
+    const row = this.customers.get(userId)?.find((r) => r.validFromUs === null || r.validFromUs < asOfMs * 1000);
+    if (!row) return null;
+    row.parsed ??= (JSON.parse(row.attributes) as Record<string, unknown> | null) ?? {};
+    return row.parsed;
   }
 
   /** The user's events before `beforeUs` (microseconds), appended to `out` (a user without history adds none). */
@@ -123,4 +102,81 @@ export class History {
       out.n++;
     }
   }
+}
+
+interface CustomerRow {
+  validFromUs: number | null;
+  attributes: string;
+  parsed?: Record<string, unknown>;
+}
+
+/** The customers table (when the pipeline has one), per user in customers_at's order, and its attribute features. */
+async function loadCustomers(
+  conn: Connection,
+  def: PipelineDefinition,
+  cutoff: Date,
+): Promise<{ customers: Map<string, CustomerRow[]>; attributeDefs: { name: string; expr: Expr }[] }> {
+  const customers = new Map<string, CustomerRow[]>();
+  if (!def.sources.customers) return { customers, attributeDefs: [] };
+  await conn.run(`CREATE TABLE customers AS SELECT * FROM wh.customers`);
+  const { defs } = await customerAttributeColumns(conn, def, cutoff.toISOString(), {});
+  const res = await conn.runAndReadAll(
+    `SELECT user_id, CAST(epoch_us(valid_from) AS DOUBLE), CAST(attributes AS VARCHAR) FROM customers
+     ORDER BY user_id, valid_from DESC NULLS LAST, source_file DESC, source_line DESC`,
+  );
+  for (const [u, v, a] of res.getRows()) {
+    const list = customers.get(String(u)) ?? [];
+    list.push({ validFromUs: v == null ? null : Number(v), attributes: a == null ? 'null' : String(a) });
+    customers.set(String(u), list);
+  }
+  await conn.run(`DROP TABLE customers_at`);
+  return { customers, attributeDefs: defs };
+}
+
+type Connection = Awaited<ReturnType<DuckDBInstance['connect']>>;
+
+/** The events before `cutoff` in user and time order (ties in source order, as the sequences), as columns. */
+async function readEvents(conn: Connection, cutoff: Date) {
+  const c = cutoff.toISOString();
+  const n = Number(
+    (
+      await conn.runAndReadAll(`SELECT count(*) FROM wh.events WHERE ts < CAST($c AS TIMESTAMP)`, { c })
+    ).getRows()[0][0],
+  );
+  const cols = {
+    ts: new Float64Array(n),
+    event: new Int32Array(n),
+    item: new Int32Array(n),
+    revenue: new Float64Array(n),
+    session: new Int32Array(n),
+  };
+  const dict = { event: new Dictionary(), item: new Dictionary(), session: new Dictionary() };
+  const ranges = new Map<string, number>();
+  const ends: number[] = [];
+  // Microseconds as a DOUBLE: exact (below 2^53) and read without BigInt conversions.
+  const res = await conn.stream(
+    `SELECT user_id, CAST(epoch_us(ts) AS DOUBLE), event, item_id, revenue, session_id FROM wh.events
+     WHERE ts < CAST($c AS TIMESTAMP) ORDER BY user_id, ts, event, source_file, source_line`,
+    { c },
+  );
+  let i = 0;
+  let last: string | null = null;
+  for (let chunk = await res.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await res.fetchChunk()) {
+    for (const [u, ts, event, item, revenue, session] of chunk.getRows()) {
+      const user = String(u);
+      if (user !== last) {
+        if (last !== null) ends.push(i);
+        ranges.set(user, ends.length);
+        last = user;
+      }
+      cols.ts[i] = Number(ts);
+      cols.event[i] = dict.event.code(event);
+      cols.item[i] = dict.item.code(item);
+      cols.revenue[i] = revenue == null ? NaN : Number(revenue);
+      cols.session[i] = dict.session.code(session);
+      i++;
+    }
+  }
+  if (last !== null) ends.push(i);
+  return { cols, dict, ranges, ends };
 }

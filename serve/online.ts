@@ -58,13 +58,15 @@ export class OnlineFeatures {
     featureNames: string[];
   }): Promise<OnlineFeatures> {
     const { def } = opts;
-    const declared = declareFeatures(def, opts.eventTypes).defs;
+    const history = await History.load(opts.warehouse, opts.cutoff, def);
+    const declared: FeatureDef[] = [
+      ...declareFeatures(def, opts.eventTypes).defs,
+      ...history.attributeDefs.map((d) => ({ ...d, part: 'c' as const })),
+    ];
     const byName = new Map(declared.map((d) => [d.name, d]));
     const missing = opts.featureNames.filter((n) => !byName.has(n));
-    // Customer attributes (attr_*) are read from the customers table by SQL only: such a model is not served online.
     if (missing.length)
-      throw new Error(`online scoring cannot compute the model's features ${missing.join(', ')} (not declared)`);
-    const history = await History.load(opts.warehouse, opts.cutoff);
+      throw new Error(`online scoring cannot compute the model's features ${missing.join(', ')}: none is declared`);
     const params = {
       purchase: def.label.event,
       sessionGapMs: durationMs(def.features.sessionGap),
@@ -113,9 +115,12 @@ export class OnlineFeatures {
       'a.n_events_total': null,
     };
     const out = new Map<string, number>();
-    const ctx = { ev, tMs: r.asOf, refs };
+    const ctx = { ev, tMs: r.asOf, refs, attributes: this.history.attributesAt(r.userId, r.asOf) };
     // The aggregates first: the per-user values refer to them (a.*), as the SQL joins `u` after `a`.
-    for (const pass of [['a', 'd'], ['u']]) {
+    for (const pass of [
+      ['a', 'd'],
+      ['u', 'c'],
+    ]) {
       for (const d of this.defs) if (pass.includes(d.part)) out.set(d.name, evaluate(d.expr, ctx) ?? NaN);
       refs['a.tenure_days'] = out.get('tenure_days') ?? null;
       refs['a.n_events_total'] = out.get('n_events_total') ?? null;

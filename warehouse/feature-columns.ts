@@ -32,10 +32,13 @@ import {
   type Expr,
 } from './feature-expr';
 
-/** One feature: where it is computed (`a`: the aggregates, `d`: the DISTINCT counts, `u`: per user) and how. */
+/**
+ * One feature: where it is computed (`a`: the aggregates, `d`: the DISTINCT counts, `u`: per user, `c`: a customer
+ * attribute, warehouse/attributes.ts) and how.
+ */
 export interface FeatureDef {
   name: string;
-  part: 'a' | 'd' | 'u';
+  part: 'a' | 'd' | 'u' | 'c';
   expr: Expr;
 }
 

@@ -7,6 +7,7 @@
  * 1e-9) hold the two compilations to each other.
  */
 import { DAY_MS } from './cutoffs';
+import { quoteLiteral } from './db';
 
 /** A condition on one event (combined with AND). */
 export type Pred =
@@ -45,7 +46,10 @@ export type Expr =
   | { op: 'ref'; ref: UserRef }
   | { op: 'num'; value: number }
   | { op: '+' | '-' | '/'; a: Expr; b: Expr }
-  | { op: 'coalesce' | 'greatest'; a: Expr; b: Expr };
+  | { op: 'coalesce' | 'greatest'; a: Expr; b: Expr }
+  /** A customer attribute as of the cutoff (the customers_at row, alias c): its number, or whether it equals `value`. */
+  | { op: 'attrNumber'; key: string }
+  | { op: 'attrIs'; key: string; value: string };
 
 // Builders: the feature declarations read as formulas.
 export const count = (...where: Pred[]): Expr => ({ op: 'count', where });
@@ -119,8 +123,14 @@ export function toSql(e: Expr, eParam: (e: string) => string): string {
     case 'coalesce':
     case 'greatest':
       return `${e.op}(${sql(e.a)}, ${sql(e.b)})`;
+    case 'attrNumber':
+      return `TRY_CAST(${attrSql(e.key)} AS DOUBLE)`;
+    case 'attrIs':
+      return `coalesce(${attrSql(e.key)} = ${quoteLiteral(e.value)}, false)`;
   }
 }
+
+const attrSql = (key: string) => `json_extract_string(c.attributes, ${quoteLiteral(`$."${key}"`)})`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // In memory: one user's events before T, as parallel arrays (times in microseconds since the epoch, as DuckDB
@@ -140,6 +150,20 @@ export interface EvalContext {
   /** The cutoff (as-of time) in milliseconds. */
   tMs: number;
   refs: Record<UserRef, number | null>;
+  /** The user's customer attributes as of the cutoff (the parsed JSON of the customers_at row), null without one. */
+  attributes?: Record<string, unknown> | null;
+}
+
+/** json_extract_string of a top-level key: strings as they are, other values as JSON text, NULL for null/missing. */
+function attrText(attrs: Record<string, unknown> | null | undefined, key: string): string | null {
+  const v = attrs?.[key];
+  if (v === null || v === undefined) return null;
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** TRY_CAST(text AS DOUBLE) for decimal text (surrounding spaces allowed); anything else NULL. */
+function tryDouble(s: string | null): number | null {
+  return s !== null && /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(s) ? Number(s) : null;
 }
 
 const US_PER_DAY = DAY_MS * 1000;
@@ -207,6 +231,10 @@ export function evaluate(e: Expr, c: EvalContext): number | null {
       return c.refs[e.ref];
     case 'num':
       return e.value;
+    case 'attrNumber':
+      return tryDouble(attrText(c.attributes, e.key));
+    case 'attrIs':
+      return attrText(c.attributes, e.key) === e.value ? 1 : 0;
     default:
       return binary(e, c);
   }

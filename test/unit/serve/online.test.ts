@@ -4,7 +4,8 @@
  * + the events after it sent as recent events) equals the batch feature SQL run over the whole warehouse at the
  * same as-of time: for the sample pipeline and for a variant with weekly RFM, a funnel window, an activity filter and
  * a short session gap, over data with microsecond times, NULL items, revenues and session ids, and source session
- * ids that meet the generated ones ("1", "2", …).
+ * ids that meet the generated ones ("1", "2", …); and with customer attributes (numeric and one-hot) as of the as-of
+ * time.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +35,15 @@ async function makeWarehouse(): Promise<string> {
          CASE WHEN i % 4 = 0 THEN CAST((i // 7) % 6 AS VARCHAR) END AS session_id, 'gen' AS source_file, i AS source_line
        FROM range(60000) t(i)`,
     );
+    // Customer attributes: a numeric one and a categorical one, several dated rows per user (some after the
+    // serving cutoff, some undated), a few users without any.
+    await c.run(
+      `CREATE TABLE customers AS SELECT 'u' || lpad(CAST(i % 2900 AS VARCHAR), 6, '0') AS user_id,
+         CASE WHEN i % 7 <> 0 THEN TIMESTAMP '2024-01-01' + to_hours((i * 37) % (110 * 24)) END AS valid_from,
+         json_object('age', CASE WHEN i % 13 <> 0 THEN 18 + i % 60 END, 'tier', ['gold', 'silver', 'bronze', 'x y'][1 + i % 4]) AS attributes,
+         'cust' AS source_file, i AS source_line
+       FROM range(9000) t(i)`,
+    );
   });
   return warehouse;
 }
@@ -43,6 +53,7 @@ async function batchAndRecent(warehouse: string, def: PipelineDefinition) {
   return withDuckDB(':memory:', async (c) => {
     await c.run(`ATTACH '${warehouse}' AS wh (READ_ONLY)`);
     await c.run(`CREATE TABLE events AS SELECT * FROM wh.events`);
+    if (def.sources.customers) await c.run(`CREATE TABLE customers AS SELECT * FROM wh.customers`);
     await createFeatureTable(c, def, { cutoff: new Date(AS_OF), eventTypes: EVENT_TYPES, withLabel: false });
     const res = await c.runAndReadAll(`SELECT * EXCLUDE (label) FROM features_out ORDER BY user_id`);
     const names = res.columnNames().slice(1);
@@ -71,6 +82,16 @@ async function batchAndRecent(warehouse: string, def: PipelineDefinition) {
 }
 
 const sample = loadPipeline('sample').definition;
+const withCustomers: PipelineDefinition = {
+  ...sample,
+  sources: {
+    ...sample.sources,
+    customers: {
+      path: 'customers.csv',
+      columns: { user_id: 'user_id', validFrom: 'valid_from', attributes: ['age', 'tier'], pii: [] },
+    } as unknown as PipelineDefinition['sources']['customers'],
+  },
+};
 const variant: PipelineDefinition = {
   ...sample,
   features: { ...sample.features, rfmUnit: 'weeks', funnelWindow: '2d', activeWithin: '3d', sessionGap: '10m' },
@@ -80,12 +101,15 @@ describe('online features from the in-memory history + recent events (real DuckD
   for (const [label, def] of [
     ['sample', sample],
     ['weekly RFM, funnel window, active within, 10-minute sessions', variant],
+    ['customer attributes as of the as-of time', withCustomers],
   ] as const) {
     it(`equal the batch feature SQL over the whole warehouse for every user (${label})`, async () => {
       const warehouse = await makeWarehouse();
       const { batch, featureNames, recent } = await batchAndRecent(warehouse, def);
+      const attrs = featureNames.filter((n) => n.startsWith('attr_'));
+      assert.equal(attrs.length > 0, def === withCustomers, `attribute features: ${attrs.join(', ')}`);
       assert.deepEqual(
-        declareFeatures(def, EVENT_TYPES).defs.map((d) => d.name),
+        [...declareFeatures(def, EVENT_TYPES).defs.map((d) => d.name), ...attrs],
         featureNames,
         'every column of the batch SQL is a declared feature, in order',
       );
