@@ -63,8 +63,9 @@ export interface FeatureTable {
 }
 
 /**
- * Creates the temp table `features_out` (user_id, label, features) at the cutoff: the one definition of every
- * feature, shared by the batch path (buildFeatures) and online scoring (serve/online.ts), so both agree exactly.
+ * Creates the temp table `features_out` (user_id, label, features) at the cutoff, from the feature declarations
+ * (feature-columns.ts declareFeatures, feature-expr.ts) rendered to SQL: the one definition of every feature, which
+ * online scoring (serve/online.ts) evaluates in memory, so both agree.
  */
 export async function createFeatureTable(
   conn: DuckDBConnection,
