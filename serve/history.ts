@@ -1,9 +1,10 @@
 /**
  * The warehouse's events before the serving cutoff, held in this process as columns sorted by user and time (the
  * service never holds the worker's warehouse file open): a user's history is a contiguous range found by a binary
- * search over the user ids. Few JavaScript objects, so garbage collection stays short: the ids are one buffer,
- * items, sessions and event types are indexes into their distinct values, themselves packed in a buffer. (A Map of
- * 1 M ids and 1.4 M session strings: the serve process's GC pauses reached 100 ms in the serve bench, 1 M users.)
+ * search over the user ids. Few JavaScript objects for every full GC to mark: the ids are one buffer; items,
+ * sessions and event types are indexes into their distinct values, themselves packed in a buffer (not a Map of 1 M
+ * ids and 1.4 M session strings; the serve bench's longest GC pause stayed ≤ 100 ms either way: the GET lists'
+ * objects remain).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { duckdbOptions, quoteLiteral } from '../warehouse/db';
