@@ -8,6 +8,11 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { quoteIdent, quoteLiteral } from './db';
 import { columnSafe } from './names';
+import { toSql, type Expr } from './feature-expr';
+
+const noEvents = (e: string) => {
+  throw new Error(`an attribute feature names no event type (${e})`);
+};
 
 export type AttributeTiming = 'as-of' | 'static' | null;
 
@@ -21,9 +26,9 @@ export async function customerAttributeColumns(
   def: PipelineDefinition,
   cutoffIso: string,
   docs: Record<string, string>,
-): Promise<{ columns: string[]; timing: AttributeTiming }> {
+): Promise<{ columns: string[]; defs: { name: string; expr: Expr }[]; timing: AttributeTiming }> {
   const cust = def.sources.customers;
-  if (!cust) return { columns: [], timing: null };
+  if (!cust) return { columns: [], defs: [], timing: null };
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE customers_at AS
      SELECT user_id, attributes FROM (
@@ -35,6 +40,12 @@ export async function customerAttributeColumns(
   const timing: AttributeTiming = cust.static ? 'static' : 'as-of';
   const when = cust.static ? 'static: declared never to change, the same at every cutoff' : 'as of the cutoff';
   const columns: string[] = [];
+  const defs: { name: string; expr: Expr }[] = [];
+  const declare = (name: string, expr: Expr, doc: string) => {
+    columns.push(`CAST(${toSql(expr, noEvents)} AS DOUBLE) AS ${quoteIdent(name)}`);
+    defs.push({ name, expr });
+    docs[name] = doc;
+  };
   for (const a of cust.columns.attributes) {
     const path = quoteLiteral(`$."${a}"`);
     const value = (alias: string) => `json_extract_string(${alias}attributes, ${path})`;
@@ -43,20 +54,18 @@ export async function customerAttributeColumns(
     );
     const name = `attr_${columnSafe(a)}`;
     if (Number(nonNumeric.getRows()[0][0]) === 0) {
-      columns.push(`CAST(TRY_CAST(${value('c.')} AS DOUBLE) AS DOUBLE) AS ${quoteIdent(name)}`);
-      docs[name] = `customer attribute "${a}" (numeric; missing = NaN; ${when})`;
+      declare(name, { op: 'attrNumber', key: a }, `customer attribute "${a}" (numeric; missing = NaN; ${when})`);
       continue;
     }
     const top = await conn.runAndReadAll(
       `SELECT ${value('')} v FROM customers_at WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 10`,
     );
-    for (const [v] of top.getRows()) {
-      const col = `${name}_${columnSafe(String(v))}`;
-      columns.push(
-        `CAST(coalesce(${value('c.')} = ${quoteLiteral(String(v))}, false) AS DOUBLE) AS ${quoteIdent(col)}`,
+    for (const [v] of top.getRows())
+      declare(
+        `${name}_${columnSafe(String(v))}`,
+        { op: 'attrIs', key: a, value: String(v) },
+        `customer attribute "${a}" = "${v}" (one-hot over its 10 most frequent values; ${when})`,
       );
-      docs[col] = `customer attribute "${a}" = "${v}" (one-hot over its 10 most frequent values; ${when})`;
-    }
   }
-  return { columns, timing };
+  return { columns, defs, timing };
 }

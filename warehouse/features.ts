@@ -37,7 +37,7 @@ export interface FeatureBuildResult {
 export { columnSafe } from './names';
 
 import { observedUntil } from './cutoffs';
-import { baseColumns, eventTypeColumns, FeatureColumns, funnelColumns, timeOfDayColumns } from './feature-columns';
+import { declareFeatures } from './feature-columns';
 import { writeChurnTable, writeSequences } from './feature-outputs';
 
 export { defaultCutoff, observedUntil, trainingCutoffFor } from './cutoffs';
@@ -63,8 +63,9 @@ export interface FeatureTable {
 }
 
 /**
- * Creates the temp table `features_out` (user_id, label, features) at the cutoff: the one definition of every
- * feature, shared by the batch path (buildFeatures) and online scoring (serve/online.ts), so both agree exactly.
+ * Creates the temp table `features_out` (user_id, label, features) at the cutoff, from the feature declarations
+ * (feature-columns.ts declareFeatures, feature-expr.ts) rendered to SQL: the one definition of every feature, which
+ * online scoring (serve/online.ts) evaluates in memory, so both agree.
  */
 export async function createFeatureTable(
   conn: DuckDBConnection,
@@ -86,20 +87,14 @@ export async function createFeatureTable(
   const eventTypes = await featureEventTypes(conn, def, opts.eventTypes);
   const ev: Record<string, string | number> = { t: T };
   eventTypes.forEach((e, i) => (ev[`e${i}`] = e));
-  const eParam = (e: string) => `$e${eventTypes.indexOf(e)}`;
 
   await createSessionsTable(conn, durationMs(def.features.sessionGap));
   // Two kinds of feature: aggregates over the user's events (computed in one GROUP BY), and per-user values that
   // join the RFM and session tables to those aggregates (joined after aggregation: one row per user, not per event).
-  const cols = new FeatureColumns();
-  baseColumns(cols, def);
-  eventTypeColumns(cols, def, eventTypes, eParam);
+  const cols = declareFeatures(def, eventTypes);
   const funnel = def.features.funnel;
-  if (funnel.length) {
+  if (funnel.length)
     await buildFunnelStages(conn, funnel, def.features.funnelWindow ? durationMs(def.features.funnelWindow) : null);
-    funnelColumns(cols, def, eParam);
-  }
-  timeOfDayColumns(cols);
   await createRfmTable(conn, purchase, T);
   const docs = cols.docs;
 

@@ -154,7 +154,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         `machine load average (1 min) ${loadBefore.toFixed(1)} before, ${loadGet.toFixed(1)} after GET, ${loadAfter.toFixed(1)} after POST, on ${os.cpus().length} cores shared with other work`,
         `server CPU: GET ${cpuGet.toFixed(1)} s for ${get.requests.total} requests, POST ${cpuPost.toFixed(1)} s for ${post.requests.total} requests (so one free core would serve about ${Math.round(get.requests.total / Math.max(cpuGet, 0.01))} GET/s and ${Math.round(post.requests.total / Math.max(cpuPost, 0.01))} POST/s)`,
         `server side, from its own /metrics (the time from reading a request to sending its answer, without the time it waited to be read): GET p99 ≤ ${inside.getP99} ms, ${(100 * inside.getOver20).toFixed(2)} % of GETs over 20 ms; POST p99 ≤ ${inside.postP99} ms; during GET ${inside.gcCount} GC pauses, ${inside.gcMs.toFixed(0)} ms in all, the longest ≤ ${inside.gcMax} ms; event loop delay p99 ${inside.loopP99.toFixed(1)} ms`,
-        `POST requests were computed in batches of ${meanBatch.toFixed(1)} on average (one feature SQL run per batch)`,
+        `POST requests were computed in batches of ${meanBatch.toFixed(1)} on average (one model call per batch)`,
         `server RSS ${afterGet.rss.toFixed(0)} MiB after GET, ${mem.rss.toFixed(0)} MiB after POST, peak ${mem.peak.toFixed(0)} MiB; ready ${readySeconds.toFixed(1)} s after start`,
       ],
     };
