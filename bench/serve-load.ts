@@ -16,6 +16,12 @@ export interface Job {
   ids: string[];
   /** POST only: the recent events every request sends. */
   events?: object[];
+  /**
+   * Requests per second offered in all (autocannon's overallRate); absent = as fast as the connections go. A fixed
+   * rate measures the latency at the issue's target throughput; an unbounded one measures capacity, where the
+   * latency is only the queue the closed loop of connections builds (connections ÷ throughput at least).
+   */
+  rate?: number;
 }
 
 async function main() {
@@ -38,6 +44,7 @@ async function main() {
         connections: job.connections,
         duration: job.seconds,
         maxOverallRequests: job.maxRequests,
+        ...(job.rate ? { overallRate: job.rate } : {}),
         headers,
         requests: [request],
       },

@@ -126,6 +126,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     const inside = serverSide(prom0, prom1, prom);
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(prom)?.[1] ?? NaN);
     const meanBatch = metric('funnelcast_online_batch_size_sum') / metric('funnelcast_online_batch_size_count');
+    const paced = await atTargetRates(base, events);
     const loadAfter = os.loadavg()[0];
     const dataset = `${server.pipeline} (${server.users.toLocaleString('en-US')} users, ${server.version})`;
     const r = (name: string, metric: string, ours: number, better: 'lower' | 'higher', note?: string) =>
@@ -145,6 +146,11 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         r('GET /v1/users/:id/score', 'longest GC pause ms (bound)', inside.gcMax, 'lower'),
         r('GET /v1/users/:id/score', 'event loop delay p99 ms', inside.loopP99, 'lower'),
         r('POST /v1/score (50 events)', 'server-side p99 ms (histogram bound)', inside.postP99, 'lower', 'target < 50'),
+        ...paced.flatMap((p) => [
+          r(p.name, 'requests/s', p.res.requests.average, 'higher', `offered ${p.rate} req/s`),
+          r(p.name, 'p99 latency ms', p.res.latency.p99, 'lower', p.target),
+          r(p.name, 'non-2xx', p.res.non2xx + p.res.errors, 'lower'),
+        ]),
         r('server memory', 'RSS MiB after GET', afterGet.rss, 'lower'),
         r('server memory', 'RSS MiB after POST (peak)', mem.peak, 'lower'),
         r('server start', 'seconds to ready', readySeconds, 'lower'),
@@ -154,6 +160,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         `machine load average (1 min) ${loadBefore.toFixed(1)} before, ${loadGet.toFixed(1)} after GET, ${loadAfter.toFixed(1)} after POST, on ${os.cpus().length} cores shared with other work`,
         `server CPU: GET ${cpuGet.toFixed(1)} s for ${get.requests.total} requests, POST ${cpuPost.toFixed(1)} s for ${post.requests.total} requests (so one free core would serve about ${Math.round(get.requests.total / Math.max(cpuGet, 0.01))} GET/s and ${Math.round(post.requests.total / Math.max(cpuPost, 0.01))} POST/s)`,
         `server side, from its own /metrics (the time from reading a request to sending its answer, without the time it waited to be read): GET p99 ≤ ${inside.getP99} ms, ${(100 * inside.getOver20).toFixed(2)} % of GETs over 20 ms; POST p99 ≤ ${inside.postP99} ms; during GET ${inside.gcCount} GC pauses, ${inside.gcMs.toFixed(0)} ms in all, the longest ≤ ${inside.gcMax} ms; event loop delay p99 ${inside.loopP99.toFixed(1)} ms`,
+        `capacity phases (GET, POST): every connection sends its next request when the answer comes, so the latency there is mostly the queue this closed loop builds (at least connections ÷ throughput: 64 ÷ 650 req/s ≈ 100 ms); the "at N req/s" phases offer the issue's target rate (autocannon overallRate, ${seconds}s each, same connections) and measure the latency at that throughput`,
         `POST requests were computed in batches of ${meanBatch.toFixed(1)} on average (one model call per batch)`,
         `server RSS ${afterGet.rss.toFixed(0)} MiB after GET, ${mem.rss.toFixed(0)} MiB after POST, peak ${mem.peak.toFixed(0)} MiB; ready ${readySeconds.toFixed(1)} s after start`,
       ],
@@ -161,6 +168,18 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   } finally {
     server.child.kill('SIGTERM');
   }
+}
+
+/** GET at 2,000 and POST at 500 requests/s offered: the latency at the issue's target throughputs. */
+async function atTargetRates(base: Omit<LoadJob, 'kind' | 'connections' | 'maxRequests'>, events: object[]) {
+  const get = { name: 'GET /v1/users/:id/score at 2,000 req/s', rate: 2000, target: 'target < 20' };
+  const post = { name: 'POST /v1/score (50 events) at 500 req/s', rate: 500, target: 'target < 50' };
+  const getRes = await load({ ...base, kind: 'get', connections: 32, maxRequests: 200_000, rate: get.rate });
+  const postRes = await load({ ...base, kind: 'post', connections: 64, maxRequests: 50_000, events, rate: post.rate });
+  return [
+    { ...get, res: getRes },
+    { ...post, res: postRes },
+  ];
 }
 
 /** The server's own view of the GET and POST phases, from its /metrics before GET, after GET and after POST. */
