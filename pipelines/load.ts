@@ -93,7 +93,6 @@ export function loadPipeline(ref: string, opts: { baseDir?: string } = {}): Load
     throw new PipelineDefinitionError(file, [`not valid JSON: ${(e as Error).message}`]);
   }
   const definition = parsePipeline(raw, file);
-  const s = definition.sources;
   const outside = sourcesOutsideRoot(sourcePaths(definition), baseDir);
   if (outside.length) throw new PipelineDefinitionError(file, outside);
   return {
