@@ -7,8 +7,14 @@ import { withDuckDB } from '../warehouse/db';
 import { defaultCutoff, trainingCutoffFor } from '../warehouse/features';
 import { failFastOnBadInput, InputError } from './context';
 
-export async function loadDefinition(input: { pipeline: string }): Promise<LoadedPipeline> {
-  return failFastOnBadInput(async () => loadPipeline(input.pipeline));
+/**
+ * `pipeline`: a bundled name, or the key of the definition file (`package/…`, `definitions/<sha256>.json`, …) as
+ * this worker's path. `sourcesDir`: where its relative sources are read from when it came by content (cli/edge.ts).
+ */
+export async function loadDefinition(input: { pipeline: string; sourcesDir?: string }): Promise<LoadedPipeline> {
+  return failFastOnBadInput(async () =>
+    loadPipeline(input.pipeline, input.sourcesDir ? { baseDir: input.sourcesDir } : {}),
+  );
 }
 
 export interface ResolvedRun {

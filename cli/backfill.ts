@@ -13,7 +13,7 @@ import type { StepProgress } from '../workflows/types';
 import { scheduleIdFor } from './schedule';
 import { withSession } from './session';
 import { EXIT, int, num, pct, table, UsageError, print } from './format';
-import { forPeople, portable } from './edge';
+import { forPeople, portableDefinition } from './edge';
 
 export const BACKFILL_HELP = `Usage: funnelcast backfill --pipeline <p> --from <date> --to <date> --every <interval> [--concurrency n] [--train-only] [--via-schedule] [--json]
 
@@ -75,7 +75,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
   const loaded = loadPipeline(values.pipeline);
   const cutoffs = expandCutoffs(values.from, values.to, values.every);
   const input: BackfillInput = {
-    pipeline: portable(loaded.file),
+    ...(await portableDefinition(loaded)),
     cutoffs,
     concurrency,
     trainOnly: values['train-only'],

@@ -68,6 +68,8 @@ export async function rerunCommand(argv: string[]): Promise<number> {
     }
     const input: RunInput = {
       pipeline: portable(origin.input.plan?.loaded.file ?? origin.input.pipeline),
+      // A definition that travelled by content keeps the folder its sources are read from (cli/edge.ts).
+      ...sourcesDirOf(origin.input),
       cutoff: origin.input.plan?.run.cutoff ?? origin.input.cutoff,
       trigger: origin.input.trigger,
       trainOnly: origin.input.trainOnly,
@@ -96,7 +98,7 @@ export async function rerunCommand(argv: string[]): Promise<number> {
       await stop();
       if (!(e instanceof WorkflowFailedError)) throw e;
       const cause = (e.cause as Error | undefined)?.cause ?? e.cause;
-      process.stderr.write(`Rerun ${started.runId} failed: ${(cause as Error)?.message ?? e.message}\n`);
+      process.stderr.write(`Rerun ${started.runId} failed: ${forPeople((cause as Error)?.message ?? e.message)}\n`);
       return EXIT.failed;
     }
   });
@@ -128,4 +130,10 @@ async function originOf(
       publish = defaultPayloadConverter.fromPayload<PublishResult>(c.result.payloads[0]);
   }
   return { input, publish };
+}
+
+function sourcesDirOf(input: RunInput): { sourcesDir?: string } {
+  if (input.sourcesDir) return { sourcesDir: input.sourcesDir };
+  const loaded = input.plan?.loaded;
+  return loaded?.file.startsWith('definitions/') ? { sourcesDir: portable(loaded.baseDir) } : {};
 }

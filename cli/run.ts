@@ -12,7 +12,7 @@ import type { RunInput, RunSummary, StartedRun, StepProgress } from '../workflow
 import { InterruptedError, withSession } from './session';
 import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
-import { forPeople, portable } from './edge';
+import { forPeople, portableDefinition } from './edge';
 
 export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable] [--accept-drift]
 
@@ -70,7 +70,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Validate locally before anything starts: a bad definition is reported in a second, not after a server boot.
   const loaded = loadPipeline(values.pipeline!);
   const cutoff = values.cutoff ? parseDateOption('cutoff', values.cutoff) : undefined;
-  const input: RunInput = { pipeline: portable(loaded.file), cutoff, trigger: 'cli', trainOnly: values['train-only'] };
+  const input: RunInput = {
+    ...(await portableDefinition(loaded)),
+    cutoff,
+    trigger: 'cli',
+    trainOnly: values['train-only'],
+  };
   if (values['replace-incomparable']) input.replaceIncomparable = true;
   if (values['accept-drift']) input.acceptDrift = true;
 
@@ -103,7 +108,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     } catch (e) {
       if (e instanceof WorkflowFailedError) {
         const cause = (e.cause as Error | undefined)?.cause ?? e.cause;
-        process.stderr.write(`Run ${workflowId} failed: ${(cause as Error)?.message ?? e.message}\n`);
+        process.stderr.write(`Run ${workflowId} failed: ${forPeople((cause as Error)?.message ?? e.message)}\n`);
         return (cause as { type?: string })?.type &&
           ['NoLabels', 'OneClass', 'InputError', 'PipelineDefinitionError'].includes((cause as { type: string }).type)
           ? EXIT.badInput

@@ -163,7 +163,7 @@ async function liveProgress(client: Client, id: string): Promise<StepProgress | 
 function retrying(d: WorkflowExecutionDescription): string {
   const pending = (d.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1);
   return pending
-    .map((a) => `retrying ${a.activityType?.name} (attempt ${a.attempt}): ${a.lastFailure?.message ?? ''}`)
+    .map((a) => `retrying ${a.activityType?.name} (attempt ${a.attempt}): ${forPeople(a.lastFailure?.message ?? '')}`)
     .join('; ');
 }
 

@@ -305,7 +305,7 @@ async function describeSchedule(client: Client, name: string, out: Out): Promise
           executionId: a.action.workflow.firstExecutionRunId,
           runId: o.runId,
           outcome: o.outcome,
-          failure: o.failure ? `${o.failure.step}: ${o.failure.message}` : null,
+          failure: o.failure ? `${o.failure.step}: ${forPeople(o.failure.message)}` : null,
         };
       }),
     ),
@@ -359,7 +359,8 @@ async function trigger(client: Client, pipeline: string, wait: boolean, out: Out
       : `Triggered ${id}: run ${o.runId ?? `(planning ${o.workflowId})`} ${o.outcome}` +
         `${o.started === false && o.outcome === 'COMPLETED' ? ' (the same run, on the same data and cutoff, had already finished)' : ''}.`,
   ];
-  if (o.failure && o.outcome !== 'SKIPPED') lines.push(`  failed in step ${o.failure.step}: ${o.failure.message}`);
+  if (o.failure && o.outcome !== 'SKIPPED')
+    lines.push(`  failed in step ${o.failure.step}: ${forPeople(o.failure.message)}`);
   if (facts?.summary?.cutoffNote) lines.push(`  (${facts.summary.cutoffNote})`);
   if (facts && o.runId)
     lines.push(

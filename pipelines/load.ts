@@ -76,8 +76,14 @@ export function parsePipeline(raw: unknown, file = '<inline>'): PipelineDefiniti
 
 const isString = (x: string | undefined): x is string => typeof x === 'string';
 
-export function loadPipeline(ref: string): LoadedPipeline {
+/**
+ * Loads and validates a definition. `baseDir` is the folder its relative source paths are read from when that is
+ * not the file's own folder: a definition handed to a worker by content (`definitions/<sha256>.json`, cli/edge.ts)
+ * keeps the folder it was written in.
+ */
+export function loadPipeline(ref: string, opts: { baseDir?: string } = {}): LoadedPipeline {
   const file = resolvePipelineFile(ref);
+  const baseDir = opts.baseDir ?? dirname(file);
   const bytes = readFileSync(file);
   let raw: unknown;
   try {
@@ -87,16 +93,18 @@ export function loadPipeline(ref: string): LoadedPipeline {
     throw new PipelineDefinitionError(file, [`not valid JSON: ${(e as Error).message}`]);
   }
   const definition = parsePipeline(raw, file);
-  const s = definition.sources;
-  const outside = sourcesOutsideRoot(
-    [s.events.path, s.customers?.path, s.labels?.path].filter(isString),
-    dirname(file),
-  );
+  const outside = sourcesOutsideRoot(sourcePaths(definition), baseDir);
   if (outside.length) throw new PipelineDefinitionError(file, outside);
   return {
     definition,
     file,
-    baseDir: dirname(file),
+    baseDir,
     hash: createHash('sha256').update(bytes).digest('hex'),
   };
+}
+
+/** The definition's source paths (files or globs, absolute or relative to its folder). */
+export function sourcePaths(definition: PipelineDefinition): string[] {
+  const s = definition.sources;
+  return [s.events.path, s.customers?.path, s.labels?.path].filter(isString);
 }

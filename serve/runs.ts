@@ -3,13 +3,18 @@
  * FUNNELCAST_STORE is set: the champion pointer is the store's (a publish on any worker moves it, by
  * compare-and-swap there), and the finished runs' records (run.json, which carries keys) and the files serve reads
  * are fetched into this home. Without a store, this home is the store: its registry and run folders are read.
+ *
+ * With a store, each poll reads the champion pointer only (one GET of a small object). Listing the pipeline's run
+ * records (every key under `runs/<pipeline>/`, thousands per run) happens when the pointer moved, while the champion
+ * has no finished run that scored its lists yet (every 5 s), and otherwise every minute, for a later run that scored
+ * its lists with the same champion (listingEvery). The files serve answers from are fetched when its run changes.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { funnelcastHome, paths } from '../infra/paths';
 import { ModelRegistry } from '../registry';
 import { StoreRegistry } from '../registry/store-registry';
-import { openCache, openStore, StoreBoundary } from '../store';
+import { openCache, openStore, readJson, StoreBoundary } from '../store';
 
 export interface RunJson {
   runId: string;
@@ -32,17 +37,30 @@ function boundary(): StoreBoundary {
   return shared.boundary;
 }
 
+/** How often run records are listed: with the champion's run found, and while it is not (tests shorten them). */
+export const listingEvery = { foundMs: 60_000, pendingMs: 5_000 };
+/** Per store and pipeline: the pointer's ETag as last read, and the last listing of run records (and what it found). */
+const pointers = new Map<string, string>();
+const listings = new Map<string, { pointer: string; at: number; found: boolean }>();
+/** The run whose files were last fetched (they are immutable once its run.json is written). */
+const served = new Map<string, string>();
+const storeKey = (b: StoreBoundary, pipeline: string) => `${b.store!.url} ${pipeline}`;
+
 /** The champion version, or null when the pipeline has none yet. */
-export async function championVersion(pipeline: string): Promise<string | null> {
-  const b = boundary();
-  if (b.store) return (await new StoreRegistry(b.store, pipeline).champion())?.version ?? null;
-  return new ModelRegistry(paths.registry(pipeline)).champion()?.version ?? null;
+export async function championVersion(pipeline: string, b: StoreBoundary = boundary()): Promise<string | null> {
+  if (!b.store) return new ModelRegistry(paths.registry(pipeline)).champion()?.version ?? null;
+  const got = await readJson<{ version: string }>(b.store, new StoreRegistry(b.store, pipeline).key('champion.json'));
+  pointers.set(storeKey(b, pipeline), got?.etag ?? '');
+  return got?.value.version ?? null;
 }
 
 /** The latest finished run that scored its lists with `version` (its run.json is written once the run finished). */
-export async function runScoredWith(pipeline: string, version: string): Promise<RunJson | null> {
-  const b = boundary();
-  if (b.store) await fetchRunRecords(b, pipeline);
+export async function runScoredWith(
+  pipeline: string,
+  version: string,
+  b: StoreBoundary = boundary(),
+): Promise<RunJson | null> {
+  const listed = b.store ? await listRunRecordsWhenDue(b, pipeline, version) : null;
   const dir = paths.runDir(pipeline, '');
   if (!existsSync(dir)) return null;
   const runs = readdirSync(dir)
@@ -58,8 +76,23 @@ export async function runScoredWith(pipeline: string, version: string): Promise<
     )
     .sort((a, b) => Date.parse(b.run.cutoff) - Date.parse(a.run.cutoff) || b.mtime - a.mtime);
   const run = runs[0]?.run ?? null;
-  if (run && b.store) await fetchServedFiles(b, run);
+  if (listed) listings.set(storeKey(b, pipeline), { ...listed, found: !!run });
+  if (run && b.store && served.get(storeKey(b, pipeline)) !== run.runId) {
+    await fetchServedFiles(b, run);
+    served.set(storeKey(b, pipeline), run.runId);
+  }
   return run;
+}
+
+/** Lists and fetches the run records when due (see the top of the file); returns the listing's facts, else null. */
+async function listRunRecordsWhenDue(b: StoreBoundary, pipeline: string, version: string) {
+  const at = storeKey(b, pipeline);
+  const pointer = `${pointers.get(at) ?? ''} ${version}`;
+  const last = listings.get(at);
+  const every = last?.found ? listingEvery.foundMs : listingEvery.pendingMs;
+  if (last && last.pointer === pointer && Date.now() - last.at < every) return null;
+  await fetchRunRecords(b, pipeline);
+  return { pointer, at: Date.now() };
 }
 
 /** Fetches the run.json of every finished run of the pipeline this home does not have yet. */

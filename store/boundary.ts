@@ -12,21 +12,32 @@
  * the warehouse is moved between machines by snapshot (see warehouse snapshot), not object by object.
  * `package/` keys name files of the installed funnelcast package (the bundled definitions and sample data): every
  * worker has them under its own install folder, so they are mapped, never copied.
+ * Folders a deployment may move out of the home are named roots, each read from the worker's own setting, so a path
+ * under one travels as a key and every worker resolves it under its own folder: FUNNELCAST_REGISTRY (`registry/…`),
+ * FUNNELCAST_EXPORT_ROOT (`exports/…`) and FUNNELCAST_DATA_ROOT (`data/…`: source files, never copied, like the
+ * package's). `definitions/<sha256>.json` holds a definition file handed in from outside every root (cli/edge.ts).
  *
  * On the local store (no FUNNELCAST_STORE: one machine, the home is the store) `store` is null: paths and keys are
  * only mapped, nothing is copied, and payloads still carry keys, so a history means the same on any machine.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
 import { projectRoot } from '../infra/root';
 import type { ContentCache } from './cache';
 import { sha256Hex } from './local';
 import type { ArtifactStore } from './types';
 
-const KEY = /^(runs|registry|warehouse|exports|package)\/[^\0]+$/;
-const LOCAL_ONLY = /^(warehouse|exports|package)\//;
+const KEY = /^(runs|registry|warehouse|exports|package|data|definitions)\/[^\0]+$/;
+const LOCAL_ONLY = /^(warehouse|exports|package|data)\//;
 const PACKAGE = 'package';
+/** The named roots and the setting each worker names its own folder with (unset: the home's folder of that name). */
+const ROOTS = {
+  registry: 'FUNNELCAST_REGISTRY',
+  exports: 'FUNNELCAST_EXPORT_ROOT',
+  data: 'FUNNELCAST_DATA_ROOT',
+} as const;
+type RootName = keyof typeof ROOTS;
 /**
  * Per-attempt scratch: claims, temps, locks, and training checkpoints (rewritten and removed while a concurrent
  * activity of the same run may be walking the folder). Never artifacts.
@@ -65,19 +76,48 @@ export class StoreBoundary {
     return KEY.test(s) && !s.split('/').includes('..');
   }
 
-  /** The key of a path under the home, or of a package file (`package/…`); null for any other string. */
+  /**
+   * Where keys start on this worker: the home (its relative paths are keys), each named root that is set, and the
+   * package. Read when used: the settings may change after the boundary is built (tests, the local store's CLI).
+   */
+  private roots(): { prefix: string; dir: string }[] {
+    const named = (Object.keys(ROOTS) as RootName[]).flatMap((prefix) => {
+      const dir = process.env[ROOTS[prefix]];
+      return dir ? [{ prefix, dir: resolve(dir) }] : [];
+    });
+    return [{ prefix: '', dir: this.home }, ...named, { prefix: PACKAGE, dir: this.packageRoot }];
+  }
+
+  /**
+   * The key of a path under the home, a named root or the package; null for any other string. Roots may nest (the
+   * default home ./.funnelcast lies inside the package folder; a registry may lie inside the home): the innermost
+   * root that holds the path names it.
+   */
   keyOf(path: string): string | null {
     if (!isAbsolute(path)) return null;
-    if (path.startsWith(this.home + sep)) return relative(this.home, path).split(sep).join('/');
-    // The home may lie inside the package folder (the default ./.funnelcast): the home is checked first.
-    if (path === this.packageRoot || path.startsWith(this.packageRoot + sep))
-      return [PACKAGE, ...relative(this.packageRoot, path).split(sep)].filter(Boolean).join('/');
-    return null;
+    let best: { prefix: string; dir: string } | null = null;
+    for (const r of this.roots()) {
+      const inside = path.startsWith(r.dir + sep) || (path === r.dir && r.prefix !== '');
+      if (inside && (!best || r.dir.length > best.dir.length)) best = r;
+    }
+    if (!best) return null;
+    return [best.prefix, ...relative(best.dir, path).split(sep)].filter(Boolean).join('/');
   }
 
   localPath(key: string): string {
-    const parts = key.split('/');
-    return parts[0] === PACKAGE ? join(this.packageRoot, ...parts.slice(1)) : join(this.home, ...parts);
+    const [first, ...rest] = key.split('/');
+    if (first === PACKAGE) return join(this.packageRoot, ...rest);
+    if (first && first in ROOTS) {
+      const setting = ROOTS[first as RootName];
+      const dir = process.env[setting];
+      if (dir) return join(resolve(dir), ...rest);
+      if (first === 'data')
+        throw new Error(
+          `${key} names a file under the data root, and this worker has no ${setting}: set it to this machine's ` +
+            `folder holding the same data as the client's ${setting} (docs/deploy.md)`,
+        );
+    }
+    return join(this.home, first!, ...rest);
   }
 
   /** Keys → this worker's paths, without fetching anything (what people are shown at the edge). */

@@ -15,6 +15,8 @@ import { tagWorkflow, withOutcome } from './tags';
 
 export interface BackfillInput {
   pipeline: string;
+  /** As RunInput.sourcesDir: the folder of a definition that travels by content. */
+  sourcesDir?: string;
   /** ISO cutoffs, oldest first (the client expands --from/--to/--every). */
   cutoffs: string[];
   concurrency: number;
@@ -72,7 +74,8 @@ async function backfillSteps(input: BackfillInput): Promise<BackfillRow[]> {
   };
   setHandler(backfillProgressQuery, () => progress);
   // Backtests: keyed apart from live runs of the same content, so neither answers for the other.
-  const planned = await planRuns(input.pipeline, input.cutoffs, undefined, { backtest: true });
+  const sources = input.sourcesDir ? { sourcesDir: input.sourcesDir } : {};
+  const planned = await planRuns(input.pipeline, input.cutoffs, undefined, { backtest: true, ...sources });
   input.cutoffs.forEach((c, i) => (progress.runIds[c] = planned[i].run.runId));
   const name = planned[0].loaded.definition.name;
   tagWorkflow({ pipeline: name, kind: 'backfill', engine: planned[0].loaded.definition.model.engine });
@@ -102,7 +105,9 @@ async function backfillSteps(input: BackfillInput): Promise<BackfillRow[]> {
       try {
         const summary = await executeChild(retrainWorkflow, {
           workflowId: id,
-          args: [{ pipeline: input.pipeline, cutoff, trigger: 'backfill', trainOnly: input.trainOnly, plan }],
+          args: [
+            { pipeline: input.pipeline, ...sources, cutoff, trigger: 'backfill', trainOnly: input.trainOnly, plan },
+          ],
           parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           taskQueue: workflowInfo().taskQueue,
         });

@@ -30,6 +30,7 @@ export async function planRun(input: RunInput, step: (name: string) => void = ()
       ...(!input.cutoff && scheduled ? { liveUntil: scheduled.toISOString() } : {}),
       // A rerun of a backfill's run plans it as the backtest it was, so the same inputs give the same key.
       backtest: input.trigger === 'backfill',
+      ...(input.sourcesDir ? { sourcesDir: input.sourcesDir } : {}),
     })
   )[0];
   if (!input.rerun) return plan;
@@ -55,11 +56,16 @@ export async function planRuns(
     backtest?: boolean;
     scheduled?: boolean;
     liveUntil?: string;
+    /** The definition's sources folder when it travels by content (RunInput.sourcesDir). */
+    sourcesDir?: string;
   } = {},
 ): Promise<RunPlan[]> {
   const plannedAt = new Date().toISOString();
   step('definition');
-  let loaded = await io.loadDefinition({ pipeline });
+  let loaded = await io.loadDefinition({
+    pipeline,
+    ...(overrides.sourcesDir ? { sourcesDir: overrides.sourcesDir } : {}),
+  });
   // `run --replace-incomparable` is the definition's registry.replaceIncomparable for this run: part of the run's
   // key, so it is a new run whose gate may replace the champion, not the finished run that kept it.
   if (overrides.replaceIncomparable) {

@@ -12,8 +12,10 @@ import type { UpliftForecast } from '../lift/forecast';
 import type { NextBestActions } from '../lift/next-best-action';
 
 export interface RunInput {
-  /** A bundled pipeline name (`sample`) or an absolute path to a definition file. */
+  /** A bundled pipeline name (`sample`) or the key of a definition file (cli/edge.ts portableDefinition). */
   pipeline: string;
+  /** Where the definition's relative source paths are read from, when it travels by content (`definitions/…`). */
+  sourcesDir?: string;
   /** ISO time; when absent: the schedule's time for scheduled runs, else the pipeline's default cutoff. */
   cutoff?: string;
   /** Who started the run. */

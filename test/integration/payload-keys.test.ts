@@ -4,11 +4,16 @@
  * child) against a real dev server and a real worker; then every workflow on the server is fetched whole, every
  * payload decoded, and every string in them checked: none may be an absolute path, or name the worker's home or
  * cache. The CLI prints absolute paths for people (`--json`), resolved from the keys at the edge.
+ * The same for the common case of a user's own definition (`--pipeline ./my.json` in a project folder, outside the
+ * home and the package, sources named relative to it) with the registry and the exports moved out of the home
+ * (FUNNELCAST_REGISTRY, FUNNELCAST_EXPORT_ROOT): the definition travels by content (`definitions/<sha256>.json`),
+ * its folder and the moved folders as keys of named roots (store/boundary.ts).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
@@ -38,7 +43,10 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
   });
 
   /** Runs `funnelcast run --json` with a worker of a fresh home (and cache) in this process; returns the printed run. */
-  async function runSample(storeEnv: Record<string, string>): Promise<{ home: string; cache: string; out: Json }> {
+  async function runSample(
+    storeEnv: Record<string, string>,
+    argv: string[] = [],
+  ): Promise<{ home: string; cache: string; out: Json }> {
     const home = mkdtempSync(join(tmpdir(), 'fc-payload-home-'));
     const cache = mkdtempSync(join(tmpdir(), 'fc-payload-cache-'));
     delete process.env.FUNNELCAST_STORE;
@@ -46,7 +54,9 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
     const connection = await NativeConnection.connect({ address: env.address });
     try {
       const worker = await createWorker({ connection });
-      const { code, out } = await worker.runUntil(runCli(runCommand, ['--json', '--no-worker', '--accept-drift']));
+      const { code, out } = await worker.runUntil(
+        runCli(runCommand, ['--json', '--no-worker', '--accept-drift', ...argv]),
+      );
       assert.equal(code, 0, out);
       return { home, cache, out: JSON.parse(out) as Json };
     } finally {
@@ -55,9 +65,10 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
   }
 
   /** Every string in every payload of every workflow on the server (the plan, the run, their children). */
-  async function everyPayloadString(): Promise<{ workflowId: string; value: string }[]> {
+  async function everyPayloadString(skip = new Set<string>()): Promise<{ workflowId: string; value: string }[]> {
     const found: { workflowId: string; value: string }[] = [];
     for await (const wf of env.client.workflow.list()) {
+      if (skip.has(`${wf.workflowId}/${wf.runId}`)) continue;
       const history = await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
       for (const value of payloadStrings(history.events ?? [])) found.push({ workflowId: wf.workflowId, value });
     }
@@ -79,7 +90,10 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
     const { home, cache, out } = await runSample({});
     const strings = await everyPayloadString();
     assertNoLocalPaths(strings, [home, cache, projectRoot()]);
-    assert.ok(strings.some((s) => s.value.startsWith('runs/sample/')), 'payloads decoded, keys found');
+    assert.ok(
+      strings.some((s) => s.value.startsWith('runs/sample/')),
+      'payloads decoded, keys found',
+    );
     // The edge: --json prints absolute paths, of files that exist on this machine.
     const scores = (out.scoring as Json).scoresPath as string;
     assert.ok(scores.startsWith(join(home, 'runs', 'sample')) && existsSync(scores), scores);
@@ -91,6 +105,66 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
     const { home, cache } = await runSample(s3.env('payloads'));
     assertNoLocalPaths(await everyPayloadString(), [home, cache, projectRoot()]);
   });
+
+  /**
+   * A user's project outside the home and the package: my.json beside its events (named relatively), under the
+   * data root; the registry and the export folder outside the home too. Returns the folders and the settings.
+   */
+  function userProject(): { dirs: string[]; env: Record<string, string>; file: string } {
+    const [data, registry, exports] = ['data', 'registry', 'exports'].map((n) =>
+      mkdtempSync(join(tmpdir(), `fc-payload-${n}-`)),
+    );
+    const dir = join(data!, 'shop');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(projectRoot(), 'data', 'sample', 'events.csv.gz'), join(dir, 'events.csv.gz'));
+    const def = JSON.parse(readFileSync(join(projectRoot(), 'pipelines', 'sample.json'), 'utf8')) as Json & {
+      sources: { events: Json };
+      export: Json;
+    };
+    def.name = 'shop';
+    def.sources.events.path = 'events.csv.gz';
+    delete def.sources.events.live;
+    def.export.destination = 'crm';
+    const file = join(dir, 'my.json');
+    writeFileSync(file, JSON.stringify(def, null, 2));
+    const env = { FUNNELCAST_DATA_ROOT: data!, FUNNELCAST_REGISTRY: registry!, FUNNELCAST_EXPORT_ROOT: exports! };
+    return { dirs: [data!, registry!, exports!], env, file };
+  }
+
+  for (const store of ['local', 'S3'] as const)
+    it(`a definition outside the home, registry and exports outside it (${store} store): keys in every payload`, async () => {
+      const earlier = new Set(await executions()); // the runs of the tests before: checked there
+      const p = userProject();
+      s3 ??= store === 'S3' ? await startTestObjectServer('payloads') : null;
+      const { home, cache, out } = await runSample({ ...(store === 'S3' ? s3!.env('payloads') : {}), ...p.env }, [
+        '--pipeline',
+        p.file,
+      ]);
+      const strings = await everyPayloadString(earlier);
+      assertNoLocalPaths(strings, [home, cache, projectRoot(), ...p.dirs]);
+      const hash = sha256(readFileSync(p.file));
+      assert.ok(
+        strings.some((s) => s.value === `definitions/${hash}.json`),
+        'the definition travels by content',
+      );
+      assert.ok(
+        strings.some((s) => s.value === 'data/shop'),
+        'its sources folder as a key of the data root',
+      );
+      // What was written went to the moved folders (resolved by each worker under its own setting).
+      const [, registry, exports] = p.dirs;
+      assert.ok(readdirSync(join(registry!, 'shop')).length > 0, 'the registry is in FUNNELCAST_REGISTRY');
+      assert.ok(readdirSync(join(exports!, 'crm')).length > 0, 'the lists are in FUNNELCAST_EXPORT_ROOT');
+      assert.ok(existsSync(out.reportPath as string) || store === 'S3', String(out.reportPath));
+    });
+
+  async function executions(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const wf of env.client.workflow.list()) ids.push(`${wf.workflowId}/${wf.runId}`);
+    return ids;
+  }
 });
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 type Json = Record<string, unknown>;

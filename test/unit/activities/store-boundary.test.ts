@@ -119,3 +119,36 @@ describe('activities behind the boundary on the local store (no FUNNELCAST_STORE
     assert.equal(b.keyOf(join(homes[0]!, 'runs', 'a')), null);
   });
 });
+
+describe('named roots: folders a deployment moves out of the home travel as keys (issue 19)', () => {
+  const saved = { ...process.env };
+  after(() => {
+    process.env = saved;
+  });
+
+  it('FUNNELCAST_REGISTRY, FUNNELCAST_EXPORT_ROOT and FUNNELCAST_DATA_ROOT: keys out, each worker’s own folder in', () => {
+    const [home, reg, exp, data, reg2, data2] = ['h', 'r', 'e', 'd', 'r2', 'd2'].map((n) =>
+      mkdtempSync(join(tmpdir(), `fc-root-${n}-`)),
+    );
+    const b = new StoreBoundary(null, null, home);
+    Object.assign(process.env, { FUNNELCAST_REGISTRY: reg, FUNNELCAST_EXPORT_ROOT: exp, FUNNELCAST_DATA_ROOT: data });
+    assert.deepEqual(
+      b.keys([join(reg!, 'p', 'champion.json'), join(exp!, 'crm', 'list.csv'), join(data!, 'shop', 'events.csv')]),
+      ['registry/p/champion.json', 'exports/crm/list.csv', 'data/shop/events.csv'],
+    );
+    assert.ok(['registry/p/champion.json', 'exports/crm/list.csv', 'data/shop/events.csv'].every((k) => b.isKey(k)));
+    // Another machine: the same keys, its own folders.
+    Object.assign(process.env, { FUNNELCAST_REGISTRY: reg2, FUNNELCAST_DATA_ROOT: data2 });
+    assert.equal(b.localPath('registry/p/champion.json'), join(reg2!, 'p', 'champion.json'));
+    assert.equal(b.localPath('data/shop/events.csv'), join(data2!, 'shop', 'events.csv'));
+    // A registry inside the home but not at its default place: the innermost root names it.
+    process.env.FUNNELCAST_REGISTRY = join(home!, 'shared-registry');
+    assert.equal(b.keyOf(join(home!, 'shared-registry', 'p', 'x')), 'registry/p/x');
+    assert.equal(b.keyOf(join(home!, 'runs', 'p', 'x')), 'runs/p/x');
+    // Unset: registry and exports keys fall back to the home's folders; a data key cannot, and says what to set.
+    delete process.env.FUNNELCAST_REGISTRY;
+    delete process.env.FUNNELCAST_DATA_ROOT;
+    assert.equal(b.localPath('registry/p/x'), join(home!, 'registry', 'p', 'x'));
+    assert.throws(() => b.localPath('data/shop/events.csv'), /FUNNELCAST_DATA_ROOT/);
+  });
+});
