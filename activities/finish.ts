@@ -73,6 +73,7 @@ async function reportData(input: FinishInput): Promise<ReportData> {
       baselines: s.model.baselines,
       churn: s.model.churn,
       lstmTrainSequences: s.model.lstmTrainSequences,
+      trainingSample: s.model.trainingSample ?? null,
       selection: s.model.selection,
       search: s.model.search,
     },

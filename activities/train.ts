@@ -8,6 +8,7 @@ import { withDuckDB } from '../warehouse/db';
 import { writeColumnsToParquet } from '../warehouse/parquet';
 import type { FitOptions } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
+import { RandomForest } from '../ml/forest';
 import { stratifiedKFold } from '../ml/cv';
 import {
   aggregate,
@@ -161,6 +162,7 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
       trainSeconds,
       reused: false,
       resumedFrom,
+      ...(clf instanceof RandomForest && clf.trainingSample ? { trainingSample: clf.trainingSample } : {}),
     };
     w.check();
     writeJsonAtomic(resultFile, result, w);

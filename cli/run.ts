@@ -13,6 +13,7 @@ import { InterruptedError, withSession } from './session';
 import { parseDateOption } from './dates';
 import { EXIT, int, num, pct, progressBar, isTty, print } from './format';
 import { forPeople, portableDefinition } from './edge';
+import { trainingSampleWords } from '../ml/downsample';
 
 export const RUN_HELP = `Usage: funnelcast run [--pipeline <name|file>] [--cutoff <ISO date>] [--json] [--train-only] [--replace-incomparable] [--accept-drift]
 
@@ -212,6 +213,8 @@ function modelLines(s: RunSummary): string[] {
     lines.push(
       `             LSTM trained on a stratified sample of ${int(seqs.used)} of ${int(seqs.available)} sequences (model.lstm.maxTrainSequences); every user is scored`,
     );
+  const ts = m.trainingSample;
+  if (ts) lines.push(`             ${trainingSampleWords(ts)}`);
   const f1 = s.publish?.f1;
   if (f1)
     lines.push(

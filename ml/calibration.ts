@@ -29,6 +29,11 @@ export interface Calibration {
   /** How many out-of-fold predictions it was fitted on, and where they came from. */
   rows: number;
   source: 'out-of-bag' | 'cross-fitted';
+  /**
+   * When the model trained on a downsampled majority class (ml/downsample): the log-odds shift already added to
+   * `c`, so the probabilities are the whole population's. Recorded for the model card; absent otherwise.
+   */
+  oddsShift?: number;
 }
 
 /** Scores are clipped here so a unanimous 0 or 1 vote maps to a finite, very confident probability. */

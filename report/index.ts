@@ -13,7 +13,7 @@ import { driftSection, type DriftReportData } from './drift';
 
 export { barChart, escapeHtml, lineChart } from './charts';
 import { renderClvSection, type ClvReportData } from './clv';
-import type { EngineSelection, ParamSearch } from '../workflows/types';
+import type { EngineSelection, ParamSearch, TrainingSampleRef } from '../workflows/types';
 import { searchTable } from './search';
 
 export interface RunReportData {
@@ -52,6 +52,8 @@ export interface RunReportData {
     search?: ParamSearch | null;
     /** The LSTM's training sample when it did not use every sequence (model.lstm.maxTrainSequences). */
     lstmTrainSequences?: { available: number; used: number } | null;
+    /** The forest's training rows when the majority class was downsampled (model.forest.downsampleMajority). */
+    trainingSample?: TrainingSampleRef | null;
     churn?: { engine: string; users: number; churnRate: number; metrics: Record<string, number> | null } | null;
   };
   curves: {

@@ -6,6 +6,7 @@
 import { barChart, escapeHtml, f3, lineChart, table } from './charts';
 import type { RunReportData } from './index';
 import { extractCards, funnelNote } from './index';
+import { trainingSampleWords } from '../ml/downsample';
 
 export function summaryCards(d: RunReportData): string[][] {
   const h = d.metrics.holdout ?? {};
@@ -24,6 +25,7 @@ export function summaryCards(d: RunReportData): string[][] {
           ],
         ]
       : []),
+    ...(d.metrics.trainingSample ? [['training rows', trainingSampleWords(d.metrics.trainingSample)]] : []),
     ...(d.customerAttributes
       ? [
           [

@@ -173,6 +173,17 @@ export interface TrainResult {
   components?: { engine: string; metrics: Record<string, number> | null }[];
   /** LSTM: the training sequences available and used (a stratified sample beyond model.lstm.maxTrainSequences). */
   trainSequences?: { available: number; used: number };
+  /** Forest: the rows it trained on when the majority class was downsampled (model.forest.downsampleMajority). */
+  trainingSample?: TrainingSampleRef;
+}
+
+/** Every minority-class row and a seeded draw of the majority (ml/downsample), probabilities corrected back. */
+export interface TrainingSampleRef {
+  rows: number;
+  majorityClass: 0 | 1;
+  minority: number;
+  majorityKept: number;
+  majorityAll: number;
 }
 
 /** How `model.engine: "auto"` chose: each candidate's cross-validated primary metric (workflows/auto.ts). */
@@ -326,6 +337,8 @@ export interface RunSummary {
     selection?: EngineSelection | null;
     search?: ParamSearch | null;
     lstmTrainSequences?: { available: number; used: number } | null;
+    /** The forest's training rows when the majority class was downsampled (stated: not every training row). */
+    trainingSample?: TrainingSampleRef | null;
     /** The churn-risk model's held-out metrics (customers only), when the pipeline defines churn. */
     churn?: {
       engine: string;

@@ -36,6 +36,16 @@ export function binInto(bins: Bins, j: number, from: number, values: ArrayLike<n
   for (let r = 0; r < m; r++) out[from + r] = binOf(ej, values[r]);
 }
 
+/** Rows `rows` of binned data as a binned table of their own (same edges, row k = rows[k]). */
+export function selectBinnedRows(bins: Bins, rows: ArrayLike<number>): Bins {
+  const out = allocateBins(rows.length, bins.edges);
+  bins.codes.forEach((c, j) => {
+    const o = out.codes[j];
+    for (let k = 0; k < rows.length; k++) o[k] = c[rows[k]];
+  });
+  return out;
+}
+
 /**
  * Rows `rows` of binned data as Float32 columns, each code replaced by its bin's upper edge (NaN for missing).
  * A tree's threshold is an edge, and edge[c] ≤ edge[b] exactly when c ≤ b, so a forest grown on these bins

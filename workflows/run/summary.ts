@@ -50,6 +50,8 @@ export function runSummary(ctx: RunContext, p: SummaryParts): RunSummary {
       search: p.crossValidated.search,
       // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
       lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
+      // The forest's (itself, or as the blend's part) when it trained on a downsampled majority class.
+      trainingSample: [main, ...baselines].find((r) => r.trainingSample)?.trainingSample ?? null,
       churn: churnSet
         ? {
             engine: 'forest',

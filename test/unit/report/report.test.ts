@@ -170,6 +170,23 @@ describe('run report', () => {
     assert.ok(!renderRunReport(sample()).includes('customer attributes'), 'no line without attributes');
   });
 
+  it('states the forest trained on a downsampled majority class (a change of what it saw)', () => {
+    const d = sample();
+    assert.ok(!renderRunReport(d).includes('training rows'), 'every row: nothing to state');
+    const trainingSample = {
+      rows: 451_672,
+      majorityClass: 0 as const,
+      minority: 4_472,
+      majorityKept: 447_200,
+      majorityAll: 2_572_154,
+    };
+    const html = renderRunReport({ ...d, metrics: { ...d.metrics, trainingSample } });
+    assert.ok(
+      html.includes('forest trained on all 4,472 positive rows and 447,200 of 2,572,154 negative rows'),
+      'the sample is stated in the report',
+    );
+  });
+
   it("shows the publish step's sanity warnings (few positives with the AUC interval, baseline ahead)", () => {
     const d = sample();
     const warnings = [
