@@ -6,8 +6,24 @@ import { buildFeatures as buildFeatureTables } from '../warehouse/features';
 import type { FeatureRef } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, withHeartbeat } from './context';
 import { writeJsonAtomic } from '../infra/atomic';
+import { modelReadsSequences } from '../pipelines/schema/model';
+import { openRegistry } from '../registry/open';
 
-/** Point-in-time features, labels and sequences at the cutoff, written as Parquet under the run folder. */
+/**
+ * Whether the run may read the users' sequences: a model it trains reads them, or the pipeline's champion (which
+ * scores a live run's users and is compared with the challenger on the same rows) is an LSTM or a blend.
+ */
+export async function runReadsSequences(loaded: LoadedPipeline): Promise<boolean> {
+  const def = loaded.definition;
+  if (modelReadsSequences(def.model)) return true;
+  const registry = await openRegistry(def.name);
+  const champ = registry.champion();
+  if (!champ) return false;
+  const engine = registry.info(champ.version).engine;
+  return engine === 'lstm' || engine === 'blend';
+}
+
+/** Point-in-time features, labels (and sequences when the run reads them) at the cutoff, as Parquet under the run folder. */
 export async function buildFeatures(input: {
   loaded: LoadedPipeline;
   cutoff: string;
@@ -20,7 +36,12 @@ export async function buildFeatures(input: {
     const r = await withHeartbeat(
       withDuckDB(
         paths.warehouse(def.name),
-        (conn) => buildFeatureTables(conn, def, { cutoff: new Date(input.cutoff), outDir }),
+        async (conn) =>
+          buildFeatureTables(conn, def, {
+            cutoff: new Date(input.cutoff),
+            outDir,
+            sequences: await runReadsSequences(input.loaded),
+          }),
         cancellationSignal(),
       ),
       () => ({ step: 'features' }),

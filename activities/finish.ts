@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { writeJsonAtomic } from '../infra/atomic';
 import { withDuckDB } from '../warehouse/db';
-import { calibrationBins, liftByDecile, prCurve, rocCurve } from '../ml/metrics';
+import { runInThread } from '../infra/threads';
+import type { Curves, CurvesJob } from '../report/curves-thread';
 import { writeRunReport } from '../report';
 import { existsSync, readFileSync } from 'node:fs';
 import type { FeatureRef, RunSummary, TrainResult } from '../workflows/types';
@@ -107,9 +108,19 @@ async function labelsAndScores(path: string): Promise<[Float64Array, Float64Arra
   });
 }
 
-async function heldOutCurves(path: string): Promise<ReportData['curves']> {
+/** The held-out curves of a predictions Parquet, computed on a worker thread (report/curves-thread.ts). */
+async function curvesOf(path: string, rocOnly = false): Promise<Curves> {
   const [y, p] = await labelsAndScores(path);
-  return { roc: rocCurve(y, p), pr: prCurve(y, p), lift: liftByDecile(y, p), calibration: calibrationBins(y, p) };
+  return runInThread<Curves, CurvesJob>({
+    file: join(__dirname, '..', 'report', 'curves-thread.js'),
+    input: { y, p, rocOnly },
+    transfer: [y.buffer as ArrayBuffer, p.buffer as ArrayBuffer],
+  });
+}
+
+async function heldOutCurves(path: string): Promise<ReportData['curves']> {
+  const c = await curvesOf(path);
+  return { roc: c.roc, pr: c.pr!, lift: c.lift!, calibration: c.calibration! };
 }
 
 function importancesOf(modelPath: string): { name: string; importance: number }[] {
@@ -127,9 +138,7 @@ async function championReport(s: RunSummary): Promise<ReportData['champion']> {
   if (!s.publish) return null;
   const cmp = s.publish.comparison ?? null;
   const championRoc =
-    cmp?.predictionsPath && existsSync(cmp.predictionsPath)
-      ? rocCurve(...(await labelsAndScores(cmp.predictionsPath)))
-      : null;
+    cmp?.predictionsPath && existsSync(cmp.predictionsPath) ? (await curvesOf(cmp.predictionsPath, true)).roc : null;
   return {
     decision: s.publish.decision,
     reason: s.publish.reason,

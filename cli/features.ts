@@ -47,7 +47,7 @@ export async function featuresCommand(argv: string[]): Promise<number> {
     const r = await withDuckDB(paths.warehouse(loaded.definition.name), async (conn) => {
       await extractPipeline(conn, loaded);
       const cutoff = cutoffIso ? new Date(cutoffIso) : await defaultCutoff(conn, loaded.definition);
-      const res = await buildFeatures(conn, loaded.definition, { cutoff, outDir: tmp });
+      const res = await buildFeatures(conn, loaded.definition, { cutoff, outDir: tmp, sequences: false });
       if (out.endsWith('.arrow')) writeArrowFile(await parquetToArrow(conn, res.featuresPath), out);
       else if (out.endsWith('.csv'))
         await conn.run(

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CampaignSpec } from '../pipelines/schema';
-import { sha256File } from '../registry';
+import { sha256FileAsync } from '../registry';
 import { assignmentFractionSql } from '../lift/assignment';
 import { quoteLiteral } from '../warehouse/db';
 import { copyAtomic } from './lists';
@@ -84,7 +84,7 @@ export async function splitControl(
     treatmentRows: Number(treatmentRows),
     realisedConversions: realisedConversions === null ? null : Number(realisedConversions),
     file,
-    sha256: sha256File(file),
+    sha256: await sha256FileAsync(file),
     assignmentsPath,
   };
 }

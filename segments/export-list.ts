@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CampaignSpec, PipelineDefinition } from '../pipelines/schema';
 import { writeFileAtomic } from '../infra/atomic';
-import { sha256File } from '../registry';
+import { sha256FileAsync } from '../registry';
 import { quoteIdent, quoteLiteral, usedParams } from '../warehouse/db';
 import { compileFilter } from './campaigns';
 import { csvSafeSelect } from './csv-safe';
@@ -177,7 +177,7 @@ export async function writeList(
     csvPath,
     parquetPath,
     readmePath,
-    sha256: { csv: sha256File(csvPath), parquet: sha256File(parquetPath) },
+    sha256: { csv: await sha256FileAsync(csvPath), parquet: await sha256FileAsync(parquetPath) },
     uploads,
     control,
     backtest,

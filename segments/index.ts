@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
-import { sha256File } from '../registry';
+import { sha256FileAsync } from '../registry';
 import { quoteIdent, quoteLiteral } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { clusterDistancesSql, clusterInputsSql, clusterSql, fitClusters, type ClusterModel } from './clusters';
@@ -166,14 +166,18 @@ function baseSelect(
 }
 
 /**
- * The `segments` table in one statement (no intermediate copies of every user): RFM quintiles, propensity and
- * churn-risk deciles, the nearest cluster, the RFM segment.
+ * segments.parquet in one statement (no intermediate copies of every user): RFM quintiles, propensity and
+ * churn-risk deciles, the nearest cluster, the RFM segment. The rows go from the query straight into the file, and
+ * `segments` is a view of it for the lists and counts that follow: a temp table of every user's 27 columns (the
+ * reasons in words among them) cost more than computing them at 4.3 M users, spilling past DuckDB's memory limit,
+ * and was then copied out again (issue 17).
  */
-async function createSegmentsTable(
+async function writeSegments(
   conn: DuckDBConnection,
   o: SegmentsOptions,
   sel: { base: string; rankInputs: string },
   km: ClusterModel,
+  segmentsPath: string,
 ) {
   // The ranks are computed over the few columns they need and joined back: a window carries every column of its
   // input through its sort, and the reasons in words made each sort several times dearer. F and M rank only the
@@ -196,18 +200,21 @@ async function createSegmentsTable(
        FROM inputs WHERE frequency > 0)
      SELECT everyone.*, coalesce(rfm_f, 1) AS rfm_f, coalesce(rfm_m, 1) AS rfm_m FROM everyone LEFT JOIN buyers USING (user_id)`,
   );
-  await conn.run(
-    `CREATE OR REPLACE TEMP TABLE segments AS
-     WITH dist AS (SELECT *, ${clusterDistancesSql(km)} FROM (${sel.base}) JOIN seg_ranks USING (user_id)),
+  await copyAtomic(
+    conn,
+    `WITH dist AS (SELECT *, ${clusterDistancesSql(km)} FROM (${sel.base}) JOIN seg_ranks USING (user_id)),
      fm AS (SELECT *, ${clusterSql(km)} AS cluster, CAST(round((rfm_f + rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm FROM dist)
      SELECT user_id, propensity, propensity_decile, propensity_percentile, churn_risk, churn_risk_decile, rfm_r, rfm_f, rfm_m, rfm_fm,
             recency_days, frequency, monetary, last_event_age_days, funnel_stage, cluster,
             reason_1, reason_2, reason_3, why_1, why_2, why_3, clv, p_alive, expected_purchases,
-            $version AS model_version, ${rfmSegmentSql('rfm_r', 'rfm_fm')} AS rfm_segment
-     FROM fm`,
-    { version: o.modelVersion },
+            CAST(${quoteLiteral(o.modelVersion)} AS VARCHAR) AS model_version, ${rfmSegmentSql('rfm_r', 'rfm_fm')} AS rfm_segment
+     FROM fm ORDER BY user_id`,
+    segmentsPath,
+    'parquet',
+    o.crashBeforeRenameOf,
   );
   await conn.run('DROP TABLE seg_ranks');
+  await conn.run(`CREATE OR REPLACE TEMP VIEW segments AS SELECT * FROM read_parquet(${quoteLiteral(segmentsPath)})`);
 }
 
 /** Each cluster's size and its three most distinguishing features (centroid furthest from the mean, in z). */
@@ -291,9 +298,8 @@ export async function buildSegments(conn: DuckDBConnection, opts: SegmentsOption
     given: def.segments.clusters,
     sample: opts.clusterSample,
   });
-  await createSegmentsTable(conn, opts, baseSelect(opts, featCols, scoreCols, km), km);
   const segmentsPath = join(opts.outDir, 'segments.parquet');
-  await copyAtomic(conn, `SELECT * FROM segments ORDER BY user_id`, segmentsPath, 'parquet', opts.crashBeforeRenameOf);
+  await writeSegments(conn, opts, baseSelect(opts, featCols, scoreCols, km), km, segmentsPath);
 
   const segmentSizes = {
     rfm: await countsBy(conn, 'rfm_segment'),
@@ -311,11 +317,12 @@ export async function buildSegments(conn: DuckDBConnection, opts: SegmentsOption
     manifestPath,
     listsManifest(opts, campaigns, saltSource, {
       users: users(segmentSizes.deciles),
-      sha256: sha256File(segmentsPath),
+      sha256: await sha256FileAsync(segmentsPath),
     }),
   );
   for (const t of ['campaign_rows', 'campaign_ids', 'campaign_csv', 'uplift_scores'])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
+  await conn.run('DROP VIEW IF EXISTS segments');
   return {
     segmentsPath,
     segmentSizes,

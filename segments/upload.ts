@@ -21,7 +21,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { quoteIdent, quoteLiteral } from '../warehouse/db';
 import { copyAtomic } from './lists';
 import { csvSafeSelect } from './csv-safe';
-import { sha256File } from '../registry';
+import { sha256FileAsync } from '../registry';
 
 export const UPLOAD_FORMATS = ['google_ads', 'meta', 'mailchimp', 'hubspot'] as const;
 export type UploadFormat = (typeof UPLOAD_FORMATS)[number];
@@ -160,7 +160,7 @@ export async function writeUploads(
     )
       .getRows()[0]
       .map(Number);
-    out.push({ format, path, rows, withoutIdentifier: all - rows, sha256: sha256File(path) });
+    out.push({ format, path, rows, withoutIdentifier: all - rows, sha256: await sha256FileAsync(path) });
   }
   for (const t of ['upload_contacts', 'upload_all', 'upload_rows']) await conn.run(`DROP TABLE IF EXISTS ${t}`);
   return out;

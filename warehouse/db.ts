@@ -36,6 +36,7 @@ export async function withDuckDB<T>(
     try {
       return await interruptible(conn, fn, signal);
     } finally {
+      await release(conn, { everything: true });
       conn.closeSync();
       instance.closeSync();
     }
@@ -53,6 +54,7 @@ export async function withDuckDB<T>(
     try {
       return await interruptible(conn, fn, signal);
     } finally {
+      await release(conn, { checkpoint: entry.users === 1 });
       conn.closeSync();
     }
   } finally {
@@ -89,6 +91,31 @@ async function interruptible<T>(
   } finally {
     signal.removeEventListener('abort', onAbort);
     clearInterval(timer);
+  }
+}
+
+/**
+ * Frees what a unit of work leaves in DuckDB before the synchronous close: its temp tables and views (every table
+ * of an in-memory database with `everything`) are dropped and, for the last user of a database file, the WAL is
+ * checkpointed, all as statements that run off the event loop. Left to closeSync they ran on the worker's main
+ * thread: 2.0 s after the segments step of a 10 M-event run (a 4.3 M-row temp table), 0.3 s after others (issue
+ * 17). Best effort: a connection that cannot run them (interrupted, aborted transaction) is closed as before.
+ */
+export async function release(
+  conn: DuckDBConnection,
+  opts: { everything?: boolean; checkpoint?: boolean },
+): Promise<void> {
+  try {
+    const where = opts.everything ? 'NOT internal' : 'temporary AND NOT internal';
+    const objects = await conn.runAndReadAll(
+      `SELECT 'TABLE', database_name, schema_name, table_name FROM duckdb_tables() WHERE ${where}
+       UNION ALL SELECT 'VIEW', database_name, schema_name, view_name FROM duckdb_views() WHERE ${where}`,
+    );
+    for (const [kind, db, schema, name] of objects.getRows())
+      await conn.run(`DROP ${kind} IF EXISTS ${[db, schema, name].map((x) => quoteIdent(String(x))).join('.')}`);
+    if (opts.checkpoint) await conn.run('CHECKPOINT');
+  } catch {
+    // closeSync frees the rest
   }
 }
 

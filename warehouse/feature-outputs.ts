@@ -49,17 +49,22 @@ export async function writeChurnTable(
   return { featuresPath: churnPath, users: n, positives: pos };
 }
 
-/** Sequences for the LSTM: the last N events before T per user, with the vocabulary of their tokens. */
+/**
+ * Sequences for the LSTM: the last N events before T per user, with the vocabulary of their tokens. The vocabulary
+ * is always written (it is small); the sequences only when `write` (sequencesPath is then '').
+ */
 export async function writeSequences(
   conn: DuckDBConnection,
   def: PipelineDefinition,
   eventTypes: string[],
   outDir: string,
+  write = true,
 ): Promise<{ sequencesPath: string; vocabPath: string }> {
   const vocab: Record<string, number> = {};
   [...eventTypes].sort().forEach((e, i) => (vocab[e] = i + 1));
   const vocabPath = join(outDir, 'sequences.vocab.json');
   writeFileSync(vocabPath, JSON.stringify(vocab, null, 2) + '\n');
+  if (!write) return { sequencesPath: '', vocabPath };
   const N = def.features.sequenceLength;
   const tokenCase = `CASE ${Object.entries(vocab)
     .map(([e, id]) => `WHEN event = ${quoteLiteral(e)} THEN ${id}`)

@@ -18,6 +18,7 @@ export type { FunnelStageReport } from './funnel';
 
 export interface FeatureBuildResult {
   featuresPath: string;
+  /** '' when the sequences were not asked for (no model of the run reads them). */
   sequencesPath: string;
   vocabPath: string;
   users: number;
@@ -51,6 +52,8 @@ export interface FeatureTableOptions {
   eventTypes?: string[];
   /** Compute the label from the horizon (default true); online scoring has no future to read. */
   withLabel?: boolean;
+  /** Write the rows to this Parquet file (zstd) and make `features_out` a view of it, instead of a temp table. */
+  intoParquet?: string;
 }
 
 export interface FeatureTable {
@@ -63,9 +66,12 @@ export interface FeatureTable {
 }
 
 /**
- * Creates the temp table `features_out` (user_id, label, features) at the cutoff, from the feature declarations
- * (feature-columns.ts declareFeatures, feature-expr.ts) rendered to SQL: the one definition of every feature, which
- * online scoring (serve/online.ts) evaluates in memory, so both agree.
+ * Creates `features_out` (user_id, label, features) at the cutoff, from the feature declarations (feature-columns.ts
+ * declareFeatures, feature-expr.ts) rendered to SQL: the one definition of every feature, which online scoring
+ * (serve/online.ts) evaluates in memory, so both agree. Without `intoParquet` it is a temp table; with it (the batch
+ * path) the rows go straight from the query into that Parquet file and `features_out` is a view of the file:
+ * materialising 3.2 M wide rows in a temp table first (past DuckDB's memory limit) and copying them out again cost
+ * more than the aggregation itself at 10 M events.
  */
 export async function createFeatureTable(
   conn: DuckDBConnection,
@@ -117,14 +123,19 @@ export async function createFeatureTable(
     ? `WHERE user_id IN (SELECT DISTINCT user_id FROM events_before WHERE ts >= CAST($t AS TIMESTAMP) - to_milliseconds(${durationMs(def.features.activeWithin)}))`
     : '';
 
-  const featuresSql = `CREATE OR REPLACE TEMP TABLE features_out AS
-     WITH a AS (SELECT user_id, ${cols.agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
+  const selectSql = `WITH a AS (SELECT user_id, ${cols.agg.join(',\n       ')} FROM events_before ${activeFilter} GROUP BY user_id),
           d AS (SELECT user_id, ${cols.distinct.join(', ')} FROM events_before ${activeFilter} GROUP BY user_id),
           u AS (SELECT a.user_id, ${cols.out.join(', ')} FROM a JOIN d USING (user_id) LEFT JOIN rfm_before r USING (user_id) LEFT JOIN sessions_before s USING (user_id) ${funnel.length ? 'LEFT JOIN funnel_users fu USING (user_id)' : ''})
      SELECT u.user_id, ${labelSql} AS label, u.* EXCLUDE (user_id) ${attrCols.length ? ', ' + attrCols.join(', ') : ''}
      FROM u ${cust ? 'LEFT JOIN customers_at c USING (user_id)' : ''} ${hasLabels && labelled ? `LEFT JOIN ${labelsInHorizon} l USING (user_id)` : ''}
      ORDER BY u.user_id`;
+  const into = opts.intoParquet;
+  const featuresSql = into
+    ? `COPY (${selectSql}) TO ${quoteLiteral(into)} (FORMAT parquet, COMPRESSION zstd)`
+    : `CREATE OR REPLACE TEMP TABLE features_out AS ${selectSql}`;
   await conn.run(featuresSql, usedParams(featuresSql, { ...ev, e: purchase, t: T, t2: T2 }));
+  if (into)
+    await conn.run(`CREATE OR REPLACE TEMP VIEW features_out AS SELECT * FROM read_parquet(${quoteLiteral(into)})`);
   return { eventTypes, docs, attributes, labelled, T, T2 };
 }
 
@@ -178,13 +189,16 @@ async function createRfmTable(conn: DuckDBConnection, purchase: string, T: strin
 export async function buildFeatures(
   conn: DuckDBConnection,
   def: PipelineDefinition,
-  opts: { cutoff: Date; outDir: string },
+  /** `sequences`: also write the LSTM's sequences.parquet (default true; a third of the step's CPU at 10 M events). */
+  opts: { cutoff: Date; outDir: string; sequences?: boolean },
 ): Promise<FeatureBuildResult> {
   const started = performance.now();
   mkdirSync(opts.outDir, { recursive: true });
-  const { eventTypes, docs, attributes, labelled, T, T2 } = await createFeatureTable(conn, def, opts);
   const featuresPath = join(opts.outDir, 'features.parquet');
-  await conn.run(`COPY features_out TO ${quoteLiteral(featuresPath)} (FORMAT parquet, COMPRESSION zstd)`);
+  const { eventTypes, docs, attributes, labelled, T, T2 } = await createFeatureTable(conn, def, {
+    cutoff: opts.cutoff,
+    intoParquet: featuresPath,
+  });
   const featureNames = (await rows(conn, `SELECT column_name FROM (DESCRIBE features_out)`))
     .map((r) => String(r[0]))
     .filter((c) => c !== 'user_id' && c !== 'label');
@@ -193,12 +207,12 @@ export async function buildFeatures(
   );
   const churn =
     def.churn && labelled ? await writeChurnTable(conn, def, { T, T2, featureNames, outDir: opts.outDir }) : null;
-  const { sequencesPath, vocabPath } = await writeSequences(conn, def, eventTypes, opts.outDir);
+  const { sequencesPath, vocabPath } = await writeSequences(conn, def, eventTypes, opts.outDir, opts.sequences ?? true);
 
   // The ordered funnel over the users of the feature table.
   const funnelReportRows = await funnelReport(conn, def.features.funnel, 'features_out');
-  await conn.run(`DROP VIEW IF EXISTS events_before`);
-  for (const t of ['sessions_before', 'rfm_before', 'features_out', 'funnel_users', 'customers_at'])
+  for (const v of ['events_before', 'features_out']) await conn.run(`DROP VIEW IF EXISTS ${v}`);
+  for (const t of ['sessions_before', 'rfm_before', 'funnel_users', 'customers_at'])
     await conn.run(`DROP TABLE IF EXISTS ${t}`);
 
   return {

@@ -276,6 +276,20 @@ export type BoostedParams = z.infer<typeof boostedParams>;
 export type LogisticParams = z.infer<typeof logisticParams>;
 export type LstmParams = z.infer<typeof lstmParams>;
 export type ModelSpec = z.infer<typeof modelSpec>;
+
+/**
+ * Whether training under `model` can read the users' event sequences (the LSTM: as the engine, a blend part, an
+ * auto candidate or a baseline). The sequence table costs as much as the feature table itself at 10 M events, so
+ * the features step writes it only when a model may read it.
+ */
+export function modelReadsSequences(model: Pick<ModelSpec, 'engine' | 'blend' | 'auto' | 'baselines'>): boolean {
+  return (
+    model.engine === 'lstm' ||
+    (model.engine === 'blend' && model.blend.parts.includes('lstm')) ||
+    (model.engine === 'auto' && model.auto.candidates.includes('lstm')) ||
+    model.baselines.includes('lstm')
+  );
+}
 export type CvSpec = z.infer<typeof cvSpec>;
 export type RegistrySpec = z.infer<typeof registrySpec>;
 

@@ -168,6 +168,22 @@ describe('point-in-time features', () => {
     assert.deepEqual([...read.tokens.subarray(ai * 4, ai * 4 + 4)], [3, 2, 1, 1]);
   });
 
+  it('writes no sequence table when asked not to (no model of the run reads it), and the same features', async () => {
+    const both = await features([]);
+    const without = await withDuckDB(':memory:', async (conn) => {
+      await ensureWarehouseSchema(conn);
+      await insert(conn, base);
+      const out = tempDir();
+      const r = await buildFeatures(conn, def, { cutoff, outDir: out, sequences: false });
+      assert.equal(existsSync(join(out, 'sequences.parquet')), false, 'sequences.parquet was written anyway');
+      assert.equal(r.sequencesPath, '');
+      return (
+        await conn.runAndReadAll(`SELECT * FROM read_parquet('${r.featuresPath}') ORDER BY user_id`)
+      ).getRowObjects();
+    });
+    assert.deepEqual(without, both.rows);
+  });
+
   it('names columns safely', () => {
     assert.equal(columnSafe('Add To-Cart!'), 'add_to_cart');
     assert.equal(columnSafe('---'), 'x');
