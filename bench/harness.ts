@@ -3,7 +3,7 @@
  * pandas, a raw DuckDB floor, ml-random-forest…) measured in the same run. `ratio` = ours / reference, so for
  * times lower is better and for throughputs and AUCs higher is better; `better` says which.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface BenchRow {
@@ -35,6 +35,24 @@ export interface SuiteResult {
 
 const fmt = (v: number | null) =>
   v == null ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3);
+
+/**
+ * Rows of data sets this run did not measure, kept from the suite's previous results file with a note saying when
+ * they were measured, so a run of one size does not erase the others (suites run one size at a time here).
+ */
+export function earlierRows(suite: string, now: BenchRow[], notes: string[]): BenchRow[] {
+  const file = join(process.cwd(), 'bench', 'results', `${suite}.json`);
+  if (!existsSync(file)) return [];
+  const before = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; rows: BenchRow[] };
+  // A row is replaced by this run's row of the same name, data set, metric and reference.
+  const key = (r: BenchRow) => JSON.stringify([r.name, r.dataset, r.metric, r.referenceName]);
+  const measured = new Set(now.map(key));
+  const kept = before.rows.filter((r) => !measured.has(key(r)));
+  const sets = [...new Set(kept.map((r) => r.dataset))];
+  if (sets.length)
+    notes.push(`${sets.join(', ')}: rows this run did not measure are kept from the results of ${before.startedAt}.`);
+  return kept;
+}
 
 export function writeResults(
   result: SuiteResult,

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { row, type BenchRow } from '../harness';
+import { earlierRows, row, type BenchRow } from '../harness';
 import { TreeSampler, windowOf, type Sample } from '../process-tree';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
@@ -160,7 +160,8 @@ async function ours(size: string, cache: string, engine: string) {
   const printed = lastJsonObject(m.stdout) as (RunSummary & { error?: string }) | null;
   if (m.code === 0 && printed) summary = printed;
   else failure = `funnelcast run exited ${m.code}: ${printed?.error ?? m.stderr.slice(-500)}`;
-  const runId = summary?.runId ?? new RegExp(`(bench_${size}[a-z_]*-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
+  const runId =
+    summary?.runId ?? new RegExp(`(bench_${size}[a-z_]*-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
   const st = runId ? cli(['status', runId, '--json'], env) : null;
   const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
   return { m, summary, failure, steps, delay: loopDelay(delays, steps) };
@@ -387,5 +388,10 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     notes.push(
       `model.engine "${engine}" on tfjs-node (FUNNELCAST_TF_BACKEND=tensorflow); no reference side (it is a forest: see pipeline.md).`,
     );
-  return { rows, notes, ...(engine === 'forest' ? {} : { name: `pipeline-${engine}` }) };
+  const suite = engine === 'forest' ? 'pipeline' : `pipeline-${engine}`;
+  return {
+    rows: [...earlierRows(suite, rows, notes), ...rows],
+    notes,
+    ...(engine === 'forest' ? {} : { name: suite }),
+  };
 }
