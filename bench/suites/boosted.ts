@@ -293,9 +293,9 @@ async function compare(dataset: string, x: FeatureMatrix, y: Uint8Array, py: str
   return rows;
 }
 
-/** Whether our fit took its helper thread (only from 50k training rows, and only for a core the load leaves idle). */
+/** Whether our fit took its helper thread (from 50k training rows). */
 const oursThreads = (threaded: boolean) =>
-  threaded ? 'with the helper thread' : 'on one thread: no core idle for the helper, or under 50k training rows';
+  threaded ? 'with the helper thread' : 'on one thread: under 50k training rows';
 
 /** The equal-work rows (EQUAL_ROUNDS rounds, no early stopping, the same fit rows on every side). */
 function equalRows(

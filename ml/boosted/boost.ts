@@ -16,6 +16,9 @@ import { growTree, leafOfCodes, type BoostTree } from './grow';
 import { HistPool } from './hist-pool';
 import { Arena, arenaLayout, featureParts } from './kernel';
 import { loadChunks, saveChunk } from './checkpoint';
+import { sharedRowState } from './gradients';
+
+export { logLossGradients } from './gradients';
 
 export interface BoostResult {
   /** The trees kept (up to the best validation round when stopping early). */
@@ -32,7 +35,6 @@ export interface BoostResult {
   threaded: boolean;
 }
 
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 /** log(1 + e^z), finite for large |z|. */
 const softplus = (z: number) => (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
 
@@ -54,33 +56,12 @@ function addLeaves(
   }
 }
 
-/**
- * Gradient and hessian of the weighted binary log loss w·[log(1 + e^s) − y·s] at each score s: w·(p − y) and
- * w·p(1 − p), p = σ(s) (the hessian kept above 1e-16 so a leaf of confident rows still has a finite value), as
- * pairs: row i's gradient at gh[2i], its hessian at gh[2i + 1] (the histogram kernel loads both at once).
- */
-export function logLossGradients(score: Float64Array, y: Uint8Array, weight: Float32Array, gh: Float32Array): void {
-  for (let i = 0; i < score.length; i++) {
-    const pr = sigmoid(score[i]);
-    const w = weight[i];
-    gh[2 * i] = (pr - y[i]) * w;
-    gh[2 * i + 1] = Math.max(pr * (1 - pr), 1e-16) * w;
+/** The gradient pairs of the drawn rows rows[0, m), in that order, from every row's pair in row order. */
+function orderGradients(ghRows: Float32Array, rows: Uint32Array, m: number, gh: Float32Array): void {
+  for (let k = 0; k < m; k++) {
+    gh[2 * k] = ghRows[2 * rows[k]];
+    gh[2 * k + 1] = ghRows[2 * rows[k] + 1];
   }
-}
-
-/** The gradient pairs of rows[0, m) in that order (all rows: a copy). */
-function orderGradients(ghRows: Float32Array, rows: Uint32Array, m: number, n: number, gh: Float32Array): void {
-  if (m === n) gh.set(ghRows);
-  else
-    for (let k = 0; k < m; k++) {
-      gh[2 * k] = ghRows[2 * rows[k]];
-      gh[2 * k + 1] = ghRows[2 * rows[k] + 1];
-    }
-}
-
-/** Feature j of row i at [j·n + i]: the partitions read one feature's codes of ascending rows. */
-function columnMajor(codes: Uint8Array, n: number, F: number, out: Uint8Array): void {
-  for (let i = 0; i < n; i++) for (let j = 0; j < F; j++) out[j * n + i] = codes[i * F + j];
 }
 
 function logLoss(y: Uint8Array, score: Float64Array): number {
@@ -136,17 +117,16 @@ export async function boost(
   threads: number,
   options: FitOptions,
 ): Promise<BoostResult> {
-  const n = d.train.nRows;
   const F = d.nFeatures;
   const bias = baseLogOdds(d.train);
-  const score = new Float64Array(n).fill(bias);
+  // On shared memory: helper threads compute their piece of the gradients (gradients.ts).
+  const state = sharedRowState(d.train.y, d.train.weight, bias);
+  const score = state.score;
   const valid = d.valid;
   const vScore = valid ? new Float64Array(valid.nRows).fill(bias) : null;
   const stopEarly = valid !== null && p.earlyStoppingRounds > 0;
 
   const arena = trainingArena(d, p, threads);
-  // Every row's gradient pair in row order; the arena's gh holds them in the order of the tree's rows.
-  const ghRows = new Float32Array(2 * n);
 
   const dir = options.checkpointDir;
   const key = dir ? checkpointKey(d, p, seed) : '';
@@ -161,13 +141,13 @@ export async function boost(
   let bestRound = resumed.state?.bestRound ?? 0;
   let saved = trees.length;
   const gp = { ...p };
-  const pool = new HistPool(arena, threads);
+  const pool = new HistPool(arena, threads, state);
   const threaded = pool.threaded;
   try {
     for (let r = trees.length; r < p.nRounds; r++) {
       if (stopEarly && r - bestRound >= p.earlyStoppingRounds) break;
       if (options.signal?.aborted) throw new Error('training cancelled');
-      const tree = growRound(d, gp, mulberry32(deriveSeed(seed, r)), { arena, pool, ghRows, score });
+      const tree = growRound(d, gp, mulberry32(deriveSeed(seed, r)), { arena, pool, score });
       trees.push(tree);
       if (valid && vScore) {
         addTree(tree, valid, F, vScore);
@@ -213,14 +193,14 @@ export async function boost(
   };
 }
 
-/** The arena of a fit: the training codes row- and column-major, and room for one histogram per leaf (+1). */
+/** The arena of a fit: the training codes (row i's at i·stride), and room for one histogram per leaf (+1). */
 function trainingArena(d: BoostData, p: BoostedParams, threads: number): Arena {
   const n = d.train.nRows;
   const F = d.nFeatures;
   // A tree holds at most one histogram per leaf, and one more while a leaf is split.
   const arena = new Arena(arenaLayout(n, F, p.numLeaves + 1), featureParts(F, threads));
-  arena.codes.set(d.train.codes);
-  columnMajor(d.train.codes, n, F, arena.cols);
+  const S = arena.layout.stride;
+  for (let i = 0; i < n; i++) arena.codes.set(d.train.codes.subarray(i * F, (i + 1) * F), i * S);
   return arena;
 }
 
@@ -245,14 +225,17 @@ function growRound(
   d: BoostData,
   p: BoostedParams,
   rng: () => number,
-  s: { arena: Arena; pool: HistPool; ghRows: Float32Array; score: Float64Array },
+  s: { arena: Arena; pool: HistPool; score: Float64Array },
 ): BoostTree {
   const n = d.train.nRows;
   const F = d.nFeatures;
-  const { gh, rows } = s.arena;
-  logLossGradients(s.score, d.train.y, d.train.weight, s.ghRows);
+  const { gh, ghScratch, rows } = s.arena;
   const m = drawRows(rows, n, p.rowSubsample, rng);
-  orderGradients(s.ghRows, rows, m, n, gh);
+  s.pool.gather(m);
+  // Every row's gradient pair in row order: in gh itself when the tree takes every row (rows[k] = k), else in
+  // ghScratch (free until the first partition), gathered into gh in the order of the drawn rows.
+  s.pool.gradients(m === n ? gh : ghScratch);
+  if (m < n) orderGradients(ghScratch, rows, m, gh);
   const feats = drawFeatures(F, p.featureSubsample, rng);
   s.pool.setFeatures(feats);
   const leaves: { node: number; start: number; end: number }[] = [];

@@ -16,31 +16,22 @@ import { Worker } from 'node:worker_threads';
 import type { GrowOps } from './grow';
 import { featureParts, type Arena, type Hist, type KernelExports } from './kernel';
 import type { WasmMemory, WasmModule } from './wasm';
+import { logLossGradients, type RowState } from './gradients';
 
 /**
- * Below these sizes the calling thread works alone. A hand-off is a futex wake and a wait; on a loaded machine each
- * one can cost a scheduling delay of a millisecond, so only work of about a millisecond or more is shared out:
- * histograms of at least 2^20 (row, feature) additions (~1.6 ms), partitions of at least 2^18 rows (~0.5 ms).
- * That is about 10 hand-offs per tree at 500k rows instead of 35. (Tests lower them to share small data out.)
+ * Below these sizes the calling thread works alone: a hand-off is a futex wake and a wait (tens of microseconds on
+ * a core of its own), so only work of a few tenths of a millisecond or more is shared out: histograms of at least
+ * 2^17 (row, feature) additions (~0.2 ms), partitions of at least 2^16 rows (~0.15 ms). At 2^20 and 2^18 (the
+ * thresholds until 2026-12-02, chosen for a machine whose load left no core for the helper) a quarter of the
+ * additions of a 337k-row fit and two thirds of its partitioned rows stayed on the calling thread. (Tests lower
+ * them to share small data out.)
  */
 export const handOff = {
-  histWork: 1 << 20,
-  partitionRows: 1 << 18,
-  /** Whether a fit takes helper threads only for idle cores (freeThreads); tests that need helpers turn it off. */
-  dynamic: true,
+  histWork: 1 << 17,
+  partitionRows: 1 << 16,
+  /** Rows of a round's gradients (~40 ns each). */
+  gradientRows: 1 << 14,
 };
-
-/**
- * The threads a fit should use: `wanted`, but no more than the cores the load average leaves idle, plus the calling
- * thread (at least one), as libgomp does with OMP_DYNAMIC. A helper shares a histogram by features, so it reads
- * every row too: it pays off only on a core of its own. On the 2-core bench machine at load 11–17 a 450k-row fit of
- * 20 rounds took 7.6 and 7.0 CPU s (20.4 and 18.3 s) with the helper, 6.1 and 6.0 CPU s (17.0 and 13.7 s) without.
- * Which thread adds which share never changes a model's bits, so this changes timing only.
- */
-export function freeThreads(wanted: number, load: number, cores: number): number {
-  if (!handOff.dynamic) return wanted;
-  return Math.max(1, Math.min(wanted, 1 + Math.floor(cores - load)));
-}
 
 /** A helper's share takes well under a second even at millions of rows: far longer means the helper died. */
 const HELPER_TIMEOUT_MS = 60_000;
@@ -53,9 +44,15 @@ export const C_DONE = 7;
 export const C_STOP = 8;
 export const C_RESULT = 9;
 const C_WORDS = 10;
-/** Jobs: a histogram share (args start, end, hist, t0, t1; t1 = 0: the helper's unrolled part), a partition. */
+/**
+ * Jobs: a histogram share (args start, end, hist, t0, t1; t1 = 0: the helper's unrolled part), a partition, the
+ * gradients of rows [from, to) (args from, to, byte offset of the pairs in the arena), the codes of the tree's rows
+ * [start, end) gathered in order.
+ */
 export const JOB_HIST = 0;
 export const JOB_PARTITION = 1;
+export const JOB_GRADIENTS = 2;
+export const JOB_GATHER = 3;
 
 export interface HelperData {
   memory: WasmMemory;
@@ -63,11 +60,29 @@ export interface HelperData {
   control: SharedArrayBuffer;
   /** Which buildPart<p> this helper runs when t1 = 0. */
   part: number;
+  /** The fit's rows (null: no gradient jobs). */
+  state: RowState | null;
 }
 
-/** Runs one job with its arguments; returns the partition's left count (0 for a histogram). */
-export function runJob(k: KernelExports, part: number, job: number, a: ArrayLike<number>): number {
+/** Runs one job with its arguments; returns the partition's left count (0 for the others). */
+export function runJob(
+  k: KernelExports,
+  part: number,
+  job: number,
+  a: ArrayLike<number>,
+  ctx: { memory: WasmMemory; state: RowState | null },
+): number {
   if (job === JOB_PARTITION) return k.partition(a[0], a[1], a[2], a[3], a[4]);
+  if (job === JOB_GATHER) {
+    k.gather(a[0], a[1]);
+    return 0;
+  }
+  if (job === JOB_GRADIENTS) {
+    const st = ctx.state!;
+    const gh = new Float32Array(ctx.memory.buffer, a[2], 2 * st.score.length);
+    logLossGradients(st.score, st.y, st.weight, gh, a[0], a[1]);
+    return 0;
+  }
   if (a[4] > 0) k.build(a[0], a[1], a[2], a[3], a[4]);
   else k[`buildPart${part}`](a[0], a[1], a[2], 0, 0);
   return 0;
@@ -85,13 +100,14 @@ export class HistPool implements GrowOps {
   constructor(
     private readonly arena: Arena,
     threads: number,
+    private readonly state: RowState | null = null,
   ) {
     const file = join(__dirname, 'hist-worker.js');
     const helpers = Math.min(threads, arena.parts.length) - 1;
     if (helpers > 0 && existsSync(file))
       for (let p = 1; p <= helpers; p++) {
         const control = new SharedArrayBuffer(4 * C_WORDS);
-        const data: HelperData = { memory: arena.memory, module: arena.module, control, part: p };
+        const data: HelperData = { memory: arena.memory, module: arena.module, control, part: p, state };
         const w = new Worker(file, { workerData: data });
         w.unref();
         w.on('error', (e) => (this.failure = e));
@@ -133,26 +149,49 @@ export class HistPool implements GrowOps {
     const helpers = (end - start) * this.nSel >= handOff.histWork ? Math.min(this.workers.length, nParts - 1) : 0;
     for (let w = 0; w < helpers; w++) this.post(w, JOB_HIST, args(w + 1));
     // The shares no helper took run here, in order.
-    for (let p = 0; p < nParts; p++) if (p === 0 || p > helpers) runJob(this.arena.kernel, p, JOB_HIST, args(p));
+    for (let p = 0; p < nParts; p++)
+      if (p === 0 || p > helpers)
+        runJob(this.arena.kernel, p, JOB_HIST, args(p), { memory: this.arena.memory, state: null });
+    this.wait(helpers);
+  }
+
+  /** The codes of the tree's rows rows[0, m) into leafCodes, in that order, shared out by rows. */
+  gather(m: number): void {
+    const helpers = m >= handOff.gradientRows ? this.workers.length : 0;
+    const cut = (p: number) => Math.floor((m * p) / (helpers + 1));
+    for (let w = 0; w < helpers; w++) this.post(w, JOB_GATHER, [cut(w + 1), cut(w + 2)]);
+    this.arena.kernel.gather(0, cut(1));
+    this.wait(helpers);
+  }
+
+  /** Every training row's gradient pair (row i's at out[2i], out a view of the arena), shared out by rows. */
+  gradients(out: Float32Array): void {
+    const st = this.state!;
+    const n = st.score.length;
+    const helpers = n >= handOff.gradientRows ? this.workers.length : 0;
+    const cut = (p: number) => Math.floor((n * p) / (helpers + 1));
+    for (let w = 0; w < helpers; w++) this.post(w, JOB_GRADIENTS, [cut(w + 1), cut(w + 2), out.byteOffset]);
+    logLossGradients(st.score, st.y, st.weight, out, 0, cut(1));
     this.wait(helpers);
   }
 
   partition(start: number, end: number, feature: number, bin: number, missLeft: number): number {
     const a = this.arena;
-    const col = a.layout.cols + feature * a.layout.nRows;
     const helpers = end - start >= handOff.partitionRows ? this.workers.length : 0;
     const cut = (p: number) => start + Math.floor(((end - start) * p) / (helpers + 1));
-    for (let w = 0; w < helpers; w++) this.post(w, JOB_PARTITION, [cut(w + 1), cut(w + 2), col, bin, missLeft]);
-    const lefts = [a.kernel.partition(start, cut(1), col, bin, missLeft)];
+    for (let w = 0; w < helpers; w++) this.post(w, JOB_PARTITION, [cut(w + 1), cut(w + 2), feature, bin, missLeft]);
+    const lefts = [a.kernel.partition(start, cut(1), feature, bin, missLeft)];
     this.wait(helpers);
     for (let w = 0; w < helpers; w++) lefts.push(this.controls[w][C_RESULT]);
-    // Each piece's left rows (and their gradient pairs) are at the front of the piece, its right rows in scratch
-    // (ghScratch) at the piece's start.
+    // Each piece's left rows (and their gradient pairs and codes) are at the front of the piece, its right rows in
+    // scratch (ghScratch, codeScratch) at the piece's start.
+    const S = a.layout.stride;
     let at = start;
     for (let p = 0; p <= helpers; p++) {
       if (at !== cut(p)) {
         a.rows.copyWithin(at, cut(p), cut(p) + lefts[p]);
         a.gh.copyWithin(2 * at, 2 * cut(p), 2 * (cut(p) + lefts[p]));
+        a.leafCodes.copyWithin(S * at, S * cut(p), S * (cut(p) + lefts[p]));
       }
       at += lefts[p];
     }
@@ -161,6 +200,7 @@ export class HistPool implements GrowOps {
       const to = cut(p + 1) - lefts[p];
       a.rows.set(a.scratch.subarray(cut(p), to), at);
       a.gh.set(a.ghScratch.subarray(2 * cut(p), 2 * to), 2 * at);
+      a.leafCodes.set(a.codeScratch.subarray(S * cut(p), S * to), S * at);
       at += to - cut(p);
     }
     return mid;

@@ -15,7 +15,7 @@ for (;;) {
   Atomics.wait(control, C_GEN, seen);
   seen = Atomics.load(control, C_GEN);
   if (Atomics.load(control, C_STOP) === 1) break;
-  control[C_RESULT] = runJob(kernel, d.part, control[C_JOB], control.subarray(C_ARGS, C_ARGS + 5));
+  control[C_RESULT] = runJob(kernel, d.part, control[C_JOB], control.subarray(C_ARGS, C_ARGS + 5), d);
   Atomics.store(control, C_DONE, seen);
   Atomics.notify(control, C_DONE);
 }

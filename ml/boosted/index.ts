@@ -36,7 +36,6 @@ import {
 } from '../forest/predictor';
 import { boost } from './boost';
 import { prepareData } from './data';
-import { freeThreads } from './hist-pool';
 import { boostedSums } from './predict';
 
 export const BOOSTED_FORMAT_VERSION = 1;
@@ -105,17 +104,19 @@ export class BoostedTrees implements Classifier {
   async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
     const p = this.params;
     this.featureNames = [...x.names];
-    const d = prepareData(x, y, {
+    const d = await prepareData(x, y, {
       maxBins: p.maxBins,
       classWeight: p.classWeight,
       validationFraction: p.validationFraction,
       earlyStopping: p.earlyStoppingRounds > 0 && p.validationFraction > 0,
       seed: this.seed,
       sampleWeight: options.sampleWeight,
+      threads: this.threads,
     });
-    // A helper thread pays off only when histograms are large and a core is idle for it (see hist-pool.ts).
-    const cores = os.availableParallelism?.() ?? os.cpus().length;
-    const threads = d.train.nRows >= 50_000 ? freeThreads(this.threads, os.loadavg()[0], cores) : 1;
+    // Helper threads pay off only when histograms are large. As many threads as asked, as the forest and LightGBM
+    // (num_threads) take, whatever the load average: it counts jobs at nice 19 that yield their core to this one, and
+    // a fit that judged cores busy from it trained on one thread beside LightGBM's two (bench/results/boosted.md).
+    const threads = d.train.nRows >= 50_000 ? this.threads : 1;
     const r = await boost(d, p, this.seed, threads, options);
     this.trees = r.trees;
     this.bias = r.bias;

@@ -1,14 +1,15 @@
 /**
  * The code of the histogram kernel (kernel.ts), generated for one fit's arena layout: its addresses and the
- * feature count are constants of the code. Three functions:
+ * feature count are constants of the code. Its functions:
  * - build(start, end, hist, t0, t1): zeroes the features feats[t0, t1) of the histogram at byte `hist`, then adds
  *   each row of rows[start, end) into them; buildPart<p>(start, end, hist): the same for the p-th range of features
  *   given at generation, unrolled (used when the tree has every feature);
  * - subtract(parent, child, t0, t1): parent −= child for the features feats[t0, t1);
- * - partition(start, end, col, bin, missLeft): moves the rows of rows[start, end) whose code in the column at byte
- *   `col` goes left (code ≤ bin, or missing and missLeft) to the front, in order, and writes the others in order to
- *   scratch[start…]; their gradient pairs (gh, in the order of rows) likewise, to ghScratch; returns how many went
- *   left.
+ * - partition(start, end, feature, bin, missLeft): moves the rows of rows[start, end) whose code of `feature` goes
+ *   left (code ≤ bin, or missing and missLeft) to the front, in order, and writes the others in order to
+ *   scratch[start…]; their gradient pairs (gh) and codes (leafCodes), in the order of rows, likewise, to ghScratch
+ *   and codeScratch; returns how many went left;
+ * - gather(start, end): leafCodes[k] = codes[rows[k]] for the rows k of [start, end) (a tree's rows, in order).
  */
 import type { ArenaLayout } from './kernel';
 import { I32, I64, op, V128, wasmModule, type Code } from './wasm';
@@ -21,7 +22,7 @@ export const COUNT_BYTES = BINS * 4;
 const MISSING_CODE = BINS - 1;
 
 // build's parameters and locals.
-const [START, END, HIST, T0, T1, T, J, K, I, B, O, BIN, CNT, GHV] = Array.from({ length: 14 }, (_, i) => i);
+const [START, END, HIST, T0, T1, T, J, K, , B, O, BIN, CNT, GHV] = Array.from({ length: 14 }, (_, i) => i);
 
 /** for (v = from; v < to; v++) body — `from`, `to` are code that leaves an i32. */
 function forRange(v: number, from: Code, to: Code, body: Code): Code {
@@ -109,22 +110,19 @@ function buildBody(l: ArenaLayout): Code {
 }
 
 /**
- * Row k's index, its (gradient, hessian) pair as two doubles (gh is in the order of rows: pair k, read in sequence)
- * and the address of its codes; then `perRow`.
+ * Row k's (gradient, hessian) pair as two doubles and the address of its codes (gh and leafCodes are in the order of
+ * rows: row k's at k, read in sequence); then `perRow`.
  */
 function rowHead(l: ArenaLayout, perRow: Code): Code {
-  const { get, set, i32 } = op;
+  const { set, i32 } = op;
   return [
-    ...offsetOf(i32(l.rows), K, 2),
-    ...op.load(),
-    ...set(I),
     ...offsetOf(i32(l.gh), K, 3),
     ...op.v128Load64Zero(),
     ...op.f64x2PromoteLowF32x4,
     ...set(GHV),
-    ...i32(l.codes),
-    ...get(I),
-    ...i32(l.nFeatures),
+    ...i32(l.leafCodes),
+    ...op.get(K),
+    ...i32(l.stride),
     ...op.mul,
     ...op.add,
     ...set(B),
@@ -235,10 +233,44 @@ function subtractBody(l: ArenaLayout): Code {
 }
 
 // partition's parameters and locals.
-const [PSTART, PEND, PCOL, PBIN, PMISS, PK, LO, R, PI, LEFT, PG] = Array.from({ length: 11 }, (_, i) => i);
+const [PSTART, PEND, PCOL, PBIN, PMISS, PK, LO, R, PI, LEFT, SRC, DST, PG] = Array.from({ length: 13 }, (_, i) => i);
+// gather's locals after its parameters (start, end).
+const [, , GK, GSRC, GDST] = [0, 1, 2, 3, 4];
+
+/** Copies `stride` bytes from the address in local `src` to each address that `dests` leave (16 at a time). */
+function copyRow(l: ArenaLayout, src: number, dests: Code[]): Code {
+  const out: Code = [];
+  for (let o = 0; o < l.stride; o += 16)
+    for (const d of dests) out.push(...d, ...op.get(src), ...op.v128Load(o), ...op.v128Store(o));
+  return out;
+}
+
+/** leafCodes[k] = codes[rows[k]] for k in [start, end): the rows of a tree in its order (partitions move them). */
+function gatherBody(l: ArenaLayout): Code {
+  const { get, set, i32 } = op;
+  const perRow = [
+    ...offsetOf(i32(l.rows), GK, 2),
+    ...op.load(),
+    ...i32(l.stride),
+    ...op.mul,
+    ...i32(l.codes),
+    ...op.add,
+    ...set(GSRC),
+    ...i32(l.leafCodes),
+    ...get(GK),
+    ...i32(l.stride),
+    ...op.mul,
+    ...op.add,
+    ...set(GDST),
+    ...copyRow(l, GSRC, [get(GDST)]),
+  ];
+  return forRange(GK, get(0), get(1), perRow);
+}
 
 function partitionBody(l: ArenaLayout): Code {
   const { get, set, tee, i32 } = op;
+  const rowAt = (base: number, k: number) => [...i32(base), ...get(k), ...i32(l.stride), ...op.mul, ...op.add];
+  const toSide = (left: Code, right: Code) => [...left, ...right, ...get(LEFT), ...op.select];
   const perRow = [
     ...offsetOf(i32(l.rows), PK, 2),
     ...op.load(),
@@ -246,10 +278,12 @@ function partitionBody(l: ArenaLayout): Code {
     ...offsetOf(i32(l.gh), PK, 3),
     ...op.load64(),
     ...set(PG),
+    ...rowAt(l.leafCodes, PK),
+    ...set(SRC),
     // left = code is missing ? missLeft : code <= bin (branch-free: the side is a coin toss for the predictor)
     ...get(PMISS),
     ...get(PCOL),
-    ...get(PI),
+    ...get(SRC),
     ...op.add,
     ...op.load8(),
     ...tee(LEFT),
@@ -260,19 +294,18 @@ function partitionBody(l: ArenaLayout): Code {
     ...op.eq,
     ...op.select,
     ...set(LEFT),
-    ...offsetOf(i32(l.rows), LO, 2),
+    // Written once, to the side's address (a select, no branch). The row's gradient pair and codes move with it (in
+    // sequence), so histograms read them in order; its codes are read before they are written (the left
+    // destination is this row or one before it).
+    ...toSide(offsetOf(i32(l.rows), LO, 2), offsetOf(i32(l.scratch), R, 2)),
     ...get(PI),
     ...op.store(),
-    ...offsetOf(i32(l.scratch), R, 2),
-    ...get(PI),
-    ...op.store(),
-    // The row's gradient pair moves with it (8 bytes, in sequence), so histograms read gh in order.
-    ...offsetOf(i32(l.gh), LO, 3),
+    ...toSide(offsetOf(i32(l.gh), LO, 3), offsetOf(i32(l.ghScratch), R, 3)),
     ...get(PG),
     ...op.store64(),
-    ...offsetOf(i32(l.ghScratch), R, 3),
-    ...get(PG),
-    ...op.store64(),
+    ...toSide(rowAt(l.leafCodes, LO), rowAt(l.codeScratch, R)),
+    ...set(DST),
+    ...copyRow(l, SRC, [get(DST)]),
     ...get(LO),
     ...get(LEFT),
     ...op.add,
@@ -310,11 +343,12 @@ export function kernelModule(l: ArenaLayout, parts: [number, number][]): Uint8Ar
         params: [I32, I32, I32, I32, I32],
         results: [I32],
         locals: [
-          [5, I32],
+          [7, I32],
           [1, I64],
         ],
         body: partitionBody(l),
       },
+      { name: 'gather', params: [I32, I32], locals: [[3, I32]], body: gatherBody(l) },
       ...parts.map(([j0, j1], p) => ({
         name: `buildPart${p}`,
         params: [I32, I32, I32, I32, I32],

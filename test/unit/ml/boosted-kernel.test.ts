@@ -1,31 +1,33 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeThreads, handOff, HistPool } from '../../../ml/boosted/hist-pool';
+import { handOff, HistPool } from '../../../ml/boosted/hist-pool';
 import { Arena, arenaLayout, BINS, featureParts, type Hist } from '../../../ml/boosted/kernel';
 import { mulberry32 } from '../../../ml/random';
 
 const MISSING = BINS - 1;
+
+/** Row i's code of feature j. */
+const codeOf = (a: Arena, i: number, j: number) => a.codes[i * a.layout.stride + j];
 
 /** An arena of n rows × F features: random codes (a tenth missing), gradient pairs from `value`, every row. */
 function filledArena(n: number, F: number, parts: number, value: (rng: () => number) => number): Arena {
   const a = new Arena(arenaLayout(n, F, 8), featureParts(F, parts));
   const rng = mulberry32(17);
   for (let i = 0; i < n; i++)
-    for (let j = 0; j < F; j++) {
-      const c = rng() < 0.1 ? MISSING : Math.floor(rng() * 40 * (j + 1)) % MISSING;
-      a.codes[i * F + j] = c;
-      a.cols[j * n + i] = c;
-    }
+    for (let j = 0; j < F; j++)
+      a.codes[i * a.layout.stride + j] = rng() < 0.1 ? MISSING : Math.floor(rng() * 40 * (j + 1)) % MISSING;
   for (let k = 0; k < 2 * n; k++) a.gh[k] = value(rng);
   for (let i = 0; i < n; i++) a.rows[i] = i;
+  a.kernel.gather(0, n);
   return a;
 }
 
-/** A sorted draw of about `share` of the rows into rows[0, m); returns m. */
+/** A sorted draw of about `share` of the rows into rows[0, m), their codes gathered in that order; returns m. */
 function drawRows(a: Arena, share: number, seed: number): number {
   const rng = mulberry32(seed);
   let m = 0;
   for (let i = 0; i < a.layout.nRows; i++) if (rng() < share) a.rows[m++] = i;
+  a.kernel.gather(0, m);
   return m;
 }
 
@@ -40,7 +42,7 @@ function reference(a: Arena, start: number, end: number, feats: number[]) {
   for (let k = start; k < end; k++) {
     const i = a.rows[k];
     for (const j of feats) {
-      const b = j * BINS + a.codes[i * F + j];
+      const b = j * BINS + codeOf(a, i, j);
       gh[2 * b] += a.gh[2 * k];
       gh[2 * b + 1] += a.gh[2 * k + 1];
       count[b]++;
@@ -125,7 +127,7 @@ describe('boosted trees: the WebAssembly kernel', () => {
         // Each row's gradient pair names its row: it must move with the row.
         for (let k = 0; k < m; k++) a.gh.set([before[k], -before[k]], 2 * k);
         const goesLeft = (i: number) => {
-          const c = a.codes[i * 3 + 1];
+          const c = codeOf(a, i, 1);
           return c === MISSING ? missLeft === 1 : c <= 30;
         };
         const want = [
@@ -144,26 +146,18 @@ describe('boosted trees: the WebAssembly kernel', () => {
             want.flatMap((i) => [i, -i]),
             `gradient pairs move with their rows, ${threads} threads`,
           );
+          const S = a.layout.stride;
+          for (let k = 0; k < m; k++)
+            for (let j = 0; j < 3; j++)
+              assert.equal(
+                a.leafCodes[k * S + j],
+                codeOf(a, want[k], j),
+                `codes move with their rows, ${threads} threads`,
+              );
         } finally {
           await pool.close();
         }
       }
-  });
-
-  it('takes helper threads only for the cores the load average leaves idle', () => {
-    assert.equal(freeThreads(2, 0, 2), 2, 'an idle machine: the helper');
-    assert.equal(freeThreads(2, 0.9, 2), 2, 'a core and a bit idle');
-    assert.equal(freeThreads(2, 1.2, 2), 1, 'less than a core idle: the calling thread alone');
-    assert.equal(freeThreads(2, 17, 2), 1, 'the bench machine, loaded: still the calling thread');
-    assert.equal(freeThreads(8, 3.5, 8), 5);
-    assert.equal(freeThreads(1, 0, 8), 1, 'never more than asked for');
-    const dynamic = handOff.dynamic;
-    handOff.dynamic = false;
-    try {
-      assert.equal(freeThreads(2, 17, 2), 2, 'turned off: as asked');
-    } finally {
-      handOff.dynamic = dynamic;
-    }
   });
 
   it('grows its memory to the histograms a tree holds, and says so when rows × features exceed 4 GiB', () => {
