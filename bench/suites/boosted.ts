@@ -6,10 +6,10 @@
  * Online Retail / CDNOW master feature tables when ../shared is there (`boosted tables` for those alone).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { row, type BenchRow } from '../harness';
+import { earlierRows, row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
 import type { FeatureMatrix } from '../../ml/classifier';
 import { selectLabels, selectRows } from '../../ml/classifier';
@@ -358,23 +358,6 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
       if (t) rows.push(...(await compare(name, t.x, t.y, py, notes)));
       else notes.push(`${name}: ../shared/datasets absent, skipped`);
     }
-  return { rows: [...earlierRows(rows, notes), ...rows], notes };
-}
-
-/**
- * Rows of data sets this run did not measure, kept from the previous results file with a note saying when they
- * were measured: the 2.4M-row set is run on its own (`boosted 2400000`) on this shared machine.
- */
-function earlierRows(now: BenchRow[], notes: string[]): BenchRow[] {
-  const file = join(projectRoot(), 'bench', 'results', 'boosted.json');
-  if (!existsSync(file)) return [];
-  const before = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; rows: BenchRow[] };
-  // A row is replaced by this run's row of the same data set, metric and reference.
-  const key = (r: BenchRow) => JSON.stringify([r.dataset, r.metric, r.referenceName]);
-  const measured = new Set(now.map(key));
-  const kept = before.rows.filter((r) => !measured.has(key(r)));
-  const sets = [...new Set(kept.map((r) => r.dataset))];
-  if (sets.length)
-    notes.push(`${sets.join(', ')}: rows this run did not measure are kept from the results of ${before.startedAt}.`);
-  return kept;
+  // The 2.4M-row set is run on its own (`boosted 2400000`) on this shared machine: its rows are kept between runs.
+  return { rows: [...earlierRows('boosted', rows, notes), ...rows], notes };
 }
