@@ -43,14 +43,15 @@ const fmt = (v: number | null) =>
 export function earlierRows(suite: string, now: BenchRow[], notes: string[]): BenchRow[] {
   const file = join(process.cwd(), 'bench', 'results', `${suite}.json`);
   if (!existsSync(file)) return [];
-  const before = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; rows: BenchRow[] };
+  const before = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; rows: BenchRow[]; notes?: string[] };
   // A row is replaced by this run's row of the same name, data set, metric and reference.
   const key = (r: BenchRow) => JSON.stringify([r.name, r.dataset, r.metric, r.referenceName]);
   const measured = new Set(now.map(key));
   const kept = before.rows.filter((r) => !measured.has(key(r)));
-  const sets = [...new Set(kept.map((r) => r.dataset))];
-  if (sets.length)
-    notes.push(`${sets.join(', ')}: rows this run did not measure are kept from the results of ${before.startedAt}.`);
+  // Rows already kept once keep the date of the run that measured them, not of the file they passed through.
+  const said = (set: string) => before.notes?.find((n) => n.startsWith(`${set}: rows this run did not measure`));
+  for (const set of new Set(kept.map((r) => r.dataset)))
+    notes.push(said(set) ?? `${set}: rows this run did not measure are kept from the results of ${before.startedAt}.`);
   return kept;
 }
 
