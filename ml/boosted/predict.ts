@@ -9,7 +9,7 @@
  * the margins are the same bits as before this kernel (the unit test compares them with predictTrees).
  */
 import type { FeatureMatrix } from '../classifier';
-import { toRowMajor } from '../forest/kernels';
+import { leafwiseSums } from '../forest/predictor';
 import type { BoostTree } from './grow';
 
 type Tree = Pick<BoostTree, 'feature' | 'threshold' | 'missingLeft' | 'left' | 'right' | 'value'>;
@@ -18,8 +18,6 @@ type Tree = Pick<BoostTree, 'feature' | 'threshold' | 'missingLeft' | 'left' | '
 const LEAF = 1 << 31;
 const MISSING_RIGHT = 1 << 30;
 const FEATURE_MASK = (1 << 30) - 1;
-/** Rows per block: the row-major copy of a block (8192 × 30 floats ≈ 1 MB) stays in cache across the trees. */
-const BLOCK = 8192;
 
 /**
  * Every tree's nodes as 16-byte records, [feature | flags; threshold, or a leaf's value (float32 bits); left; right]
@@ -34,9 +32,10 @@ export interface PackedBoosted {
 
 export function packBoosted(trees: Tree[]): PackedBoosted {
   const total = trees.reduce((a, t) => a + t.feature.length, 0);
-  const nodes = new Int32Array(total * 4);
+  // In shared memory: large batches are walked by the forest's prediction threads too (predictor.ts leafwiseSums).
+  const nodes = new Int32Array(new SharedArrayBuffer(total * 16));
   const values = new Float32Array(nodes.buffer);
-  const roots = new Int32Array(trees.length);
+  const roots = new Int32Array(new SharedArrayBuffer(trees.length * 4));
   let offset = 0;
   trees.forEach((t, k) => {
     roots[k] = offset * 4;
@@ -135,17 +134,9 @@ export function addBoostedSums(
 
 const packedCache = new WeakMap<Tree[], PackedBoosted>();
 
-/** Each row's sum of leaf values over `trees` (columns in the model's feature order), block by block. */
+/** Each row's sum of leaf values over `trees` (columns in the model's feature order), shared with the helper threads. */
 export function boostedSums(trees: Tree[], x: FeatureMatrix): Float64Array {
   let p = packedCache.get(trees);
   if (!p) packedCache.set(trees, (p = packBoosted(trees)));
-  const f = x.columns.length;
-  const out = new Float64Array(x.nRows);
-  const rows = new Float32Array(Math.min(BLOCK, x.nRows) * f);
-  for (let s = 0; s < x.nRows; s += BLOCK) {
-    const e = Math.min(x.nRows, s + BLOCK);
-    toRowMajor(x.columns, s, e, rows);
-    addBoostedSums(p, rows, f, e - s, out, s);
-  }
-  return out;
+  return leafwiseSums(p, x);
 }

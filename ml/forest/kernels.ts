@@ -2,6 +2,9 @@
  * The inner loops of forest prediction and explanation, on the packed forest (see predictor.ts). Shared by the
  * main thread and the prediction worker threads, so both compute a row the same way, bit for bit.
  */
+// A cycle (boosted/predict.ts shares its batches through predictor.ts, which runs these kernels), harmless: each
+// side calls the other only at run time, never while its module loads.
+import { addBoostedSums } from '../boosted/predict';
 
 /**
  * The whole forest as one array of 16-byte node records, so a step down a tree touches one cache line instead of
@@ -225,9 +228,13 @@ export function toRowMajor(columns: Float32Array[], from: number, to: number, ro
   }
 }
 
-/** What a batch computes: each row's sum of leaf values, or each row's top reasons. */
+/**
+ * What a batch computes: each row's sum of leaf values, each row's top reasons, or the sum of leaf values of a
+ * boosted model's leaf-wise trees (packed by ml/boosted/predict.ts, walked with its early-exit kernel).
+ */
 export const SUMS = 0;
 export const REASONS = 1;
+export const LEAFWISE_SUMS = 2;
 
 export interface BatchOutput {
   /** SUMS: per row, zeroed before the batch. */
@@ -264,6 +271,7 @@ export function runRows(
   const m = to - from;
   toRowMajor(columns, from, to, s.rows);
   if (kind === SUMS) addTreeSums(p, s.rows, f, m, out.sums, at);
+  else if (kind === LEAFWISE_SUMS) addBoostedSums(p, s.rows, f, m, out.sums, at);
   else {
     s.contrib.fill(0, 0, m * f);
     addContributions(p, s.rows, f, m, s.contrib);

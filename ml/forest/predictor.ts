@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FeatureMatrix } from '../classifier';
 import type { TreeArrays } from './tree';
-import { MISSING_RIGHT, newScratch, REASONS, runRows, SUMS, type BatchOutput, type PackedForest } from './kernels';
+import {
+  LEAFWISE_SUMS,
+  MISSING_RIGHT,
+  newScratch,
+  REASONS,
+  runRows,
+  SUMS,
+  type BatchOutput,
+  type PackedForest,
+} from './kernels';
 
 export const FOREST_FORMAT_VERSION = 1;
 
@@ -204,11 +213,10 @@ function blockRows(n: number, threads: number): number {
  * Computes `kind` for every row of `x` into `out` (sums added, so zeroed), on this thread alone or shared with
  * the helpers for a large batch.
  */
-function runBatch(kind: number, trees: PredictTree[], x: FeatureMatrix, topK: number, out: BatchOutput): void {
+function runBatch(kind: number, p: PackedForest, x: FeatureMatrix, topK: number, out: BatchOutput): void {
   const n = x.nRows;
   const f = x.columns.length;
-  const p = packForest(trees);
-  const work = n * trees.length * (kind === REASONS ? 2 : 1);
+  const work = n * p.roots.length * (kind === REASONS ? 2 : 1);
   const hs = work >= PARALLEL_MIN_WORK ? startHelpers() : [];
   const block = blockRows(n, hs.length + 1);
   const scratch = newScratch(kind, block, f);
@@ -233,7 +241,7 @@ function runBatch(kind: number, trees: PredictTree[], x: FeatureMatrix, topK: nu
       m,
       block,
       topK,
-      sums: new SharedArrayBuffer(kind === SUMS ? m * 8 : 0),
+      sums: new SharedArrayBuffer(kind !== REASONS ? m * 8 : 0),
       reasonIdx: new SharedArrayBuffer(kind === REASONS ? m * topK * 4 : 0),
       reasonValues: new SharedArrayBuffer(kind === REASONS ? m * topK * 8 : 0),
       // A fresh control block per chunk: a helper still busy with an old chunk can never publish into this one.
@@ -273,7 +281,7 @@ function runBatch(kind: number, trees: PredictTree[], x: FeatureMatrix, topK: nu
         }
       }
     }
-    if (kind === SUMS) out.sums.set(v.out.sums, c0);
+    if (kind !== REASONS) out.sums.set(v.out.sums, c0);
     else {
       out.reasonIdx.set(v.out.reasonIdx, c0 * topK);
       out.reasonValues.set(v.out.reasonValues, c0 * topK);
@@ -329,11 +337,28 @@ export function preparePrediction(trees: PredictTree[]): void {
 /** Mean leaf value over trees for every row of `x` (columns in the model's feature order). */
 export function predictTrees(trees: PredictTree[], x: FeatureMatrix): Float64Array {
   const out = { ...noOutput(), sums: new Float64Array(x.nRows) };
-  runBatch(SUMS, trees, x, 0, out);
+  runBatch(SUMS, packForest(trees), x, 0, out);
   const sums = out.sums;
   const k = trees.length || 1;
   for (let i = 0; i < sums.length; i++) sums[i] /= k;
   return sums;
+}
+
+/**
+ * Each row's sum of leaf values over a boosted model's trees (packed by ml/boosted/predict.ts in shared memory,
+ * its early-exit kernel): large batches are shared with the helper threads as the forest's are, so prediction
+ * uses the cores LightGBM's does; each row is still summed whole by one thread, trees in order (same bits).
+ */
+export function leafwiseSums(packed: { nodes: Int32Array; values: Float32Array; roots: Int32Array }, x: FeatureMatrix) {
+  const empty = () => new SharedArrayBuffer(0);
+  const p: PackedForest = {
+    ...packed,
+    nodeValues: new Float32Array(empty()),
+    depths: new Int32Array(empty()),
+  };
+  const out = { ...noOutput(), sums: new Float64Array(x.nRows) };
+  runBatch(LEAFWISE_SUMS, p, x, 0, out);
+  return out.sums;
 }
 
 /**
@@ -348,7 +373,7 @@ export function explainTrees(
   const n = x.nRows;
   const k = Math.max(0, Math.floor(topK));
   const out = { ...noOutput(), reasonIdx: new Int32Array(n * k), reasonValues: new Float64Array(n * k) };
-  if (trees.length > 0 && k > 0) runBatch(REASONS, trees, x, k, out);
+  if (trees.length > 0 && k > 0) runBatch(REASONS, packForest(trees), x, k, out);
   else out.reasonIdx.fill(-1);
   const names: string[][] = new Array(n);
   const values: Float64Array[] = new Array(n);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { FeatureMatrix } from '../../../ml/classifier';
 import { repeatRows, selectLabels, selectRows } from '../../../ml/classifier';
 import { BoostedTrees } from '../../../ml/boosted';
-import { predictTrees } from '../../../ml/forest/predictor';
+import { predictTrees, setPredictionHelpers } from '../../../ml/forest/predictor';
+import { LEAFWISE_SUMS } from '../../../ml/forest/kernels';
 import { logLossGradients } from '../../../ml/boosted/boost';
 import { handOff } from '../../../ml/boosted/hist-pool';
 import { bestSplit } from '../../../ml/boosted/grow';
@@ -142,6 +143,39 @@ describe('boosted trees: the engine', () => {
       big.columns[1].some((v) => Number.isNaN(v)),
       'rows with missing values are compared',
     );
+  });
+
+  it('shares large prediction batches with the helper threads (LightGBM predicts on 2 threads too)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const m = new BoostedTrees({ nRounds: 40, earlyStoppingRounds: 0 }, 3);
+    await m.fit(xTrain, yTrain);
+    const big = repeatRows(xTest, Math.ceil(2_000_000 / m.trees.length / xTest.nRows));
+    const want = m.predictMargin(big);
+    // A helper that reports each batch it is sent and takes no block: the main thread computes them all.
+    const spy = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.on('message', (b) => parentPort.postMessage(b.kind));`,
+      { eval: true },
+    );
+    const kinds: number[] = [];
+    spy.on('message', (k: number) => kinds.push(k));
+    try {
+      setPredictionHelpers([spy]);
+      assert.deepEqual(Array.from(m.predictMargin(big)), Array.from(want), 'the same bits whoever computes a row');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(kinds.length > 0, 'a large batch was offered to the helper thread');
+      assert.ok(
+        kinds.every((k) => k === LEAFWISE_SUMS),
+        `walked with the boosted kernel: ${kinds}`,
+      );
+      kinds.length = 0;
+      m.predictMargin(selectRows(big, [0, 1, 2]));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(kinds.length, 0, 'a small batch stays on the calling thread');
+    } finally {
+      setPredictionHelpers(undefined);
+      await spy.terminate();
+    }
   });
 
   it('sends missing values to the side that fits them: rows missing x1 score high', async () => {
