@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
-import { sourcePaths, type LoadedPipeline } from '../pipelines/load';
+import { loadPipeline, sourcePaths, type LoadedPipeline } from '../pipelines/load';
 import { mapStrings, openStore, sha256Hex, StoreBoundary } from '../store';
 
 const local = () => new StoreBoundary(null, null, funnelcastHome);
@@ -58,6 +58,19 @@ export interface PortableDefinition {
 }
 
 /**
+ * What a rerun of a run whose definition travelled by content (`definitions/<sha256>.json`) is to read: the file it
+ * was started from, as it is now, when this machine started it and the file is still there (an edited definition
+ * is an input that changed, as for a definition under the home); else null, and the run's own copy is used.
+ */
+export async function definitionNow(key: string): Promise<PortableDefinition | null> {
+  const m = /^definitions\/([0-9a-f]{64})\.json$/.exec(key);
+  const origin = m && local().localPath(`definitions/${m[1]}.origin`);
+  if (!origin || !existsSync(origin)) return null;
+  const file = readFileSync(origin, 'utf8');
+  return existsSync(file) ? portableDefinition(loadPipeline(file)) : null;
+}
+
+/**
  * A definition file under this home or in the package travels as its key: every worker has it there. Any other (`funnelcast run --pipeline ./my.json` in a project folder) travels by content: its
  * bytes go to `definitions/<sha256>.json` in the store (this home on the local store), which any worker fetches.
  * Its relative source paths stay relative to the folder it was written in, sent as `sourcesDir`: a key when that
@@ -78,6 +91,8 @@ export async function portableDefinition(loaded: LoadedPipeline): Promise<Portab
     mkdirSync(dirname(copy), { recursive: true });
     writeFileSync(copy, bytes);
   }
+  // Where it came from, on this machine only (never in a payload): a rerun started here re-reads that file.
+  writeFileSync(b.localPath(`definitions/${loaded.hash}.origin`), loaded.file);
   if (process.env.FUNNELCAST_STORE) {
     const store = openStore();
     try {

@@ -18,7 +18,7 @@ import {
 import { withSession } from './session';
 import { EXIT, print, UsageError } from './format';
 import { formatSummary, watchProgress } from './run';
-import { forPeople, portable } from './edge';
+import { definitionNow, forPeople, portable } from './edge';
 
 export const RERUN_HELP = `Usage: funnelcast rerun <run> --from <step> [--json] [--no-worker]
 
@@ -66,10 +66,11 @@ export async function rerunCommand(argv: string[]): Promise<number> {
       process.stderr.write(`No run ${of}: \`funnelcast runs list\` shows the run ids\n`);
       return EXIT.notFound;
     }
+    const pinned = portable(origin.input.plan?.loaded.file ?? origin.input.pipeline);
     const input: RunInput = {
-      pipeline: portable(origin.input.plan?.loaded.file ?? origin.input.pipeline),
-      // A definition that travelled by content keeps the folder its sources are read from (cli/edge.ts).
-      ...sourcesDirOf(origin.input),
+      // A definition that travelled by content is re-read from its file when this machine started it (edited:
+      // inputs changed), else the run's copy keeps the folder its sources are read from (cli/edge.ts).
+      ...((await definitionNow(pinned)) ?? { pipeline: pinned, ...sourcesDirOf(origin.input) }),
       cutoff: origin.input.plan?.run.cutoff ?? origin.input.cutoff,
       trigger: origin.input.trigger,
       trainOnly: origin.input.trainOnly,
