@@ -72,7 +72,7 @@ describe('activity context helpers', () => {
     let n = 0;
     const r = await env.run(() =>
       withHeartbeat(
-        sleep(130).then(() => 'done'),
+        sleep(300).then(() => 'done'),
         () => ({ step: 'x', n: ++n }),
         20,
       ),
