@@ -14,14 +14,16 @@ import { modelSpec } from '../../../pipelines/schema/model';
 import { env, features, runDirOf, tinyPipeline } from '../../helpers/tiny-pipeline';
 import type { FeatureRef, TrainResult } from '../../../workflows/types';
 
-const model = modelSpec.parse({
+const lstm = {
   engine: 'lstm',
   seed: 3,
   lstm: { units: 8, embeddingDim: 4, epochs: 4, batchSize: 64, patience: 0 },
-});
+} as const;
+const model = modelSpec.parse(lstm);
 
 async function setup(name: string) {
-  const p = await tinyPipeline(name, { users: 400 });
+  // An LSTM pipeline: its features step writes the users' sequences (a tabular one skips them).
+  const p = await tinyPipeline(name, { users: 400, extra: { model: lstm } });
   const runDir = runDirOf(p, `${name}-20240315T000000Z-aaaa`);
   const f: FeatureRef = await features(p, runDir, '2024-03-15T00:00:00.000Z');
   const input = {
