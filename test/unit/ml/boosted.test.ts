@@ -149,7 +149,7 @@ describe('boosted trees: the engine', () => {
     const { Worker } = await import('node:worker_threads');
     const m = new BoostedTrees({ nRounds: 40, earlyStoppingRounds: 0 }, 3);
     await m.fit(xTrain, yTrain);
-    const big = repeatRows(xTest, Math.ceil(2_000_000 / m.trees.length / xTest.nRows));
+    const big = repeatRows(xTest, Math.ceil(5_000_000 / m.trees.length / xTest.nRows));
     const want = m.predictMargin(big);
     // A helper that reports each batch it is sent and takes no block: the main thread computes them all.
     const spy = new Worker(
