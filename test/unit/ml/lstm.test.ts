@@ -138,8 +138,10 @@ describe('LSTM', { timeout: 300_000 }, () => {
   it('lets the event loop run during an epoch (heartbeats and cancellation are not held up)', async () => {
     await selectBackend();
     const m = createLstmModel(params, 3, T, 6);
-    // An epoch of about a second on this backend: the fused path runs ~100k of these short sequences a second, tfjs-layers ~4k.
-    const n = usesFusedKernels(m) ? 150_000 : 4_000;
+    // An epoch of one to two seconds on this backend: the fused path runs ~100k of these short sequences a second,
+    // tfjs-layers ~4-7k. The epoch yields every 200 ms, so ~600 ms (4k rows, as before) left room for only two or
+    // three ticks and the count failed by chance (CI rehearsal: 2 ticks in 607 ms, no stretch over 600 ms).
+    const n = usesFusedKernels(m) ? 150_000 : 8_000;
     const s = synthetic(n, 13);
     const gaps: number[] = [];
     let last = performance.now();
