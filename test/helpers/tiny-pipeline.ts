@@ -10,10 +10,11 @@ import { DefaultLogger } from '@temporalio/worker';
 import { extractSources } from '../../activities/extract';
 import { buildFeatures } from '../../activities/features';
 import { trainModel } from '../../activities/train';
+import { publishModel } from '../../activities/publish';
 import { paths } from '../../infra/paths';
 import type { LoadedPipeline } from '../../pipelines/load';
 import type { PipelineInput } from '../../pipelines/schema';
-import type { ExtractCounts, FeatureRef, TrainResult } from '../../workflows/types';
+import type { ExtractCounts, FeatureRef, PublishResult, TrainResult } from '../../workflows/types';
 import { inlinePipeline, tempDir } from './warehouse';
 
 export const env = (attempt = 1) =>
@@ -114,6 +115,24 @@ export function trainHoldout(p: TinyPipeline, runDir: string, f: FeatureRef, eng
     model: def.model,
     engine: engine ?? def.model.engine,
     split: { kind: 'holdout' as const },
+  });
+}
+
+/** The holdout model of a run published through the publish activity, as the workflow calls it (no CV, no baselines). */
+export function publish(
+  p: TinyPipeline,
+  run: { runId: string; runDir: string; cutoff: string; trainingCutoff: string },
+  f: FeatureRef,
+  trained: TrainResult,
+): Promise<PublishResult> {
+  return env().run(publishModel, {
+    loaded: p.loaded,
+    ...run,
+    trained,
+    cv: null,
+    baselines: [],
+    extract: p.extract,
+    features: f,
   });
 }
 

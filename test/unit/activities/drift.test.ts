@@ -11,10 +11,17 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDrift, checkScoreDrift, recordAcceptedDrift, type DriftResult } from '../../../activities/drift';
-import { publishModel } from '../../../activities/publish';
 import { openRegistry } from '../../../registry/open';
 import { withDuckDB } from '../../../warehouse/db';
-import { env, features, runDirOf, tinyPipeline, trainHoldout, type TinyPipeline } from '../../helpers/tiny-pipeline';
+import {
+  env,
+  features,
+  runDirOf,
+  tinyPipeline,
+  trainHoldout,
+  type TinyPipeline,
+  publish,
+} from '../../helpers/tiny-pipeline';
 import type { PublishResult } from '../../../workflows/types';
 
 const CUTOFF = '2024-03-15T00:00:00.000Z';
@@ -25,18 +32,7 @@ async function championRun(p: TinyPipeline, runId: string) {
   const runDir = runDirOf(p, runId);
   const f = await features(p, runDir, TRAINING, 'training-features');
   const trained = await trainHoldout(p, runDir, f);
-  const pub: PublishResult = await env().run(publishModel, {
-    loaded: p.loaded,
-    runId,
-    cutoff: CUTOFF,
-    trainingCutoff: TRAINING,
-    runDir,
-    trained,
-    cv: null,
-    baselines: [],
-    extract: p.extract,
-    features: f,
-  });
+  const pub: PublishResult = await publish(p, { runId, cutoff: CUTOFF, trainingCutoff: TRAINING, runDir }, f, trained);
   return { runDir, f, pub };
 }
 

@@ -10,9 +10,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { finishRun } from '../../../activities/finish';
 import { findCompletedRuns, RUN_FILE } from '../../../activities/runs';
-import { publishModel } from '../../../activities/publish';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
-import { env, features, runDirOf, tinyPipeline, trainHoldout } from '../../helpers/tiny-pipeline';
+import {
+  env,
+  features,
+  runDirOf,
+  tinyPipeline,
+  trainHoldout,
+  publish as publishRun,
+} from '../../helpers/tiny-pipeline';
 import type { PublishResult, RunSummary } from '../../../workflows/types';
 
 const CUTOFF = '2024-03-15T00:00:00.000Z';
@@ -24,18 +30,12 @@ describe('finishRun (activity)', () => {
     const runDir = runDirOf(p, runId);
     const f = await features(p, runDir, CUTOFF);
     const trained = await trainHoldout(p, runDir, f);
-    const publish: PublishResult = await env().run(publishModel, {
-      loaded: p.loaded,
-      runId,
-      cutoff: CUTOFF,
-      trainingCutoff: CUTOFF,
-      runDir,
+    const publish: PublishResult = await publishRun(
+      p,
+      { runId, cutoff: CUTOFF, trainingCutoff: CUTOFF, runDir },
+      f,
       trained,
-      cv: null,
-      baselines: [],
-      extract: p.extract,
-      features: f,
-    });
+    );
     const scored: ScoreResult = await env().run(scoreUsers, {
       loaded: p.loaded,
       runDir,

@@ -11,9 +11,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureCampaigns } from '../../../activities/measure';
 import { buildSegments } from '../../../activities/segments';
-import { publishModel } from '../../../activities/publish';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
-import { env, features, runDirOf, tinyPipeline, trainHoldout, type TinyPipeline } from '../../helpers/tiny-pipeline';
+import {
+  env,
+  features,
+  runDirOf,
+  tinyPipeline,
+  trainHoldout,
+  type TinyPipeline,
+  publish,
+} from '../../helpers/tiny-pipeline';
 import type { MeasuredCampaignRef, PublishResult } from '../../../workflows/types';
 
 const everyone = { field: 'propensity_decile', op: 'lte', value: 10 } as const;
@@ -55,18 +62,12 @@ describe('measureCampaigns (activity)', () => {
     const cutoff = '2024-02-15T00:00:00.000Z';
     const dir = runDirOf(p, sent);
     const f = await features(p, dir, cutoff);
-    const pub: PublishResult = await env().run(publishModel, {
-      loaded: p.loaded,
-      runId: sent,
-      cutoff,
-      trainingCutoff: cutoff,
-      runDir: dir,
-      trained: await trainHoldout(p, dir, f),
-      cv: null,
-      baselines: [],
-      extract: p.extract,
-      features: f,
-    });
+    const pub: PublishResult = await publish(
+      p,
+      { runId: sent, cutoff, trainingCutoff: cutoff, runDir: dir },
+      f,
+      await trainHoldout(p, dir, f),
+    );
     const past = await send(p, sent, cutoff, pub);
     const open = 'measact-20240420T000000Z-bbbb';
     await send(p, open, '2024-04-20T00:00:00.000Z', pub);

@@ -9,12 +9,19 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { publishModel } from '../../../activities/publish';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
 import { summariseFolds, trainModel } from '../../../activities/train';
 import { withDuckDB } from '../../../warehouse/db';
 import { scalar } from '../../helpers/warehouse';
-import { env, features, runDirOf, tinyDefinition, tinyPipeline, trainHoldout } from '../../helpers/tiny-pipeline';
+import {
+  env,
+  features,
+  runDirOf,
+  tinyDefinition,
+  tinyPipeline,
+  trainHoldout,
+  publish,
+} from '../../helpers/tiny-pipeline';
 import { inlinePipeline } from '../../helpers/warehouse';
 import type { CvSummary, PublishResult, TrainResult } from '../../../workflows/types';
 
@@ -26,18 +33,12 @@ describe('scoreUsers (activity)', () => {
     const runId = 'scoreact-20240315T000000Z-aaaa';
     const runDir = runDirOf(p, runId);
     const f = await features(p, runDir, CUTOFF);
-    const pub: PublishResult = await env().run(publishModel, {
-      loaded: p.loaded,
-      runId,
-      cutoff: CUTOFF,
-      trainingCutoff: CUTOFF,
-      runDir,
-      trained: await trainHoldout(p, runDir, f),
-      cv: null,
-      baselines: [],
-      extract: p.extract,
-      features: f,
-    });
+    const pub: PublishResult = await publish(
+      p,
+      { runId, cutoff: CUTOFF, trainingCutoff: CUTOFF, runDir },
+      f,
+      await trainHoldout(p, runDir, f),
+    );
     const s: ScoreResult = await env().run(scoreUsers, {
       loaded: p.loaded,
       runDir,

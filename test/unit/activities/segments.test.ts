@@ -12,12 +12,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { buildSegments, previousRunDir, type SegmentsRef } from '../../../activities/segments';
-import { publishModel } from '../../../activities/publish';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
 import { paths } from '../../../infra/paths';
 import { withDuckDB } from '../../../warehouse/db';
 import { scalar, tempDir } from '../../helpers/warehouse';
-import { env, features, runDirOf, tinyPipeline, trainHoldout } from '../../helpers/tiny-pipeline';
+import { env, features, runDirOf, tinyPipeline, trainHoldout, publish } from '../../helpers/tiny-pipeline';
 import type { PublishResult } from '../../../workflows/types';
 
 const CUTOFF = '2024-03-15T00:00:00.000Z';
@@ -35,18 +34,7 @@ async function scoredRun(name: string, more: Record<string, unknown> = {}) {
   const runDir = runDirOf(p, runId);
   const f = await features(p, runDir, CUTOFF);
   const trained = await trainHoldout(p, runDir, f);
-  const pub: PublishResult = await env().run(publishModel, {
-    loaded: p.loaded,
-    runId,
-    cutoff: CUTOFF,
-    trainingCutoff: CUTOFF,
-    runDir,
-    trained,
-    cv: null,
-    baselines: [],
-    extract: p.extract,
-    features: f,
-  });
+  const pub: PublishResult = await publish(p, { runId, cutoff: CUTOFF, trainingCutoff: CUTOFF, runDir }, f, trained);
   const s: ScoreResult = await env().run(scoreUsers, {
     loaded: p.loaded,
     runDir,
