@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
 import { writeJsonAtomic } from '../infra/atomic';
-import { withDuckDB } from '../warehouse/db';
+import { quoteLiteral, withDuckDB } from '../warehouse/db';
+import { readDoubles } from '../warehouse/matrix';
 import { runInThread } from '../infra/threads';
 import type { Curves, CurvesJob } from '../report/curves-thread';
 import { writeRunReport } from '../report';
@@ -100,10 +101,11 @@ async function reportData(input: FinishInput): Promise<ReportData> {
 }
 
 /** Labels and scores of held-out users (a predictions Parquet), in user order. */
-async function labelsAndScores(path: string): Promise<[Float64Array, Float64Array]> {
+export async function labelsAndScores(path: string): Promise<[Float64Array, Float64Array]> {
   return withDuckDB(':memory:', async (conn) => {
-    const r = await conn.runAndReadAll(`SELECT label, score FROM read_parquet($p) ORDER BY user_id`, { p: path });
-    const [y, p] = r.getColumns().map((c) => Float64Array.from(c, Number));
+    const sql = `SELECT coalesce(CAST(label AS DOUBLE), 'NaN'::DOUBLE), coalesce(CAST(score AS DOUBLE), 'NaN'::DOUBLE)
+                 FROM read_parquet(${quoteLiteral(path)}) ORDER BY user_id`;
+    const [y, p] = await readDoubles(conn, sql, 2);
     return [y, p];
   });
 }

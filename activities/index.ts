@@ -37,7 +37,8 @@ export function createActivities() {
     buildFeatures,
     fitCustomerValue,
     checkDrift,
-    checkScoreDrift,
+    // 2 × millions of scores read and binned: on a thread, or a scheduled retrain blocks the worker for seconds.
+    checkScoreDrift: offThread('checkScoreDrift', checkScoreDrift, alwaysThread),
     recordAcceptedDrift,
     // Their bodies run on worker threads (activities/offthread.ts): the main thread only waits and heartbeats.
     trainModel: offThread('trainModel', trainModel, trainingIsolation),

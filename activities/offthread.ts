@@ -18,7 +18,13 @@ import { openRegistry } from '../registry/open';
 import type { ThreadActivityContext } from './context';
 
 export type ThreadBody =
-  'trainModel' | 'scoreUsers' | 'publishModel' | 'summariseFolds' | 'trainUplift' | 'nextBestAction';
+  | 'trainModel'
+  | 'scoreUsers'
+  | 'publishModel'
+  | 'summariseFolds'
+  | 'trainUplift'
+  | 'nextBestAction'
+  | 'checkScoreDrift';
 
 export interface ActivityThreadJob {
   body: ThreadBody;

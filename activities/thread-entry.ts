@@ -6,8 +6,17 @@ import { scoreUsers } from './score';
 import { summariseFolds, trainModel } from './train';
 import { publishModel } from './publish';
 import { nextBestAction, trainUplift } from './uplift';
+import { checkScoreDrift } from './drift';
 
-const bodies = { trainModel, scoreUsers, publishModel, summariseFolds, trainUplift, nextBestAction } as const;
+const bodies = {
+  trainModel,
+  scoreUsers,
+  publishModel,
+  summariseFolds,
+  trainUplift,
+  nextBestAction,
+  checkScoreDrift,
+} as const;
 
 serveThread((job: ActivityThreadJob, t) => {
   useThreadContext({ info: job.info, heartbeat: t.progress, signal: t.signal });
