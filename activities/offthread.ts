@@ -24,6 +24,7 @@ export type ThreadBody =
   | 'summariseFolds'
   | 'trainUplift'
   | 'nextBestAction'
+  | 'checkDrift'
   | 'checkScoreDrift';
 
 export interface ActivityThreadJob {

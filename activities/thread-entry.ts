@@ -6,7 +6,7 @@ import { scoreUsers } from './score';
 import { summariseFolds, trainModel } from './train';
 import { publishModel } from './publish';
 import { nextBestAction, trainUplift } from './uplift';
-import { checkScoreDrift } from './drift';
+import { checkDrift, checkScoreDrift } from './drift';
 
 const bodies = {
   trainModel,
@@ -15,6 +15,7 @@ const bodies = {
   summariseFolds,
   trainUplift,
   nextBestAction,
+  checkDrift,
   checkScoreDrift,
 } as const;
 

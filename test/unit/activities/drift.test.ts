@@ -104,6 +104,41 @@ describe('checkDrift (activity)', () => {
   });
 });
 
+describe('checkDrift at size (activity, as registered)', () => {
+  it('leaves the worker event loop free while it compares two 500 k-row training tables', async () => {
+    const p = await tinyPipeline('bigfdrift');
+    const runId = 'bigfdrift-20240415T000000Z-bbbb';
+    mkdirSync(runDirOf(p, runId), { recursive: true });
+    const champ = await championRun(p, 'bigfdrift-20240315T000000Z-aaaa');
+    const small = join(p.home, 'small.parquet');
+    await alter(champ.f.featuresPath, small, 'user_id', 'user_id');
+    /** The small table's rows repeated to 500 k rows with distinct ids. */
+    const grow = (to: string) =>
+      withDuckDB(':memory:', (conn) =>
+        conn.run(`COPY (SELECT t.* REPLACE (t.user_id || '-' || r.i AS user_id)
+                        FROM read_parquet('${small}') t, range(CAST(ceil(5e5 / (SELECT count(*) FROM read_parquet('${small}'))) AS BIGINT)) r(i))
+                  TO '${to}' (FORMAT parquet)`),
+      );
+    await grow(champ.f.featuresPath);
+    const key = `runs/bigfdrift/${runId}/training-features/features.parquet`;
+    mkdirSync(join(p.home, key, '..'), { recursive: true });
+    await grow(join(p.home, key));
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const r: DriftResult = await env().run(createActivities().checkDrift, {
+      loaded: p.loaded,
+      runId,
+      runDir: `runs/bigfdrift/${runId}`,
+      trainingFeaturesPath: key,
+    });
+    loop.disable();
+    assert.equal(r.level, 'ok', r.message);
+    assert.equal(r.champion, champ.pub.version);
+    // On the main thread the PSI of every column (a sort of each) held the loop for seconds; at 10 M, tens.
+    assert.ok(loop.max / 1e6 < 300, `event loop blocked ${Math.round(loop.max / 1e6)} ms`);
+  });
+});
+
 describe('checkScoreDrift and recordAcceptedDrift (activities)', () => {
   /** A finished run folder: run.json (cutoff, publish) and scores.parquet with `n` scores from the expression. */
   async function finished(p: TinyPipeline, id: string, cutoff: string, kind: string, scoreSql: string, n = 2000) {
