@@ -11,6 +11,7 @@
  *   predictions), to read Σp ÷ positives against.
  */
 import { mulberry32 } from './random';
+import { argsortScores } from './argsort';
 
 type Vec = ArrayLike<number>;
 
@@ -66,7 +67,7 @@ export function expectedCalibrationError(y: Vec, p: Vec, bins = 10): number {
 
 /** Equal-mass bins: the rows sorted by prediction, cut into `bins` runs of nearly equal size (numpy array_split). */
 function equalMassBins(y: Vec, p: Vec, bins: number): { n: number; meanP: number; meanY: number }[] {
-  const idx = Uint32Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[a] - p[b] || a - b);
+  const idx = argsortScores(p, false);
   const k = Math.min(bins, idx.length);
   const out: { n: number; meanP: number; meanY: number }[] = [];
   const base = Math.floor(idx.length / k);

@@ -10,27 +10,48 @@ export interface Split {
 }
 
 function byClass(y: ArrayLike<number>, seed: number): [Uint32Array, Uint32Array] {
-  const pos: number[] = [];
-  const neg: number[] = [];
-  for (let i = 0; i < y.length; i++) (y[i] === 1 ? pos : neg).push(i);
+  // Typed arrays filled in row order (no growing number[] of millions of rows), then shuffled as before.
+  let nPos = 0;
+  for (let i = 0; i < y.length; i++) if (y[i] === 1) nPos++;
+  const pos = new Uint32Array(nPos);
+  const neg = new Uint32Array(y.length - nPos);
+  for (let i = 0, a = 0, b = 0; i < y.length; i++) {
+    if (y[i] === 1) pos[a++] = i;
+    else neg[b++] = i;
+  }
   const rng = mulberry32(seed);
-  return [shuffle(Uint32Array.from(neg), rng), shuffle(Uint32Array.from(pos), rng)];
+  return [shuffle(neg, rng), shuffle(pos, rng)];
 }
 
 const sorted = (a: number[]) => Uint32Array.from(a).sort();
 
-/** Stratified k-fold: fold i's test set takes every k-th row of each shuffled class. */
+/**
+ * Stratified k-fold: fold i's test set takes every k-th row of each shuffled class. Each row's fold is noted, and
+ * the sets are read off in row order (sorted without a sort: at 3.2 M rows the sorts took 1.5 CPU-s per call).
+ */
 export function stratifiedKFold(y: ArrayLike<number>, k: number, seed: number): Split[] {
   if (!Number.isInteger(k) || k < 2) throw new Error(`k-fold needs k ≥ 2 (got ${k})`);
   const classes = byClass(y, seed);
   for (const c of classes)
     if (c.length < k) throw new Error(`a class has ${c.length} rows, fewer than the ${k} folds: use fewer folds`);
-  const testOf: number[][] = Array.from({ length: k }, () => []);
-  for (const c of classes) c.forEach((row, j) => testOf[j % k].push(row));
-  return testOf.map((test, i) => {
-    const train = testOf.flatMap((t, j) => (j === i ? [] : t));
-    return { train: sorted(train), test: sorted(test) };
-  });
+  const n = y.length;
+  const foldOf = new Uint32Array(n);
+  const size = new Uint32Array(k);
+  for (const c of classes)
+    for (let j = 0; j < c.length; j++) {
+      foldOf[c[j]] = j % k;
+      size[j % k]++;
+    }
+  const tests = Array.from(size, (m) => new Uint32Array(m));
+  const trains = Array.from(size, (m) => new Uint32Array(n - m));
+  const at = new Uint32Array(k);
+  const atTrain = new Uint32Array(k);
+  for (let r = 0; r < n; r++) {
+    const f = foldOf[r];
+    tests[f][at[f]++] = r;
+    for (let i = 0; i < k; i++) if (i !== f) trains[i][atTrain[i]++] = r;
+  }
+  return tests.map((test, i) => ({ train: trains[i], test }));
 }
 
 /** Stratified holdout: `fraction` of each class goes to the test set. */

@@ -16,6 +16,7 @@ export {
   chanceCalibrationError,
   type CalibrationBin,
 } from './calibration-metrics';
+import { argsortScores } from './argsort';
 import {
   debiasedCalibrationError,
   expectedCalibrationError,
@@ -24,11 +25,7 @@ import {
 } from './calibration-metrics';
 
 /** Indices sorted by descending score (stable on index). */
-function orderDesc(p: Vec): Uint32Array {
-  const idx = new Uint32Array(p.length);
-  for (let i = 0; i < idx.length; i++) idx[i] = i;
-  return idx.sort((a, b) => p[b] - p[a] || a - b);
-}
+const orderDesc = (p: Vec): Uint32Array => argsortScores(p, true);
 
 /** Distinct-threshold points of the ranking: cumulative true and false positives after each tie group. */
 function thresholdPoints(y: Vec, p: Vec) {
