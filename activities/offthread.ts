@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { runInThread, ThreadError } from '../infra/threads';
 import { openRegistry } from '../registry/open';
 import type { ThreadActivityContext } from './context';
+import { TableLender, type TableQuestion } from '../warehouse/binned-share';
+import { IDLE_MS } from '../warehouse/binned';
+import { memoryBudget } from '../infra/memory';
 
 export type ThreadBody =
   | 'trainModel'
@@ -44,6 +47,22 @@ const KEEPALIVE_MS = 1_000;
 // loses nothing: attempts never share temporary files, and checkpoints are written atomically.
 const CANCEL_GRACE_MS = 1_500;
 
+/**
+ * The worker process's binned feature tables, lent to the training threads (warehouse/binned-share): the folds and
+ * the holdout forest of a run read the table once. At most half the memory budget is kept while idle.
+ */
+const lender = new TableLender(() => memoryBudget() / 2, IDLE_MS);
+export const tableLender = () => lender;
+
+/** A thread borrows tables; a child process (TensorFlow.js bodies) cannot share memory and reads its own. */
+function answerFor(owner: object, isolation: Isolation) {
+  return (q: unknown) => {
+    const question = q as TableQuestion;
+    if (isolation === 'thread') return lender.answer(owner, question);
+    return question.kind === 'binnedTable' ? { read: true } : { stored: false };
+  };
+}
+
 /** Where a body runs: a worker thread, or a child process when it uses TensorFlow.js (see the note above). */
 export type Isolation = 'thread' | 'process';
 
@@ -61,16 +80,19 @@ export function offThread<I, O>(
     let last: unknown = heartbeatDetails;
     ctx.heartbeat(last);
     const keepalive = setInterval(() => ctx.heartbeat(last), KEEPALIVE_MS);
+    const owner = {};
     try {
       const job: ActivityThreadJob = {
         body,
         input,
         info: { attempt, activityId, activityType, workflowExecution, heartbeatDetails },
       };
+      const where = await isolation(input);
       return await runInThread<O, ActivityThreadJob>({
         file: join(__dirname, 'thread-entry.js'),
         input: job,
-        isolation: await isolation(input),
+        isolation: where,
+        onAsk: answerFor(owner, where),
         signal: ctx.cancellationSignal,
         graceMs: CANCEL_GRACE_MS,
         onProgress: (d) => {
@@ -83,6 +105,7 @@ export function offThread<I, O>(
       throw fromThread(e);
     } finally {
       clearInterval(keepalive);
+      lender.abandon(owner); // a table this body was reading and never handed over: whoever waits reads it
     }
   };
 }

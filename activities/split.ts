@@ -90,7 +90,8 @@ interface FittedSplit {
 
 /**
  * Fits `clf` on the split's training rows. The forest trains on the process's one binned copy of the table
- * (warehouse/binned: 1 byte per value, shared by every fold and the holdout model, nothing copied per fold) and
+ * (warehouse/binned: 1 byte per value, read once per process and lent to every fold's and the holdout model's
+ * thread, nothing copied per fold) and
  * its held-out rows are decoded from the bins, which predicts exactly as the raw values would; other engines
  * (and rolling time folds, which stack two tables) read the Float32 table and copy their rows.
  */
@@ -106,13 +107,15 @@ export async function fitOnSplit(
     const { table: t, release } = await acquireBinnedTable(input.featuresPath, clf.params.maxBins);
     try {
       const { train, test } =
-        s.kind === 'holdout' ? holdout(t.ids, t.y, input.model.holdout, seed) : stratifiedKFold(t.y, s.k, seed)[s.i];
+        s.kind === 'holdout'
+          ? holdout(t.ids.all(), t.y, input.model.holdout, seed)
+          : stratifiedKFold(t.y, s.k, seed)[s.i];
       const started = performance.now();
       await clf.fitBinned(t.bins, t.names, t.y, train, opts);
       return {
         xTest: { nRows: test.length, names: t.names, columns: decodeRows(t.bins, test) },
         yTest: selectLabels(t.y, test),
-        testIds: Array.from(test, (i) => t.ids[i]),
+        testIds: Array.from(test, (i) => t.ids.at(i)),
         encoding: t.encoding,
         nTrain: train.length,
         trainSeconds: (performance.now() - started) / 1000,

@@ -26,11 +26,15 @@ export interface ThreadJob<I> {
   graceMs?: number;
   /** A worker thread (default) or a child process of its own (`transfer` does not apply: input is copied). */
   isolation?: 'thread' | 'process';
+  /** Answers the job's `ask` calls (e.g. lends it a table this process has read already); the reply is posted back. */
+  onAsk?: (question: unknown) => Promise<unknown> | unknown;
 }
 
 export interface ThreadContext {
   progress(data: unknown): void;
   signal: AbortSignal;
+  /** A question to the caller's `onAsk` (it fails when the caller gave none). */
+  ask(question: unknown): Promise<unknown>;
 }
 
 /** An error thrown in a thread, as the caller sees it: same name and message, plus the error's own fields. */
@@ -47,6 +51,7 @@ export class ThreadError extends Error {
 
 type FromThread =
   | { type: 'progress'; data: unknown }
+  | { type: 'ask'; id: number; question: unknown }
   | { type: 'result'; value: unknown }
   | { type: 'error'; error: Record<string, unknown> };
 
@@ -112,7 +117,8 @@ export function runInThread<O, I = unknown>(job: ThreadJob<I>): Promise<O> {
     channel.onMessage((m) => {
       if (m.type === 'progress') {
         if (!settled) job.onProgress?.(m.data);
-      } else if (m.type === 'result') finish(() => resolve(m.value as O));
+      } else if (m.type === 'ask') answer(channel, job, m);
+      else if (m.type === 'result') finish(() => resolve(m.value as O));
       else finish(() => reject(new ThreadError(String(m.error.message ?? 'thread failed'), m.error)));
     });
     channel.onError((e) => finish(() => reject(e)));
@@ -120,6 +126,19 @@ export function runInThread<O, I = unknown>(job: ThreadJob<I>): Promise<O> {
       finish(() => reject(job.signal?.aborted ? abortReason(job.signal) : new Error(`job exited (${code})`))),
     );
   });
+}
+
+/** Posts the caller's answer to a job's question (an error when there is no `onAsk` or it failed). */
+function answer<I>(channel: JobChannel, job: ThreadJob<I>, m: { id: number; question: unknown }) {
+  Promise.resolve()
+    .then(() => {
+      if (!job.onAsk) throw new Error('this job was started without an onAsk to answer it');
+      return job.onAsk(m.question);
+    })
+    .then(
+      (value) => channel.post({ type: 'answer', id: m.id, value }),
+      (e: unknown) => channel.post({ type: 'answer', id: m.id, error: errorFields(e) }),
+    );
 }
 
 function abortReason(signal: AbortSignal): Error {
@@ -133,7 +152,18 @@ export function serveThread<I, O>(fn: (input: I, ctx: ThreadContext) => Promise<
     throw new Error('serveThread runs in a worker thread or child process (see runInThread)');
   const post = inChild ? (m: unknown) => process.send!(m) : (m: unknown) => parentPort!.postMessage(m);
   const abort = new AbortController();
-  const ctx: ThreadContext = { progress: (data) => post({ type: 'progress', data }), signal: abort.signal };
+  const asked = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  const ctx: ThreadContext = {
+    progress: (data) => post({ type: 'progress', data }),
+    signal: abort.signal,
+    ask: (question) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        asked.set(id, { resolve, reject });
+        post({ type: 'ask', id, question });
+      }),
+  };
   const run = (input: I) =>
     Promise.resolve()
       .then(() => fn(input, ctx))
@@ -141,9 +171,14 @@ export function serveThread<I, O>(fn: (input: I, ctx: ThreadContext) => Promise<
         (value) => post({ type: 'result', value }),
         (e: unknown) => post({ type: 'error', error: errorFields(e) }),
       );
-  const onMessage = (m: { type: string; input?: I }) => {
+  const onMessage = (m: { type: string; input?: I; id?: number; value?: unknown; error?: Record<string, unknown> }) => {
     if (m.type === 'abort') abort.abort(new Error('cancelled'));
-    else if (m.type === 'job' && inChild) void run(m.input as I);
+    else if (m.type === 'answer') {
+      const q = asked.get(m.id!);
+      asked.delete(m.id!);
+      if (m.error) q?.reject(new ThreadError(String(m.error.message ?? 'ask failed'), m.error));
+      else q?.resolve(m.value);
+    } else if (m.type === 'job' && inChild) void run(m.input as I);
   };
   if (inChild) {
     process.on('message', onMessage);

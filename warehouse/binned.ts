@@ -6,9 +6,10 @@
  */
 import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { allocateBins, binEdges, binInto, type Bins } from '../ml/forest/binning';
+import { allocateBins, binEdges, binInto } from '../ml/forest/binning';
 import { checkMemory, memoryBudget } from '../infra/memory';
 import { withDuckDB } from './db';
+import { fromLent, SharedIds, toLent, type BinnedTable, type TableAnswer, type TableQuestion } from './binned-share';
 import {
   chunkDoubles,
   FeatureTableError,
@@ -16,20 +17,10 @@ import {
   singleClassError,
   streamChunks,
   withFeatureQuery,
-  type FeatureEncoding,
   type ReadOptions,
 } from './matrix';
 
-export interface BinnedTable {
-  bins: Bins;
-  names: string[];
-  /** Labels of every row (the label column is required). */
-  y: Uint8Array;
-  ids: string[];
-  encoding: FeatureEncoding;
-  /** Bytes held: codes, labels and ids. */
-  bytes: number;
-}
+export type { BinnedTable };
 
 /** Rows the bin edges are computed from (every row of smaller tables, as binMatrix does). */
 const EDGE_SAMPLE = 200_000;
@@ -61,7 +52,7 @@ export async function readBinnedTable(
     const edges = sample.map((c) => binEdges(c.subarray(0, sampled), opts.maxBins));
     const bins = allocateBins(n, edges);
     const ids = new Array<string>(n);
-    const y = new Uint8Array(n);
+    const y = new Uint8Array(new SharedArrayBuffer(Math.max(1, n))).subarray(0, n);
     const read = await streamChunks(conn, q.sql, (chunk, at) => {
       const id = chunk.getColumnValues(0);
       for (let r = 0; r < id.length; r++) ids[at + r] = String(id[r]);
@@ -72,7 +63,9 @@ export async function readBinnedTable(
     if (read !== n) throw new Error(`${file}: read ${read} rows, expected ${n}`);
     const single = singleClassError(file, opts.label, y);
     if (single) throw single;
-    return { bins, names: q.encoding.columns.map((c) => c.name), y, ids, encoding: q.encoding, bytes };
+    const names = q.encoding.columns.map((c) => c.name);
+    // Ids in shared memory too, so the table can be lent to other threads (warehouse/binned-share).
+    return { bins, names, y, ids: SharedIds.encode(ids), encoding: q.encoding, bytes };
   });
 }
 
@@ -84,8 +77,36 @@ interface Entry {
 const cache = new Map<string, Entry>();
 let reads = 0;
 
-/** How many binned tables this process has read (the folds of one table share one). */
+/** How many binned tables this thread has read (the folds of one table share one). */
 export const binnedTableReads = () => reads;
+
+/** Asks the process that started this thread for a table (activities/thread-entry sets it on training threads). */
+type Ask = (q: TableQuestion) => Promise<TableAnswer>;
+let askProcess: Ask | null = null;
+export function borrowTablesFrom(ask: Ask | null): void {
+  askProcess = ask;
+}
+
+/** The table as the process lends it, or read here (and handed to the process) when nobody has it yet. */
+async function lentOrRead(key: string, read: () => Promise<BinnedTable>): Promise<BinnedTable> {
+  const ask = askProcess;
+  if (!ask) {
+    reads++;
+    return read();
+  }
+  const a = await ask({ kind: 'binnedTable', key });
+  if ('table' in a) return fromLent(a.table);
+  reads++;
+  let t: BinnedTable;
+  try {
+    t = await read();
+  } catch (e) {
+    await ask({ kind: 'binnedTableRead', key, table: null }).catch(() => undefined);
+    throw e;
+  }
+  await ask({ kind: 'binnedTableRead', key, table: toLent(t) });
+  return t;
+}
 
 /** How long a table nobody trains on stays cached: the holdout models start a little after the folds end. */
 export const IDLE_MS = 120_000;
@@ -112,11 +133,12 @@ export async function acquireBinnedTable(
   const key = JSON.stringify([file, st.size, st.mtimeMs, maxBins, label, idColumn]);
   const cached = cache.get(key);
   const entry: Entry = cached ?? {
-    table: withDuckDB(':memory:', (conn) => readBinnedTable(conn, file, { label, idColumn, maxBins })),
+    table: lentOrRead(key, () =>
+      withDuckDB(':memory:', (conn) => readBinnedTable(conn, file, { label, idColumn, maxBins })),
+    ),
     users: 0,
   };
   if (!cached) {
-    reads++;
     entry.table.then(
       () => evict(key),
       () => cache.get(key) === entry && cache.delete(key), // a failed read is not kept: the retry reads again

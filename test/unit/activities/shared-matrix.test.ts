@@ -16,6 +16,8 @@ import { acquireBinnedTable, binnedTableReads, clearBinnedTables } from '../../.
 import { readFeatureTable } from '../../../warehouse/matrix';
 import { tempDir } from '../../helpers/warehouse';
 import type { Split } from '../../../activities/split';
+import { offThread, tableLender, trainingIsolation } from '../../../activities/offthread';
+import { TableLender, type LentTable } from '../../../warehouse/binned-share';
 import type { TrainResult } from '../../../workflows/types';
 
 async function featureTable(rows: number): Promise<string> {
@@ -81,6 +83,53 @@ describe('training memory', () => {
       b.release();
       clearBinnedTables();
     }
+  });
+
+  it('activities on worker threads read the table once per process: the first thread lends it to the others', async () => {
+    const file = await featureTable(6_000);
+    const runDir = tempDir('fc-lent-run-');
+    const onThread = offThread('trainModel', trainModel, trainingIsolation);
+    const lender = tableLender();
+    lender.clear();
+    const [stored, lent] = [lender.stored, lender.lent];
+    const fold = (i: number) => input(file, runDir, { kind: 'fold', strategy: 'kfold', k: 3, i });
+    // Two at a time, as the CPU queue's two slots run them: the second asks while the first is reading.
+    const first = (await Promise.all([0, 1].map((i) => env().run(onThread, fold(i))))) as TrainResult[];
+    const rest: TrainResult[] = [
+      await env().run(onThread, fold(2)),
+      await env().run(onThread, input(file, runDir, { kind: 'holdout' })),
+    ];
+    assert.equal(lender.stored - stored, 1, 'one thread read the table');
+    assert.equal(lender.lent - lent, 3, 'the other three borrowed it');
+    assert.equal(lender.size, 1);
+    // The same models as when each thread reads its own table (on the main thread here).
+    clearBinnedTables();
+    const alone = input(file, tempDir('fc-lent-alone-'), { kind: 'holdout' });
+    const own: TrainResult = await env().run(trainModel, alone);
+    assert.equal(rest[1].metrics!.roc_auc, own.metrics!.roc_auc);
+    assert.equal(rest[1].metrics!.log_loss, own.metrics!.log_loss);
+    assert.equal(
+      [...first, rest[0]].reduce((s, r) => s + r.nTest, 0),
+      6_000,
+      'the folds still partition the rows',
+    );
+    lender.clear();
+    clearBinnedTables();
+  });
+
+  it('a table being read is waited for, and read again when its reader stops without it', async () => {
+    const lender = new TableLender(() => 1e9, 60_000);
+    const [a, b, c] = [{}, {}, {}];
+    assert.deepEqual(lender.answer(a, { kind: 'binnedTable', key: 'k' }), { read: true });
+    const waitingB = lender.answer(b, { kind: 'binnedTable', key: 'k' });
+    lender.abandon(a); // a was cancelled mid-read
+    assert.deepEqual(await waitingB, { read: true }, 'b reads it now');
+    const waitingC = lender.answer(c, { kind: 'binnedTable', key: 'k' });
+    const table = { bytes: 10 } as LentTable;
+    assert.deepEqual(await lender.answer(b, { kind: 'binnedTableRead', key: 'k', table }), { stored: true });
+    assert.equal(((await waitingC) as { table: LentTable }).table, table);
+    assert.equal((lender.answer(a, { kind: 'binnedTable', key: 'k' }) as { table: LentTable }).table, table);
+    lender.clear();
   });
 
   it('a table larger than FUNNELCAST_MEMORY is refused, naming the setting and the size needed', async () => {
