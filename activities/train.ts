@@ -9,6 +9,8 @@ import { writeColumnsToParquet } from '../warehouse/parquet';
 import type { FitOptions } from '../ml/classifier';
 import { createClassifier } from '../ml/engines';
 import { RandomForest } from '../ml/forest';
+import { LogisticRegression } from '../ml/logistic';
+import type { TrainingSample } from '../ml/downsample';
 import { stratifiedKFold } from '../ml/cv';
 import {
   aggregate,
@@ -162,7 +164,7 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
       trainSeconds,
       reused: false,
       resumedFrom,
-      ...(clf instanceof RandomForest && clf.trainingSample ? { trainingSample: clf.trainingSample } : {}),
+      ...(sampleOf(clf) ? { trainingSample: { ...sampleOf(clf)!, engine: input.engine } } : {}),
     };
     w.check();
     writeJsonAtomic(resultFile, result, w);
@@ -171,6 +173,10 @@ async function trainTabular(input: TrainInput, { name, dir, resultFile, w }: Att
     return result;
   });
 }
+
+/** The downsampled training rows of an engine that downsamples the majority class (forest, logistic). */
+const sampleOf = (clf: unknown): TrainingSample | null =>
+  clf instanceof RandomForest || clf instanceof LogisticRegression ? clf.trainingSample : null;
 
 const sequencesBeside = (featuresPath: string) => join(dirname(featuresPath), 'sequences.parquet');
 const vocabBeside = (featuresPath: string) => readVocab(join(dirname(featuresPath), 'sequences.vocab.json'));

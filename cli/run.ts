@@ -206,8 +206,10 @@ function modelLines(s: RunSummary): string[] {
       `             search: kept trial ${m.search.chosen} of ${m.search.trials.length} (CV ${m.search.metric} ${num(k.mean)}): ${JSON.stringify(k.params)}`,
     );
   }
-  for (const b of m.baselines)
+  for (const b of m.baselines) {
     lines.push(`             baseline ${b.engine}: holdout ROC AUC ${num(b.metrics?.roc_auc)}`);
+    if (b.trainingSample) lines.push(`               ${trainingSampleWords(b.trainingSample)}`);
+  }
   const seqs = m.lstmTrainSequences;
   if (seqs && seqs.used < seqs.available)
     lines.push(

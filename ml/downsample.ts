@@ -70,8 +70,8 @@ export function oddsShift(s: Pick<MajoritySample, 'majorityClass' | 'majorityKep
   return s.majorityClass === 0 ? l : -l;
 }
 
-/** What a model trained on: the rows kept (null in a fit that kept every row). */
-export type TrainingSample = Omit<MajoritySample, 'rows'> & { rows: number };
+/** What a model trained on: the rows kept (null in a fit that kept every row), and which engine it was. */
+export type TrainingSample = Omit<MajoritySample, 'rows'> & { rows: number; engine?: string };
 
 /**
  * The definition's setting resolved: a ratio, or 'auto' = DEFAULT_MAJORITY_RATIO on training sets larger than
@@ -93,8 +93,9 @@ export function majoritySample(
 export function trainingSampleWords(s: Omit<TrainingSample, 'rows'>): string {
   const en = (v: number) => v.toLocaleString('en-US');
   const [minority, majority] = s.majorityClass === 0 ? ['positive', 'negative'] : ['negative', 'positive'];
+  const engine = s.engine ?? 'forest';
   return (
-    `forest trained on all ${en(s.minority)} ${minority} rows and ${en(s.majorityKept)} of ${en(s.majorityAll)} ` +
-    `${majority} rows (model.forest.downsampleMajority, seeded); probabilities corrected back to all users`
+    `${engine} trained on all ${en(s.minority)} ${minority} rows and ${en(s.majorityKept)} of ${en(s.majorityAll)} ` +
+    `${majority} rows (model.${engine}.downsampleMajority, seeded); probabilities corrected back to all users`
   );
 }

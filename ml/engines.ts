@@ -10,7 +10,7 @@ export const TABULAR_ENGINES: TabularEngine[] = ['forest', 'logistic', 'mlrf', '
 
 export function createClassifier(engine: TabularEngine, params: Record<string, unknown> = {}, seed = 42): Classifier {
   if (engine === 'forest') return new RandomForest(params, seed);
-  if (engine === 'logistic') return new LogisticRegression(params);
+  if (engine === 'logistic') return new LogisticRegression(params, seed);
   if (engine === 'mlrf') return new MlRandomForest(params, seed);
   if (engine === 'boosted') return new BoostedTrees(params, seed);
   throw new Error(`unknown engine "${engine}" (known: ${TABULAR_ENGINES.join(', ')})`);

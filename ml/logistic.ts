@@ -16,6 +16,7 @@ import { applyCalibration, crossFittedScores, fitCalibration, type Calibration }
 import { DEFAULT_CLASS_WEIGHT, DEFAULT_LOGISTIC_MAX_ROWS } from '../pipelines/schema/model';
 import { selectLabels, selectRows } from './classifier';
 import { mulberry32 } from './random';
+import { majoritySample, oddsShift, type TrainingSample } from './downsample';
 
 export const LOGISTIC_FORMAT_VERSION = 1;
 const DEFAULTS: LogisticParams = {
@@ -23,6 +24,7 @@ const DEFAULTS: LogisticParams = {
   maxIter: 200,
   classWeight: DEFAULT_CLASS_WEIGHT,
   maxRows: DEFAULT_LOGISTIC_MAX_ROWS,
+  downsampleMajority: 'auto',
 };
 
 function choleskySolve(a: Float64Array, b: Float64Array, d: number): Float64Array {
@@ -60,10 +62,35 @@ export class LogisticRegression implements Classifier {
   iterations = 0;
   /** Maps the linear model's probability to a calibrated one (null: models saved before it, and the parts). */
   calibration: Calibration | null = null;
+  /** The majority-class downsampling of the last fit (null: every row); see ml/downsample. */
+  trainingSample: TrainingSample | null = null;
   private uncalibratedPart = false;
+  /** Where Newton starts (a cross-fit part starts from the whole fit's coefficients: a few steps instead of ~14). */
+  private start: number[] | null = null;
 
-  constructor(params: Partial<LogisticParams> = {}) {
+  constructor(
+    params: Partial<LogisticParams> = {},
+    readonly seed = 42,
+  ) {
     this.params = { ...DEFAULTS, ...params };
+  }
+
+  /**
+   * Fits on every minority row and a seeded draw of the majority (model.logistic.downsampleMajority, as the
+   * forest's: 'auto' = 100 majority rows per minority row above 1 M rows), the calibration fitted on the same rows
+   * and its log-odds shifted back to the whole population (exact, ml/downsample). Below the threshold, or with
+   * per-row sample weights (positional), every row as before.
+   */
+  async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
+    const sample =
+      options.sampleWeight || this.uncalibratedPart
+        ? null
+        : majoritySample(this.params.downsampleMajority, y, null, this.seed);
+    this.trainingSample = sample && { ...sample, rows: sample.rows.length };
+    if (!sample) return this.fitRows(x, y, options);
+    await this.fitRows(selectRows(x, sample.rows), selectLabels(y, sample.rows), options);
+    const c = this.calibration;
+    if (c) this.calibration = { ...c, c: c.c + oddsShift(sample), oddsShift: oddsShift(sample) };
   }
 
   private standardised(x: FeatureMatrix): Float64Array[] {
@@ -74,7 +101,7 @@ export class LogisticRegression implements Classifier {
     });
   }
 
-  async fit(x: FeatureMatrix, y: Uint8Array, options: FitOptions = {}): Promise<void> {
+  private async fitRows(x: FeatureMatrix, y: Uint8Array, options: FitOptions): Promise<void> {
     const n = x.nRows;
     this.featureNames = [...x.names];
     // Above maxRows the coefficients are fitted on a stratified sample whose rows stand for their class's rows
@@ -128,6 +155,14 @@ export class LogisticRegression implements Classifier {
     const d = f + 1;
     const beta = new Float64Array(d);
     const eta = new Float64Array(n);
+    if (this.start?.length === d) {
+      beta.set(this.start);
+      for (let i = 0; i < n; i++) {
+        let s = beta[0];
+        for (let j = 0; j < f; j++) s += beta[j + 1] * z[j][i];
+        eta[i] = s;
+      }
+    }
     for (let it = 0; it < this.params.maxIter; it++) {
       if (options.signal?.aborted) throw new Error('training cancelled');
       const grad = new Float64Array(d);
@@ -173,8 +208,9 @@ export class LogisticRegression implements Classifier {
   private async fitCalibrationOn(x: FeatureMatrix, y: Uint8Array, signal?: AbortSignal): Promise<Calibration> {
     const part = () => {
       // The parts predict with their weighted fit: the calibration is fitted on those scores.
-      const m = new LogisticRegression(this.params);
+      const m = new LogisticRegression(this.params, this.seed);
       m.uncalibratedPart = true;
+      m.start = this.coef;
       return m;
     };
     const oof = await crossFittedScores(part, x, y, 3, 0, signal);
@@ -259,7 +295,7 @@ export class LogisticRegression implements Classifier {
       coef: number[];
       calibration?: Calibration | null;
     };
-    const m = new LogisticRegression(p.params);
+    const m = new LogisticRegression({ ...p.params, downsampleMajority: p.params.downsampleMajority ?? null });
     m.featureNames = [...s.featureNames];
     m.mean = p.mean;
     m.scale = p.scale;

@@ -45,7 +45,7 @@ export interface RunReportData {
       lift?: { decile: number; lift: number; liftStd: number; cumulativeGain: number; cumulativeGainStd: number }[];
       calibration?: { meanPredicted: number; fractionPositive: number; fractionPositiveStd: number; count: number }[];
     } | null;
-    baselines?: { engine: string; metrics: Record<string, number> | null }[];
+    baselines?: { engine: string; metrics: Record<string, number> | null; trainingSample?: TrainingSampleRef }[];
     /** engine "auto": the candidates' cross-validated primary metric and the one chosen. */
     selection?: EngineSelection | null;
     /** model.search: the trials and the settings kept. */

@@ -26,6 +26,9 @@ export function summaryCards(d: RunReportData): string[][] {
         ]
       : []),
     ...(d.metrics.trainingSample ? [['training rows', trainingSampleWords(d.metrics.trainingSample)]] : []),
+    ...(d.metrics.baselines ?? []).flatMap((b) =>
+      b.trainingSample ? [[`${b.engine} baseline training rows`, trainingSampleWords(b.trainingSample)]] : [],
+    ),
     ...(d.customerAttributes
       ? [
           [

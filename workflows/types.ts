@@ -180,6 +180,8 @@ export interface TrainResult {
 /** Every minority-class row and a seeded draw of the majority (ml/downsample), probabilities corrected back. */
 export interface TrainingSampleRef {
   rows: number;
+  /** The engine that trained on it (absent: the forest, in results written before the logistic downsampled). */
+  engine?: string;
   majorityClass: 0 | 1;
   minority: number;
   majorityKept: number;
@@ -330,7 +332,7 @@ export interface RunSummary {
     backend?: string;
     holdout: Record<string, number> | null;
     cv: CvSummary | null;
-    baselines: { engine: string; metrics: Record<string, number> | null }[];
+    baselines: { engine: string; metrics: Record<string, number> | null; trainingSample?: TrainingSampleRef }[];
     trainSeconds: number;
     /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
     /** With engine "auto": the candidates' cross-validated scores and the one chosen. */

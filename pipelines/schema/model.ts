@@ -105,6 +105,16 @@ export const logisticParams = z
     classWeight,
     /** Rows the coefficients are fitted on (a stratified sample above it; the calibration sees every row). */
     maxRows: z.number().int().min(1000).max(100_000_000).default(DEFAULT_LOGISTIC_MAX_ROWS),
+    /**
+     * Majority-class downsampling, as the forest's (ml/downsample): 'auto' = 100 majority rows per minority row
+     * on training sets above 1,000,000 rows; null = every row. On the 10 M-event table (2.58 M training rows) the
+     * baseline's holdout ROC AUC / PR AUC / log loss went from 0.9391 / 0.0778 / 0.00919 on every row to 0.9403 /
+     * 0.0832 / 0.00910 at ratio 100 (expected ÷ observed conversions 1.056 → 1.038), its fit from 13.6 to 6.0 CPU-s.
+     */
+    downsampleMajority: z
+      .union([z.literal('auto'), z.number().min(1).max(1e6)])
+      .nullable()
+      .default('auto'),
   })
   .strict();
 

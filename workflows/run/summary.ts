@@ -44,14 +44,20 @@ export function runSummary(ctx: RunContext, p: SummaryParts): RunSummary {
       backend: main.backend,
       holdout: main.metrics,
       cv: p.crossValidated.cv,
-      baselines: baselines.map((b: TrainResult) => ({ engine: b.engine, metrics: b.metrics })),
+      // A baseline's downsampled training rows are stated beside it (the logistic's, model.logistic.downsampleMajority).
+      baselines: baselines.map((b: TrainResult) => ({
+        engine: b.engine,
+        metrics: b.metrics,
+        ...(b.trainingSample ? { trainingSample: b.trainingSample } : {}),
+      })),
       trainSeconds: main.trainSeconds,
       selection: p.crossValidated.selection,
       search: p.crossValidated.search,
       // The LSTM's training sample (itself, or as the blend's part), stated because it is not every user.
       lstmTrainSequences: [main, ...baselines].find((r) => r.trainSequences)?.trainSequences ?? null,
       // The forest's (itself, or as the blend's part) when it trained on a downsampled majority class.
-      trainingSample: [main, ...baselines].find((r) => r.trainingSample)?.trainingSample ?? null,
+      trainingSample:
+        [main, ...baselines.filter((b) => b.engine === 'forest')].find((r) => r.trainingSample)?.trainingSample ?? null,
       churn: churnSet
         ? {
             engine: 'forest',

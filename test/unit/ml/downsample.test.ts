@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import type { FeatureMatrix } from '../../../ml/classifier';
 import { selectLabels, selectRows } from '../../../ml/classifier';
 import { downsampleMajority, majoritySample, oddsShift } from '../../../ml/downsample';
+import { LogisticRegression } from '../../../ml/logistic';
 import { RandomForest } from '../../../ml/forest';
 import { binMatrix } from '../../../ml/forest/binning';
 import { holdoutSplit } from '../../../ml/cv';
 import { logLoss, rocAuc } from '../../../ml/metrics';
 import { mulberry32, normal } from '../../../ml/random';
-import { forestParams } from '../../../pipelines/schema/model';
+import { forestParams, logisticParams } from '../../../pipelines/schema/model';
 
 /** 6 features, 2 informative, about 1 % positives. */
 function rare(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
@@ -100,5 +101,35 @@ describe('majority-class downsampling', () => {
     // The model file keeps the correction: a loaded forest predicts the same probabilities.
     const loaded = RandomForest.deserialize(JSON.parse(JSON.stringify(down.f.serialize())));
     assert.deepEqual(loaded.predictProba(xt), down.p);
+  });
+
+  it('trains the logistic baseline on the sample too, with its probabilities shifted back to the population', async () => {
+    assert.equal(logisticParams.parse({}).downsampleMajority, 'auto', "'auto' by default, as the forest's");
+    const { x, y } = rare(120_000, 17);
+    const split = holdoutSplit(y, 0.3, 2);
+    const xt = selectRows(x, split.test);
+    const yt = selectLabels(y, split.test);
+    const fit = async (downsampleMajority: number | null) => {
+      const m = new LogisticRegression({ downsampleMajority }, 5);
+      await m.fit(selectRows(x, split.train), selectLabels(y, split.train));
+      return { m, p: m.predictProba(xt) };
+    };
+    const all = await fit(null);
+    const down = await fit(8);
+    assert.equal(all.m.trainingSample, null);
+    const s = down.m.trainingSample!;
+    const positives = sum(Array.from(split.train, (i) => y[i]));
+    assert.equal(s.minority, positives);
+    assert.equal(s.majorityKept, 8 * positives);
+    const shift = down.m.calibration!.oddsShift!;
+    assert.ok(Math.abs(shift - Math.log(s.majorityKept / s.majorityAll)) < 1e-12);
+    assert.ok(down.m.calibration!.rows === s.rows, 'the calibration is fitted on the rows kept');
+    const aucAll = rocAuc(yt, all.p);
+    const aucDown = rocAuc(yt, down.p);
+    assert.ok(aucDown > aucAll - 0.01, `AUC ${aucDown} downsampled vs ${aucAll} on every row`);
+    const observed = sum(yt);
+    assert.ok(Math.abs(sum(down.p) / observed - 1) < 0.15, `expected ${sum(down.p)} vs observed ${observed}`);
+    const loaded = LogisticRegression.deserialize(JSON.parse(JSON.stringify(down.m.serialize())));
+    assert.deepEqual(loaded.predictProba(xt), down.p, 'the model file keeps the correction');
   });
 });
