@@ -7,10 +7,16 @@ export type TestJob =
   | { kind: 'spin'; ms: number }
   | { kind: 'fail' }
   | { kind: 'watch' }
-  | { kind: 'pid' };
+  | { kind: 'pid' }
+  | { kind: 'ask'; questions: string[] };
 
 serveThread(async (job: TestJob, ctx) => {
   if (job.kind === 'pid') return process.pid;
+  if (job.kind === 'ask') {
+    // Questions asked at once: each answer must come back to the question that asked it.
+    const answers = await Promise.all(job.questions.map((q) => ctx.ask(q).catch((e: Error) => `error: ${e.message}`)));
+    return answers;
+  }
   if (job.kind === 'sum') return job.values.reduce((a, b) => a + b, 0);
   if (job.kind === 'progress') {
     for (let i = 1; i <= job.steps; i++) ctx.progress({ done: i });

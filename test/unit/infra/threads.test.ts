@@ -19,6 +19,24 @@ describe('runInThread / ThreadPool', () => {
     assert.deepEqual(seen, [{ done: 1 }, { done: 2 }, { done: 3 }]);
   });
 
+  it("answers a job's questions (in a thread and in a child process), each to its own question", async () => {
+    const onAsk = async (q: unknown) => {
+      if (q === 'fail') throw new Error('no such table');
+      await new Promise((r) => setTimeout(r, q === 'slow' ? 50 : 0));
+      return `answer to ${String(q)}`;
+    };
+    const questions = ['slow', 'fast', 'fail'];
+    const expected = ['answer to slow', 'answer to fast', 'error: no such table'];
+    for (const isolation of ['thread', 'process'] as const)
+      assert.deepEqual(
+        await runInThread<string[], TestJob>({ file, input: { kind: 'ask', questions }, onAsk, isolation }),
+        expected,
+        isolation,
+      );
+    const unasked = await run<string[]>({ kind: 'ask', questions: ['x'] });
+    assert.match(unasked[0], /error: this job was started without an onAsk/);
+  });
+
   it('keeps the main event loop free while the job computes', async () => {
     const h = monitorEventLoopDelay({ resolution: 10 });
     h.enable();
