@@ -94,7 +94,8 @@ async function lentOrRead(key: string, read: () => Promise<BinnedTable>): Promis
     reads++;
     return read();
   }
-  const a = await ask({ kind: 'binnedTable', key });
+  // A caller that cannot lend (no onAsk) is no reason to fail: this thread reads the table itself.
+  const a: TableAnswer = await ask({ kind: 'binnedTable', key }).catch(() => ({ read: true }) as const);
   if ('table' in a) return fromLent(a.table);
   reads++;
   let t: BinnedTable;
@@ -104,7 +105,7 @@ async function lentOrRead(key: string, read: () => Promise<BinnedTable>): Promis
     await ask({ kind: 'binnedTableRead', key, table: null }).catch(() => undefined);
     throw e;
   }
-  await ask({ kind: 'binnedTableRead', key, table: toLent(t) });
+  await ask({ kind: 'binnedTableRead', key, table: toLent(t) }).catch(() => undefined);
   return t;
 }
 

@@ -12,7 +12,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { trainModel, type TrainInput } from '../../../activities/train';
 import { modelSpec } from '../../../pipelines/schema/model';
 import { withDuckDB } from '../../../warehouse/db';
-import { acquireBinnedTable, binnedTableReads, clearBinnedTables } from '../../../warehouse/binned';
+import { acquireBinnedTable, binnedTableReads, borrowTablesFrom, clearBinnedTables } from '../../../warehouse/binned';
 import { readFeatureTable } from '../../../warehouse/matrix';
 import { tempDir } from '../../helpers/warehouse';
 import type { Split } from '../../../activities/split';
@@ -130,6 +130,23 @@ describe('training memory', () => {
     assert.equal(((await waitingC) as { table: LentTable }).table, table);
     assert.equal((lender.answer(a, { kind: 'binnedTable', key: 'k' }) as { table: LentTable }).table, table);
     lender.clear();
+  });
+
+  it('a thread whose starter cannot lend tables reads the table itself', async () => {
+    clearBinnedTables();
+    const file = await featureTable(3_000);
+    const before = binnedTableReads();
+    borrowTablesFrom(() => Promise.reject(new Error('this job was started without an onAsk to answer it')));
+    try {
+      const { table, release } = await acquireBinnedTable(file);
+      assert.equal(table.bins.nRows, 3_000);
+      assert.equal(table.ids.at(2), 'u2');
+      assert.equal(binnedTableReads() - before, 1);
+      release();
+    } finally {
+      borrowTablesFrom(null);
+      clearBinnedTables();
+    }
   });
 
   it('a table larger than FUNNELCAST_MEMORY is refused, naming the setting and the size needed', async () => {
