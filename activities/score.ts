@@ -1,12 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { durationMs } from '../pipelines/schema';
 import { columnSafe } from '../warehouse/features';
 import { join } from 'node:path';
 import type { LoadedPipeline } from '../pipelines/load';
-import { withDuckDB } from '../warehouse/db';
 import { readFeatureTable } from '../warehouse/matrix';
-import { writeColumnsToParquet } from '../warehouse/parquet';
-import { loadScorer } from '../ml/scorer';
+import { appendColumns } from '../warehouse/parquet';
+import { commitTemp, tempNameFor } from '../infra/atomic';
+import { quoteLiteral, withDuckDB } from '../warehouse/db';
+import { loadScorer, type CodedReasons } from '../ml/scorer';
 import { readSequencesWithVocab } from '../ml/lstm';
 import type { FeatureRef } from '../workflows/types';
 import { cancellationSignal, failFastOnBadInput, heartbeat, InputError } from './context';
@@ -59,7 +60,12 @@ export async function scoreUsers(input: {
       const { p, reasons } = await scoreInBatches(model, t, sequences);
       model.dispose();
       const { churn, churnScored } = await churnRisks(input.loaded, join(dir, 'churn-model.json'), t);
-      const { scoresPath, reasonsPath } = await writeScores(conn, input.runDir, t, { version, p, churn, reasons });
+      const { scoresPath, reasonsPath } = await writeScores(conn, input.runDir, input.features.featuresPath, {
+        version,
+        p,
+        churn,
+        reasons,
+      });
       return {
         scoresPath,
         reasonsPath,
@@ -74,28 +80,56 @@ export async function scoreUsers(input: {
 
 type FeatureTable = Awaited<ReturnType<typeof readFeatureTable>>;
 type Scorer = Awaited<ReturnType<typeof loadScorer>>;
-const BATCH = 50_000;
+const TOP_K = 3;
+/**
+ * Rows per batch: a tabular batch is one shared chunk of the forest's threads (32 blocks of 8192 rows, so the two
+ * threads stay busy to its end; at 50,000 rows, 7 blocks, one waited for the other at the end of every batch).
+ * The LSTM's batches stay small (its tensors).
+ */
+const BATCH = 262_144;
+const SEQUENCE_BATCH = 50_000;
 
-/** Every user's propensity and top-3 reasons, in batches that heartbeat and yield (a batch is synchronous). */
+/** Rows [from, to) of the table: views of its columns, no copy. */
+const rowsOf = (t: FeatureTable, from: number, to: number) => ({
+  x: { nRows: to - from, names: t.x.names, columns: t.x.columns.map((c) => c.subarray(from, to)) },
+  ids: t.ids.slice(from, to),
+});
+
+/**
+ * Every user's propensity and top-3 reasons, in batches that heartbeat and yield (a batch is synchronous). The
+ * reasons stay numbers: codes into `names`, a dictionary gathered over the batches (the forest's are its features).
+ */
 async function scoreInBatches(
   model: Scorer,
   t: FeatureTable,
   sequences: Parameters<Scorer['predict']>[0]['sequences'],
 ) {
-  const p = new Float64Array(t.x.nRows);
-  const reasons: [string[], string[], string[]] = [[], [], []];
-  for (let s = 0; s < t.x.nRows; s += BATCH) {
-    const idx = Array.from({ length: Math.min(BATCH, t.x.nRows - s) }, (_, k) => s + k);
-    const d = { x: selectRows(t.x, idx), ids: idx.map((i) => t.ids[i]), sequences };
-    p.set(model.predict(d), s);
-    const ex = model.explain?.(d, 3);
-    for (let k = 0; k < idx.length; k++) for (let j = 0; j < 3; j++) reasons[j].push(ex?.names[k][j] ?? '');
-    heartbeat({ scored: s + idx.length, total: t.x.nRows });
+  const n = t.x.nRows;
+  const p = new Float64Array(n);
+  const codes = new Int32Array(n * TOP_K);
+  const names: string[] = [];
+  const codeOf = new Map<string, number>();
+  const batch = model.needsSequences ? SEQUENCE_BATCH : BATCH;
+  for (let s = 0; s < n; s += batch) {
+    const e = Math.min(n, s + batch);
+    const r = model.scoreWithReasons({ ...rowsOf(t, s, e), sequences }, TOP_K);
+    p.set(r.p, s);
+    // This batch's codes in the run's dictionary.
+    const global = r.reasons.names.map((name) => {
+      let c = codeOf.get(name);
+      if (c === undefined) codeOf.set(name, (c = names.push(name) - 1));
+      return c;
+    });
+    for (let k = 0; k < r.reasons.codes.length; k++) {
+      const c = r.reasons.codes[k];
+      codes[s * TOP_K + k] = c < 0 ? -1 : global[c];
+    }
+    heartbeat({ scored: e, total: n });
     // Scoring a batch is synchronous: give the event loop a turn so the heartbeat is actually sent.
     await nextTurn();
     cancellationSignal().throwIfAborted(); // a cancelled or timed-out attempt scores no further batch
   }
-  return { p, reasons };
+  return { p, reasons: { names, codes } };
 }
 
 /**
@@ -127,26 +161,59 @@ async function churnRisks(loaded: LoadedPipeline, churnFile: string, t: FeatureT
   return { churn, churnScored: customers.length };
 }
 
-/** scores.parquet (user_id, propensity, model_version[, churn_risk]) and reasons.parquet (top 3 reasons). */
+/**
+ * scores.parquet (user_id, propensity, model_version[, churn_risk]) and reasons.parquet (user_id, reason_1..3):
+ * JS hands DuckDB numbers only (scores, reason codes), and DuckDB takes the user ids from the feature table by
+ * position (scoring read it in file order) and the reason names from the dictionary. Building 4.3 M id and reason
+ * strings in JS and appending them one value at a time was most of this step's writing (issue 17).
+ */
 async function writeScores(
   conn: DuckDBConnection,
   runDir: string,
-  t: FeatureTable,
-  r: { version: string; p: Float64Array; churn: Float64Array | null; reasons: string[][] },
+  featuresPath: string,
+  r: { version: string; p: Float64Array; churn: Float64Array | null; reasons: CodedReasons },
 ) {
   const scoresPath = join(runDir, 'scores.parquet');
   const reasonsPath = join(runDir, 'reasons.parquet');
-  await writeColumnsToParquet(conn, scoresPath, [
-    { name: 'user_id', type: 'VARCHAR', values: t.ids },
-    { name: 'propensity', type: 'DOUBLE', values: r.p },
-    { name: 'model_version', type: 'VARCHAR', values: t.ids.map(() => r.version) },
-    ...(r.churn ? [{ name: 'churn_risk', type: 'DOUBLE' as const, values: r.churn }] : []),
-  ]);
-  await writeColumnsToParquet(conn, reasonsPath, [
-    { name: 'user_id', type: 'VARCHAR', values: t.ids },
-    { name: 'reason_1', type: 'VARCHAR', values: r.reasons[0] },
-    { name: 'reason_2', type: 'VARCHAR', values: r.reasons[1] },
-    { name: 'reason_3', type: 'VARCHAR', values: r.reasons[2] },
-  ]);
+  const n = r.p.length;
+  const reason = (j: number) => Int32Array.from({ length: n }, (_, i) => r.reasons.codes[i * TOP_K + j]);
+  await conn.run('CREATE OR REPLACE TEMP TABLE scored (propensity DOUBLE, churn_risk DOUBLE, r1 INTEGER, r2 INTEGER, r3 INTEGER)');
+  try {
+    const appender = await conn.createAppender('scored');
+    appendColumns(appender, [
+      { name: 'propensity', type: 'DOUBLE', values: r.p },
+      { name: 'churn_risk', type: 'DOUBLE', values: r.churn ?? new Float64Array(n).fill(NaN) },
+      ...[0, 1, 2].map((j) => ({ name: `r${j + 1}`, type: 'INTEGER' as const, values: reason(j) })),
+    ]);
+    appender.closeSync();
+    // By position: the ids in the order scoring read them (readFeatureTable reads the file in its order).
+    const users = `(SELECT user_id FROM read_parquet(${quoteLiteral(featuresPath)})) f POSITIONAL JOIN scored s`;
+    const read = await conn.runAndReadAll(`SELECT count(f.user_id), count(s.propensity) FROM ${users}`);
+    const [ids, scores] = read.getRows()[0].map(Number);
+    if (ids !== n || scores !== n) throw new Error(`${featuresPath}: ${ids} users for ${n} scores`);
+    const version = `CAST(${quoteLiteral(r.version)} AS VARCHAR) AS model_version`;
+    await copyTo(
+      conn,
+      `SELECT f.user_id, s.propensity, ${version}${r.churn ? ', s.churn_risk' : ''} FROM ${users}`,
+      scoresPath,
+    );
+    // A reason code indexes the dictionary (1-based in SQL); −1 (no further reason) gives '' as before.
+    const dictionary = `[${r.reasons.names.map(quoteLiteral).join(', ')}]::VARCHAR[]`;
+    const named = (j: number) => `coalesce((${dictionary})[s.r${j} + 1], '') AS reason_${j}`;
+    await copyTo(conn, `SELECT f.user_id, ${[1, 2, 3].map(named).join(', ')} FROM ${users}`, reasonsPath);
+  } finally {
+    await conn.run('DROP TABLE IF EXISTS scored');
+  }
   return { scoresPath, reasonsPath };
+}
+
+/** The rows of `select` as a Parquet file, written under a temp name and renamed. */
+async function copyTo(conn: DuckDBConnection, select: string, file: string) {
+  const tmp = tempNameFor(file);
+  try {
+    await conn.run(`COPY (${select}) TO ${quoteLiteral(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+    commitTemp(tmp, file);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }

@@ -18,6 +18,11 @@ export function createClassifier(engine: TabularEngine, params: Record<string, u
 
 export function deserializeClassifier(s: SerializedModel): Classifier & {
   explain?: (x: import('./classifier').FeatureMatrix, topK?: number) => { names: string[][]; values: Float64Array[] };
+  /** Probabilities and reasons in one pass (the forest): reasons as indices into `names`, topK per row, −1 = none. */
+  scoreWithReasons?: (
+    x: import('./classifier').FeatureMatrix,
+    topK?: number,
+  ) => { p: Float64Array; names: string[]; codes: Int32Array };
 } {
   if (s.engine === 'forest') return RandomForest.deserialize(s);
   if (s.engine === 'logistic') return LogisticRegression.deserialize(s);

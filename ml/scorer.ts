@@ -34,6 +34,11 @@ export interface Scorer {
    * weighted for the blend. Values are in probability units, so the blend's parts can be ranked together.
    */
   explain?(d: ScoringData, topK: number): Explanation;
+  /**
+   * predict and the top-k reasons together, the reasons as codes (no string per user): what scoring every user
+   * needs. The forest gets both from one walk of its trees; the other engines predict, then explain.
+   */
+  scoreWithReasons(d: ScoringData, topK: number): { p: Float64Array; reasons: CodedReasons };
   dispose(): void;
 }
 
@@ -41,6 +46,32 @@ export interface Explanation {
   names: string[][];
   values: Float64Array[];
 }
+
+/** Each row's top reasons as codes into `names`: row i's at [i * topK, (i + 1) * topK), −1 past the last. */
+export interface CodedReasons {
+  names: string[];
+  codes: Int32Array;
+}
+
+/** An explanation's reasons as codes (`names` holds the ones that occur, in order of first appearance). */
+export function codeReasons(e: Explanation | undefined, n: number, topK: number): CodedReasons {
+  const names: string[] = [];
+  const codeOf = new Map<string, number>();
+  const codes = new Int32Array(n * topK).fill(-1);
+  for (let i = 0; e && i < n; i++)
+    for (let j = 0; j < Math.min(topK, e.names[i].length); j++) {
+      const name = e.names[i][j];
+      let c = codeOf.get(name);
+      if (c === undefined) codeOf.set(name, (c = names.push(name) - 1));
+      codes[i * topK + j] = c;
+    }
+  return { names, codes };
+}
+
+/** scoreWithReasons for a scorer that predicts and explains separately. */
+const predictThenExplain =
+  (s: Pick<Scorer, 'predict' | 'explain'>): Scorer['scoreWithReasons'] =>
+  (d, topK) => ({ p: s.predict(d), reasons: codeReasons(s.explain?.(d, topK), d.ids.length, topK) });
 
 /** Merges per-part reasons weighted by each part's share of the score (a reason in both parts adds up). */
 function mergeReasons(parts: { weight: number; e: Explanation }[], n: number, topK: number): Explanation {
@@ -125,7 +156,7 @@ async function lstmScorer(s: SerializedModel): Promise<Scorer> {
   };
   // Probabilities without the class weighting the model trained with (identity for models saved before it).
   const calibrated = (p: number) => withoutClassWeighting(p, payload.metadata.classWeight);
-  return {
+  const scorer: Omit<Scorer, 'scoreWithReasons'> = {
     engine: 'lstm',
     needsSequences: true,
     predict(d) {
@@ -141,18 +172,29 @@ async function lstmScorer(s: SerializedModel): Promise<Scorer> {
     },
     dispose: () => model.dispose(),
   };
+  return { ...scorer, scoreWithReasons: predictThenExplain(scorer) };
 }
 
 export async function loadScorer(s: SerializedModel): Promise<Scorer> {
   if (s.engine === 'lstm') return lstmScorer(s);
   if (s.engine === 'blend') return blendScorer(s.payload as BlendPayload);
   const clf = deserializeClassifier(s);
-  return {
+  const scorer: Omit<Scorer, 'scoreWithReasons'> = {
     engine: s.engine,
     needsSequences: false,
     predict: (d) => clf.predictProba(d.x),
     explain: clf.explain ? (d, k) => clf.explain!(d.x, k) : undefined,
     dispose: () => undefined,
+  };
+  const oneWalk = clf.scoreWithReasons?.bind(clf);
+  return {
+    ...scorer,
+    scoreWithReasons: oneWalk
+      ? (d, k) => {
+          const r = oneWalk(d.x, k);
+          return { p: r.p, reasons: { names: r.names, codes: r.codes } };
+        }
+      : predictThenExplain(scorer),
   };
 }
 
@@ -166,7 +208,7 @@ async function blendScorer(b: BlendPayload): Promise<Scorer> {
     throw e;
   }
   const weights = parts.map((p) => p.weight);
-  return {
+  const scorer: Omit<Scorer, 'scoreWithReasons'> = {
     engine: 'blend',
     needsSequences: parts.some((p) => p.scorer.needsSequences),
     predict(d) {
@@ -185,4 +227,5 @@ async function blendScorer(b: BlendPayload): Promise<Scorer> {
     },
     dispose: () => parts.forEach((p) => p.scorer.dispose()),
   };
+  return { ...scorer, scoreWithReasons: predictThenExplain(scorer) };
 }

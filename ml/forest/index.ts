@@ -29,6 +29,7 @@ import { buildForestTree, type BuildJob, type TreeArrays, type TreeData, type Tr
 import { growInWorkers, loadCheckpoint, oobRowsOf, outOfBag, saveCheckpointTree } from './grow';
 import {
   explainTrees,
+  treeReasons,
   FOREST_FORMAT_VERSION,
   predictTrees,
   preparePrediction,
@@ -282,6 +283,16 @@ export class RandomForest implements Classifier {
 
   explain(x: FeatureMatrix, topK = 3) {
     return explainTrees(this.trees, alignColumns(x, this.featureNames), topK);
+  }
+
+  /**
+   * predictProba and the top reasons from one walk of every tree (the same probabilities, bit for bit): scoring
+   * every user walked the trees twice, once for each (issue 17). Reasons index the model's feature names.
+   */
+  scoreWithReasons(x: FeatureMatrix, topK = 3) {
+    if (this.trees.length === 0) throw new Error('the forest is not trained');
+    const r = treeReasons(this.trees, alignColumns(x, this.featureNames), topK);
+    return { p: applyCalibration(this.calibration, r.means), names: this.featureNames, codes: r.reasonIdx };
   }
 
   featureImportances(): FeatureImportance[] {

@@ -114,8 +114,19 @@ export function addTreeSums(p: PackedForest, rows: Float32Array, f: number, m: n
  * sees its terms in the same order as a plain walk of one row through one tree after another. Four rows walk a
  * tree together for the tree's depth; a row already at its leaf steps from the leaf to itself and adds +0 to its
  * first feature, which changes nothing (a sum that starts at +0 never becomes −0).
+ * With `sums`, each row's leaf values are added to `sums[at + row]` as well, trees in order, exactly as
+ * addTreeSums adds them (same bits): scoring takes its predictions from this pass instead of walking every tree a
+ * second time (issue 17).
  */
-export function addContributions(p: PackedForest, rows: Float32Array, f: number, m: number, contrib: Float64Array) {
+export function addContributions(
+  p: PackedForest,
+  rows: Float32Array,
+  f: number,
+  m: number,
+  contrib: Float64Array,
+  sums: Float64Array | null = null,
+  at = 0,
+) {
   const { nodes, values, nodeValues, roots, depths } = p;
   for (let k = 0; k < roots.length; k++) {
     const root = roots[k];
@@ -160,6 +171,12 @@ export function addContributions(p: PackedForest, rows: Float32Array, f: number,
         n2 = x2;
         n3 = x3;
       }
+      if (sums !== null) {
+        sums[at + r] += nodeValues[n0];
+        sums[at + r + 1] += nodeValues[n1];
+        sums[at + r + 2] += nodeValues[n2];
+        sums[at + r + 3] += nodeValues[n3];
+      }
     }
     for (; r < m; r++) {
       const b = r * f;
@@ -174,6 +191,7 @@ export function addContributions(p: PackedForest, rows: Float32Array, f: number,
         contrib[j] += nodeValues[x] - nodeValues[n];
         n = x;
       }
+      if (sums !== null) sums[at + r] += nodeValues[n];
     }
   }
 }
@@ -237,7 +255,7 @@ export const REASONS = 1;
 export const LEAFWISE_SUMS = 2;
 
 export interface BatchOutput {
-  /** SUMS: per row, zeroed before the batch. */
+  /** Per row, zeroed before the batch: SUMS and LEAFWISE_SUMS, and REASONS too (the sums of the same walk). */
   sums: Float64Array;
   /** REASONS: per row × topK. */
   reasonIdx: Int32Array;
@@ -274,7 +292,7 @@ export function runRows(
   else if (kind === LEAFWISE_SUMS) addBoostedSums(p, s.rows, f, m, out.sums, at);
   else {
     s.contrib.fill(0, 0, m * f);
-    addContributions(p, s.rows, f, m, s.contrib);
+    addContributions(p, s.rows, f, m, s.contrib, out.sums, at);
     topReasons(s.contrib, f, m, topK, p.roots.length, out.reasonIdx, out.reasonValues, at);
   }
 }

@@ -4,16 +4,16 @@
  * the main thread has not taken the block back meanwhile.
  */
 import { parentPort } from 'node:worker_threads';
-import { LEAFWISE_SUMS, newScratch, REASONS, runRows, SUMS, type BatchOutput } from './kernels';
+import { newScratch, REASONS, runRows, type BatchOutput } from './kernels';
 import { batchViews, DONE, FREE, TAKEN, WRITING, type SharedBatch } from './predictor';
 
 parentPort!.on('message', (batch: SharedBatch) => {
   const v = batchViews(batch);
   const { kind, block, topK, m } = batch;
   const scratch = newScratch(kind, block, batch.f);
-  const sumsKind = kind === SUMS || kind === LEAFWISE_SUMS;
   const own: BatchOutput = {
-    sums: new Float64Array(sumsKind ? block : 0),
+    // Every kind sums leaf values (REASONS from the same walk as its contributions).
+    sums: new Float64Array(block),
     reasonIdx: new Int32Array(kind === REASONS ? block * topK : 0),
     reasonValues: new Float64Array(kind === REASONS ? block * topK : 0),
   };
@@ -28,8 +28,8 @@ parentPort!.on('message', (batch: SharedBatch) => {
       continue; // left TAKEN: the main thread takes it back and computes it (or reports the error) itself
     }
     if (Atomics.compareExchange(v.control, 1 + b, TAKEN, WRITING) !== TAKEN) continue;
-    if (sumsKind) v.out.sums.set(own.sums.subarray(0, to - from), from);
-    else {
+    v.out.sums.set(own.sums.subarray(0, to - from), from);
+    if (kind === REASONS) {
       v.out.reasonIdx.set(own.reasonIdx.subarray(0, (to - from) * topK), from * topK);
       v.out.reasonValues.set(own.reasonValues.subarray(0, (to - from) * topK), from * topK);
     }

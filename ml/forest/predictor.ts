@@ -248,7 +248,7 @@ function runBatch(
       m,
       block,
       topK,
-      sums: new SharedArrayBuffer(kind !== REASONS ? m * 8 : 0),
+      sums: new SharedArrayBuffer(m * 8),
       reasonIdx: new SharedArrayBuffer(kind === REASONS ? m * topK * 4 : 0),
       reasonValues: new SharedArrayBuffer(kind === REASONS ? m * topK * 8 : 0),
       // A fresh control block per chunk: a helper still busy with an old chunk can never publish into this one.
@@ -288,8 +288,8 @@ function runBatch(
         }
       }
     }
-    if (kind !== REASONS) out.sums.set(v.out.sums, c0);
-    else {
+    out.sums.set(v.out.sums, c0);
+    if (kind === REASONS) {
       out.reasonIdx.set(v.out.reasonIdx, c0 * topK);
       out.reasonValues.set(v.out.reasonValues, c0 * topK);
     }
@@ -317,7 +317,7 @@ export function preparePrediction(trees: PredictTree[]): void {
   for (let i = 0; i < 2; i++) {
     const out = { ...noOutput(), sums: new Float64Array(m) };
     runRows(SUMS, p, columns, 0, m, 3, newScratch(SUMS, m, f), out, 0);
-    const why = { ...noOutput(), reasonIdx: new Int32Array(m * 3), reasonValues: new Float64Array(m * 3) };
+    const why = { sums: new Float64Array(m), reasonIdx: new Int32Array(m * 3), reasonValues: new Float64Array(m * 3) };
     runRows(REASONS, p, columns, 0, m, 3, newScratch(REASONS, m, f), why, 0);
   }
   // The helpers get the same rows as batches nobody waits for: they take every block themselves.
@@ -370,10 +370,34 @@ export function leafwiseSums(packed: { nodes: Int32Array; values: Float32Array; 
   return out.sums;
 }
 
+/** What one pass of the explanation kernel gives for every row (see treeReasons). */
+export interface TreeReasons {
+  /** Mean leaf value over the trees: the same bits as predictTrees. */
+  means: Float64Array;
+  /** Row i's reasons at [i * topK, (i + 1) * topK): column indices, −1 past the last. */
+  reasonIdx: Int32Array;
+  /** Their contributions (mean over the trees). */
+  reasonValues: Float64Array;
+}
+
 /**
  * Per-row feature contributions by path (Saabas): each split credits its feature with the change in the node's
- * positive share along the row's path, averaged over trees. Returns the topK features that raised the score most.
+ * positive share along the row's path, averaged over trees; the topK features that raised the score most, and
+ * each row's mean leaf value from the same walk (scoring needs both: one pass instead of two, issue 17).
  */
+export function treeReasons(trees: PredictTree[], x: FeatureMatrix, topK: number): TreeReasons {
+  const n = x.nRows;
+  const k = Math.max(0, Math.floor(topK));
+  const out = { sums: new Float64Array(n), reasonIdx: new Int32Array(n * k), reasonValues: new Float64Array(n * k) };
+  // With no reason asked for, the walk is still needed for the means: topReasons simply chooses none.
+  if (trees.length > 0) runBatch(REASONS, packForest(trees), x, k, out);
+  else out.reasonIdx.fill(-1);
+  const nTrees = trees.length || 1;
+  for (let i = 0; i < n; i++) out.sums[i] /= nTrees;
+  return { means: out.sums, reasonIdx: out.reasonIdx, reasonValues: out.reasonValues };
+}
+
+/** treeReasons' reasons as feature names and values per row. */
 export function explainTrees(
   trees: PredictTree[],
   x: FeatureMatrix,
@@ -381,9 +405,7 @@ export function explainTrees(
 ): { names: string[][]; values: Float64Array[] } {
   const n = x.nRows;
   const k = Math.max(0, Math.floor(topK));
-  const out = { ...noOutput(), reasonIdx: new Int32Array(n * k), reasonValues: new Float64Array(n * k) };
-  if (trees.length > 0 && k > 0) runBatch(REASONS, packForest(trees), x, k, out);
-  else out.reasonIdx.fill(-1);
+  const out = treeReasons(trees, x, k);
   const names: string[][] = new Array(n);
   const values: Float64Array[] = new Array(n);
   for (let i = 0; i < n; i++) {

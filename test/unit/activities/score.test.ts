@@ -7,11 +7,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { scoreUsers, type ScoreResult } from '../../../activities/score';
 import { summariseFolds, trainModel } from '../../../activities/train';
 import { withDuckDB } from '../../../warehouse/db';
+import { readFeatureTable } from '../../../warehouse/matrix';
+import { loadScorer } from '../../../ml/scorer';
 import { scalar } from '../../helpers/warehouse';
 import {
   env,
@@ -58,6 +61,20 @@ describe('scoreUsers (activity)', () => {
       assert.equal(await scalar(conn, `SELECT count(*) FROM ${sc} WHERE model_version <> '${pub.version}'`), 0);
       assert.ok((await scalar(conn, `SELECT stddev(propensity) FROM ${sc}`)) > 0, 'not one constant score');
       assert.equal(await scalar(conn, `SELECT count(DISTINCT user_id) FROM read_parquet('${s.reasonsPath}')`), f.users);
+      // Each user's own score and reasons (the files take the ids from the feature table by position).
+      const t = await readFeatureTable(conn, f.featuresPath, { idColumn: 'user_id', exclude: ['label'] });
+      const model = await loadScorer(JSON.parse(readFileSync(join(pub.versionDir, 'model.json'), 'utf8')));
+      const want = { p: model.predict({ x: t.x, ids: t.ids }), why: model.explain!({ x: t.x, ids: t.ids }, 3).names };
+      const rows = await conn.runAndReadAll(
+        `SELECT user_id, propensity, reason_1, reason_2, reason_3 FROM read_parquet('${s.scoresPath}') s
+         JOIN read_parquet('${s.reasonsPath}') r USING (user_id) ORDER BY user_id`,
+      );
+      const byId = new Map(rows.getRows().map((r) => [String(r[0]), r.slice(1)]));
+      t.ids.forEach((id, i) => {
+        const [p, ...why] = byId.get(id)!;
+        assert.equal(p, want.p[i], `propensity of ${id}`);
+        assert.deepEqual(why, [0, 1, 2].map((j) => want.why[i][j] ?? ''), `reasons of ${id}`);
+      });
     });
 
     // The same warehouse under a definition with fewer features: this version cannot score its table.
