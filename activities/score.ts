@@ -177,7 +177,9 @@ async function writeScores(
   const reasonsPath = join(runDir, 'reasons.parquet');
   const n = r.p.length;
   const reason = (j: number) => Int32Array.from({ length: n }, (_, i) => r.reasons.codes[i * TOP_K + j]);
-  await conn.run('CREATE OR REPLACE TEMP TABLE scored (propensity DOUBLE, churn_risk DOUBLE, r1 INTEGER, r2 INTEGER, r3 INTEGER)');
+  await conn.run(
+    'CREATE OR REPLACE TEMP TABLE scored (propensity DOUBLE, churn_risk DOUBLE, r1 INTEGER, r2 INTEGER, r3 INTEGER)',
+  );
   try {
     const appender = await conn.createAppender('scored');
     appendColumns(appender, [

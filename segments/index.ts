@@ -117,9 +117,44 @@ async function columnsOf(conn: DuckDBConnection, file: string): Promise<Set<stri
   return new Set(r.getRows().map((row) => String(row[0])));
 }
 
-/** The scored users joined with their features (alias f): what the segments and the clusters are built from. */
-const scoredUsers = (o: SegmentsOptions) =>
-  `read_parquet(${quoteLiteral(o.scoresPath)}) s JOIN read_parquet(${quoteLiteral(o.featuresPath)}) f USING (user_id)`;
+/**
+ * How the scored users are read with their features (alias f), scores (s) and reasons (r): the score step writes
+ * scores and reasons in the feature table's order, so one positional scan of the three files does (no hash join
+ * of 4.3 M user ids, three times, and no sort by user id at the end: the rows are in the feature table's order, by
+ * user id). Files in another order (written by something else) are joined by user id and sorted, as before.
+ */
+export interface UsersScan {
+  positional: boolean;
+  /** FROM clause with scores and features; `withReasons` adds the reasons. */
+  from: string;
+  /** The scored users' features (alias f): the feature table itself when every user in it is scored. */
+  features: string;
+  withReasons: string;
+  /** A unique key for ties and joining the ranks back: the feature table's row (positional), else the user id. */
+  key: string;
+}
+
+export async function usersScan(conn: DuckDBConnection, o: SegmentsOptions, reasons: boolean): Promise<UsersScan> {
+  const [F, S, R] = [o.featuresPath, o.scoresPath, o.reasonsPath ?? ''].map((f) => `read_parquet(${quoteLiteral(f)})`);
+  const ids = (rel: string) => `(SELECT user_id FROM ${rel})`;
+  const check = await conn.runAndReadAll(
+    `SELECT count(*) FILTER (WHERE s.user_id IS DISTINCT FROM f.user_id${reasons ? ' OR r.user_id IS DISTINCT FROM f.user_id' : ''})
+     FROM ${ids(F)} f POSITIONAL JOIN ${ids(S)} s${reasons ? ` POSITIONAL JOIN ${ids(R)} r` : ''}`,
+  );
+  if (Number(check.getRows()[0][0]) === 0) {
+    const from = `read_parquet(${quoteLiteral(o.featuresPath)}, file_row_number = true) f POSITIONAL JOIN ${S} s`;
+    const withReasons = `${from} POSITIONAL JOIN ${R} r`;
+    return { positional: true, from, features: `${F} f`, withReasons, key: '__row' };
+  }
+  const from = `${S} s JOIN ${F} f USING (user_id)`;
+  return {
+    positional: false,
+    from,
+    features: from,
+    withReasons: `${from} LEFT JOIN ${R} r USING (user_id)`,
+    key: 'user_id',
+  };
+}
 
 /** One row per scored user: scores, the inputs of the segment rules, reasons in words, and the clusters' inputs. */
 function baseSelect(
@@ -127,6 +162,8 @@ function baseSelect(
   featCols: Set<string>,
   scoreCols: Set<string>,
   km: ClusterModel,
+  scan: UsersScan,
+  reasons: boolean,
 ): { base: string; rankInputs: string } {
   const def = o.definition;
   const purchase = columnSafe(def.label.event);
@@ -136,7 +173,6 @@ function baseSelect(
   const stageName = funnel.length
     ? `CASE ${funnel.map((st, i) => `WHEN ${col('funnel_stage')} = ${i + 1} THEN ${quoteLiteral(st)}`).join(' ')} ELSE 'none' END`
     : `'none'`;
-  const reasons = !!o.reasonsPath && existsSync(o.reasonsPath);
   const clv = !!o.clvPath && existsSync(o.clvPath);
   const churnRisk = scoreCols.has('churn_risk') ? 's.churn_risk' : 'CAST(NULL AS DOUBLE)';
   const cols = [
@@ -146,6 +182,7 @@ function baseSelect(
     `${recency} AS recency_days`,
     `${col(`n_${purchase}_total`)} AS frequency`,
     `${col('revenue_total')} AS monetary`,
+    ...(scan.positional ? ['f.file_row_number AS __row'] : []),
     `${col('days_since_last_event')} AS last_event_age_days`,
     `${stageName} AS funnel_stage`,
     reasons ? 'r.reason_1, r.reason_2, r.reason_3' : 'NULL AS reason_1, NULL AS reason_2, NULL AS reason_3',
@@ -157,11 +194,10 @@ function baseSelect(
     ),
     ...clusterInputsSql(km, 'f'),
   ];
-  const base = `SELECT ${cols.join(', ')} FROM ${scoredUsers(o)}
-    ${reasons ? `LEFT JOIN read_parquet(${quoteLiteral(o.reasonsPath!)}) r USING (user_id)` : ''}
-    ${clv ? `LEFT JOIN read_parquet(${quoteLiteral(o.clvPath!)}) v USING (user_id)` : ''}`;
-  // What the ranks need, alone (cols 0..5: user id, propensity, churn risk, recency, frequency, monetary).
-  const rankInputs = `SELECT ${cols.slice(0, 6).join(', ')} FROM ${scoredUsers(o)}`;
+  const base = `SELECT ${cols.join(', ')} FROM ${reasons ? scan.withReasons : scan.from}
+    ${clv ? `LEFT JOIN read_parquet(${quoteLiteral(o.clvPath!)}) v ON v.user_id = s.user_id` : ''}`;
+  // What the ranks need, alone (user id, propensity, churn risk, recency, frequency, monetary[, row]).
+  const rankInputs = `SELECT ${cols.slice(0, scan.positional ? 7 : 6).join(', ')} FROM ${scan.from}`;
   return { base, rankInputs };
 }
 
@@ -178,37 +214,49 @@ async function writeSegments(
   sel: { base: string; rankInputs: string },
   km: ClusterModel,
   segmentsPath: string,
+  scan: UsersScan,
 ) {
   // The ranks are computed over the few columns they need and joined back: a window carries every column of its
   // input through its sort, and the reasons in words made each sort several times dearer. F and M rank only the
-  // buyers (everyone else scores 1), a few percent of the users, instead of sorting all of them twice more.
+  // buyers (everyone else scores 1), a few percent of the users, instead of sorting all of them twice more. Ties
+  // are broken by the key: the feature table's row is its order by user id, and cheaper to sort than the id.
+  const key = scan.key;
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_ranks AS
      WITH inputs AS MATERIALIZED (${sel.rankInputs}),
      everyone AS (
-       SELECT user_id,
-         CAST(6 - ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY recency_days, user_id) AS INTEGER) AS rfm_r,
-         CAST(11 - ntile(10) OVER (ORDER BY propensity, user_id) AS INTEGER) AS propensity_decile,
+       SELECT ${key},
+         CAST(6 - ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY recency_days, ${key}) AS INTEGER) AS rfm_r,
+         CAST(11 - ntile(10) OVER (ORDER BY propensity, ${key}) AS INTEGER) AS propensity_decile,
          100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile,
          CASE WHEN churn_risk IS NOT NULL
-              THEN CAST(11 - ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, user_id) AS INTEGER) END AS churn_risk_decile
+              THEN CAST(11 - ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, ${key}) AS INTEGER) END AS churn_risk_decile
        FROM inputs),
      buyers AS (
-       SELECT user_id,
-         CAST(ntile(5) OVER (ORDER BY frequency, monetary, user_id) AS INTEGER) AS rfm_f,
-         CAST(ntile(5) OVER (ORDER BY monetary, user_id) AS INTEGER) AS rfm_m
+       SELECT ${key},
+         CAST(ntile(5) OVER (ORDER BY frequency, monetary, ${key}) AS INTEGER) AS rfm_f,
+         CAST(ntile(5) OVER (ORDER BY monetary, ${key}) AS INTEGER) AS rfm_m
        FROM inputs WHERE frequency > 0)
-     SELECT everyone.*, coalesce(rfm_f, 1) AS rfm_f, coalesce(rfm_m, 1) AS rfm_m FROM everyone LEFT JOIN buyers USING (user_id)`,
+     SELECT everyone.*, coalesce(rfm_f, 1) AS rfm_f, coalesce(rfm_m, 1) AS rfm_m FROM everyone LEFT JOIN buyers USING (${key})
+     ${scan.positional ? `ORDER BY ${key}` : ''}`,
   );
+  // Positional: the ranks, in row order, line up with the base rows; but a clv join may reorder those, so then
+  // they are joined by row and sorted.
+  const clv = !!o.clvPath && existsSync(o.clvPath);
+  const byPosition = scan.positional && !clv;
+  const ranked = byPosition
+    ? `(${sel.base}) POSITIONAL JOIN (SELECT * EXCLUDE (__row) FROM seg_ranks)`
+    : `(${sel.base}) JOIN seg_ranks USING (${key})`;
+  const order = byPosition ? '' : `ORDER BY ${key}`;
   await copyAtomic(
     conn,
-    `WITH dist AS (SELECT *, ${clusterDistancesSql(km)} FROM (${sel.base}) JOIN seg_ranks USING (user_id)),
+    `WITH dist AS (SELECT *, ${clusterDistancesSql(km)} FROM ${ranked}),
      fm AS (SELECT *, ${clusterSql(km)} AS cluster, CAST(round((rfm_f + rfm_m) / 2.0 + 0.01) AS INTEGER) AS rfm_fm FROM dist)
      SELECT user_id, propensity, propensity_decile, propensity_percentile, churn_risk, churn_risk_decile, rfm_r, rfm_f, rfm_m, rfm_fm,
             recency_days, frequency, monetary, last_event_age_days, funnel_stage, cluster,
             reason_1, reason_2, reason_3, why_1, why_2, why_3, clv, p_alive, expected_purchases,
             CAST(${quoteLiteral(o.modelVersion)} AS VARCHAR) AS model_version, ${rfmSegmentSql('rfm_r', 'rfm_fm')} AS rfm_segment
-     FROM fm ORDER BY user_id`,
+     FROM fm ${order}`,
     segmentsPath,
     'parquet',
     o.crashBeforeRenameOf,
@@ -289,9 +337,11 @@ export async function buildSegments(conn: DuckDBConnection, opts: SegmentsOption
   mkdirSync(join(opts.outDir, 'exports'), { recursive: true });
   const featCols = await columnsOf(conn, opts.featuresPath);
   const scoreCols = await columnsOf(conn, opts.scoresPath);
+  const reasons = !!opts.reasonsPath && existsSync(opts.reasonsPath);
+  const scan = await usersScan(conn, opts, reasons);
   // Behavioural clusters: k-means on standardised log features, fitted on a sample on worker threads.
   const km = await fitClusters(conn, {
-    relation: scoredUsers(opts),
+    relation: scan.features,
     alias: 'f',
     columns: CLUSTER_FEATURES.filter((c) => featCols.has(c)),
     seed: opts.seed,
@@ -299,7 +349,7 @@ export async function buildSegments(conn: DuckDBConnection, opts: SegmentsOption
     sample: opts.clusterSample,
   });
   const segmentsPath = join(opts.outDir, 'segments.parquet');
-  await writeSegments(conn, opts, baseSelect(opts, featCols, scoreCols, km), km, segmentsPath);
+  await writeSegments(conn, opts, baseSelect(opts, featCols, scoreCols, km, scan, reasons), km, segmentsPath, scan);
 
   const segmentSizes = {
     rfm: await countsBy(conn, 'rfm_segment'),

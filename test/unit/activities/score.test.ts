@@ -73,7 +73,11 @@ describe('scoreUsers (activity)', () => {
       t.ids.forEach((id, i) => {
         const [p, ...why] = byId.get(id)!;
         assert.equal(p, want.p[i], `propensity of ${id}`);
-        assert.deepEqual(why, [0, 1, 2].map((j) => want.why[i][j] ?? ''), `reasons of ${id}`);
+        assert.deepEqual(
+          why,
+          [0, 1, 2].map((j) => want.why[i][j] ?? ''),
+          `reasons of ${id}`,
+        );
       });
     });
 
