@@ -130,6 +130,7 @@ export function addContributions(
   const { nodes, values, nodeValues, roots, depths } = p;
   for (let k = 0; k < roots.length; k++) {
     const root = roots[k];
+    const rootValue = nodeValues[root];
     const depth = depths[k];
     let r = 0;
     for (; r + 4 <= m; r += 4) {
@@ -141,6 +142,11 @@ export function addContributions(
       let n1 = root;
       let n2 = root;
       let n3 = root;
+      // Each row's current node value, carried down the path: one load per step instead of two.
+      let u0 = rootValue;
+      let u1 = rootValue;
+      let u2 = rootValue;
+      let u3 = rootValue;
       for (let d = 0; d < depth; d++) {
         const o0 = n0 << 2;
         const o1 = n1 << 2;
@@ -158,24 +164,28 @@ export function addContributions(
         const v1 = rows[j1];
         const v2 = rows[j2];
         const v3 = rows[j3];
-        const x0 = nodes[o0 + 2 + (+(v0 > values[o0 + 1]) | (+(v0 !== v0) & (h0 >>> 30)))];
-        const x1 = nodes[o1 + 2 + (+(v1 > values[o1 + 1]) | (+(v1 !== v1) & (h1 >>> 30)))];
-        const x2 = nodes[o2 + 2 + (+(v2 > values[o2 + 1]) | (+(v2 !== v2) & (h2 >>> 30)))];
-        const x3 = nodes[o3 + 2 + (+(v3 > values[o3 + 1]) | (+(v3 !== v3) & (h3 >>> 30)))];
-        contrib[j0] += nodeValues[x0] - nodeValues[n0];
-        contrib[j1] += nodeValues[x1] - nodeValues[n1];
-        contrib[j2] += nodeValues[x2] - nodeValues[n2];
-        contrib[j3] += nodeValues[x3] - nodeValues[n3];
-        n0 = x0;
-        n1 = x1;
-        n2 = x2;
-        n3 = x3;
+        n0 = nodes[o0 + 2 + (+(v0 > values[o0 + 1]) | (+(v0 !== v0) & (h0 >>> 30)))];
+        n1 = nodes[o1 + 2 + (+(v1 > values[o1 + 1]) | (+(v1 !== v1) & (h1 >>> 30)))];
+        n2 = nodes[o2 + 2 + (+(v2 > values[o2 + 1]) | (+(v2 !== v2) & (h2 >>> 30)))];
+        n3 = nodes[o3 + 2 + (+(v3 > values[o3 + 1]) | (+(v3 !== v3) & (h3 >>> 30)))];
+        const w0 = nodeValues[n0];
+        const w1 = nodeValues[n1];
+        const w2 = nodeValues[n2];
+        const w3 = nodeValues[n3];
+        contrib[j0] += w0 - u0;
+        contrib[j1] += w1 - u1;
+        contrib[j2] += w2 - u2;
+        contrib[j3] += w3 - u3;
+        u0 = w0;
+        u1 = w1;
+        u2 = w2;
+        u3 = w3;
       }
       if (sums !== null) {
-        sums[at + r] += nodeValues[n0];
-        sums[at + r + 1] += nodeValues[n1];
-        sums[at + r + 2] += nodeValues[n2];
-        sums[at + r + 3] += nodeValues[n3];
+        sums[at + r] += u0;
+        sums[at + r + 1] += u1;
+        sums[at + r + 2] += u2;
+        sums[at + r + 3] += u3;
       }
     }
     for (; r < m; r++) {

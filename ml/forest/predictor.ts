@@ -202,12 +202,19 @@ export function setPredictionHelpers(workers: Worker[] | undefined): void {
  * Alone, no more than the batch has: the block's buffers are allocated (and zeroed) per batch, and 8192 rows of
  * them for the ~20 rows of an online batch were a seventh of the scoring service's CPU (measured, serve bench).
  */
-function blockRows(n: number, threads: number): number {
-  if (threads < 2) return Math.max(1, Math.min(8192, n));
+function blockRows(n: number, threads: number, max = 8192): number {
+  if (threads < 2) return Math.max(1, Math.min(max, n));
   let b = 1024;
-  while (b < 8192 && b * 8 < n) b *= 2;
+  while (b < max && b * 8 < n) b *= 2;
   return b;
 }
+
+/**
+ * Explanations take smaller blocks: each row adds into its own row of contributions (a double per feature), and
+ * at 8192 rows × 35 features those were 2.3 MB, past the core's cache; at 2048 rows, 262,144 real rows of the 10 M
+ * run explained in 0.89 s instead of 1.09 s on one thread (issue 17).
+ */
+const REASON_BLOCK = 2048;
 
 /**
  * Computes `kind` for every row of `x` into `out` (sums added, so zeroed), on this thread alone or shared with
@@ -225,7 +232,7 @@ function runBatch(
   const f = x.columns.length;
   const work = n * p.roots.length * (kind === REASONS ? 2 : 1);
   const hs = work >= minWork ? startHelpers() : [];
-  const block = blockRows(n, hs.length + 1);
+  const block = blockRows(n, hs.length + 1, kind === REASONS ? REASON_BLOCK : 8192);
   const scratch = newScratch(kind, block, f);
   if (hs.length === 0 || n <= block) {
     for (let s = 0; s < n; s += block) runRows(kind, p, x.columns, s, Math.min(n, s + block), topK, scratch, out, s);
