@@ -218,8 +218,10 @@ async function writeSegments(
 ) {
   // The ranks are computed over the few columns they need and joined back: a window carries every column of its
   // input through its sort, and the reasons in words made each sort several times dearer. F and M rank only the
-  // buyers (everyone else scores 1), a few percent of the users, instead of sorting all of them twice more. Ties
-  // are broken by the key: the feature table's row is its order by user id, and cheaper to sort than the id.
+  // buyers (everyone else scores 1), a few percent of the users, instead of sorting all of them twice more; the
+  // churn deciles rank only the customers with a churn risk (the same ntile as over a partition of them, without
+  // sorting the millions without one). Ties are broken by the key: the feature table's row is its order by user
+  // id, and cheaper to sort than the id.
   const key = scan.key;
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE seg_ranks AS
@@ -228,16 +230,18 @@ async function writeSegments(
        SELECT ${key},
          CAST(6 - ntile(5) OVER (PARTITION BY frequency > 0 ORDER BY recency_days, ${key}) AS INTEGER) AS rfm_r,
          CAST(11 - ntile(10) OVER (ORDER BY propensity, ${key}) AS INTEGER) AS propensity_decile,
-         100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile,
-         CASE WHEN churn_risk IS NOT NULL
-              THEN CAST(11 - ntile(10) OVER (PARTITION BY churn_risk IS NULL ORDER BY churn_risk, ${key}) AS INTEGER) END AS churn_risk_decile
+         100.0 * percent_rank() OVER (ORDER BY propensity) AS propensity_percentile
        FROM inputs),
+     churners AS (
+       SELECT ${key}, CAST(11 - ntile(10) OVER (ORDER BY churn_risk, ${key}) AS INTEGER) AS churn_risk_decile
+       FROM inputs WHERE churn_risk IS NOT NULL),
      buyers AS (
        SELECT ${key},
          CAST(ntile(5) OVER (ORDER BY frequency, monetary, ${key}) AS INTEGER) AS rfm_f,
          CAST(ntile(5) OVER (ORDER BY monetary, ${key}) AS INTEGER) AS rfm_m
        FROM inputs WHERE frequency > 0)
-     SELECT everyone.*, coalesce(rfm_f, 1) AS rfm_f, coalesce(rfm_m, 1) AS rfm_m FROM everyone LEFT JOIN buyers USING (${key})
+     SELECT everyone.*, churn_risk_decile, coalesce(rfm_f, 1) AS rfm_f, coalesce(rfm_m, 1) AS rfm_m
+     FROM everyone LEFT JOIN churners USING (${key}) LEFT JOIN buyers USING (${key})
      ${scan.positional ? `ORDER BY ${key}` : ''}`,
   );
   // Positional: the ranks, in row order, line up with the base rows; but a clv join may reorder those, so then
