@@ -188,7 +188,9 @@ async function writeScores(
       ...[0, 1, 2].map((j) => ({ name: `r${j + 1}`, type: 'INTEGER' as const, values: reason(j) })),
     ]);
     appender.closeSync();
-    // By position: the ids in the order scoring read them (readFeatureTable reads the file in its order).
+    // By position: the ids in the order scoring read them (readFeatureTable reads the file in its order). A
+    // positional scan runs on one thread; a second one only spun (segments/index.ts), and this DuckDB is ours.
+    await conn.run('SET threads = 1');
     const users = `(SELECT user_id FROM read_parquet(${quoteLiteral(featuresPath)})) f POSITIONAL JOIN scored s`;
     const read = await conn.runAndReadAll(`SELECT count(f.user_id), count(s.propensity) FROM ${users}`);
     const [ids, scores] = read.getRows()[0].map(Number);

@@ -83,6 +83,7 @@ export async function buildSegments(input: {
             outcomesObserved: input.outcomesObserved,
             previousRunDir: previousRunDir(input.runDir),
             seed: def.model.seed,
+            signal: cancellationSignal(),
           }),
         cancellationSignal(),
       ),

@@ -9,7 +9,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { PipelineDefinition } from '../pipelines/schema';
 import { writeJsonAtomic } from '../infra/atomic';
 import { sha256FileAsync } from '../registry';
-import { quoteIdent, quoteLiteral } from '../warehouse/db';
+import { quoteIdent, quoteLiteral, withDuckDB } from '../warehouse/db';
 import { columnSafe } from '../warehouse/features';
 import { clusterDistancesSql, clusterInputsSql, clusterSql, fitClusters, type ClusterModel } from './clusters';
 import { randomRate, writeList, type CampaignExport, type ListContext } from './export-list';
@@ -18,8 +18,10 @@ import { listsManifest } from './manifest';
 import { clusterInWords, segmentListSpecs } from './segment-lists';
 import { RFM_SEGMENTS, rfmSegmentSql } from './rfm';
 import { compareWithPrevious, type ChangeReport } from './changes';
+import { usersScan, type UsersScan } from './scan';
 
 export type { ChangeReport } from './changes';
+export { usersScan, type UsersScan } from './scan';
 
 export type { CampaignExport } from './export-list';
 export { copyAtomic } from './lists';
@@ -107,6 +109,8 @@ export interface SegmentsOptions {
   crashBeforeRenameOf?: string;
   /** Users the clusters are fitted on at most (segments/clusters.ts; default CLUSTER_SAMPLE). */
   clusterSample?: number;
+  /** Interrupts the statements this runs on a DuckDB of its own (the caller interrupts its connection's). */
+  signal?: AbortSignal;
 }
 
 /** The columns a Parquet file has. */
@@ -115,45 +119,6 @@ async function columnsOf(conn: DuckDBConnection, file: string): Promise<Set<stri
     `SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(file)}))`,
   );
   return new Set(r.getRows().map((row) => String(row[0])));
-}
-
-/**
- * How the scored users are read with their features (alias f), scores (s) and reasons (r): the score step writes
- * scores and reasons in the feature table's order, so one positional scan of the three files does (no hash join
- * of 4.3 M user ids, three times, and no sort by user id at the end: the rows are in the feature table's order, by
- * user id). Files in another order (written by something else) are joined by user id and sorted, as before.
- */
-export interface UsersScan {
-  positional: boolean;
-  /** FROM clause with scores and features; `withReasons` adds the reasons. */
-  from: string;
-  /** The scored users' features (alias f): the feature table itself when every user in it is scored. */
-  features: string;
-  withReasons: string;
-  /** A unique key for ties and joining the ranks back: the feature table's row (positional), else the user id. */
-  key: string;
-}
-
-export async function usersScan(conn: DuckDBConnection, o: SegmentsOptions, reasons: boolean): Promise<UsersScan> {
-  const [F, S, R] = [o.featuresPath, o.scoresPath, o.reasonsPath ?? ''].map((f) => `read_parquet(${quoteLiteral(f)})`);
-  const ids = (rel: string) => `(SELECT user_id FROM ${rel})`;
-  const check = await conn.runAndReadAll(
-    `SELECT count(*) FILTER (WHERE s.user_id IS DISTINCT FROM f.user_id${reasons ? ' OR r.user_id IS DISTINCT FROM f.user_id' : ''})
-     FROM ${ids(F)} f POSITIONAL JOIN ${ids(S)} s${reasons ? ` POSITIONAL JOIN ${ids(R)} r` : ''}`,
-  );
-  if (Number(check.getRows()[0][0]) === 0) {
-    const from = `read_parquet(${quoteLiteral(o.featuresPath)}, file_row_number = true) f POSITIONAL JOIN ${S} s`;
-    const withReasons = `${from} POSITIONAL JOIN ${R} r`;
-    return { positional: true, from, features: `${F} f`, withReasons, key: '__row' };
-  }
-  const from = `${S} s JOIN ${F} f USING (user_id)`;
-  return {
-    positional: false,
-    from,
-    features: from,
-    withReasons: `${from} LEFT JOIN ${R} r USING (user_id)`,
-    key: 'user_id',
-  };
 }
 
 /** One row per scored user: scores, the inputs of the segment rules, reasons in words, and the clusters' inputs. */
@@ -216,6 +181,30 @@ async function writeSegments(
   segmentsPath: string,
   scan: UsersScan,
 ) {
+  // Positional: on a DuckDB of its own, with one thread. A positional scan runs on one thread anyway, and with two
+  // the same COPY took 10 or 22 CPU-s from one run to the next (at 4.3 M users), never less wall time (issue 17).
+  if (scan.positional)
+    await withDuckDB(
+      ':memory:',
+      async (own) => {
+        await own.run('SET threads = 1');
+        await rankAndWrite(own, o, sel, km, segmentsPath, scan);
+      },
+      o.signal,
+    );
+  else await rankAndWrite(conn, o, sel, km, segmentsPath, scan);
+  await conn.run(`CREATE OR REPLACE TEMP VIEW segments AS SELECT * FROM read_parquet(${quoteLiteral(segmentsPath)})`);
+}
+
+/** The ranks (temp table seg_ranks), then every user's row into segments.parquet. */
+async function rankAndWrite(
+  conn: DuckDBConnection,
+  o: SegmentsOptions,
+  sel: { base: string; rankInputs: string },
+  km: ClusterModel,
+  segmentsPath: string,
+  scan: UsersScan,
+) {
   // The ranks are computed over the few columns they need and joined back: a window carries every column of its
   // input through its sort, and the reasons in words made each sort several times dearer. F and M rank only the
   // buyers (everyone else scores 1), a few percent of the users, instead of sorting all of them twice more; the
@@ -266,7 +255,6 @@ async function writeSegments(
     o.crashBeforeRenameOf,
   );
   await conn.run('DROP TABLE seg_ranks');
-  await conn.run(`CREATE OR REPLACE TEMP VIEW segments AS SELECT * FROM read_parquet(${quoteLiteral(segmentsPath)})`);
 }
 
 /** Each cluster's size and its three most distinguishing features (centroid furthest from the mean, in z). */
