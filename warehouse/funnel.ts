@@ -50,22 +50,27 @@ export async function buildFunnelStages(
       { e: stages[k - 1] },
     );
   }
-  const levels = stages.map((_, i) =>
-    i === 0
-      ? `SELECT DISTINCT user_id, 1 AS k FROM events_before WHERE event = CAST($e1 AS VARCHAR)`
-      : `SELECT DISTINCT user_id, ${i + 1} AS k FROM ${reachTable(i + 1)}`,
+  // A user who reached stage k reached every stage before it (a stage-k reach has a stage-(k−1) partner), so the
+  // users are those with a stage-1 event and the stage is the last k whose reach table holds the user: one join
+  // per later stage (their tables are small), not a union of every stage's users grouped again.
+  const later = stages.slice(1).map((_, i) => i + 2);
+  const gaps = later.map(
+    (k) =>
+      `LEFT JOIN (SELECT user_id, arg_min(gap_ms, ts) AS gap_${k} FROM ${reachTable(k)} GROUP BY user_id) g${k} ON g${k}.user_id = u.user_id`,
   );
-  const gaps = stages.slice(1).map((_, i) => {
-    const k = i + 2;
-    return `LEFT JOIN (SELECT user_id, arg_min(gap_ms, ts) AS gap_${k} FROM ${reachTable(k)} GROUP BY user_id) g${k} USING (user_id)`;
-  });
+  const stage = later.length
+    ? `CASE ${[...later]
+        .reverse()
+        .map((k) => `WHEN g${k}.user_id IS NOT NULL THEN ${k}`)
+        .join(' ')} ELSE 1 END`
+    : '1';
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE funnel_users AS
-     SELECT u.user_id, u.stage${stages
+     SELECT u.user_id, ${stage} AS stage${stages
        .slice(1)
        .map((_, i) => `, g${i + 2}.gap_${i + 2}`)
        .join('')}
-     FROM (SELECT user_id, max(k) AS stage FROM (${levels.join(' UNION ALL ')}) GROUP BY user_id) u ${gaps.join(' ')}`,
+     FROM (SELECT DISTINCT user_id FROM events_before WHERE event = CAST($e1 AS VARCHAR)) u ${gaps.join(' ')}`,
     { e1: stages[0] },
   );
   for (let k = 1; k <= stages.length; k++) await conn.run(`DROP TABLE IF EXISTS ${reachTable(k)}`);

@@ -169,10 +169,12 @@ describe('ordered funnel', () => {
       await insert(conn, rows);
       // The reach tables are dropped by buildFeatures: their sizes are read just before.
       const sizes: Record<string, number> = {};
+      const usersSql: string[] = [];
       const spy = new Proxy(conn, {
         get(target, prop, receiver) {
           if (prop !== 'run') return Reflect.get(target, prop, receiver) as unknown;
           return async (sql: string, params?: Record<string, string>) => {
+            if (/TEMP TABLE funnel_users/.test(sql)) usersSql.push(sql);
             const drop = /^DROP TABLE IF EXISTS (funnel_reach_\d+)$/.exec(sql);
             if (drop)
               sizes[drop[1]] = Number((await target.runAndReadAll(`SELECT count(*) FROM ${drop[1]}`)).getRows()[0][0]);
@@ -182,6 +184,10 @@ describe('ordered funnel', () => {
       });
       const r = await buildFeatures(spy, def(['view', 'fav', 'buy']), { cutoff, outDir: tempDir() });
       assert.deepEqual(sizes, { funnel_reach_1: 10, funnel_reach_2: 5, funnel_reach_3: 2 });
+      // Each user's stage: the stage-1 users joined to the later stages' (small) reach tables, not every stage's
+      // users put together and grouped again.
+      assert.equal(usersSql.length, 1);
+      assert.doesNotMatch(usersSql[0], /UNION/);
       assert.deepEqual(
         r.funnel.map((f) => [f.stage, f.users]),
         [
