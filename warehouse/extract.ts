@@ -9,8 +9,9 @@
  * - Exact duplicates (within the file and against rows already loaded) are counted and dropped.
  * - A file already loaded with the same content hash is skipped; a file that grew with its loaded bytes unchanged is
  *   loaded past its last record (appends); any other change is refused (extract/load.ts); a truncated gzip is
- *   refused before anything of it is read (extract/inspect.ts). Each file loads in one transaction, so a crash or a
- *   full disk never leaves half a file behind.
+ *   refused before anything of it is read (extract/inspect.ts), and the bytes inflated to check it are what DuckDB
+ *   reads (extract/load.ts). Each file loads in one transaction, so a crash or a full disk never leaves half a file
+ *   behind.
  * - Timestamps are parsed one way per column of a file (extract/timestamps.ts), never guessed per value.
  * All heavy lifting is DuckDB SQL; JavaScript only assembles statements from validated identifiers.
  */

@@ -30,6 +30,7 @@ import {
   weekend,
   within,
   type Expr,
+  type UserRef,
 } from './feature-expr';
 
 /**
@@ -57,23 +58,26 @@ export class FeatureColumns {
   /** The declarations, in column order (what online scoring evaluates). */
   readonly defs: FeatureDef[] = [];
 
-  /** `eParam` names the bound parameter of an event type in the SQL. */
-  constructor(private readonly eParam: (e: string) => string) {}
+  /** `eParam` names the bound parameter of an event type in the SQL; `refSql` where the query holds a per-user value. */
+  constructor(
+    private readonly eParam: (e: string) => string,
+    private readonly refSql?: (r: UserRef) => string,
+  ) {}
 
   add(name: string, expr: Expr, doc: string) {
-    this.agg.push(`CAST(${toSql(expr, this.eParam)} AS DOUBLE) AS ${quoteIdent(name)}`);
+    this.agg.push(`CAST(${toSql(expr, this.eParam, this.refSql)} AS DOUBLE) AS ${quoteIdent(name)}`);
     this.out.push(`a.${quoteIdent(name)}`);
     this.declare(name, 'a', expr, doc);
   }
 
   addDistinct(name: string, expr: Expr, doc: string) {
-    this.distinct.push(`CAST(${toSql(expr, this.eParam)} AS DOUBLE) AS ${quoteIdent(name)}`);
+    this.distinct.push(`CAST(${toSql(expr, this.eParam, this.refSql)} AS DOUBLE) AS ${quoteIdent(name)}`);
     this.out.push(`d.${quoteIdent(name)}`);
     this.declare(name, 'd', expr, doc);
   }
 
   addPerUser(name: string, expr: Expr, doc: string) {
-    this.out.push(`CAST(${toSql(expr, this.eParam)} AS DOUBLE) AS ${quoteIdent(name)}`);
+    this.out.push(`CAST(${toSql(expr, this.eParam, this.refSql)} AS DOUBLE) AS ${quoteIdent(name)}`);
     this.declare(name, 'u', expr, doc);
   }
 
@@ -89,8 +93,12 @@ const tenure = daysToCutoff(minTs());
  * Every feature of the pipeline at these event types, in column order; the event type of index i is bound as $e<i>
  * in the SQL.
  */
-export function declareFeatures(def: PipelineDefinition, eventTypes: string[]): FeatureColumns {
-  const cols = new FeatureColumns((e) => `$e${eventTypes.indexOf(e)}`);
+export function declareFeatures(
+  def: PipelineDefinition,
+  eventTypes: string[],
+  refSql?: (r: UserRef) => string,
+): FeatureColumns {
+  const cols = new FeatureColumns((e) => `$e${eventTypes.indexOf(e)}`, refSql);
   baseColumns(cols, def);
   eventTypeColumns(cols, def, eventTypes);
   if (def.features.funnel.length) funnelColumns(cols, def);

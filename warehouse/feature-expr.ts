@@ -92,8 +92,12 @@ function predSql(p: Pred, eParam: (e: string) => string): string {
 const filterSql = (where: Pred[], eParam: (e: string) => string) =>
   where.length ? ` FILTER (WHERE ${where.map((p) => predSql(p, eParam)).join(' AND ')})` : '';
 
-export function toSql(e: Expr, eParam: (e: string) => string): string {
-  const sql = (x: Expr) => toSql(x, eParam);
+/**
+ * `refSql` renders a per-user value where the batch SQL keeps it (default: the ref as written, `s.n_sessions`): the
+ * declaration names what a value is, the batch query decides which table of its own holds it.
+ */
+export function toSql(e: Expr, eParam: (e: string) => string, refSql: (r: UserRef) => string = (r) => r): string {
+  const sql = (x: Expr) => toSql(x, eParam, refSql);
   switch (e.op) {
     case 'count':
       return `count(*)${filterSql(e.where, eParam)}`;
@@ -110,7 +114,7 @@ export function toSql(e: Expr, eParam: (e: string) => string): string {
     case 'share':
       return `avg(CASE WHEN ${e.when.map((p) => predSql(p, eParam)).join(' AND ')} THEN 1 ELSE 0 END)`;
     case 'ref':
-      return e.ref;
+      return refSql(e.ref);
     case 'num':
       return String(e.value);
     case '+':

@@ -1,10 +1,12 @@
 /** One source file into the warehouse, in one transaction, with its row accounting checked. */
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CustomersSource, EventsSource, LabelsSource } from '../../pipelines/schema';
 import { insertEvents, prepareEvents, type StagedEvents } from './events';
 import { digestFile, isGzip, verifyCompression } from './inspect';
-import { readRaw, scalar } from './read';
+import { inferFormat, readRaw, scalar, tmpName } from './read';
 import { loadSideTable } from './side';
 import { ExtractError, type AnySource, type ExtractHooks, type FileReport, type SourceName } from './types';
 
@@ -62,6 +64,7 @@ async function appendPoint(
   source: SourceName,
   file: string,
   size: number,
+  plainAt: string | undefined,
 ): Promise<{ sha256: string; skipBefore: number | 'unchanged' }> {
   const r = await conn.runAndReadAll(
     `SELECT size, sha256, last_line, CAST(loaded_at AS VARCHAR) FROM source_files WHERE source = $s AND file = $f
@@ -71,7 +74,7 @@ async function appendPoint(
   const prev = r.getRows()[0];
   // Before the hash: a .zst is refused by name at once; an unchanged file was verified when it was loaded.
   if (!prev) {
-    await verifyCompression(file);
+    await verifyCompression(file, plainAt);
     return { sha256: (await digestFile(file)).sha256, skipBefore: 0 };
   }
   const [prevSize, prevSha, lastLine, at] = [Number(prev[0]), String(prev[1]), Number(prev[2]), String(prev[3])];
@@ -84,7 +87,7 @@ async function appendPoint(
     d.prefixSha256 === prevSha &&
     (isGzip(file) || newline(d.lastPrefixByte) || newline(d.byteAfterPrefix));
   if (appended) {
-    await verifyCompression(file);
+    await verifyCompression(file, plainAt);
     return { sha256: d.sha256, skipBefore: lastLine };
   }
   throw new ExtractError(
@@ -121,11 +124,50 @@ export async function loadFile(
 ): Promise<FileReport> {
   const size = statSync(file).size;
   if (size === 0) throw new ExtractError(`${file} is empty (0 bytes)`, file);
-  const { sha256, skipBefore } = await appendPoint(conn, source, file, size);
-  if (skipBefore === 'unchanged')
-    return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
+  // A gzipped text file is checked by inflating it whole; those bytes are kept for DuckDB's reader (extract/read.ts).
+  const plain = isGzip(file) && isText(file, spec) ? await plainCopyPath(conn) : undefined;
+  try {
+    const { sha256, skipBefore } = await appendPoint(conn, source, file, size, plain);
+    if (skipBefore === 'unchanged')
+      return { file, size, sha256, read: 0, loaded: 0, duplicates: 0, quarantined: 0, skipped: true };
+    return await loadRows(conn, { source, file, spec, futureAfter, hooks, size, sha256, skipBefore, plain });
+  } finally {
+    if (plain) rmSync(plain, { force: true });
+  }
+}
 
-  const { raw, rejects, columns } = await readRaw(conn, file, spec);
+/** Whether the file is read as delimited text (the formats whose gzip DuckDB would inflate in its CSV reader). */
+const isText = (file: string, spec: AnySource) => ['csv', 'tsv'].includes(spec.format ?? inferFormat(file));
+
+/**
+ * Where a gzipped source's inflated copy goes while it loads: beside the warehouse file (the system temp folder
+ * for an in-memory warehouse), under a name of its own per process and load, so two attempts never share it.
+ */
+async function plainCopyPath(conn: DuckDBConnection): Promise<string> {
+  const db = (
+    await conn.runAndReadAll(`SELECT path FROM duckdb_databases() WHERE database_name = current_database()`)
+  ).getRows()[0]?.[0];
+  const dir = db ? dirname(String(db)) : tmpdir();
+  return join(dir, `.${tmpName('extract')}.csv`);
+}
+
+/** The rows of one file past `skipBefore`, read, validated and loaded in one transaction with their accounting checked. */
+async function loadRows(
+  conn: DuckDBConnection,
+  f: {
+    source: SourceName;
+    file: string;
+    spec: AnySource;
+    futureAfter: Date;
+    hooks: ExtractHooks;
+    size: number;
+    sha256: string;
+    skipBefore: number;
+    plain: string | undefined;
+  },
+): Promise<FileReport> {
+  const { source, file, spec, futureAfter, hooks, size, sha256, skipBefore } = f;
+  const { raw, rejects, columns } = await readRaw(conn, file, spec, f.plain);
   const tables = [raw, rejects];
   try {
     const goodCount = await scalar(conn, `SELECT count(*) FROM ${raw} WHERE __line > ${skipBefore}`);

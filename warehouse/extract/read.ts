@@ -111,16 +111,18 @@ export async function readRaw(
   conn: DuckDBConnection,
   file: string,
   spec: AnySource,
+  /** The file's bytes already inflated (a gzipped text file, extract/load.ts): read instead of the file. */
+  plain?: string,
 ): Promise<{ raw: string; rejects: string; columns: string[] }> {
   const format: Format = spec.format ?? inferFormat(file);
   const raw = tmpName('raw');
   const rejects = tmpName('rej');
-  const path = quoteLiteral(file);
+  const path = quoteLiteral(plain ?? file);
   await conn.run(`CREATE TEMP TABLE ${rejects} (line BIGINT, column_name VARCHAR, reason VARCHAR, raw VARCHAR)`);
 
   if (format === 'csv' || format === 'tsv') {
     const delimSetting = spec.delimiter ?? (format === 'tsv' ? '\t' : ',');
-    if (delimSetting === 'whitespace') return readWhitespace(conn, file, spec, raw, rejects);
+    if (delimSetting === 'whitespace') return readWhitespace(conn, file, spec, raw, rejects, plain);
     const headerLine = await firstLine(file);
     if (headerLine.trim() === '') throw new ExtractError(`${file} is empty`, file);
     const names = headerNames(file, headerLine, delimSetting, spec.header);
@@ -196,8 +198,15 @@ async function toFileLines(conn: DuckDBConnection, raw: string, rejects: string,
 }
 
 /** Whitespace-separated text (CDNOW_master.txt): split each line on runs of blanks. */
-async function readWhitespace(conn: DuckDBConnection, file: string, spec: AnySource, raw: string, rejects: string) {
-  const path = quoteLiteral(file);
+async function readWhitespace(
+  conn: DuckDBConnection,
+  file: string,
+  spec: AnySource,
+  raw: string,
+  rejects: string,
+  plain: string | undefined,
+) {
+  const path = quoteLiteral(plain ?? file);
   await conn.run(
     `CREATE TEMP TABLE ${raw}_l AS SELECT regexp_split_to_array(regexp_replace(l, '^\\s+|\\s+$', '', 'g'), '\\s+') AS parts, row_number() OVER () AS __line
      FROM read_csv(${path}, auto_detect=false, header=false, columns={'l': 'VARCHAR'}, delim='\x1e', quote='', escape='')`,

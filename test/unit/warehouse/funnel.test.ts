@@ -156,6 +156,86 @@ describe('ordered funnel', () => {
     });
   });
 
+  it("keeps stage 1's reach times only for users with a stage-2 event (the ASOF join's only partners)", async () => {
+    const cutoff = new Date('2024-01-10T00:00:00Z');
+    await withDuckDB(':memory:', async (conn) => {
+      // 50 users view twice; users 0–4 also favourite, 0–1 buy after it.
+      const rows: [string, string, string][] = [];
+      for (let u = 0; u < 50; u++) {
+        rows.push([`u${u}`, '2024-01-01 10:00:00', 'view'], [`u${u}`, '2024-01-02 10:00:00', 'view']);
+        if (u < 5) rows.push([`u${u}`, '2024-01-03 10:00:00', 'fav']);
+        if (u < 2) rows.push([`u${u}`, '2024-01-04 10:00:00', 'buy']);
+      }
+      await insert(conn, rows);
+      // The reach tables are dropped by buildFeatures: their sizes are read just before.
+      const sizes: Record<string, number> = {};
+      const usersSql: string[] = [];
+      const spy = new Proxy(conn, {
+        get(target, prop, receiver) {
+          if (prop !== 'run') return Reflect.get(target, prop, receiver) as unknown;
+          return async (sql: string, params?: Record<string, string>) => {
+            if (/TEMP TABLE funnel_users/.test(sql)) usersSql.push(sql);
+            const drop = /^DROP TABLE IF EXISTS (funnel_reach_\d+)$/.exec(sql);
+            if (drop)
+              sizes[drop[1]] = Number((await target.runAndReadAll(`SELECT count(*) FROM ${drop[1]}`)).getRows()[0][0]);
+            return target.run(sql, params);
+          };
+        },
+      });
+      const r = await buildFeatures(spy, def(['view', 'fav', 'buy']), { cutoff, outDir: tempDir() });
+      assert.deepEqual(sizes, { funnel_reach_1: 10, funnel_reach_2: 5, funnel_reach_3: 2 });
+      // Each user's stage: the stage-1 users joined to the later stages' (small) reach tables, not every stage's
+      // users put together and grouped again.
+      assert.equal(usersSql.length, 1);
+      assert.doesNotMatch(usersSql[0], /UNION/);
+      assert.deepEqual(
+        r.funnel.map((f) => [f.stage, f.users]),
+        [
+          ['view', 50],
+          ['fav', 5],
+          ['buy', 2],
+        ],
+      );
+      await compareWithReference(conn, def(['view', 'fav', 'buy']), cutoff);
+    });
+  });
+
+  it('reports the funnel without reading the feature file back, unless an activity filter keeps fewer users', async () => {
+    const cutoff = new Date('2024-01-10T00:00:00Z');
+    await withDuckDB(':memory:', async (conn) => {
+      await insert(conn, [
+        ['a', '2024-01-01 10:00:00', 'view'],
+        ['a', '2024-01-02 10:00:00', 'fav'],
+        ['b', '2024-01-09 10:00:00', 'view'],
+      ]);
+      const reads: string[] = [];
+      const spy = new Proxy(conn, {
+        get(target, prop, receiver) {
+          if (prop !== 'runAndReadAll') return Reflect.get(target, prop, receiver) as unknown;
+          return (sql: string, params?: Record<string, string>) => {
+            if (/FROM funnel_users/.test(sql)) reads.push(sql);
+            return target.runAndReadAll(sql, params);
+          };
+        },
+      });
+      const all = await buildFeatures(spy, def(['view', 'fav']), { cutoff, outDir: tempDir() });
+      assert.deepEqual(
+        all.funnel.map((f) => f.users),
+        [2, 1],
+      );
+      assert.equal(reads.length, 1);
+      assert.doesNotMatch(reads[0], /features_out/);
+      // Active within 2 days of the cutoff: only b, so the report counts the feature table's users.
+      const active = { ...def(['view', 'fav']), features: { ...def(['view', 'fav']).features, activeWithin: '2d' } };
+      const some = await buildFeatures(spy, active, { cutoff, outDir: tempDir() });
+      assert.deepEqual(
+        some.funnel.map((f) => f.users),
+        [1, 0],
+      );
+      assert.match(reads[1], /features_out/);
+    });
+  });
+
   it(
     'RetailRocket sample: matches a plain JavaScript computation, with and without a window',
     { skip: noShared },
