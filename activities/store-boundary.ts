@@ -10,36 +10,49 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
 import { openCache, openStore, StoreBoundary } from '../store';
+import { CountingStore } from '../store/counting';
 
 type Activity = (...args: never[]) => Promise<unknown>;
 
 export function boundaryFromEnv(): StoreBoundary {
   if (!process.env.FUNNELCAST_STORE) return new StoreBoundary(null, null, funnelcastHome);
-  return new StoreBoundary(openStore(), openCache(), funnelcastHome());
+  return new StoreBoundary(new CountingStore(openStore()), openCache(), funnelcastHome());
 }
 
 export function withStore<T extends Record<string, Activity>>(activities: T, boundary = boundaryFromEnv()): T {
   const wrapped: Record<string, Activity> = {};
+  const counting = boundary.store instanceof CountingStore ? boundary.store : null;
   for (const [name, fn] of Object.entries(activities)) {
-    wrapped[name] = async (...args: never[]) => {
+    const step = async (...args: never[]) => {
+      const stats = counting?.here();
+      if (stats) stats.calls++;
+      let t0 = performance.now();
       const local = (await boundary.inward(args)) as never[];
+      const inSeconds = (performance.now() - t0) / 1000;
       const result = await fn(...local);
+      t0 = performance.now();
       // Folders handed in (a run folder, a version folder) hold outputs the result may not name: put them too.
       for (const a of args) for (const key of keysIn(a, boundary)) await boundary.putPath(key);
       const out = await boundary.outward(result);
-      recordStats(boundary);
+      if (stats) stats.boundarySeconds += inSeconds + (performance.now() - t0) / 1000;
+      recordStats(boundary, counting);
       return out;
     };
+    wrapped[name] = counting ? (...args: never[]) => counting.countingAs(name, () => step(...args)) : step;
   }
   return wrapped as T;
 }
 
-/** FUNNELCAST_STORE_STATS=<dir>: this process's bytes through the store, rewritten after each activity (the bench). */
-function recordStats(boundary: StoreBoundary): void {
+/**
+ * FUNNELCAST_STORE_STATS=<dir>: this process's traffic through the store, in total and per step, rewritten after
+ * each activity (the bench reads it).
+ */
+function recordStats(boundary: StoreBoundary, counting: CountingStore | null): void {
   const dir = process.env.FUNNELCAST_STORE_STATS;
   if (!dir || !boundary.store) return;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(boundary.stats));
+  const steps = counting ? Object.fromEntries(counting.steps) : {};
+  writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify({ ...boundary.stats, steps }));
 }
 
 function keysIn(value: unknown, b: StoreBoundary): string[] {
