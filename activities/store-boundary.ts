@@ -7,6 +7,7 @@
  * mapped: a history, a summary or a rerun means the same wherever it is read, and nothing is copied.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { Context } from '@temporalio/activity';
 import { join } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
 import { openCache, openStore, StoreBoundary } from '../store';
@@ -27,20 +28,54 @@ export function withStore<T extends Record<string, Activity>>(activities: T, bou
       const stats = counting?.here();
       if (stats) stats.calls++;
       let t0 = performance.now();
-      const local = (await boundary.inward(args)) as never[];
-      const inSeconds = (performance.now() - t0) / 1000;
-      const result = await fn(...local);
-      t0 = performance.now();
-      // Folders handed in (a run folder, a version folder) hold outputs the result may not name: put them too.
-      for (const a of args) for (const key of keysIn(a, boundary)) await boundary.putPath(key);
-      const out = await boundary.outward(result);
-      if (stats) stats.boundarySeconds += inSeconds + (performance.now() - t0) / 1000;
-      recordStats(boundary, counting);
-      return out;
+      try {
+        const local = (await boundary.inward(args)) as never[];
+        const inSeconds = (performance.now() - t0) / 1000;
+        const result = await fn(...local);
+        t0 = performance.now();
+        // Folders handed in (a run folder, a version folder) hold outputs the result may not name: put them too.
+        for (const a of args) for (const key of keysIn(a, boundary)) await boundary.putPath(key);
+        const out = await boundary.outward(result);
+        if (stats) stats.boundarySeconds += inSeconds + (performance.now() - t0) / 1000;
+        recordStats(boundary, counting);
+        return out;
+      } catch (e) {
+        throw withKeysInError(e, boundary, name);
+      }
     };
     wrapped[name] = counting ? (...args: never[]) => counting.countingAs(name, () => step(...args)) : step;
   }
   return wrapped as T;
+}
+
+/**
+ * An error leaving an activity becomes a failure in the workflow's history, which every machine reads: this worker's
+ * paths in its message and stack (a DuckDB error quoting a temp file, an ENOENT of a cache entry), and in its
+ * causes', become keys, as in every other payload. The worker's log keeps the error as it was raised.
+ */
+export function withKeysInError(e: unknown, boundary: StoreBoundary, step: string): unknown {
+  if (!(e instanceof Error)) return e;
+  const original = e.stack ?? `${e.name}: ${e.message}`;
+  let changed = false;
+  const seen = new Set<Error>();
+  for (let err: unknown = e; err instanceof Error && !seen.has(err); err = err.cause) {
+    seen.add(err);
+    const message = boundary.keysInText(err.message);
+    const stack = err.stack === undefined ? undefined : boundary.keysInText(err.stack);
+    changed ||= message !== err.message || stack !== err.stack;
+    err.message = message;
+    err.stack = stack;
+  }
+  if (changed) logOnThisWorker(`${step} failed (as raised on this worker): ${original}`);
+  return e;
+}
+
+function logOnThisWorker(message: string): void {
+  try {
+    Context.current().log.warn(message);
+  } catch {
+    console.error(message); // called outside an activity (a test of the adapter alone)
+  }
 }
 
 /**

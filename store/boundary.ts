@@ -123,6 +123,28 @@ export class StoreBoundary {
     return join(this.home, first!, ...rest);
   }
 
+  /**
+   * This worker's paths inside a sentence (an error message, a stack trace) → keys: a path under the home, a named
+   * root or the package becomes its key, one in the content cache `cache/sha256/<hex>`; any other text stays.
+   * A path ends at a space, a quote, a bracket, a comma, a semicolon or a colon (`file.js:12:5` in a stack).
+   */
+  keysInText(text: string): string {
+    return text.replace(/\/[^\s'"`()[\]{}<>,;:]+/g, (path) => {
+      const trail = /[.]+$/.exec(path)?.[0] ?? ''; // the full stop of a sentence is not part of the path
+      const bare = path.slice(0, path.length - trail.length);
+      if (bare === this.home) return `<home>${trail}`;
+      const key = this.keyOf(bare) ?? this.cacheKeyOf(bare);
+      return key === null ? path : key + trail;
+    });
+  }
+
+  /** `cache/<path in the cache>` for a path in this worker's content cache wherever FUNNELCAST_CACHE puts it. */
+  private cacheKeyOf(path: string): string | null {
+    const dir = this.cache ? resolve(this.cache.dir) : null;
+    if (!dir || !(path === dir || path.startsWith(dir + sep))) return null;
+    return ['cache', ...relative(dir, path).split(sep)].filter(Boolean).join('/');
+  }
+
   /** Keys → this worker's paths, without fetching anything (what people are shown at the edge). */
   resolve<T>(value: T): T {
     return mapStrings(value, (s) => (this.isKey(s) ? this.localPath(s) : s)) as T;
