@@ -7,8 +7,9 @@
  *   S3, 3 workers     a Temporal dev server, worker A (workflows, io, warehouse, cpu) and workers B, C (cpu), each
  *                     with its own home and cache, and `funnelcast run --no-worker` as the client
  * Wall time of the `run` command, and the bytes each process put into and fetched from the store (the activities'
- * store boundary, FUNNELCAST_STORE_STATS). Target (issue 19): S3 ≤ 1.2× local at 1 M events. Results go to
- * bench/results/pipeline-stores.{json,md}.
+ * store boundary, FUNNELCAST_STORE_STATS), in total and per step (store calls, seconds, bytes, files hashed).
+ * `--rounds N` alternates local and S3 (1 worker) N times and reports medians, for a machine whose load moves.
+ * Target (issue 19): S3 ≤ 1.2× local at 1 M events. Results go to bench/results/pipeline-stores.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
