@@ -253,13 +253,13 @@ export class StoreBoundary {
       const info = single ?? (await this.store.head(o.key));
       if (!info) continue; // deleted since the listing
       if (info.sha256 && this.holdsLocally(o.key, local, info)) continue;
-      const before = this.cache.stats.bytesFetched;
-      const cached = await this.cache.fetchFile(this.store, o.key, info);
+      const cached = await this.cache.fetch(this.store, o.key, info);
       mkdirSync(dirname(local), { recursive: true });
-      copyFileSync(cached, local);
-      this.known.set(o.key, { ...stamp(statSync(local, STAT)!, info.sha256 ?? basename(cached)), etag: info.etag });
+      copyFileSync(cached.path, local);
+      const sha = info.sha256 ?? basename(cached.path);
+      this.known.set(o.key, { ...stamp(statSync(local, STAT)!, sha), etag: info.etag });
       this.stats.fetched++;
-      this.stats.bytesFetched += this.cache.stats.bytesFetched - before;
+      this.stats.bytesFetched += cached.bytes;
     }
   }
 

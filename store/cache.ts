@@ -42,11 +42,19 @@ export class ContentCache {
    * said of the key (saves asking twice).
    */
   async fetchFile(store: ArtifactStore, key: string, known?: ObjectInfo | null): Promise<string> {
+    return (await this.fetch(store, key, known)).path;
+  }
+
+  /**
+   * The same, with the bytes this call downloaded (0 when the cache held them): the caller's own count, which a
+   * difference of `stats` taken around the call is not when other fetches of this worker run at the same time.
+   */
+  async fetch(store: ArtifactStore, key: string, known?: ObjectInfo | null): Promise<{ path: string; bytes: number }> {
     const info = known ?? (await store.head(key));
     if (!info) throw new MissingObjectError(store, key);
     if (info.sha256 && this.holds(info.sha256)) {
       this.stats.hits++;
-      return this.pathOf(info.sha256);
+      return { path: this.pathOf(info.sha256), bytes: 0 };
     }
     const got = await store.get(key);
     if (!got) throw new MissingObjectError(store, key);
@@ -56,7 +64,7 @@ export class ContentCache {
     writeFileAtomic(this.pathOf(sha), got.body);
     this.stats.fetched++;
     this.stats.bytesFetched += got.body.length;
-    return this.pathOf(sha);
+    return { path: this.pathOf(sha), bytes: got.body.length };
   }
 
   /**

@@ -128,4 +128,15 @@ describe('store traffic around each activity (issue 19 bench)', { timeout: 120_0
     assert.ok(p.boundarySeconds > 0 && i.storeSeconds > 0 && i.storeSeconds <= i.boundarySeconds + 1e-9);
     assert.equal(counting.steps.get('(other)'), undefined);
   });
+
+  it('bytes fetched are counted once when a worker fetches for several steps at once', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'fc-traffic4-'));
+    const counting = new CountingStore(s3);
+    const b = new StoreBoundary(counting, new ContentCache(join(home, 'c')), home);
+    const acts = withStore({ idle }, b);
+    await Promise.all(['runs/p/r1', 'runs/q/a', 'runs/q/b'].map((runDir) => env().run(acts.idle, { runDir })));
+    const got = counting.steps.get('idle')!.bytesGot;
+    assert.ok(got > 0);
+    assert.equal(b.stats.bytesFetched, got, 'the boundary’s count is what the store sent, not more');
+  });
 });
