@@ -168,12 +168,15 @@ export class StoreBoundary {
     return out as T;
   }
 
-  /** Keys → this worker's paths in arguments, fetching what the store holds under each key. */
-  async inward<T>(value: T): Promise<T> {
+  /**
+   * Keys → this worker's paths in arguments, fetching what the store holds under each key, except the `writeOnly`
+   * ones (folders the step only writes into: mapped, not fetched).
+   */
+  async inward<T>(value: T, writeOnly: ReadonlySet<string> = new Set()): Promise<T> {
     const keys = new Set<string>();
     const out = mapStrings(value, (s) => {
       if (!this.isKey(s)) return s;
-      keys.add(s);
+      if (!writeOnly.has(s)) keys.add(s);
       return this.localPath(s);
     });
     for (const key of keys) await this.fetchKey(key);

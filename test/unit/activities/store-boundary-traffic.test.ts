@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -127,6 +127,26 @@ describe('store traffic around each activity (issue 19 bench)', { timeout: 120_0
     assert.ok(i.get > 0 && i.head > 0, 'the folder fetched under the step that asked for it');
     assert.ok(p.boundarySeconds > 0 && i.storeSeconds > 0 && i.storeSeconds <= i.boundarySeconds + 1e-9);
     assert.equal(counting.steps.get('(other)'), undefined);
+  });
+
+  it('a training fold fetches its inputs by key, not the run folder it writes into, and its model is put', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'fc-traffic5-'));
+    const { store, take } = counted(s3);
+    const trainModel = async (a: { runDir: string; featuresPath: string }) => {
+      const rows = readFileSync(a.featuresPath, 'utf8');
+      mkdirSync(join(a.runDir, 'models'), { recursive: true });
+      writeFileSync(join(a.runDir, 'models', 'forest-fold-0.model.json'), `{"rows":${rows.length}}`);
+      return { modelPath: join(a.runDir, 'models', 'forest-fold-0.model.json') };
+    };
+    const acts = withStore({ trainModel }, new StoreBoundary(store, new ContentCache(join(home, 'c')), home));
+    const out = await env().run(acts.trainModel, { runDir: 'runs/p/r1', featuresPath: 'runs/p/r1/fold-3.json' });
+    assert.deepEqual(out, { modelPath: 'runs/p/r1/models/forest-fold-0.model.json' });
+    const t = take();
+    assert.equal(t.get, 1, 'only the table it reads');
+    assert.equal(t.put, 1, 'its model');
+    assert.equal(t.list, 0, 'the run folder is not listed');
+    assert.equal((await s3.get('runs/p/r1/models/forest-fold-0.model.json'))?.body.toString(), '{"rows":7}');
+    assert.ok(!existsSync(join(home, 'runs', 'p', 'r1', 'fold-1.json')), 'the rest of the run stays in the store');
   });
 
   it('bytes fetched are counted once when a worker fetches for several steps at once', async () => {
