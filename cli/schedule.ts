@@ -20,7 +20,7 @@ import { scheduleInWords } from './schedule-words';
 import { describeFacts } from './runs';
 import { runFacts } from './run-history';
 import { EXIT, table, UsageError, print } from './format';
-import { forPeople, portable } from './edge';
+import { forPeople, portableDefinition } from './edge';
 
 export const SCHEDULE_HELP = `Usage: funnelcast schedule <action> [options]
 
@@ -42,6 +42,10 @@ All actions take --json.
   --every           an interval such as 30m, 6h, 1d, 1w (optionally with an offset: 1d+2h)
 
 Creating a schedule that exists with the same settings does nothing; with other settings it asks for update.
+A definition file outside the package and FUNNELCAST_HOME is pinned by content when the schedule is created or
+updated (definitions/<sha256>.json in the store): every scheduled run, on whichever machine its worker runs, uses
+those bytes, not the file. After editing the file, run \`funnelcast schedule update\` with the same options to pin
+the new content (create then reports other settings). Its relative sources are read as for \`funnelcast run\`.
 Scheduled runs only fire while a worker runs (funnelcast up, or npm run worker). A scheduled run's cutoff is its
 scheduled time; it trains one horizon before the cutoff, or before the data's last day when the data stops earlier
 (the summary says so). The bundled sample's live feed appends its synthetic events day by day up to the scheduled
@@ -58,7 +62,14 @@ const OVERLAPS = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate
 
 export interface ScheduleSettings {
   pipeline: string;
+  /**
+   * The definition each scheduled run starts from, as a key: a file in the package or the home by its key, any
+   * other by its content (`definitions/<sha256>.json`, pinned when the schedule is created or updated), so a worker
+   * on another machine reads what the schedule was made with, never a path of the machine that made it.
+   */
   pipelineFile: string;
+  /** Where that definition's relative sources are read (RunInput.sourcesDir), when it travels by content. */
+  sourcesDir?: string;
   cron: string | null;
   every: string | null;
   timezone: string;
@@ -73,7 +84,7 @@ export interface ScheduleSettings {
 
 export const scheduleIdFor = (pipeline: string) => `retrain-${pipeline}`;
 
-function settingsFrom(values: Record<string, string | boolean | undefined>): ScheduleSettings {
+async function settingsFrom(values: Record<string, string | boolean | undefined>): Promise<ScheduleSettings> {
   const ref = values.pipeline as string | undefined;
   if (!ref) throw new UsageError('--pipeline is required');
   const loaded = loadPipeline(ref);
@@ -89,9 +100,11 @@ function settingsFrom(values: Record<string, string | boolean | undefined>): Sch
   const catchupWindow = (values['catchup-window'] as string | undefined) ?? '1d';
   if (!/^\d+(s|m|h|d|w)$/.test(catchupWindow))
     throw new UsageError(`--catchup-window "${catchupWindow}": write a duration like 1h or 1d`);
+  const def = await portableDefinition(loaded);
   return {
     pipeline: loaded.definition.name,
-    pipelineFile: portable(loaded.file),
+    pipelineFile: def.pipeline,
+    ...(def.sourcesDir ? { sourcesDir: def.sourcesDir } : {}),
     cron,
     every,
     timezone: (values.timezone as string | undefined) ?? 'UTC',
@@ -106,7 +119,12 @@ const toMs = (d: string) =>
 
 function scheduleOptions(s: ScheduleSettings, paused = false) {
   const [every, offset] = (s.every ?? '').split('+');
-  const input: RunInput & { wait: boolean } = { pipeline: s.pipelineFile, trigger: 'schedule', wait: true };
+  const input: RunInput & { wait: boolean } = {
+    pipeline: s.pipelineFile,
+    ...(s.sourcesDir ? { sourcesDir: s.sourcesDir } : {}),
+    trigger: 'schedule',
+    wait: true,
+  };
   return {
     scheduleId: scheduleIdFor(s.pipeline),
     spec: {
@@ -206,7 +224,7 @@ export async function scheduleCommand(argv: string[]): Promise<number> {
 
 /** `schedule create`: the same settings twice do nothing; other settings ask for `update`. */
 async function createSchedule(client: Client, values: Values, out: Out): Promise<number> {
-  const s = settingsFrom(values);
+  const s = await settingsFrom(values);
   const id = scheduleIdFor(s.pipeline);
   const existing = await storedSettings(client, s.pipeline);
   if (existing) {
@@ -238,7 +256,7 @@ async function createSchedule(client: Client, values: Values, out: Out): Promise
 }
 
 async function updateSchedule(client: Client, values: Values, out: Out): Promise<number> {
-  const s = settingsFrom(values);
+  const s = await settingsFrom(values);
   const handle = client.schedule.getHandle(scheduleIdFor(s.pipeline));
   const o = scheduleOptions(s);
   await handle.update((prev) => ({

@@ -20,13 +20,14 @@
  * On the local store (no FUNNELCAST_STORE: one machine, the home is the store) `store` is null: paths and keys are
  * only mapped, nothing is copied, and payloads still carry keys, so a history means the same on any machine.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
 import { projectRoot } from '../infra/root';
 import type { ContentCache } from './cache';
+import { CountingStore } from './counting';
 import { sha256Hex } from './local';
-import type { ArtifactStore } from './types';
+import type { ArtifactStore, ObjectInfo } from './types';
 
 const KEY = /^(runs|registry|warehouse|exports|package|data|definitions)\/[^\0]+$/;
 const LOCAL_ONLY = /^(warehouse|exports|package|data)\//;
@@ -67,6 +68,8 @@ export class StoreBoundary {
   }
 
   private readonly homeOf: () => string;
+  /** Per key: the bytes this process last put or fetched, and the local file's stat then (putOne, holdsLocally). */
+  private readonly known = new Map<string, Known>();
 
   get home(): string {
     return this.homeOf();
@@ -120,6 +123,28 @@ export class StoreBoundary {
     return join(this.home, first!, ...rest);
   }
 
+  /**
+   * This worker's paths inside a sentence (an error message, a stack trace) → keys: a path under the home, a named
+   * root or the package becomes its key, one in the content cache `cache/sha256/<hex>`; any other text stays.
+   * A path ends at a space, a quote, a bracket, a comma, a semicolon or a colon (`file.js:12:5` in a stack).
+   */
+  keysInText(text: string): string {
+    return text.replace(/\/[^\s'"`()[\]{}<>,;:]+/g, (path) => {
+      const trail = /[.]+$/.exec(path)?.[0] ?? ''; // the full stop of a sentence is not part of the path
+      const bare = path.slice(0, path.length - trail.length);
+      if (bare === this.home) return `<home>${trail}`;
+      const key = this.keyOf(bare) ?? this.cacheKeyOf(bare);
+      return key === null ? path : key + trail;
+    });
+  }
+
+  /** `cache/<path in the cache>` for a path in this worker's content cache wherever FUNNELCAST_CACHE puts it. */
+  private cacheKeyOf(path: string): string | null {
+    const dir = this.cache ? resolve(this.cache.dir) : null;
+    if (!dir || !(path === dir || path.startsWith(dir + sep))) return null;
+    return ['cache', ...relative(dir, path).split(sep)].filter(Boolean).join('/');
+  }
+
   /** Keys → this worker's paths, without fetching anything (what people are shown at the edge). */
   resolve<T>(value: T): T {
     return mapStrings(value, (s) => (this.isKey(s) ? this.localPath(s) : s)) as T;
@@ -143,19 +168,27 @@ export class StoreBoundary {
     return out as T;
   }
 
-  /** Keys → this worker's paths in arguments, fetching what the store holds under each key. */
-  async inward<T>(value: T): Promise<T> {
+  /**
+   * Keys → this worker's paths in arguments, fetching what the store holds under each key, except the `writeOnly`
+   * ones (folders the step only writes into: mapped, not fetched).
+   */
+  async inward<T>(value: T, writeOnly: ReadonlySet<string> = new Set()): Promise<T> {
     const keys = new Set<string>();
     const out = mapStrings(value, (s) => {
       if (!this.isKey(s)) return s;
-      keys.add(s);
+      if (!writeOnly.has(s)) keys.add(s);
       return this.localPath(s);
     });
     for (const key of keys) await this.fetchKey(key);
     return out as T;
   }
 
-  /** Puts every artifact file under a key (a file, or a folder walked recursively) the store lacks. */
+  /**
+   * Puts every artifact file under a key (a file, or a folder walked recursively) the store lacks. A file this
+   * process already put or fetched and that has not changed since (same size, mtime and inode) is skipped without
+   * reading it: after each activity the run folders it was handed are walked again, and re-hashing every file of
+   * a run (and asking the store about each) after every step was most of what the store cost.
+   */
   async putPath(key: string): Promise<void> {
     if (!this.store || !this.cache || LOCAL_ONLY.test(key)) return;
     const path = this.localPath(key);
@@ -163,16 +196,38 @@ export class StoreBoundary {
     const files = statSync(path).isDirectory() ? walk(path) : [path];
     for (const file of files) {
       const k = this.keyOf(file)!;
-      if (SCRATCH.test(k)) continue;
-      const body = readIfStill(file);
-      if (!body) continue; // removed since the walk (a concurrent attempt's temp): nothing to hand on
-      const sha = sha256Hex(body);
-      if ((await this.store.head(k))?.sha256 === sha) continue;
-      await this.store.put(k, body);
-      this.cache.remember(body);
+      if (!SCRATCH.test(k)) await this.putOne(k, file);
+    }
+  }
+
+  private async putOne(key: string, file: string): Promise<void> {
+    const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (!st) return; // removed since the walk (a concurrent attempt's temp): nothing to hand on
+    const known = this.known.get(key);
+    if (known && sameFile(known, st)) return;
+    const body = readIfStill(file);
+    if (!body) return;
+    const sha = this.hash(body);
+    if (known?.sha === sha) return void this.known.set(key, { ...stamp(st, sha), etag: known.etag });
+    // Known with other bytes: this process changed it, so the store lacks these; unknown: ask the store.
+    const stored = known ? null : await this.store!.head(key);
+    let etag = stored?.etag ?? '';
+    if (stored?.sha256 !== sha) {
+      etag = (await this.store!.put(key, body)).etag;
+      this.cache!.remember(body);
       this.stats.put++;
       this.stats.bytesPut += body.length;
     }
+    this.known.set(key, { ...stamp(st, sha), etag });
+  }
+
+  private hash(body: Buffer): string {
+    if (this.store instanceof CountingStore) {
+      const s = this.store.here();
+      s.hashed++;
+      s.bytesHashed += body.length;
+    }
+    return sha256Hex(body);
   }
 
   /** Puts one file under a key of the caller's choosing (no check of where it is): counted like the others. */
@@ -185,23 +240,70 @@ export class StoreBoundary {
     this.stats.bytesPut += body.length;
   }
 
-  /** Makes this worker's copy of `key` (an object, or every object under it) hold the store's bytes. */
+  /**
+   * Makes this worker's copy of `key` (an object, or every object under it) hold the store's bytes. A folder is
+   * listed with ETags: an object whose ETag is the one this process put or fetched, and whose local copy is
+   * unchanged since, is not asked about again.
+   */
   async fetchKey(key: string): Promise<void> {
     if (!this.store || !this.cache || LOCAL_ONLY.test(key)) return;
     const single = await this.store.head(key);
-    const keys = single ? [key] : await this.store.list(`${key}/`);
-    for (const k of keys) {
-      const local = this.localPath(k);
-      const info = k === key && single ? single : await this.store.head(k);
-      if (existsSync(local) && info?.sha256 && sha256Hex(readFileSync(local)) === info.sha256) continue;
-      const before = this.cache.stats.bytesFetched;
-      const cached = await this.cache.fetchFile(this.store, k);
+    const listed = single ? [single] : await this.store.listInfo(`${key}/`);
+    for (const o of listed) {
+      const local = this.localPath(o.key);
+      const known = this.known.get(o.key);
+      if (known?.etag && known.etag === o.etag && sameFile(known, statSync(local, STAT))) continue;
+      const info = single ?? (await this.store.head(o.key));
+      if (!info) continue; // deleted since the listing
+      if (info.sha256 && this.holdsLocally(o.key, local, info)) continue;
+      const cached = await this.cache.fetch(this.store, o.key, info);
       mkdirSync(dirname(local), { recursive: true });
-      copyFileSync(cached, local);
+      copyFileSync(cached.path, local);
+      const sha = info.sha256 ?? basename(cached.path);
+      this.known.set(o.key, { ...stamp(statSync(local, STAT)!, sha), etag: info.etag });
       this.stats.fetched++;
-      this.stats.bytesFetched += this.cache.stats.bytesFetched - before;
+      this.stats.bytesFetched += cached.bytes;
     }
   }
+
+  /** Whether this worker's file holds the object's bytes: known unchanged since it was put or fetched, or hashed now. */
+  private holdsLocally(key: string, local: string, info: ObjectInfo): boolean {
+    const st = statSync(local, STAT);
+    if (!st) return false;
+    const known = this.known.get(key);
+    let sha = known && sameFile(known, st) ? known.sha : null;
+    if (sha === null) {
+      const body = readIfStill(local);
+      if (!body) return false;
+      sha = this.hash(body);
+    }
+    if (sha !== info.sha256) return false;
+    this.known.set(key, { ...stamp(st, sha), etag: info.etag });
+    return true;
+  }
+}
+
+/** A file as this process last saw it in the store: its bytes' hash and the stat that says it is unchanged. */
+interface Known {
+  sha: string;
+  /** The store's ETag for those bytes ('' when not known): a listing that shows another one means it changed. */
+  etag: string;
+  size: bigint;
+  mtimeNs: bigint;
+  ino: bigint;
+}
+
+const STAT = { bigint: true, throwIfNoEntry: false } as const;
+
+const stamp = (st: BigIntStats, sha: string): Omit<Known, 'etag'> => ({
+  sha,
+  size: st.size,
+  mtimeNs: st.mtimeNs,
+  ino: st.ino,
+});
+
+function sameFile(k: Known, st: BigIntStats | undefined): boolean {
+  return !!st && k.size === st.size && k.mtimeNs === st.mtimeNs && k.ino === st.ino;
 }
 
 function walk(dir: string): string[] {

@@ -4,11 +4,11 @@
  * there, and otherwise downloads, checks the hash and renames the copy into place: a missing or damaged entry is
  * fetched, never assumed. Several workers may share nothing but the store; each has its own cache.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../infra/atomic';
 import { sha256Hex } from './local';
-import type { ArtifactStore } from './types';
+import type { ArtifactStore, ObjectInfo } from './types';
 
 export class MissingObjectError extends Error {
   constructor(store: ArtifactStore, key: string) {
@@ -26,6 +26,9 @@ export interface CacheStats {
 export class ContentCache {
   readonly stats: CacheStats = { hits: 0, fetched: 0, bytesFetched: 0 };
 
+  /** Entries whose bytes were hashed and found whole, with the stat they had then. */
+  private readonly checked = new Map<string, string>();
+
   constructor(readonly dir: string) {
     mkdirSync(join(dir, 'sha256'), { recursive: true });
   }
@@ -34,13 +37,24 @@ export class ContentCache {
     return join(this.dir, 'sha256', sha256);
   }
 
-  /** A local path holding the bytes of `key` as the store has them now. */
-  async fetchFile(store: ArtifactStore, key: string): Promise<string> {
-    const info = await store.head(key);
+  /**
+   * A local path holding the bytes of `key` as the store has them now. `known`: what a HEAD the caller just sent
+   * said of the key (saves asking twice).
+   */
+  async fetchFile(store: ArtifactStore, key: string, known?: ObjectInfo | null): Promise<string> {
+    return (await this.fetch(store, key, known)).path;
+  }
+
+  /**
+   * The same, with the bytes this call downloaded (0 when the cache held them): the caller's own count, which a
+   * difference of `stats` taken around the call is not when other fetches of this worker run at the same time.
+   */
+  async fetch(store: ArtifactStore, key: string, known?: ObjectInfo | null): Promise<{ path: string; bytes: number }> {
+    const info = known ?? (await store.head(key));
     if (!info) throw new MissingObjectError(store, key);
     if (info.sha256 && this.holds(info.sha256)) {
       this.stats.hits++;
-      return this.pathOf(info.sha256);
+      return { path: this.pathOf(info.sha256), bytes: 0 };
     }
     const got = await store.get(key);
     if (!got) throw new MissingObjectError(store, key);
@@ -50,13 +64,22 @@ export class ContentCache {
     writeFileAtomic(this.pathOf(sha), got.body);
     this.stats.fetched++;
     this.stats.bytesFetched += got.body.length;
-    return this.pathOf(sha);
+    return { path: this.pathOf(sha), bytes: got.body.length };
   }
 
-  /** A cached entry counts only when its bytes still hash to its name (a truncated copy is fetched again). */
+  /**
+   * A cached entry counts only when its bytes still hash to its name (a truncated copy is fetched again). Once
+   * checked, an entry is not hashed again while its size, mtime and inode stay the same.
+   */
   private holds(sha256: string): boolean {
     const p = this.pathOf(sha256);
-    return existsSync(p) && sha256Hex(readFileSync(p)) === sha256;
+    const st = statSync(p, { bigint: true, throwIfNoEntry: false });
+    if (!st) return false;
+    const stamp = `${st.size}:${st.mtimeNs}:${st.ino}`;
+    if (this.checked.get(sha256) === stamp) return true;
+    if (sha256Hex(readFileSync(p)) !== sha256) return false;
+    this.checked.set(sha256, stamp);
+    return true;
   }
 
   /** Records bytes this worker just wrote to the store, so reading them back costs no download. */

@@ -20,6 +20,7 @@ export { LocalStore, sha256Hex } from './local';
 export { S3Store, s3Location } from './s3';
 export { casJson, readJson } from './pointer';
 export { StoreBoundary, keysOnThisMachine, mapStrings, type BoundaryStats } from './boundary';
+export { CountingStore, type StepStoreStats } from './counting';
 
 export function openStore(url: string | undefined = process.env.FUNNELCAST_STORE): ArtifactStore {
   if (!url) return new LocalStore(join(funnelcastHome(), 'store'));

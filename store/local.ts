@@ -10,7 +10,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeFileAtomic } from '../infra/atomic';
 import { withLockFile } from '../infra/lock-file';
-import { checkKey, PreconditionFailedError, type ArtifactStore, type ObjectInfo, type PutOptions } from './types';
+import { checkKey, PreconditionFailedError, type ArtifactStore, type ListedObject, type ObjectInfo, type PutOptions } from './types';
 
 export const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -80,6 +80,16 @@ export class LocalStore implements ArtifactStore {
     };
     walk(this.root);
     return out.filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  /** A local folder's ETag is the content hash: listing it reads every file (as HEAD does). */
+  async listInfo(prefix: string): Promise<ListedObject[]> {
+    const out: ListedObject[] = [];
+    for (const key of await this.list(prefix)) {
+      const info = await this.head(key);
+      if (info) out.push({ key, etag: info.etag, bytes: info.bytes });
+    }
+    return out;
   }
 
   async delete(key: string): Promise<void> {

@@ -20,6 +20,7 @@ import {
   joinKey,
   PreconditionFailedError,
   type ArtifactStore,
+  type ListedObject,
   type ObjectInfo,
   type PutOptions,
 } from './types';
@@ -117,7 +118,11 @@ export class S3Store implements ArtifactStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
+    return (await this.listInfo(prefix)).map((o) => o.key);
+  }
+
+  async listInfo(prefix: string): Promise<ListedObject[]> {
+    const objects: ListedObject[] = [];
     const strip = this.at.prefix ? this.at.prefix.length + 1 : 0;
     let token: string | undefined;
     do {
@@ -128,10 +133,11 @@ export class S3Store implements ArtifactStore {
           ContinuationToken: token,
         }),
       );
-      for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key.slice(strip));
+      for (const o of out.Contents ?? [])
+        if (o.Key) objects.push({ key: o.Key.slice(strip), etag: o.ETag ?? '', bytes: o.Size ?? 0 });
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
-    return keys.sort();
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async delete(key: string): Promise<void> {

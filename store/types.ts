@@ -13,6 +13,13 @@ export interface ObjectInfo {
   sha256: string | null;
 }
 
+/** An object as a listing names it: enough to see that it changed (its ETag), not what it holds. */
+export interface ListedObject {
+  key: string;
+  etag: string;
+  bytes: number;
+}
+
 export interface PutOptions {
   /** Write only when the object's current ETag is this one (compare-and-swap). */
   ifMatch?: string;
@@ -29,6 +36,8 @@ export interface ArtifactStore {
   head(key: string): Promise<ObjectInfo | null>;
   /** Every key under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
+  /** The same, with each object's ETag and size as the listing gives them (no request per object on S3). */
+  listInfo(prefix: string): Promise<ListedObject[]>;
   delete(key: string): Promise<void>;
   close(): void;
 }

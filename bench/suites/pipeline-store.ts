@@ -7,8 +7,9 @@
  *   S3, 3 workers     a Temporal dev server, worker A (workflows, io, warehouse, cpu) and workers B, C (cpu), each
  *                     with its own home and cache, and `funnelcast run --no-worker` as the client
  * Wall time of the `run` command, and the bytes each process put into and fetched from the store (the activities'
- * store boundary, FUNNELCAST_STORE_STATS). Target (issue 19): S3 ≤ 1.2× local at 1 M events. Results go to
- * bench/results/pipeline-stores.{json,md}.
+ * store boundary, FUNNELCAST_STORE_STATS), in total and per step (store calls, seconds, bytes, files hashed).
+ * `--rounds N` alternates local and S3 (1 worker) N times and reports medians, for a machine whose load moves.
+ * Target (issue 19): S3 ≤ 1.2× local at 1 M events. Results go to bench/results/pipeline-stores.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
+import { emptyStepStats, type StepStoreStats } from '../../store/counting';
 import { startObjectServer, type ObjectServer } from '../../store/versitygw';
 import { events, freePort, lastJsonObject, measure, pipelineFile } from './pipeline';
 
@@ -28,6 +30,7 @@ interface Outcome {
   note: string;
   put: number;
   fetched: number;
+  steps: Record<string, StepStoreStats>;
 }
 
 /** The bundled sample as the bench's pipeline (name bench_sample), or a copy pointing at generated events. */
@@ -42,15 +45,25 @@ function definition(size: string, cache: string): string {
   return file;
 }
 
-function bytesThroughStore(dir: string): { put: number; fetched: number } {
+/** What every process of a run put and fetched (FUNNELCAST_STORE_STATS), in total and per step. */
+function storeTraffic(dir: string): Pick<Outcome, 'put' | 'fetched' | 'steps'> {
   let put = 0;
   let fetched = 0;
+  const steps: Record<string, StepStoreStats> = {};
   for (const f of existsSync(dir) ? readdirSync(dir) : []) {
-    const s = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { bytesPut: number; bytesFetched: number };
+    const s = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+      bytesPut: number;
+      bytesFetched: number;
+      steps?: Record<string, StepStoreStats>;
+    };
     put += s.bytesPut;
     fetched += s.bytesFetched;
+    for (const [name, st] of Object.entries(s.steps ?? {})) {
+      const sum = (steps[name] ??= emptyStepStats());
+      for (const k of Object.keys(sum) as (keyof StepStoreStats)[]) sum[k] += st[k];
+    }
   }
-  return { put, fetched };
+  return { put, fetched, steps };
 }
 
 async function runOnce(file: string, env: Record<string, string>, stats: string, extra: string[] = []) {
@@ -59,7 +72,7 @@ async function runOnce(file: string, env: Record<string, string>, stats: string,
   const ok = m.code === 0 && !!printed && !printed.error;
   const auc = printed?.model?.holdout?.roc_auc;
   const note = ok ? `AUC ${auc?.toFixed(4) ?? '?'}` : `exit ${m.code}: ${printed?.error ?? m.stderr.slice(-300)}`;
-  return { wallSeconds: m.wallSeconds, ok, note, ...bytesThroughStore(stats) };
+  return { wallSeconds: m.wallSeconds, ok, note, ...storeTraffic(stats) };
 }
 
 function fresh(cache: string, name: string): string {
@@ -76,12 +89,12 @@ async function local(file: string, cache: string): Promise<Outcome> {
   return runOnce(file, env, join(home, 'stats'));
 }
 
-async function s3One(file: string, cache: string, s3: ObjectServer): Promise<Outcome> {
+async function s3One(file: string, cache: string, s3: ObjectServer, round = 1): Promise<Outcome> {
   const home = fresh(cache, 'home-s3-1');
   const port = String(await freePort(Number(process.env.FUNNELCAST_BENCH_PORT ?? 7390)));
   const stats = join(home, 'stats');
   const env = {
-    ...s3.env('one'),
+    ...s3.env(`one-${round}`),
     FUNNELCAST_HOME: home,
     FUNNELCAST_TEMPORAL_PORT: port,
     FUNNELCAST_TASK_QUEUE: 'bench-s3-1',
@@ -146,9 +159,20 @@ async function s3Three(file: string, cache: string, s3: ObjectServer): Promise<O
   }
 }
 
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+
+/**
+ * `--rounds N` (default 1): the local store and S3 with 1 worker run alternately N times (local, S3, local, S3…),
+ * so a change of the machine's load falls on both, and each is reported by its median; S3 with 3 workers runs
+ * once, after them.
+ */
 export async function storeRuns(args: string[]): Promise<{ rows: BenchRow[]; notes: string[]; name: string }> {
-  const at = args.indexOf('--sizes');
-  const sizes = at >= 0 ? args[at + 1].split(',') : ['sample', '1m'];
+  const opt = (name: string) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
+  const sizes = (opt('--sizes') ?? 'sample,1m').split(',');
+  const rounds = Number(opt('--rounds') ?? 1);
   const rows: BenchRow[] = [];
   const notes: string[] = [];
   for (const size of sizes) {
@@ -156,54 +180,25 @@ export async function storeRuns(args: string[]): Promise<{ rows: BenchRow[]; not
     mkdirSync(cache, { recursive: true });
     const file = definition(size, cache);
     const s3 = await startObjectServer({ dir: fresh(cache, 'versitygw'), bucket: 'bench' });
+    const locals: Outcome[] = [];
+    const ones: Outcome[] = [];
     try {
-      console.error(`[pipeline --stores] ${size}: local store, 1 worker…`);
-      const l = await local(file, cache);
-      console.error(`[pipeline --stores] ${size}: S3 store, 1 worker…`);
-      const one = await s3One(file, cache, s3);
+      for (let r = 1; r <= rounds; r++) {
+        console.error(`[pipeline --stores] ${size}, round ${r}/${rounds}: local store, 1 worker…`);
+        locals.push(await local(file, cache));
+        console.error(`[pipeline --stores] ${size}, round ${r}/${rounds}: S3 store, 1 worker…`);
+        ones.push(await s3One(file, cache, s3, r));
+      }
       console.error(`[pipeline --stores] ${size}: S3 store, 3 workers…`);
       const three = await s3Three(file, cache, s3);
-      const dataset = `${size === 'sample' ? 'bundled sample' : `generated-${size}`}`;
-      for (const [name, o] of [
-        ['local store, 1 worker', l],
-        ['S3 store (Versity Gateway), 1 worker', one],
-        ['S3 store (Versity Gateway), 3 workers', three],
-      ] as const) {
-        const ratio = name.startsWith('local') ? null : l.wallSeconds;
-        rows.push(
-          row({
-            name: `run: ${name}`,
-            dataset,
-            metric: 'wall seconds',
-            ours: o.wallSeconds,
-            reference: ratio,
-            referenceName: ratio ? 'local store, 1 worker' : undefined,
-            better: 'lower',
-            note: o.note,
-          }),
+      rows.push(...sizeRows(size, locals, ones, three));
+      for (const o of [...locals, ...ones, three]) if (!o.ok) notes.push(`${size}: a run failed (${o.note})`);
+      if (rounds > 1)
+        notes.push(
+          `${size}: ${rounds} rounds, local and S3 (1 worker) alternating; wall seconds local ` +
+            `${locals.map((o) => o.wallSeconds.toFixed(1)).join(', ')}; S3 ${ones.map((o) => o.wallSeconds.toFixed(1)).join(', ')}` +
+            ` (rows: medians; store traffic of the last S3 round).`,
         );
-        rows.push(
-          row({
-            name: `run: ${name}`,
-            dataset,
-            metric: 'MB put into the store',
-            ours: o.put / MB,
-            reference: null,
-            better: 'lower',
-          }),
-        );
-        rows.push(
-          row({
-            name: `run: ${name}`,
-            dataset,
-            metric: 'MB fetched from the store',
-            ours: o.fetched / MB,
-            reference: null,
-            better: 'lower',
-          }),
-        );
-        if (!o.ok) notes.push(`${size}, ${name}: the run failed (${o.note})`);
-      }
     } finally {
       await s3.stop();
     }
@@ -211,6 +206,55 @@ export async function storeRuns(args: string[]): Promise<{ rows: BenchRow[]; not
   notes.push(
     'Each configuration on fresh homes (extract included, nothing reused). Wall time of `funnelcast run --json`; ratio = that / the local store with 1 worker (target ≤ 1.2 at 1 M events). Bytes: what the activities’ store boundary of every worker process put and fetched (FUNNELCAST_STORE_STATS), excluding the warehouse (it stays on the data worker) and training checkpoints.',
     '3 workers: a Temporal dev server of its own, worker A (workflows, io, warehouse, cpu), B and C (cpu), each with its own FUNNELCAST_HOME and cache; the client is `funnelcast run --no-worker` with TEMPORAL_ADDRESS. All on this one 2-core machine, so 3 workers add parallelism only where the run waits on I/O.',
+    'store step rows: per activity, summed over its executions and every worker process: `ours` = seconds the store boundary took around it (fetching inputs, walking and hashing run folders, putting outputs); the note gives the store calls (put/get/head/list), MB moved and the files hashed.',
   );
   return { rows, notes, name: 'pipeline-stores' };
+}
+
+function sizeRows(size: string, locals: Outcome[], ones: Outcome[], three: Outcome): BenchRow[] {
+  const dataset = size === 'sample' ? 'bundled sample' : `generated-${size}`;
+  const localWall = median(locals.map((o) => o.wallSeconds));
+  const rows: BenchRow[] = [];
+  for (const [name, runs] of [
+    ['local store, 1 worker', locals],
+    ['S3 store (Versity Gateway), 1 worker', ones],
+    ['S3 store (Versity Gateway), 3 workers', [three]],
+  ] as const) {
+    const o = runs[runs.length - 1]!;
+    const reference = name.startsWith('local') ? null : localWall;
+    const common = { name: `run: ${name}`, dataset, better: 'lower' as const };
+    rows.push(
+      row({
+        ...common,
+        metric: runs.length > 1 ? `wall seconds (median of ${runs.length})` : 'wall seconds',
+        ours: median(runs.map((r) => r.wallSeconds)),
+        reference,
+        referenceName: reference ? 'local store, 1 worker' : undefined,
+        note: o.note,
+      }),
+      row({ ...common, metric: 'MB put into the store', ours: o.put / MB, reference: null }),
+      row({ ...common, metric: 'MB fetched from the store', ours: o.fetched / MB, reference: null }),
+    );
+    if (!name.startsWith('local')) rows.push(...stepRows(`${name}`, dataset, o.steps));
+  }
+  return rows;
+}
+
+function stepRows(config: string, dataset: string, steps: Record<string, StepStoreStats>): BenchRow[] {
+  return Object.entries(steps)
+    .sort(([, a], [, b]) => b.boundarySeconds - a.boundarySeconds)
+    .map(([step, s]) =>
+      row({
+        name: `store step: ${step} (${config})`,
+        dataset,
+        metric: 'store boundary seconds',
+        ours: s.boundarySeconds,
+        reference: null,
+        better: 'lower',
+        note:
+          `${s.calls} call(s); store ${s.storeSeconds.toFixed(2)} s: put ${s.put}, get ${s.get}, head ${s.head}, ` +
+          `list ${s.list}; ${(s.bytesPut / MB).toFixed(1)} MB put, ${(s.bytesGot / MB).toFixed(1)} MB got; ` +
+          `hashed ${s.hashed} file(s), ${(s.bytesHashed / MB).toFixed(1)} MB`,
+      }),
+    );
 }

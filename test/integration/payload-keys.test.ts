@@ -7,7 +7,8 @@
  * The same for the common case of a user's own definition (`--pipeline ./my.json` in a project folder, outside the
  * home and the package, sources named relative to it) with the registry and the exports moved out of the home
  * (FUNNELCAST_REGISTRY, FUNNELCAST_EXPORT_ROOT): the definition travels by content (`definitions/<sha256>.json`),
- * its folder and the moved folders as keys of named roots (store/boundary.ts).
+ * its folder and the moved folders as keys of named roots (store/boundary.ts). A schedule of such a definition pins
+ * it by content, and `schedule update` re-pins an edited file.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ import { isAbsolute, join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { runCommand } from '../../cli/run';
+import { scheduleCommand } from '../../cli/schedule';
+import { writeEventsCsv } from '../../data/generator';
 import { projectRoot } from '../../infra/root';
 import type { ObjectServer } from '../../store/versitygw';
 import { createWorker } from '../../worker';
@@ -42,11 +45,11 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
     await env?.teardown();
   });
 
-  /** Runs `funnelcast run --json` with a worker of a fresh home (and cache) in this process; returns the printed run. */
-  async function runSample(
+  /** Runs `fn` while a worker of a fresh home (and cache) runs in this process. */
+  async function withWorker<T>(
     storeEnv: Record<string, string>,
-    argv: string[] = [],
-  ): Promise<{ home: string; cache: string; out: Json }> {
+    fn: () => Promise<T>,
+  ): Promise<{ home: string; cache: string; value: T }> {
     const home = mkdtempSync(join(tmpdir(), 'fc-payload-home-'));
     const cache = mkdtempSync(join(tmpdir(), 'fc-payload-cache-'));
     delete process.env.FUNNELCAST_STORE;
@@ -54,14 +57,22 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
     const connection = await NativeConnection.connect({ address: env.address });
     try {
       const worker = await createWorker({ connection });
-      const { code, out } = await worker.runUntil(
-        runCli(runCommand, ['--json', '--no-worker', '--accept-drift', ...argv]),
-      );
-      assert.equal(code, 0, out);
-      return { home, cache, out: JSON.parse(out) as Json };
+      return { home, cache, value: await worker.runUntil(fn()) };
     } finally {
       await connection.close();
     }
+  }
+
+  /** Runs `funnelcast run --json` with a worker of a fresh home (and cache) in this process; returns the printed run. */
+  async function runSample(
+    storeEnv: Record<string, string>,
+    argv: string[] = [],
+  ): Promise<{ home: string; cache: string; out: Json }> {
+    const { home, cache, value } = await withWorker(storeEnv, () =>
+      runCli(runCommand, ['--json', '--no-worker', '--accept-drift', ...argv]),
+    );
+    assert.equal(value.code, 0, value.out);
+    return { home, cache, out: JSON.parse(value.out) as Json };
   }
 
   /** Every string in every payload of every workflow on the server (the plan, the run, their children). */
@@ -158,6 +169,68 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
       assert.ok(existsSync(out.reportPath as string) || store === 'S3', String(out.reportPath));
     });
 
+  /**
+   * A schedule of a definition outside the home and the package (issue 19): its action names the definition by
+   * content, pinned when the schedule is created, so a worker on any machine runs what the schedule was made with;
+   * an edit is picked up by `schedule update`, which pins the new content. No payload, and not the schedule's own
+   * action, names a path of the machine that made it.
+   */
+  it('a schedule pins the definition by content; schedule update re-pins an edited file (S3 store)', async () => {
+    const earlier = new Set(await executions());
+    s3 ??= await startTestObjectServer('payloads');
+    const data = mkdtempSync(join(tmpdir(), 'fc-payload-sched-'));
+    const dir = join(data, 'weekly');
+    mkdirSync(dir, { recursive: true });
+    const DAY = 86_400_000;
+    const start = new Date(Math.floor(Date.now() / DAY) * DAY - 92 * DAY).toISOString();
+    await writeEventsCsv(join(dir, 'events.csv'), { users: 1500, seed: 3, days: 80, engagement: 8, start });
+    const def = (nTrees: number) => ({
+      name: 'weekly',
+      sources: { events: { path: 'events.csv', columns: COLUMNS } },
+      label: { event: 'transaction', horizon: '30d' },
+      model: { forest: { nTrees }, baselines: [] },
+      cv: { strategy: 'none' },
+    });
+    const file = join(dir, 'weekly.json');
+    writeFileSync(file, JSON.stringify(def(5)));
+    const first = sha256(readFileSync(file));
+    const schedule = (...argv: string[]) => runCli(scheduleCommand, argv);
+    const pinned = async () =>
+      JSON.stringify((await env.client.schedule.getHandle('retrain-weekly').describe()).action);
+
+    const {
+      home,
+      cache,
+      value: runs,
+    } = await withWorker({ ...s3.env('payloads'), FUNNELCAST_DATA_ROOT: data }, async () => {
+      assert.equal((await schedule('create', '--pipeline', file, '--every', '1d', '--paused')).code, 0);
+      assert.ok((await pinned()).includes(`definitions/${first}.json`), await pinned());
+      const a = await schedule('trigger', '--pipeline', file, '--json');
+      assert.equal(a.code, 0, a.out);
+      // Edited: the schedule still runs what it was made with, until `schedule update` pins the new bytes.
+      writeFileSync(file, JSON.stringify(def(6)));
+      assert.notEqual((await schedule('create', '--pipeline', file, '--every', '1d', '--paused')).code, 0);
+      assert.ok((await pinned()).includes(`definitions/${first}.json`), 'an edit alone changes nothing');
+      assert.equal((await schedule('update', '--pipeline', file, '--every', '1d')).code, 0);
+      const b = await schedule('trigger', '--pipeline', file, '--json');
+      assert.equal(b.code, 0, b.out);
+      return [JSON.parse(a.out) as Json, JSON.parse(b.out) as Json];
+    });
+    const second = sha256(readFileSync(file));
+    const action = await pinned();
+    assert.ok(action.includes(`definitions/${second}.json`) && action.includes('"data/weekly"'), action);
+    assert.equal(runs[0]!.outcome, 'COMPLETED');
+    assert.equal(runs[1]!.outcome, 'COMPLETED');
+    assert.notEqual(runs[0]!.runId, runs[1]!.runId, 'the re-pinned definition is another run');
+    const strings = await everyPayloadString(earlier);
+    assertNoLocalPaths([...strings, { workflowId: 'schedule action', value: action }], [home, cache, data, dir]);
+    for (const hash of [first, second])
+      assert.ok(
+        strings.some((s) => s.value === `definitions/${hash}.json`),
+        `a scheduled run read ${hash}`,
+      );
+  });
+
   async function executions(): Promise<string[]> {
     const ids: string[] = [];
     for await (const wf of env.client.workflow.list()) ids.push(`${wf.workflowId}/${wf.runId}`);
@@ -168,3 +241,5 @@ describe('payloads carry keys, never machine-local paths', { timeout: 1_200_000 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 type Json = Record<string, unknown>;
+
+const COLUMNS = { user_id: 'user_id', ts: 'timestamp', event: 'event', item_id: 'item_id', revenue: 'revenue' };
