@@ -36,7 +36,7 @@ import {
 } from '../forest/predictor';
 import { boost } from './boost';
 import { prepareData } from './data';
-import { boostedSums } from './predict';
+import { boostedSums, prepareBoosted } from './predict';
 
 export const BOOSTED_FORMAT_VERSION = 1;
 
@@ -138,6 +138,7 @@ export class BoostedTrees implements Classifier {
       } else this.calibration = { kind: 'prior', shift: Math.log(d.wNeg / d.wPos), source: 'class weights' };
     }
     preparePrediction(this.trees);
+    prepareBoosted(this.trees, this.featureNames.length);
   }
 
   /** Log-odds of the trees (before any calibration): bias + the sum of every tree's leaf value. */
@@ -155,9 +156,10 @@ export class BoostedTrees implements Classifier {
   predictProba(x: FeatureMatrix): Float64Array {
     const m = this.predictMargin(x);
     const c = this.calibration;
-    if (c?.kind === 'prior') return m.map((v) => sigmoid(v + c.shift));
-    const p = m.map(sigmoid);
-    return c ? applyCalibration(c, p) : p;
+    // In place: the margins are this call's own array (no second array per call).
+    if (c?.kind === 'prior') for (let i = 0; i < m.length; i++) m[i] = sigmoid(m[i] + c.shift);
+    else for (let i = 0; i < m.length; i++) m[i] = sigmoid(m[i]);
+    return c && c.kind !== 'prior' ? applyCalibration(c, m) : m;
   }
 
   /**
@@ -227,6 +229,7 @@ export class BoostedTrees implements Classifier {
     m.validLoss = p.validLoss;
     m.calibration = p.calibration;
     preparePrediction(m.trees);
+    prepareBoosted(m.trees, m.featureNames.length);
     return m;
   }
 }
