@@ -77,7 +77,11 @@ export function concatSequences(a: Sequences, b: Sequences): Sequences {
 export function remapTokens(s: Sequences, from: Record<string, number>, to: Record<string, number>): Sequences {
   const map = new Int32Array(Math.max(0, ...Object.values(from)) + 1);
   for (const [name, id] of Object.entries(from)) map[id] = to[name] ?? 0;
-  const tokens = Int32Array.from(s.tokens, (t) => (t < map.length ? map[t] : 0));
+  const tokens = new Int32Array(s.tokens.length); // a loop: Int32Array.from with a callback is ~10x slower
+  for (let j = 0; j < tokens.length; j++) {
+    const t = s.tokens[j];
+    tokens[j] = t < map.length ? map[t] : 0;
+  }
   return { ...s, tokens };
 }
 
