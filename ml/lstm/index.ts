@@ -83,11 +83,14 @@ export function concatSequences(a: Sequences, b: Sequences): Sequences {
 
 /**
  * Token ids come from each cutoff's vocabulary (event names sorted): re-express `s` in the vocabulary a model was
- * trained with, so a name keeps its meaning; an event type the model never saw becomes padding (ignored).
+ * trained with, so a name keeps its meaning; an event type the model never saw becomes padding (ignored). `s`
+ * itself when nothing changes (the usual case: the same event types), not a copy of its tokens (4.3 M users × 30
+ * steps, 0.5 GB, at scoring time). Callers never write into the result.
  */
 export function remapTokens(s: Sequences, from: Record<string, number>, to: Record<string, number>): Sequences {
   const map = new Int32Array(Math.max(0, ...Object.values(from)) + 1);
   for (const [name, id] of Object.entries(from)) map[id] = to[name] ?? 0;
+  if (map.every((v, t) => v === t) && s.tokens.every((t) => t < map.length)) return s;
   const tokens = new Int32Array(s.tokens.length); // a loop: Int32Array.from with a callback is ~10x slower
   for (let j = 0; j < tokens.length; j++) {
     const t = s.tokens[j];

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstmToSerialized, trainLstm, type Sequences } from '../../../ml/lstm';
+import { lstmToSerialized, remapTokens, trainLstm, type Sequences } from '../../../ml/lstm';
 import { loadScorer } from '../../../ml/scorer';
 import { mulberry32 } from '../../../ml/random';
 import { lstmParams } from '../../../pipelines/schema/model';
@@ -40,10 +40,12 @@ describe('LSTM scorer in batches', { timeout: 120_000 }, () => {
       ids: s.ids,
       sequences: { data: s, vocab },
     });
-    // Every pass over all users' sequences starts by reading their ids (remapping copies them, indexing maps them).
+    // The same sequences in a vocabulary with the ids swapped, so the scorer remaps them (a copy of all users'
+    // tokens); every such pass reads their ids once (remapTokens copies the object's fields).
+    const swapped = { ...s, tokens: s.tokens.map((t) => (t ? 3 - t : 0)) };
     let passes = 0;
-    const data = new Proxy(s, { get: (o, k) => (k === 'ids' && passes++, Reflect.get(o, k)) });
-    const given = { data, vocab };
+    const data = new Proxy(swapped, { get: (o, k) => (k === 'ids' && passes++, Reflect.get(o, k)) });
+    const given = { data, vocab: { view: 2, cart: 1 } };
     const batched = new Float64Array(s.ids.length);
     for (let b = 0; b < s.ids.length; b += 100) {
       const ids = s.ids.slice(b, b + 100);
@@ -54,5 +56,25 @@ describe('LSTM scorer in batches', { timeout: 120_000 }, () => {
     scorer.dispose();
     assert.equal(passes, 1, `all users' sequences were remapped ${passes} times for 4 batches`);
     whole.forEach((p, i) => assert.ok(Math.abs(p - batched[i]) < 1e-6, `user ${i}: ${p} vs ${batched[i]}`));
+  });
+});
+
+describe('remapTokens', () => {
+  it('gives the sequences themselves when the vocabularies agree, not a copy of every token', () => {
+    const s = sequences(10);
+    assert.equal(remapTokens(s, { view: 1, cart: 2 }, { view: 1, cart: 2 }), s);
+    assert.equal(remapTokens(s, { view: 1, cart: 2 }, { view: 1, cart: 2, buy: 3 }), s, 'a type the data lacks');
+    // Another id for a name, or a token the data's vocabulary does not name, still makes a remapped copy.
+    const swapped = remapTokens(s, { view: 1, cart: 2 }, { view: 2, cart: 1 });
+    assert.notEqual(swapped.tokens, s.tokens);
+    assert.deepEqual(
+      [...swapped.tokens].map((t) => (t ? 3 - t : 0)),
+      [...s.tokens],
+    );
+    const unnamed = remapTokens(s, { view: 1 }, { view: 1, cart: 2 });
+    assert.deepEqual(
+      [...unnamed.tokens],
+      [...s.tokens].map((t) => (t === 1 ? 1 : 0)),
+    );
   });
 });
