@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- pipeline [--sizes 1m,10m] [--with-30m] [--no-reference] [--engine blend]`: the whole `funnelcast run` (extract,
+ * `npm run bench -- pipeline [--sizes 1m,10m] [--with-30m] [--no-reference | --reference-only] [--engine blend]`: the whole `funnelcast run` (extract,
  * features, 3-fold CV, holdout forest + logistic + churn, publish, scoring with reasons, segments, exports, report)
  * on generated events — a copy of pipelines/sample.json pointing at them, as issue 17's user did — beside a
  * reference pipeline in Python doing the same job (bench/python/pipeline_reference.py: pandas features, scikit-learn
@@ -11,17 +11,31 @@
  * `--engine blend` (or lstm, boosted…) runs the same pipeline with that model.engine, on tfjs-node
  * (FUNNELCAST_TF_BACKEND=tensorflow; `npm run tfjs-node:build` first), and writes bench/results/pipeline-<engine>.*:
  * the reference is a forest, so it is run only beside the forest (the default).
+ *
+ * `--reference-only` runs the reference alone at the sizes, on the tables of the last run of ours there
+ * (bench/suites/pipeline-reference.ts); a later `--no-reference` run keeps its rows and ratios, with their date.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { earlierRows, row, type BenchRow } from '../harness';
+import { mergeEarlier, row, type BenchRow } from '../harness';
 import { TreeSampler, windowOf, type Sample } from '../process-tree';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { storeRuns } from './pipeline-store';
+import {
+  cpuOf,
+  datasetOf,
+  lastRunFile,
+  peakMb,
+  python,
+  reference,
+  REFERENCE_STEP,
+  referenceName,
+  referenceOnly,
+} from './pipeline-reference';
 
 const USERS: Record<string, number> = { '1m': 430_000, '3m': 1_290_000, '10m': 4_291_845, '30m': 12_875_535 };
 const MB = 1024 * 1024;
@@ -93,11 +107,17 @@ export function pipelineFile(size: string, eventsFile: string, cache: string, en
   return file;
 }
 
+/** An activity body's own process (activities/offthread.ts: the TensorFlow.js engines), not the worker's. */
+const isBodyProcess = (argv: string[]) => argv.some((a) => a.endsWith('thread-entry.js'));
+
 /**
  * The worst event-loop delay of the run's Node processes (bench/loop-delay-probe), which process, and the step
- * its longest block ended in (issue 17: a 0.74 s block in the `run` process was seen and not placed).
+ * its longest block ended in (issue 17: a 0.74 s block in the `run` process was seen and not placed). `bodies`:
+ * only the processes that run one activity body (LSTM and blend training and scoring), else all the others.
+ * Those compute on their main thread as the forest's bodies do on worker threads (which the probe does not see):
+ * the worker's main thread only waits and heartbeats meanwhile, so they are reported apart.
  */
-function loopDelay(dir: string, steps: StepTime[]): { maxMs: number; who: string } {
+export function loopDelay(dir: string, steps: StepTime[], bodies = false): { maxMs: number; who: string } {
   let worst = { maxMs: 0, who: '' };
   for (const f of existsSync(dir) ? readdirSync(dir) : []) {
     const d = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
@@ -105,7 +125,7 @@ function loopDelay(dir: string, steps: StepTime[]): { maxMs: number; who: string
       argv: string[];
       worstBlock?: { ms: number; endedAt: string };
     };
-    if (d.maxMs <= worst.maxMs) continue;
+    if (d.maxMs <= worst.maxMs || isBodyProcess(d.argv) !== bodies) continue;
     const at = d.worstBlock?.endedAt ? Date.parse(d.worstBlock.endedAt) : NaN;
     const step = steps.filter((s) => Date.parse(s.startedAt) <= at).at(-1);
     const when = d.worstBlock?.endedAt
@@ -159,12 +179,21 @@ async function ours(size: string, cache: string, engine: string) {
   let failure: string | null = null;
   const printed = lastJsonObject(m.stdout) as (RunSummary & { error?: string }) | null;
   if (m.code === 0 && printed) summary = printed;
+  // The input of a later `--reference-only` run (its files stay until the next run of ours at this size).
+  if (summary) writeFileSync(lastRunFile(cache), JSON.stringify(summary));
   else failure = `funnelcast run exited ${m.code}: ${printed?.error ?? m.stderr.slice(-500)}`;
   const runId =
     summary?.runId ?? new RegExp(`(bench_${size}[a-z_]*-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
   const st = runId ? cli(['status', runId, '--json'], env) : null;
   const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
-  return { m, summary, failure, steps, delay: loopDelay(delays, steps) };
+  return {
+    m,
+    summary,
+    failure,
+    steps,
+    delay: loopDelay(delays, steps),
+    bodyDelay: loopDelay(delays, steps, true),
+  };
 }
 
 /**
@@ -184,57 +213,11 @@ export function lastJsonObject(stdout: string): Record<string, unknown> | null {
   return null;
 }
 
-interface StepTime {
+export interface StepTime {
   step: string;
   startedAt: string;
   seconds: number | null;
 }
-
-async function reference(size: string, cache: string, summary: RunSummary, python: string) {
-  const runDir = summary.runDir;
-  const spec = {
-    events: events(size, cache),
-    cutoff: summary.cutoff,
-    training_cutoff: summary.trainingCutoff,
-    horizon_days: 30,
-    training_table: join(runDir, 'training-features', 'features.parquet'),
-    scoring_table: summary.features.featuresPath,
-    holdout_users: join(runDir, 'models', 'forest-holdout.predictions.parquet'),
-    out: join(cache, 'reference'),
-    params: { nTrees: 100, maxDepth: 10, minSamplesLeaf: 5, minSamplesSplit: 10 },
-  };
-  rmSync(spec.out, { recursive: true, force: true });
-  const specFile = join(cache, 'reference.json');
-  writeFileSync(specFile, JSON.stringify(spec));
-  console.error(`[pipeline] ${size}: Python reference…`);
-  const m = await measure(python, [join(projectRoot(), 'bench', 'python', 'pipeline_reference.py'), specFile], {});
-  if (m.code !== 0) throw new Error(`pipeline_reference.py exited ${m.code}: ${m.stderr.slice(-2000)}`);
-  const r = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as {
-    steps: Record<string, number>;
-    roc_auc: number;
-    version: string;
-    train_rows: number;
-  };
-  return { m, r };
-}
-
-function python(): string | null {
-  const r = spawnSync(
-    'bash',
-    [join(projectRoot(), 'bench', 'python', 'ensure-venv.sh'), 'scikit-learn', 'numpy', 'pandas', 'pyarrow'],
-    { encoding: 'utf8' },
-  );
-  return r.status === 0 ? r.stdout.trim().split('\n').at(-1)! : null;
-}
-
-/** Which of our steps the reference's step covers (extract and features are one pandas script there). */
-const REFERENCE_STEP: Record<string, string> = {
-  features: 'features',
-  'cross-validate': 'cross-validate',
-  train: 'train',
-  score: 'score',
-  segments: 'segments',
-};
 
 export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const flag = (name: string) => args.includes(name);
@@ -243,13 +226,15 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
   const sizes = at >= 0 ? args[at + 1].split(',') : ['1m', '10m'];
   if (flag('--with-30m') && !sizes.includes('30m')) sizes.push('30m');
   for (const s of sizes) if (!USERS[s]) throw new Error(`unknown size ${s} (sizes: ${Object.keys(USERS).join(', ')})`);
+  const cacheOf = (size: string) => join(projectRoot(), 'bench', '.cache', 'pipeline', size);
+  if (flag('--reference-only')) return referenceOnly(sizes, cacheOf);
   const e = args.indexOf('--engine');
   const engine = e >= 0 ? args[e + 1] : 'forest';
   const py = flag('--no-reference') || engine !== 'forest' ? null : python();
   const rows: BenchRow[] = [];
   const notes: string[] = [];
   for (const size of sizes) {
-    const cache = join(projectRoot(), 'bench', '.cache', 'pipeline', size);
+    const cache = cacheOf(size);
     mkdirSync(cache, { recursive: true });
     const o = await ours(size, cache, engine);
     // A failed reference (pandas out of memory at a large size, say) is a note, not the loss of every size's figures.
@@ -261,10 +246,8 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
           })
         : null;
     if (o.failure) notes.push(`${size}: ${o.failure} (the reference was not run)`);
-    const refName = ref ? `pandas + scikit-learn ${ref.r.version} (n_jobs=2)` : undefined;
-    const dataset = o.summary
-      ? `generated-${size} (${o.summary.extract.events ?? '?'} events, ${o.summary.features.trainingUsers} training users)`
-      : `generated-${size} (run failed)`;
+    const refName = ref ? referenceName(ref.r.version) : undefined;
+    const dataset = datasetOf(size, o.summary);
     for (const s of o.steps) {
       if (s.seconds == null) continue;
       const from = Date.parse(s.startedAt);
@@ -304,8 +287,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         }),
       );
     }
-    const peak = (ss: Sample[]) => Math.max(0, ...ss.map((s) => s.rssBytes)) / MB;
-    const cpu = (ss: Sample[]) => (ss.length ? ss[ss.length - 1].cpuSeconds - ss[0].cpuSeconds : 0);
+    const [peak, cpu] = [peakMb, cpuOf];
     const total = 'whole pipeline';
     rows.push(
       row({
@@ -351,6 +333,17 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         note: o.delay.who,
       }),
     );
+    if (o.bodyDelay.maxMs > 0)
+      rows.push(
+        row({
+          name: total,
+          dataset,
+          metric: 'max event-loop delay ms of activity-body processes (not the worker)',
+          ours: o.bodyDelay.maxMs,
+          reference: null,
+          note: o.bodyDelay.who,
+        }),
+      );
     rows.push(
       row({
         name: total,
@@ -390,7 +383,8 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
     );
   const suite = engine === 'forest' ? 'pipeline' : `pipeline-${engine}`;
   return {
-    rows: [...earlierRows(suite, rows, notes), ...rows],
+    // Sides this run did not measure (--no-reference, a failed size) come from the earlier results, dated.
+    rows: mergeEarlier(suite, rows, notes),
     notes,
     ...(engine === 'forest' ? {} : { name: suite }),
   };

@@ -5,10 +5,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastJsonObject } from '../../../bench/suites/pipeline';
+import { lastJsonObject, loopDelay } from '../../../bench/suites/pipeline';
 
 describe('pipeline bench: the run summary', () => {
   it('parses the indented summary `run --json` prints, after any other output', () => {
@@ -44,5 +44,20 @@ describe('pipeline bench: the event-loop probe', () => {
     assert.ok(d.worstBlock.ms >= 300 && d.worstBlock.ms <= d.maxMs + 60, `longest block ${d.worstBlock.ms} ms`);
     const ended = Date.parse(d.worstBlock.endedAt);
     assert.ok(ended >= before + 550 && ended <= Date.now(), `ended at ${d.worstBlock.endedAt}`);
+  });
+});
+
+describe('pipeline bench: whose event loop', () => {
+  it('reports the worker and CLI apart from the processes that run one activity body (the LSTM’s)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fc-delays-'));
+    const write = (pid: number, argv: string[], maxMs: number) =>
+      writeFileSync(join(dir, `${pid}.json`), JSON.stringify({ pid, argv, maxMs }));
+    write(1, ['/work/bin/funnelcast.js', 'run', '--pipeline', 'bench_10m_blend.json'], 310);
+    write(2, ['/work/dist/activities/thread-entry.js'], 159_451);
+    write(3, ['/work/dist/worker.js'], 120);
+    // A 1m blend run reported the LSTM process's 159 s as the run's event-loop delay, the worker's being 0.3 s.
+    assert.equal(loopDelay(dir, []).maxMs, 310);
+    assert.match(loopDelay(dir, []).who, /funnelcast\.js run/);
+    assert.equal(loopDelay(dir, [], true).maxMs, 159_451);
   });
 });
