@@ -10,6 +10,9 @@ import type { SanityWarning } from '../registry/sanity';
 import type { RunUplift } from '../lift/pipeline-uplift';
 import type { UpliftForecast } from '../lift/forecast';
 import type { NextBestActions } from '../lift/next-best-action';
+import type { BucketOutcome, ExportRef, MeasuredCampaignRef, WebhookOutcome } from './delivery-types';
+
+export type { BucketOutcome, ExportRef, MeasuredCampaignRef, WebhookOutcome } from './delivery-types';
 
 export interface RunInput {
   /** A bundled pipeline name (`sample`) or the key of a definition file (cli/edge.ts portableDefinition). */
@@ -265,44 +268,6 @@ export interface PublishResult {
   f1?: { threshold: number; f1: number; precision: number; recall: number; chosenBy: string } | null;
 }
 
-export interface WebhookOutcome {
-  list: string;
-  outcome: 'delivered' | 'failed';
-  rows: number;
-  batches: number;
-  reason?: string;
-}
-
-export interface BucketOutcome {
-  bucket: string;
-  delivered: boolean;
-  objects: number;
-  bytes: number;
-  reason?: string;
-}
-
-export interface ExportRef {
-  campaign: string;
-  action: string;
-  rows: number;
-  expectedConversions: number;
-  /** At a past cutoff whose outcomes are known: users on the list who converted in [cutoff, cutoff + horizon). */
-  realisedConversions?: number | null;
-  csvPath: string;
-  parquetPath: string;
-  /** Every other file of the list: README, upload formats (delivered with it). */
-  otherFiles?: string[];
-  /** The held-out control group (never delivered): its share and users; `rows` counts the delivered users. */
-  control?: { share: number; rows: number };
-  /** At a past cutoff: realised rate against a random list of the same size, and realised / expected. */
-  backtest?: {
-    realisedRate: number;
-    randomRate: number;
-    liftOverRandom: number | null;
-    realisedOverExpected: number | null;
-  } | null;
-}
-
 export interface RunSummary {
   runId: string;
   /** A rerun: the run it re-executed, from which step, and what it reused. */
@@ -334,10 +299,10 @@ export interface RunSummary {
     cv: CvSummary | null;
     baselines: { engine: string; metrics: Record<string, number> | null; trainingSample?: TrainingSampleRef }[];
     trainSeconds: number;
-    /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
     /** With engine "auto": the candidates' cross-validated scores and the one chosen. */
     selection?: EngineSelection | null;
     search?: ParamSearch | null;
+    /** The sequences the LSTM trained on when it is (part of) the model: a stratified sample when more. */
     lstmTrainSequences?: { available: number; used: number } | null;
     /** The forest's training rows when the majority class was downsampled (stated: not every training row). */
     trainingSample?: TrainingSampleRef | null;
@@ -385,16 +350,4 @@ export interface RunSummary {
    * seconds Temporal times workflow tasks and heartbeats out. Absent in runs finished before it was measured.
    */
   eventLoop?: { maxDelayMs: number; byStep: Record<string, number> };
-}
-
-/** One earlier send's campaign as a run's measurement step found it (activities/measure.ts, lift/run.ts). */
-export interface MeasuredCampaignRef {
-  runId: string;
-  campaign: string;
-  cutoff: string;
-  status: 'measured' | 'pending' | 'no_control';
-  reason: string | null;
-  /** Absolute conversion lift (treatment − control) with its 95 % interval. */
-  lift: { estimate: number; low: number; high: number } | null;
-  measurementPath: string;
 }

@@ -25,15 +25,8 @@ import type { Classifier, FeatureImportance, FeatureMatrix, FitOptions, Serializ
 import { applyCalibration, fitCalibration, type Calibration } from '../calibration';
 import { alignColumns } from '../forest';
 import { addContributions, toRowMajor } from '../forest/kernels';
-import {
-  deserializeTree,
-  explainTrees,
-  packForest,
-  preparePrediction,
-  serializeTree,
-  type PredictTree,
-  type SerializedTree,
-} from '../forest/predictor';
+import { explainTrees, packForest, preparePrediction } from '../forest/predictor';
+import { deserializeTree, serializeTree, type PredictTree, type SerializedTree } from '../forest/serialize';
 import { boost } from './boost';
 import { prepareData } from './data';
 import { boostedSums, prepareBoosted } from './predict';

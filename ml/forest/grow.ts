@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../infra/atomic';
 import type { FitOptions } from '../classifier';
 import { mulberry32 } from '../random';
 import type { Bins } from './binning';
-import { deserializeTree, serializeTree, type SerializedTree } from './predictor';
+import { deserializeTree, serializeTree, type SerializedTree } from './serialize';
 import {
   compactRows,
   drawCounts,

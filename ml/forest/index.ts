@@ -27,17 +27,14 @@ import { stratifiedKFold } from '../cv';
 import { binMatrix, decodeRows, selectBinnedRows, type Bins } from './binning';
 import { buildForestTree, type BuildJob, type TreeArrays, type TreeData, type TreeParams } from './tree';
 import { growInWorkers, loadCheckpoint, oobRowsOf, outOfBag, saveCheckpointTree } from './grow';
+import { explainTrees, treeReasons, predictTrees, preparePrediction } from './predictor';
 import {
-  explainTrees,
-  treeReasons,
   FOREST_FORMAT_VERSION,
-  predictTrees,
-  preparePrediction,
   serializeTree,
   deserializeTree,
   type PredictTree,
   type SerializedTree,
-} from './predictor';
+} from './serialize';
 import { applyCalibration, crossFittedScores, fitCalibration, type Calibration } from '../calibration';
 import { majoritySample, oddsShift, type MajoritySample, type TrainingSample } from '../downsample';
 

@@ -189,20 +189,25 @@ export function addContributions(
       }
     }
     for (; r < m; r++) {
-      const b = r * f;
-      let n = root;
-      for (;;) {
-        const o = n << 2;
-        const h = nodes[o];
-        const j = b + (h & FEATURE_MASK);
-        const v = rows[j];
-        const x = nodes[o + 2 + (+(v > values[o + 1]) | (+(v !== v) & (h >>> 30)))];
-        if (x === n) break;
-        contrib[j] += nodeValues[x] - nodeValues[n];
-        n = x;
-      }
-      if (sums !== null) sums[at + r] += nodeValues[n];
+      const leaf = addRowContributions(p, root, rows, r * f, contrib);
+      if (sums !== null) sums[at + r] += nodeValues[leaf];
     }
+  }
+}
+
+/** addContributions for one row (`b`: its offset in `rows`) through the tree at `root`; returns its leaf. */
+function addRowContributions(p: PackedForest, root: number, rows: Float32Array, b: number, contrib: Float64Array) {
+  const { nodes, values, nodeValues } = p;
+  let n = root;
+  for (;;) {
+    const o = n << 2;
+    const h = nodes[o];
+    const j = b + (h & FEATURE_MASK);
+    const v = rows[j];
+    const x = nodes[o + 2 + (+(v > values[o + 1]) | (+(v !== v) & (h >>> 30)))];
+    if (x === n) return n;
+    contrib[j] += nodeValues[x] - nodeValues[n];
+    n = x;
   }
 }
 

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FeatureMatrix } from '../../../ml/classifier';
 import { boostedSums, keyOf } from '../../../ml/boosted/predict';
-import { explainTrees, predictTrees, type PredictTree } from '../../../ml/forest/predictor';
+import { explainTrees, predictTrees } from '../../../ml/forest/predictor';
+import type { PredictTree } from '../../../ml/forest/serialize';
 
 const f32 = new Float32Array(1);
 const bits = (v: number) => ((f32[0] = v), new Int32Array(f32.buffer)[0]);
