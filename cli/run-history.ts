@@ -41,6 +41,20 @@ export interface RunFacts {
   cancelRequested: boolean;
   /** The step a cancelled run stopped in. */
   lastStep: string | null;
+  health: RunHealth;
+}
+
+/**
+ * What went wrong on the way, even in a run that completed: a workflow task the server timed out (the worker's
+ * event loop was blocked past its 10 s), an activity that timed out for good, and activities that needed more
+ * than one attempt (a heartbeat timeout or a crash on an earlier attempt leaves no event of its own: the started
+ * event of the last attempt carries its attempt number).
+ */
+export interface RunHealth {
+  workflowTaskTimeouts: number;
+  workflowTaskFailures: number;
+  activityTimeouts: number;
+  retriedActivities: number;
 }
 
 const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
@@ -105,6 +119,7 @@ export function readHistory(events: Event[]): RunFacts {
     failure: null,
     cancelRequested: false,
     lastStep: null,
+    health: { workflowTaskTimeouts: 0, workflowTaskFailures: 0, activityTimeouts: 0, retriedActivities: 0 },
   };
   const close = (scheduledId: string, at: number) => {
     const s = steps.get(scheduled.get(scheduledId)?.step ?? '');
@@ -145,6 +160,11 @@ export function readHistory(events: Event[]): RunFacts {
       close(String(e.activityTaskCanceledEventAttributes.scheduledEventId), at);
     } else if (e.activityTaskTimedOutEventAttributes) {
       close(String(e.activityTaskTimedOutEventAttributes.scheduledEventId), at);
+      facts.health.activityTimeouts++;
+    } else if (e.workflowTaskTimedOutEventAttributes) {
+      facts.health.workflowTaskTimeouts++;
+    } else if (e.workflowTaskFailedEventAttributes) {
+      facts.health.workflowTaskFailures++;
     } else if (e.workflowExecutionCancelRequestedEventAttributes) {
       facts.cancelRequested = true;
     } else if (e.workflowExecutionCompletedEventAttributes) {
@@ -153,6 +173,7 @@ export function readHistory(events: Event[]): RunFacts {
       facts.failure = explainFailure(e.workflowExecutionFailedEventAttributes.failure, scheduled, attempts, facts);
     }
   }
+  facts.health.retriedActivities = [...attempts.values()].filter((a) => a > 1).length;
   facts.steps = [...steps].map(([step, s]) => ({
     step,
     startedAt: new Date(s.start).toISOString(),

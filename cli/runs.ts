@@ -192,6 +192,12 @@ export function describeFacts(id: string, status: string, facts: RunFacts): stri
     lines.push(
       `  worker event-loop delay (max)  ${delays.map((t) => `${t.step} ${Math.round(t.eventLoopDelayMaxMs!)} ms`).join(', ')}`,
     );
+  const h = facts.health;
+  if (h.workflowTaskTimeouts + h.workflowTaskFailures + h.activityTimeouts + h.retriedActivities > 0)
+    lines.push(
+      `  health  ${h.workflowTaskTimeouts} workflow-task timeouts, ${h.workflowTaskFailures} workflow-task failures, ` +
+        `${h.activityTimeouts} activity timeouts, ${h.retriedActivities} activities retried`,
+    );
   return lines.join('\n') + '\n';
 }
 
@@ -210,7 +216,7 @@ async function statusOnce(
     status === 'RUNNING' && backfill ? await backfillProgressLine(client, id).catch(() => null) : null;
   const shown = status === 'RUNNING' && facts.cancelRequested ? 'RUNNING (cancel requested)' : status;
   if (json) {
-    const { summary, steps, failure } = facts;
+    const { summary, steps, failure, health } = facts;
     print(
       JSON.stringify(
         {
@@ -224,6 +230,7 @@ async function statusOnce(
           backfill: backfillLine,
           retrying: retrying(d) || null,
           steps,
+          health,
           failure,
           summary,
         },
