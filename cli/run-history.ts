@@ -209,6 +209,31 @@ export async function runFacts(client: Client, workflowId: string): Promise<RunF
   return readHistory(history.events ?? []);
 }
 
+/**
+ * The run's health with its planning workflow's (definition and extract ran there, before the run began): what
+ * `status` shows. A planning history the server no longer has counts as nothing.
+ */
+export async function healthWithPlanning(
+  client: Client,
+  facts: RunFacts,
+  planning: { workflowId: string | null; runId: string | null } | undefined,
+): Promise<RunHealth> {
+  if (!planning?.workflowId) return facts.health;
+  const events = await client.workflow
+    .getHandle(planning.workflowId, planning.runId ?? undefined)
+    .fetchHistory()
+    .then((h) => h.events ?? [])
+    .catch(() => []);
+  const p = readHistory(events).health;
+  const h = facts.health;
+  return {
+    workflowTaskTimeouts: h.workflowTaskTimeouts + p.workflowTaskTimeouts,
+    workflowTaskFailures: h.workflowTaskFailures + p.workflowTaskFailures,
+    activityTimeouts: h.activityTimeouts + p.activityTimeouts,
+    retriedActivities: h.retriedActivities + p.retriedActivities,
+  };
+}
+
 /** How a run was started, in the operator's words. */
 export function kindOf(input: RunFacts['input'], workflowType: string): string {
   if (workflowType === 'backfillWorkflow') return 'backfill';

@@ -9,7 +9,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription }
 import type { StepProgress } from '../workflows/types';
 import { withSession } from './session';
 import { backfillProgressLine } from './backfill';
-import { kindOf, runFacts, type RunFacts } from './run-history';
+import { healthWithPlanning, kindOf, runFacts, type RunFacts } from './run-history';
 import { EXIT, num, progressBar, table, UsageError, print } from './format';
 import { forPeople } from './edge';
 
@@ -210,6 +210,7 @@ async function statusOnce(
   const d = await client.workflow.getHandle(id).describe();
   const status = d.status.name;
   const facts = forPeople(await runFacts(client, id));
+  facts.health = await healthWithPlanning(client, facts, d.parentExecution);
   const backfill = d.type === 'backfillWorkflow';
   const live = status === 'RUNNING' ? (backfill ? null : await liveProgress(client, id)) : null;
   const backfillLine =

@@ -25,6 +25,7 @@ import { TreeSampler, windowOf, type Sample } from '../process-tree';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
 import { storeRuns } from './pipeline-store';
+import { healthRows } from './pipeline-health';
 import {
   cpuOf,
   datasetOf,
@@ -191,6 +192,7 @@ async function ours(size: string, cache: string, engine: string) {
     summary,
     failure,
     steps,
+    status: st?.status === 0 ? st.stdout : null,
     delay: loopDelay(delays, steps),
     bodyDelay: loopDelay(delays, steps, true),
   };
@@ -333,6 +335,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         note: o.delay.who,
       }),
     );
+    rows.push(...healthRows(o.status, total, dataset));
     if (o.bodyDelay.maxMs > 0)
       rows.push(
         row({

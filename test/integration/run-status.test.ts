@@ -66,6 +66,17 @@ describe('status, cancel, runs list and backfill progress (real Temporal + DuckD
     assert.match(s.out, /failed in step features \(buildFeatures, 5 attempts\): injected transient failure/);
     const j = JSON.parse((await runCli(statusCommand, ['failing-run', '--json'])).out);
     assert.deepEqual([j.failure.step, j.failure.activity, j.failure.attempts], ['features', 'buildFeatures', 5]);
+    // Its history's health: the activity that took 5 attempts, and nothing else.
+    assert.deepEqual(j.health, {
+      workflowTaskTimeouts: 0,
+      workflowTaskFailures: 0,
+      activityTimeouts: 0,
+      retriedActivities: 1,
+    });
+    assert.match(
+      s.out,
+      /health {2}0 workflow-task timeouts, 0 workflow-task failures, 0 activity timeouts, 1 activities retried/,
+    );
     assert.equal((await runCli(statusCommand, ['no-such-run'])).code, 4);
   });
 
@@ -127,6 +138,13 @@ describe('status, cancel, runs list and backfill progress (real Temporal + DuckD
     assert.equal(j.status, 'COMPLETED');
     assert.equal(j.summary.runId, runId);
     assert.ok(j.summary.model.holdout.roc_auc > 0.5);
+    // A clean run, with its parent's history (the backfill) counted in: nothing timed out or was retried.
+    assert.deepEqual(j.health, {
+      workflowTaskTimeouts: 0,
+      workflowTaskFailures: 0,
+      activityTimeouts: 0,
+      retriedActivities: 0,
+    });
     const steps = Object.fromEntries((j.steps as { step: string; seconds: number }[]).map((t) => [t.step, t]));
     for (const step of ['plan', 'features', 'cross-validate', 'train', 'publish', 'report'])
       assert.ok(steps[step]?.seconds >= 0, `step ${step} has a time (${JSON.stringify(j.steps)})`);
