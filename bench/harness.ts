@@ -95,6 +95,9 @@ export function mergeEarlier(suite: string, now: BenchRow[], notes: string[], di
       r.ours == null
         ? same.find((e) => e.ours != null && (e.referenceName ?? r.referenceName) === r.referenceName)
         : undefined;
+    // Earlier rows of ours alone stand for the same figure as this row, whatever side it has: a run measuring both
+    // sides after a --no-reference one kept those beside its own (the same metric twice).
+    for (const x of same) if (!x.referenceName) used.add(x);
     if (!ref && !ours) return r;
     // The rows it came from, and earlier rows of ours alone (no reference) that the merged row now stands for.
     for (const e of [ref, ours, ...same.filter((x) => !x.referenceName)]) if (e) used.add(e);

@@ -128,4 +128,35 @@ describe('bench results: a side this run did not measure comes from the earlier 
     assert.deepEqual([ten.ours, ten.reference, ten.referenceAt, ten.oursAt], [150, 1500, undefined, undefined]);
     assert.equal(out.find((r) => r.dataset === 'generated-1m')!.ratio, 30 / 90);
   });
+
+  it('a run measuring both sides replaces the earlier rows of ours alone (no metric twice)', () => {
+    const dir = resultsWith(
+      [
+        row({ name: 'whole pipeline', dataset, metric: 'wall seconds (headline)', ours: 129, reference: null }),
+        row({ name: 'whole pipeline', dataset, metric: 'peak RSS MB (process tree)', ours: 2767, reference: null }),
+      ],
+      '2026-12-03T02:18:38.317Z',
+    );
+    const now = [
+      row({
+        name: 'whole pipeline',
+        dataset,
+        metric: 'wall seconds (headline)',
+        ours: 165,
+        reference: 949,
+        referenceName: ref,
+      }),
+    ];
+    const out = mergeEarlier('pipeline', now, [], dir);
+    const walls = out.filter((r) => r.metric === 'wall seconds (headline)');
+    assert.deepEqual(
+      walls.map((r) => [r.ours, r.reference]),
+      [[165, 949]],
+      JSON.stringify(out, null, 1),
+    );
+    assert.ok(
+      out.some((r) => r.metric === 'peak RSS MB (process tree)' && r.ours === 2767),
+      'unmeasured rows kept',
+    );
+  });
 });
