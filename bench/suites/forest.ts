@@ -11,7 +11,7 @@ import { row, type BenchRow } from '../harness';
 import { projectRoot } from '../../infra/root';
 import type { FeatureMatrix } from '../../ml/classifier';
 import { repeatRows, selectLabels, selectRows } from '../../ml/classifier';
-import { RandomForest } from '../../ml/forest';
+import { RandomForest, resolveMaxSamples } from '../../ml/forest';
 import { MlRandomForest } from '../../ml/mlrf';
 import { holdoutSplit } from '../../ml/cv';
 import { rocAuc } from '../../ml/metrics';
@@ -22,7 +22,12 @@ import { extractPipeline } from '../../warehouse/extract';
 import { buildFeatures, defaultCutoff, trainingCutoffFor } from '../../warehouse/features';
 import { readFeatureTable } from '../../warehouse/matrix';
 
-const PARAMS = { nTrees: 100, maxDepth: 12, minSamplesLeaf: 5, minSamplesSplit: 10 };
+/**
+ * Every training row in each tree's bootstrap (maxSamples null), as scikit-learn's default: equal work on both
+ * sides. The product's default ('auto': at most max(100k, 10 %) rows per tree) is measured in rows of its own,
+ * against scikit-learn with the same max_samples.
+ */
+const PARAMS = { nTrees: 100, maxDepth: 12, minSamplesLeaf: 5, minSamplesSplit: 10, maxSamples: null };
 
 /** 30 features: 8 informative (linear + interactions + thresholds), 22 noise; ~20 % positives. */
 export function synthetic(n: number, seed: number): { x: FeatureMatrix; y: Uint8Array } {
@@ -97,6 +102,7 @@ async function compare(
   // Batch scoring at scale: every row of the largest data set twice (a million rows) in one call, on both sides
   // (the Python side after reading its peak memory; ours after every data set, see `later`).
   const tile = x.nRows >= 500_000 ? Math.ceil(1_000_000 / x.nRows) : 0;
+  const autoDraw = resolveMaxSamples('auto', split.train.length);
   let sk: {
     train_seconds: number;
     predict_seconds: number;
@@ -105,6 +111,7 @@ async function compare(
     roc_auc_seeds?: number[];
     peak_rss_mb: number;
     version: string;
+    auto?: { train_seconds: number; roc_auc: number } | null;
   } | null = null;
   if (py) {
     const dir = join(projectRoot(), 'bench', '.cache', `forest-${dataset}`);
@@ -124,6 +131,7 @@ async function compare(
       nan_to_num: true,
       seeds,
       batch_tile: tile,
+      auto_max_samples: autoDraw < split.train.length ? autoDraw : null,
     };
     writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
     const r = spawnSync(py, [join(projectRoot(), 'bench', 'python', 'forest_sklearn.py'), join(dir, 'spec.json')], {
@@ -174,6 +182,8 @@ async function compare(
       better: 'lower',
     }),
   ];
+  if (autoDraw < split.train.length)
+    rows.push(...(await withDefaultDraw(name, dataset, ref, autoDraw, { xTrain, yTrain, xTest, yTest }, sk?.auto)));
   if (tile) {
     // Measured after every data set (see run), so the peak memory of the later ones does not include it.
     const sk1M = sk?.batch_predict_seconds ?? null;
@@ -246,6 +256,50 @@ async function compare(
   return rows;
 }
 
+/**
+ * The product's default draw per tree (maxSamples 'auto') on a table above 100k training rows: train seconds and
+ * held-out AUC, against scikit-learn with max_samples set to the same count.
+ */
+async function withDefaultDraw(
+  name: string,
+  dataset: string,
+  ref: string,
+  draw: number,
+  d: { xTrain: FeatureMatrix; yTrain: Uint8Array; xTest: FeatureMatrix; yTest: Uint8Array },
+  sk: { train_seconds: number; roc_auc: number } | null | undefined,
+): Promise<BenchRow[]> {
+  const forest = new RandomForest({ ...PARAMS, maxSamples: 'auto', maxFeatures: 'sqrt', classWeight: 'none' }, 1);
+  const t = performance.now();
+  await forest.fit(d.xTrain, d.yTrain);
+  const train = (performance.now() - t) / 1000;
+  const auc = rocAuc(d.yTest, forest.predictProba(d.xTest));
+  const label = `${name} (maxSamples 'auto': ${draw.toLocaleString('en-US')} rows per tree)`;
+  const refName = `${ref}, max_samples=${draw}`;
+  return [
+    row({
+      name: label,
+      dataset,
+      metric: 'train seconds',
+      ours: train,
+      reference: sk?.train_seconds ?? null,
+      referenceName: refName,
+      better: 'lower',
+    }),
+    row({
+      name: label,
+      dataset,
+      metric: 'holdout ROC AUC',
+      ours: auc,
+      reference: sk?.roc_auc ?? null,
+      referenceName: refName,
+      better: 'higher',
+      note: sk
+        ? `Δ ${(auc - sk.roc_auc).toFixed(4)}; the product's default, both sides drawing the same count per tree`
+        : undefined,
+    }),
+  ];
+}
+
 export async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y: Uint8Array } | null> {
   if (!existsSync(join(projectRoot(), '..', 'shared', 'datasets'))) return null;
   const loaded = loadPipeline(name);
@@ -269,7 +323,7 @@ export async function pipelineTable(name: string): Promise<{ x: FeatureMatrix; y
 export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const sizes = args.length ? args.map(Number) : [5_000, 50_000, 500_000];
   const notes: string[] = [
-    `Hyper-parameters: ${JSON.stringify(PARAMS)}, max_features sqrt, bootstrap, no class weights; holdout 25 % stratified (seed 1).`,
+    `Hyper-parameters: ${JSON.stringify(PARAMS)}, max_features sqrt, bootstrap of every training row per tree on both sides (maxSamples null; scikit-learn's default), no class weights; holdout 25 % stratified (seed 1). Above 100k training rows, rows named "maxSamples 'auto'" measure the product's default draw per tree against scikit-learn with the same max_samples.`,
   ];
   const py = python();
   if (!py) notes.push('Python/scikit-learn unavailable: reference columns are empty.');
