@@ -168,6 +168,15 @@ describe('boosted trees: the engine', () => {
         kinds.every((k) => k === LEAFWISE_SUMS),
         `walked with the boosted kernel: ${kinds}`,
       );
+      // A batch the size of CDNOW's held-out rows (6,000 × 40 trees): shared too, as LightGBM's 2 threads take it.
+      kinds.length = 0;
+      const mid = selectRows(
+        big,
+        Array.from({ length: 6_000 }, (_, i) => i),
+      );
+      assert.deepEqual(Array.from(m.predictMargin(mid)), Array.from(want.subarray(0, 6_000)));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(kinds.length > 0, 'a 6,000-row batch was offered to the helper thread');
       kinds.length = 0;
       m.predictMargin(selectRows(big, [0, 1, 2]));
       await new Promise((r) => setTimeout(r, 200));
