@@ -9,8 +9,17 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../infra/atomic';
-import { joinKey, type ArtifactStore, type StoreBoundary } from '../store';
+import { CountingStore, joinKey, type ArtifactStore, type StoreBoundary } from '../store';
 import { boundaryFromEnv } from './store-boundary';
+
+/** Runs a checkpoint's store calls counted as `<step> checkpoints` (the step that made the sync), apart from its row. */
+type Counted = <T>(f: () => Promise<T>) => Promise<T>;
+
+function countedAs(b: StoreBoundary): Counted {
+  const c = b.store instanceof CountingStore ? b.store : null;
+  const label = c ? `${c.stepName() ?? '(other)'} checkpoints` : '';
+  return c ? (f) => c.countingAs(label, f) : (f) => f();
+}
 
 const CHECKPOINT_FILE = /^[\w-]+\.json$/; // not the `.tmp-…` names of a write in progress
 
@@ -24,6 +33,7 @@ export class CheckpointSync {
     readonly dir: string,
     readonly prefix: string,
     private readonly everyMs = 2_000,
+    private readonly counted: Counted = countedAs(boundary),
   ) {}
 
   /** The sync for a checkpoint folder under this worker's home; null without a shared store. */
@@ -34,7 +44,11 @@ export class CheckpointSync {
   }
 
   /** Copies into the folder the checkpoint files an earlier attempt (on any worker) stored. */
-  async restore(): Promise<number> {
+  restore(): Promise<number> {
+    return this.counted(() => this.restoreNow());
+  }
+
+  private async restoreNow(): Promise<number> {
     let restored = 0;
     mkdirSync(this.dir, { recursive: true });
     for (const key of await this.boundary.store.list(`${this.prefix}/`)) {
@@ -60,7 +74,11 @@ export class CheckpointSync {
   }
 
   /** Puts the checkpoint files the store does not have yet. */
-  async upload(): Promise<void> {
+  upload(): Promise<void> {
+    return this.counted(() => this.uploadNow());
+  }
+
+  private async uploadNow(): Promise<void> {
     const names = existsSync(this.dir) ? readdirSync(this.dir).filter((n) => CHECKPOINT_FILE.test(n)) : [];
     for (const name of names.sort()) {
       if (this.stored.has(name)) continue;
@@ -78,8 +96,12 @@ export class CheckpointSync {
   /** The fold's result is written: its checkpoint is of no further use anywhere. */
   async finish(): Promise<void> {
     await this.inFlight;
-    for (const key of await this.boundary.store.list(`${this.prefix}/`)) await this.boundary.store.delete(key);
+    await this.counted(() => deleteUnder(this.boundary.store, `${this.prefix}/`));
   }
+}
+
+async function deleteUnder(store: ArtifactStore, prefix: string): Promise<void> {
+  for (const key of await store.list(prefix)) await store.delete(key);
 }
 
 const hasStore = (b: StoreBoundary): b is StoreBoundary & { store: ArtifactStore } => b.store !== null;
@@ -98,6 +120,7 @@ export class EpochCheckpointSync {
     private readonly boundary: StoreBoundary & { store: ArtifactStore },
     readonly dir: string,
     readonly prefix: string,
+    private readonly counted: Counted = countedAs(boundary),
   ) {}
 
   /** The sync for an LSTM output folder under this worker's home; null without a shared store. */
@@ -108,7 +131,11 @@ export class EpochCheckpointSync {
   }
 
   /** Writes the stored epoch's files into the folder unless it holds that epoch or a later one; returns the epoch. */
-  async restore(): Promise<number> {
+  restore(): Promise<number> {
+    return this.counted(() => this.restoreNow());
+  }
+
+  private async restoreNow(): Promise<number> {
     const latest = await this.boundary.store.get(joinKey(this.prefix, 'latest.json'));
     if (!latest) return 0;
     const { epoch } = JSON.parse(latest.body.toString('utf8')) as { epoch: number };
@@ -135,7 +162,7 @@ export class EpochCheckpointSync {
       return; // unreadable now: the next epoch's files will be stored instead
     }
     // A failed upload costs only the resume on another worker; the next epoch tries again.
-    this.chain = this.chain.then(() => this.put(epoch, bodies).catch(() => undefined));
+    this.chain = this.chain.then(() => this.counted(() => this.put(epoch, bodies)).catch(() => undefined));
   }
 
   private async put(epoch: number, bodies: { rel: string; body: Buffer }[]): Promise<void> {
@@ -145,8 +172,7 @@ export class EpochCheckpointSync {
     const before = this.storedEpoch;
     this.storedEpoch = epoch;
     if (before && before !== epoch)
-      for (const key of await this.boundary.store.list(`${joinKey(this.prefix, epochName(before))}/`))
-        await this.boundary.store.delete(key);
+      await deleteUnder(this.boundary.store, `${joinKey(this.prefix, epochName(before))}/`);
   }
 
   /** Waits for the uploads in progress (an attempt that stops keeps its last whole epoch). */
@@ -157,7 +183,7 @@ export class EpochCheckpointSync {
   /** The result is written: the checkpoint is of no further use anywhere. */
   async finish(): Promise<void> {
     await this.chain;
-    for (const key of await this.boundary.store.list(`${this.prefix}/`)) await this.boundary.store.delete(key);
+    await this.counted(() => deleteUnder(this.boundary.store, `${this.prefix}/`));
   }
 }
 
