@@ -2,9 +2,15 @@
  * Training checkpoints in the artifact store, so the retry of a fold on another worker resumes where the lost
  * attempt stopped instead of starting over (with FUNNELCAST_STORE set; without it the checkpoint folder is on the
  * one machine every attempt runs on). The forest's `tree-NNNNN.json` and the boosted engine's `chunk-NNNNNN.json`
- * are written once each, atomically, so a file is put once and never changes. They live under
+ * are written once each, atomically, so a file is stored once and never changes. They live under
  * `checkpoints/<key of the folder>`, outside `runs/`, so the store boundary never copies them into a run folder,
  * and are deleted when the fold's result is written.
+ *
+ * The files written since the last upload go up together, as one object (`pack-<first file>-<count>.bin`): a
+ * forest writes a tree file every few tens of milliseconds, and one object per tree was one PUT and, at the end,
+ * one DELETE per tree (about 100 of each per fold at 1 M events), each a request the gateway serves on the same
+ * cores as the training. Uploads start at most every `everyMs` (and when an attempt stops), so a lost worker's
+ * retry still resumes from what was stored up to `everyMs` before it was lost.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +28,23 @@ function countedAs(b: StoreBoundary): Counted {
 }
 
 const CHECKPOINT_FILE = /^[\w-]+\.json$/; // not the `.tmp-…` names of a write in progress
+const PACK = /^pack-[\w-]+\.bin$/;
+
+/** Files as one body: a JSON header line naming each file and its length, then their bytes in that order. */
+export function packFiles(files: { name: string; body: Buffer }[]): Buffer {
+  const header = JSON.stringify(files.map((f) => ({ name: f.name, bytes: f.body.length })));
+  return Buffer.concat([Buffer.from(`${header}\n`), ...files.map((f) => f.body)]);
+}
+
+export function unpackFiles(pack: Buffer): { name: string; body: Buffer }[] {
+  const nl = pack.indexOf(10);
+  const header = JSON.parse(pack.subarray(0, nl).toString('utf8')) as { name: string; bytes: number }[];
+  let at = nl + 1;
+  return header.map(({ name, bytes }) => {
+    if (!CHECKPOINT_FILE.test(name) || at + bytes > pack.length) throw new Error(`a damaged checkpoint pack (${name})`);
+    return { name, body: pack.subarray(at, (at += bytes)) };
+  });
+}
 
 export class CheckpointSync {
   private readonly stored = new Set<string>();
@@ -53,12 +76,20 @@ export class CheckpointSync {
     mkdirSync(this.dir, { recursive: true });
     for (const key of await this.boundary.store.list(`${this.prefix}/`)) {
       const name = key.slice(this.prefix.length + 1);
-      this.stored.add(name);
-      if (existsSync(join(this.dir, name))) continue;
+      // A file stored on its own (by the code before packs) or a pack of files.
+      if (CHECKPOINT_FILE.test(name) && existsSync(join(this.dir, name))) {
+        this.stored.add(name);
+        continue;
+      }
       const got = await this.boundary.store.get(key);
       if (!got) continue;
-      writeFileAtomic(join(this.dir, name), got.body);
-      restored++;
+      const files = PACK.test(name) ? unpackOrNothing(got.body) : [{ name, body: got.body }];
+      for (const f of files) {
+        this.stored.add(f.name);
+        if (existsSync(join(this.dir, f.name))) continue;
+        writeFileAtomic(join(this.dir, f.name), f.body);
+        restored++;
+      }
     }
     return restored;
   }
@@ -79,12 +110,13 @@ export class CheckpointSync {
   }
 
   private async uploadNow(): Promise<void> {
-    const names = existsSync(this.dir) ? readdirSync(this.dir).filter((n) => CHECKPOINT_FILE.test(n)) : [];
-    for (const name of names.sort()) {
-      if (this.stored.has(name)) continue;
-      await this.boundary.putFile(joinKey(this.prefix, name), join(this.dir, name));
-      this.stored.add(name);
-    }
+    const all = existsSync(this.dir) ? readdirSync(this.dir).filter((n) => CHECKPOINT_FILE.test(n)) : [];
+    const names = all.filter((n) => !this.stored.has(n)).sort();
+    if (!names.length) return;
+    const files = names.map((name) => ({ name, body: readFileSync(join(this.dir, name)) }));
+    const key = joinKey(this.prefix, `pack-${names[0]!.replace(/\.json$/, '')}-${names.length}.bin`);
+    await this.boundary.store.put(key, packFiles(files));
+    for (const name of names) this.stored.add(name);
   }
 
   /** Waits for an upload in progress, then puts what is left (an attempt that stops keeps its trees). */
@@ -102,6 +134,15 @@ export class CheckpointSync {
 
 async function deleteUnder(store: ArtifactStore, prefix: string): Promise<void> {
   for (const key of await store.list(prefix)) await store.delete(key);
+}
+
+/** A pack that cannot be read costs only its files' resume: the fit computes them again. */
+function unpackOrNothing(body: Buffer): { name: string; body: Buffer }[] {
+  try {
+    return unpackFiles(body);
+  } catch {
+    return [];
+  }
 }
 
 const hasStore = (b: StoreBoundary): b is StoreBoundary & { store: ArtifactStore } => b.store !== null;
