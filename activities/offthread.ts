@@ -19,6 +19,7 @@ import type { ThreadActivityContext } from './context';
 import { TableLender, type TableQuestion } from '../warehouse/binned-share';
 import { IDLE_MS } from '../warehouse/binned';
 import { memoryBudget } from '../infra/memory';
+import { isStoreStepsMessage, sharedStore } from '../store';
 
 export type ThreadBody =
   | 'trainModel'
@@ -57,6 +58,8 @@ export const tableLender = () => lender;
 /** A thread borrows tables; a child process (TensorFlow.js bodies) cannot share memory and reads its own. */
 function answerFor(owner: object, isolation: Isolation) {
   return (q: unknown) => {
+    // The body's store traffic, counted where it ran: into this process's per-step rows.
+    if (isStoreStepsMessage(q)) return void sharedStore()?.merge(q.steps);
     const question = q as TableQuestion;
     if (isolation === 'thread') return lender.answer(owner, question);
     return question.kind === 'binnedTable' ? { read: true } : { stored: false };

@@ -10,14 +10,24 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { join } from 'node:path';
 import { funnelcastHome } from '../infra/paths';
-import { openCache, openStore, StoreBoundary } from '../store';
+import { openCache, sharedStore, StoreBoundary } from '../store';
 import { CountingStore } from '../store/counting';
 
 type Activity = (...args: never[]) => Promise<unknown>;
 
+let boundary: { store: CountingStore; cache: string; home: string; b: StoreBoundary } | null = null;
+
+/**
+ * This process's (or thread's) boundary. With a store it is one instance, so the activities, the training
+ * checkpoints and the registry count into the same per-step rows and share what this process knows it put.
+ */
 export function boundaryFromEnv(): StoreBoundary {
-  if (!process.env.FUNNELCAST_STORE) return new StoreBoundary(null, null, funnelcastHome);
-  return new StoreBoundary(new CountingStore(openStore()), openCache(), funnelcastHome());
+  const store = sharedStore();
+  if (!store) return new StoreBoundary(null, null, funnelcastHome);
+  const [cache, home] = [process.env.FUNNELCAST_CACHE ?? '', funnelcastHome()];
+  if (boundary?.store !== store || boundary.cache !== cache || boundary.home !== home)
+    boundary = { store, cache, home, b: new StoreBoundary(store, openCache(), home) };
+  return boundary.b;
 }
 
 export function withStore<T extends Record<string, Activity>>(activities: T, boundary = boundaryFromEnv()): T {

@@ -8,14 +8,15 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { paths } from '../infra/paths';
-import { openStore, type ArtifactStore } from '../store';
+import { sharedStore, type ArtifactStore } from '../store';
 import { ModelRegistry } from './index';
 import { mirrorRegistry } from './mirror';
 import { StoreRegistry } from './store-registry';
 
 export async function openRegistry(
   pipeline: string,
-  store: ArtifactStore | null = process.env.FUNNELCAST_STORE ? openStore() : null,
+  // The process's counting store: the registry's calls show as `<step> registry` in the per-step store rows.
+  store: ArtifactStore | null = sharedStore()?.part('registry') ?? null,
   root = paths.registry(pipeline),
 ): Promise<ModelRegistry> {
   if (!store) return new ModelRegistry(root);

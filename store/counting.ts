@@ -2,7 +2,10 @@
  * What each step costs in store traffic: an ArtifactStore that counts its calls, bytes and seconds into the step
  * that made them. Several activities of one worker run at once and share one store, so the step is taken from the
  * asynchronous context the activity runs in (`countingAs`), not from a "current step" variable that a concurrent
- * activity would overwrite. Calls made outside any step are counted under "(other)".
+ * activity would overwrite. Calls made outside any step are counted under "(other)". Store traffic beside the
+ * boundary's (training checkpoints, the registry) is counted in rows of its own, `<step> checkpoints` and
+ * `<step> registry` (`part`), so the bench shows what each costs; a body on a worker thread or child process
+ * counts in its own CountingStore and hands its rows to the activity's process when it ends (`merge`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ArtifactStore, ListedObject, ObjectInfo, PutOptions } from './types';
@@ -14,6 +17,7 @@ export interface StepStoreStats {
   get: number;
   head: number;
   list: number;
+  delete: number;
   bytesPut: number;
   bytesGot: number;
   /** Seconds spent waiting on the store's calls. */
@@ -31,6 +35,7 @@ export const emptyStepStats = (): StepStoreStats => ({
   get: 0,
   head: 0,
   list: 0,
+  delete: 0,
   bytesPut: 0,
   bytesGot: 0,
   storeSeconds: 0,
@@ -39,7 +44,16 @@ export const emptyStepStats = (): StepStoreStats => ({
   bytesHashed: 0,
 });
 
-const current = new AsyncLocalStorage<StepStoreStats>();
+const current = new AsyncLocalStorage<{ name: string; stats: StepStoreStats }>();
+
+/** What a thread or child process running an activity's body sends its process when the body ends. */
+export interface StoreStepsMessage {
+  kind: 'storeSteps';
+  steps: Record<string, StepStoreStats>;
+}
+
+export const isStoreStepsMessage = (m: unknown): m is StoreStepsMessage =>
+  typeof m === 'object' && m !== null && (m as { kind?: unknown }).kind === 'storeSteps';
 
 export class CountingStore implements ArtifactStore {
   /** Per step name; the stats object of a step is shared by all its executions in this process. */
@@ -59,15 +73,33 @@ export class CountingStore implements ArtifactStore {
 
   /** Runs `fn` with every store call it makes (however deep, however interleaved) counted under `name`. */
   countingAs<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return current.run(this.stepStats(name), fn);
+    return current.run({ name, stats: this.stepStats(name) }, fn);
+  }
+
+  /** The step running in this asynchronous context, if any. */
+  stepName(): string | undefined {
+    return current.getStore()?.name;
   }
 
   /** The stats of the step running in this asynchronous context. */
   here(): StepStoreStats {
-    return current.getStore() ?? this.stepStats('(other)');
+    return current.getStore()?.stats ?? this.stepStats('(other)');
   }
 
-  private async timed<T>(op: 'put' | 'get' | 'head' | 'list', f: () => Promise<T>): Promise<T> {
+  /** This store with every call counted under `<step> <part>` (the step running at the call), not the step's row. */
+  part(part: string): ArtifactStore {
+    return partView(this, part);
+  }
+
+  /** Adds rows counted elsewhere (a body's thread) to this process's rows of the same names. */
+  merge(steps: Record<string, StepStoreStats>): void {
+    for (const [name, st] of Object.entries(steps)) {
+      const sum = this.stepStats(name);
+      for (const k of Object.keys(sum) as (keyof StepStoreStats)[]) sum[k] += st[k] ?? 0;
+    }
+  }
+
+  private async timed<T>(op: 'put' | 'get' | 'head' | 'list' | 'delete', f: () => Promise<T>): Promise<T> {
     const s = this.here();
     const t0 = performance.now();
     try {
@@ -102,10 +134,26 @@ export class CountingStore implements ArtifactStore {
   }
 
   delete(key: string): Promise<void> {
-    return this.inner.delete(key);
+    return this.timed('delete', () => this.inner.delete(key));
   }
 
   close(): void {
     this.inner.close();
   }
+}
+
+function partView(c: CountingStore, part: string): ArtifactStore {
+  const as = <T>(f: () => Promise<T>) => c.countingAs(`${c.stepName() ?? '(other)'} ${part}`, f);
+  return {
+    get url() {
+      return c.url;
+    },
+    put: (key, body, opts) => as(() => c.put(key, body, opts)),
+    get: (key) => as(() => c.get(key)),
+    head: (key) => as(() => c.head(key)),
+    list: (prefix) => as(() => c.list(prefix)),
+    listInfo: (prefix) => as(() => c.listInfo(prefix)),
+    delete: (key) => as(() => c.delete(key)),
+    close: () => undefined, // the shared store stays open for the process
+  };
 }

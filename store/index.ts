@@ -13,6 +13,7 @@ import { ContentCache } from './cache';
 import { LocalStore, sha256Hex } from './local';
 import { S3Store, s3Location } from './s3';
 import { joinKey, PreconditionFailedError, type ArtifactStore } from './types';
+import { CountingStore } from './counting';
 
 export * from './types';
 export { ContentCache, MissingObjectError } from './cache';
@@ -20,13 +21,29 @@ export { LocalStore, sha256Hex } from './local';
 export { S3Store, s3Location } from './s3';
 export { casJson, readJson } from './pointer';
 export { StoreBoundary, keysOnThisMachine, mapStrings, type BoundaryStats } from './boundary';
-export { CountingStore, type StepStoreStats } from './counting';
+export { CountingStore, isStoreStepsMessage, type StepStoreStats, type StoreStepsMessage } from './counting';
 
 export function openStore(url: string | undefined = process.env.FUNNELCAST_STORE): ArtifactStore {
   if (!url) return new LocalStore(join(funnelcastHome(), 'store'));
   if (url.startsWith('file://')) return new LocalStore(fileURLToPath(url));
   if (url.startsWith('s3://')) return new S3Store(s3Location(url));
   throw new Error(`FUNNELCAST_STORE=${url}: expected file:///absolute/folder or s3://bucket/prefix`);
+}
+
+let shared: { config: string; store: CountingStore } | null = null;
+
+/**
+ * This process's (or thread's) store of FUNNELCAST_STORE, counting its calls; null without one. One instance for
+ * the activities' boundary, the training checkpoints and the registry: their calls land in the same per-step rows
+ * (FUNNELCAST_STORE_STATS), and they share one client's connections.
+ */
+export function sharedStore(): CountingStore | null {
+  const env = process.env;
+  if (!env.FUNNELCAST_STORE) return null;
+  // Tests change the store (and its credentials) within one process: a changed configuration opens a new one.
+  const config = JSON.stringify(Object.entries(env).filter(([k]) => k === 'FUNNELCAST_STORE' || k.startsWith('AWS_')));
+  if (shared?.config !== config) shared = { config, store: new CountingStore(openStore(env.FUNNELCAST_STORE)) };
+  return shared.store;
 }
 
 export function openCache(dir: string | undefined = process.env.FUNNELCAST_CACHE): ContentCache {

@@ -5,7 +5,7 @@
  * a free port, creates the bucket, and stops it on `stop()` or when this process exits.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, openSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,7 +74,20 @@ export interface ObjectServer {
   bucket: string;
   /** The environment a funnelcast process needs to use this server as FUNNELCAST_STORE. */
   env(prefix?: string): Record<string, string>;
+  /** CPU seconds the server has used so far (user + system; NaN where /proc is not there): its share of a run. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** A process's user + system CPU seconds from /proc/<pid>/stat (clock ticks of 1/100 s on Linux). */
+function procCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // the name may hold spaces
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: fields 14 and 15 of the line
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts versitygw over `dir` (its objects are files there) and creates `bucket`. */
@@ -129,6 +142,7 @@ export async function startObjectServer(o: { dir: string; bucket: string; port?:
       AWS_SECRET_ACCESS_KEY: secretKey,
       AWS_REGION: 'us-east-1',
     }),
+    cpuSeconds: () => procCpuSeconds(child.pid),
     stop: async () => {
       process.off('exit', kill);
       if (child.exitCode !== null) return;
