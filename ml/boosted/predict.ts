@@ -16,7 +16,7 @@
  * the margins are the same bits as before this kernel (the unit tests compare them with predictTrees).
  */
 import type { FeatureMatrix } from '../classifier';
-import { leafwiseSums } from '../forest/predictor';
+import { leafwiseSums, warmLeafwiseHelpers } from '../forest/predictor';
 import type { BoostTree } from './grow';
 
 type Tree = Pick<BoostTree, 'feature' | 'threshold' | 'missingLeft' | 'left' | 'right' | 'value'>;
@@ -196,10 +196,15 @@ export function addBoostedSums(p: PackedBoosted, keys: Int32Array, m: number, ou
 
 const packedCache = new WeakMap<Tree[], PackedBoosted>();
 
-/** Each row's sum of leaf values over `trees` (columns in the model's feature order), shared with the helper threads. */
-export function boostedSums(trees: Tree[], x: FeatureMatrix): Float64Array {
+function packedOf(trees: Tree[]): PackedBoosted {
   let p = packedCache.get(trees);
   if (!p) packedCache.set(trees, (p = packBoosted(trees)));
+  return p;
+}
+
+/** Each row's sum of leaf values over `trees` (columns in the model's feature order), shared with the helper threads. */
+export function boostedSums(trees: Tree[], x: FeatureMatrix): Float64Array {
+  const p = packedOf(trees);
   return leafwiseSums(p, x);
 }
 
@@ -218,4 +223,7 @@ export function prepareBoosted(trees: Tree[], nFeatures: number): void {
     columns: Array.from({ length: nFeatures }, () => new Float32Array(m)),
   };
   for (let i = 0; i < 2; i++) boostedSums(trees, x);
+  // The helper threads too: batches from 50,000 rows × trees are shared with them (predictor.ts leafwiseSums), and
+  // a cold helper that takes a block makes the main thread wait for it.
+  warmLeafwiseHelpers(packedOf(trees), nFeatures, 4 * m);
 }

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { newScratch, REASONS, runRows, type BatchOutput } from './kernels';
-import { batchViews, DONE, FREE, TAKEN, WRITING, type SharedBatch } from './predictor';
+import { batchViews, DONE, FREE, TAKEN, WRITING, type SharedBatch } from './shared-batch';
 
 parentPort!.on('message', (batch: SharedBatch) => {
   const v = batchViews(batch);

@@ -17,6 +17,7 @@ import {
   type BatchOutput,
   type PackedForest,
 } from './kernels';
+import { batchViews, DONE, STOLEN, WRITING, type SharedBatch } from './shared-batch';
 
 import type { PredictTree } from './serialize';
 
@@ -62,68 +63,9 @@ export function packForest(trees: PredictTree[]): PackedForest {
   return packed;
 }
 
-/*
- * Threads. predictProba and explain are synchronous, so rows are shared out as blocks: the main thread copies a
- * chunk of rows into shared memory and posts it to the persistent helper threads (one on 2 cores, as
- * scikit-learn's n_jobs=2), then every thread, the main one included, takes the next block from a shared cursor
- * until none is left. Whoever is faster takes more blocks, so a thread slowed down by other processes does not
- * hold the batch back, and a helper that is not up yet simply takes none.
- *
- * A helper computes a block into its own buffers and publishes it only if the block is still its own
- * (TAKEN → WRITING → DONE, compare-and-swap). The main thread waits for helpers' blocks at the end, and when one
- * takes far longer than a block should, takes it back (TAKEN → STOLEN) and computes it itself: a helper that died
- * or stalls costs a delay, never a hang or a wrong row. Each row is computed whole by one thread, trees in order,
- * so results are the same bit for bit however rows are shared out.
- */
-export const FREE = 0;
-export const TAKEN = 1;
-export const WRITING = 2;
-export const DONE = 3;
-export const STOLEN = 4;
+// Threads: the protocol of a shared batch is in shared-batch.ts.
 /** At least this long (and four times the main thread's slowest block) before taking a block back. */
 const STEAL_AFTER_MS = 500;
-
-/** One chunk of rows in shared memory, as posted to the helpers. */
-export interface SharedBatch {
-  kind: number;
-  nodes: SharedArrayBuffer;
-  nodeValues: SharedArrayBuffer;
-  roots: SharedArrayBuffer;
-  depths: SharedArrayBuffer;
-  /** Column-major rows: feature j of row r at [j * m + r]. */
-  cols: SharedArrayBuffer;
-  f: number;
-  m: number;
-  block: number;
-  topK: number;
-  sums: SharedArrayBuffer;
-  reasonIdx: SharedArrayBuffer;
-  reasonValues: SharedArrayBuffer;
-  /** Int32: [next block to take, then one state per block (FREE, TAKEN, WRITING, DONE, STOLEN)]. */
-  control: SharedArrayBuffer;
-}
-
-/** Typed views of a shared batch (in any thread). */
-export function batchViews(b: SharedBatch) {
-  const cols = new Float32Array(b.cols);
-  return {
-    forest: {
-      nodes: new Int32Array(b.nodes),
-      values: new Float32Array(b.nodes),
-      nodeValues: new Float32Array(b.nodeValues),
-      roots: new Int32Array(b.roots),
-      depths: new Int32Array(b.depths),
-    } satisfies PackedForest,
-    columns: Array.from({ length: b.f }, (_, j) => cols.subarray(j * b.m, (j + 1) * b.m)),
-    out: {
-      sums: new Float64Array(b.sums),
-      reasonIdx: new Int32Array(b.reasonIdx),
-      reasonValues: new Float64Array(b.reasonValues),
-    } satisfies BatchOutput,
-    control: new Int32Array(b.control),
-    nBlocks: Math.ceil(b.m / b.block),
-  };
-}
 
 let helpers: Worker[] | undefined;
 /** Rows × trees below which sharing a batch between threads does not pay off (a block costs ~1 ms at most). */
@@ -287,8 +229,16 @@ export function preparePrediction(trees: PredictTree[]): void {
     const why = { sums: new Float64Array(m), reasonIdx: new Int32Array(m * 3), reasonValues: new Float64Array(m * 3) };
     runRows(REASONS, p, columns, 0, m, 3, newScratch(REASONS, m, f), why, 0);
   }
-  // The helpers get the same rows as batches nobody waits for: they take every block themselves.
-  for (const kind of [SUMS, REASONS])
+  warmHelpers([SUMS, REASONS], p, f, m);
+}
+
+/**
+ * Starts the helper threads and gives them `m` zero rows of `kinds` as batches nobody waits for (they take every
+ * block themselves), so their kernels have type feedback before the first real batch: a cold helper that took a
+ * block of a batch made the main thread wait for it (issue 23: CDNOW's held-out rows, best of 3 calls).
+ */
+export function warmHelpers(kinds: number[], p: PackedForest, f: number, m: number): void {
+  for (const kind of kinds)
     for (const h of startHelpers())
       h.postMessage({
         kind,
@@ -302,8 +252,8 @@ export function preparePrediction(trees: PredictTree[]): void {
         block: 256,
         topK: 3,
         sums: new SharedArrayBuffer(m * 8),
-        reasonIdx: new SharedArrayBuffer(m * 3 * 4),
-        reasonValues: new SharedArrayBuffer(m * 3 * 8),
+        reasonIdx: new SharedArrayBuffer(kind === REASONS ? m * 3 * 4 : 0),
+        reasonValues: new SharedArrayBuffer(kind === REASONS ? m * 3 * 8 : 0),
         control: new SharedArrayBuffer(4 * (1 + Math.ceil(m / 256))),
       } satisfies SharedBatch);
 }
@@ -323,13 +273,8 @@ export function predictTrees(trees: PredictTree[], x: FeatureMatrix): Float64Arr
  * its early-exit kernel): large batches are shared with the helper threads as the forest's are, so prediction
  * uses the cores LightGBM's does; each row is still summed whole by one thread, trees in order (same bits).
  */
-export function leafwiseSums(packed: { nodes: Int32Array; values: Float32Array; roots: Int32Array }, x: FeatureMatrix) {
-  const empty = () => new SharedArrayBuffer(0);
-  const p: PackedForest = {
-    ...packed,
-    nodeValues: new Float32Array(empty()),
-    depths: new Int32Array(empty()),
-  };
+export function leafwiseSums(packed: LeafwisePacked, x: FeatureMatrix) {
+  const p = asPackedForest(packed);
   const out = { ...noOutput(), sums: new Float64Array(x.nRows) };
   // Shared from 50,000 rows × trees (and more rows than one block): measured on a quiet machine, 2,000 × 28 took
   // 0.71 ms shared vs 1.20 alone, 5,893 × 28 (CDNOW's held-out rows) 2.14 vs 3.91, 12,500 × 61 7.4 vs 13.9; 840 × 19
@@ -337,6 +282,19 @@ export function leafwiseSums(packed: { nodes: Int32Array; values: Float32Array; 
   // where the helper thread waited for a core.)
   runBatch(LEAFWISE_SUMS, p, x, 0, out, BOOSTED_MIN_WORK);
   return out.sums;
+}
+
+type LeafwisePacked = { nodes: Int32Array; values: Float32Array; roots: Int32Array };
+
+const asPackedForest = (packed: LeafwisePacked): PackedForest => ({
+  ...packed,
+  nodeValues: new Float32Array(new SharedArrayBuffer(0)),
+  depths: new Int32Array(new SharedArrayBuffer(0)),
+});
+
+/** The helper threads' warm-up for a boosted model's walk (see warmHelpers): `m` zero rows of `f` features. */
+export function warmLeafwiseHelpers(packed: LeafwisePacked, f: number, m: number): void {
+  warmHelpers([LEAFWISE_SUMS], asPackedForest(packed), f, m);
 }
 
 /** What one pass of the explanation kernel gives for every row (see treeReasons). */

@@ -181,6 +181,10 @@ describe('boosted trees: the engine', () => {
       m.predictMargin(selectRows(big, [0, 1, 2]));
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(kinds.length, 0, 'a small batch stays on the calling thread');
+      // A model just trained or loaded warms the helpers' walk: zero rows nobody waits for, before a real batch.
+      deserializeClassifier(JSON.parse(JSON.stringify(m.serialize())));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(kinds.includes(LEAFWISE_SUMS), `the loaded model warmed the helper's walk: ${kinds}`);
     } finally {
       setPredictionHelpers(undefined);
       await spy.terminate();
