@@ -31,6 +31,7 @@ describe('keys inside messages, resolved for people', () => {
       summary: null,
       cancelRequested: false,
       lastStep: 'publish',
+      health: { workflowTaskTimeouts: 0, workflowTaskFailures: 0, activityTimeouts: 0, retriedActivities: 0 },
     } as unknown as Parameters<typeof describeFacts>[2]);
     const text = describeFacts('p-run', 'FAILED', facts);
     const chart = join(home, 'runs', 'p', 'p-20240301T000000Z-ab12', 'drift.html');
