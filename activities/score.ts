@@ -54,6 +54,15 @@ export async function scoreUsers(input: {
           `${version} was trained on other features (${expected.length}) than this run's (${t.x.names.length}), so it ` +
             `cannot score it: promote this run's version (funnelcast models promote) or run with --replace-incomparable`,
         );
+      // Features are built with sequences only when something of the run read them then (activities/features.ts):
+      // a version that needs them and came after (a later LSTM champion, a rerun from score) gets a clear error
+      // that says how to build them, not DuckDB's "no files found" retried five times.
+      if (model.needsSequences && !input.features.sequencesPath)
+        throw new InputError(
+          `${version} reads users' event sequences (an LSTM or a blend with one), but this run's features were built ` +
+            `without them (no model of the run read them then): rerun from the features step ` +
+            `(funnelcast rerun <run> --from features), which builds them for it`,
+        );
       const sequences = model.needsSequences
         ? await readSequencesWithVocab(conn, input.features.sequencesPath, input.features.vocabPath)
         : undefined;

@@ -31,6 +31,37 @@ import type { CvSummary, PublishResult, TrainResult } from '../../../workflows/t
 const CUTOFF = '2024-03-15T00:00:00.000Z';
 
 describe('scoreUsers (activity)', () => {
+  it('a version that reads sequences, on features built without them: a clear non-retryable error', async () => {
+    const p = await tinyPipeline('scoreseq', {
+      extra: { model: { engine: 'lstm', seed: 42, lstm: { epochs: 1 } } } as never,
+    });
+    const runId = 'scoreseq-20240315T000000Z-aaaa';
+    const runDir = runDirOf(p, runId);
+    const f = await features(p, runDir, CUTOFF);
+    assert.ok(f.sequencesPath, 'an LSTM pipeline builds its sequences');
+    const pub: PublishResult = await publish(
+      p,
+      { runId, cutoff: CUTOFF, trainingCutoff: CUTOFF, runDir },
+      f,
+      await trainHoldout(p, runDir, f),
+    );
+    // The same version scoring features of a run whose models did not read sequences (none written).
+    const err = await env()
+      .run(scoreUsers, {
+        loaded: p.loaded,
+        runDir,
+        features: { ...f, sequencesPath: '' },
+        versionDir: pub.versionDir,
+        version: pub.version,
+      })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable, `non-retryable: ${String(err)}`);
+    assert.match(err.message, /reads users' event sequences.*rerun from the features step/);
+  });
+
   it('one score per user, tagged with the version, with reasons; another feature list is refused', async () => {
     const p = await tinyPipeline('scoreact');
     const runId = 'scoreact-20240315T000000Z-aaaa';
