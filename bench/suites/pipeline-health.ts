@@ -6,13 +6,7 @@
 import { row, type BenchRow } from '../harness';
 import type { RunHealth } from '../../cli/run-history';
 
-export function healthRows(statusJson: string | null, name: string, dataset: string): BenchRow[] {
-  let health: RunHealth | undefined;
-  try {
-    health = statusJson ? (JSON.parse(statusJson) as { health?: RunHealth }).health : undefined;
-  } catch {
-    health = undefined;
-  }
+export function healthRows(health: RunHealth | null, name: string, dataset: string): BenchRow[] {
   if (!health) return [];
   const note = 'from the histories of the run and of its planning workflow (definition, extract)';
   return [

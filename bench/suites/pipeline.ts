@@ -24,6 +24,7 @@ import { mergeEarlier, row, type BenchRow } from '../harness';
 import { TreeSampler, windowOf, type Sample } from '../process-tree';
 import { projectRoot } from '../../infra/root';
 import type { RunSummary } from '../../workflows/types';
+import type { RunHealth } from '../../cli/run-history';
 import { storeRuns } from './pipeline-store';
 import { healthRows } from './pipeline-health';
 import {
@@ -186,13 +187,14 @@ async function ours(size: string, cache: string, engine: string) {
   const runId =
     summary?.runId ?? new RegExp(`(bench_${size}[a-z_]*-\\d{8}T\\d{6}Z-[0-9a-f]+)`).exec(m.stdout + m.stderr)?.[1];
   const st = runId ? cli(['status', runId, '--json'], env) : null;
-  const steps = st?.status === 0 ? ((JSON.parse(st.stdout) as { steps: StepTime[] }).steps ?? []) : [];
+  const status = st?.status === 0 ? (JSON.parse(st.stdout) as { steps?: StepTime[]; health?: RunHealth }) : null;
+  const steps = status?.steps ?? [];
   return {
     m,
     summary,
     failure,
     steps,
-    status: st?.status === 0 ? st.stdout : null,
+    health: status?.health ?? null,
     delay: loopDelay(delays, steps),
     bodyDelay: loopDelay(delays, steps, true),
   };
@@ -335,7 +337,7 @@ export async function run(args: string[]): Promise<{ rows: BenchRow[]; notes: st
         note: o.delay.who,
       }),
     );
-    rows.push(...healthRows(o.status, total, dataset));
+    rows.push(...healthRows(o.health, total, dataset));
     if (o.bodyDelay.maxMs > 0)
       rows.push(
         row({
